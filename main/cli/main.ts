@@ -1,0 +1,24 @@
+// The `keepsake` command. Each subcommand lives in commands/ and registers itself here;
+// this file only assembles them, so subcommands stay independent of each other.
+import { Command } from 'commander';
+import { registerBackupCommand } from './commands/backup.js';
+import { registerDaemonCommand } from './commands/daemon.js';
+import { registerStatusCommand } from './commands/status.js';
+import { registerVaultCommand } from './commands/vault.js';
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('keepsake')
+    .description(
+      'Back up photos and videos to a Keepsake Vault, resumably and verified by SHA-256.',
+    )
+    .version('0.1.0')
+    .showHelpAfterError();
+  registerBackupCommand(program);
+  registerDaemonCommand(program);
+  registerStatusCommand(program);
+  registerVaultCommand(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,91 @@
+// The engine's seams to the outside world (see DESIGN.md "Boundaries the engine is built
+// around"). Production and tests pass real implementations; a seeded simulation may pass
+// deterministic ones. Nothing below main/engine/ calls Date.now() or setTimeout directly.
+
+/** Wall-clock time and timers. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+  /** Resolves after `ms`, or rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface TimerHandle {
+  /** Lets the process exit while the timer is pending. */
+  unref?(): void;
+}
+
+export type LogFields = Record<string, unknown>;
+
+/** Structured logging. Never log tokens or file contents. */
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  child(fields: LogFields): Logger;
+}
+
+/** Power and network signals fed in by the Electron shell (powerMonitor) or the CLI. */
+export interface PowerState {
+  onBattery: boolean;
+  metered: boolean;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason as Error);
+        return;
+      }
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason as Error);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+/** A logger that drops everything (for tests that do not look at logs). */
+export const silentLogger: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silentLogger,
+};
+
+/** JSON lines to a writable (stderr for the CLI, a file for the daemon). */
+export function jsonLogger(
+  write: (line: string) => void,
+  minLevel: 'debug' | 'info' | 'warn' | 'error' = 'info',
+  base: LogFields = {},
+  clock: Pick<Clock, 'now'> = systemClock,
+): Logger {
+  const order = { debug: 0, info: 1, warn: 2, error: 3 } as const;
+  const log =
+    (level: keyof typeof order) =>
+    (msg: string, fields?: LogFields): void => {
+      if (order[level] < order[minLevel]) return;
+      write(
+        `${JSON.stringify({ t: new Date(clock.now()).toISOString(), level, msg, ...base, ...fields })}\n`,
+      );
+    };
+  return {
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    child: (fields) => jsonLogger(write, minLevel, { ...base, ...fields }, clock),
+  };
+}

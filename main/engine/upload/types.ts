@@ -1,0 +1,69 @@
+// The interface between the engine's queue and the uploader. The queue owns file state and
+// persistence; the uploader owns the tus conversation with the vault (create, PATCH, HEAD,
+// DELETE), its own retry loop for transient faults, and the bandwidth throttle.
+//
+// Invariant: the offset the uploader reports through onOffset is one the server confirmed
+// (an Upload-Offset header), never bytes merely sent. The queue persists it; after a crash
+// the next upload() is handed that offset and the URL, and HEADs before sending anything.
+
+export interface UploadJob {
+  /** The engine's files.id: for logs and progress events only. */
+  fileId: number;
+  /** Absolute path on disk. */
+  path: string;
+  /** Size in bytes the file had when it was hashed. */
+  size: number;
+  /** SHA-256 of the content, 64 lowercase hex, computed by the hash worker. */
+  sha256: string;
+  /** Modification time when hashed, unix ms. */
+  mtimeMs: number;
+  /** Base name sent as Upload-Metadata filename. */
+  filename: string;
+  /** Path relative to the watched folder root, with forward slashes. */
+  relPath: string;
+  mime: string | null;
+  /** Where a previous attempt got to, as persisted by the queue; null for a fresh upload. */
+  resume: { uploadUrl: string; offset: number } | null;
+}
+
+export interface UploadProgressSample {
+  fileId: number;
+  bytesSent: number;
+  bytesTotal: number;
+  /** Smoothed over the last few seconds. */
+  bytesPerSecond: number;
+  etaSeconds: number | null;
+}
+
+export interface UploadCallbacks {
+  /** The upload now exists on the server at this URL (persist it before sending data). */
+  onCreated(uploadUrl: string): void;
+  /** The server confirmed it holds this many bytes (persist it). */
+  onOffset(offset: number): void;
+  /** At most a few times a second. */
+  onProgress(sample: UploadProgressSample): void;
+}
+
+export interface UploadResult {
+  /** The vault verified this SHA-256 from the bytes it stored. */
+  sha256: string;
+  uploadUrl: string;
+}
+
+/**
+ * Uploads one file to completion, retrying transient faults itself (network errors, 409,
+ * 423, 429/503) with backoff. Terminal outcomes are thrown as KeepsakeError (errors.ts) with
+ * codes the queue acts on: 'verification_failed' (460: re-hash and retry a bounded number of
+ * times), 'sign_in_needed' (401/403: pause the engine), 'vault_full' (507: pause), 'too_large'
+ * (413), 'upload_rejected' (other 4xx, with the server's message), 'file_changed' (the file
+ * on disk no longer matches the job), file errors from fromFsError, and AbortError when the
+ * signal fires (pause, shutdown): the confirmed offset stays valid for a later resume.
+ */
+export interface Uploader {
+  upload(job: UploadJob, callbacks: UploadCallbacks, signal: AbortSignal): Promise<UploadResult>;
+  /** tus termination: the file was deleted or excluded before its upload finished. */
+  abandon(uploadUrl: string, signal?: AbortSignal): Promise<void>;
+  /** Bytes per second shared by all uploads, or null for no cap. Takes effect live. */
+  setBandwidthLimit(bytesPerSecond: number | null): void;
+  close(): Promise<void>;
+}

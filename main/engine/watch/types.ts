@@ -1,0 +1,60 @@
+// What the watch layer tells the engine. Watcher events are hints; the reconcile scan is
+// the truth (CONVENTIONS.md "Watcher events are hints, the scan is the truth").
+
+export type FolderWatchMode =
+  | 'watching' // native events (inotify, FSEvents, ReadDirectoryChangesW)
+  | 'polling' // periodic scans only: network share or out of watch handles
+  | 'offline'; // the root is gone (unplugged drive, unmounted share)
+
+export type Classification =
+  | { kind: 'media'; mediaType: 'image' | 'video' | 'raw'; mime: string }
+  | { kind: 'sidecar'; mime: string } // .xmp, .aae: travel with their media
+  | { kind: 'excluded'; rule: string } // a user glob, shown to the user
+  | { kind: 'ignored' }; // not media, or hidden/system/temporary: never recorded
+
+export interface ScanEntry {
+  /** Absolute path. */
+  path: string;
+  /** Relative to the folder root, forward slashes. */
+  relPath: string;
+  size: number;
+  /** unix ms, integer */
+  mtimeMs: number;
+  ino: number;
+  dev: number;
+  classification: Exclude<Classification, { kind: 'ignored' }>;
+}
+
+export interface ScanProblem {
+  path: string;
+  /** e.g. permission_denied on a sub-folder, symlink loop: reported, never aborts the scan. */
+  code: string;
+  message: string;
+}
+
+export interface ScanResult {
+  entries: ScanEntry[];
+  problems: ScanProblem[];
+  /** false when the root itself is missing (offline), in which case entries is empty. */
+  rootPresent: boolean;
+}
+
+export interface FolderRules {
+  include: string[];
+  exclude: string[];
+}
+
+/** A batch of paths that may have changed under one folder: the engine re-stats them. */
+export interface ChangeHint {
+  folderRoot: string;
+  paths: string[];
+  /** true when the watcher overflowed or lost track: rescan the whole folder. */
+  rescan: boolean;
+}
+
+export interface FolderWatchStatus {
+  folderRoot: string;
+  mode: FolderWatchMode;
+  /** Why it is polling or offline, with the fix where there is one (e.g. the sysctl to raise). */
+  detail: string | null;
+}

@@ -1,0 +1,297 @@
+// The one contract between the engine and any UI (DESIGN.md "Layout"). Every command the UI
+// may call and every event the engine emits is declared here as a zod schema; TypeScript
+// types are inferred from the schemas, never kept by hand. Both transports (Electron IPC in
+// preload/ + main/app/, and the web transport of `keepsake daemon` in main/web/) validate
+// arguments and results with these same schemas.
+//
+// Pure module: imports zod only, so the renderer, the engine and the transports can all use it.
+import { z } from 'zod';
+
+export const fileStates = [
+  'discovered',
+  'hashing',
+  'queued',
+  'uploading',
+  'backed_up',
+  'duplicate',
+  'excluded',
+  'failed',
+  'missing',
+] as const;
+export const FileState = z.enum(fileStates);
+export type FileState = z.infer<typeof FileState>;
+
+export const StateCounts = z.object(
+  Object.fromEntries(fileStates.map((s) => [s, z.number().int().nonnegative()])) as Record<
+    FileState,
+    z.ZodNumber
+  >,
+);
+export type StateCounts = z.infer<typeof StateCounts>;
+
+export const ErrorInfo = z.object({
+  name: z.string(),
+  code: z.string(),
+  message: z.string(),
+  retryable: z.boolean(),
+});
+export type ErrorInfo = z.infer<typeof ErrorInfo>;
+
+export const UploadProgress = z.object({
+  fileId: z.number().int(),
+  path: z.string(),
+  bytesSent: z.number().nonnegative(),
+  bytesTotal: z.number().nonnegative(),
+  bytesPerSecond: z.number().nonnegative(),
+  etaSeconds: z.number().nonnegative().nullable(),
+});
+export type UploadProgress = z.infer<typeof UploadProgress>;
+
+export const SyncStatus = z.enum([
+  'up_to_date',
+  'backing_up',
+  'paused',
+  'offline',
+  'needs_attention',
+]);
+export type SyncStatus = z.infer<typeof SyncStatus>;
+
+export const PauseReason = z.enum([
+  'user', // the person paused it (until resumed, or until `pausedUntil`)
+  'sign_in_needed', // the vault refused the token (401/403)
+  'vault_full', // the vault answered 507
+  'battery', // pause-on-battery setting
+  'metered', // pause-on-metered-network setting
+  'schedule', // bandwidth schedule says off
+]);
+export type PauseReason = z.infer<typeof PauseReason>;
+
+export const ActivityEvent = z.object({
+  id: z.number().int(),
+  /** unix ms */
+  at: z.number(),
+  level: z.enum(['info', 'warning', 'error']),
+  /** Plain words, e.g. "Backed up IMG_0001.JPG". */
+  message: z.string(),
+  path: z.string().nullable(),
+  code: z.string().nullable(),
+});
+export type ActivityEvent = z.infer<typeof ActivityEvent>;
+
+export const EngineStatus = z.object({
+  status: SyncStatus,
+  paused: z.boolean(),
+  pauseReason: PauseReason.nullable(),
+  /** unix ms; null = until resumed */
+  pausedUntil: z.number().nullable(),
+  counts: StateCounts,
+  /** Media files known under the watched folders, excluding `excluded` and `missing`. */
+  filesTotal: z.number().int().nonnegative(),
+  bytesTotal: z.number().nonnegative(),
+  /** backed_up + duplicate */
+  filesSafe: z.number().int().nonnegative(),
+  bytesSafe: z.number().nonnegative(),
+  bytesPending: z.number().nonnegative(),
+  throughputBytesPerSecond: z.number().nonnegative(),
+  etaSeconds: z.number().nonnegative().nullable(),
+  /** mtime (unix ms) of the oldest file not yet safe, or null when everything is safe. */
+  oldestUnsafeMtimeMs: z.number().nullable(),
+  current: z.array(UploadProgress),
+  lastErrors: z.array(ActivityEvent),
+  vault: z.object({ url: z.string(), reachable: z.boolean(), embedded: z.boolean() }),
+});
+export type EngineStatus = z.infer<typeof EngineStatus>;
+
+export const FileRow = z.object({
+  id: z.number().int(),
+  folderId: z.number().int(),
+  path: z.string(),
+  relPath: z.string(),
+  size: z.number().nonnegative(),
+  mtimeMs: z.number(),
+  sha256: z.string().nullable(),
+  state: FileState,
+  error: ErrorInfo.nullable(),
+  /** The rule that excluded it (state `excluded`). */
+  excludedBy: z.string().nullable(),
+  attempts: z.number().int().nonnegative(),
+  /** unix ms of the next retry, when one is scheduled */
+  nextAttemptAt: z.number().nullable(),
+  /** ISO 8601 with offset */
+  captureTime: z.string().nullable(),
+  mime: z.string().nullable(),
+  /** Metadata problems in plain words (never a reason not to back up). */
+  metadataProblems: z.array(z.string()),
+  /** unix ms */
+  updatedAt: z.number(),
+});
+export type FileRow = z.infer<typeof FileRow>;
+
+export const FolderWatchMode = z.enum(['watching', 'polling', 'offline', 'scanning']);
+export const Folder = z.object({
+  id: z.number().int(),
+  path: z.string(),
+  include: z.array(z.string()),
+  exclude: z.array(z.string()),
+  mode: FolderWatchMode,
+  /** Why it polls or is offline, and the fix where there is one. */
+  modeDetail: z.string().nullable(),
+  counts: StateCounts,
+  bytesTotal: z.number().nonnegative(),
+  bytesSafe: z.number().nonnegative(),
+  /** unix ms of the last completed reconcile scan */
+  lastScanAt: z.number().nullable(),
+});
+export type Folder = z.infer<typeof Folder>;
+
+export const SettingSource = z.enum(['default', 'user', 'policy']);
+const setting = <T extends z.ZodType>(value: T) =>
+  z.object({ value, source: SettingSource, locked: z.boolean() });
+
+export const Settings = z.object({
+  vaultUrl: setting(z.string().nullable()),
+  /** Whether a vault token is stored; the token itself never crosses to the UI. */
+  vaultTokenSet: setting(z.boolean()),
+  /** Where the token is kept: 'safe_storage' (OS keychain), 'file' (owner-only file). */
+  tokenStorage: setting(z.enum(['safe_storage', 'file'])),
+  /** rclone style: "4M", "off", or a schedule "Mon-08:00,2M Mon-18:00,off". null = no cap. */
+  bandwidthLimit: setting(z.string().nullable()),
+  concurrency: setting(z.number().int().min(1).max(16)),
+  chunkSizeBytes: setting(z.number().int().positive()),
+  pauseOnBattery: setting(z.boolean()),
+  pauseOnMetered: setting(z.boolean()),
+  startAtLogin: setting(z.boolean()),
+});
+export type Settings = z.infer<typeof Settings>;
+
+export const SettingUpdate = z.discriminatedUnion('key', [
+  z.object({ key: z.literal('vaultUrl'), value: z.string().url().nullable() }),
+  z.object({ key: z.literal('vaultToken'), value: z.string().min(1).max(4096).nullable() }),
+  z.object({ key: z.literal('bandwidthLimit'), value: z.string().max(500).nullable() }),
+  z.object({ key: z.literal('concurrency'), value: z.number().int().min(1).max(16) }),
+  z.object({
+    key: z.literal('chunkSizeBytes'),
+    value: z
+      .number()
+      .int()
+      .min(65536)
+      .max(1 << 30),
+  }),
+  z.object({ key: z.literal('pauseOnBattery'), value: z.boolean() }),
+  z.object({ key: z.literal('pauseOnMetered'), value: z.boolean() }),
+  z.object({ key: z.literal('startAtLogin'), value: z.boolean() }),
+]);
+export type SettingUpdate = z.infer<typeof SettingUpdate>;
+
+export const VaultUsage = z.object({
+  assets: z.number().int().nonnegative(),
+  bytes: z.number().nonnegative(),
+  dedupSavedBytes: z.number().nonnegative(),
+  byType: z.object({
+    image: z.object({ assets: z.number().int(), bytes: z.number() }),
+    video: z.object({ assets: z.number().int(), bytes: z.number() }),
+    other: z.object({ assets: z.number().int(), bytes: z.number() }),
+  }),
+  quotaBytes: z.number().nullable(),
+});
+export type VaultUsage = z.infer<typeof VaultUsage>;
+
+const Empty = z.object({}).strict();
+const Ok = z.object({ ok: z.literal(true) });
+
+/** Every command: name -> argument and result schemas. Intent-level only. */
+export const commands = {
+  'status.get': { args: Empty, result: EngineStatus },
+  'files.list': {
+    args: z
+      .object({
+        state: FileState.optional(),
+        folderId: z.number().int().optional(),
+        /** substring of the path */
+        search: z.string().max(500).optional(),
+        limit: z.number().int().min(1).max(1000).default(200),
+        /** opaque cursor from a previous page */
+        cursor: z.string().max(200).nullable().optional(),
+      })
+      .strict(),
+    result: z.object({
+      files: z.array(FileRow),
+      next: z.string().nullable(),
+      total: z.number().int(),
+    }),
+  },
+  'files.retry': { args: z.object({ id: z.number().int() }).strict(), result: Ok },
+  'files.retryAll': { args: Empty, result: z.object({ retried: z.number().int() }) },
+  'folders.list': { args: Empty, result: z.array(Folder) },
+  'folders.add': {
+    args: z
+      .object({
+        path: z.string().min(1).max(4096),
+        include: z.array(z.string().max(500)).max(100).optional(),
+        exclude: z.array(z.string().max(500)).max(100).optional(),
+      })
+      .strict(),
+    result: Folder,
+  },
+  'folders.remove': { args: z.object({ id: z.number().int() }).strict(), result: Ok },
+  'folders.setRules': {
+    args: z
+      .object({
+        id: z.number().int(),
+        include: z.array(z.string().max(500)).max(100),
+        exclude: z.array(z.string().max(500)).max(100),
+      })
+      .strict(),
+    result: Folder,
+  },
+  'uploads.pause': {
+    args: z.object({ untilMs: z.number().int().positive().nullable().optional() }).strict(),
+    result: Ok,
+  },
+  'uploads.resume': { args: Empty, result: Ok },
+  'settings.get': { args: Empty, result: Settings },
+  'settings.set': { args: SettingUpdate, result: Settings },
+  'vault.usage': { args: Empty, result: VaultUsage },
+  'activity.list': {
+    args: z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
+    result: z.array(ActivityEvent),
+  },
+  'diagnostics.export': {
+    args: Empty,
+    /** A JSON bundle of logs and status; never contains tokens. */
+    result: z.object({ filename: z.string(), content: z.string() }),
+  },
+} as const;
+
+export type CommandName = keyof typeof commands;
+export type CommandArgs<K extends CommandName> = z.input<(typeof commands)[K]['args']>;
+export type CommandResult<K extends CommandName> = z.infer<(typeof commands)[K]['result']>;
+
+/** Every event the engine emits: name -> payload schema. */
+export const events = {
+  status: EngineStatus,
+  'file.changed': FileRow,
+  'upload.progress': z.array(UploadProgress),
+  activity: ActivityEvent,
+  'folders.changed': z.array(Folder),
+} as const;
+export type EventName = keyof typeof events;
+export type EventPayload<K extends EventName> = z.infer<(typeof events)[K]>;
+
+/** What crosses a transport: a result or an error as data (Electron passes only messages). */
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: ErrorInfo };
+
+/** The API the engine implements and the UI calls (through `window.keepsake` or the web transport). */
+export type KeepsakeApi = {
+  [K in CommandName]: (args: CommandArgs<K>) => Promise<CommandResult<K>>;
+};
+
+/** What preload exposes as window.keepsake, and what the web transport provides too. */
+export interface KeepsakeBridge {
+  invoke<K extends CommandName>(
+    command: K,
+    args: CommandArgs<K>,
+  ): Promise<Envelope<CommandResult<K>>>;
+  /** Returns an unsubscribe function. */
+  on<K extends EventName>(event: K, listener: (payload: EventPayload<K>) => void): () => void;
+}
