@@ -1,0 +1,40 @@
+// The benchmark harness: every case measures Keepsake beside a baseline in the same run
+// (cp, openssl, tus-js-client, ...) and reports ratios. Timings never gate a test.
+export interface BenchMeasurement {
+  /** e.g. "1 GiB file: MB/s" */
+  label: string;
+  keepsake: number;
+  baseline: number;
+  /** what the baseline is, e.g. "cp" */
+  baselineName: string;
+  unit: string;
+  /** true when bigger is better (MB/s), false when smaller is (seconds, MB of RSS) */
+  higherIsBetter: boolean;
+  /** the aim from the issue, e.g. ">= 0.70 of baseline" */
+  aim?: string;
+}
+
+export interface BenchCaseResult {
+  measurements: BenchMeasurement[];
+  /** anything else worth keeping (sizes, counts, notes) */
+  extra?: Record<string, unknown>;
+}
+
+export interface BenchContext {
+  /** a scratch directory for this case, removed afterwards */
+  workDir: string;
+  /** SIZE=small shrinks the data so the whole bench runs in a minute (for a quick look) */
+  small: boolean;
+  log(line: string): void;
+}
+
+export interface BenchCase {
+  name: string;
+  description: string;
+  run(ctx: BenchContext): Promise<BenchCaseResult>;
+}
+
+export function ratio(m: BenchMeasurement): number {
+  if (m.baseline === 0) return Number.NaN;
+  return m.higherIsBetter ? m.keepsake / m.baseline : m.baseline / m.keepsake;
+}
