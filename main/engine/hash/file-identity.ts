@@ -1,0 +1,30 @@
+// What makes two looks at one file "the same file, unchanged": size, mtime, inode and device.
+// Scan and hasher both derive a FileIdentity through identityOf() so that the engine can
+// compare a scan entry with a hash result field by field. Invariant: mtimeMs is always
+// Math.floor of the same double Node reports, so one file always yields one integer.
+import type { Stats } from 'node:fs';
+import type { FileIdentity } from './types.js';
+
+export function identityOf(stats: Stats): FileIdentity {
+  return {
+    size: stats.size,
+    mtimeMs: Math.floor(stats.mtimeMs),
+    ino: stats.ino,
+    dev: stats.dev,
+  };
+}
+
+export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
+}
+
+/** A person-readable name for a file that is not a regular file (for error messages). */
+export function describeNonRegular(stats: Stats): string {
+  if (stats.isFIFO()) return 'a named pipe (FIFO)';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  if (stats.isDirectory()) return 'a folder';
+  return 'not a regular file';
+}
