@@ -294,4 +294,6 @@ export interface KeepsakeBridge {
   ): Promise<Envelope<CommandResult<K>>>;
   /** Returns an unsubscribe function. */
   on<K extends EventName>(event: K, listener: (payload: EventPayload<K>) => void): () => void;
+  /** Desktop only: the system folder picker; resolves null when cancelled. Absent on the web. */
+  pickFolder?(): Promise<string | null>;
 }

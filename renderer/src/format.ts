@@ -1,0 +1,80 @@
+// Sizes, counts, dates and durations in the person's locale (Intl, the browser's language).
+const locale = undefined;
+
+const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte', 'petabyte'] as const;
+const unitFormatters = new Map<string, Intl.NumberFormat>();
+
+export function formatBytes(bytes: number): string {
+  let value = Math.max(0, bytes);
+  let i = 0;
+  while (value >= 1000 && i < units.length - 1) {
+    value /= 1000;
+    i++;
+  }
+  const unit = units[i] ?? 'byte';
+  const digits = i === 0 || value >= 100 ? 0 : 1;
+  const key = `${unit}:${digits}`;
+  let fmt = unitFormatters.get(key);
+  if (!fmt) {
+    fmt = new Intl.NumberFormat(locale, {
+      style: 'unit',
+      unit,
+      unitDisplay: 'short',
+      maximumFractionDigits: digits,
+    });
+    unitFormatters.set(key, fmt);
+  }
+  return fmt.format(value);
+}
+
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(bytesPerSecond)}/s`;
+}
+
+const countFmt = new Intl.NumberFormat(locale);
+export function formatCount(n: number): string {
+  return countFmt.format(n);
+}
+
+const percentFmt = new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 1 });
+export function formatPercent(part: number, whole: number): string {
+  return percentFmt.format(whole > 0 ? part / whole : 1);
+}
+
+const dateTimeFmt = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' });
+const dateFmt = new Intl.DateTimeFormat(locale, { dateStyle: 'medium' });
+const timeFmt = new Intl.DateTimeFormat(locale, { timeStyle: 'medium' });
+export const formatDateTime = (ms: number): string => dateTimeFmt.format(ms);
+export const formatDate = (ms: number): string => dateFmt.format(ms);
+export const formatTime = (ms: number): string => timeFmt.format(ms);
+
+const relFmt = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
+export function formatRelative(ms: number, now = Date.now()): string {
+  const seconds = Math.round((ms - now) / 1000);
+  const abs = Math.abs(seconds);
+  if (abs < 60) return relFmt.format(seconds, 'second');
+  if (abs < 3600) return relFmt.format(Math.round(seconds / 60), 'minute');
+  if (abs < 86400) return relFmt.format(Math.round(seconds / 3600), 'hour');
+  return relFmt.format(Math.round(seconds / 86400), 'day');
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const parts: [number, Intl.NumberFormatOptions['unit']][] = [];
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (h > 0) parts.push([h, 'hour'], [m, 'minute']);
+  else if (m > 0) parts.push([m, 'minute'], [s % 60, 'second']);
+  else parts.push([s, 'second']);
+  return parts
+    .filter(([n], i) => i === 0 || n > 0)
+    .map(([n, unit]) =>
+      new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'short' }).format(n),
+    )
+    .join(' ');
+}
+
+export function fileName(path: string): string {
+  const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+  return i >= 0 ? path.slice(i + 1) : path;
+}

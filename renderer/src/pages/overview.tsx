@@ -1,0 +1,282 @@
+// Overview: is everything safe, what is left, what is happening now (issue 5 "Overview").
+import { useEffect, useState } from 'react';
+import type { EngineStatus, FileState } from '../../../preload/contract';
+import { bridge } from '../bridge';
+import {
+  fileName,
+  formatBytes,
+  formatCount,
+  formatDate,
+  formatDateTime,
+  formatDuration,
+  formatPercent,
+  formatRate,
+} from '../format';
+import { useAction } from '../hooks';
+import { Empty, InlineError, ProgressBar, QueryView, statusWords, useSharedStatus } from '../ui';
+
+// [Note: Throughput history]
+// The engine reports the current rate in each status snapshot; the chart keeps the last five
+// minutes of those snapshots here, from the moment the page loaded (module scope, so moving
+// between pages keeps the history).
+const historyMs = 5 * 60_000;
+const samples: { at: number; bps: number }[] = [];
+bridge.on('status', (s) => {
+  const now = Date.now();
+  samples.push({ at: now, bps: s.throughputBytesPerSecond });
+  while (samples.length > 0 && (samples[0]?.at ?? now) < now - historyMs) samples.shift();
+});
+
+const countCards: { testId: string; label: string; states: FileState[]; tone: string }[] = [
+  {
+    testId: 'count-checking',
+    label: 'Checking',
+    states: ['discovered', 'hashing'],
+    tone: 'neutral',
+  },
+  { testId: 'count-queued', label: 'Queued', states: ['queued'], tone: 'neutral' },
+  { testId: 'count-uploading', label: 'Uploading', states: ['uploading'], tone: 'info' },
+  { testId: 'count-backed-up', label: 'Backed up', states: ['backed_up'], tone: 'ok' },
+  { testId: 'count-duplicate', label: 'Already on vault', states: ['duplicate'], tone: 'ok' },
+  { testId: 'count-failed', label: 'Failed', states: ['failed'], tone: 'bad' },
+  { testId: 'count-excluded', label: 'Excluded', states: ['excluded'], tone: 'neutral' },
+  { testId: 'count-missing', label: 'Missing', states: ['missing'], tone: 'warn' },
+];
+
+function statusLine(s: EngineStatus): string {
+  switch (s.status) {
+    case 'up_to_date':
+      return s.filesTotal === 0
+        ? 'Add a folder to start backing up.'
+        : 'Every file is safe on the vault.';
+    case 'backing_up':
+      return `${formatCount(s.filesTotal - s.filesSafe)} files, ${formatBytes(s.bytesPending)} left.`;
+    case 'paused': {
+      const until = s.pausedUntil ? ` until ${formatDateTime(s.pausedUntil)}` : ' until you resume';
+      switch (s.pauseReason) {
+        case 'user':
+        case null:
+          return `Paused${until}.`;
+        case 'sign_in_needed':
+          return 'Paused: the vault refused the token. Set a new one in Settings.';
+        case 'vault_full':
+          return 'Paused: the vault is full.';
+        case 'battery':
+          return 'Paused while on battery.';
+        case 'metered':
+          return 'Paused on a metered network.';
+        case 'schedule':
+          return 'Paused by the bandwidth schedule.';
+        default: {
+          const never: never = s.pauseReason;
+          return String(never);
+        }
+      }
+    }
+    case 'offline':
+      return `The vault at ${s.vault.url} cannot be reached; Keepsake keeps trying.`;
+    case 'needs_attention':
+      return `${formatCount(s.counts.failed)} files could not be backed up. See the queue.`;
+    default: {
+      const never: never = s.status;
+      return String(never);
+    }
+  }
+}
+
+function ThroughputChart({ status }: { status: EngineStatus }) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((t) => t + 1), 2000);
+    return () => clearInterval(timer);
+  }, []);
+  const now = Date.now();
+  const points = samples.length > 0 ? samples : [{ at: now, bps: status.throughputBytesPerSecond }];
+  const max = Math.max(1, ...points.map((p) => p.bps));
+  const w = 300;
+  const h = 60;
+  const path = points
+    .map((p, i) => {
+      const x = w - ((now - p.at) / historyMs) * w;
+      const y = h - (p.bps / max) * (h - 4);
+      return `${i === 0 ? 'M' : 'L'}${x.toFixed(1)},${y.toFixed(1)}`;
+    })
+    .join(' ');
+  return (
+    <figure className="chart">
+      <svg
+        viewBox={`0 0 ${w} ${h}`}
+        role="img"
+        aria-label={`Upload speed over the last five minutes, peak ${formatRate(max)}`}
+      >
+        <line x1="0" y1={h - 0.5} x2={w} y2={h - 0.5} className="axis" />
+        <path d={path} className="line" />
+      </svg>
+      <figcaption>
+        Now {formatRate(status.throughputBytesPerSecond)} · peak {formatRate(max)} (last 5 minutes)
+      </figcaption>
+    </figure>
+  );
+}
+
+export function PauseControls({ status }: { status: EngineStatus }) {
+  const action = useAction();
+  const userPaused =
+    status.paused && (status.pauseReason === 'user' || status.pauseReason === null);
+  return (
+    <div className="pause-controls">
+      <button
+        type="button"
+        data-testid="pause-toggle"
+        data-paused={status.paused ? 'true' : 'false'}
+        className={status.paused ? 'primary' : ''}
+        disabled={action.busy}
+        onClick={() =>
+          void (status.paused
+            ? action.run('uploads.resume', {})
+            : action.run('uploads.pause', { untilMs: null }))
+        }
+      >
+        {status.paused ? 'Resume' : 'Pause'}
+      </button>
+      {!status.paused && (
+        <button
+          type="button"
+          data-testid="pause-hour"
+          disabled={action.busy}
+          onClick={() => void action.run('uploads.pause', { untilMs: Date.now() + 3_600_000 })}
+        >
+          Pause for 1 hour
+        </button>
+      )}
+      {status.paused && !userPaused && (
+        <span className="muted">Paused automatically; Resume overrides it.</span>
+      )}
+      <InlineError error={action.error} />
+    </div>
+  );
+}
+
+export function OverviewPage() {
+  const status = useSharedStatus();
+  return (
+    <QueryView query={status} what="the status">
+      {(s) => (
+        <>
+          <section className={`status-banner tone-${s.status}`} aria-live="polite">
+            <span className="dot" aria-hidden="true" />
+            <div>
+              <p className="status-words" data-testid="sync-status" data-status={s.status}>
+                {statusWords[s.status]}
+              </p>
+              <p className="status-detail">{statusLine(s)}</p>
+            </div>
+            <PauseControls status={s} />
+          </section>
+
+          <section className="card-grid" aria-label="Coverage">
+            <div className="card">
+              <h2>Files safe</h2>
+              <p className="big">{formatPercent(s.filesSafe, s.filesTotal)}</p>
+              <ProgressBar value={s.filesSafe} max={s.filesTotal} label="Files safe" />
+              <p className="muted">
+                {formatCount(s.filesSafe)} of {formatCount(s.filesTotal)} files
+              </p>
+            </div>
+            <div className="card">
+              <h2>Bytes safe</h2>
+              <p className="big">{formatPercent(s.bytesSafe, s.bytesTotal)}</p>
+              <ProgressBar value={s.bytesSafe} max={s.bytesTotal} label="Bytes safe" />
+              <p className="muted">
+                {formatBytes(s.bytesSafe)} of {formatBytes(s.bytesTotal)}
+              </p>
+            </div>
+            <div className="card">
+              <h2>Left to back up</h2>
+              <p className="big">{formatBytes(s.bytesPending)}</p>
+              <p className="muted">
+                {s.etaSeconds !== null && s.bytesPending > 0
+                  ? `About ${formatDuration(s.etaSeconds)} left`
+                  : 'Nothing waiting'}
+              </p>
+              <p className="muted">
+                {s.oldestUnsafeMtimeMs !== null
+                  ? `Oldest file not yet safe: ${formatDate(s.oldestUnsafeMtimeMs)}`
+                  : 'No file is waiting'}
+              </p>
+            </div>
+          </section>
+
+          <section aria-label="Files by state">
+            <h2>Files by state</h2>
+            <ul className="counts">
+              {countCards.map((c) => {
+                const n = c.states.reduce((sum, st) => sum + s.counts[st], 0);
+                return (
+                  <li key={c.testId} className={`count tone-${c.tone}`}>
+                    <a href={`#/queue`} className="count-link">
+                      <span className="count-value" data-testid={c.testId} data-value={n}>
+                        {formatCount(n)}
+                      </span>
+                      <span className="count-label">{c.label}</span>
+                    </a>
+                  </li>
+                );
+              })}
+            </ul>
+          </section>
+
+          <section className="two-col">
+            <div>
+              <h2>Uploading now</h2>
+              {s.current.length === 0 ? (
+                <Empty>
+                  <p>{s.paused ? 'Uploads are paused.' : 'Nothing is uploading right now.'}</p>
+                </Empty>
+              ) : (
+                <ul className="uploads" data-testid="uploads-now">
+                  {s.current.map((u) => (
+                    <li key={u.fileId}>
+                      <div className="upload-head">
+                        <span className="name" title={u.path}>
+                          {fileName(u.path)}
+                        </span>
+                        <span className="muted">
+                          {formatBytes(u.bytesSent)} / {formatBytes(u.bytesTotal)} ·{' '}
+                          {formatRate(u.bytesPerSecond)}
+                        </span>
+                      </div>
+                      <ProgressBar
+                        value={u.bytesSent}
+                        max={u.bytesTotal}
+                        label={`Uploading ${fileName(u.path)}`}
+                      />
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </div>
+            <div>
+              <h2>Speed</h2>
+              <ThroughputChart status={s} />
+            </div>
+          </section>
+
+          {s.lastErrors.length > 0 && (
+            <section>
+              <h2>Recent problems</h2>
+              <ul className="activity-list">
+                {s.lastErrors.slice(0, 5).map((e) => (
+                  <li key={e.id} className={`level-${e.level}`}>
+                    <time dateTime={new Date(e.at).toISOString()}>{formatDateTime(e.at)}</time>{' '}
+                    {e.message}
+                  </li>
+                ))}
+              </ul>
+            </section>
+          )}
+        </>
+      )}
+    </QueryView>
+  );
+}

@@ -1,0 +1,261 @@
+// Queue: every file by state, filterable, in a windowed list (100,000 rows stay smooth).
+// Pages of 500 rows are fetched in order as the window nears the end of what is loaded;
+// `file.changed` events update loaded rows in place, and a change in the counts refetches.
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { fileStates, type FileRow, type FileState } from '../../../preload/contract';
+import { bridge } from '../bridge';
+import { fileName, formatBytes, formatCount, formatDateTime } from '../format';
+import { useAction, useEvent } from '../hooks';
+import { Empty, ErrorState, InlineError, Loading, useSharedStatus } from '../ui';
+import { VirtualList } from '../virtual-list';
+import type { RowWindow } from '../virtual-window';
+import type { ErrorInfo } from '../../../preload/contract';
+
+const pageSize = 500;
+const rowHeight = 56;
+
+export const stateWords: Record<FileState, string> = {
+  discovered: 'Found',
+  hashing: 'Checking',
+  queued: 'Queued',
+  uploading: 'Uploading',
+  backed_up: 'Backed up',
+  duplicate: 'Already on vault',
+  excluded: 'Excluded',
+  failed: 'Failed',
+  missing: 'Missing',
+};
+
+interface ListState {
+  rows: FileRow[];
+  total: number;
+  next: string | null;
+  done: boolean;
+}
+
+export function QueuePage() {
+  const status = useSharedStatus();
+  const [filter, setFilter] = useState<FileState | 'all'>('all');
+  const [searchText, setSearchText] = useState('');
+  const [search, setSearch] = useState('');
+  const [list, setList] = useState<ListState | null>(null);
+  const [error, setError] = useState<ErrorInfo>();
+  const [notice, setNotice] = useState<string>();
+  const loading = useRef(false);
+  const generation = useRef(0);
+  const [wantedEnd, setWantedEnd] = useState(0);
+  const action = useAction();
+
+  useEffect(() => {
+    const timer = setTimeout(() => setSearch(searchText.trim()), 250);
+    return () => clearTimeout(timer);
+  }, [searchText]);
+
+  const fetchPage = useCallback(
+    async (cursor: string | null, gen: number) => {
+      loading.current = true;
+      const res = await bridge.invoke('files.list', {
+        ...(filter === 'all' ? {} : { state: filter }),
+        ...(search ? { search } : {}),
+        limit: pageSize,
+        cursor,
+      });
+      loading.current = false;
+      if (gen !== generation.current) return;
+      if (!res.ok) {
+        setError(res.error);
+        return;
+      }
+      setError(undefined);
+      setList((prev) => {
+        const rows =
+          cursor === null || !prev ? res.value.files : [...prev.rows, ...res.value.files];
+        return {
+          rows,
+          total: res.value.total,
+          next: res.value.next,
+          done: res.value.next === null,
+        };
+      });
+    },
+    [filter, search],
+  );
+
+  const reset = useCallback(() => {
+    const gen = ++generation.current;
+    void fetchPage(null, gen);
+  }, [fetchPage]);
+
+  useEffect(() => {
+    setList(null);
+    reset();
+  }, [reset]);
+
+  // Keep fetching pages while the visible window reaches past what is loaded.
+  useEffect(() => {
+    if (!list || list.done || loading.current || error) return;
+    if (wantedEnd > list.rows.length - pageSize / 5) void fetchPage(list.next, generation.current);
+  }, [list, wantedEnd, fetchPage, error]);
+
+  const onWindowChange = useCallback((win: RowWindow) => setWantedEnd(win.end), []);
+
+  useEvent('file.changed', (row) => {
+    setList((prev) => {
+      if (!prev) return prev;
+      const i = prev.rows.findIndex((r) => r.id === row.id);
+      if (i < 0) return prev;
+      const rows = prev.rows.slice();
+      rows[i] = row;
+      return { ...prev, rows };
+    });
+  });
+
+  // The counts moved (files added, finished or failed): refetch, at most once a second.
+  const countsKey = status.data ? JSON.stringify(status.data.counts) : '';
+  const firstKey = useRef(countsKey);
+  useEffect(() => {
+    if (countsKey === firstKey.current) return;
+    const timer = setTimeout(reset, 1000);
+    return () => clearTimeout(timer);
+  }, [countsKey, reset]);
+
+  const counts = status.data?.counts;
+  const options = useMemo(
+    () =>
+      fileStates.map((s) => ({
+        value: s,
+        label: `${stateWords[s]}${counts ? ` (${formatCount(counts[s])})` : ''}`,
+      })),
+    [counts],
+  );
+
+  const retry = async (row: FileRow) => {
+    const done = await action.run('files.retry', { id: row.id });
+    if (done) {
+      setNotice(`Retrying ${fileName(row.path)}`);
+      reset();
+    }
+  };
+  const retryAll = async () => {
+    const done = await action.run('files.retryAll', {});
+    if (done) {
+      setNotice(`Retrying ${formatCount(done.retried)} files`);
+      reset();
+    }
+  };
+
+  const renderRow = (index: number) => {
+    const row = list?.rows[index];
+    if (!row) return <div className="file-row placeholder">Loading…</div>;
+    return (
+      <div className="file-row" data-testid="file-row" data-state={row.state} data-path={row.path}>
+        <div className="file-main">
+          <span className="name" title={row.path}>
+            {row.relPath || fileName(row.path)}
+          </span>
+          <span className="muted small">
+            {formatBytes(row.size)} · changed {formatDateTime(row.mtimeMs)}
+            {row.excludedBy ? ` · excluded by ${row.excludedBy}` : ''}
+            {row.metadataProblems.length > 0 ? ` · ${row.metadataProblems.join('; ')}` : ''}
+          </span>
+          {row.error && row.state === 'failed' && (
+            <span className="file-error" data-testid="file-error">
+              {row.error.message}
+              {row.nextAttemptAt ? ` (next try ${formatDateTime(row.nextAttemptAt)})` : ''}
+            </span>
+          )}
+        </div>
+        <span className={`badge state-${row.state}`}>{stateWords[row.state]}</span>
+        {row.state === 'failed' ? (
+          <button
+            type="button"
+            data-testid="retry-file"
+            disabled={action.busy}
+            onClick={() => void retry(row)}
+          >
+            Retry
+          </button>
+        ) : (
+          <span className="row-action-space" />
+        )}
+      </div>
+    );
+  };
+
+  return (
+    <div className="queue">
+      <div className="toolbar">
+        <label>
+          State{' '}
+          <select
+            value={filter}
+            data-testid="queue-filter"
+            onChange={(e) => setFilter(e.target.value as FileState | 'all')}
+          >
+            <option value="all">
+              All files{status.data ? ` (${formatCount(status.data.filesTotal)})` : ''}
+            </option>
+            {options.map((o) => (
+              <option key={o.value} value={o.value}>
+                {o.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Search{' '}
+          <input
+            type="search"
+            value={searchText}
+            placeholder="Part of a path"
+            data-testid="queue-search"
+            onChange={(e) => setSearchText(e.target.value)}
+          />
+        </label>
+        <span className="spacer" />
+        <button
+          type="button"
+          data-testid="retry-all"
+          disabled={action.busy || !counts || counts.failed === 0}
+          onClick={() => void retryAll()}
+        >
+          Retry all failed
+        </button>
+      </div>
+      <InlineError error={action.error} />
+      {notice && (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      )}
+      {error && !list ? (
+        <ErrorState error={error} retry={reset} />
+      ) : !list ? (
+        <Loading what="the queue" />
+      ) : list.total === 0 ? (
+        <Empty>
+          <p>
+            {filter === 'all' && !search
+              ? 'No files yet. Add a folder on the Folders page.'
+              : 'No file matches this filter.'}
+          </p>
+        </Empty>
+      ) : (
+        <>
+          {error && <InlineError error={error} />}
+          <p className="muted" data-testid="queue-total" data-value={list.total}>
+            {formatCount(list.total)} files
+          </p>
+          <VirtualList
+            count={list.total}
+            rowHeight={rowHeight}
+            renderRow={renderRow}
+            onWindowChange={onWindowChange}
+            label="Files"
+            testId="queue-list"
+          />
+        </>
+      )}
+    </div>
+  );
+}
