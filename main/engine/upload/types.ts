@@ -6,6 +6,8 @@
 // (an Upload-Offset header), never bytes merely sent. The queue persists it; after a crash
 // the next upload() is handed that offset and the URL, and HEADs before sending anything.
 
+import type { BandwidthPolicy } from './bandwidth.js';
+
 export interface UploadJob {
   /** The engine's files.id: for logs and progress events only. */
   fileId: number;
@@ -65,5 +67,11 @@ export interface Uploader {
   abandon(uploadUrl: string, signal?: AbortSignal): Promise<void>;
   /** Bytes per second shared by all uploads, or null for no cap. Takes effect live. */
   setBandwidthLimit(bytesPerSecond: number | null): void;
+  /**
+   * A fixed cap or a weekly timetable (parseBandwidthLimit in bandwidth.ts), replacing any
+   * earlier limit. Takes effect live; the timetable is followed from then on. (Added by the
+   * uploader issue; optional so simple test uploaders need not implement it.)
+   */
+  setBandwidthPolicy?(policy: BandwidthPolicy | null): void;
   close(): Promise<void>;
 }

@@ -1,0 +1,648 @@
+// Keepsake's tus 1.0 client (https://tus.io/protocols/resumable-upload), on got: creation
+// (with upload, for small files), PATCH streamed from disk in chunks, HEAD to resume,
+// termination. Works with the Keepsake Vault and any standard tus server.
+//
+// Invariant: the offset reported through onOffset is one the server sent back in an
+// Upload-Offset header, never the count of bytes written; after any fault or restart the
+// next byte sent is the one the server asked for (a HEAD comes first). See
+// [Note: Upload response table] in response-table.ts for what each answer leads to.
+//
+// [Note: Creation with upload]
+// A file no larger than one chunk is sent in the creation request itself (tus
+// creation-with-upload), so a photo costs one request, not two. The price: its URL is only
+// known after its bytes went out, so a crash mid-request re-sends that one chunk (the
+// bound the design allows) and leaves an orphan partial on the server, which the server's
+// expiration removes. Larger files are created empty, their URL persisted through
+// onCreated, and only then is data sent. A server that ignores the body (no
+// creation-with-upload) answers without Upload-Offset; we then PATCH from 0 as usual.
+import { stat } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { RequestError } from 'got';
+import { KeepsakeError, fromFsError, isAbortError } from '../errors.js';
+import type { Clock, Logger } from '../ports.js';
+import { type BandwidthPolicy, formatRate } from './bandwidth.js';
+import { type HttpClient, createHttpClient, redactUrl } from './http-client.js';
+import { ProgressMeter } from './progress.js';
+import {
+  type ResponseAction,
+  UploadHttpError,
+  actionForStatus,
+  backoffMs,
+} from './response-table.js';
+import { BandwidthThrottle } from './throttle.js';
+import type { UploadCallbacks, UploadJob, UploadResult, Uploader } from './types.js';
+
+export interface TusUploaderOptions {
+  /** Vault base URL, e.g. http://127.0.0.1:7418; uploads go to `${endpoint}/files/`. */
+  endpoint: string;
+  /** Bearer token; null for a plain tus server. */
+  token: string | null;
+  /** Default 8 MiB. */
+  chunkSizeBytes?: number;
+  bandwidth?: BandwidthPolicy | null;
+  /** PEM bundle added to the system's trusted CAs (corporate TLS inspection). */
+  caFile?: string;
+  logger: Logger;
+  clock: Clock;
+  /** Consecutive transient failures without progress before giving up; default 10. */
+  maxNetworkRetries?: number;
+  /** A socket silent this long counts as a network fault; default 30 s. */
+  idleTimeoutMs?: number;
+  /** First backoff delay; doubles per consecutive failure up to retryMaxDelayMs. Default 500 ms. */
+  retryBaseDelayMs?: number;
+  /** Default 30 s. */
+  retryMaxDelayMs?: number;
+  /** undefined = HTTP(S)_PROXY/NO_PROXY from env; null = no proxy; a URL = always this proxy. */
+  proxyUrl?: string | null;
+  /** The environment to read proxy variables from; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+const TUS_VERSION = '1.0.0';
+const DEFAULT_CHUNK = 8 * 1024 * 1024;
+const READ_BUFFER = 256 * 1024;
+
+export function createTusUploader(options: TusUploaderOptions): TusUploader {
+  return new TusUploader(options);
+}
+
+/** Thrown inside a session when the server's answer needs the response table. */
+class StatusAction extends Error {
+  constructor(readonly action: ResponseAction) {
+    super(action.kind === 'fail' ? action.error.message : action.reason);
+  }
+}
+
+export class TusUploader implements Uploader {
+  readonly chunkSize: number;
+  readonly filesUrl: string;
+  private readonly http: HttpClient;
+  readonly throttle: BandwidthThrottle;
+  private readonly active = new Set<AbortController>();
+  private closed = false;
+
+  constructor(readonly options: TusUploaderOptions) {
+    this.chunkSize = options.chunkSizeBytes ?? DEFAULT_CHUNK;
+    if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1) {
+      throw new KeepsakeError('invalid_argument', `Chunk size ${this.chunkSize} is not valid.`);
+    }
+    let base: URL;
+    try {
+      base = new URL(options.endpoint);
+    } catch (err) {
+      throw new KeepsakeError(
+        'invalid_argument',
+        `"${options.endpoint}" is not a vault URL (expected e.g. https://vault.example.com).`,
+        false,
+        { cause: err },
+      );
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+      throw new KeepsakeError(
+        'invalid_argument',
+        `The vault URL must start with https:// or http://, not ${base.protocol}`,
+      );
+    }
+    this.filesUrl = new URL('files/', base.href.endsWith('/') ? base.href : `${base.href}/`).href;
+    this.http = createHttpClient({
+      endpoint: base.href,
+      ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
+      ...(options.proxyUrl !== undefined ? { proxyUrl: options.proxyUrl } : {}),
+      ...(options.env !== undefined ? { env: options.env } : {}),
+      idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+    });
+    this.throttle = new BandwidthThrottle(options.clock, options.bandwidth ?? null);
+    options.logger.debug('uploader ready', {
+      filesUrl: redactUrl(this.filesUrl),
+      chunkSize: this.chunkSize,
+      proxy: this.http.proxy,
+      bandwidth: formatRate(this.throttle.currentRate()),
+    });
+  }
+
+  async upload(
+    job: UploadJob,
+    callbacks: UploadCallbacks,
+    signal: AbortSignal,
+  ): Promise<UploadResult> {
+    if (this.closed) throw new KeepsakeError('internal', 'The uploader is closed.');
+    throwIfAborted(signal);
+    const controller = new AbortController();
+    this.active.add(controller);
+    const combined = AbortSignal.any([signal, controller.signal]);
+    let handle: FileHandle | null = null;
+    try {
+      try {
+        handle = await open(job.path, 'r');
+      } catch (err) {
+        throw fromFsError(err, job.path);
+      }
+      const session = new UploadSession(this, job, callbacks, combined, handle);
+      return await session.run();
+    } finally {
+      this.active.delete(controller);
+      await handle?.close().catch(() => {});
+    }
+  }
+
+  async abandon(uploadUrl: string, signal?: AbortSignal): Promise<void> {
+    const log = this.options.logger.child({ uploadUrl: redactUrl(uploadUrl) });
+    const sig = signal ?? new AbortController().signal;
+    for (let attempt = 1; ; attempt++) {
+      throwIfAborted(sig);
+      let delay: number | null = null;
+      try {
+        const res = await this.request('DELETE', uploadUrl, {}, sig);
+        if (
+          res.statusCode === 204 ||
+          res.statusCode === 200 ||
+          res.statusCode === 404 ||
+          res.statusCode === 410
+        ) {
+          log.debug('upload terminated', { status: res.statusCode });
+          return;
+        }
+        const action = this.actionFor('DELETE', uploadUrl, res);
+        if (action.kind === 'fail') throw action.error;
+        delay = action.kind === 'retry' ? action.delayMs : null;
+      } catch (err) {
+        if (sig.aborted) throw abortReason(sig);
+        if (err instanceof KeepsakeError) throw err;
+        if (!isNetworkError(err)) throw err;
+      }
+      if (attempt > Math.min(3, this.maxRetries)) {
+        throw new KeepsakeError('network', 'Could not reach the vault to cancel an upload.', true);
+      }
+      await this.options.clock.sleep(delay ?? this.backoff(attempt), sig);
+    }
+  }
+
+  setBandwidthLimit(bytesPerSecond: number | null): void {
+    this.throttle.setBytesPerSecond(bytesPerSecond);
+    this.options.logger.info('bandwidth limit', { limit: formatRate(bytesPerSecond) });
+  }
+
+  setBandwidthPolicy(policy: BandwidthPolicy | null): void {
+    this.throttle.setPolicy(policy);
+    this.options.logger.info('bandwidth policy', {
+      policy:
+        policy?.kind === 'schedule' ? policy.text : formatRate(policy?.bytesPerSecond ?? null),
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.active) c.abort(new DOMException('The uploader is closing', 'AbortError'));
+    this.throttle.close();
+    this.http.destroy();
+    await Promise.resolve();
+  }
+
+  // --- shared by sessions ---
+
+  get maxRetries(): number {
+    return this.options.maxNetworkRetries ?? 10;
+  }
+
+  backoff(attempt: number): number {
+    return backoffMs(
+      attempt,
+      this.options.retryBaseDelayMs ?? 500,
+      this.options.retryMaxDelayMs ?? 30_000,
+    );
+  }
+
+  headers(extra: Record<string, string>): Record<string, string> {
+    return {
+      'tus-resumable': TUS_VERSION,
+      ...(this.options.token !== null ? { authorization: `Bearer ${this.options.token}` } : {}),
+      ...extra,
+    };
+  }
+
+  request(
+    method: 'POST' | 'PATCH' | 'HEAD' | 'DELETE',
+    url: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+    body?: NodeJS.ReadableStream,
+  ) {
+    return this.http.got(url, {
+      method,
+      headers: this.headers(headers),
+      signal,
+      ...(body ? { body: body as never } : {}),
+    });
+  }
+
+  actionFor(
+    method: string,
+    url: string,
+    res: {
+      statusCode: number;
+      body: string;
+      headers: Record<string, string | string[] | undefined>;
+    },
+  ): ResponseAction {
+    const retryAfter = res.headers['retry-after'];
+    return actionForStatus({
+      method,
+      url,
+      status: res.statusCode,
+      body: res.body,
+      retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+      nowMs: this.options.clock.now(),
+    });
+  }
+}
+
+/** One file's upload: the loop of create / HEAD / PATCH and recovery. */
+class UploadSession {
+  private url: string | null;
+  /** The server-confirmed offset; null = unknown (HEAD before sending anything). */
+  private offset: number | null;
+  private reported = -1;
+  private failures = 0;
+  private readonly log: Logger;
+  private readonly meter: ProgressMeter;
+
+  constructor(
+    private readonly up: TusUploader,
+    private readonly job: UploadJob,
+    private readonly callbacks: UploadCallbacks,
+    private readonly signal: AbortSignal,
+    private readonly handle: FileHandle,
+  ) {
+    this.url = job.resume?.uploadUrl ?? null;
+    this.offset = this.url === null ? 0 : null;
+    this.log = up.options.logger.child({ fileId: job.fileId });
+    this.meter = new ProgressMeter(up.options.clock, job.fileId, job.size, (s) =>
+      callbacks.onProgress(s),
+    );
+  }
+
+  async run(): Promise<UploadResult> {
+    for (;;) {
+      throwIfAborted(this.signal);
+      try {
+        if (this.url === null) {
+          await this.create();
+        } else if (this.offset === null) {
+          await this.head();
+        } else if (this.offset < this.job.size) {
+          await this.patch();
+        }
+        if (this.url !== null && this.offset === this.job.size) {
+          this.meter.update(this.job.size, true);
+          this.log.debug('upload complete', { size: this.job.size });
+          return { sha256: this.job.sha256, uploadUrl: this.url };
+        }
+      } catch (err) {
+        await this.recover(err);
+      }
+    }
+  }
+
+  // --- the tus requests ---
+
+  private async create(): Promise<void> {
+    const job = this.job;
+    const withData = job.size > 0 && job.size <= this.up.chunkSize;
+    if (withData) await this.checkFileUnchanged();
+    const headers: Record<string, string> = {
+      'upload-length': String(job.size),
+      'upload-metadata': encodeMetadata(job),
+    };
+    const res = await this.send('POST', this.up.filesUrl, headers, withData ? 0 : null, job.size);
+    if (res.statusCode !== 201)
+      throw new StatusAction(this.up.actionFor('POST', this.up.filesUrl, res));
+    const location = header(res.headers, 'location');
+    if (!location) {
+      throw new UploadHttpError(
+        'upload_rejected',
+        'The vault created the upload but sent no Location.',
+        false,
+        {
+          method: 'POST',
+          url: this.up.filesUrl,
+          status: 201,
+        },
+      );
+    }
+    this.url = new URL(location, this.up.filesUrl).href;
+    this.offset = 0;
+    this.callbacks.onCreated(this.url);
+    this.reported = 0;
+    const confirmed = parseOffset(header(res.headers, 'upload-offset'));
+    if (withData && confirmed !== null) this.confirm(confirmed, job.size);
+    this.log.debug('upload created', { url: redactUrl(this.url), offset: this.offset });
+  }
+
+  private async head(): Promise<void> {
+    const url = this.url ?? '';
+    const res = await this.up.request('HEAD', url, {}, this.signal);
+    if (res.statusCode !== 200 && res.statusCode !== 204) {
+      throw new StatusAction(this.up.actionFor('HEAD', url, res));
+    }
+    const offset = parseOffset(header(res.headers, 'upload-offset'));
+    const length = parseOffset(header(res.headers, 'upload-length'));
+    if (
+      offset === null ||
+      offset > this.job.size ||
+      (length !== null && length !== this.job.size)
+    ) {
+      // Not an upload of this file (or a broken answer): start afresh.
+      throw new StatusAction({
+        kind: 'restart',
+        reason: `HEAD answered offset ${offset} length ${length}`,
+      });
+    }
+    this.offset = offset;
+    if (offset !== this.reported) {
+      this.reported = offset;
+      this.callbacks.onOffset(offset);
+    }
+    this.meter.update(offset, true);
+    this.log.debug('resuming', { offset });
+  }
+
+  private async patch(): Promise<void> {
+    const url = this.url ?? '';
+    const start = this.offset ?? 0;
+    await this.checkFileUnchanged();
+    const end = Math.min(this.job.size, start + this.up.chunkSize);
+    const res = await this.send('PATCH', url, { 'upload-offset': String(start) }, start, end);
+    if (res.statusCode !== 204 && res.statusCode !== 200) {
+      throw new StatusAction(this.up.actionFor('PATCH', url, res));
+    }
+    const confirmed = parseOffset(header(res.headers, 'upload-offset'));
+    if (confirmed === null || confirmed < start || confirmed > this.job.size) {
+      throw new StatusAction({
+        kind: 'resync',
+        reason: `PATCH answered Upload-Offset ${confirmed}`,
+      });
+    }
+    this.confirm(confirmed, end);
+  }
+
+  /** Records a server-confirmed offset; a short one means the rest was not stored. */
+  private confirm(confirmed: number, sentUpTo: number): void {
+    const before = this.offset ?? 0;
+    this.offset = confirmed;
+    if (confirmed > before || confirmed !== this.reported) {
+      if (confirmed > before) this.failures = 0;
+      this.reported = confirmed;
+      this.callbacks.onOffset(confirmed);
+    }
+    this.meter.update(confirmed, confirmed === this.job.size);
+    if (confirmed < sentUpTo) {
+      this.log.warn('server stored less than was sent', { sentUpTo, confirmed });
+      if (confirmed <= before) {
+        throw new StatusAction({ kind: 'retry', delayMs: null, reason: 'no bytes stored' });
+      }
+    }
+  }
+
+  /**
+   * Sends one request; with `from` set, streams file bytes [from, to) through the throttle
+   * as its body. Network faults surface as got's RequestError; a file that ends early as
+   * 'file_changed'.
+   */
+  private async send(
+    method: 'POST' | 'PATCH',
+    url: string,
+    headers: Record<string, string>,
+    from: number | null,
+    to: number,
+  ) {
+    if (from === null) return this.up.request(method, url, headers, this.signal);
+    const length = to - from;
+    // Only errors of the file itself count as file errors: got destroys the body with its
+    // own (network) errors, which must stay network errors.
+    const failure: { error: KeepsakeError | null } = { error: null };
+    const body = new FileRangeBody(
+      this.handle,
+      from,
+      to,
+      this.up.throttle,
+      this.signal,
+      (n) => this.meter.update(from + n),
+      (err) => {
+        failure.error ??= err instanceof KeepsakeError ? err : fromFsError(err, this.job.path);
+        return failure.error;
+      },
+    );
+    try {
+      return await this.up.request(
+        method,
+        url,
+        {
+          ...headers,
+          'content-type': 'application/offset+octet-stream',
+          'content-length': String(length),
+        },
+        this.signal,
+        body,
+      );
+    } catch (err) {
+      if (failure.error) throw failure.error;
+      throw err;
+    } finally {
+      body.destroy();
+    }
+  }
+
+  private async checkFileUnchanged(): Promise<void> {
+    let viaHandle;
+    let viaPath;
+    try {
+      [viaHandle, viaPath] = await Promise.all([this.handle.stat(), stat(this.job.path)]);
+    } catch (err) {
+      throw fromFsError(err, this.job.path);
+    }
+    const same = (s: { size: number; mtimeMs: number }) =>
+      s.size === this.job.size && Math.abs(s.mtimeMs - this.job.mtimeMs) < 1;
+    if (!same(viaHandle) || !same(viaPath) || viaHandle.ino !== viaPath.ino) {
+      throw new KeepsakeError(
+        'file_changed',
+        `The file changed while it was being uploaded; it will be hashed again: ${this.job.path}`,
+        true,
+      );
+    }
+  }
+
+  // --- recovery ---
+
+  private async recover(err: unknown): Promise<void> {
+    if (this.signal.aborted) throw abortReason(this.signal);
+    let action: ResponseAction;
+    if (err instanceof StatusAction) {
+      action = err.action;
+    } else if (err instanceof KeepsakeError) {
+      if (err.code === 'file_changed' && this.url !== null) {
+        // The partial no longer matches any content worth keeping: free it on the vault.
+        await this.up.abandon(this.url, this.signal).catch(() => {});
+      }
+      throw err;
+    } else if (isNetworkError(err)) {
+      action = {
+        kind: 'retry',
+        delayMs: null,
+        reason: `network: ${(err as { code?: string }).code ?? (err as Error).message}`,
+      };
+    } else {
+      throw err; // a bug
+    }
+    if (action.kind === 'fail') throw action.error;
+
+    this.failures += 1;
+    if (this.failures > this.up.maxRetries) {
+      throw new KeepsakeError(
+        'network',
+        `Could not reach the vault after ${this.up.maxRetries} attempts (${action.reason}); will try again later.`,
+        true,
+      );
+    }
+    let delay: number;
+    if (action.kind === 'restart') {
+      this.log.info('upload gone on the server, starting a new one', { reason: action.reason });
+      this.url = null;
+      this.offset = 0;
+      delay = this.failures === 1 ? 0 : this.up.backoff(this.failures - 1);
+    } else if (action.kind === 'resync') {
+      this.offset = null;
+      delay = this.failures === 1 ? 0 : this.up.backoff(this.failures - 1);
+    } else {
+      if (this.url !== null) this.offset = null; // learn what the server kept
+      delay = action.delayMs ?? this.up.backoff(this.failures);
+    }
+    if (this.reported >= 0) this.meter.update(this.reported, true);
+    this.log.info('upload interrupted, will retry', {
+      reason: action.reason,
+      attempt: this.failures,
+      delayMs: delay,
+    });
+    if (delay > 0)
+      await this.up.options.clock.sleep(delay, this.signal).catch(() => {
+        throw abortReason(this.signal);
+      });
+  }
+}
+
+/**
+ * File bytes [from, to) read with positioned reads through the shared throttle, counted.
+ * Never closes the file handle (the session owns it). A file that ends early fails the
+ * body with 'file_changed'.
+ */
+class FileRangeBody extends Readable {
+  private position: number;
+  private reading = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly from: number,
+    private readonly to: number,
+    private readonly throttle: BandwidthThrottle,
+    private readonly signal: AbortSignal,
+    private readonly onBytes: (sent: number) => void,
+    private readonly fileError: (err: unknown) => KeepsakeError,
+  ) {
+    super({ highWaterMark: READ_BUFFER });
+    this.position = from;
+  }
+
+  override _read(): void {
+    if (this.reading) return;
+    this.reading = true;
+    void this.readSlice().then(
+      (slice) => {
+        this.reading = false;
+        if (this.destroyed) return;
+        if (slice === null) {
+          this.push(null);
+          return;
+        }
+        this.position += slice.length;
+        this.onBytes(this.position - this.from);
+        this.push(slice);
+      },
+      (err: unknown) => {
+        this.reading = false;
+        if (this.signal.aborted) this.destroy(abortReason(this.signal));
+        else this.destroy(this.fileError(err));
+      },
+    );
+  }
+
+  /** The next slice of the range (after the throttle let it through), or null at its end. */
+  private async readSlice(): Promise<Buffer | null> {
+    const remaining = this.to - this.position;
+    if (remaining <= 0) return null;
+    const want = await this.throttle.take(Math.min(READ_BUFFER, remaining), this.signal);
+    const buffer = Buffer.allocUnsafe(want);
+    let filled = 0;
+    while (filled < want) {
+      const { bytesRead } = await this.handle.read(
+        buffer,
+        filled,
+        want - filled,
+        this.position + filled,
+      );
+      if (bytesRead === 0) {
+        throw new KeepsakeError(
+          'file_changed',
+          'The file got shorter while it was being uploaded; it will be hashed again.',
+          true,
+        );
+      }
+      filled += bytesRead;
+    }
+    return buffer;
+  }
+}
+
+function encodeMetadata(job: UploadJob): string {
+  const pairs: [string, string][] = [
+    ['filename', job.filename],
+    ['sha256', job.sha256],
+    ['mtime', String(Math.trunc(job.mtimeMs))],
+    ['relpath', job.relPath],
+  ];
+  if (job.mime !== null) pairs.push(['mime', job.mime]);
+  return pairs.map(([k, v]) => `${k} ${Buffer.from(v, 'utf8').toString('base64')}`).join(',');
+}
+
+function header(
+  headers: Record<string, string | string[] | undefined>,
+  name: string,
+): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function parseOffset(value: string | undefined): number | null {
+  if (value === undefined || !/^\d+$/.test(value.trim())) return null;
+  const n = Number(value.trim());
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+function isNetworkError(err: unknown): boolean {
+  return (
+    err instanceof RequestError ||
+    (err instanceof Error &&
+      'code' in err &&
+      typeof err.code === 'string' &&
+      /^E[A-Z]+/.test(err.code))
+  );
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (isAbortError(reason)) return reason as Error;
+  return new DOMException('The upload was stopped', 'AbortError');
+}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw abortReason(signal);
+}
