@@ -34,6 +34,7 @@ export class BandwidthThrottle {
     this.lastRefill = clock.now();
     this.rate = bandwidthAt(policy, this.lastRefill);
     this.nextChangeAt = nextBandwidthChange(policy, this.lastRefill);
+    this.tokens = this.rate === null ? 0 : this.burst();
   }
 
   /** The cap in force now, bytes per second (null = none). */
