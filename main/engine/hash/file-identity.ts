@@ -1,14 +1,16 @@
 // What makes two looks at one file "the same file, unchanged": size, mtime, inode and device.
 // Scan and hasher both derive a FileIdentity through identityOf() so that the engine can
 // compare a scan entry with a hash result field by field. Invariant: mtimeMs is always
-// Math.floor of the same double Node reports, so one file always yields one integer.
+// Math.round of the same double Node reports, so one file always yields one integer.
+// Rounded, not floored: a time set from a JS Date (utimes, many copy tools) is stored as
+// e.g. ...986999999 ns because of binary floating point, and its owner meant ...987 ms.
 import type { Stats } from 'node:fs';
 import type { FileIdentity } from './types.js';
 
 export function identityOf(stats: Stats): FileIdentity {
   return {
     size: stats.size,
-    mtimeMs: Math.floor(stats.mtimeMs),
+    mtimeMs: Math.round(stats.mtimeMs),
     ino: stats.ino,
     dev: stats.dev,
   };

@@ -37,6 +37,12 @@ export interface ScanResult {
   problems: ScanProblem[];
   /** false when the root itself is missing (offline), in which case entries is empty. */
   rootPresent: boolean;
+  /**
+   * Sub-folders (relative to the root, forward slashes; '' is the root) that could not be
+   * listed: their files are absent from entries but NOT gone, so never mark them missing.
+   * (Added by B2; always set by scanFolder.)
+   */
+  unreadableDirs?: string[];
 }
 
 export interface FolderRules {

@@ -1,0 +1,377 @@
+// The reconcile scan: what is on disk under a watched folder right now, as the engine's
+// truth (watcher events are only hints). Invariants:
+// - symlinks are never followed (reported as problems), so a link loop cannot trap the walk;
+// - nothing but lstat and readdir touch the disk: no file is opened, a FIFO or device with
+//   a media name is reported ('not_a_regular_file') without being opened;
+// - one unreadable entry or sub-folder is a problem in the result, never an abort; folders
+//   that could not be read are listed in unreadableDirs so that the engine does not mistake
+//   their files for deleted ones;
+// - rootPresent is false whenever the root itself could not be listed (unplugged drive,
+//   unmounted share, permissions): the engine must then mark nothing missing.
+//
+// [Note: How the scan stays fast without blocking]
+// A reconcile scan of 100,000 files is ~100,000 lstat calls. On a local disk, synchronous
+// lstat is about twice as fast as the promise API (no thread-pool round trip per call), so
+// the walk runs synchronously in slices of a few milliseconds and yields to the event loop
+// between slices: the main thread is never held for longer than one slice (plus one
+// syscall). On a network filesystem a single syscall can stall for seconds, so there the
+// walk uses the promise API with a few folders in flight and a batch of lstats per folder.
+// Names are classified before any stat, so non-media files cost no syscall at all, and the
+// classification objects are shared (see media-types.ts) to keep per-entry memory small.
+import { type Dirent, lstatSync, readdirSync, type Stats } from 'node:fs';
+import { lstat, readdir, stat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { fromFsError } from '../errors.js';
+import { identityOf } from '../hash/file-identity.js';
+import { detectNetworkFilesystem } from './filesystem.js';
+import {
+  applyRules,
+  classifyByExtension,
+  isIgnoredFileName,
+  isIgnoredFolderName,
+} from './media-types.js';
+import type { FolderRules, ScanEntry, ScanProblem, ScanResult } from './types.js';
+
+export interface ScanOptions {
+  /** Run the walk with the promise API (as for network shares). Default: detected. */
+  asyncIo?: boolean;
+  /** Longest stretch the synchronous walk holds the event loop, in ms (default 8). */
+  sliceMs?: number;
+}
+
+type Classified = NonNullable<ReturnType<typeof classifyByExtension>>;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    throw reason instanceof Error ? reason : new DOMException('The scan was aborted', 'AbortError');
+  }
+}
+
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+class ScanCollector {
+  readonly entries: ScanEntry[] = [];
+  readonly problems: ScanProblem[] = [];
+  readonly unreadableDirs: string[] = [];
+
+  constructor(
+    readonly root: string,
+    readonly rules: FolderRules,
+  ) {}
+
+  absPath(relPath: string): string {
+    return relPath === ''
+      ? this.root
+      : this.root + sep + (sep === '/' ? relPath : relPath.split('/').join(sep));
+  }
+
+  /** Sorts one folder's listing: sub-folders to walk, media files to stat, problems. */
+  sortListing(
+    relDir: string,
+    dirents: Dirent[],
+    subdirs: string[],
+    toStat: { relPath: string; cls: Classified }[],
+  ): void {
+    const prefix = relDir === '' ? '' : `${relDir}/`;
+    for (const dirent of dirents) {
+      const name = dirent.name;
+      if (dirent.isDirectory()) {
+        if (!isIgnoredFolderName(name)) subdirs.push(prefix + name);
+        continue;
+      }
+      if (dirent.isSymbolicLink()) {
+        if (!name.startsWith('.')) this.symlinkProblem(prefix + name);
+        continue;
+      }
+      const cls = classifyByExtension(name);
+      const wanted = cls !== undefined && !isIgnoredFileName(name);
+      if (dirent.isFile()) {
+        if (wanted) toStat.push({ relPath: prefix + name, cls });
+      } else if (
+        dirent.isFIFO() ||
+        dirent.isSocket() ||
+        dirent.isCharacterDevice() ||
+        dirent.isBlockDevice()
+      ) {
+        if (wanted) this.notRegularProblem(prefix + name, dirent);
+      } else if (cls !== undefined || !name.includes('.')) {
+        // DT_UNKNOWN (some filesystems do not report types): lstat decides, and it may be a
+        // folder, so names without an extension are looked at too.
+        toStat.push({ relPath: prefix + name, cls: cls ?? UNKNOWN_KIND });
+      }
+    }
+  }
+
+  /** Records what an lstat of a listed name found. Returns a sub-folder to walk, if any. */
+  addStat(relPath: string, cls: Classified, stats: Stats): string | undefined {
+    const name = relPath.slice(relPath.lastIndexOf('/') + 1);
+    if (stats.isFile()) {
+      if (cls === UNKNOWN_KIND || isIgnoredFileName(name)) return undefined;
+      const id = identityOf(stats);
+      this.entries.push({
+        path: this.absPath(relPath),
+        relPath,
+        size: id.size,
+        mtimeMs: id.mtimeMs,
+        ino: id.ino,
+        dev: id.dev,
+        classification: applyRules(relPath, cls, this.rules),
+      });
+      return undefined;
+    }
+    if (stats.isDirectory()) return isIgnoredFolderName(name) ? undefined : relPath;
+    if (stats.isSymbolicLink()) {
+      if (!name.startsWith('.')) this.symlinkProblem(relPath);
+      return undefined;
+    }
+    if (cls !== UNKNOWN_KIND && !isIgnoredFileName(name)) this.notRegularProblem(relPath, stats);
+    return undefined;
+  }
+
+  statFailed(relPath: string, err: unknown): void {
+    if (errnoOf(err) === 'ENOENT') return; // deleted between the listing and the lstat
+    const path = this.absPath(relPath);
+    const ke = fromFsError(err, path);
+    this.problems.push({ path, code: ke.code, message: ke.message });
+  }
+
+  listingFailed(relDir: string, err: unknown): void {
+    const path = this.absPath(relDir);
+    const errno = errnoOf(err);
+    if (errno === 'ENOENT' && relDir !== '') return; // the folder went away mid-scan
+    this.unreadableDirs.push(relDir);
+    const code = errno === 'EACCES' || errno === 'EPERM' ? 'permission_denied' : 'read_error';
+    const why =
+      code === 'permission_denied'
+        ? 'Keepsake is not allowed to open this folder (check its permissions)'
+        : `Keepsake could not read this folder (${errno ?? 'unknown error'})`;
+    this.problems.push({
+      path,
+      code,
+      message: `${why}; the files inside it are not backed up until it can be read: ${path}`,
+    });
+  }
+
+  private symlinkProblem(relPath: string): void {
+    const path = this.absPath(relPath);
+    this.problems.push({
+      path,
+      code: 'symlink',
+      message: `Keepsake does not follow symbolic links (so a link cannot lead it in circles or out of the folder); add the folder it points to if you want that backed up: ${path}`,
+    });
+  }
+
+  private notRegularProblem(relPath: string, kind: Dirent | Stats): void {
+    const path = this.absPath(relPath);
+    const what = kind.isFIFO()
+      ? 'a named pipe (FIFO)'
+      : kind.isSocket()
+        ? 'a socket'
+        : kind.isCharacterDevice() || kind.isBlockDevice()
+          ? 'a device'
+          : 'not a regular file';
+    this.problems.push({
+      path,
+      code: 'not_a_regular_file',
+      message: `This has a photo or video name but is ${what}, so Keepsake does not read it: ${path}`,
+    });
+  }
+}
+
+/** Marks names of unknown type (DT_UNKNOWN) that are not media: kept only if a folder. */
+const UNKNOWN_KIND = Object.freeze({ kind: 'sidecar', mime: '' }) as Classified;
+
+async function walkSync(
+  collector: ScanCollector,
+  startDir: string,
+  sliceMs: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const stack = [startDir];
+  const toStat: { relPath: string; cls: Classified }[] = [];
+  let sliceStart = performance.now();
+  while (stack.length > 0) {
+    if (performance.now() - sliceStart > sliceMs) {
+      await yieldToEventLoop();
+      throwIfAborted(signal);
+      sliceStart = performance.now();
+    }
+    const relDir = stack.pop() as string;
+    let dirents: Dirent[];
+    try {
+      dirents = readdirSync(collector.absPath(relDir), { withFileTypes: true });
+    } catch (err) {
+      collector.listingFailed(relDir, err);
+      continue;
+    }
+    toStat.length = 0;
+    collector.sortListing(relDir, dirents, stack, toStat);
+    for (let i = 0; i < toStat.length; i++) {
+      const item = toStat[i] as { relPath: string; cls: Classified };
+      if ((i & 63) === 63 && performance.now() - sliceStart > sliceMs) {
+        await yieldToEventLoop();
+        throwIfAborted(signal);
+        sliceStart = performance.now();
+      }
+      let stats: Stats;
+      try {
+        stats = lstatSync(collector.absPath(item.relPath));
+      } catch (err) {
+        collector.statFailed(item.relPath, err);
+        continue;
+      }
+      const subdir = collector.addStat(item.relPath, item.cls, stats);
+      if (subdir !== undefined) stack.push(subdir);
+    }
+  }
+}
+
+async function walkAsync(
+  collector: ScanCollector,
+  startDir: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const foldersInFlight = 4;
+  const statBatch = 64;
+  const pending = [startDir];
+
+  // never rejects: every fs failure becomes a problem; abort is checked by the loop below
+  const visit = async (relDir: string): Promise<void> => {
+    let dirents: Dirent[];
+    try {
+      dirents = await readdir(collector.absPath(relDir), { withFileTypes: true });
+    } catch (err) {
+      collector.listingFailed(relDir, err);
+      return;
+    }
+    const toStat: { relPath: string; cls: Classified }[] = [];
+    collector.sortListing(relDir, dirents, pending, toStat);
+    for (let i = 0; i < toStat.length && !signal?.aborted; i += statBatch) {
+      const batch = toStat.slice(i, i + statBatch);
+      const results = await Promise.allSettled(
+        batch.map((item) => lstat(collector.absPath(item.relPath))),
+      );
+      results.forEach((result, j) => {
+        const item = batch[j] as { relPath: string; cls: Classified };
+        if (result.status === 'rejected') {
+          collector.statFailed(item.relPath, result.reason);
+          return;
+        }
+        const subdir = collector.addStat(item.relPath, item.cls, result.value);
+        if (subdir !== undefined) pending.push(subdir);
+      });
+    }
+  };
+
+  const running = new Set<Promise<void>>();
+  while (pending.length > 0 || running.size > 0) {
+    if (signal?.aborted) {
+      await Promise.all(running); // let in-flight folders finish: they hold no resources long
+      throwIfAborted(signal);
+    }
+    while (running.size < foldersInFlight && pending.length > 0) {
+      const visiting: Promise<void> = visit(pending.pop() as string).finally(() =>
+        running.delete(visiting),
+      );
+      running.add(visiting);
+    }
+    await Promise.race(running);
+  }
+}
+
+async function rootIsDirectory(root: string): Promise<'yes' | 'gone' | 'not_a_directory'> {
+  try {
+    // stat, not lstat: the folder a person picked may itself be a link (~/Pictures -> /data/...)
+    return (await stat(root)).isDirectory() ? 'yes' : 'not_a_directory';
+  } catch {
+    return 'gone';
+  }
+}
+
+async function runScan(
+  root: string,
+  startDir: string,
+  rules: FolderRules,
+  signal: AbortSignal | undefined,
+  options: ScanOptions,
+): Promise<ScanResult> {
+  throwIfAborted(signal);
+  const absRoot = join(root); // normalises, keeps it absolute if it was
+  const offline = (problems: ScanProblem[] = []): ScanResult => ({
+    entries: [],
+    problems,
+    rootPresent: false,
+    unreadableDirs: [],
+  });
+  const before = await rootIsDirectory(absRoot);
+  if (before === 'gone') return offline();
+  if (before === 'not_a_directory') {
+    return offline([
+      {
+        path: absRoot,
+        code: 'folder_not_a_directory',
+        message: `The watched folder is no longer a folder (something else now has its name): ${absRoot}`,
+      },
+    ]);
+  }
+  const collector = new ScanCollector(absRoot, rules);
+  const asyncIo = options.asyncIo ?? (await detectNetworkFilesystem(absRoot)) !== null;
+  if (asyncIo) await walkAsync(collector, startDir, signal);
+  else await walkSync(collector, startDir, options.sliceMs ?? 8, signal);
+  throwIfAborted(signal);
+
+  if (startDir === '' && collector.unreadableDirs.includes('')) {
+    // the root could not be listed: nothing can be said about its files
+    return offline(collector.problems);
+  }
+  // An unplugged drive mid-scan looks like a storm of unreadable folders: if the root is
+  // gone now, the whole result is unreliable.
+  if ((await rootIsDirectory(absRoot)) !== 'yes') return offline();
+  return {
+    entries: collector.entries,
+    problems: collector.problems,
+    rootPresent: true,
+    unreadableDirs: collector.unreadableDirs,
+  };
+}
+
+/**
+ * Walks a watched folder and returns every media file and sidecar in it (excluded ones
+ * with their rule), plus problems. Never follows symlinks, never opens a file.
+ * Rejects only on abort.
+ */
+export function scanFolder(
+  root: string,
+  rules: FolderRules,
+  signal?: AbortSignal,
+  options: ScanOptions = {},
+): Promise<ScanResult> {
+  return runScan(root, '', rules, signal, options);
+}
+
+/**
+ * Scans one sub-folder of a watched folder (e.g. a folder that was just moved in); relPaths
+ * in the result stay relative to `root`. rootPresent describes `root`; a missing sub-folder
+ * gives an empty result.
+ */
+export function scanSubtree(
+  root: string,
+  relDir: string,
+  rules: FolderRules,
+  signal?: AbortSignal,
+  options: ScanOptions = {},
+): Promise<ScanResult> {
+  const clean = relDir.split(/[\\/]+/).filter((p) => p !== '' && p !== '.');
+  if (clean.includes('..')) {
+    return Promise.reject(new Error(`scanSubtree: relDir must stay inside the root: ${relDir}`));
+  }
+  if (clean.some((p) => isIgnoredFolderName(p))) {
+    return Promise.resolve({ entries: [], problems: [], rootPresent: true, unreadableDirs: [] });
+  }
+  return runScan(root, clean.join('/'), rules, signal, options);
+}
