@@ -1,0 +1,97 @@
+// A child process for kill -9 tests and the resume-waste benchmark: uploads one file with
+// Keepsake's uploader and persists what the queue would (the upload URL and each confirmed
+// offset) to a JSON state file, fsynced before the callback returns, the way the engine's
+// SQLite commit is durable before it goes on. On start it resumes from that state.
+//
+// Usage: node --import tsx tests/support/upload-driver.ts '<json DriverArgs>'
+// Prints one JSON line per event: {"created":url} {"offset":n} {"done":sha256} {"error":{...}}
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { serializeError } from '../../main/engine/errors.js';
+import { silentLogger, systemClock } from '../../main/engine/ports.js';
+import { createTusUploader } from '../../main/engine/upload/tus-uploader.js';
+import type { UploadJob } from '../../main/engine/upload/types.js';
+
+export interface DriverArgs {
+  endpoint: string;
+  token: string | null;
+  chunkSizeBytes: number;
+  statePath: string;
+  job: Omit<UploadJob, 'resume'>;
+  bytesPerSecond?: number | null;
+}
+
+export interface DriverState {
+  uploadUrl: string | null;
+  offset: number;
+  done: boolean;
+}
+
+function readState(path: string): DriverState {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as DriverState;
+  } catch {
+    return { uploadUrl: null, offset: 0, done: false };
+  }
+}
+
+function writeState(path: string, state: DriverState): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, JSON.stringify(state));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2] ?? '{}') as DriverArgs;
+  const state = readState(args.statePath);
+  const uploader = createTusUploader({
+    endpoint: args.endpoint,
+    token: args.token,
+    chunkSizeBytes: args.chunkSizeBytes,
+    bandwidth: { kind: 'fixed', bytesPerSecond: args.bytesPerSecond ?? null },
+    logger: silentLogger,
+    clock: systemClock,
+    retryBaseDelayMs: 50,
+  });
+  const job: UploadJob = {
+    ...args.job,
+    resume: state.uploadUrl ? { uploadUrl: state.uploadUrl, offset: state.offset } : null,
+  };
+  try {
+    const result = await uploader.upload(
+      job,
+      {
+        onCreated(url) {
+          state.uploadUrl = url;
+          state.offset = 0;
+          writeState(args.statePath, state);
+          say({ created: url });
+        },
+        onOffset(offset) {
+          state.offset = offset;
+          writeState(args.statePath, state);
+          say({ offset });
+        },
+        onProgress() {},
+      },
+      new AbortController().signal,
+    );
+    state.done = true;
+    writeState(args.statePath, state);
+    say({ done: result.sha256, uploadUrl: result.uploadUrl });
+  } catch (err) {
+    say({ error: serializeError(err) });
+    process.exitCode = 1;
+  } finally {
+    await uploader.close();
+  }
+}
+
+await main();
