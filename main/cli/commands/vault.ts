@@ -1,11 +1,101 @@
+// `keepsake vault`: runs a Keepsake Vault (server/vault.ts) in the foreground until SIGINT or
+// SIGTERM. Prints `vault listening on URL` once it accepts connections, and a generated token
+// once, on the first start of a data directory. Logs go to stderr as JSON lines.
 import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { startVault, VaultStartError, DEFAULT_VAULT_PORT } from '../../../server/vault.js';
+import type { VaultLogger } from '../../../server/logger.js';
+
+function parseBytes(value: string): number {
+  if (!/^\d{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('expected a whole number of bytes');
+  }
+  return Number(value);
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,5}$/.test(value) || n > 65535) {
+    throw new InvalidArgumentError('expected a port number from 0 to 65535');
+  }
+  return n;
+}
+
+const stderrLogger = (verbose: boolean): VaultLogger => {
+  const write = (level: string) => (msg: string, fields?: Record<string, unknown>) => {
+    if (level === 'debug' && !verbose) return;
+    process.stderr.write(
+      `${JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields })}\n`,
+    );
+  };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+};
+
+interface VaultCommandOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  token?: string;
+  quota?: number;
+  maxSize?: number;
+  verbose?: boolean;
+}
 
 export function registerVaultCommand(program: Command): void {
   program
     .command('vault')
-    .description('(not built yet)')
-    .action(() => {
-      console.error('keepsake vault: not built yet');
-      process.exitCode = 2;
+    .description(
+      'Run a Keepsake Vault: tus uploads at /files/, verified by SHA-256, and the JSON API at /api/v1/',
+    )
+    .requiredOption('--data-dir <dir>', 'where the vault keeps its index, blobs and token')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, DEFAULT_VAULT_PORT)
+    .option(
+      '--token <token>',
+      'bearer token clients must send (default: generated once and stored in the data dir)',
+    )
+    .option('--quota <bytes>', 'total bytes of content the vault may hold', parseBytes)
+    .option('--max-size <bytes>', 'largest single upload, in bytes', parseBytes)
+    .option('--verbose', 'log debug lines too')
+    .action(async (opts: VaultCommandOptions) => {
+      let vault;
+      try {
+        vault = await startVault({
+          dataDir: opts.dataDir,
+          host: opts.host,
+          port: opts.port,
+          token: opts.token ?? process.env.KEEPSAKE_VAULT_TOKEN,
+          quotaBytes: opts.quota ?? null,
+          maxSizeBytes: opts.maxSize ?? null,
+          logger: stderrLogger(opts.verbose === true),
+        });
+      } catch (err) {
+        if (err instanceof VaultStartError) {
+          console.error(`keepsake vault: ${err.message}`);
+          process.exitCode = 1;
+          return;
+        }
+        throw err;
+      }
+      if (vault.tokenGenerated) {
+        console.log(`generated a token (stored in ${opts.dataDir}/token, shown only this once)`);
+        console.log(`token: ${vault.token}`);
+      }
+      console.log(`vault listening on ${vault.url}`);
+      const running = vault;
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals) => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          console.error(`keepsake vault: ${signal}, closing`);
+          running.close().then(resolve, (err: unknown) => {
+            console.error(`keepsake vault: error while closing: ${String(err)}`);
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
     });
 }

@@ -1,0 +1,309 @@
+// The vault's JSON API under /api/v1/ (the bearer token is checked by the router before any
+// of this runs). Every handler validates its whole input before it changes anything, so a
+// rejected request leaves the index exactly as it was; every error is a VaultHttpError
+// answered as {"error", "message"}.
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BlobStore } from './blob-store.js';
+import { SHA256_HEX } from './blob-store.js';
+import { VaultHttpError } from './http-error.js';
+import type { AssetRecord, VaultIndex } from './index/vault-index.js';
+import { MAX_METADATA_BYTES, parseMetadataBody } from './metadata-schema.js';
+
+export const API_PREFIX = '/api/v1/';
+export const MAX_CHECK_HASHES = 1000;
+const MAX_CHECK_BODY_BYTES = 128 * 1024;
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+export interface ApiDeps {
+  index: VaultIndex;
+  blobs: BlobStore;
+  quotaBytes: number | null;
+  now: () => number;
+}
+
+/** The wire shape of an asset. */
+export interface AssetJson {
+  sha256: string;
+  size: number;
+  mime: string | null;
+  kind: 'image' | 'video' | 'other';
+  filename: string;
+  relpath: string | null;
+  /** the file's mtime on the uploading client, unix ms */
+  mtimeMs: number | null;
+  /** when the vault first stored this content, unix ms */
+  firstUploadedAt: number;
+  metadata: unknown;
+}
+
+function assetJson(a: AssetRecord): AssetJson {
+  return {
+    sha256: a.sha256,
+    size: a.size,
+    mime: a.mime,
+    kind: a.kind,
+    filename: a.filename,
+    relpath: a.relpath,
+    mtimeMs: a.mtimeMs,
+    firstUploadedAt: a.firstUploadedAt,
+    metadata: a.metadata,
+  };
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, err: VaultHttpError): void {
+  const text = err.body();
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  };
+  if (err.status === 401) headers['WWW-Authenticate'] = 'Bearer realm="keepsake-vault"';
+  // A request body we refused is not read: close the connection rather than drain it.
+  if (err.status === 413) headers.Connection = 'close';
+  res.writeHead(err.status, headers);
+  res.end(text);
+}
+
+/** Reads a request body up to `limit` bytes; 413 beyond it (checked before reading when declared). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    throw new VaultHttpError(
+      413,
+      'payload_too_large',
+      `the request body is limited to ${limit} bytes`,
+    );
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    total += buf.length;
+    if (total > limit) {
+      throw new VaultHttpError(
+        413,
+        'payload_too_large',
+        `the request body is limited to ${limit} bytes`,
+      );
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new VaultHttpError(400, 'invalid_json', 'the request body is not valid JSON');
+  }
+}
+
+function requireSha256(value: string): string {
+  if (!SHA256_HEX.test(value)) {
+    throw new VaultHttpError(400, 'invalid_sha256', 'a sha256 must be 64 lowercase hex characters');
+  }
+  return value;
+}
+
+function methodNotAllowed(allowed: string): never {
+  throw new VaultHttpError(405, 'method_not_allowed', `this resource answers ${allowed} only`);
+}
+
+type ParsedRange = { start: number; end: number } | 'unsatisfiable' | null;
+
+/** One `bytes=` range (RFC 9110 14.1.2); several ranges are answered with the whole body. */
+export function parseRange(header: string | undefined, size: number): ParsedRange {
+  if (header === undefined) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return null;
+  const [, a = '', b = ''] = m;
+  if (a === '' && b === '') return null;
+  if (a === '') {
+    const suffix = Number(b);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(a);
+  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
+}
+
+export function createApi(deps: ApiDeps) {
+  const { index, blobs } = deps;
+
+  async function check(req: IncomingMessage, res: ServerResponse) {
+    const body = parseJson(await readBody(req, MAX_CHECK_BODY_BYTES));
+    const list = (body as { sha256?: unknown } | null)?.sha256;
+    if (typeof body !== 'object' || body === null || !Array.isArray(list)) {
+      throw new VaultHttpError(400, 'bad_request', 'expected {"sha256": [...]}');
+    }
+    if (list.length > MAX_CHECK_HASHES) {
+      throw new VaultHttpError(
+        413,
+        'payload_too_large',
+        `at most ${MAX_CHECK_HASHES} hashes per check (got ${list.length})`,
+      );
+    }
+    for (const h of list) {
+      if (typeof h !== 'string' || !SHA256_HEX.test(h)) {
+        throw new VaultHttpError(
+          400,
+          'invalid_sha256',
+          'every sha256 must be 64 lowercase hex characters',
+        );
+      }
+    }
+    sendJson(res, 200, { present: index.present([...new Set(list as string[])]) });
+  }
+
+  function list(url: URL, res: ServerResponse) {
+    const limitRaw = url.searchParams.get('limit');
+    const after = url.searchParams.get('after');
+    let limit = DEFAULT_PAGE;
+    if (limitRaw !== null) {
+      if (!/^\d{1,4}$/.test(limitRaw) || Number(limitRaw) < 1 || Number(limitRaw) > MAX_PAGE) {
+        throw new VaultHttpError(
+          400,
+          'bad_request',
+          `limit must be an integer from 1 to ${MAX_PAGE}`,
+        );
+      }
+      limit = Number(limitRaw);
+    }
+    let afterId = 0;
+    if (after !== null && after !== '') {
+      if (!/^\d{1,15}$/.test(after)) {
+        throw new VaultHttpError(
+          400,
+          'invalid_cursor',
+          'after must be a cursor returned as "next" by this listing',
+        );
+      }
+      afterId = Number(after);
+    }
+    const page = index.listAssets(afterId, limit);
+    sendJson(res, 200, {
+      assets: page.assets.map(assetJson),
+      next: page.assets.length === limit && page.lastId !== null ? String(page.lastId) : null,
+    });
+  }
+
+  function getAsset(sha256: string): AssetRecord {
+    const asset = index.getAsset(sha256);
+    if (!asset)
+      throw new VaultHttpError(404, 'not_found', 'the vault holds no asset with this sha256');
+    return asset;
+  }
+
+  async function putMetadata(sha256: string, req: IncomingMessage, res: ServerResponse) {
+    getAsset(sha256);
+    const metadata = parseMetadataBody(await readBody(req, MAX_METADATA_BYTES));
+    if (!index.setMetadata(sha256, JSON.stringify(metadata), deps.now())) getAsset(sha256);
+    sendJson(res, 200, assetJson(getAsset(sha256)));
+  }
+
+  function content(sha256: string, req: IncomingMessage, res: ServerResponse) {
+    const asset = getAsset(sha256);
+    const range = parseRange(req.headers.range, asset.size);
+    const headers: Record<string, string | number> = {
+      'Content-Type': asset.mime ?? 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      ETag: `"${asset.sha256}"`,
+      'Cache-Control': 'private, max-age=31536000, immutable',
+      'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(asset.filename)}`,
+    };
+    if (range === 'unsatisfiable') {
+      res.writeHead(416, {
+        ...headers,
+        'Content-Range': `bytes */${asset.size}`,
+        'Content-Type': 'application/json; charset=utf-8',
+      });
+      res.end(
+        new VaultHttpError(416, 'range_not_satisfiable', `the asset is ${asset.size} bytes`).body(),
+      );
+      return;
+    }
+    const start = range?.start ?? 0;
+    const end = range?.end ?? asset.size - 1;
+    const length = asset.size === 0 ? 0 : end - start + 1;
+    if (range) headers['Content-Range'] = `bytes ${start}-${end}/${asset.size}`;
+    headers['Content-Length'] = length;
+    res.writeHead(range ? 206 : 200, headers);
+    if (req.method === 'HEAD' || length === 0) {
+      res.end();
+      return;
+    }
+    const stream = createReadStream(blobs.pathOf(asset.sha256), { start, end });
+    stream.on('error', () => res.destroy());
+    res.on('close', () => stream.destroy());
+    stream.pipe(res);
+  }
+
+  function usage(res: ServerResponse) {
+    const u = index.usage();
+    sendJson(res, 200, { ...u, quotaBytes: deps.quotaBytes });
+  }
+
+  /** Routes one /api/v1/ request; throws VaultHttpError for the router to answer. */
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const rest = url.pathname.slice(API_PREFIX.length);
+    let parts: string[];
+    try {
+      parts = rest.split('/').map((p) => decodeURIComponent(p));
+    } catch {
+      throw new VaultHttpError(
+        400,
+        'invalid_path',
+        'the request path is not valid percent-encoding',
+      );
+    }
+    const method = req.method ?? 'GET';
+    const [p0, p1, p2, ...extra] = parts;
+    if (p0 === 'usage' && parts.length === 1) {
+      if (method !== 'GET') methodNotAllowed('GET');
+      return usage(res);
+    }
+    if (p0 === 'assets') {
+      if (parts.length === 1 || (parts.length === 2 && p1 === '')) {
+        if (method !== 'GET') methodNotAllowed('GET');
+        return list(url, res);
+      }
+      if (p1 === 'check' && parts.length === 2) {
+        if (method !== 'POST') methodNotAllowed('POST');
+        return check(req, res);
+      }
+      if (p1 !== undefined && extra.length === 0) {
+        const sha256 = requireSha256(p1);
+        if (p2 === undefined) {
+          if (method !== 'GET') methodNotAllowed('GET');
+          return sendJson(res, 200, assetJson(getAsset(sha256)));
+        }
+        if (p2 === 'metadata') {
+          if (method !== 'PUT') methodNotAllowed('PUT');
+          return putMetadata(sha256, req, res);
+        }
+        if (p2 === 'content') {
+          if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');
+          return content(sha256, req, res);
+        }
+      }
+    }
+    throw new VaultHttpError(404, 'not_found', `no such API endpoint: ${url.pathname}`);
+  }
+
+  return { handle };
+}

@@ -1,0 +1,83 @@
+// Content-addressed storage: blobs/ab/cd/<sha256>. A blob's name is the SHA-256 of its bytes,
+// computed by the vault from the bytes it stored; a file under its final name is always
+// complete and durable.
+//
+// [Note: Commit order]
+// A verified upload becomes an asset in this order:
+//   1. the partial file (already fsynced at the end of every PATCH) is renamed to its final
+//      name blobs/ab/cd/<sha256>: rename is atomic, so the final name never holds a partial;
+//   2. the directories touched (new ab/, ab/cd/, the uploads dir the file left) are fsynced,
+//      so the rename itself survives power loss;
+//   3. only then the asset row is committed in SQLite.
+// A crash between 2 and 3 leaves a blob without a row: harmless (the next upload of that
+// content finds the blob and reuses it). A row without its blob is impossible.
+import { constants } from 'node:fs';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export class BlobStore {
+  constructor(readonly root: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+  }
+
+  /** The final path of a blob. Only ever called with a validated sha256. */
+  pathOf(sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
+    return join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    try {
+      return (await stat(this.pathOf(sha256))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Moves a complete, fsynced file into the store under its sha256 (See [Note: Commit
+   * order]). When the blob already exists the source is deleted instead (same content).
+   * Returns true when the blob was new.
+   */
+  async adopt(sourcePath: string, sha256: string): Promise<boolean> {
+    const finalPath = this.pathOf(sha256);
+    if (await this.has(sha256)) {
+      await unlink(sourcePath);
+      await fsyncDir(dirname(sourcePath));
+      return false;
+    }
+    const cd = dirname(finalPath);
+    const ab = dirname(cd);
+    const createdAb = await mkdirIfMissing(ab);
+    const createdCd = await mkdirIfMissing(cd);
+    await rename(sourcePath, finalPath);
+    await fsyncDir(cd);
+    if (createdCd) await fsyncDir(ab);
+    if (createdAb) await fsyncDir(this.root);
+    await fsyncDir(dirname(sourcePath));
+    return true;
+  }
+}
+
+async function mkdirIfMissing(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,271 @@
+// The vault's SQLite index (better-sqlite3, WAL): which content the vault holds, what the
+// first uploader said about it, the metadata clients attached, and the tus uploads in
+// flight. The one gateway to the database: no SQL outside this file.
+// Invariant: an assets row is inserted only after its blob is durable on disk (see
+// [Note: Commit order] in ../blob-store.ts), so every row has its blob.
+import Database from 'better-sqlite3';
+import { migrations } from './migrations.js';
+
+export type AssetKind = 'image' | 'video' | 'other';
+
+export interface AssetRecord {
+  sha256: string;
+  size: number;
+  mime: string | null;
+  kind: AssetKind;
+  filename: string;
+  relpath: string | null;
+  mtimeMs: number | null;
+  firstUploadedAt: number;
+  /** Parsed MediaMetadata JSON, or null before any PUT. */
+  metadata: unknown;
+}
+
+export interface NewAsset {
+  sha256: string;
+  size: number;
+  mime: string | null;
+  kind: AssetKind;
+  filename: string;
+  relpath: string | null;
+  mtimeMs: number | null;
+  at: number;
+}
+
+export interface UploadRecord {
+  id: string;
+  sha256: string;
+  size: number;
+  state: 'receiving' | 'finished';
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+export interface UsageTotals {
+  assets: number;
+  bytes: number;
+  dedupSavedBytes: number;
+  byType: Record<AssetKind, { assets: number; bytes: number }>;
+}
+
+interface AssetRow {
+  id: number;
+  sha256: string;
+  size: number;
+  mime: string | null;
+  kind: AssetKind;
+  filename: string;
+  relpath: string | null;
+  mtime_ms: number | null;
+  first_uploaded_at: number;
+  metadata: string | null;
+}
+
+interface UploadRow {
+  id: string;
+  sha256: string;
+  size: number;
+  state: 'receiving' | 'finished';
+  created_at: number;
+  finished_at: number | null;
+}
+
+export class IndexTooNewError extends Error {
+  override name = 'IndexTooNewError';
+}
+
+function toAsset(row: AssetRow): AssetRecord {
+  return {
+    sha256: row.sha256,
+    size: row.size,
+    mime: row.mime,
+    kind: row.kind,
+    filename: row.filename,
+    relpath: row.relpath,
+    mtimeMs: row.mtime_ms,
+    firstUploadedAt: row.first_uploaded_at,
+    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as unknown),
+  };
+}
+
+function toUpload(row: UploadRow): UploadRecord {
+  return {
+    id: row.id,
+    sha256: row.sha256,
+    size: row.size,
+    state: row.state,
+    createdAt: row.created_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+/** Applies pending migrations in one transaction; refuses a database from a newer vault. */
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (current > latest) {
+    throw new IndexTooNewError(
+      `the vault index is schema version ${current}, newer than this vault understands (${latest}); run a newer keepsake`,
+    );
+  }
+  const pending = migrations.filter((m) => m.version > current);
+  if (pending.length === 0) return;
+  db.transaction(() => {
+    for (const m of pending) {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
+  })();
+}
+
+export class VaultIndex {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a committed asset row survives power loss, not only a process crash.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    const db = this.db;
+    this.stmts = {
+      getAsset: db.prepare<[string], AssetRow>('SELECT * FROM assets WHERE sha256 = ?'),
+      insertAsset: db.prepare(
+        `INSERT INTO assets (sha256, size, mime, kind, filename, relpath, mtime_ms, first_uploaded_at)
+         VALUES (@sha256, @size, @mime, @kind, @filename, @relpath, @mtimeMs, @at)
+         ON CONFLICT (sha256) DO NOTHING`,
+      ),
+      addDedup: db.prepare(
+        "UPDATE counters SET value = value + ? WHERE name = 'dedup_saved_bytes'",
+      ),
+      dedupSaved: db.prepare<[], { value: number }>(
+        "SELECT value FROM counters WHERE name = 'dedup_saved_bytes'",
+      ),
+      listAssets: db.prepare<[number, number], AssetRow>(
+        'SELECT * FROM assets WHERE id > ? ORDER BY id LIMIT ?',
+      ),
+      setMetadata: db.prepare<[string, number, string]>(
+        'UPDATE assets SET metadata = ?, metadata_updated_at = ? WHERE sha256 = ?',
+      ),
+      usageByKind: db.prepare<[], { kind: AssetKind; assets: number; bytes: number }>(
+        'SELECT kind, COUNT(*) AS assets, COALESCE(SUM(size), 0) AS bytes FROM assets GROUP BY kind',
+      ),
+      reservedBytes: db.prepare<[], { bytes: number }>(
+        "SELECT COALESCE(SUM(size), 0) AS bytes FROM uploads WHERE state = 'receiving'",
+      ),
+      insertUpload: db.prepare(
+        `INSERT INTO uploads (id, sha256, size, state, created_at) VALUES (@id, @sha256, @size, 'receiving', @at)`,
+      ),
+      getUpload: db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?'),
+      finishUpload: db.prepare<[number, string]>(
+        "UPDATE uploads SET state = 'finished', finished_at = ? WHERE id = ?",
+      ),
+      deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
+      listUploads: db.prepare<[], UploadRow>('SELECT * FROM uploads'),
+      deleteFinishedBefore: db.prepare<[number]>(
+        "DELETE FROM uploads WHERE state = 'finished' AND finished_at < ?",
+      ),
+    };
+  }
+
+  getAsset(sha256: string): AssetRecord | undefined {
+    const row = this.stmts.getAsset.get(sha256);
+    return row ? toAsset(row) : undefined;
+  }
+
+  /** Which of the given hashes the vault holds (one statement per chunk of 500). */
+  present(hashes: readonly string[]): string[] {
+    const found: string[] = [];
+    for (let i = 0; i < hashes.length; i += 500) {
+      const chunk = hashes.slice(i, i + 500);
+      const rows = this.db
+        .prepare<string[], { sha256: string }>(
+          `SELECT sha256 FROM assets WHERE sha256 IN (${chunk.map(() => '?').join(',')})`,
+        )
+        .all(...chunk);
+      for (const r of rows) found.push(r.sha256);
+    }
+    return found;
+  }
+
+  /** Assets after the cursor (an id; 0 = from the start), in upload order. */
+  listAssets(afterId: number, limit: number): { assets: AssetRecord[]; lastId: number | null } {
+    const rows = this.stmts.listAssets.all(afterId, limit);
+    return { assets: rows.map(toAsset), lastId: rows.at(-1)?.id ?? null };
+  }
+
+  /** Stores metadata JSON; false when the asset is unknown. */
+  setMetadata(sha256: string, json: string, at: number): boolean {
+    return this.stmts.setMetadata.run(json, at, sha256).changes === 1;
+  }
+
+  usage(): UsageTotals {
+    const byType: UsageTotals['byType'] = {
+      image: { assets: 0, bytes: 0 },
+      video: { assets: 0, bytes: 0 },
+      other: { assets: 0, bytes: 0 },
+    };
+    let assets = 0;
+    let bytes = 0;
+    for (const r of this.stmts.usageByKind.all()) {
+      byType[r.kind] = { assets: r.assets, bytes: r.bytes };
+      assets += r.assets;
+      bytes += r.bytes;
+    }
+    return { assets, bytes, dedupSavedBytes: this.stmts.dedupSaved.get()?.value ?? 0, byType };
+  }
+
+  /** Bytes held by assets plus the declared sizes of uploads still receiving. */
+  committedAndReservedBytes(): number {
+    const held = this.stmts.usageByKind.all().reduce((sum, r) => sum + r.bytes, 0);
+    return held + (this.stmts.reservedBytes.get()?.bytes ?? 0);
+  }
+
+  recordUploadCreated(u: { id: string; sha256: string; size: number; at: number }): void {
+    this.stmts.insertUpload.run(u);
+  }
+
+  getUpload(id: string): UploadRecord | undefined {
+    const row = this.stmts.getUpload.get(id);
+    return row ? toUpload(row) : undefined;
+  }
+
+  listUploads(): UploadRecord[] {
+    return this.stmts.listUploads.all().map(toUpload);
+  }
+
+  forgetUpload(id: string): void {
+    this.stmts.deleteUpload.run(id);
+  }
+
+  forgetFinishedUploadsBefore(at: number): number {
+    return this.stmts.deleteFinishedBefore.run(at).changes;
+  }
+
+  /**
+   * Commits a verified upload whose blob is already durable: inserts the asset, or, when the
+   * content was already held, adds its size to dedupSavedBytes. One transaction.
+   * Returns true when the content was new.
+   */
+  commitVerifiedUpload(uploadId: string, asset: NewAsset): boolean {
+    return this.db.transaction(() => {
+      const inserted = this.stmts.insertAsset.run(asset).changes === 1;
+      if (!inserted) this.stmts.addDedup.run(asset.size);
+      this.stmts.finishUpload.run(asset.at, uploadId);
+      return inserted;
+    })();
+  }
+
+  /** Every asset's sha256 and size (for consistency checks after a crash). */
+  *allAssets(): IterableIterator<{ sha256: string; size: number }> {
+    yield* this.db
+      .prepare<[], { sha256: string; size: number }>('SELECT sha256, size FROM assets')
+      .iterate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

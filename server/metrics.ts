@@ -1,0 +1,101 @@
+// The vault's Prometheus metrics (text exposition format 0.0.4), kept in memory and reset on
+// restart, as Prometheus counters are. No labels carry user data (no file names, no hashes).
+
+const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export type RouteClass = 'tus' | 'api' | 'health' | 'metrics' | 'other';
+
+interface Histogram {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+export class VaultMetrics {
+  uploadsStarted = 0;
+  uploadsFinished = 0;
+  uploadsDeduplicated = 0;
+  uploadsRejected: Record<
+    'checksum_mismatch' | 'quota_exceeded' | 'too_large' | 'invalid',
+    number
+  > = { checksum_mismatch: 0, quota_exceeded: 0, too_large: 0, invalid: 0 };
+  bytesReceived = 0;
+  verificationFailures = 0;
+  hashStateRebuilds = () => 0;
+  private readonly latency = new Map<string, Histogram>();
+
+  observeRequest(route: RouteClass, method: string, status: number, seconds: number): void {
+    const key = `route="${route}",method="${method}",status="${status}"`;
+    let h = this.latency.get(key);
+    if (!h) {
+      h = { counts: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 };
+      this.latency.set(key, h);
+    }
+    for (let i = 0; i < LATENCY_BUCKETS_S.length; i++) {
+      if (seconds <= (LATENCY_BUCKETS_S[i] ?? Infinity)) h.counts[i] = (h.counts[i] ?? 0) + 1;
+    }
+    h.sum += seconds;
+    h.count += 1;
+  }
+
+  render(gauges: { assets: number; bytes: number; dedupSavedBytes: number }): string {
+    const out: string[] = [];
+    const counter = (name: string, help: string, value: number) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
+    };
+    const gauge = (name: string, help: string, value: number) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
+    };
+    counter('keepsake_vault_uploads_started_total', 'tus uploads created.', this.uploadsStarted);
+    counter(
+      'keepsake_vault_uploads_finished_total',
+      'Uploads whose SHA-256 matched and whose content is stored.',
+      this.uploadsFinished,
+    );
+    counter(
+      'keepsake_vault_uploads_deduplicated_total',
+      'Finished uploads whose content the vault already held.',
+      this.uploadsDeduplicated,
+    );
+    out.push(
+      '# HELP keepsake_vault_uploads_rejected_total Uploads refused, by reason.',
+      '# TYPE keepsake_vault_uploads_rejected_total counter',
+    );
+    for (const [reason, n] of Object.entries(this.uploadsRejected)) {
+      out.push(`keepsake_vault_uploads_rejected_total{reason="${reason}"} ${n}`);
+    }
+    counter(
+      'keepsake_vault_bytes_received_total',
+      'Upload bytes written to partial files.',
+      this.bytesReceived,
+    );
+    counter(
+      'keepsake_vault_verification_failures_total',
+      'Finished uploads whose bytes did not hash to the declared sha256.',
+      this.verificationFailures,
+    );
+    counter(
+      'keepsake_vault_hash_state_rebuilds_total',
+      'Resumed uploads whose hash state had to be rebuilt by rereading the partial.',
+      this.hashStateRebuilds(),
+    );
+    gauge('keepsake_vault_assets', 'Assets held.', gauges.assets);
+    gauge('keepsake_vault_asset_bytes', 'Bytes of content held (each content once).', gauges.bytes);
+    gauge(
+      'keepsake_vault_dedup_saved_bytes',
+      'Bytes not stored because the content was already held.',
+      gauges.dedupSavedBytes,
+    );
+    const name = 'keepsake_vault_request_duration_seconds';
+    out.push(`# HELP ${name} HTTP request latency.`, `# TYPE ${name} histogram`);
+    for (const [labels, h] of this.latency) {
+      LATENCY_BUCKETS_S.forEach((le, i) => {
+        out.push(`${name}_bucket{${labels},le="${le}"} ${h.counts[i] ?? 0}`);
+      });
+      out.push(`${name}_bucket{${labels},le="+Inf"} ${h.count}`);
+      out.push(`${name}_sum{${labels}} ${h.sum}`);
+      out.push(`${name}_count{${labels}} ${h.count}`);
+    }
+    return `${out.join('\n')}\n`;
+  }
+}

@@ -1,0 +1,20 @@
+// Why a vault could not start, with a message a person can act on (the CLI prints it).
+
+export type VaultStartErrorCode =
+  | 'data_dir_unwritable'
+  | 'data_dir_locked'
+  | 'port_in_use'
+  | 'address_unavailable'
+  | 'index_too_new'
+  | 'invalid_option';
+
+export class VaultStartError extends Error {
+  override name = 'VaultStartError';
+  constructor(
+    readonly code: VaultStartErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

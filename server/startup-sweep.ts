@@ -1,0 +1,64 @@
+// Brings the data directory back to a consistent state after a crash (kill -9, power loss),
+// before the vault accepts requests. Partials that can still be resumed are kept; anything
+// half-made is removed:
+// - a partial without its tus .json info (created, then crashed) or the reverse;
+// - an uploads row whose partial is gone (it became a blob and the crash came before the
+//   row was updated, or it was never created): the client's HEAD then gets 404 and it
+//   starts over, and the finished blob, if any, is reused (See [Note: Commit order]);
+// - hash checkpoints without a partial, and their .tmp files.
+// Asset rows are never touched: each was committed after its blob was durable.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { VaultIndex } from './index/vault-index.js';
+import type { VaultLogger } from './logger.js';
+import { UPLOAD_ID, VerifyingFileStore } from './verifying-file-store.js';
+
+export async function sweepAfterStart(opts: {
+  uploadsDir: string;
+  stateDir: string;
+  index: VaultIndex;
+  logger: VaultLogger;
+}): Promise<{ removedFiles: number; forgottenUploads: number }> {
+  const { uploadsDir, stateDir, index, logger } = opts;
+  const names = new Set(await readdir(uploadsDir));
+  const partials = new Set<string>();
+  let removedFiles = 0;
+  let forgottenUploads = 0;
+  const remove = async (path: string) => {
+    await VerifyingFileStore.unlinkIfPresent(path);
+    removedFiles += 1;
+  };
+
+  for (const name of names) {
+    const id = name.endsWith('.json') ? name.slice(0, -5) : name;
+    if (!UPLOAD_ID.test(id)) {
+      await remove(join(uploadsDir, name)); // not ours (or a torn temp): never resumable
+      continue;
+    }
+    const hasPartial = names.has(id);
+    const hasInfo = names.has(`${id}.json`);
+    const row = index.getUpload(id);
+    if (hasPartial && hasInfo && row?.state === 'receiving') {
+      partials.add(id);
+      continue;
+    }
+    await remove(join(uploadsDir, name));
+  }
+  for (const row of index.listUploads()) {
+    if (row.state === 'receiving' && !partials.has(row.id)) {
+      index.forgetUpload(row.id);
+      forgottenUploads += 1;
+    }
+  }
+  for (const name of await readdir(stateDir)) {
+    const id = name.split('.')[0] ?? '';
+    if (name.endsWith('.tmp') || !partials.has(id)) await remove(join(stateDir, name));
+  }
+  if (removedFiles > 0 || forgottenUploads > 0) {
+    logger.info('vault start: swept leftovers of unfinished uploads', {
+      removedFiles,
+      forgottenUploads,
+    });
+  }
+  return { removedFiles, forgottenUploads };
+}

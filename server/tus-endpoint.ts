@@ -1,0 +1,180 @@
+// The tus 1.0 endpoint at /files/ (@tus/server over VerifyingFileStore): core, creation,
+// creation-with-upload, termination, expiration. This module owns the upload's life:
+//   create  -> Upload-Metadata validated, max size (413) and quota (507) checked and the
+//              declared size reserved, all before a byte is stored;
+//   PATCH   -> bytes hashed as they are written (VerifyingFileStore);
+//   last byte -> the stored bytes' SHA-256 compared with the declared one: a mismatch
+//              answers 460 and deletes the partial; a match becomes a blob and an asset
+//              row, in the order of [Note: Commit order] in blob-store.ts.
+// Invariant: an asset row exists only for content whose stored bytes hashed to its sha256.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Server, type Upload } from '@tus/server';
+import type { BlobStore } from './blob-store.js';
+import { codeForStatus, VaultHttpError } from './http-error.js';
+import type { VaultIndex } from './index/vault-index.js';
+import type { VaultLogger } from './logger.js';
+import { kindOf, parseUploadMetadata } from './metadata-schema.js';
+import type { VaultMetrics } from './metrics.js';
+import { UPLOAD_ID, type VerifyingFileStore } from './verifying-file-store.js';
+
+export interface TusEndpointDeps {
+  store: VerifyingFileStore;
+  index: VaultIndex;
+  blobs: BlobStore;
+  metrics: VaultMetrics;
+  logger: VaultLogger;
+  quotaBytes: number | null;
+  maxSizeBytes: number | null;
+  now: () => number;
+}
+
+export const TUS_PATH = '/files';
+
+/** srvx passes headers as a flat [name, value, ...] array: make its Content-Type JSON. */
+function withJsonContentType(arg: unknown): unknown {
+  if (!Array.isArray(arg)) return arg;
+  const out: unknown[] = [];
+  for (let i = 0; i + 1 < arg.length; i += 2) {
+    if (String(arg[i]).toLowerCase() === 'content-type') continue;
+    out.push(arg[i], arg[i + 1]);
+  }
+  out.push('Content-Type', 'application/json; charset=utf-8');
+  return out;
+}
+
+function isTusErrorShape(err: unknown): err is { status_code: number; body: string } {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { status_code?: unknown }).status_code === 'number'
+  );
+}
+
+export function createTusEndpoint(deps: TusEndpointDeps): {
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  cleanUpExpired(): Promise<number>;
+} {
+  const { store, index, blobs, metrics, logger } = deps;
+
+  const reject = (err: VaultHttpError, reason: keyof VaultMetrics['uploadsRejected']) => {
+    metrics.uploadsRejected[reason] += 1;
+    return err.toTusError();
+  };
+
+  const tus = new Server({
+    path: TUS_PATH,
+    datastore: store,
+    relativeLocation: false,
+    maxSize: deps.maxSizeBytes ?? undefined,
+    // Upload ids are 32 lowercase hex; anything else (e.g. "..%2Fvault.db") is unknown.
+    getFileIdFromRequest: (_req, lastPath) =>
+      lastPath !== undefined && UPLOAD_ID.test(lastPath) ? lastPath : undefined,
+    onUploadCreate: (_req, upload) => {
+      let declared;
+      try {
+        declared = parseUploadMetadata(upload.metadata);
+      } catch (err) {
+        if (err instanceof VaultHttpError) throw reject(err, 'invalid');
+        throw err;
+      }
+      const size = upload.size ?? 0;
+      // The quota counts held content plus the sizes reserved by uploads in flight; content
+      // the vault already holds costs nothing, so it is exempt.
+      if (deps.quotaBytes !== null && index.getAsset(declared.sha256) === undefined) {
+        const used = index.committedAndReservedBytes();
+        if (used + size > deps.quotaBytes) {
+          throw reject(
+            new VaultHttpError(
+              507,
+              'quota_exceeded',
+              `this upload needs ${size} bytes and the vault has ${Math.max(0, deps.quotaBytes - used)} of its ${deps.quotaBytes}-byte quota left`,
+            ),
+            'quota_exceeded',
+          );
+        }
+      }
+      // Reserved synchronously with the check, so two concurrent creations cannot both fit.
+      index.recordUploadCreated({ id: upload.id, sha256: declared.sha256, size, at: deps.now() });
+      metrics.uploadsStarted += 1;
+      return Promise.resolve({});
+    },
+    onUploadFinish: async (_req, upload) => {
+      await finishUpload(upload);
+      return {};
+    },
+    onResponseError: (_req, err) => {
+      // Every error the vault sends is JSON (see http-error.ts); hooks already built theirs.
+      if (isTusErrorShape(err)) {
+        if (err.status_code === 413) metrics.uploadsRejected.too_large += 1;
+        if (err.body.startsWith('{')) return { status_code: err.status_code, body: err.body };
+        return {
+          status_code: err.status_code,
+          body: JSON.stringify({ error: codeForStatus(err.status_code), message: err.body.trim() }),
+        };
+      }
+      logger.error('tus request failed', { error: String(err) });
+      return {
+        status_code: 500,
+        body: JSON.stringify({
+          error: 'internal',
+          message: 'the vault failed to handle this upload request',
+        }),
+      };
+    },
+  });
+
+  async function finishUpload(upload: Upload): Promise<void> {
+    const record = index.getUpload(upload.id);
+    if (record?.state === 'finished') return; // a repeated final PATCH: already done
+    const declared = parseUploadMetadata(upload.metadata);
+    const size = upload.size ?? 0;
+    const partial = store.partialPath(upload.id);
+    const actual = await store.hashes.digest(upload.id, size, partial);
+    if (actual !== declared.sha256) {
+      metrics.verificationFailures += 1;
+      await store.remove(upload.id);
+      logger.warn('upload failed verification', { uploadId: upload.id, size });
+      throw reject(
+        new VaultHttpError(
+          460,
+          'checksum_mismatch',
+          `the bytes received hash to ${actual}, not to the declared sha256 ${declared.sha256}; the upload was discarded: upload the file again`,
+        ),
+        'checksum_mismatch',
+      );
+    }
+    await blobs.adopt(partial, actual);
+    const isNew = index.commitVerifiedUpload(upload.id, {
+      sha256: actual,
+      size,
+      mime: declared.mime,
+      kind: kindOf(declared.mime, declared.filename),
+      filename: declared.filename,
+      relpath: declared.relpath,
+      mtimeMs: declared.mtimeMs,
+      at: deps.now(),
+    });
+    await store.forgetPartial(upload.id);
+    metrics.uploadsFinished += 1;
+    if (!isNew) metrics.uploadsDeduplicated += 1;
+    logger.info('upload verified', { uploadId: upload.id, size, deduplicated: !isNew });
+  }
+
+  return {
+    async handle(req, res) {
+      // Error bodies are JSON (onResponseError); say so in the header too.
+      const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+      res.writeHead = ((status: number, ...rest: unknown[]) => {
+        if (status >= 400) return writeHead(status, ...rest.map(withJsonContentType));
+        return writeHead(status, ...rest);
+      });
+      await tus.handle(req, res);
+    },
+    cleanUpExpired: async () => {
+      const removed = await tus.cleanUpExpiredUploads();
+      const finishedBefore = deps.now() - store.getExpiration();
+      index.forgetFinishedUploadsBefore(finishedBefore);
+      return removed;
+    },
+  };
+}

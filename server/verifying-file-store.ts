@@ -1,0 +1,148 @@
+// The tus data store of the vault: @tus/file-store's FileStore (partials and their .json
+// info under uploads/), extended so that every byte written is also hashed (See [Note:
+// Hashing as bytes arrive] in upload-hash.ts), every PATCH ends with the partial fsynced, and
+// an upload that already finished still answers HEAD with its full offset (a client that
+// lost the final response learns it is done instead of uploading again).
+// Invariant: the partial's size is the upload's offset, and a saved hash checkpoint is only
+// trusted at exactly that offset.
+import { createWriteStream } from 'node:fs';
+import { open, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FileStore } from '@tus/file-store';
+import { ERRORS, Upload } from '@tus/server';
+import { TusRejection } from './http-error.js';
+import { UploadHashes } from './upload-hash.js';
+
+export const UPLOAD_ID = /^[0-9a-f]{32}$/;
+
+export interface FinishedUploadLookup {
+  /** The declared size of an upload that already finished, or undefined. */
+  (uploadId: string): { size: number; createdAt: number } | undefined;
+}
+
+export interface VerifyingFileStoreOptions {
+  directory: string;
+  stateDirectory: string;
+  expirationMs: number;
+  finishedUpload: FinishedUploadLookup;
+  /** Called after a write with the bytes it added (for metrics). */
+  onBytesWritten?: (bytes: number) => void;
+  /** Called when an upload is removed (terminated, expired, rejected). */
+  onRemoved?: (uploadId: string) => void;
+}
+
+function isTusError(err: unknown): err is { status_code: number; body: string } {
+  return typeof err === 'object' && err !== null && 'status_code' in err;
+}
+
+export class VerifyingFileStore extends FileStore {
+  readonly hashes: UploadHashes;
+  private readonly finishedUpload: FinishedUploadLookup;
+  private readonly onBytesWritten: (bytes: number) => void;
+  private readonly onRemoved: (uploadId: string) => void;
+
+  constructor(options: VerifyingFileStoreOptions) {
+    super({ directory: options.directory, expirationPeriodInMilliseconds: options.expirationMs });
+    // No creation-defer-length: the quota and max-size checks need Upload-Length up front.
+    this.extensions = ['creation', 'creation-with-upload', 'termination', 'expiration'];
+    this.hashes = new UploadHashes(options.stateDirectory);
+    this.finishedUpload = options.finishedUpload;
+    this.onBytesWritten = options.onBytesWritten ?? (() => {});
+    this.onRemoved = options.onRemoved ?? (() => {});
+  }
+
+  partialPath(uploadId: string): string {
+    if (!UPLOAD_ID.test(uploadId)) throw TusRejection.from(ERRORS.FILE_NOT_FOUND);
+    return join(this.directory, uploadId);
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    try {
+      return await super.getUpload(id);
+    } catch (err) {
+      const finished = this.finishedUpload(id);
+      if (finished) {
+        return new Upload({
+          id,
+          size: finished.size,
+          offset: finished.size,
+          creation_date: new Date(finished.createdAt).toISOString(),
+        });
+      }
+      throw err;
+    }
+  }
+
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    if (this.finishedUpload(id)) {
+      readable.resume(); // nothing more to store: the upload is complete
+      return offset;
+    }
+    const path = this.partialPath(id);
+    const hasher = await this.hashes.resumeAt(id, offset, path);
+    let hashedTo = offset;
+    const tee = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hasher.update(chunk);
+        hashedTo += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    let failure: unknown;
+    try {
+      await pipeline(
+        readable,
+        tee,
+        createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: 1 << 20 }),
+      );
+    } catch (err) {
+      failure = err;
+    }
+    // Durable before the checkpoint claims these bytes, and before a final rename.
+    const fh = await open(path, 'r+');
+    try {
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    const size = (await stat(path)).size;
+    if (size === hashedTo) await this.hashes.checkpoint(id, hasher, size);
+    else await this.hashes.discard(id);
+    if (size > offset) this.onBytesWritten(size - offset);
+    if (failure !== undefined) {
+      throw isTusError(failure)
+        ? TusRejection.from(failure)
+        : TusRejection.from(ERRORS.FILE_WRITE_ERROR);
+    }
+    return size;
+  }
+
+  override async remove(id: string): Promise<void> {
+    if (this.finishedUpload(id)) {
+      this.onRemoved(id);
+      return;
+    }
+    try {
+      await super.remove(id);
+    } finally {
+      await this.hashes.discard(id);
+      this.onRemoved(id);
+    }
+  }
+
+  /** Drops the tus bookkeeping of an upload whose partial became a blob. */
+  async forgetPartial(id: string): Promise<void> {
+    await this.configstore.delete(id).catch(() => {});
+    await this.hashes.discard(id);
+  }
+
+  /** Deletes a leftover file, ignoring one that is already gone. */
+  static async unlinkIfPresent(path: string): Promise<void> {
+    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+}
