@@ -1,11 +1,102 @@
+// `keepsake daemon`: the engine with its watchers, running until SIGINT/SIGTERM, on which it
+// stops cleanly (in-flight uploads keep their confirmed offsets). runDaemon() is the seam the
+// web UI attaches to (--ui-port/--ui-token, issue 5): it returns the running engine.
 import type { Command } from 'commander';
+import type { KeepsakeEngine } from '../../engine/engine.js';
+import type { Logger } from '../../engine/ports.js';
+import {
+  cliLogger,
+  describeFailure,
+  openCliEngine,
+  parseEngineCliOptions,
+  type EngineCliOptions,
+} from '../engine-setup.js';
+
+export interface DaemonOptions extends EngineCliOptions {
+  /** Folders to add to the watched folders before starting (kept in the data directory). */
+  folder?: string[];
+  logger?: Logger;
+  /** For tests: settle time before hashing (ms). */
+  settleMs?: number;
+}
+
+export interface RunningDaemon {
+  engine: KeepsakeEngine;
+  dataDir: string;
+  vaultUrl: string;
+  embedded: boolean;
+  /** Stops the engine (offsets kept), then the embedded vault. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts the engine (and the embedded vault when no --to is given), adds folders, starts watching. */
+export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> {
+  const parsed = parseEngineCliOptions(options);
+  const cli = await openCliEngine(parsed, {
+    logger: options.logger ?? cliLogger('info'),
+    ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
+  });
+  let closing: Promise<void> | null = null;
+  const close = () => (closing ??= cli.close());
+  try {
+    for (const f of options.folder ?? []) await cli.engine.api['folders.add']({ path: f });
+    await cli.engine.start();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return {
+    engine: cli.engine,
+    dataDir: cli.dataDir,
+    vaultUrl: cli.vaultUrl,
+    embedded: cli.embedded,
+    close,
+  };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
 
 export function registerDaemonCommand(program: Command): void {
   program
     .command('daemon')
-    .description('(not built yet)')
-    .action(() => {
-      console.error('keepsake daemon: not built yet');
-      process.exitCode = 2;
+    .description('Run the engine: watch the folders and back up every change until stopped')
+    .option('--data-dir <dir>', 'where Keepsake keeps its state (default: per-user)')
+    .option('--to <url>', 'vault URL (default: an embedded vault under the data directory)')
+    .option('--token <token>', 'vault access token (or KEEPSAKE_TOKEN)')
+    .option('--folder <dir>', 'add a folder to watch (repeatable; remembered)', collect)
+    .option('--concurrency <n>', 'files uploaded at once (1-16, default 3)')
+    .option(
+      '--bwlimit <rate>',
+      'upload bandwidth cap, e.g. 4M, or a schedule "Mon-08:00,2M Mon-18:00,off"',
+    )
+    .option('--chunk-size <size>', 'tus PATCH chunk size, e.g. 8M')
+    .option('--ca-file <file>', 'extra CA bundle (PEM) for TLS inspection proxies')
+    .action(async (opts: DaemonOptions) => {
+      let daemon: RunningDaemon;
+      try {
+        daemon = await runDaemon(opts);
+      } catch (err) {
+        const { code, line } = describeFailure(err);
+        process.stderr.write(`keepsake daemon: ${line}\n`);
+        process.exitCode = code;
+        return;
+      }
+      const folders = await daemon.engine.api['folders.list']({});
+      process.stdout.write(
+        `keepsake daemon ready: ${folders.length} folder(s), vault ${daemon.vaultUrl}${daemon.embedded ? ' (embedded)' : ''}, data ${daemon.dataDir}\n`,
+      );
+      await new Promise<void>((resolveStop) => {
+        const stop = (signal: NodeJS.Signals) => {
+          process.stderr.write(`keepsake daemon: ${signal}, stopping\n`);
+          resolveStop();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await daemon.close();
+      process.stdout.write('keepsake daemon stopped\n');
+      process.exitCode = 0;
     });
 }

@@ -1,0 +1,165 @@
+// What `keepsake backup` and `keepsake daemon` share: parsing the vault, data-dir, bandwidth,
+// chunk-size and concurrency options into an engine (createEngine, the one composition root),
+// starting the embedded vault when no --to is given, and turning bad input into one clear line
+// and exit code 2 (UsageError).
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { defaultDataDir, lockDataDir } from '../engine/data-dir.js';
+import { createEngine, type EngineOptions, type KeepsakeEngine } from '../engine/engine.js';
+import { KeepsakeError } from '../engine/errors.js';
+import { jsonLogger, type Logger } from '../engine/ports.js';
+import { parseBandwidthLimit, parseChunkSize } from '../engine/upload/bandwidth.js';
+import { startEmbeddedVault, type EmbeddedVault } from './embedded-vault.js';
+
+/** Bad input from the person: printed as one line, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** KeepsakeError codes that mean "the input was wrong", not "something failed". */
+const usageCodes = new Set([
+  'folder_not_found',
+  'folder_not_a_directory',
+  'folder_overlaps',
+  'data_dir_locked',
+  'database_newer',
+  'invalid_argument',
+]);
+
+/** Exit code and one line for anything a command throws. */
+export function describeFailure(err: unknown): { code: number; line: string } {
+  if (err instanceof UsageError) return { code: 2, line: err.message };
+  if (err instanceof KeepsakeError) {
+    return { code: usageCodes.has(err.code) ? 2 : 1, line: err.message };
+  }
+  return { code: 1, line: err instanceof Error ? err.message : String(err) };
+}
+
+export interface EngineCliOptions {
+  dataDir?: string;
+  to?: string;
+  token?: string;
+  caFile?: string;
+  bwlimit?: string;
+  chunkSize?: string;
+  concurrency?: string;
+}
+
+export interface ParsedEngineCliOptions {
+  dataDir: string;
+  vault: { url: string; token: string; caFile?: string } | null;
+  overrides: NonNullable<EngineOptions['overrides']>;
+}
+
+/** Validates every option before anything starts (so bad input never half-starts a run). */
+export function parseEngineCliOptions(
+  opts: EngineCliOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ParsedEngineCliOptions {
+  const dataDir = resolve(opts.dataDir ?? env.KEEPSAKE_DATA_DIR ?? defaultDataDir());
+  let vault: ParsedEngineCliOptions['vault'] = null;
+  const token = opts.token ?? env.KEEPSAKE_TOKEN;
+  if (opts.to !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(opts.to);
+    } catch {
+      throw new UsageError(`--to: "${opts.to}" is not a URL (expected e.g. http://nas.local:7418)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new UsageError(`--to: "${opts.to}" must be an http:// or https:// URL`);
+    }
+    if (!token) {
+      throw new UsageError('--to needs --token TOKEN (or KEEPSAKE_TOKEN in the environment)');
+    }
+    vault = { url: opts.to.replace(/\/+$/, ''), token };
+  } else if (opts.token !== undefined) {
+    throw new UsageError('--token is only used with --to URL');
+  }
+  if (opts.caFile !== undefined) {
+    if (!existsSync(opts.caFile) || !statSync(opts.caFile).isFile()) {
+      throw new UsageError(`--ca-file: no such file ${opts.caFile}`);
+    }
+    if (vault) vault.caFile = resolve(opts.caFile);
+  }
+  const overrides: ParsedEngineCliOptions['overrides'] = {};
+  if (opts.concurrency !== undefined) {
+    const n = Number(opts.concurrency);
+    if (!/^\d+$/.test(opts.concurrency) || n < 1 || n > 16) {
+      throw new UsageError(
+        `--concurrency: expected a whole number from 1 to 16, got "${opts.concurrency}"`,
+      );
+    }
+    overrides.concurrency = n;
+  }
+  try {
+    if (opts.bwlimit !== undefined) {
+      parseBandwidthLimit(opts.bwlimit);
+      overrides.bandwidthLimit = opts.bwlimit;
+    }
+    if (opts.chunkSize !== undefined) overrides.chunkSizeBytes = parseChunkSize(opts.chunkSize);
+  } catch (err) {
+    if (err instanceof KeepsakeError) {
+      throw new UsageError(
+        `${opts.bwlimit !== undefined && !overrides.bandwidthLimit ? '--bwlimit' : '--chunk-size'}: ${err.message}`,
+      );
+    }
+    throw err;
+  }
+  return { dataDir, vault, overrides };
+}
+
+export interface CliEngine {
+  engine: KeepsakeEngine;
+  dataDir: string;
+  vaultUrl: string;
+  embedded: boolean;
+  /** Closes the engine, then the embedded vault. */
+  close(): Promise<void>;
+}
+
+export function cliLogger(defaultLevel: 'debug' | 'info' | 'warn' | 'error'): Logger {
+  const env = process.env.KEEPSAKE_LOG_LEVEL;
+  const level =
+    env === 'debug' || env === 'info' || env === 'warn' || env === 'error' ? env : defaultLevel;
+  return jsonLogger((line) => process.stderr.write(line), level);
+}
+
+/** Starts the embedded vault when needed and builds the engine (not started). */
+export async function openCliEngine(
+  parsed: ParsedEngineCliOptions,
+  extra: Partial<EngineOptions> & { logger: Logger },
+): Promise<CliEngine> {
+  // Fail on a locked data directory before starting a vault inside it.
+  lockDataDir(parsed.dataDir).release();
+  let embedded: EmbeddedVault | null = null;
+  let vault = parsed.vault;
+  if (vault === null) {
+    embedded = await startEmbeddedVault(parsed.dataDir);
+    vault = { url: embedded.url, token: embedded.token };
+  }
+  try {
+    const engine = await createEngine({
+      ...extra,
+      dataDir: parsed.dataDir,
+      vault: { ...vault, embedded: embedded !== null },
+      overrides: { ...parsed.overrides, ...extra.overrides },
+    });
+    return {
+      engine,
+      dataDir: parsed.dataDir,
+      vaultUrl: vault.url,
+      embedded: embedded !== null,
+      async close() {
+        try {
+          await engine.close();
+        } finally {
+          await embedded?.close();
+        }
+      },
+    };
+  } catch (err) {
+    await embedded?.close();
+    throw err;
+  }
+}

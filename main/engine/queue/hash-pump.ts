@@ -1,0 +1,219 @@
+// Drives discovered files through hashing to queued. Owns the moves discovered -> hashing ->
+// queued | discovered | missing | failed, and the settle rule (see [Note: Settle]).
+//
+// Invariant: a row's sha256 is either NULL or the hash of the content with exactly the row's
+// (size, mtime, ino, dev): the hasher's stat-before == stat-after guarantees the pairing.
+//
+// [Note: Settle]
+// A file is hashed only once its size and mtime have held still for settleMs: its mtime is
+// older than settleMs, or the identity we last saw has not changed for settleMs (seen_at; this
+// covers an mtime in the future or preserved by a copy tool). A half-copied file keeps moving
+// its mtime, so it waits; if it changes anyway while hashed, the hasher throws file_changed
+// and it starts over. A file whose identity matches another row with a known hash (a rename,
+// a move, a hard link) takes that hash without being read again.
+import { basename } from 'node:path';
+import type { ActivityEvent } from '../../../preload/contract.js';
+import { isAbortError, KeepsakeError } from '../errors.js';
+import type { FileHasher, FileIdentity } from '../hash/types.js';
+import type { Clock, Logger, TimerHandle } from '../ports.js';
+import type { FileRecord, Store } from '../store/store.js';
+
+export type StatPath = (
+  path: string,
+) => Promise<{ kind: 'file' | 'directory' | 'other'; identity: FileIdentity } | null>;
+
+export interface HashPumpOptions {
+  store: Store;
+  hasher: FileHasher;
+  statPath: StatPath;
+  clock: Clock;
+  logger: Logger;
+  settleMs: number;
+  /** Files hashed at once (the hasher queues beyond its thread count). */
+  concurrency: number;
+  events: {
+    fileChanged(file: FileRecord): void;
+    hashed(): void;
+    activity(event: Omit<ActivityEvent, 'id' | 'at'>): void;
+  };
+}
+
+export interface HashPump {
+  kick(): void;
+  idle(): boolean;
+  close(): Promise<void>;
+}
+
+function sameId(a: FileIdentity, b: FileIdentity): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
+}
+
+export function createHashPump(options: HashPumpOptions): HashPump {
+  const { store, hasher, clock, logger, events } = options;
+  const inFlight = new Map<number, Promise<void>>();
+  const controller = new AbortController();
+  let queued = false;
+  let closed = false;
+  let timer: TimerHandle | null = null;
+  let timerAt: number | null = null;
+
+  function kick(): void {
+    if (closed || queued) return;
+    queued = true;
+    queueMicrotask(() => {
+      queued = false;
+      fill();
+    });
+  }
+
+  function scheduleAt(at: number): void {
+    if (timer !== null && timerAt !== null && timerAt <= at) return;
+    if (timer !== null) clock.clearTimeout(timer);
+    timerAt = at;
+    timer = clock.setTimeout(
+      () => {
+        timer = null;
+        timerAt = null;
+        kick();
+      },
+      Math.max(10, at - clock.now()),
+    );
+    timer.unref?.();
+  }
+
+  function fill(): void {
+    if (closed) return;
+    const free = options.concurrency - inFlight.size;
+    if (free <= 0) return;
+    const now = clock.now();
+    const ready = store
+      .nextToHash(now, options.settleMs, free + inFlight.size)
+      .filter((f) => !inFlight.has(f.id))
+      .slice(0, free);
+    for (const file of ready) {
+      const p = process(file).finally(() => {
+        inFlight.delete(file.id);
+        kick();
+      });
+      inFlight.set(file.id, p);
+    }
+    if (ready.length < free) {
+      const at = store.nextSettleAt(options.settleMs);
+      if (at !== null && at > now) scheduleAt(at);
+    }
+  }
+
+  function move(
+    id: number,
+    to: FileRecord['state'],
+    patch: Parameters<Store['transition']>[2],
+    from: FileRecord['state'][],
+  ): FileRecord | null {
+    const rec = store.transition(id, to, patch, from);
+    if (rec) events.fileChanged(rec);
+    return rec;
+  }
+
+  async function process(file: FileRecord): Promise<void> {
+    // The stored hash stands for an unchanged identity (a file back from missing or excluded).
+    if (file.sha256 !== null) {
+      move(file.id, 'queued', { dedupChecked: false, error: null }, ['discovered']);
+      events.hashed();
+      return;
+    }
+    const twin = store.findSameContent(file);
+    if (twin?.sha256) {
+      move(file.id, 'queued', { sha256: twin.sha256, dedupChecked: false, error: null }, [
+        'discovered',
+      ]);
+      events.hashed();
+      return;
+    }
+    if (move(file.id, 'hashing', {}, ['discovered']) === null) return;
+    try {
+      const result = await hasher.hashFile(file.path, controller.signal);
+      const settled = sameId(result, file) || clock.now() - result.mtimeMs >= options.settleMs;
+      if (settled) {
+        move(
+          file.id,
+          'queued',
+          {
+            sha256: result.sha256,
+            size: result.size,
+            mtimeMs: result.mtimeMs,
+            ino: result.ino,
+            dev: result.dev,
+            dedupChecked: false,
+            error: null,
+          },
+          ['hashing'],
+        );
+        events.hashed();
+      } else {
+        // It moved since the scan and is still fresh: wait for it to settle again.
+        move(
+          file.id,
+          'discovered',
+          {
+            size: result.size,
+            mtimeMs: result.mtimeMs,
+            ino: result.ino,
+            dev: result.dev,
+            seenAt: clock.now(),
+          },
+          ['hashing'],
+        );
+      }
+    } catch (err) {
+      await handleError(file, err);
+    }
+  }
+
+  async function handleError(file: FileRecord, err: unknown): Promise<void> {
+    if (isAbortError(err) || closed) {
+      move(file.id, 'discovered', {}, ['hashing']);
+      return;
+    }
+    const code = err instanceof KeepsakeError ? err.code : 'internal';
+    const message = err instanceof Error ? err.message : String(err);
+    // eslint-disable-next-line @typescript-eslint/switch-exhaustiveness-check -- every other code is a failure with its message
+    switch (code) {
+      case 'file_changed': {
+        const now = await options.statPath(file.path).catch(() => null);
+        if (now === null) {
+          move(file.id, 'missing', {}, ['hashing']);
+          return;
+        }
+        move(file.id, 'discovered', { ...now.identity, seenAt: clock.now() }, ['hashing']);
+        return;
+      }
+      case 'file_not_found':
+        move(file.id, 'missing', {}, ['hashing']);
+        return;
+      default: {
+        const retryable = err instanceof KeepsakeError ? err.retryable : false;
+        if (!(err instanceof KeepsakeError)) {
+          logger.error('hashing failed unexpectedly', { path: file.path, error: String(err) });
+        }
+        move(file.id, 'failed', { error: { code, message, retryable } }, ['hashing']);
+        events.activity({
+          level: 'error',
+          message: `${basename(file.path)}: ${message}`,
+          path: file.path,
+          code,
+        });
+      }
+    }
+  }
+
+  return {
+    kick,
+    idle: () => inFlight.size === 0 && !queued,
+    async close() {
+      closed = true;
+      if (timer !== null) clock.clearTimeout(timer);
+      controller.abort();
+      await Promise.allSettled([...inFlight.values()]);
+    },
+  };
+}

@@ -1,0 +1,223 @@
+// Reconcile: brings the database in line with what is on disk (a ScanResult, or a re-stat of
+// the paths a watcher hinted at). The scan is the truth; events are hints (CONVENTIONS.md).
+//
+// Invariants:
+// - (size, mtime, ino, dev) unchanged -> the stored hash and state stand (nothing re-hashed);
+// - changed -> discovered with the hash cleared; new -> discovered; gone -> missing (never
+//   deleted from the vault); a folder whose root is gone changes nothing (offline);
+// - a file being hashed or uploaded is left to the hasher/uploader, which detect a change
+//   themselves (file_changed) and start it over;
+// - scan problems on media-named paths become visible failed files; never an abort.
+import type { FileState } from '../../../preload/contract.js';
+import type { FileIdentity } from '../hash/types.js';
+import type { Classification, FolderRules, ScanEntry, ScanResult } from '../watch/types.js';
+import type { FilePatch, FileRecord, FolderRecord, Store } from '../store/store.js';
+
+export interface ReconcileContext {
+  store: Store;
+  now(): number;
+  classify(relPath: string, rules: FolderRules): Classification;
+  /** tus termination of an upload that will never finish (content changed or gone). */
+  abandon(uploadUrl: string): void;
+  fileChanged(file: FileRecord): void;
+}
+
+export interface ReconcileCounts {
+  added: number;
+  changed: number;
+  missing: number;
+  failed: number;
+}
+
+const busy: readonly FileState[] = ['hashing', 'uploading'];
+
+function sameId(a: FileIdentity, b: FileIdentity): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
+}
+
+/** Applies one disk observation of a path to its row (insert, update or nothing). */
+export function applyEntry(
+  ctx: ReconcileContext,
+  folder: FolderRecord,
+  entry: ScanEntry,
+  row: FileRecord | null,
+  priority: number,
+  counts: ReconcileCounts,
+): void {
+  const { store } = ctx;
+  const now = ctx.now();
+  const c = entry.classification;
+  const identity = { size: entry.size, mtimeMs: entry.mtimeMs, ino: entry.ino, dev: entry.dev };
+  if (row === null) {
+    const rec = store.insertFile({
+      folderId: folder.id,
+      path: entry.path,
+      relPath: entry.relPath,
+      ...identity,
+      state: c.kind === 'excluded' ? 'excluded' : 'discovered',
+      excludedBy: c.kind === 'excluded' ? c.rule : null,
+      priority,
+      mediaKind: c.kind === 'sidecar' ? 'sidecar' : 'media',
+      mime: c.kind === 'excluded' ? null : c.mime,
+    });
+    counts.added++;
+    ctx.fileChanged(rec);
+    return;
+  }
+  const unchanged = sameId(row, identity);
+  const move = (to: FileState, patch: FilePatch): void => {
+    const rec = store.transition(row.id, to, { relPath: entry.relPath, ...patch });
+    if (rec) ctx.fileChanged(rec);
+  };
+  if (c.kind === 'excluded') {
+    if (row.state === 'excluded' && row.excludedBy === c.rule && unchanged) return;
+    if (busy.includes(row.state)) return; // its worker finishes first; the next pass excludes it
+    if (row.uploadUrl) ctx.abandon(row.uploadUrl);
+    move('excluded', {
+      ...identity,
+      ...(unchanged ? {} : { sha256: null, metadataState: 'pending', seenAt: now }),
+      excludedBy: c.rule,
+      uploadUrl: null,
+      uploadOffset: null,
+      error: null,
+    });
+    counts.changed++;
+    return;
+  }
+  if (unchanged) {
+    // Back from missing or excluded (rules changed): the stored hash stands.
+    if (row.state === 'missing' || row.state === 'excluded') {
+      move('discovered', {
+        excludedBy: null,
+        error: null,
+        mime: c.mime,
+        mediaKind: c.kind === 'sidecar' ? 'sidecar' : 'media',
+      });
+      counts.changed++;
+    }
+    // A failed file with unchanged identity stays failed until the person retries it.
+    return;
+  }
+  if (busy.includes(row.state)) return;
+  if (row.uploadUrl) ctx.abandon(row.uploadUrl);
+  move('discovered', {
+    ...identity,
+    seenAt: now,
+    sha256: null,
+    dedupChecked: false,
+    error: null,
+    excludedBy: null,
+    attempts: 0,
+    verifyFailures: 0,
+    nextAttemptAt: null,
+    uploadUrl: null,
+    uploadOffset: null,
+    metadataState: 'pending',
+    captureTime: null,
+    mime: c.mime,
+    mediaKind: c.kind === 'sidecar' ? 'sidecar' : 'media',
+  });
+  counts.changed++;
+}
+
+/** A path that is no longer on disk. */
+export function applyGone(ctx: ReconcileContext, row: FileRecord, counts: ReconcileCounts): void {
+  if (row.state === 'missing' || busy.includes(row.state)) return;
+  if (row.uploadUrl) ctx.abandon(row.uploadUrl);
+  const rec = ctx.store.transition(row.id, 'missing', { uploadUrl: null, uploadOffset: null });
+  if (rec) ctx.fileChanged(rec);
+  counts.missing++;
+}
+
+/** A media-named path the scan could not read (FIFO, permissions): a visible failed file. */
+export function applyProblem(
+  ctx: ReconcileContext,
+  folder: FolderRecord,
+  problem: { path: string; relPath: string; code: string; message: string },
+  row: FileRecord | null,
+  counts: ReconcileCounts,
+): void {
+  const error = { code: problem.code, message: problem.message, retryable: true };
+  if (row === null) {
+    const rec = ctx.store.insertFile({
+      folderId: folder.id,
+      path: problem.path,
+      relPath: problem.relPath,
+      size: 0,
+      mtimeMs: 0,
+      ino: 0,
+      dev: 0,
+      state: 'failed',
+      error,
+    });
+    ctx.fileChanged(rec);
+    counts.failed++;
+    return;
+  }
+  if (busy.includes(row.state)) return;
+  if (row.state === 'failed' && row.error?.code === problem.code) return;
+  const rec = ctx.store.transition(row.id, 'failed', { error });
+  if (rec) ctx.fileChanged(rec);
+  counts.failed++;
+}
+
+/** Reconciles a whole folder with a completed scan. Returns what changed. */
+export function reconcileFolder(
+  ctx: ReconcileContext,
+  folder: FolderRecord,
+  scan: ScanResult,
+  priority: number,
+): ReconcileCounts {
+  const counts: ReconcileCounts = { added: 0, changed: 0, missing: 0, failed: 0 };
+  if (!scan.rootPresent) return counts; // offline: nothing is missing, nothing changes
+  const rows = new Map<string, FileRecord>();
+  for (const row of ctx.store.filesOfFolder(folder.id)) rows.set(row.path, row);
+  const seen = new Set<string>();
+  const rules: FolderRules = { include: folder.include, exclude: folder.exclude };
+  const chunk = 500;
+  for (let i = 0; i < scan.entries.length; i += chunk) {
+    ctx.store.batch(() => {
+      for (const entry of scan.entries.slice(i, i + chunk)) {
+        seen.add(entry.path);
+        applyEntry(ctx, folder, entry, rows.get(entry.path) ?? null, priority, counts);
+      }
+    });
+  }
+  ctx.store.batch(() => {
+    for (const problem of scan.problems) {
+      if (seen.has(problem.path)) continue;
+      const relPath = relativeTo(folder.path, problem.path);
+      if (relPath === null) continue;
+      const c = ctx.classify(relPath, rules);
+      if (c.kind !== 'media' && c.kind !== 'sidecar') continue;
+      seen.add(problem.path);
+      applyProblem(
+        ctx,
+        folder,
+        { path: problem.path, relPath, code: problem.code, message: problem.message },
+        rows.get(problem.path) ?? null,
+        counts,
+      );
+    }
+  });
+  // Files under a sub-folder that could not be listed are not gone: leave them as they are.
+  const unreadable = (scan.unreadableDirs ?? []).map((d) => (d === '' ? '' : `${d}/`));
+  const underUnreadable = (relPath: string): boolean =>
+    unreadable.some((prefix) => prefix === '' || relPath.startsWith(prefix));
+  const gone = [...rows.values()].filter((r) => !seen.has(r.path) && !underUnreadable(r.relPath));
+  for (let i = 0; i < gone.length; i += chunk) {
+    ctx.store.batch(() => {
+      for (const row of gone.slice(i, i + chunk)) applyGone(ctx, row, counts);
+    });
+  }
+  ctx.store.setFolderScanned(folder.id, ctx.now());
+  return counts;
+}
+
+/** relPath with forward slashes, or null when `path` is not under `root`. */
+export function relativeTo(root: string, path: string): string | null {
+  const sep = root.includes('\\') && !root.includes('/') ? '\\' : '/';
+  const prefix = root.endsWith(sep) ? root : root + sep;
+  if (!path.startsWith(prefix)) return null;
+  return path.slice(prefix.length).split('\\').join('/');
+}

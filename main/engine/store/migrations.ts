@@ -1,0 +1,92 @@
+// The database schema as numbered migrations. Migration N brings a database from
+// user_version N-1 to N; they are applied in order, all pending ones in ONE transaction, and
+// PRAGMA user_version records the result (see database.ts). Invariant: a published migration
+// is never edited, only followed by a new one (tests/unit/engine/store/migrations.test.ts
+// upgrades a database made at every earlier version).
+//
+// Every table is STRICT and every column says its meaning and unit.
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const m0001_init = `
+CREATE TABLE folders (
+  id            INTEGER PRIMARY KEY,      -- stable folder id shown to the UI
+  path          TEXT NOT NULL UNIQUE,     -- absolute path of the watched root, as resolved
+  include_globs TEXT NOT NULL DEFAULT '[]', -- JSON array of include globs (relative to root)
+  exclude_globs TEXT NOT NULL DEFAULT '[]', -- JSON array of exclude globs (relative to root)
+  added_at      INTEGER NOT NULL,         -- unix ms when the person added the folder
+  last_scan_at  INTEGER                   -- unix ms of the last completed reconcile scan; NULL = never
+) STRICT;
+
+CREATE TABLE files (
+  id                INTEGER PRIMARY KEY,  -- stable file id shown to the UI
+  folder_id         INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE, -- owning folder
+  path              TEXT NOT NULL UNIQUE, -- absolute path on disk (bytes as the OS gave them, no normalisation)
+  rel_path          TEXT NOT NULL,        -- path relative to the folder root, forward slashes
+  size              INTEGER NOT NULL,     -- bytes, as last seen on disk
+  mtime_ms          INTEGER NOT NULL,     -- modification time, unix ms (integer), as last seen
+  ino               INTEGER NOT NULL,     -- inode number as last seen
+  dev               INTEGER NOT NULL,     -- device number as last seen
+  seen_at           INTEGER NOT NULL,     -- unix ms when (size, mtime, ino, dev) took their current values (settle clock)
+  sha256            TEXT,                 -- 64 lowercase hex of the content for the identity above; NULL = not hashed yet
+  state             TEXT NOT NULL CHECK (state IN ('discovered','hashing','queued','uploading','backed_up','duplicate','excluded','failed','missing')),
+  dedup_checked     INTEGER NOT NULL DEFAULT 0, -- 1 when the vault's dedup check said it lacks sha256 (state queued)
+  error_code        TEXT,                 -- KeepsakeError code of the last failure (state failed, or a retry pending)
+  error_message     TEXT,                 -- the failure in words a person understands
+  error_retryable   INTEGER,              -- 1 if retrying may help, 0 if not
+  excluded_by       TEXT,                 -- the rule that excluded it (state excluded)
+  attempts          INTEGER NOT NULL DEFAULT 0, -- failed upload attempts since the last success or manual retry
+  verify_failures   INTEGER NOT NULL DEFAULT 0, -- times the vault refused the content's sha256 (460)
+  next_attempt_at   INTEGER,              -- unix ms before which the queue does not retry it; NULL = now
+  upload_url        TEXT,                 -- tus upload URL of the upload in progress; NULL = none
+  upload_offset     INTEGER,              -- bytes the server confirmed for upload_url
+  priority          INTEGER NOT NULL DEFAULT 0, -- 1 = added by hand (uploads first), 0 = found by scan
+  media_kind        TEXT NOT NULL DEFAULT 'media' CHECK (media_kind IN ('media','sidecar')), -- classification
+  mime              TEXT,                 -- MIME type from the extension (or metadata)
+  capture_time      TEXT,                 -- ISO 8601 with offset, from metadata; NULL = unknown/not read
+  metadata          TEXT,                 -- JSON {metadata, raw} from exiftool (bounded)
+  metadata_problems TEXT NOT NULL DEFAULT '[]', -- JSON array of problem messages in plain words
+  metadata_state    TEXT NOT NULL DEFAULT 'pending' CHECK (metadata_state IN ('pending','read','sent')), -- pending = not read; read = read, not sent to the vault; sent = on the vault
+  created_at        INTEGER NOT NULL,     -- unix ms when the row was first made
+  updated_at        INTEGER NOT NULL      -- unix ms of the last change of state or identity
+) STRICT;
+
+-- The hot query: next files to upload (state queued, manual first, newest first).
+CREATE INDEX files_upload_order ON files(state, priority DESC, mtime_ms DESC);
+-- Reconcile loads a folder's rows; rename detection looks content up by identity.
+CREATE INDEX files_folder ON files(folder_id, state);
+CREATE INDEX files_identity ON files(ino, dev, size, mtime_ms);
+CREATE INDEX files_sha256 ON files(sha256);
+
+CREATE TABLE settings (
+  key        TEXT PRIMARY KEY,  -- setting name (contract Settings key)
+  value      TEXT NOT NULL,     -- JSON-encoded value set by the person
+  updated_at INTEGER NOT NULL   -- unix ms
+) STRICT;
+
+CREATE TABLE activity (
+  id      INTEGER PRIMARY KEY,  -- increasing event id
+  at      INTEGER NOT NULL,     -- unix ms
+  level   TEXT NOT NULL CHECK (level IN ('info','warning','error')), -- severity
+  message TEXT NOT NULL,        -- plain words, e.g. "Backed up IMG_0001.JPG"
+  path    TEXT,                 -- the file or folder it is about, if any
+  code    TEXT                  -- KeepsakeError code, if any
+) STRICT;
+CREATE INDEX activity_level ON activity(level, id);
+`;
+
+// 0002: when the vault verified a file (lets `keepsake backup` count what one run uploaded).
+const m0002_uploaded_at = `
+ALTER TABLE files ADD COLUMN uploaded_at INTEGER; -- unix ms when the vault verified this content from our upload; NULL = never uploaded by us
+`;
+
+export const migrations: readonly Migration[] = [
+  { version: 1, name: '0001_init', sql: m0001_init },
+  { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
+];
+
+export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;
