@@ -62,17 +62,21 @@ export function useEvent<K extends EventName>(
   useEffect(() => bridge.on(event, (payload) => ref.current(payload)), [event]);
 }
 
-/** The engine's status: fetched once, then kept current by `status` events. */
+/** The engine's status: kept current by `status` events, and re-read every few seconds as a
+ * safety net (a missed event, a reconnect) so the window never shows a stale picture. */
 export function useStatus(): Query<EngineStatus> {
   const query = useCommand('status.get', {});
   const [live, setLive] = useState<EngineStatus>();
+  const { reload } = query;
+  useEffect(() => {
+    if (query.data) setLive(query.data);
+  }, [query.data]);
+  useEffect(() => {
+    const timer = setInterval(reload, 3000);
+    return () => clearInterval(timer);
+  }, [reload]);
   useEvent('status', setLive);
-  useEvent('upload.progress', (current) =>
-    setLive((prev) => {
-      const base = prev ?? query.data;
-      return base ? { ...base, current } : prev;
-    }),
-  );
+  useEvent('upload.progress', (current) => setLive((prev) => (prev ? { ...prev, current } : prev)));
   return { ...query, data: live ?? query.data };
 }
 

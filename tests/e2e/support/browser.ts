@@ -18,7 +18,7 @@ export function chromiumMissing(): string | null {
     : `no Chromium at ${chromiumPath} (apt-get install chromium, or set KEEPSAKE_CHROMIUM)`;
 }
 
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath,
     headless: true,
@@ -32,6 +32,7 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--disable-dev-shm-usage',
+      ...extraArgs,
     ],
   });
 }
