@@ -159,7 +159,7 @@ export async function startFaultProxy(options: {
             // Let what was forwarded reach the server, then drop both sides.
             conn.done = true;
             conn.client.resetAndDestroy();
-            conn.upstream.end(() => conn.upstream.destroy());
+            conn.upstream.write(Buffer.alloc(0), () => conn.upstream.resetAndDestroy());
           } else {
             conn.stalled = true;
             conn.client.pause();

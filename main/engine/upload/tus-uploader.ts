@@ -7,6 +7,14 @@
 // next byte sent is the one the server asked for (a HEAD comes first). See
 // [Note: Upload response table] in response-table.ts for what each answer leads to.
 //
+// [Note: A lost final answer]
+// When the answer to the last PATCH is lost (connection cut after the server got every
+// byte), the vault has verified and stored the file and may have forgotten the upload:
+// the HEAD that follows answers 404. Before starting the file over, the uploader asks the
+// vault's dedup API whether it holds this SHA-256; if so the file is done (the vault only
+// lists content whose bytes it hashed itself). A plain tus server keeps finished uploads,
+// so its HEAD answers the full offset instead.
+//
 // [Note: Creation with upload]
 // A file no larger than one chunk is sent in the creation request itself (tus
 // creation-with-upload), so a photo costs one request, not two. The price: its URL is only
@@ -201,6 +209,32 @@ export class TusUploader implements Uploader {
 
   // --- shared by sessions ---
 
+  /**
+   * Whether a Keepsake Vault already holds verified content with this SHA-256 (its dedup
+   * API). Plain tus servers (token null) have no such API: always false. Any failure
+   * answers false, which only costs a re-upload.
+   */
+  async vaultHolds(sha256: string, signal: AbortSignal): Promise<boolean> {
+    if (this.options.token === null) return false;
+    try {
+      const res = await this.http.got(
+        new URL('api/v1/assets/check', this.filesUrl.replace(/files\/$/, '')),
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${this.options.token}` },
+          json: { sha256: [sha256] },
+          signal,
+        },
+      );
+      if (res.statusCode !== 200) return false;
+      const present = (JSON.parse(res.body) as { present?: unknown }).present;
+      return Array.isArray(present) && present.includes(sha256);
+    } catch {
+      if (signal.aborted) throw abortReason(signal);
+      return false;
+    }
+  }
+
   get maxRetries(): number {
     return this.options.maxNetworkRetries ?? 10;
   }
@@ -264,6 +298,8 @@ class UploadSession {
   private offset: number | null;
   private reported = -1;
   private failures = 0;
+  /** The URL of an upload the server no longer knows, until a new one is created. */
+  private lostUrl: string | null = null;
   private readonly log: Logger;
   private readonly meter: ProgressMeter;
 
@@ -287,6 +323,14 @@ class UploadSession {
       throwIfAborted(this.signal);
       try {
         if (this.url === null) {
+          const lost = this.lostUrl;
+          if (lost !== null && (await this.up.vaultHolds(this.job.sha256, this.signal))) {
+            // See [Note: A lost final answer].
+            this.log.info('the vault already verified this content', { size: this.job.size });
+            this.meter.update(this.job.size, true);
+            return { sha256: this.job.sha256, uploadUrl: lost };
+          }
+          this.lostUrl = null;
           await this.create();
         } else if (this.offset === null) {
           await this.head();
@@ -507,6 +551,7 @@ class UploadSession {
     let delay: number;
     if (action.kind === 'restart') {
       this.log.info('upload gone on the server, starting a new one', { reason: action.reason });
+      this.lostUrl = this.url;
       this.url = null;
       this.offset = 0;
       delay = this.failures === 1 ? 0 : this.up.backoff(this.failures - 1);
