@@ -129,7 +129,9 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     const declared = parseUploadMetadata(upload.metadata);
     const size = upload.size ?? 0;
     const partial = store.partialPath(upload.id);
+    const t0 = performance.now();
     const actual = await store.hashes.digest(upload.id, size, partial);
+    const verifyMs = performance.now() - t0;
     if (actual !== declared.sha256) {
       metrics.verificationFailures += 1;
       await store.remove(upload.id);
@@ -157,17 +159,23 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     await store.forgetPartial(upload.id);
     metrics.uploadsFinished += 1;
     if (!isNew) metrics.uploadsDeduplicated += 1;
-    logger.info('upload verified', { uploadId: upload.id, size, deduplicated: !isNew });
+    logger.info('upload verified', {
+      uploadId: upload.id,
+      size,
+      deduplicated: !isNew,
+      verifyMs: Math.round(verifyMs),
+      storeMs: Math.round(performance.now() - t0 - verifyMs),
+    });
   }
 
   return {
     async handle(req, res) {
       // Error bodies are JSON (onResponseError); say so in the header too.
       const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
-      res.writeHead = ((status: number, ...rest: unknown[]) => {
+      res.writeHead = (status: number, ...rest: unknown[]) => {
         if (status >= 400) return writeHead(status, ...rest.map(withJsonContentType));
         return writeHead(status, ...rest);
-      });
+      };
       await tus.handle(req, res);
     },
     cleanUpExpired: async () => {

@@ -143,8 +143,9 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
         const u = idx.getUpload(id);
         return u?.state === 'finished' ? { size: u.size, createdAt: u.createdAt } : undefined;
       },
-      onBytesWritten: (n) => {
-        metrics.bytesReceived += n;
+      onWritten: (w) => {
+        metrics.bytesReceived += w.bytes;
+        logger.debug('upload bytes stored', { ...w });
       },
       onRemoved: (id) => idx.forgetUpload(id),
     });

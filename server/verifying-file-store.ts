@@ -23,13 +23,23 @@ export interface FinishedUploadLookup {
   (uploadId: string): { size: number; createdAt: number } | undefined;
 }
 
+export interface WriteStats {
+  uploadId: string;
+  /** bytes added to the partial */
+  bytes: number;
+  /** receiving, hashing and writing, ms */
+  receiveMs: number;
+  /** the fdatasync at the end, ms */
+  syncMs: number;
+}
+
 export interface VerifyingFileStoreOptions {
   directory: string;
   stateDirectory: string;
   expirationMs: number;
   finishedUpload: FinishedUploadLookup;
-  /** Called after a write with the bytes it added (for metrics). */
-  onBytesWritten?: (bytes: number) => void;
+  /** Called after each write (PATCH body) with what it added and how long it took. */
+  onWritten?: (w: WriteStats) => void;
   /** Called when an upload is removed (terminated, expired, rejected). */
   onRemoved?: (uploadId: string) => void;
 }
@@ -41,7 +51,7 @@ function isTusError(err: unknown): err is { status_code: number; body: string } 
 export class VerifyingFileStore extends FileStore {
   readonly hashes: UploadHashes;
   private readonly finishedUpload: FinishedUploadLookup;
-  private readonly onBytesWritten: (bytes: number) => void;
+  private readonly onWritten: (w: WriteStats) => void;
   private readonly onRemoved: (uploadId: string) => void;
 
   constructor(options: VerifyingFileStoreOptions) {
@@ -50,7 +60,7 @@ export class VerifyingFileStore extends FileStore {
     this.extensions = ['creation', 'creation-with-upload', 'termination', 'expiration'];
     this.hashes = new UploadHashes(options.stateDirectory);
     this.finishedUpload = options.finishedUpload;
-    this.onBytesWritten = options.onBytesWritten ?? (() => {});
+    this.onWritten = options.onWritten ?? (() => {});
     this.onRemoved = options.onRemoved ?? (() => {});
   }
 
@@ -92,6 +102,7 @@ export class VerifyingFileStore extends FileStore {
       },
     });
     let failure: unknown;
+    const t0 = performance.now();
     try {
       await pipeline(
         readable,
@@ -102,6 +113,7 @@ export class VerifyingFileStore extends FileStore {
       failure = err;
     }
     // Durable before the checkpoint claims these bytes, and before a final rename.
+    const t1 = performance.now();
     const fh = await open(path, 'r+');
     try {
       await fh.datasync();
@@ -111,7 +123,12 @@ export class VerifyingFileStore extends FileStore {
     const size = (await stat(path)).size;
     if (size === hashedTo) await this.hashes.checkpoint(id, hasher, size);
     else await this.hashes.discard(id);
-    if (size > offset) this.onBytesWritten(size - offset);
+    this.onWritten({
+      uploadId: id,
+      bytes: size - offset,
+      receiveMs: t1 - t0,
+      syncMs: performance.now() - t1,
+    });
     if (failure !== undefined) {
       throw isTusError(failure)
         ? TusRejection.from(failure)
