@@ -19,7 +19,8 @@ rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 run('tsc', process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json']);
 if (existsSync(new URL('../renderer/vite.config.ts', import.meta.url))) {
   run('renderer', process.execPath, [
-    require.resolve('vite/bin/vite.js'),
+    // vite's package exports do not include bin/: find it beside its package.json.
+    new URL('bin/vite.js', `file://${require.resolve('vite/package.json')}`).pathname,
     'build',
     '--config',
     'renderer/vite.config.ts',

@@ -4,9 +4,11 @@
 import type { Command } from 'commander';
 import type { KeepsakeEngine } from '../../engine/engine.js';
 import type { Logger } from '../../engine/ports.js';
+import { startWebUi, type WebUi } from '../../web/server.js';
 import {
   cliLogger,
   describeFailure,
+  UsageError,
   openCliEngine,
   parseEngineCliOptions,
   type EngineCliOptions,
@@ -54,6 +56,15 @@ export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> 
   };
 }
 
+/** --ui-port: a TCP port, 0 = any free one. */
+function parseUiPort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(port) || port > 65535) {
+    throw new UsageError(`--ui-port: "${value}" is not a port (0-65535)`);
+  }
+  return port;
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -73,10 +84,31 @@ export function registerDaemonCommand(program: Command): void {
     )
     .option('--chunk-size <size>', 'tus PATCH chunk size, e.g. 8M')
     .option('--ca-file <file>', 'extra CA bundle (PEM) for TLS inspection proxies')
-    .action(async (opts: DaemonOptions) => {
+    .option('--ui-port <port>', 'serve the web UI on 127.0.0.1:PORT (e.g. 7417; 0 = any free port)')
+    .option('--ui-token <token>', 'the web UI token (default: a new random one each start)')
+    .action(async (opts: DaemonOptions & { uiPort?: string; uiToken?: string }) => {
       let daemon: RunningDaemon;
+      let ui: WebUi | null = null;
       try {
+        const uiPort = opts.uiPort === undefined ? null : parseUiPort(opts.uiPort);
         daemon = await runDaemon(opts);
+        if (uiPort !== null) {
+          try {
+            ui = await startWebUi({
+              engine: daemon.engine,
+              port: uiPort,
+              ...(opts.uiToken !== undefined ? { token: opts.uiToken } : {}),
+              logger: opts.logger ?? cliLogger('info'),
+              // The e2e tests serve a renderer they built themselves.
+              ...(process.env.KEEPSAKE_RENDERER_DIR
+                ? { rendererDir: process.env.KEEPSAKE_RENDERER_DIR }
+                : {}),
+            });
+          } catch (err) {
+            await daemon.close();
+            throw err;
+          }
+        }
       } catch (err) {
         const { code, line } = describeFailure(err);
         process.stderr.write(`keepsake daemon: ${line}\n`);
@@ -87,6 +119,7 @@ export function registerDaemonCommand(program: Command): void {
       process.stdout.write(
         `keepsake daemon ready: ${folders.length} folder(s), vault ${daemon.vaultUrl}${daemon.embedded ? ' (embedded)' : ''}, data ${daemon.dataDir}\n`,
       );
+      if (ui) process.stdout.write(`ui ${ui.url}\n`);
       await new Promise<void>((resolveStop) => {
         const stop = (signal: NodeJS.Signals) => {
           process.stderr.write(`keepsake daemon: ${signal}, stopping\n`);
@@ -95,6 +128,7 @@ export function registerDaemonCommand(program: Command): void {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      await ui?.close();
       await daemon.close();
       process.stdout.write('keepsake daemon stopped\n');
       process.exitCode = 0;

@@ -4,7 +4,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { repoRoot } from '../../support/paths.js';
@@ -39,11 +38,10 @@ export async function launchChromium(extraArgs: string[] = []): Promise<Browser>
 
 /** Builds the renderer into `outDir` (a test's own folder, so parallel runs never share one). */
 export function buildRenderer(outDir: string): void {
-  const require = createRequire(import.meta.url);
   const res = spawnSync(
     process.execPath,
     [
-      require.resolve('vite/bin/vite.js'),
+      join(repoRoot, 'node_modules', 'vite', 'bin', 'vite.js'),
       'build',
       '--config',
       'renderer/vite.config.ts',

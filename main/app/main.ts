@@ -1,0 +1,260 @@
+// The desktop app's composition root (Electron main process): one engine, one window, a tray.
+// Thin by design (DESIGN.md "Layout"): everything the person sees is the renderer, everything
+// it does is the engine; this file wires them with the security decisions of ./security.ts.
+//
+// Lifecycle: a second launch focuses the first (single-instance lock); closing the window
+// hides it and Keepsake keeps running in the tray; Quit in the tray menu closes the engine
+// cleanly (uploads keep their offsets) before the process exits.
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  app,
+  BrowserWindow,
+  ipcMain,
+  Menu,
+  nativeImage,
+  net,
+  Notification,
+  powerMonitor,
+  protocol,
+  safeStorage,
+  session,
+  shell,
+  Tray,
+} from 'electron';
+import type { EngineStatus, SettingUpdate } from '../../preload/contract.js';
+import { runDaemon, type RunningDaemon } from '../cli/commands/daemon.js';
+import type { Engine } from '../engine/api.js';
+import { jsonLogger, type Logger } from '../engine/ports.js';
+import { registerIpc } from './ipc.js';
+import {
+  appCsp,
+  appIndexUrl,
+  appScheme,
+  mayNavigate,
+  mayOpenExternally,
+  rendererFileFor,
+  windowWebPreferences,
+} from './security.js';
+import { TokenStore } from './token-store.js';
+import { statusTooltips, trayIconPng } from './tray-icon.js';
+
+protocol.registerSchemesAsPrivileged([
+  {
+    scheme: appScheme,
+    privileges: { standard: true, secure: true, supportFetchAPI: false, corsEnabled: false },
+  },
+]);
+
+let window: BrowserWindow | null = null;
+let tray: Tray | null = null;
+let engine: Engine | null = null;
+let daemon: RunningDaemon | null = null;
+let quitting = false;
+let trayTooltip = '';
+
+function showWindow(): void {
+  if (!window || window.isDestroyed()) window = createWindow();
+  if (window.isMinimized()) window.restore();
+  window.show();
+  window.focus();
+}
+
+function createWindow(): BrowserWindow {
+  const win = new BrowserWindow({
+    width: 1100,
+    height: 760,
+    minWidth: 640,
+    minHeight: 480,
+    show: false,
+    title: 'Keepsake',
+    webPreferences: windowWebPreferences(join(app.getAppPath(), 'dist', 'preload', 'preload.cjs')),
+  });
+  win.once('ready-to-show', () => win.show());
+  // Closing the window leaves Keepsake in the tray; only Quit ends it.
+  win.on('close', (event) => {
+    if (quitting) return;
+    event.preventDefault();
+    win.hide();
+  });
+  void win.loadURL(appIndexUrl);
+  return win;
+}
+
+/** Serves dist/renderer under app://keepsake/ with the CSP on every response. */
+function serveRenderer(): void {
+  const rendererDir = join(app.getAppPath(), 'dist', 'renderer');
+  protocol.handle(appScheme, async (request) => {
+    const rel = rendererFileFor(request.url);
+    if (rel === null) return new Response('Not found', { status: 404 });
+    const file = join(rendererDir, rel);
+    if (!existsSync(file)) return new Response('Not found', { status: 404 });
+    const res = await net.fetch(pathToFileURL(file).toString());
+    const headers = new Headers(res.headers);
+    headers.set('Content-Security-Policy', appCsp);
+    headers.set('X-Content-Type-Options', 'nosniff');
+    return new Response(res.body, { status: res.status, headers });
+  });
+}
+
+/** Checklist items: no permissions, no navigation, no new windows, no webviews. */
+function lockDownWebContents(): void {
+  session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) =>
+    callback(false),
+  );
+  session.defaultSession.setPermissionCheckHandler(() => false);
+  app.on('web-contents-created', (_event, contents) => {
+    contents.on('will-navigate', (event, url) => {
+      if (!mayNavigate(url)) event.preventDefault();
+    });
+    contents.on('will-redirect', (event, url) => {
+      if (!mayNavigate(url)) event.preventDefault();
+    });
+    contents.on('will-attach-webview', (event) => event.preventDefault());
+    contents.setWindowOpenHandler(({ url }) => {
+      if (mayOpenExternally(url)) void shell.openExternal(url);
+      return { action: 'deny' };
+    });
+  });
+}
+
+function updateTray(status: EngineStatus, api: Engine['api']): void {
+  if (!tray) return;
+  tray.setImage(nativeImage.createFromBuffer(trayIconPng(status.status, 32), { scaleFactor: 2 }));
+  trayTooltip = statusTooltips[status.status];
+  tray.setToolTip(trayTooltip);
+  tray.setContextMenu(
+    Menu.buildFromTemplate([
+      { label: 'Open Keepsake', click: showWindow },
+      { type: 'separator' },
+      {
+        label: 'Pause for 1 hour',
+        enabled: !status.paused,
+        click: () => void api['uploads.pause']({ untilMs: Date.now() + 3_600_000 }),
+      },
+      {
+        label: 'Pause until resumed',
+        enabled: !status.paused,
+        click: () => void api['uploads.pause']({ untilMs: null }),
+      },
+      { label: 'Resume', enabled: status.paused, click: () => void api['uploads.resume']({}) },
+      { type: 'separator' },
+      { label: 'Quit Keepsake', click: () => app.quit() },
+    ]),
+  );
+}
+
+/** Notifications: once when the first full backup completes, and on entering needs-attention. */
+function notifier(dataDir: string) {
+  const firstBackupMarker = join(dataDir, 'first-full-backup-notified');
+  let previous: EngineStatus['status'] | null = null;
+  return (status: EngineStatus) => {
+    if (!Notification.isSupported()) return;
+    if (status.status === 'up_to_date' && status.filesTotal > 0 && !existsSync(firstBackupMarker)) {
+      writeFileSync(firstBackupMarker, `${new Date().toISOString()}\n`, { mode: 0o600 });
+      new Notification({
+        title: 'Your first backup is complete',
+        body: `${status.filesSafe.toLocaleString()} files are safe on the vault.`,
+      }).show();
+    }
+    if (status.status === 'needs_attention' && previous !== 'needs_attention') {
+      const n = new Notification({
+        title: 'Keepsake needs attention',
+        body: `${status.counts.failed.toLocaleString()} files could not be backed up.`,
+      });
+      n.on('click', showWindow);
+      n.show();
+    }
+    previous = status.status;
+  };
+}
+
+function applyLoginItem(openAtLogin: boolean): void {
+  if (process.platform === 'linux') return; // no login-item API on Linux; the setting is informational there
+  app.setLoginItemSettings({ openAtLogin, openAsHidden: true });
+}
+
+async function start(logger: Logger): Promise<void> {
+  const dataDir = app.getPath('userData');
+  const tokens = new TokenStore(dataDir, safeStorage);
+  logger.info('token storage', { kind: tokens.kind });
+
+  // The same composition as `keepsake daemon`: the vault named by KEEPSAKE_VAULT_URL with the
+  // stored token, else the embedded vault under the data directory.
+  const vaultUrl = process.env.KEEPSAKE_VAULT_URL;
+  const token = tokens.read() ?? undefined;
+  daemon = await runDaemon({
+    dataDir,
+    logger,
+    ...(vaultUrl ? { to: vaultUrl, ...(token ? { token } : {}) } : {}),
+  });
+  const running: Engine = daemon.engine;
+  engine = running;
+  const api = running.api;
+  serveRenderer();
+  lockDownWebContents();
+
+  const onSettingChanged = (update: SettingUpdate) => {
+    if (update.key === 'vaultToken') tokens.write(update.value);
+    if (update.key === 'startAtLogin') applyLoginItem(update.value);
+  };
+  registerIpc({ ipcMain, engine: running, getWindow: () => window, logger, onSettingChanged });
+
+  const feedPower = () =>
+    engine?.setPowerState({ onBattery: powerMonitor.isOnBatteryPower(), metered: false });
+  powerMonitor.on('on-battery', feedPower);
+  powerMonitor.on('on-ac', feedPower);
+  feedPower();
+
+  tray = new Tray(nativeImage.createFromBuffer(trayIconPng('offline', 32), { scaleFactor: 2 }));
+  tray.on('click', showWindow);
+  const notify = notifier(dataDir);
+  running.on('status', (status) => {
+    updateTray(status, api);
+    notify(status);
+  });
+  const initial = await api['status.get']({});
+  updateTray(initial, api);
+  const settings = await api['settings.get']({});
+  applyLoginItem(settings.startAtLogin.value);
+
+  window = createWindow();
+  if (process.env.KEEPSAKE_TEST_HOOKS === '1') {
+    // For tests/e2e/electron.test.ts: what the tray shows (Electron has no API to list trays).
+    (globalThis as { keepsakeTestHooks?: unknown }).keepsakeTestHooks = {
+      trayTooltip: () => (tray && !tray.isDestroyed() ? trayTooltip : null),
+    };
+  }
+}
+
+app.on('second-instance', () => showWindow());
+app.on('window-all-closed', () => {
+  // Stay in the tray (every platform): only the tray's Quit ends Keepsake.
+});
+app.on('before-quit', (event) => {
+  if (quitting || !daemon) return;
+  quitting = true;
+  event.preventDefault();
+  const closing = daemon;
+  daemon = null;
+  engine = null;
+  void closing.close().finally(() => app.quit());
+});
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  const logger = jsonLogger((line) => process.stderr.write(`${line}\n`), 'info', {
+    process: 'desktop',
+  });
+  app
+    .whenReady()
+    .then(() => start(logger))
+    .catch((err: unknown) => {
+      logger.error('Keepsake could not start', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      app.exit(1);
+    });
+}
