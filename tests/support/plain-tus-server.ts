@@ -4,7 +4,13 @@
 // uploader the same target in the benchmark.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { type Server as HttpServer, createServer } from 'node:http';
+import {
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+  createServer,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { FileStore } from '@tus/file-store';
@@ -26,7 +32,7 @@ export interface PlainTusServer {
 }
 
 export async function startPlainTusServer(
-  opts: { maxSize?: number } = {},
+  opts: { maxSize?: number; tls?: { key: string; cert: string } } = {},
 ): Promise<PlainTusServer> {
   const { dir, cleanup } = await makeTempDir('keepsake-plain-tus-');
   const store = new FileStore({ directory: dir });
@@ -38,10 +44,11 @@ export async function startPlainTusServer(
   });
   tus.on('POST_FINISH', (_req, _res, upload) => finished.push(upload.id));
   const sockets = new Set<Socket>();
-  const http: HttpServer = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     void tus.handle(req, res);
-  });
-  http.on('connection', (s) => {
+  };
+  const http: HttpServer = opts.tls ? createHttpsServer(opts.tls, handler) : createServer(handler);
+  http.on(opts.tls ? 'secureConnection' : 'connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -50,7 +57,7 @@ export async function startPlainTusServer(
   if (address === null || typeof address === 'string') throw new Error('no port');
   const idOf = (u: string) => u.replace(/\/+$/, '').split('/').pop() ?? u;
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${address.port}`,
     port: address.port,
     dataDir: dir,
     finished,

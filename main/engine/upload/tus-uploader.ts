@@ -178,6 +178,8 @@ export class TusUploader implements Uploader {
         if (sig.aborted) throw abortReason(sig);
         if (err instanceof KeepsakeError) throw err;
         if (!isNetworkError(err)) throw err;
+        const tls = untrustedCertificate(err);
+        if (tls) throw tls;
       }
       if (attempt > Math.min(3, this.maxRetries)) {
         throw new KeepsakeError('network', 'Could not reach the vault to cancel an upload.', true);
@@ -530,11 +532,10 @@ class UploadSession {
       }
       throw err;
     } else if (isNetworkError(err)) {
-      action = {
-        kind: 'retry',
-        delayMs: null,
-        reason: `network: ${(err as { code?: string }).code ?? (err as Error).message}`,
-      };
+      const tls = untrustedCertificate(err);
+      if (tls) throw tls;
+      const e = err as Error & { code?: string };
+      action = { kind: 'retry', delayMs: null, reason: `${e.code ?? 'network'}: ${e.message}` };
     } else {
       throw err; // a bug
     }
@@ -670,6 +671,22 @@ function parseOffset(value: string | undefined): number | null {
   if (value === undefined || !/^\d+$/.test(value.trim())) return null;
   const n = Number(value.trim());
   return Number.isSafeInteger(n) ? n : null;
+}
+
+/**
+ * A TLS certificate the client does not trust is not a passing fault: retrying will not fix
+ * it, and the person needs to know why (an inspecting corporate proxy needs --ca-file).
+ */
+function untrustedCertificate(err: unknown): KeepsakeError | null {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return null;
+  if (!/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/.test(code)) return null;
+  return new KeepsakeError(
+    'vault_unreachable',
+    `The vault's TLS certificate is not trusted (${code}). If your network inspects TLS traffic, give Keepsake its CA bundle with --ca-file.`,
+    false,
+    { cause: err },
+  );
 }
 
 function isNetworkError(err: unknown): boolean {
