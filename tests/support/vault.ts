@@ -2,7 +2,9 @@
 // `keepsake vault` from source (spawnVaultProcess), for tests that kill it with SIGKILL.
 // Every vault listens on 127.0.0.1 with an ephemeral port and a temp data directory.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { startVault, type RunningVault, type VaultOptions } from '../../server/vault.js';
 import { makeTempDir, repoRoot } from './paths.js';
 
@@ -143,4 +145,148 @@ export async function spawnVaultProcess(opts: VaultProcessOptions): Promise<Vaul
 /** Removes a directory made for a vault process (after kill9/stop). */
 export async function removeVaultDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+}
+
+// ---- talking to a vault in tests -------------------------------------------------------
+
+export interface VaultEndpoint {
+  url: string;
+  token: string;
+}
+
+/** fetch against the vault with its bearer token (unless headers say otherwise). */
+export function vaultFetch(
+  vault: VaultEndpoint,
+  path: string,
+  init: RequestInit & { headers?: Record<string, string> } = {},
+): Promise<Response> {
+  return fetch(new URL(path, vault.url), {
+    ...init,
+    headers: { Authorization: `Bearer ${vault.token}`, ...init.headers },
+    signal: init.signal ?? AbortSignal.timeout(30_000),
+  });
+}
+
+export function sha256Hex(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The Upload-Metadata header value for these pairs (values base64, as tus 1.0 says). */
+export function uploadMetadata(pairs: Record<string, string>): string {
+  return Object.entries(pairs)
+    .map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`)
+    .join(',');
+}
+
+export const TUS = { 'Tus-Resumable': '1.0.0' } as const;
+
+/** POST /files/ (creation); returns the response and the upload URL when created. */
+export async function tusCreate(
+  vault: VaultEndpoint,
+  opts: {
+    size: number;
+    metadata?: Record<string, string>;
+    body?: Buffer;
+    headers?: Record<string, string>;
+  },
+): Promise<{ res: Response; location: string | null; text: string }> {
+  const headers: Record<string, string> = {
+    ...TUS,
+    'Upload-Length': String(opts.size),
+    ...(opts.metadata ? { 'Upload-Metadata': uploadMetadata(opts.metadata) } : {}),
+    ...(opts.body ? { 'Content-Type': 'application/offset+octet-stream' } : {}),
+    ...opts.headers,
+  };
+  const res = await vaultFetch(vault, '/files/', {
+    method: 'POST',
+    headers,
+    ...(opts.body ? { body: opts.body } : {}),
+  });
+  const text = await res.text();
+  return { res, location: res.headers.get('location'), text };
+}
+
+/** PATCH bytes at an offset; returns the response with its body read. */
+export async function tusPatch(
+  vault: VaultEndpoint,
+  location: string,
+  offset: number,
+  body: Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ res: Response; text: string }> {
+  const res = await vaultFetch(vault, location, {
+    method: 'PATCH',
+    headers: {
+      ...TUS,
+      'Upload-Offset': String(offset),
+      'Content-Type': 'application/offset+octet-stream',
+      ...headers,
+    },
+    body,
+  });
+  return { res, text: await res.text() };
+}
+
+/** HEAD an upload: its status and Upload-Offset. */
+export async function tusHead(
+  vault: VaultEndpoint,
+  location: string,
+): Promise<{ status: number; offset: number | null; res: Response }> {
+  const res = await vaultFetch(vault, location, { method: 'HEAD', headers: { ...TUS } });
+  const offset = res.headers.get('upload-offset');
+  return { status: res.status, offset: offset === null ? null : Number(offset), res };
+}
+
+/** Uploads a whole buffer in one creation-with-upload request; returns the response. */
+export async function uploadBuffer(
+  vault: VaultEndpoint,
+  data: Buffer,
+  metadata: Record<string, string> = {},
+): Promise<{ res: Response; text: string; sha256: string }> {
+  const sha256 = sha256Hex(data);
+  const { res, text } = await tusCreate(vault, {
+    size: data.length,
+    metadata: { filename: 'file.bin', sha256, ...metadata },
+    body: data,
+  });
+  return { res, text, sha256 };
+}
+
+export interface VaultSnapshot {
+  usage: unknown;
+  assets: unknown[];
+  /** relative path -> size, for every file under uploads/, upload-state/ and blobs/ */
+  files: Record<string, number>;
+}
+
+/**
+ * Everything a client or the disk can observe about a vault: usage, the full asset listing
+ * (with metadata), and the files under its data directory. Two equal snapshots mean a
+ * request changed nothing.
+ */
+export async function snapshotVault(
+  vault: VaultEndpoint & { dataDir: string },
+): Promise<VaultSnapshot> {
+  const usage = (await (await vaultFetch(vault, '/api/v1/usage')).json());
+  const assets: unknown[] = [];
+  let after = '';
+  for (;;) {
+    const page = (await (
+      await vaultFetch(vault, `/api/v1/assets?limit=1000${after ? `&after=${after}` : ''}`)
+    ).json()) as { assets: unknown[]; next: string | null };
+    assets.push(...page.assets);
+    if (page.next === null) break;
+    after = page.next;
+  }
+  const files: Record<string, number> = {};
+  for (const sub of ['uploads', 'upload-state', 'blobs']) {
+    const root = join(vault.dataDir, sub);
+    for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
+      if (e.isFile()) {
+        const p = join(e.parentPath, e.name);
+        files[relative(vault.dataDir, p)] = (await stat(p)).size;
+      }
+    }
+  }
+  return { usage, assets, files };
 }
