@@ -68,6 +68,7 @@ import { createVaultClient, type VaultClient } from './vault-client.js';
 import { createFileHasher, identityOf } from './hash/index.js';
 import { classifyPath as defaultClassifyPath } from './watch/media-types.js';
 import { scanFolder as defaultScanFolder } from './watch/scan.js';
+import { createFolderWatcher } from './watch/watcher.js';
 import type {
   ChangeHint,
   Classification,
@@ -213,8 +214,8 @@ const idleMetadataPump: MetadataPump = {
 };
 
 /**
- * Loads an optional engine module by path (metadata/ and watch/watcher.ts land after the
- * engine in this repository's history); null when the module is not there.
+ * Loads an optional engine module by path (metadata/ lands after the engine in this
+ * repository's history); null when the module is not there.
  */
 async function optionalModule<T>(specifier: string): Promise<T | null> {
   try {
@@ -234,15 +235,6 @@ async function loadDefaultMetadataReader(
     createMetadataReader?: (o: { logger: Logger; clock: Clock }) => MetadataReader;
   }>('./metadata/index.js');
   return mod?.createMetadataReader ? mod.createMetadataReader({ logger, clock }) : null;
-}
-
-async function loadDefaultWatcherFactory(): Promise<
-  ((options: WatcherFactoryOptions) => Promise<FolderWatcherHandle>) | null
-> {
-  const mod = await optionalModule<{
-    createFolderWatcher?: (o: WatcherFactoryOptions) => Promise<FolderWatcherHandle>;
-  }>('./watch/watcher.js');
-  return mod?.createFolderWatcher ?? null;
 }
 
 /** The Engine of api.ts plus what `keepsake backup` needs for its summary (additive). */
@@ -324,7 +316,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
   const scanFolder = options.scanFolder ?? defaultScanFolder;
   const classifyPath = options.classifyPath ?? defaultClassifyPath;
   const createWatcher =
-    options.createWatcher === undefined ? await loadDefaultWatcherFactory() : options.createWatcher;
+    options.createWatcher === undefined ? createFolderWatcher : options.createWatcher;
 
   // ---- events ----
   const listeners = new Map<EventName, Set<Listener>>();

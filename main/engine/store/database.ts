@@ -65,6 +65,11 @@ export function openDatabaseReadOnly(file: string): SqliteDatabase {
 function openAndMigrate(file: string, options: OpenDatabaseOptions): SqliteDatabase {
   const db = new Database(file);
   try {
+    // Read the version before changing anything (journal mode included): a database from a
+    // newer Keepsake must be left exactly as it was.
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > latestVersion && options.migrations === undefined)
+      throw newerError(file, version);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');

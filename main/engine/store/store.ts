@@ -516,6 +516,15 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     nextToUpload(now: number, limit: number, minSize: number, maxSize: number): FileRecord[] {
       return q.nextToUpload.all({ now, minSize, maxSize, limit }).map(toFile);
     },
+    /** EXPLAIN QUERY PLAN of the hot query (tests assert it uses files_upload_order). */
+    explainNextToUpload(): string[] {
+      const sql = q.nextToUpload.source;
+      return (
+        db
+          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .all({ now: 0, minSize: 0, maxSize: 1, limit: 1 }) as { detail: string }[]
+      ).map((r) => r.detail);
+    },
     nextRetryAt(now: number): number | null {
       return q.nextRetryAt.get(now)?.t ?? null;
     },
