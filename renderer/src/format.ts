@@ -19,7 +19,8 @@ export function formatBytes(bytes: number): string {
     fmt = new Intl.NumberFormat(locale, {
       style: 'unit',
       unit,
-      unitDisplay: 'short',
+      // "0 bytes", "12 bytes" (the short form of byte has no plural in most locales)
+      unitDisplay: i === 0 ? 'long' : 'short',
       maximumFractionDigits: digits,
     });
     unitFormatters.set(key, fmt);
@@ -77,4 +78,10 @@ export function formatDuration(seconds: number): string {
 export function fileName(path: string): string {
   const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
   return i >= 0 ? path.slice(i + 1) : path;
+}
+
+const pluralRules = new Intl.PluralRules(locale);
+/** "1 file", "2 files" (English words; counts formatted for the locale). */
+export function countOf(n: number, one: string, other: string): string {
+  return `${formatCount(n)} ${pluralRules.select(n) === 'one' ? one : other}`;
 }

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'react';
 import type { EngineStatus, FileState } from '../../../preload/contract';
 import { bridge } from '../bridge';
 import {
+  countOf,
   fileName,
   formatBytes,
   formatCount,
@@ -50,7 +51,7 @@ function statusLine(s: EngineStatus): string {
         ? 'Add a folder to start backing up.'
         : 'Every file is safe on the vault.';
     case 'backing_up':
-      return `${formatCount(s.filesTotal - s.filesSafe)} files, ${formatBytes(s.bytesPending)} left.`;
+      return `${countOf(s.filesTotal - s.filesSafe, 'file', 'files')}, ${formatBytes(s.bytesPending)} left.`;
     case 'paused': {
       const until = s.pausedUntil ? ` until ${formatDateTime(s.pausedUntil)}` : ' until you resume';
       switch (s.pauseReason) {
@@ -76,7 +77,7 @@ function statusLine(s: EngineStatus): string {
     case 'offline':
       return `The vault at ${s.vault.url} cannot be reached; Keepsake keeps trying.`;
     case 'needs_attention':
-      return `${formatCount(s.counts.failed)} files could not be backed up. See the queue.`;
+      return `${countOf(s.counts.failed, 'file', 'files')} could not be backed up. See the queue.`;
     default: {
       const never: never = s.status;
       return String(never);
@@ -92,7 +93,8 @@ function ThroughputChart({ status }: { status: EngineStatus }) {
   }, []);
   const now = Date.now();
   const points = samples.length > 0 ? samples : [{ at: now, bps: status.throughputBytesPerSecond }];
-  const max = Math.max(1, ...points.map((p) => p.bps));
+  const peak = Math.max(0, ...points.map((p) => p.bps));
+  const max = Math.max(1, peak);
   const w = 300;
   const h = 60;
   const path = points
@@ -107,13 +109,13 @@ function ThroughputChart({ status }: { status: EngineStatus }) {
       <svg
         viewBox={`0 0 ${w} ${h}`}
         role="img"
-        aria-label={`Upload speed over the last five minutes, peak ${formatRate(max)}`}
+        aria-label={`Upload speed over the last five minutes, peak ${formatRate(peak)}`}
       >
         <line x1="0" y1={h - 0.5} x2={w} y2={h - 0.5} className="axis" />
         <path d={path} className="line" />
       </svg>
       <figcaption>
-        Now {formatRate(status.throughputBytesPerSecond)} · peak {formatRate(max)} (last 5 minutes)
+        Now {formatRate(status.throughputBytesPerSecond)} · peak {formatRate(peak)} (last 5 minutes)
       </figcaption>
     </figure>
   );
@@ -169,7 +171,15 @@ export function OverviewPage() {
               <p className="status-words" data-testid="sync-status" data-status={s.status}>
                 {statusWords[s.status]}
               </p>
-              <p className="status-detail">{statusLine(s)}</p>
+              <p className="status-detail">
+                {statusLine(s)}
+                {s.filesTotal === 0 && s.status === 'up_to_date' && (
+                  <>
+                    {' '}
+                    <a href="#/folders">Add a folder</a>
+                  </>
+                )}
+              </p>
             </div>
             <PauseControls status={s} />
           </section>
@@ -177,7 +187,9 @@ export function OverviewPage() {
           <section className="card-grid" aria-label="Coverage">
             <div className="card">
               <h2>Files safe</h2>
-              <p className="big">{formatPercent(s.filesSafe, s.filesTotal)}</p>
+              <p className="big">
+                {s.filesTotal === 0 ? '–' : formatPercent(s.filesSafe, s.filesTotal)}
+              </p>
               <ProgressBar value={s.filesSafe} max={s.filesTotal} label="Files safe" />
               <p className="muted">
                 {formatCount(s.filesSafe)} of {formatCount(s.filesTotal)} files
@@ -185,7 +197,9 @@ export function OverviewPage() {
             </div>
             <div className="card">
               <h2>Bytes safe</h2>
-              <p className="big">{formatPercent(s.bytesSafe, s.bytesTotal)}</p>
+              <p className="big">
+                {s.filesTotal === 0 ? '–' : formatPercent(s.bytesSafe, s.bytesTotal)}
+              </p>
               <ProgressBar value={s.bytesSafe} max={s.bytesTotal} label="Bytes safe" />
               <p className="muted">
                 {formatBytes(s.bytesSafe)} of {formatBytes(s.bytesTotal)}

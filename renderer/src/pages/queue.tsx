@@ -12,7 +12,7 @@ import type { RowWindow } from '../virtual-window';
 import type { ErrorInfo } from '../../../preload/contract';
 
 const pageSize = 500;
-const rowHeight = 56;
+const rowHeight = 64;
 
 export const stateWords: Record<FileState, string> = {
   discovered: 'Found',

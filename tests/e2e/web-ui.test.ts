@@ -1,0 +1,328 @@
+// The headless web UI end to end, as a person on a NAS uses it: `keepsake daemon --ui-port`
+// with a real vault, real corpus photos, the real engine, in Debian's Chromium. Every wait is
+// on something the app shows (data-testid values), never a fixed sleep. Screenshots of every
+// page, light and dark, go to test-results/screenshots/.
+//
+// The failing file is real: the vault is started with --max-size below one photo's size, so
+// the vault refuses that upload (413) and the file fails with the vault's reason; the fix is
+// the vault restarted on the same data directory and port without the limit, then Retry.
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { killAllChildren, startDaemon, type DaemonHandle } from '../support/cli.js';
+import { corpusFile, makeTempDir } from '../support/paths.js';
+import { startTestVault, type TestVault } from '../support/vault.js';
+import {
+  buildRenderer,
+  chromiumMissing,
+  ensureScreenshotDir,
+  launchChromium,
+} from './support/browser.js';
+
+const smallPhotos = [
+  'ianare-exif-samples/jpg/Canon_PowerShot_S40.jpg',
+  'ianare-exif-samples/jpg/Konica_Minolta_DiMAGE_Z3.jpg',
+  'ianare-exif-samples/jpg/exif-org/canon-ixus.jpg',
+  'ianare-exif-samples/jpg/exif-org/fujifilm-dx10.jpg',
+  'exifr-fixtures/BonTonARTSTORplusIPTC.jpg',
+];
+/** 1,477,654 bytes: above the vault's --max-size below. */
+const largePhoto = 'takeout/osxphotos/Takeout/Google Photos/Adelaide/IMG_4547.jpg';
+const maxSizeBytes = 1_000_000;
+/** Copied in while uploads are paused. */
+const latePhoto = 'ianare-exif-samples/jpg/Samsung_Digimax_i50_MP3.jpg';
+
+/** The little of the DOM the page functions below use (this file compiles without DOM types). */
+type BrowserDocument = {
+  querySelector(selector: string): { getAttribute(name: string): string | null } | null;
+};
+
+const skip = chromiumMissing();
+const timeoutMs = 90_000;
+
+describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, () => {
+  let temp: { dir: string; cleanup: () => Promise<void> };
+  let photos: string;
+  let vaultDir: string;
+  let vault: TestVault;
+  let daemon: DaemonHandle;
+  let uiUrl: string;
+  let origin: string;
+  let browser: Browser;
+  let page: Page;
+  let shots: string;
+
+  /** Waits until the element with this data-testid has data-value (or data-status) `want`. */
+  async function waitForTestValue(
+    testId: string,
+    want: string | number,
+    attr = 'data-value',
+  ): Promise<void> {
+    try {
+      await page.waitForFunction(
+        ([id, value, a]) =>
+          (globalThis as unknown as { document: BrowserDocument }).document
+            .querySelector(`[data-testid="${id}"]`)
+            ?.getAttribute(a) === value,
+        [testId, String(want), attr] as const,
+        { timeout: timeoutMs, polling: 100 },
+      );
+    } catch (err) {
+      const now = await page
+        .locator(`[data-testid="${testId}"]`)
+        .first()
+        .getAttribute(attr)
+        .catch(() => '(absent)');
+      throw new Error(
+        `${testId} ${attr} never became ${String(want)} (it is ${String(now)})\n${daemon.stderr().slice(-3000)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  async function goto(pageId: string): Promise<void> {
+    await page.goto(`${origin}/#/${pageId}`);
+    await page.waitForSelector(`main[data-page="${pageId}"]`);
+  }
+
+  async function screenshot(name: string): Promise<void> {
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.screenshot({ path: join(shots, `${name}-${scheme}.png`), fullPage: true });
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+  }
+
+  before(async () => {
+    temp = await makeTempDir('keepsake-e2e-');
+    photos = join(temp.dir, 'Pictures');
+    vaultDir = join(temp.dir, 'vault');
+    await mkdir(photos);
+    await mkdir(vaultDir);
+    for (const rel of [...smallPhotos, largePhoto])
+      await copyFile(corpusFile(rel), join(photos, basename(rel)));
+    shots = await ensureScreenshotDir();
+
+    const rendererDir = join(temp.dir, 'renderer');
+    buildRenderer(rendererDir);
+    vault = await startTestVault({ dataDir: vaultDir, maxSizeBytes });
+
+    daemon = startDaemon(
+      [
+        '--data-dir',
+        join(temp.dir, 'data'),
+        '--to',
+        vault.url,
+        '--token',
+        vault.token,
+        '--ui-port',
+        '0',
+      ],
+      { env: { KEEPSAKE_RENDERER_DIR: rendererDir }, timeoutMs: 600_000 },
+    );
+    const printed = await daemon.waitForOutput(
+      /ui (http:\/\/127\.0\.0\.1:\d+\/\?token=[\w%-]+)/,
+      60_000,
+    );
+    uiUrl = printed[1] ?? '';
+    origin = new URL(uiUrl).origin;
+    // evil.test resolves to loopback inside this browser: a DNS-rebinding attacker's view.
+    browser = await launchChromium(['--host-resolver-rules=MAP evil.test 127.0.0.1']);
+    page = await browser.newPage({ viewport: { width: 1200, height: 860 }, locale: 'en-GB' });
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    if (daemon) {
+      daemon.terminate();
+      await daemon.waitForExit(20_000).catch(() => daemon.killGroup());
+    }
+    await killAllChildren();
+    await vault?.close().catch(() => {});
+    await temp?.cleanup();
+  });
+
+  it('refuses a request without the token, a rebinding Host and another site', async () => {
+    const plain = await fetch(`${origin}/`);
+    assert.equal(plain.status, 401);
+    const api = await fetch(`${origin}/api/invoke/status.get`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(api.status, 401);
+
+    // DNS rebinding: the browser thinks it is on evil.test, the daemon sees Host: evil.test.
+    const port = new URL(origin).port;
+    const rebound = await page.goto(
+      `http://evil.test:${port}/?token=${new URL(uiUrl).searchParams.get('token')}`,
+    );
+    assert.equal(rebound?.status(), 421);
+
+    // Another site's page tries to pause the backup with a form post (no CORS preflight).
+    const attacker: Server = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end(
+        `<form id=f method=POST action="${origin}/api/invoke/uploads.pause" enctype="text/plain">` +
+          `<input name='{"untilMs":null, "x":"' value='"}'></form><script>document.getElementById('f').submit()</script>`,
+      );
+    });
+    await new Promise<void>((r) => attacker.listen(0, '127.0.0.1', r));
+    try {
+      const attackerPort = (attacker.address() as AddressInfo).port;
+      const landed = page.waitForResponse((r) =>
+        r.url().startsWith(`${origin}/api/invoke/uploads.pause`),
+      );
+      await page.goto(`http://127.0.0.1:${attackerPort}/`);
+      const res = await landed;
+      assert.ok([401, 403].includes(res.status()), `cross-site post answered ${res.status()}`);
+    } finally {
+      await new Promise<void>((r) => attacker.close(() => r()));
+    }
+  });
+
+  it('opens from the printed address, swaps the token for an HttpOnly cookie and shows the status', async () => {
+    await page.goto(uiUrl);
+    await page.waitForSelector('[data-testid="sync-status"]');
+    assert.ok(!page.url().includes('token='), `token left in the address bar: ${page.url()}`);
+    const cookies = await page.context().cookies(origin);
+    assert.equal(cookies.length, 1);
+    assert.equal(cookies[0]?.httpOnly, true);
+    assert.equal(cookies[0]?.sameSite, 'Strict');
+    assert.equal(
+      await page.evaluate(
+        () => (globalThis as unknown as { document: { cookie: string } }).document.cookie,
+      ),
+      '',
+      'page scripts cannot read the session',
+    );
+    // Nothing is paused by the attacker of the previous test.
+    assert.notEqual(
+      await page.getAttribute('[data-testid="sync-status"]', 'data-status'),
+      'paused',
+    );
+    await screenshot('overview-empty');
+    await goto('folders');
+    await screenshot('folders-empty');
+  });
+
+  it('adds a folder through the UI and the counts reach backed up; the oversized photo fails with its reason', async () => {
+    await goto('folders');
+    await page.fill('[data-testid="add-folder-input"]', photos);
+    await page.click('[data-testid="add-folder-submit"]');
+    await page.waitForSelector(`[data-testid="folder-card"][data-path="${photos}"]`);
+    await goto('overview');
+    await waitForTestValue('count-backed-up', smallPhotos.length);
+    await waitForTestValue('count-failed', 1);
+    await waitForTestValue('count-queued', 0);
+    await waitForTestValue('count-uploading', 0);
+    await waitForTestValue('sync-status', 'needs_attention', 'data-status');
+    assert.equal(await page.textContent('[data-testid="sync-status"]'), 'Needs attention');
+    await screenshot('overview-needs-attention');
+    await goto('folders');
+    await waitForTestValue('folder-backed-up', smallPhotos.length);
+    await screenshot('folders');
+  });
+
+  it('shows the failed file with the reason, and Retry backs it up once the vault accepts it', async () => {
+    await goto('queue');
+    await page.selectOption('[data-testid="queue-filter"]', 'failed');
+    const row = page.locator('[data-testid="file-row"][data-state="failed"]');
+    await row.first().waitFor({ timeout: timeoutMs });
+    assert.equal(await row.count(), 1);
+    assert.equal(await row.first().getAttribute('data-path'), join(photos, basename(largePhoto)));
+    const reason = (await row.locator('[data-testid="file-error"]').textContent()) ?? '';
+    assert.ok(reason.trim().length > 10, `a reason in words: "${reason}"`);
+    await page.selectOption('[data-testid="queue-filter"]', 'all');
+    await page.locator('[data-testid="file-row"]').nth(smallPhotos.length).waitFor();
+    await screenshot('queue-with-failure');
+
+    // The fix: the same vault (same data, token and port) without the size limit.
+    const port = Number(new URL(vault.url).port);
+    await vault.close();
+    vault = await startTestVault({ dataDir: vaultDir, port, token: vault.token });
+
+    await page.selectOption('[data-testid="queue-filter"]', 'failed');
+    await page.locator('[data-testid="retry-file"]').first().click();
+    await goto('overview');
+    await waitForTestValue('count-failed', 0);
+    await waitForTestValue('count-backed-up', smallPhotos.length + 1);
+    await waitForTestValue('sync-status', 'up_to_date', 'data-status');
+    await screenshot('overview-up-to-date');
+    await goto('queue');
+    await page.locator('[data-testid="file-row"]').nth(smallPhotos.length).waitFor();
+    await screenshot('queue');
+  });
+
+  it('pause holds new photos back and resume backs them up', async () => {
+    await goto('overview');
+    await page.click('[data-testid="pause-toggle"]');
+    await waitForTestValue('sync-status', 'paused', 'data-status');
+    assert.equal(await page.textContent('[data-testid="pause-toggle"]'), 'Resume');
+    await copyFile(corpusFile(latePhoto), join(photos, basename(latePhoto)));
+    await waitForTestValue('count-queued', 1);
+    assert.equal(
+      await page.getAttribute('[data-testid="count-backed-up"]', 'data-value'),
+      String(smallPhotos.length + 1),
+    );
+    await screenshot('overview-paused');
+    await page.click('[data-testid="pause-toggle"]');
+    await waitForTestValue('count-backed-up', smallPhotos.length + 2);
+    await waitForTestValue('sync-status', 'up_to_date', 'data-status');
+    assert.equal(await page.textContent('[data-testid="pause-toggle"]'), 'Pause');
+  });
+
+  it("shows the vault's own numbers on the storage page", async () => {
+    const usage = (await (
+      await fetch(`${vault.url}/api/v1/usage`, {
+        headers: { Authorization: `Bearer ${vault.token}` },
+      })
+    ).json()) as { bytes: number; assets: number };
+    const uploaded = (await readdir(photos)).length;
+    assert.equal(usage.assets, uploaded);
+    await goto('storage');
+    await page.waitForSelector('[data-testid="storage-used"]');
+    assert.equal(
+      await page.getAttribute('[data-testid="storage-used"]', 'data-bytes'),
+      String(usage.bytes),
+    );
+    assert.equal(
+      await page.getAttribute('[data-testid="storage-assets"]', 'data-value'),
+      String(usage.assets),
+    );
+    await screenshot('storage');
+  });
+
+  it('renders settings and activity, with their states, in light and dark', async () => {
+    await goto('settings');
+    await page.waitForSelector('[data-testid="setting-concurrency"]');
+    await screenshot('settings');
+    await goto('activity');
+    await page.waitForSelector('[data-testid="activity-list"] li');
+    await screenshot('activity');
+    // Keyboard: the navigation is reachable with Tab and Enter.
+    await page.goto(`${origin}/#/activity`);
+    await page.waitForSelector('[data-testid="activity-list"] li');
+    let focused: string | null = null;
+    for (let i = 0; i < 12 && focused !== 'nav-queue'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(
+        () =>
+          (
+            globalThis as unknown as {
+              document: { activeElement: { getAttribute(n: string): string | null } | null };
+            }
+          ).document.activeElement?.getAttribute('data-testid') ?? null,
+      );
+    }
+    assert.equal(focused, 'nav-queue', 'the Queue link is reachable with Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('main[data-page="queue"]');
+  });
+});
