@@ -9,9 +9,12 @@
 //   the same as a last resort;
 // - every run has a bounded timeout: a hung CLI fails its test instead of hanging the suite;
 // - nothing here parses a human-readable message: JSON output and exit codes only.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { FileRow } from '../../preload/contract.js';
+import type { Engine } from '../../main/engine/api.js';
 import { repoRoot } from './paths.js';
 
 const cliEntry = join(repoRoot, 'main/cli/main.ts');
@@ -55,6 +58,8 @@ export interface RunOptions {
   asNobody?: boolean;
   /** bytes written to stdin, then closed */
   input?: string;
+  /** called with the child's pid once it is spawned (e.g. to watch /proc/<pid>/fd) */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface CliResult {
@@ -99,6 +104,7 @@ function spawnCli(args: string[], opts: RunOptions): ChildProcess {
 export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult> {
   const started = performance.now();
   const child = spawnCli(args, opts);
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -399,5 +405,108 @@ export async function readIfExists(path: string): Promise<string | null> {
     return await readFile(path, 'utf8');
   } catch {
     return null;
+  }
+}
+
+/** What `keepsake backup --json` prints (issue 3 "CLI"). */
+export interface BackupSummary {
+  files: number;
+  backedUp: number;
+  duplicates: number;
+  excluded: number;
+  failed: number;
+  bytesUploaded: number;
+  seconds: number;
+  [key: string]: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process accounting from /proc (Linux), for the benchmarks: CPU time and peak memory.
+
+let clockTicks: number | null = null;
+function ticksPerSecond(): number {
+  if (clockTicks === null) {
+    const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    clockTicks = Number(out.stdout.trim()) || 100;
+  }
+  return clockTicks;
+}
+
+/** user+system CPU seconds a live process has used (/proc/<pid>/stat utime+stime). */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the command name (field 2) may contain spaces: fields after the closing paren
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is state (field 3); utime is field 14, stime 15 => index 11, 12
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+}
+
+/** Peak resident set size of a live process in bytes (/proc/<pid>/status VmHWM). */
+export function processPeakRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmHWM:\s+(\d+)\s+kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
+/** Pids of a process and all its descendants (exiftool, workers run as threads not processes). */
+export function processTree(pid: number): number[] {
+  const out = spawnSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' });
+  const children = new Map<number, number[]>();
+  for (const line of out.stdout.split('\n')) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number);
+    if (!p || pp === undefined) continue;
+    children.set(pp, [...(children.get(pp) ?? []), p]);
+  }
+  const all: number[] = [];
+  const visit = (p: number) => {
+    all.push(p);
+    for (const c of children.get(p) ?? []) visit(c);
+  };
+  visit(pid);
+  return all;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine in-process, through its API (main/engine/api.ts): for tests that need per-file
+// states. One place builds it, so the tests do not depend on createEngine's option names.
+
+export interface EngineVault {
+  url: string;
+  token: string;
+}
+
+/** createEngine on `dataDir` against `vault` (not started: call engine.start() yourself). */
+export async function openEngine(
+  dataDir: string,
+  vault: EngineVault | null,
+  extra: Record<string, unknown> = {},
+): Promise<Engine> {
+  const { createEngine } = await import('../../main/engine/engine.js');
+  return createEngine({
+    dataDir,
+    ...(vault ? { vault: { url: vault.url, token: vault.token } } : {}),
+    ...extra,
+  });
+}
+
+/** Every file row an engine knows (pages through files.list). */
+export async function listFiles(engine: Engine): Promise<FileRow[]> {
+  const rows: FileRow[] = [];
+  let cursor: string | null = null;
+  for (;;) {
+    const page = await engine.api['files.list']({ limit: 1000, cursor });
+    rows.push(...page.files);
+    if (!page.next) return rows;
+    cursor = page.next;
+  }
+}
+
+/** The file rows of a data directory that no engine is using right now (e.g. after a CLI run). */
+export async function listEngineFiles(dataDir: string): Promise<FileRow[]> {
+  const engine = await openEngine(dataDir, null);
+  try {
+    return await listFiles(engine);
+  } finally {
+    await engine.close();
   }
 }

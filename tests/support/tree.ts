@@ -10,7 +10,8 @@
 // - generated files stay valid for a JPEG/PNG reader: the unique bytes go after the image data.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { corpusFile, corpusRoot } from './paths.js';
 
@@ -255,4 +256,28 @@ export async function generateUniqueFiles(
   });
   await Promise.all(workers);
   return { files: opts.count, bytes: totalBytes, hashes };
+}
+
+/** Sets every regular file under `root` to one mtime, in whole seconds (exact on every fs). */
+export async function setTreeMtimes(root: string, unixSeconds: number): Promise<void> {
+  if (!Number.isInteger(unixSeconds)) throw new Error('setTreeMtimes takes whole seconds');
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  for (const e of entries) {
+    if (e.isFile()) await utimes(join(e.parentPath, e.name), unixSeconds, unixSeconds);
+  }
+}
+
+/** A file's mtime to the nanosecond (what a later restoreMtime puts back exactly). */
+export async function exactMtime(path: string): Promise<bigint> {
+  return (await stat(path, { bigint: true })).mtimeNs;
+}
+
+/**
+ * Puts a file's mtime back to the nanosecond (`touch -m -d @s.ns`): Node's utimes takes a
+ * double of seconds and can be off by a few ns, which an engine rounding to ms may see.
+ */
+export function restoreMtime(path: string, mtimeNs: bigint): void {
+  const sec = mtimeNs / 1_000_000_000n;
+  const ns = (mtimeNs % 1_000_000_000n).toString().padStart(9, '0');
+  execFileSync('touch', ['-m', '-d', `@${sec}.${ns}`, path]);
 }
