@@ -36,7 +36,7 @@ export interface BackupSummary {
   dryRun: boolean;
   failures: { path: string; code: string; message: string }[];
   wouldUpload?: { path: string; size: number }[];
-  alreadyOnVault?: number;
+  alreadyOnVault?: { path: string; size: number }[];
   excludedFiles?: { path: string; rule: string | null }[];
 }
 
@@ -193,7 +193,11 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       const queued = await listAll(engine, folderIds, 'queued');
       const excluded = await listAll(engine, folderIds, 'excluded');
       summary.wouldUpload = queued.map((r) => ({ path: r.path, size: r.size }));
-      summary.alreadyOnVault = c.duplicate + c.backed_up;
+      const held = [
+        ...(await listAll(engine, folderIds, 'duplicate')),
+        ...(await listAll(engine, folderIds, 'backed_up')),
+      ];
+      summary.alreadyOnVault = held.map((r) => ({ path: r.path, size: r.size }));
       summary.excludedFiles = excluded.map((r) => ({ path: r.path, rule: r.excludedBy }));
     }
     if (opts.json) {
@@ -223,9 +227,10 @@ function printHuman(s: BackupSummary): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   if (s.dryRun) {
     for (const f of s.wouldUpload ?? []) out(`would upload  ${f.path} (${formatBytes(f.size)})`);
+    for (const f of s.alreadyOnVault ?? []) out(`on the vault  ${f.path}`);
     for (const f of s.excludedFiles ?? []) out(`excluded      ${f.path} (${f.rule ?? 'rule'})`);
     out(
-      `Dry run: ${s.wouldUpload?.length ?? 0} files would be uploaded (${formatBytes((s.wouldUpload ?? []).reduce((n, f) => n + f.size, 0))}), ${s.alreadyOnVault ?? 0} already on the vault, ${s.excluded} excluded, ${s.failed} failed.`,
+      `Dry run: ${s.wouldUpload?.length ?? 0} files would be uploaded (${formatBytes((s.wouldUpload ?? []).reduce((n, f) => n + f.size, 0))}), ${s.alreadyOnVault?.length ?? 0} already on the vault, ${s.excluded} excluded, ${s.failed} failed.`,
     );
   } else {
     out(

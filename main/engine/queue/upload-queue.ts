@@ -227,13 +227,26 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     const large = options.largeFileBytes;
     const largeActive = [...slots.values()].filter((s) => s.file.size > large).length;
     const largeAllowed = Math.max(0, Math.max(1, n - 1) - largeActive);
-    const smalls = store.nextToUpload(now, free, 0, large);
+    // Identical content in two places uploads once: a twin waits while its content is in
+    // flight, then start() finds the content safe and records a duplicate.
+    const shaInFlight = new Set([...slots.values()].map((s) => s.file.sha256));
+    const extra = slots.size + 16;
+    const smalls = store.nextToUpload(now, free + extra, 0, large);
     const larges =
       largeAllowed > 0
-        ? store.nextToUpload(now, largeAllowed, large + 1, Number.MAX_SAFE_INTEGER)
+        ? store
+            .nextToUpload(now, largeAllowed + extra, large + 1, Number.MAX_SAFE_INTEGER)
+            .filter((f) => !slots.has(f.id) && !shaInFlight.has(f.sha256))
+            .slice(0, largeAllowed)
         : [];
+    const seenSha = new Set<string | null>();
     const picked = [...smalls, ...larges]
-      .filter((f) => !slots.has(f.id))
+      .filter((f) => !slots.has(f.id) && !shaInFlight.has(f.sha256))
+      .filter((f) => {
+        if (seenSha.has(f.sha256)) return false;
+        seenSha.add(f.sha256);
+        return true;
+      })
       .sort((a, b) => b.priority - a.priority || b.mtimeMs - a.mtimeMs)
       .slice(0, free);
     for (const file of picked) start(file);
@@ -242,6 +255,20 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   }
 
   function start(queued: FileRecord): void {
+    if (queued.sha256 !== null && store.isShaSafe(queued.sha256)) {
+      // Its twin finished uploading meanwhile (or a rename of known content): nothing to send.
+      const dup = store.transition(
+        queued.id,
+        'duplicate',
+        { error: null, nextAttemptAt: null, attempts: 0 },
+        ['queued'],
+      );
+      if (dup) {
+        events.fileChanged(dup);
+        events.safe();
+      }
+      return;
+    }
     const file = store.transition(queued.id, 'uploading', {}, ['queued']);
     if (file === null || file.sha256 === null) return;
     events.fileChanged(file);
