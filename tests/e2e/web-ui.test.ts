@@ -7,7 +7,7 @@
 // the vault refuses that upload (413) and the file fails with the vault's reason; the fix is
 // the vault restarted on the same data directory and port without the limit, then Retry.
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
@@ -306,6 +306,18 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
     await goto('activity');
     await page.waitForSelector('[data-testid="activity-list"] li');
     await screenshot('activity');
+    // Export diagnostics: a bundle a person can attach to a support request, without secrets.
+    const downloading = page.waitForEvent('download');
+    await page.click('[data-testid="export-diagnostics"]');
+    const download = await downloading;
+    const saved = await download.path();
+    const bundle = await readFile(saved, 'utf8');
+    assert.ok(bundle.includes(basename(largePhoto)), 'the bundle includes the recent activity');
+    assert.ok(!bundle.includes(vault.token), 'no vault token in diagnostics');
+    assert.ok(
+      !bundle.includes(new URL(uiUrl).searchParams.get('token') ?? '??'),
+      'no UI token in diagnostics',
+    );
     // Keyboard: the navigation is reachable with Tab and Enter.
     await page.goto(`${origin}/#/activity`);
     await page.waitForSelector('[data-testid="activity-list"] li');

@@ -47,9 +47,7 @@ const countCards: { testId: string; label: string; states: FileState[]; tone: st
 function statusLine(s: EngineStatus): string {
   switch (s.status) {
     case 'up_to_date':
-      return s.filesTotal === 0
-        ? 'Add a folder to start backing up.'
-        : 'Every file is safe on the vault.';
+      return s.filesTotal === 0 ? 'Nothing to back up yet.' : 'Every file is safe on the vault.';
     case 'backing_up':
       return `${countOf(s.filesTotal - s.filesSafe, 'file', 'files')}, ${formatBytes(s.bytesPending)} left.`;
     case 'paused': {
@@ -209,9 +207,13 @@ export function OverviewPage() {
               <h2>Left to back up</h2>
               <p className="big">{formatBytes(s.bytesPending)}</p>
               <p className="muted">
-                {s.etaSeconds !== null && s.bytesPending > 0
-                  ? `About ${formatDuration(s.etaSeconds)} left`
-                  : 'Nothing waiting'}
+                {s.bytesPending === 0
+                  ? 'Nothing waiting'
+                  : s.paused
+                    ? 'Waiting until uploads resume'
+                    : s.etaSeconds !== null
+                      ? `About ${formatDuration(s.etaSeconds)} left`
+                      : 'Estimating time left…'}
               </p>
               <p className="muted">
                 {s.oldestUnsafeMtimeMs !== null
