@@ -99,7 +99,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       return Promise.resolve({});
     },
     onUploadFinish: async (_req, upload) => {
-      await finishUpload(upload);
+      await store.work.run(() => finishUpload(upload));
       return {};
     },
     onResponseError: (_req, err) => {
@@ -176,7 +176,15 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
         if (status >= 400) return writeHead(status, ...rest.map(withJsonContentType));
         return writeHead(status, ...rest);
       };
-      await tus.handle(req, res);
+      // srvx's response promise never settles when the client is already gone: stop
+      // waiting when the response closes (the store's own work is tracked separately).
+      await Promise.race([
+        tus.handle(req, res),
+        new Promise<void>((resolve) => {
+          if (res.destroyed) resolve();
+          res.once('close', () => resolve());
+        }),
+      ]);
     },
     cleanUpExpired: async () => {
       const removed = await tus.cleanUpExpiredUploads();

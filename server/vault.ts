@@ -305,6 +305,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
           server.closeAllConnections();
           await closed;
           await Promise.allSettled([...inFlight]);
+          await store.work.idle();
           idx.close();
           await lock.release();
           logger.info('vault closed', { dataDir });

@@ -15,6 +15,7 @@ import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/server';
 import { TusRejection } from './http-error.js';
 import { UploadHashes } from './upload-hash.js';
+import { WorkTracker } from './work-tracker.js';
 
 export const UPLOAD_ID = /^[0-9a-f]{32}$/;
 
@@ -50,6 +51,8 @@ function isTusError(err: unknown): err is { status_code: number; body: string } 
 
 export class VerifyingFileStore extends FileStore {
   readonly hashes: UploadHashes;
+  /** Writes and finishes in flight; see WorkTracker. */
+  readonly work = new WorkTracker();
   private readonly finishedUpload: FinishedUploadLookup;
   private readonly onWritten: (w: WriteStats) => void;
   private readonly onRemoved: (uploadId: string) => void;
@@ -86,7 +89,11 @@ export class VerifyingFileStore extends FileStore {
     }
   }
 
-  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+  override write(readable: Readable, id: string, offset: number): Promise<number> {
+    return this.work.run(() => this.writeTracked(readable, id, offset));
+  }
+
+  private async writeTracked(readable: Readable, id: string, offset: number): Promise<number> {
     if (this.finishedUpload(id)) {
       readable.resume(); // nothing more to store: the upload is complete
       return offset;
