@@ -1,0 +1,468 @@
+// Reads a photo's or video's metadata with exiftool (exiftool-vendored: one shared ExifTool
+// instance per reader, which keeps up to maxProcs `exiftool -stay_open` processes and
+// queues requests to them) and turns the raw tags into MediaMetadata.
+// Invariants:
+// - read() never rejects for a bad file, a crashed or hung exiftool: it resolves with
+//   problems (plain words) and whatever could still be said (the capture time falls back to
+//   the file name and then the mtime). It rejects only when its AbortSignal fires.
+// - No read waits longer than taskTimeoutMs (+1 s grace) however exiftool behaves: a hung
+//   process is killed and replaced by exiftool-vendored, and our own timer answers first.
+// - Files are only read, never written (no exiftool write APIs are used here).
+// See [Note: Capture time and time zones] in capture-time.ts for how dates are chosen.
+import { basename } from 'node:path';
+import { availableParallelism } from 'node:os';
+import tzLookup from '@photostructure/tz-lookup';
+import { ExifTool } from 'exiftool-vendored';
+import type { Clock, Logger, TimerHandle } from '../ports.js';
+import { classifyByExtension } from '../watch/media-types.js';
+import { gpsPosition, resolveCaptureTime } from './capture-time.js';
+import type {
+  MediaMetadata,
+  MetadataProblem,
+  MetadataReader,
+  MetadataReadResult,
+} from './types.js';
+
+export interface MetadataReaderOptions {
+  logger: Logger;
+  clock: Clock;
+  /** IANA zone of the machine; default from Intl. */
+  timeZone?: string;
+  /** Longest a single read may take (default 20 s). */
+  taskTimeoutMs?: number;
+  /** exiftool processes (default: half the cores, at least 1). */
+  maxProcs?: number;
+}
+
+/**
+ * exiftool arguments: every tag, group-prefixed ("EXIF:DateTimeOriginal", so QuickTime's
+ * CreateDate is never confused with EXIF's), human-readable values except the numbers we
+ * compute with (signed decimal GPS, seconds, orientation 1-8, pixels), which come as
+ * numbers ("TAG#"). `-all` must follow the "#" tags or only those would be read.
+ */
+const READ_ARGS = [
+  '-fast',
+  '-G',
+  ...[
+    'Orientation',
+    'GPSLatitude',
+    'GPSLongitude',
+    'GPSAltitude',
+    'GPSCoordinates',
+    'GPSPosition',
+    '*Duration*',
+    'Rotation',
+    'ImageWidth',
+    'ImageHeight',
+    'ExifImageWidth',
+    'ExifImageHeight',
+  ].map((tag) => `-${tag}#`),
+  '-all',
+];
+
+/** Largest raw-tags JSON kept for the database (bytes, roughly). */
+const RAW_BUDGET = 32 * 1024;
+/** Single values longer than this are dropped from the raw tags (thumbnails, dumps). */
+const RAW_VALUE_MAX = 1024;
+/** Volatile or local-only tags that say nothing about the picture. */
+const RAW_DROP = new Set([
+  'SourceFile',
+  'errors',
+  'warnings',
+  'ExifTool:ExifToolVersion',
+  'File:Directory',
+  'File:FileName',
+  'File:FilePermissions',
+  'File:FileAccessDate',
+  'File:FileInodeChangeDate',
+  'File:FileModifyDate',
+]);
+
+/**
+ * File types (exiftool File:FileType) a file with this extension may really contain. Only
+ * for extensions where a mismatch is worth telling the user ("named .jpeg, really a PNG").
+ */
+const expectedTypes: Record<string, readonly string[]> = {
+  jpg: ['JPEG', 'JPS', 'MPO'],
+  jpeg: ['JPEG', 'JPS', 'MPO'],
+  jpe: ['JPEG'],
+  jfif: ['JPEG'],
+  png: ['PNG', 'APNG'],
+  gif: ['GIF'],
+  heic: ['HEIC', 'HEIF', 'AVIF'],
+  heif: ['HEIC', 'HEIF', 'AVIF'],
+  avif: ['AVIF', 'HEIF'],
+  webp: ['WEBP', 'Extended WEBP'],
+  tif: ['TIFF', 'BigTIFF'],
+  tiff: ['TIFF', 'BigTIFF'],
+  bmp: ['BMP'],
+  nef: ['NEF', 'NRW', 'TIFF'],
+  cr2: ['CR2', 'TIFF'],
+  mov: ['MOV', 'MP4', 'M4V', 'HEIC'],
+  mp4: ['MP4', 'MOV', 'M4V', '3GP'],
+};
+
+function str(value: unknown): string | undefined {
+  if (typeof value === 'number') return String(value);
+  if (typeof value !== 'string') return undefined;
+  const trimmed = value.trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+function num(value: unknown): number | undefined {
+  const n =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && value.trim() !== ''
+        ? Number(value)
+        : NaN;
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function firstOf<T>(
+  tags: Record<string, unknown>,
+  keys: string[],
+  parse: (v: unknown) => T | undefined,
+): T | undefined {
+  for (const key of keys) {
+    const v = parse(tags[key]);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+function dimensions(tags: Record<string, unknown>): {
+  width: number | null;
+  height: number | null;
+} {
+  const size = str(tags['Composite:ImageSize']);
+  if (size) {
+    const m = /^(\d+)[ x](\d+)$/.exec(size);
+    if (m) return { width: Number(m[1]), height: Number(m[2]) };
+  }
+  const pairs: [string, string][] = [
+    ['File:ImageWidth', 'File:ImageHeight'],
+    ['QuickTime:ImageWidth', 'QuickTime:ImageHeight'],
+    ['PNG:ImageWidth', 'PNG:ImageHeight'],
+    ['EXIF:ExifImageWidth', 'EXIF:ExifImageHeight'],
+    ['RIFF:ImageWidth', 'RIFF:ImageHeight'],
+    ['Matroska:ImageWidth', 'Matroska:ImageHeight'],
+  ];
+  for (const [w, h] of pairs) {
+    const width = num(tags[w]);
+    const height = num(tags[h]);
+    if (width !== undefined && height !== undefined && width > 0 && height > 0)
+      return { width, height };
+  }
+  return { width: null, height: null };
+}
+
+function durationSec(tags: Record<string, unknown>): number | null {
+  const preferred = firstOf(
+    tags,
+    [
+      'Composite:Duration',
+      'QuickTime:Duration',
+      'Matroska:Duration',
+      'RIFF:Duration',
+      'ASF:Duration',
+      'M2TS:Duration',
+    ],
+    num,
+  );
+  if (preferred !== undefined) return preferred > 0 ? preferred : null;
+  for (const [key, value] of Object.entries(tags)) {
+    if (key.endsWith(':Duration')) {
+      const n = num(value);
+      if (n !== undefined && n > 0) return n;
+    }
+  }
+  return null;
+}
+
+/** EXIF orientation 1..8; a video's rotation (degrees) mapped onto the same scale. */
+function orientation(tags: Record<string, unknown>): number | null {
+  const exif = firstOf(
+    tags,
+    ['EXIF:Orientation', 'XMP:Orientation', 'MakerNotes:Orientation'],
+    num,
+  );
+  if (exif !== undefined && Number.isInteger(exif) && exif >= 1 && exif <= 8) return exif;
+  const rotation = num(tags['Composite:Rotation']);
+  return rotation === undefined ? null : (rotationToOrientation.get(rotation) ?? null);
+}
+
+const rotationToOrientation = new Map([
+  [0, 1],
+  [90, 6],
+  [180, 3],
+  [270, 8],
+]);
+
+function camera(tags: Record<string, unknown>): MediaMetadata['camera'] {
+  const make = firstOf(
+    tags,
+    ['EXIF:Make', 'QuickTime:Make', 'Keys:Make', 'UserData:Make', 'XMP:Make', 'MakerNotes:Make'],
+    str,
+  );
+  const model = firstOf(
+    tags,
+    [
+      'EXIF:Model',
+      'QuickTime:Model',
+      'Keys:Model',
+      'UserData:Model',
+      'XMP:Model',
+      'MakerNotes:Model',
+    ],
+    str,
+  );
+  const lens = firstOf(
+    tags,
+    [
+      'EXIF:LensModel',
+      'Composite:LensID',
+      'QuickTime:LensModel',
+      'XMP:LensModel',
+      'XMP:Lens',
+      'MakerNotes:LensModel',
+      'MakerNotes:Lens',
+    ],
+    str,
+  );
+  if (!make && !model && !lens) return null;
+  return {
+    ...(make ? { make } : {}),
+    ...(model ? { model } : {}),
+    ...(lens ? { lens } : {}),
+  };
+}
+
+/** The raw tags for the files.metadata column: no binary, no huge values, bounded. */
+export function boundRawTags(tags: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let budget = RAW_BUDGET;
+  for (const [key, value] of Object.entries(tags)) {
+    if (RAW_DROP.has(key)) continue;
+    if (
+      typeof value === 'string' &&
+      (value.startsWith('(Binary data') || value.length > RAW_VALUE_MAX)
+    )
+      continue;
+    if (typeof value === 'function') continue;
+    const size = key.length + JSON.stringify(value ?? null).length + 4;
+    if (size > RAW_VALUE_MAX + 64) continue;
+    if (size > budget) break;
+    budget -= size;
+    out[key] = value;
+  }
+  return out;
+}
+
+function messages(value: unknown): string[] {
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  return typeof value === 'string' ? [value] : [];
+}
+
+/** The metadata, given exiftool's tags (or none when exiftool failed). Pure. */
+export function buildMetadata(input: {
+  tags: Record<string, unknown>;
+  fileName: string;
+  mtimeMs: number;
+  timeZone: string;
+  exiftoolFailure?: string;
+  zoneAt?: (lat: number, lon: number) => string | undefined;
+}): MetadataReadResult {
+  const { tags, fileName } = input;
+  const problems: MetadataProblem[] = [];
+  const byExt = classifyByExtension(fileName);
+  const ext = fileName.includes('.')
+    ? fileName.slice(fileName.lastIndexOf('.') + 1).toLowerCase()
+    : '';
+  const fileType = str(tags['File:FileType']);
+  const errors = [...messages(tags['ExifTool:Error']), ...messages(tags.errors)];
+  const warnings = [...messages(tags['ExifTool:Warning']), ...messages(tags.warnings)].filter(
+    (w) => !w.startsWith('[minor]'),
+  );
+
+  if (input.exiftoolFailure) {
+    problems.push({
+      message: `The metadata could not be read (${input.exiftoolFailure}); dates come from the file name or modification time.`,
+    });
+  } else if (!fileType) {
+    const why = errors[0] ?? 'unknown format';
+    problems.push({
+      message: `This file has a ${ext ? `.${ext}` : 'media'} name but its content is not a photo or video format Keepsake recognises (exiftool: ${why}). It is backed up as it is.`,
+    });
+  } else {
+    const expected = expectedTypes[ext];
+    const mime = str(tags['File:MIMEType']) ?? '';
+    if (byExt?.kind === 'media' && !/^(image|video)\//.test(mime)) {
+      problems.push({
+        message: `This file has a .${ext} name but contains ${fileType === 'TXT' ? 'text' : `a ${fileType} file`}, not a photo or video. It is backed up as it is.`,
+      });
+    } else if (expected && !expected.includes(fileType)) {
+      problems.push({ message: `This file is named .${ext} but contains a ${fileType} file.` });
+    }
+    const unique = [...new Set([...errors, ...warnings])];
+    if (unique.length > 0) {
+      problems.push({
+        message: `The file's metadata is damaged (exiftool: ${unique.slice(0, 3).join('; ')}); what could be read was kept.`,
+      });
+    }
+  }
+
+  const time = resolveCaptureTime({
+    tags,
+    fileName,
+    mtimeMs: input.mtimeMs,
+    timeZone: input.timeZone,
+    ...(input.zoneAt ? { zoneAt: input.zoneAt } : {}),
+  });
+  for (const message of time.problems) problems.push({ message });
+
+  const { width, height } = dimensions(tags);
+  const metadata: MediaMetadata = {
+    captureTime: time.captureTime,
+    captureTimeSource: time.captureTimeSource,
+    timeZone: time.timeZone,
+    gps: gpsPosition(tags),
+    camera: camera(tags),
+    width,
+    height,
+    durationSec: durationSec(tags),
+    orientation: orientation(tags),
+    mime: str(tags['File:MIMEType']) ?? (input.exiftoolFailure ? (byExt?.mime ?? null) : null),
+  };
+  return { metadata, problems, raw: boundRawTags(tags) };
+}
+
+function zoneAt(lat: number, lon: number): string | undefined {
+  try {
+    return tzLookup(lat, lon);
+  } catch {
+    return undefined;
+  }
+}
+
+export function createMetadataReader(options: MetadataReaderOptions): MetadataReader {
+  const logger = options.logger.child({ module: 'metadata' });
+  const clock = options.clock;
+  const timeZone = options.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const taskTimeoutMs = options.taskTimeoutMs ?? 20_000;
+  const maxProcs = options.maxProcs ?? Math.max(1, Math.floor(availableParallelism() / 2));
+  let exiftool: ExifTool | undefined;
+  let closed = false;
+
+  function instance(): ExifTool {
+    exiftool ??= new ExifTool({
+      maxProcs,
+      taskTimeoutMillis: taskTimeoutMs,
+      taskRetries: 0, // a file that hangs exiftool once will hang it again
+      minDelayBetweenSpawnMillis: 0,
+      // exiftool-vendored would otherwise run its own time-zone inference; we only read
+      geolocation: false,
+    });
+    return exiftool;
+  }
+
+  async function readTags(
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<{ tags: Record<string, unknown> } | { failure: string }> {
+    let timer: TimerHandle | undefined;
+    let onAbort: (() => void) | undefined;
+    const timeout = new Promise<{ failure: string }>((resolve) => {
+      timer = clock.setTimeout(
+        () =>
+          resolve({
+            failure: `exiftool did not answer within ${Math.round(taskTimeoutMs / 1000)} s`,
+          }),
+        taskTimeoutMs + 1000,
+      );
+    });
+    const aborted = new Promise<never>((_, reject) => {
+      if (!signal) return;
+      onAbort = () => {
+        const reason: unknown = signal.reason;
+        reject(
+          reason instanceof Error ? reason : new DOMException('The read was aborted', 'AbortError'),
+        );
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const reading = instance()
+      .readRaw(path, { readArgs: READ_ARGS, useMWG: false, ignoreMinorErrors: true })
+      .then(
+        (tags) => ({ tags: tags as unknown as Record<string, unknown> }),
+        (err: unknown) => {
+          const text = err instanceof Error ? err.message : String(err);
+          return {
+            failure: /timeout|timed out/i.test(text)
+              ? `exiftool did not answer within ${Math.round(taskTimeoutMs / 1000)} s`
+              : `exiftool failed: ${text.split('\n')[0]?.slice(0, 200) ?? 'unknown error'}`,
+          };
+        },
+      );
+    try {
+      return await Promise.race([reading, timeout, aborted]);
+    } finally {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  return {
+    async read(
+      path: string,
+      fallbackMtimeMs: number,
+      signal?: AbortSignal,
+    ): Promise<MetadataReadResult> {
+      if (signal?.aborted) {
+        const reason: unknown = signal.reason;
+        throw reason instanceof Error
+          ? reason
+          : new DOMException('The read was aborted', 'AbortError');
+      }
+      const fileName = basename(path);
+      if (closed) {
+        return buildMetadata({
+          tags: {},
+          fileName,
+          mtimeMs: fallbackMtimeMs,
+          timeZone,
+          exiftoolFailure: 'the metadata reader is closed',
+          zoneAt,
+        });
+      }
+      const outcome = await readTags(path, signal);
+      if ('failure' in outcome) {
+        logger.warn('metadata read failed', { path, failure: outcome.failure });
+        return buildMetadata({
+          tags: {},
+          fileName,
+          mtimeMs: fallbackMtimeMs,
+          timeZone,
+          exiftoolFailure: outcome.failure,
+          zoneAt,
+        });
+      }
+      return buildMetadata({
+        tags: outcome.tags,
+        fileName,
+        mtimeMs: fallbackMtimeMs,
+        timeZone,
+        zoneAt,
+      });
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      const instanceToEnd = exiftool;
+      exiftool = undefined;
+      if (instanceToEnd) await instanceToEnd.end();
+    },
+  };
+}
