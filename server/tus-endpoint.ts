@@ -53,6 +53,7 @@ function isTusErrorShape(err: unknown): err is { status_code: number; body: stri
 export function createTusEndpoint(deps: TusEndpointDeps): {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   cleanUpExpired(): Promise<number>;
+  completeLeftovers(): Promise<number>;
 } {
   const { store, index, blobs, metrics, logger } = deps;
 
@@ -99,7 +100,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       return Promise.resolve({});
     },
     onUploadFinish: async (_req, upload) => {
-      await store.work.run(() => finishUpload(upload));
+      await finishOnce(upload);
       return {};
     },
     onResponseError: (_req, err) => {
@@ -122,6 +123,19 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       };
     },
   });
+
+  // One finish per upload at a time: the final PATCH and a HEAD (or the startup pass) may
+  // both find an upload complete.
+  const finishing = new Map<string, Promise<void>>();
+  function finishOnce(upload: Upload): Promise<void> {
+    let p = finishing.get(upload.id);
+    if (!p) {
+      p = store.work.run(() => finishUpload(upload)).finally(() => finishing.delete(upload.id));
+      finishing.set(upload.id, p);
+    }
+    return p;
+  }
+  store.completeUpload = finishOnce;
 
   async function finishUpload(upload: Upload): Promise<void> {
     const record = index.getUpload(upload.id);
@@ -169,6 +183,19 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
   }
 
   return {
+    /**
+     * Verifies and commits every partial that holds all its bytes (left so by a crash
+     * between the last byte and the commit). Run once at start.
+     */
+    async completeLeftovers(): Promise<number> {
+      let completed = 0;
+      for (const row of index.listUploads()) {
+        if (row.state !== 'receiving') continue;
+        const upload = await store.getUpload(row.id).catch(() => undefined);
+        if (upload && index.getUpload(row.id)?.state === 'finished') completed += 1;
+      }
+      return completed;
+    },
     async handle(req, res) {
       // Error bodies are JSON (onResponseError); say so in the header too.
       const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;

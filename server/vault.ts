@@ -160,6 +160,9 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       maxSizeBytes,
       now,
     });
+    const completed = await tus.completeLeftovers();
+    if (completed > 0)
+      logger.info('vault start: committed uploads that had all their bytes', { completed });
     const api = createApi({ index: idx, blobs, quotaBytes, now });
 
     const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

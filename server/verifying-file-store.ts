@@ -72,21 +72,49 @@ export class VerifyingFileStore extends FileStore {
     return join(this.directory, uploadId);
   }
 
+  /**
+   * Set by the tus endpoint: verifies and commits an upload whose bytes are all stored (the
+   * same promise for concurrent callers); rejects with 460 when they do not match.
+   */
+  completeUpload: ((upload: Upload) => Promise<void>) | undefined;
+
+  /**
+   * An upload whose bytes are all here but which was never committed (the vault died
+   * between the last byte and the commit, or the commit failed) is completed here, before
+   * anyone is told its offset: otherwise a client's HEAD would see offset == length, count
+   * the upload as done, and the vault would never have verified it.
+   */
   override async getUpload(id: string): Promise<Upload> {
+    let upload: Upload;
     try {
-      return await super.getUpload(id);
+      upload = await super.getUpload(id);
     } catch (err) {
       const finished = this.finishedUpload(id);
-      if (finished) {
-        return new Upload({
-          id,
-          size: finished.size,
-          offset: finished.size,
-          creation_date: new Date(finished.createdAt).toISOString(),
-        });
-      }
+      if (finished) return this.finishedView(id, finished);
       throw err;
     }
+    if (upload.size !== undefined && upload.offset === upload.size && this.completeUpload) {
+      try {
+        await this.completeUpload(upload);
+      } catch (err) {
+        if (isTusError(err) && err.status_code === 460) {
+          throw TusRejection.from(ERRORS.FILE_NOT_FOUND); // deleted: the client starts over
+        }
+        throw err;
+      }
+      const finished = this.finishedUpload(id);
+      if (finished) return this.finishedView(id, finished);
+    }
+    return upload;
+  }
+
+  private finishedView(id: string, finished: { size: number; createdAt: number }): Upload {
+    return new Upload({
+      id,
+      size: finished.size,
+      offset: finished.size,
+      creation_date: new Date(finished.createdAt).toISOString(),
+    });
   }
 
   override write(readable: Readable, id: string, offset: number): Promise<number> {
