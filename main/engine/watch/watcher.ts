@@ -42,7 +42,7 @@
 // in filesystem.ts). Inotify queue overflows are not reported by Node's fs.watch; the
 // periodic reconcile scan is what covers them.
 import type { Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
@@ -225,6 +225,18 @@ export async function createFolderWatcher(options: FolderWatcherOptions): Promis
 
   // ---- native watching ------------------------------------------------------------------
 
+  /**
+   * chokidar sees the root's real path (see startNative); hints use the path the person
+   * chose, so a root that is a symlink (~/Pictures -> /data/Pictures) keeps its own name.
+   */
+  let watchedRoot = root;
+  function toRootPath(path: string): string {
+    const p = resolve(path);
+    if (watchedRoot === root) return p;
+    if (p === watchedRoot) return root;
+    return p.startsWith(watchedRoot + sep) ? root + p.slice(watchedRoot.length) : p;
+  }
+
   function relativeToRoot(path: string): string {
     const rel = relative(root, path);
     return sep === '/' ? rel : rel.split(sep).join('/');
@@ -234,11 +246,12 @@ export async function createFolderWatcher(options: FolderWatcherOptions): Promis
     if (closed || status.mode !== 'watching') return;
     const watchedPath = (details as { watchedPath?: string } | undefined)?.watchedPath;
     if (typeof watchedPath !== 'string' || typeof evPath !== 'string' || evPath === '') return;
-    if (resolve(watchedPath) === root && evPath === basename(root)) {
+    const dir = toRootPath(watchedPath);
+    if (dir === root && evPath === basename(watchedRoot)) {
       // the root itself was renamed or deleted (or, rarely, a child has the root's name)
       void confirmRootPresence();
     }
-    const path = join(watchedPath, evPath);
+    const path = join(dir, evPath);
     const rel = relativeToRoot(path);
     if (rel === '' || rel.startsWith('..')) return;
     if (classifyPath(rel, rules).kind === 'ignored') return;
@@ -246,9 +259,10 @@ export async function createFolderWatcher(options: FolderWatcherOptions): Promis
     void eventName; // 'rename' and 'change' are both "look at this path again"
   }
 
-  function onDirEvent(kind: 'addDir' | 'unlinkDir', path: string): void {
+  function onDirEvent(kind: 'addDir' | 'unlinkDir', chokidarPath: string): void {
     if (closed || status.mode !== 'watching') return;
-    if (resolve(path) === root) {
+    const path = toRootPath(chokidarPath);
+    if (path === root) {
       if (kind === 'unlinkDir') void confirmRootPresence();
       return;
     }
@@ -272,7 +286,11 @@ export async function createFolderWatcher(options: FolderWatcherOptions): Promis
   }
 
   async function startNative(): Promise<void> {
-    const watcher = chokidar.watch(root, {
+    // chokidar with followSymlinks: false would treat a symlinked root as a link, not a
+    // folder: watch the real path and translate back (toRootPath).
+    watchedRoot = await realpath(root).catch(() => root);
+    if (closed) return;
+    const watcher = chokidar.watch(watchedRoot, {
       ignoreInitial: true,
       followSymlinks: false,
       atomic: false,
@@ -282,7 +300,7 @@ export async function createFolderWatcher(options: FolderWatcherOptions): Promis
       // nothing but hidden/system folders can be ruled out yet.
       ignored: (path: string, stats?: Stats) => {
         if (stats !== undefined && !stats.isDirectory()) return true;
-        if (path === root) return false;
+        if (path === watchedRoot) return false;
         return isIgnoredFolderName(basename(path));
       },
     });

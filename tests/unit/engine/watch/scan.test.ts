@@ -172,6 +172,20 @@ describe('scanFolder', () => {
       assert.equal(result.problems[0]?.path, join(root, 'locked'));
     }));
 
+  it('a root that is itself a symlink is scanned, with paths under the chosen name', () =>
+    withTemp(async (dir) => {
+      const real = join(dir, 'data');
+      await put(real, 'a/IMG_1.jpg');
+      const root = join(dir, 'Pictures');
+      await symlink(real, root);
+      const result = await scanFolder(root, noRules);
+      assert.equal(result.rootPresent, true);
+      assert.deepEqual(
+        result.entries.map((e) => e.path),
+        [join(root, 'a/IMG_1.jpg')],
+      );
+    }));
+
   it('a missing root is offline (rootPresent false), never an empty folder', () =>
     withTemp(async (dir) => {
       const result = await scanFolder(join(dir, 'unplugged-drive'), noRules);

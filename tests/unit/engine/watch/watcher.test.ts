@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
@@ -183,6 +183,25 @@ describe('folder watcher', () => {
         await rec.waitFor('the excluded file', () => rec.hintedPaths().includes(shot));
       },
       { rules: { include: [], exclude: ['*.png'] } },
+    ));
+
+  it('a root that is a symlink (~/Pictures -> /data/Pictures) is watched under the chosen name', () =>
+    withWatcher(
+      async (root) => {
+        const real = join(root, '..', 'data-Pictures');
+        await makeTree(real, 1, 1);
+        await symlink(real, root);
+      },
+      async ({ root, rec, watcher }) => {
+        assert.equal(watcher.status.mode, 'watching');
+        const photo = join(root, 'album-0', 'IMG_new.jpg');
+        await writeFile(photo, 'x');
+        await rec.waitFor('a hint under the symlinked root', () =>
+          rec.hintedPaths().includes(photo),
+        );
+        await mkdir(join(root, 'album-new'));
+        await rec.waitFor('a rescan for the new folder', () => rec.rescans() > 0);
+      },
     ));
 
   it('a vanished root goes offline without hinting its files, and comes back with a rescan', () =>
