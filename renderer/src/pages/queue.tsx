@@ -11,7 +11,7 @@ import { VirtualList } from '../virtual-list';
 import type { RowWindow } from '../virtual-window';
 import type { ErrorInfo } from '../../../preload/contract';
 
-const pageSize = 500;
+const pageSize = 1000;
 const rowHeight = 64;
 
 export const stateWords: Record<FileState, string> = {
@@ -148,14 +148,20 @@ export function QueuePage() {
     const row = list?.rows[index];
     if (!row) return <div className="file-row placeholder">Loading…</div>;
     return (
-      <div className="file-row" data-testid="file-row" data-state={row.state} data-path={row.path}>
+      <div
+        className="file-row"
+        data-testid="file-row"
+        data-index={index}
+        data-state={row.state}
+        data-path={row.path}
+      >
         <div className="file-main">
           <span className="name" title={row.path}>
             {row.relPath || fileName(row.path)}
           </span>
           <span className="muted small">
             {formatBytes(row.size)} · changed {formatDateTime(row.mtimeMs)}
-            {row.excludedBy ? ` · excluded by ${row.excludedBy}` : ''}
+            {row.excludedBy ? ` · excluded (${row.excludedBy})` : ''}
             {row.metadataProblems.length > 0 ? ` · ${row.metadataProblems.join('; ')}` : ''}
           </span>
           {row.error && row.state === 'failed' && (
@@ -193,7 +199,10 @@ export function QueuePage() {
             onChange={(e) => setFilter(e.target.value as FileState | 'all')}
           >
             <option value="all">
-              All files{status.data ? ` (${formatCount(status.data.filesTotal)})` : ''}
+              All files
+              {counts
+                ? ` (${formatCount(Object.values(counts).reduce((sum, n) => sum + n, 0))})`
+                : ''}
             </option>
             {options.map((o) => (
               <option key={o.value} value={o.value}>
