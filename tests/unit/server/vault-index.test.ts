@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { IndexTooNewError, VaultIndex } from '../../../server/index/vault-index.js';
+import { migrations } from '../../../server/index/migrations.js';
+import { makeTempDir } from '../../support/paths.js';
+
+const hex = (c: string) => c.repeat(64);
+const asset = (sha256: string, size: number, at = 1000) => ({
+  sha256,
+  size,
+  mime: 'image/jpeg',
+  kind: 'image' as const,
+  filename: 'a.jpg',
+  relpath: null,
+  mtimeMs: null,
+  at,
+});
+
+describe('vault index (SQLite)', () => {
+  let temp: { dir: string; cleanup: () => Promise<void> };
+  before(async () => {
+    temp = await makeTempDir('keepsake-vault-index-');
+  });
+  after(async () => {
+    await temp.cleanup();
+  });
+
+  it('creates the schema at the latest version, in WAL mode, with STRICT tables', () => {
+    const path = join(temp.dir, 'fresh.db');
+    new VaultIndex(path).close();
+    const db = new Database(path);
+    assert.equal(db.pragma('user_version', { simple: true }), migrations.at(-1)!.version);
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    const tables = db
+      .prepare<[], { name: string; strict: number }>(
+        "SELECT name, strict FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'",
+      )
+      .all();
+    assert.deepEqual(tables.map((t) => t.name).sort(), ['assets', 'counters', 'uploads']);
+    assert.ok(
+      tables.every((t) => t.strict === 1),
+      'every table is STRICT',
+    );
+    db.close();
+  });
+
+  it('refuses a database from a newer vault', () => {
+    const path = join(temp.dir, 'newer.db');
+    const db = new Database(path);
+    db.pragma('user_version = 999');
+    db.close();
+    assert.throws(() => new VaultIndex(path), IndexTooNewError);
+  });
+
+  it('commits an asset once; a second commit of the same content adds to dedupSavedBytes', () => {
+    const index = new VaultIndex(join(temp.dir, 'dedup.db'));
+    index.recordUploadCreated({ id: 'u1', sha256: hex('a'), size: 10, at: 1 });
+    index.recordUploadCreated({ id: 'u2', sha256: hex('a'), size: 10, at: 2 });
+    assert.equal(index.committedAndReservedBytes(), 20, 'in-flight uploads reserve their size');
+    assert.equal(index.commitVerifiedUpload('u1', asset(hex('a'), 10)), true);
+    assert.equal(
+      index.commitVerifiedUpload('u2', { ...asset(hex('a'), 10), filename: 'b.jpg' }),
+      false,
+    );
+    const usage = index.usage();
+    assert.equal(usage.assets, 1);
+    assert.equal(usage.bytes, 10);
+    assert.equal(usage.dedupSavedBytes, 10);
+    assert.equal(index.getAsset(hex('a'))?.filename, 'a.jpg', 'the first upload names it');
+    assert.equal(index.getUpload('u2')?.state, 'finished');
+    assert.equal(index.committedAndReservedBytes(), 10, 'finished uploads reserve nothing');
+    index.close();
+  });
+
+  it('lists in upload order after a cursor, and checks presence in batches over 500', () => {
+    const index = new VaultIndex(join(temp.dir, 'list.db'));
+    const hashes = Array.from({ length: 7 }, (_, i) => i.toString(16).repeat(64));
+    hashes.forEach((h, i) => {
+      index.recordUploadCreated({ id: `u${i}`, sha256: h, size: i, at: i });
+      index.commitVerifiedUpload(`u${i}`, asset(h, i, i));
+    });
+    const first = index.listAssets(0, 4);
+    assert.deepEqual(
+      first.assets.map((a) => a.sha256),
+      hashes.slice(0, 4),
+    );
+    const second = index.listAssets(first.lastId!, 4);
+    assert.deepEqual(
+      second.assets.map((a) => a.sha256),
+      hashes.slice(4),
+    );
+    const asked = [
+      ...Array.from({ length: 900 }, (_, i) => `f${i}`.padEnd(64, 'e')),
+      hashes[6]!,
+      hashes[0]!,
+    ];
+    assert.deepEqual(index.present(asked).sort(), [hashes[0], hashes[6]].sort());
+    index.close();
+  });
+
+  it('looks assets up by sha256 through the unique index, not a scan', () => {
+    const path = join(temp.dir, 'plan.db');
+    new VaultIndex(path).close();
+    const db = new Database(path);
+    const plan = db
+      .prepare<[], { detail: string }>(
+        `EXPLAIN QUERY PLAN SELECT sha256 FROM assets WHERE sha256 IN ('${hex('a')}', '${hex('b')}')`,
+      )
+      .all()
+      .map((r) => r.detail)
+      .join('\n');
+    assert.match(plan, /USING (COVERING )?INDEX/);
+    assert.doesNotMatch(plan, /SCAN assets/);
+    db.close();
+  });
+});
