@@ -52,12 +52,17 @@ function hashOne(job: HashJobRequest): HashJobReply {
     }
     const hash = createHash('sha256');
     let position = 0;
-    for (;;) {
+    for (let chunk = 1; ; chunk++) {
       if (Atomics.load(cancel, 0) === jobId) return { type: 'aborted', jobId };
       const n = readSync(fd, buffer, 0, buffer.length, position);
       if (n === 0) break;
       hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
       position += n;
+      // A video still being copied would otherwise be read to the end before we notice:
+      // look again every 64 chunks (one fstat per 64 MiB by default) and stop early.
+      if (chunk % 64 === 0 && !sameContentStamp(before, fstatSync(fd))) {
+        return { type: 'changed', jobId, what: 'it was written to while it was read' };
+      }
     }
     const afterFd = fstatSync(fd);
     const afterPath = lstatSync(path);

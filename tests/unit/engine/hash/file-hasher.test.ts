@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readlinkSync, readdirSync } from 'node:fs';
 import {
   appendFile,
+  chmod,
   mkdir,
   rename,
   stat,
@@ -178,6 +179,67 @@ describe('file hasher', () => {
         await hasher.close();
       }
     }));
+
+  it('stops early when a file being copied grows, without reading it to the end', () =>
+    withTemp(async (dir) => {
+      const hasher = createFileHasher({ logger: silentLogger, threads: 1, chunkBytes: 4096 });
+      try {
+        const path = join(dir, 'still-copying.mov');
+        await makeSparse(path, 64 * 1024 * 1024 * 1024); // 64 GiB: reading it all takes minutes
+        const hashing = hasher.hashFile(path);
+        await waitUntilOpenedByThisProcess(path);
+        await appendFile(path, 'the next block arrives');
+        const started = Date.now();
+        await rejectsWithCode(hashing, 'file_changed');
+        assert.ok(Date.now() - started < 60_000);
+      } finally {
+        await hasher.close();
+      }
+    }));
+
+  it('an unreadable file is permission_denied (retryable: the person can fix it)', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to run the hasher as the nobody user (root reads everything)');
+      return;
+    }
+    await withTemp(async (dir) => {
+      const path = join(dir, 'private.jpg');
+      await writeFile(path, 'secret');
+      await chmod(dir, 0o755);
+      await chmod(path, 0o600);
+      const script = `
+        import { createFileHasher } from ${JSON.stringify(join(repoRoot, 'main/engine/hash/file-hasher.ts'))};
+        import { silentLogger } from ${JSON.stringify(join(repoRoot, 'main/engine/ports.ts'))};
+        const h = createFileHasher({ logger: silentLogger, threads: 1 });
+        const e = await h.hashFile(${JSON.stringify(path)}).then(() => null, (err) => err);
+        await h.close();
+        process.stdout.write(JSON.stringify({ code: e?.code, retryable: e?.retryable, message: e?.message }));`;
+      const child = spawnSync(
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          process.execPath,
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          script,
+        ],
+        { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(child.status, 0, child.stderr);
+      const result = JSON.parse(child.stdout) as {
+        code: string;
+        retryable: boolean;
+        message: string;
+      };
+      assert.equal(result.code, 'permission_denied');
+      assert.equal(result.retryable, true);
+      assert.ok(result.message.includes(path));
+    });
+  });
 
   it('rejects with file_changed when the file is appended to while it is read', () =>
     withTemp(async (dir) => {
