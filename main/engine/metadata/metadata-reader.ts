@@ -360,6 +360,9 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
       taskTimeoutMillis: taskTimeoutMs,
       taskRetries: 0, // a file that hangs exiftool once will hang it again
       minDelayBetweenSpawnMillis: 0,
+      // an idle exiftool (perl, ~30 MB) is ended after a minute; the next read starts one
+      maxIdleMsPerProcess: 60_000,
+      onIdleIntervalMillis: 10_000,
       // exiftool-vendored would otherwise run its own time-zone inference; we only read
       geolocation: false,
     });

@@ -139,6 +139,7 @@ export async function createFolderWatcher(options: FolderWatcherOptions): Promis
   let pollTimer: TimerHandle | undefined;
   let presenceTimer: TimerHandle | undefined;
   let presenceInFlight = false;
+  let presenceStartedAt = 0;
   /** Serialises mode changes (start/stop of chokidar) so they never interleave. */
   let transition: Promise<void> = Promise.resolve();
   /** Ends startNative()'s wait for chokidar's 'ready'. */
@@ -403,8 +404,21 @@ export async function createFolderWatcher(options: FolderWatcherOptions): Promis
   }
 
   async function confirmRootPresence(): Promise<void> {
-    if (presenceInFlight || closed) return;
+    if (closed) return;
+    if (presenceInFlight) {
+      // A stat that does not return (a hard-mounted share whose server went away) must not
+      // leave the folder looking fine: after a while it counts as offline. When the stat
+      // finally returns, the normal path below brings the folder back.
+      if (
+        clock.now() - presenceStartedAt > Math.max(presenceCheckMs, 10_000) &&
+        status.mode !== 'offline'
+      ) {
+        await goOffline('it is not responding (a network share whose server went away?)');
+      }
+      return;
+    }
     presenceInFlight = true;
+    presenceStartedAt = clock.now();
     try {
       const check = await checkRoot(root);
       if (closed) return;
