@@ -15,7 +15,7 @@ import { makeTempDir } from '../../support/paths.js';
 function keyring(backend: string, available = true): SafeStoragePort {
   return {
     isEncryptionAvailable: () => available,
-    encryptString: (plain) => Buffer.from(plain, 'utf8').map((b) => b ^ 0x5a),
+    encryptString: (plain) => Buffer.from(Buffer.from(plain, 'utf8').map((b) => b ^ 0x5a)),
     decryptString: (enc) => Buffer.from(enc.map((b) => b ^ 0x5a)).toString('utf8'),
     getSelectedStorageBackend: () => backend,
   };

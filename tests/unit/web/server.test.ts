@@ -179,7 +179,7 @@ describe('web UI server', () => {
       { Origin: 'null' },
       { 'Sec-Fetch-Site': 'cross-site' },
       { 'Sec-Fetch-Site': 'same-site' },
-    ]) {
+    ] as Record<string, string>[]) {
       const res = await http(ui.port, '/api/invoke/files.retryAll', {
         method: 'POST',
         headers: { ...headers, Cookie: cookie, 'Content-Type': 'application/json' },
