@@ -101,7 +101,8 @@ describe('bandwidth limit', () => {
       pause.abort();
       const outcome = await running;
       assert.ok(outcome instanceof Error && outcome.name === 'AbortError', String(outcome));
-      assert.ok(performance.now() - t < 1000, 'pause took longer than a second');
+      const pausedMs = performance.now() - t;
+      assert.ok(pausedMs < 1000, `pause took ${pausedMs.toFixed(0)} ms`);
       const confirmed = rec.offsets.at(-1) ?? 0;
       assert.ok(confirmed > 0, 'the confirmed offset survives the pause');
     } finally {

@@ -150,7 +150,9 @@ export class TusUploader implements Uploader {
       return await session.run();
     } finally {
       this.active.delete(controller);
-      await handle?.close().catch(() => {});
+      // Not awaited: with the threadpool busy (an in-process vault fsyncing), a close can
+      // wait behind it, and a pause must answer within a second.
+      void handle?.close().catch(() => {});
     }
   }
 
