@@ -6,8 +6,8 @@
 // A verified upload becomes an asset in this order:
 //   1. the partial file (already fsynced at the end of every PATCH) is renamed to its final
 //      name blobs/ab/cd/<sha256>: rename is atomic, so the final name never holds a partial;
-//   2. the directories touched (new ab/, ab/cd/, the uploads dir the file left) are fsynced,
-//      so the rename itself survives power loss;
+//   2. the directories that gained an entry (ab/cd/, and ab/ or blobs/ when created) are
+//      fsynced, so the rename itself survives power loss;
 //   3. only then the asset row is committed in SQLite.
 // A crash between 2 and 3 leaves a blob without a row: harmless (the next upload of that
 // content finds the blob and reuses it). A row without its blob is impossible.
@@ -46,8 +46,8 @@ export class BlobStore {
   async adopt(sourcePath: string, sha256: string): Promise<boolean> {
     const finalPath = this.pathOf(sha256);
     if (await this.has(sha256)) {
+      // No fsync: a partial resurrected by power loss is swept at start.
       await unlink(sourcePath);
-      await fsyncDir(dirname(sourcePath));
       return false;
     }
     const cd = dirname(finalPath);
@@ -58,7 +58,9 @@ export class BlobStore {
     await fsyncDir(cd);
     if (createdCd) await fsyncDir(ab);
     if (createdAb) await fsyncDir(this.root);
-    await fsyncDir(dirname(sourcePath));
+    // The source directory is not fsynced: the rename is one journal transaction (ext4,
+    // XFS, APFS, NTFS), committed by the fsync of the target directory; at worst a stale
+    // partial entry reappears after power loss and is swept at start.
     return true;
   }
 }

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, stat } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { Upload } from 'tus-js-client';
 import type { BenchCase, BenchMeasurement } from '../harness.js';
@@ -101,6 +102,69 @@ async function uploadAll(
   await Promise.all(Array.from({ length: parallel }, worker));
 }
 
+/**
+ * The floor of any HTTP upload on this machine: a bare Node HTTP server (its own process)
+ * that writes a PUT body to a file and fsyncs it. No tus, no hashing, no index. The vault
+ * against this isolates the vault's own overhead from the cost of HTTP on loopback.
+ */
+const BARE_RECEIVER = `
+const http = require('node:http');
+const fs = require('node:fs');
+const { pipeline } = require('node:stream/promises');
+const dir = process.argv[1];
+const server = http.createServer(async (req, res) => {
+  const path = dir + '/' + req.url.replace(/[^a-z0-9.]/gi, '_');
+  await pipeline(req, fs.createWriteStream(path, { highWaterMark: 1 << 20 }));
+  const fd = fs.openSync(path, 'r+'); fs.fdatasyncSync(fd); fs.closeSync(fd);
+  res.statusCode = 204; res.end();
+});
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+
+async function withBareReceiver<T>(dir: string, fn: (port: number) => Promise<T>): Promise<T> {
+  await mkdir(dir, { recursive: true });
+  const child = spawn(process.execPath, ['-e', BARE_RECEIVER, dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => {
+        out += s;
+        const m = /port (\d+)/.exec(out);
+        if (m?.[1]) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`bare receiver exited ${code}`)));
+    });
+    return await fn(port);
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+function bareUpload(port: number, file: DataFile): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: `/${file.name}`,
+        headers: { 'Content-Length': file.size },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 204 ? resolve() : reject(new Error(`status ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    createReadStream(file.path).on('error', reject).pipe(req);
+  });
+}
+
 async function dirBytes(dir: string): Promise<number> {
   let total = 0;
   for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
@@ -150,6 +214,11 @@ export const benchCase: BenchCase = {
     ctx.log(
       `cp: big ${cpBigS.toFixed(2)} s (+sync ${cpBigSyncS.toFixed(2)} s), many ${cpManyS.toFixed(2)} s (+sync ${cpManySyncS.toFixed(2)} s)`,
     );
+
+    const bareBigS = await withBareReceiver(join(ctx.workDir, 'bare'), (port) =>
+      timed(() => bareUpload(port, big)),
+    );
+    ctx.log(`bare HTTP receiver (no tus, no hashing): big ${bareBigS.toFixed(2)} s`);
 
     const dataDir = join(ctx.workDir, 'vault');
     const vault = await spawnVaultProcess({ dataDir });
@@ -205,6 +274,14 @@ export const benchCase: BenchCase = {
         higherIsBetter: true,
       },
       {
+        label: `large file (${bigSize / MiB} MiB): MB/s vs a bare HTTP receiver (the vault's own overhead)`,
+        keepsake: mbps(bigSize, vaultBigS),
+        baseline: mbps(bigSize, bareBigS),
+        baselineName: 'bare Node HTTP PUT + fsync',
+        unit: 'MB/s',
+        higherIsBetter: true,
+      },
+      {
         label: `${manyCount} files of 1-5 MB: MB/s`,
         keepsake: mbps(manyBytes, vaultManyS),
         baseline: mbps(manyBytes, cpManyS),
@@ -237,7 +314,7 @@ export const benchCase: BenchCase = {
         manyBytes,
         parallelUploads: 4,
         hashStateRebuilds: rebuilds === undefined ? null : Number(rebuilds),
-        seconds: { cpBigS, cpBigSyncS, cpManyS, cpManySyncS, vaultBigS, vaultManyS },
+        seconds: { cpBigS, cpBigSyncS, cpManyS, cpManySyncS, bareBigS, vaultBigS, vaultManyS },
       },
     };
   },
