@@ -80,6 +80,8 @@ import type {
 /** The part of a folder watcher the engine uses (watch/watcher.ts builds it). */
 export interface FolderWatcherHandle {
   close(): Promise<void>;
+  /** The watcher's own view (watching, polling with the reason, offline). */
+  readonly status?: FolderWatchStatus;
 }
 
 export interface WatcherFactoryOptions {
@@ -432,7 +434,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     events: {
       fileChanged,
       hashed() {
-        queue.kick();
+        queue.kickSoon();
         metadata.kick();
       },
       activity,
@@ -556,9 +558,10 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
             (r.mode as Folder['mode']) === 'scanning' ||
             (r.mode as Folder['mode']) === 'offline'
           ) {
-            // Back from a scan (or from offline): the watcher's mode, or a plain watch.
-            r.mode = 'watching';
-            r.detail = null;
+            // Back from a scan (or from offline): the watcher's own mode, else watching.
+            const own = r.watcher?.status;
+            r.mode = own && own.mode !== 'offline' ? own.mode : 'watching';
+            r.detail = own && own.mode !== 'offline' ? own.detail : null;
           }
           logger.info('reconciled folder', { folder: folder.path, ...counts });
           emitFolders();
@@ -883,8 +886,10 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         activity({ level: 'info', message: `Added folder ${path}`, path, code: null });
       }
       if (started) {
+        // Watch first, then scan: a change after the watcher is ready raises an event, one
+        // before it is seen by the scan, so nothing falls in between.
+        await startWatcher(folder);
         void rescan(folder.id, 1);
-        void startWatcher(folder);
       }
       emitFolders();
       return folderView(folder);
@@ -915,7 +920,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       const updated = store.getFolder(id) ?? folder;
       if (started) {
         await stopWatcher(id);
-        void startWatcher(updated);
+        await startWatcher(updated);
         void rescan(id);
       }
       emitFolders();

@@ -75,6 +75,11 @@ interface Slot {
 export interface UploadQueue {
   /** Looks for work now (new queued files, a changed setting, a resume). */
   kick(): void;
+  /**
+   * Looks for work shortly: while files are being hashed one by one, this gathers their
+   * hashes into one dedup request instead of one request per file.
+   */
+  kickSoon(): void;
   setPaused(paused: boolean): void;
   /** Uploads in flight, for status and progress events. */
   current(): UploadProgress[];
@@ -100,6 +105,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   let timer: TimerHandle | null = null;
   let timerAt: number | null = null;
   let uploadedBytes = 0;
+  let soonTimer: TimerHandle | null = null;
+  const soonMs = 100;
 
   function kick(): void {
     if (closed || passQueued) return;
@@ -231,11 +238,11 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     // flight, then start() finds the content safe and records a duplicate.
     const shaInFlight = new Set([...slots.values()].map((s) => s.file.sha256));
     const extra = slots.size + 16;
-    const smalls = store.nextToUpload(now, free + extra, 0, large);
+    const smalls = store.nextToUpload(now, free + extra, large);
     const larges =
       largeAllowed > 0
         ? store
-            .nextToUpload(now, largeAllowed + extra, large + 1, Number.MAX_SAFE_INTEGER)
+            .nextLargeToUpload(now, largeAllowed + extra, large + 1)
             .filter((f) => !slots.has(f.id) && !shaInFlight.has(f.sha256))
             .slice(0, largeAllowed)
         : [];
@@ -524,8 +531,19 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     scheduleAt(at);
   }
 
+  function kickSoon(): void {
+    if (closed || soonTimer !== null) return;
+    // Uploads in flight keep the slots busy anyway; an idle queue should not wait long.
+    soonTimer = clock.setTimeout(() => {
+      soonTimer = null;
+      kick();
+    }, soonMs);
+    soonTimer.unref?.();
+  }
+
   return {
     kick,
+    kickSoon,
     setPaused(value) {
       paused = value;
       if (paused) {
@@ -546,12 +564,13 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       }));
     },
     idle() {
-      return slots.size === 0 && !passRunning && !passQueued && !dedupRunning;
+      return slots.size === 0 && !passRunning && !passQueued && !dedupRunning && soonTimer === null;
     },
     bytesUploaded: () => uploadedBytes,
     async close() {
       closed = true;
       if (timer !== null) clock.clearTimeout(timer);
+      if (soonTimer !== null) clock.clearTimeout(soonTimer);
       timer = null;
       for (const slot of slots.values()) slot.controller.abort();
       await Promise.all([...slots.values()].map((s) => s.done));

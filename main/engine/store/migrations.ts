@@ -84,9 +84,20 @@ const m0002_uploaded_at = `
 ALTER TABLE files ADD COLUMN uploaded_at INTEGER; -- unix ms when the vault verified this content from our upload; NULL = never uploaded by us
 `;
 
+// 0003: indexes for the queue's and metadata pump's frequent queries (each was a full scan,
+// run once per file: quadratic on a large first backup). The queue index leads with
+// dedup_checked so "waiting for the dedup check" and "ready to upload" are both range reads.
+const m0003_queue_indexes = `
+DROP INDEX files_upload_order;
+CREATE INDEX files_upload_order ON files(state, dedup_checked, priority DESC, mtime_ms DESC);
+CREATE INDEX files_upload_size ON files(state, dedup_checked, size);
+CREATE INDEX files_metadata ON files(metadata_state, state);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
+  { version: 3, name: '0003_queue_indexes', sql: m0003_queue_indexes },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

@@ -315,15 +315,22 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     dedupPending: db.prepare<[number], FileRow>(
       `SELECT * FROM files WHERE state = 'queued' AND dedup_checked = 0 LIMIT ?`,
     ),
-    // The hot query (see [Note: Upload order] in queue/upload-queue.ts); index files_upload_order.
-    nextToUpload: db.prepare<
-      { now: number; minSize: number; maxSize: number; limit: number },
-      FileRow
-    >(
-      `SELECT * FROM files
+    // The hot query (see [Note: Upload order] in queue/upload-queue.ts): index
+    // files_upload_order gives the order without a sort (EXPLAIN-tested). INDEXED BY pins the
+    // plan: without statistics SQLite may prefer files_upload_size and sort every queued row.
+    nextToUpload: db.prepare<{ now: number; maxSize: number; limit: number }, FileRow>(
+      `SELECT * FROM files INDEXED BY files_upload_order
         WHERE state = 'queued' AND dedup_checked = 1
           AND (next_attempt_at IS NULL OR next_attempt_at <= @now)
-          AND size >= @minSize AND size <= @maxSize
+          AND size <= @maxSize
+        ORDER BY priority DESC, mtime_ms DESC
+        LIMIT @limit`,
+    ),
+    // Large files: few, so a range read on size and a small sort.
+    nextLargeToUpload: db.prepare<{ now: number; minSize: number; limit: number }, FileRow>(
+      `SELECT * FROM files INDEXED BY files_upload_size
+        WHERE state = 'queued' AND dedup_checked = 1 AND size >= @minSize
+          AND (next_attempt_at IS NULL OR next_attempt_at <= @now)
         ORDER BY priority DESC, mtime_ms DESC
         LIMIT @limit`,
     ),
@@ -513,16 +520,21 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     dedupPending(limit: number): FileRecord[] {
       return q.dedupPending.all(limit).map(toFile);
     },
-    nextToUpload(now: number, limit: number, minSize: number, maxSize: number): FileRecord[] {
-      return q.nextToUpload.all({ now, minSize, maxSize, limit }).map(toFile);
+    /** Queued, dedup-checked files up to maxSize bytes, in upload order. */
+    nextToUpload(now: number, limit: number, maxSize = Number.MAX_SAFE_INTEGER): FileRecord[] {
+      return q.nextToUpload.all({ now, maxSize, limit }).map(toFile);
+    },
+    /** Queued, dedup-checked files of at least minSize bytes, in upload order. */
+    nextLargeToUpload(now: number, limit: number, minSize: number): FileRecord[] {
+      return q.nextLargeToUpload.all({ now, minSize, limit }).map(toFile);
     },
     /** EXPLAIN QUERY PLAN of the hot query (tests assert it uses files_upload_order). */
     explainNextToUpload(): string[] {
       const sql = q.nextToUpload.source;
       return (
-        db
-          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
-          .all({ now: 0, minSize: 0, maxSize: 1, limit: 1 }) as { detail: string }[]
+        db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ now: 0, maxSize: 1, limit: 1 }) as {
+          detail: string;
+        }[]
       ).map((r) => r.detail);
     },
     nextRetryAt(now: number): number | null {

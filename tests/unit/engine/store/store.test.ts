@@ -117,10 +117,10 @@ describe('store', () => {
     const retrying = addFile('queued', { mtimeMs: 9000 });
     for (const f of [old, newer, manual, retrying]) store.update(f.id, { dedupChecked: true });
     store.update(retrying.id, { nextAttemptAt: 50_000 });
-    const order = store.nextToUpload(10_000, 10, 0, Number.MAX_SAFE_INTEGER).map((f) => f.id);
+    const order = store.nextToUpload(10_000, 10).map((f) => f.id);
     assert.deepEqual(order, [manual.id, newer.id, old.id]);
     assert.equal(store.nextRetryAt(10_000), 50_000);
-    const later = store.nextToUpload(60_000, 10, 0, Number.MAX_SAFE_INTEGER).map((f) => f.id);
+    const later = store.nextToUpload(60_000, 10).map((f) => f.id);
     assert.deepEqual(later, [manual.id, retrying.id, newer.id, old.id]);
   });
 
