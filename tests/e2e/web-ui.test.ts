@@ -302,6 +302,12 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
   it('renders settings and activity, with their states, in light and dark', async () => {
     await goto('settings');
     await page.waitForSelector('[data-testid="setting-concurrency"]');
+    // A change is saved at once, says it came from the person, and survives a reload.
+    await page.selectOption('#setting-concurrency', '5');
+    await page.waitForSelector('[data-testid="setting-concurrency"] .source[data-source="user"]');
+    await page.reload();
+    await page.waitForSelector('[data-testid="setting-concurrency"] .source[data-source="user"]');
+    assert.equal(await page.inputValue('#setting-concurrency'), '5');
     await screenshot('settings');
     await goto('activity');
     await page.waitForSelector('[data-testid="activity-list"] li');
