@@ -25,10 +25,12 @@ function UsageChart({ usage }: { usage: VaultUsage }) {
             <tr key={e.key} data-testid={`usage-${e.key}`} data-bytes={e.bytes}>
               <th scope="row">{typeWords[e.key]}</th>
               <td className="type-bar-cell">
-                <div
-                  className={`type-bar type-${e.key}`}
-                  style={{ width: `${(e.bytes / max) * 100}%` }}
-                />
+                {e.bytes > 0 && (
+                  <div
+                    className={`type-bar type-${e.key}`}
+                    style={{ width: `${(e.bytes / max) * 100}%` }}
+                  />
+                )}
               </td>
               <td className="num">{formatBytes(e.bytes)}</td>
               <td className="num muted">{formatCount(e.assets)} files</td>
