@@ -136,9 +136,13 @@ export class TusUploader implements Uploader {
   ): Promise<UploadResult> {
     if (this.closed) throw new KeepsakeError('internal', 'The uploader is closed.');
     throwIfAborted(signal);
+    // One controller per upload, aborted by the caller's signal or by close(). (Not
+    // AbortSignal.any: the queue may reuse one long-lived signal for many uploads.)
     const controller = new AbortController();
+    const forward = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', forward, { once: true });
     this.active.add(controller);
-    const combined = AbortSignal.any([signal, controller.signal]);
+    const combined = controller.signal;
     let handle: FileHandle | null = null;
     try {
       try {
@@ -149,6 +153,7 @@ export class TusUploader implements Uploader {
       const session = new UploadSession(this, job, callbacks, combined, handle);
       return await session.run();
     } finally {
+      signal.removeEventListener('abort', forward);
       this.active.delete(controller);
       // Not awaited: with the threadpool busy (an in-process vault fsyncing), a close can
       // wait behind it, and a pause must answer within a second.

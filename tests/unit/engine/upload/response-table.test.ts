@@ -71,8 +71,17 @@ describe('the upload response table', () => {
     server.script = (req) => (req.method === method && ++seen === n ? override : undefined);
   };
 
-  it('sends the bearer token and tus headers, and completes with the server offset', async () => {
-    const result = await run(uploader());
+  it('persists the upload URL before sending data, sends the bearer token and tus headers', async () => {
+    const rec = recordingCallbacks();
+    let patchesWhenCreated = -1;
+    const onCreated = rec.onCreated.bind(rec);
+    rec.onCreated = (url) => {
+      patchesWhenCreated = server.requests.filter((r) => r.method === 'PATCH').length;
+      onCreated(url);
+    };
+    const result = await run(uploader(), job, rec);
+    assert.equal(patchesWhenCreated, 0, 'onCreated came before any PATCH');
+    assert.equal(server.requests[0]?.bodyBytes, 0, 'a multi-chunk file is created empty');
     assert.equal(stored(result.uploadUrl).length, job.size);
     assert.deepEqual(methods(), ['POST', 'PATCH', 'PATCH', 'PATCH']);
     for (const r of server.requests) {

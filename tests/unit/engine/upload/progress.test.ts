@@ -1,0 +1,84 @@
+// Progress a person sees: a few samples a second at most, a smoothed rate and an ETA; and
+// URLs in logs and errors that never carry credentials.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Clock } from '../../../../main/engine/ports.js';
+import { redactUrl } from '../../../../main/engine/upload/http-client.js';
+import { ProgressMeter } from '../../../../main/engine/upload/progress.js';
+import { backoffMs } from '../../../../main/engine/upload/response-table.js';
+import type { UploadProgressSample } from '../../../../main/engine/upload/types.js';
+
+function steppingClock(): Clock & { set(ms: number): void } {
+  let now = 1_000_000;
+  return {
+    now: () => now,
+    setTimeout: () => ({}),
+    clearTimeout: () => {},
+    sleep: () => Promise.resolve(),
+    set: (ms) => (now = 1_000_000 + ms),
+  };
+}
+
+describe('ProgressMeter', () => {
+  it('emits at most four samples a second, with rate and ETA from the last seconds', () => {
+    const clock = steppingClock();
+    const samples: UploadProgressSample[] = [];
+    const meter = new ProgressMeter(clock, 7, 10_000_000, (s) => samples.push(s));
+    // 1 MB/s for 5 s, reported every 10 ms
+    for (let ms = 0; ms <= 5000; ms += 10) {
+      clock.set(ms);
+      meter.update(ms * 1000);
+    }
+    assert.ok(samples.length <= 5 * 4 + 1, `${samples.length} samples in 5 s`);
+    const last = samples.at(-1);
+    assert.equal(last?.fileId, 7);
+    assert.equal(last?.bytesTotal, 10_000_000);
+    assert.ok(Math.abs((last?.bytesPerSecond ?? 0) - 1_000_000) < 50_000, JSON.stringify(last));
+    assert.ok(last?.etaSeconds !== null && Math.abs((last?.etaSeconds ?? 0) - 5) <= 1);
+  });
+
+  it('a forced sample always goes out (start, end), and the end has ETA 0', () => {
+    const clock = steppingClock();
+    const samples: UploadProgressSample[] = [];
+    const meter = new ProgressMeter(clock, 1, 100, (s) => samples.push(s));
+    meter.update(0, true);
+    meter.update(100, true);
+    assert.equal(samples.length, 2);
+    assert.equal(samples[1]?.etaSeconds, 0);
+  });
+
+  it('an unknown rate gives no ETA rather than a made-up one', () => {
+    const clock = steppingClock();
+    const samples: UploadProgressSample[] = [];
+    new ProgressMeter(clock, 1, 100, (s) => samples.push(s)).update(10, true);
+    assert.equal(samples[0]?.etaSeconds, null);
+  });
+});
+
+describe('redactUrl and backoff', () => {
+  it('strips credentials and token-like parameters from URLs', () => {
+    assert.equal(
+      redactUrl('https://user:pass@vault.example/files/abc?token=s3cret&x=1'),
+      'https://vault.example/files/abc?token=REDACTED&x=1',
+    );
+  });
+
+  it('backoff doubles per attempt, is capped, and jitters between 50% and 100%', () => {
+    assert.equal(
+      backoffMs(1, 100, 10_000, () => 1),
+      100,
+    );
+    assert.equal(
+      backoffMs(3, 100, 10_000, () => 1),
+      400,
+    );
+    assert.equal(
+      backoffMs(3, 100, 10_000, () => 0),
+      200,
+    );
+    assert.equal(
+      backoffMs(20, 100, 10_000, () => 1),
+      10_000,
+    );
+  });
+});
