@@ -58,12 +58,14 @@ export function QueryView<T>(props: {
   query: Query<T>;
   what: string;
   children: (data: T) => ReactNode;
+  /** The page shows a later error itself (the overview's status banner). */
+  ownsErrors?: boolean;
 }) {
   const { query } = props;
   if (query.data !== undefined) {
     return (
       <>
-        {query.error && <InlineError error={query.error} />}
+        {query.error && !props.ownsErrors && <InlineError error={query.error} />}
         {props.children(query.data)}
       </>
     );

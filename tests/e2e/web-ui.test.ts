@@ -343,4 +343,17 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
     await page.keyboard.press('Enter');
     await page.waitForSelector('main[data-page="queue"]');
   });
+
+  it('says so plainly when the daemon is gone, keeping the last known picture', async () => {
+    await goto('overview');
+    await page.waitForSelector('[data-testid="sync-status"]');
+    daemon.terminate();
+    await daemon.waitForExit(30_000);
+    await waitForTestValue('sync-status', 'disconnected', 'data-status');
+    assert.match(
+      (await page.textContent('.status-detail')) ?? '',
+      /Cannot reach Keepsake.*Last known status: Up to date/,
+    );
+    await screenshot('overview-daemon-gone');
+  });
 });

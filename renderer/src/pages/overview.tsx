@@ -160,27 +160,43 @@ export function PauseControls({ status }: { status: EngineStatus }) {
 export function OverviewPage() {
   const status = useSharedStatus();
   return (
-    <QueryView query={status} what="the status">
+    <QueryView query={status} what="the status" ownsErrors>
       {(s) => (
         <>
-          <section className={`status-banner tone-${s.status}`} aria-live="polite">
-            <span className="dot" aria-hidden="true" />
-            <div>
-              <p className="status-words" data-testid="sync-status" data-status={s.status}>
-                {statusWords[s.status]}
-              </p>
-              <p className="status-detail">
-                {statusLine(s)}
-                {s.filesTotal === 0 && s.status === 'up_to_date' && (
-                  <>
-                    {' '}
-                    <a href="#/folders">Add a folder</a>
-                  </>
-                )}
-              </p>
-            </div>
-            <PauseControls status={s} />
-          </section>
+          {status.error ? (
+            // The engine did not answer the last status read: say so instead of showing a
+            // stale "Up to date" in green.
+            <section className="status-banner tone-offline stale" aria-live="polite">
+              <span className="dot" aria-hidden="true" />
+              <div>
+                <p className="status-words" data-testid="sync-status" data-status="disconnected">
+                  Not connected
+                </p>
+                <p className="status-detail">
+                  {status.error.message} Last known status: {statusWords[s.status]}.
+                </p>
+              </div>
+            </section>
+          ) : (
+            <section className={`status-banner tone-${s.status}`} aria-live="polite">
+              <span className="dot" aria-hidden="true" />
+              <div>
+                <p className="status-words" data-testid="sync-status" data-status={s.status}>
+                  {statusWords[s.status]}
+                </p>
+                <p className="status-detail">
+                  {statusLine(s)}
+                  {s.filesTotal === 0 && s.status === 'up_to_date' && (
+                    <>
+                      {' '}
+                      <a href="#/folders">Add a folder</a>
+                    </>
+                  )}
+                </p>
+              </div>
+              <PauseControls status={s} />
+            </section>
+          )}
 
           <section className="card-grid" aria-label="Coverage">
             <div className="card">
