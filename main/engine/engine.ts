@@ -66,6 +66,7 @@ import type { Uploader } from './upload/types.js';
 import { createTusUploader } from './upload/tus-uploader.js';
 import { createVaultClient, type VaultClient } from './vault-client.js';
 import { createFileHasher, identityOf } from './hash/index.js';
+import { createMetadataReader } from './metadata/index.js';
 import { classifyPath as defaultClassifyPath } from './watch/media-types.js';
 import { scanFolder as defaultScanFolder } from './watch/scan.js';
 import { createFolderWatcher } from './watch/watcher.js';
@@ -117,7 +118,7 @@ export interface EngineOptions {
   uploader?: Uploader;
   /** Default: hash/ createFileHasher. */
   hasher?: FileHasher;
-  /** Default: metadata/ createMetadataReader (when that module is present). null = no metadata. */
+  /** Default: metadata/ createMetadataReader. null = no metadata read or sent. */
   metadataReader?: MetadataReader | null;
   /** Default: watch/scan.ts scanFolder. */
   scanFolder?: (root: string, rules: FolderRules, signal?: AbortSignal) => Promise<ScanResult>;
@@ -215,30 +216,6 @@ const idleMetadataPump: MetadataPump = {
   close: () => Promise.resolve(),
 };
 
-/**
- * Loads an optional engine module by path (metadata/ lands after the engine in this
- * repository's history); null when the module is not there.
- */
-async function optionalModule<T>(specifier: string): Promise<T | null> {
-  try {
-    return (await import(specifier)) as T;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND') return null;
-    throw err;
-  }
-}
-
-async function loadDefaultMetadataReader(
-  logger: Logger,
-  clock: Clock,
-): Promise<MetadataReader | null> {
-  const mod = await optionalModule<{
-    createMetadataReader?: (o: { logger: Logger; clock: Clock }) => MetadataReader;
-  }>('./metadata/index.js');
-  return mod?.createMetadataReader ? mod.createMetadataReader({ logger, clock }) : null;
-}
-
 /** The Engine of api.ts plus what `keepsake backup` needs for its summary (additive). */
 export interface KeepsakeEngine extends Engine {
   /** Resolves once metadata of hashed files has been read and sent (the caller bounds it). */
@@ -313,7 +290,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     options.hasher ?? createFileHasher({ logger: logger.child({ part: 'hash' }) });
   const metadataReader: MetadataReader | null =
     options.metadataReader === undefined
-      ? await loadDefaultMetadataReader(logger.child({ part: 'metadata' }), clock)
+      ? createMetadataReader({ logger: logger.child({ part: 'metadata' }), clock })
       : options.metadataReader;
   const scanFolder = options.scanFolder ?? defaultScanFolder;
   const classifyPath = options.classifyPath ?? defaultClassifyPath;
