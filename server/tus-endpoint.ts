@@ -12,6 +12,7 @@ import { Server, type Upload } from '@tus/server';
 import type { BlobStore } from './blob-store.js';
 import { codeForStatus, VaultHttpError } from './http-error.js';
 import type { VaultIndex } from './index/vault-index.js';
+import { sendErrorsAsJson } from './json-error-response.js';
 import type { VaultLogger } from './logger.js';
 import { kindOf, parseUploadMetadata } from './metadata-schema.js';
 import type { VaultMetrics } from './metrics.js';
@@ -29,18 +30,6 @@ export interface TusEndpointDeps {
 }
 
 export const TUS_PATH = '/files';
-
-/** srvx passes headers as a flat [name, value, ...] array: make its Content-Type JSON. */
-function withJsonContentType(arg: unknown): unknown {
-  if (!Array.isArray(arg)) return arg;
-  const out: unknown[] = [];
-  for (let i = 0; i + 1 < arg.length; i += 2) {
-    if (String(arg[i]).toLowerCase() === 'content-type') continue;
-    out.push(arg[i], arg[i + 1]);
-  }
-  out.push('Content-Type', 'application/json; charset=utf-8');
-  return out;
-}
 
 function isTusErrorShape(err: unknown): err is { status_code: number; body: string } {
   return (
@@ -197,12 +186,8 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       return completed;
     },
     async handle(req, res) {
-      // Error bodies are JSON (onResponseError); say so in the header too.
-      const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
-      res.writeHead = (status: number, ...rest: unknown[]) => {
-        if (status >= 400) return writeHead(status, ...rest.map(withJsonContentType));
-        return writeHead(status, ...rest);
-      };
+      // Error bodies are JSON, also those @tus/server writes without onResponseError.
+      sendErrorsAsJson(res);
       // srvx's response promise never settles when the client is already gone: stop
       // waiting when the response closes (the store's own work is tracked separately).
       await Promise.race([

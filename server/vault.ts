@@ -189,12 +189,23 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       }
       if (url.pathname.startsWith(API_PREFIX)) return api.handle(req, res, url);
       if (url.pathname === TUS_PATH || url.pathname.startsWith(`${TUS_PATH}/`)) {
-        if (method !== 'OPTIONS' && req.headers['tus-resumable'] === undefined) {
+        if (!['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'].includes(method)) {
+          res.setHeader('Allow', 'POST, HEAD, PATCH, DELETE, OPTIONS');
+          throw new VaultHttpError(
+            405,
+            'method_not_allowed',
+            `tus uploads answer POST, HEAD, PATCH, DELETE and OPTIONS, not ${method}; content is served at /api/v1/assets/:sha256/content`,
+          );
+        }
+        // tus 1.0 section 2.2: an unsupported (or missing) version gets 412 with Tus-Version.
+        if (method !== 'OPTIONS' && req.headers['tus-resumable'] !== '1.0.0') {
           res.setHeader('Tus-Version', '1.0.0');
           throw new VaultHttpError(
             412,
             'precondition_failed',
-            'the Tus-Resumable header is required (tus 1.0.0)',
+            req.headers['tus-resumable'] === undefined
+              ? 'the Tus-Resumable header is required (tus 1.0.0)'
+              : `tus version ${String(req.headers['tus-resumable'])} is not supported; this vault speaks 1.0.0`,
           );
         }
         if (method === 'POST' && req.headers['upload-defer-length'] !== undefined) {

@@ -380,6 +380,58 @@ describe('vault: bad input gets a clear 4xx JSON error and changes nothing', () 
       error: 'not_found',
     },
     {
+      name: 'a malformed Upload-Offset header',
+      request: () =>
+        vaultFetch(vault, partialLocation, {
+          method: 'PATCH',
+          headers: {
+            ...TUS,
+            'Upload-Offset': 'four',
+            'Content-Type': 'application/offset+octet-stream',
+          },
+          body: Buffer.from('456789'),
+        }),
+      status: 400,
+      error: 'bad_request',
+      says: /upload-offset/i,
+    },
+    {
+      name: 'a negative Upload-Length',
+      request: () =>
+        create({ filename: 'a.jpg', sha256: 'c'.repeat(64) }, { 'Upload-Length': '-5' }),
+      status: 400,
+      error: 'bad_request',
+    },
+    {
+      name: 'a PATCH without the tus Content-Type',
+      request: () =>
+        vaultFetch(vault, partialLocation, {
+          method: 'PATCH',
+          headers: { ...TUS, 'Upload-Offset': '4', 'Content-Type': 'text/plain' },
+          body: Buffer.from('456789'),
+        }),
+      status: 400,
+      error: 'bad_request',
+    },
+    {
+      name: 'an unsupported Tus-Resumable version',
+      request: () =>
+        vaultFetch(vault, partialLocation, {
+          method: 'DELETE',
+          headers: { 'Tus-Resumable': '0.2.2' },
+        }),
+      status: 412,
+      error: 'precondition_failed',
+      says: /1\.0\.0/,
+    },
+    {
+      name: 'a method tus does not answer',
+      request: () =>
+        vaultFetch(vault, partialLocation, { method: 'PUT', headers: { ...TUS }, body: 'x' }),
+      status: 405,
+      error: 'method_not_allowed',
+    },
+    {
       name: 'an unknown API endpoint',
       request: () => api('/api/v1/nothing-here'),
       status: 404,
