@@ -195,10 +195,14 @@ export function createApi(deps: ApiDeps) {
       }
       afterId = Number(after);
     }
-    const page = index.listAssets(afterId, limit);
+    // One row more than asked tells whether another page exists: `next` is null exactly
+    // at the end, so a client never fetches an empty page.
+    const page = index.listAssets(afterId, limit + 1);
+    const more = page.assets.length > limit;
+    const assets = more ? page.assets.slice(0, limit) : page.assets;
     sendJson(res, 200, {
-      assets: page.assets.map(assetJson),
-      next: page.assets.length === limit && page.lastId !== null ? String(page.lastId) : null,
+      assets: assets.map((a) => assetJson(a.record)),
+      next: more ? String(assets.at(-1)?.id) : null,
     });
   }
 

@@ -190,10 +190,10 @@ export class VaultIndex {
     return found;
   }
 
-  /** Assets after the cursor (an id; 0 = from the start), in upload order. */
-  listAssets(afterId: number, limit: number): { assets: AssetRecord[]; lastId: number | null } {
+  /** Assets after the cursor (an id; 0 = from the start), in upload order, with their ids. */
+  listAssets(afterId: number, limit: number): { assets: { id: number; record: AssetRecord }[] } {
     const rows = this.stmts.listAssets.all(afterId, limit);
-    return { assets: rows.map(toAsset), lastId: rows.at(-1)?.id ?? null };
+    return { assets: rows.map((r) => ({ id: r.id, record: toAsset(r) })) };
   }
 
   /** Stores metadata JSON; false when the asset is unknown. */

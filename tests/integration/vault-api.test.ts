@@ -50,6 +50,8 @@ async function blobCount(dataDir: string): Promise<number> {
   return entries.filter((e) => e.isFile()).length;
 }
 
+const TWIN_SIZE = 2 * 1024 * 1024;
+
 const corpus = {
   jpg: 'exifr-fixtures/cookiezen.jpg',
   mov: 'metadata-extractor-images/mov/with-gps.mov',
@@ -61,6 +63,7 @@ describe('vault: JSON API', () => {
   const temp = { dir: '', cleanup: async () => {} };
   let vault: TestVault;
   const files: Record<keyof typeof corpus, { data: Buffer; sha256: string }> = {} as never;
+  const twins: string[] = [];
 
   before(async () => {
     Object.assign(temp, await makeTempDir('keepsake-vault-api-'));
@@ -147,15 +150,37 @@ describe('vault: JSON API', () => {
     assert.equal(asset.filename, 'cookiezen.jpg', 'the first upload names the asset');
   });
 
+  it('the same new content uploaded twice at once is stored once and counted once as saved', async () => {
+    const data = Buffer.alloc(TWIN_SIZE, 7);
+    const before = await getJson<Usage>(vault, '/api/v1/usage');
+    const [a, b] = await Promise.all([
+      uploadBuffer(vault, data, { filename: 'twin-a.bin' }),
+      uploadBuffer(vault, data, { filename: 'twin-b.bin' }),
+    ]);
+    assert.equal(a.res.status, 201, a.text);
+    assert.equal(b.res.status, 201, b.text);
+    const afterUsage = await getJson<Usage>(vault, '/api/v1/usage');
+    assert.equal(afterUsage.assets, before.assets + 1);
+    assert.equal(afterUsage.bytes, before.bytes + data.length);
+    assert.equal(afterUsage.dedupSavedBytes, before.dedupSavedBytes + data.length);
+    const content = await vaultFetch(vault, `/api/v1/assets/${a.sha256}/content`);
+    assert.deepEqual(Buffer.from(await content.arrayBuffer()), data);
+    // leave the set of assets as the later tests expect
+    twins.push(a.sha256);
+  });
+
   it('usage reports assets and bytes by type and the quota', async () => {
     const u = await getJson<Usage>(vault, '/api/v1/usage');
     assert.deepEqual(u.byType, {
       image: { assets: 1, bytes: files.jpg.data.length },
       video: { assets: 1, bytes: files.mov.data.length },
-      other: { assets: 1, bytes: files.xmp.data.length },
+      other: { assets: 2, bytes: files.xmp.data.length + TWIN_SIZE },
     });
-    assert.equal(u.assets, 3);
-    assert.equal(u.bytes, files.jpg.data.length + files.mov.data.length + files.xmp.data.length);
+    assert.equal(u.assets, 4);
+    assert.equal(
+      u.bytes,
+      files.jpg.data.length + files.mov.data.length + files.xmp.data.length + TWIN_SIZE,
+    );
     assert.equal(u.quotaBytes, null);
   });
 
@@ -180,8 +205,14 @@ describe('vault: JSON API', () => {
       after = page.next;
       pages += 1;
     } while (after !== null && pages < 10);
-    assert.deepEqual(seen, [files.jpg.sha256, files.mov.sha256, files.xmp.sha256, ...extra]);
-    assert.equal(pages, 3);
+    assert.deepEqual(seen, [
+      files.jpg.sha256,
+      files.mov.sha256,
+      files.xmp.sha256,
+      ...twins,
+      ...extra,
+    ]);
+    assert.equal(pages, 3, '9 assets, 3 per page');
   });
 
   it('stores metadata validated against the wire format, and keeps it across a restart', async () => {
@@ -270,7 +301,7 @@ describe('vault: JSON API', () => {
       'keepsake_vault_bytes_received_total',
       'keepsake_vault_verification_failures_total',
       'keepsake_vault_request_duration_seconds_bucket',
-      'keepsake_vault_assets 8',
+      'keepsake_vault_assets 9',
     ]) {
       assert.ok(text.includes(name), `metrics has ${name}`);
     }

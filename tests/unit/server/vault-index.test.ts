@@ -83,12 +83,12 @@ describe('vault index (SQLite)', () => {
     });
     const first = index.listAssets(0, 4);
     assert.deepEqual(
-      first.assets.map((a) => a.sha256),
+      first.assets.map((a) => a.record.sha256),
       hashes.slice(0, 4),
     );
-    const second = index.listAssets(first.lastId!, 4);
+    const second = index.listAssets(first.assets.at(-1)!.id, 4);
     assert.deepEqual(
-      second.assets.map((a) => a.sha256),
+      second.assets.map((a) => a.record.sha256),
       hashes.slice(4),
     );
     const asked = [
