@@ -38,6 +38,7 @@ import {
   windowWebPreferences,
 } from './security.js';
 import { TokenStore } from './token-store.js';
+import { withDesktopToken } from './token-settings.js';
 import { statusTooltips, trayIconPng } from './tray-icon.js';
 
 protocol.registerSchemesAsPrivileged([
@@ -196,10 +197,20 @@ async function start(logger: Logger): Promise<void> {
   lockDownWebContents();
 
   const onSettingChanged = (update: SettingUpdate) => {
-    if (update.key === 'vaultToken') tokens.write(update.value);
     if (update.key === 'startAtLogin') applyLoginItem(update.value);
   };
-  registerIpc({ ipcMain, engine: running, getWindow: () => window, logger, onSettingChanged });
+  registerIpc({
+    ipcMain,
+    engine: running,
+    getWindow: () => window,
+    logger,
+    onSettingChanged,
+    // A new token is used from the next start (the engine's vault client is built once).
+    tokens: {
+      write: (value) => tokens.write(value),
+      adjust: (settings) => withDesktopToken(settings, tokens.kind, tokens.read() !== null),
+    },
+  });
 
   const feedPower = () =>
     engine?.setPowerState({ onBattery: powerMonitor.isOnBatteryPower(), metered: false });
