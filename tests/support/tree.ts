@@ -201,8 +201,11 @@ export interface GenerateOptions {
   folders: number;
   /** corpus files to cycle through as the base content */
   sources: string[];
-  /** a prefix making these bytes unique across calls (a run id, a seed) */
-  uniqueTag: string;
+  /**
+   * A prefix making these bytes unique across calls (a run id, a seed); null writes plain
+   * copies of the sources (a tree of duplicates: every file's content is one of the sources').
+   */
+  uniqueTag: string | null;
   /** keep sha256 per file (costs memory for very large trees); default true */
   keepHashes?: boolean;
 }
@@ -240,7 +243,8 @@ export async function generateUniqueFiles(
       const src = sources[i % sources.length]!;
       const ext = extname(src.name).toLowerCase() || '.jpg';
       const relPath = `${folder}/f${String(i).padStart(6, '0')}${ext}`;
-      const bytes = uniqueVariant(src.bytes, `${opts.uniqueTag}:${i}`);
+      const bytes =
+        opts.uniqueTag === null ? src.bytes : uniqueVariant(src.bytes, `${opts.uniqueTag}:${i}`);
       await writeFile(join(root, relPath), bytes);
       totalBytes += bytes.length;
       if (keep) hashes.set(relPath, sha256Of(bytes));

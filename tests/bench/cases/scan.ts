@@ -140,21 +140,23 @@ if (childRole === 'scan-walk' || childRole === 'scan-engine') {
 export async function generateScanTree(
   ctx: BenchContext,
   root: string,
-): Promise<{ files: number; bytes: number; folders: number }> {
+  unique = true,
+): Promise<{ files: number; bytes: number; folders: number; sources: string[] }> {
   const count = ctx.small ? 5_000 : 100_000;
   const folders = ctx.small ? 50 : 1_000;
   const t0 = performance.now();
+  const sources = cleanJpegs(3000).map((r) => r.path);
   const g = await generateUniqueFiles(root, {
     count,
     folders,
-    sources: cleanJpegs(3000).map((r) => r.path),
-    uniqueTag: `scan-${process.pid}-${Date.now()}`,
+    sources,
+    uniqueTag: unique ? `scan-${process.pid}-${Date.now()}` : null,
     keepHashes: false,
   });
   ctx.log(
     `generated ${count} files (${(g.bytes / 1e6).toFixed(1)} MB) in ${folders} folders in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
-  return { files: count, bytes: g.bytes, folders };
+  return { files: count, bytes: g.bytes, folders, sources };
 }
 
 export const benchCase: BenchCase = {
