@@ -760,7 +760,13 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
   // ---- recover from a crash: nothing stays hashing or uploading ----
   store.batch(() => {
     for (const f of store.interruptedFiles()) {
-      store.transition(f.id, f.state === 'hashing' ? 'discovered' : 'queued', {});
+      // An upload cut by a crash may have completed on the vault before its answer arrived:
+      // ask the vault again (dedup) before sending anything; the URL and offset stay for a resume.
+      store.transition(
+        f.id,
+        f.state === 'hashing' ? 'discovered' : 'queued',
+        f.state === 'hashing' ? {} : { dedupChecked: false },
+      );
     }
   });
 

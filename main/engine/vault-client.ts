@@ -169,7 +169,7 @@ function toVaultError(err: unknown, what: string, base: string): unknown {
     }
     return new KeepsakeError(
       'upload_rejected',
-      `The vault refused to ${what} (HTTP ${status}).`,
+      `The vault refused the request to ${what} (HTTP ${status}).`,
       false,
       { cause: err },
     );

@@ -87,6 +87,18 @@ export function registerDaemonCommand(program: Command): void {
     .option('--ui-port <port>', 'serve the web UI on 127.0.0.1:PORT (e.g. 7417; 0 = any free port)')
     .option('--ui-token <token>', 'the web UI token (default: a new random one each start)')
     .action(async (opts: DaemonOptions & { uiPort?: string; uiToken?: string }) => {
+      // Listen for the stop signal from the first moment: a SIGTERM during startup must
+      // still end in a clean stop (exit 0), not the default kill.
+      let stopRequested = false;
+      let wake: (() => void) | null = null;
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopRequested) return;
+        stopRequested = true;
+        process.stderr.write(`keepsake daemon: ${signal}, stopping\n`);
+        wake?.();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
       let daemon: RunningDaemon;
       let ui: WebUi | null = null;
       try {
@@ -120,14 +132,11 @@ export function registerDaemonCommand(program: Command): void {
         `keepsake daemon ready: ${folders.length} folder(s), vault ${daemon.vaultUrl}${daemon.embedded ? ' (embedded)' : ''}, data ${daemon.dataDir}\n`,
       );
       if (ui) process.stdout.write(`ui ${ui.url}\n`);
-      await new Promise<void>((resolveStop) => {
-        const stop = (signal: NodeJS.Signals) => {
-          process.stderr.write(`keepsake daemon: ${signal}, stopping\n`);
-          resolveStop();
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      if (!stopRequested) {
+        await new Promise<void>((resolveStop) => {
+          wake = resolveStop;
+        });
+      }
       await ui?.close();
       await daemon.close();
       process.stdout.write('keepsake daemon stopped\n');

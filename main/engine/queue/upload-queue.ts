@@ -193,7 +193,12 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
           for (const f of batch) {
             const isPresent = f.sha256 !== null && present.has(f.sha256);
             const rec = isPresent
-              ? store.transition(f.id, 'duplicate', { dedupChecked: true, error: null }, ['queued'])
+              ? store.transition(
+                  f.id,
+                  'duplicate',
+                  { dedupChecked: true, error: null, uploadUrl: null, uploadOffset: null },
+                  ['queued'],
+                )
               : store.transition(f.id, 'queued', { dedupChecked: true }, ['queued']);
             if (rec) events.fileChanged(rec);
           }
