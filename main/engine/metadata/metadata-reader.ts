@@ -5,14 +5,17 @@
 // - read() never rejects for a bad file, a crashed or hung exiftool: it resolves with
 //   problems (plain words) and whatever could still be said (the capture time falls back to
 //   the file name and then the mtime). It rejects only when its AbortSignal fires.
-// - No read waits longer than taskTimeoutMs (+1 s grace) however exiftool behaves: a hung
-//   process is killed and replaced by exiftool-vendored, and our own timer answers first.
+// - No exiftool call runs longer than taskTimeoutMs (+1 s grace) however exiftool behaves:
+//   a hung process is killed and replaced by exiftool-vendored, and our own timer answers
+//   first. Reads are batched (up to 16 files per exiftool call, maxProcs calls at once);
+//   when a batch fails or times out, its files are retried one by one, so one bad file
+//   costs only its own metadata. A read may wait its turn behind others in the queue.
 // - Files are only read, never written (no exiftool write APIs are used here).
 // See [Note: Capture time and time zones] in capture-time.ts for how dates are chosen.
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import tzLookup from '@photostructure/tz-lookup';
-import { ExifTool } from 'exiftool-vendored';
+import { ExifTool, ExifToolTask } from 'exiftool-vendored';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import { classifyByExtension } from '../watch/media-types.js';
 import { gpsPosition, resolveCaptureTime } from './capture-time.js';
@@ -32,6 +35,8 @@ export interface MetadataReaderOptions {
   taskTimeoutMs?: number;
   /** exiftool processes (default: half the cores, at least 1). */
   maxProcs?: number;
+  /** Files per exiftool call (default 16). */
+  batchSize?: number;
 }
 
 /**
@@ -345,14 +350,52 @@ function zoneAt(lat: number, lon: number): string | undefined {
   }
 }
 
+/**
+ * One exiftool call for several files (`exiftool -json a.jpg b.jpg ...`). Per-call overhead
+ * in exiftool's stay-open loop is about the cost of reading a JPEG's tags, so a batch of
+ * 16 reads two to three times faster than 16 calls.
+ */
+class ReadBatchTask extends ExifToolTask<Record<string, unknown>[]> {
+  constructor(paths: string[]) {
+    super(['-charset', 'filename=utf8', ...READ_ARGS, '-json', ...paths], {
+      ignoreMinorErrors: true,
+    });
+  }
+
+  protected parse(input: string, error?: Error): Record<string, unknown>[] {
+    const text = input.trim();
+    if (text === '') {
+      if (error) throw error;
+      return [];
+    }
+    const parsed = JSON.parse(text) as unknown;
+    if (!Array.isArray(parsed)) throw new Error('exiftool did not return a list');
+    return parsed.filter((t): t is Record<string, unknown> => typeof t === 'object' && t !== null);
+  }
+}
+
+interface PendingRead {
+  path: string;
+  settle(outcome: { tags: Record<string, unknown> } | { failure: string }): void;
+  /** false once the caller has gone (aborted): skip it if not started. */
+  wanted: boolean;
+}
+
+
 export function createMetadataReader(options: MetadataReaderOptions): MetadataReader {
   const logger = options.logger.child({ module: 'metadata' });
   const clock = options.clock;
   const timeZone = options.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
   const taskTimeoutMs = options.taskTimeoutMs ?? 20_000;
   const maxProcs = options.maxProcs ?? Math.max(1, Math.floor(availableParallelism() / 2));
+  const batchSize = Math.max(1, options.batchSize ?? 16);
+  const timeoutText = `exiftool did not answer within ${Math.round(taskTimeoutMs / 1000)} s`;
   let exiftool: ExifTool | undefined;
   let closed = false;
+  const queue: PendingRead[] = [];
+  /** Reads retried one by one after their batch failed (they go first). */
+  const singles: PendingRead[] = [];
+  let running = 0;
 
   function instance(): ExifTool {
     exiftool ??= new ExifTool({
@@ -363,57 +406,123 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
       // an idle exiftool (perl, ~30 MB) is ended after a minute; the next read starts one
       maxIdleMsPerProcess: 60_000,
       onIdleIntervalMillis: 10_000,
-      // exiftool-vendored would otherwise run its own time-zone inference; we only read
       geolocation: false,
     });
     return exiftool;
   }
 
-  async function readTags(
-    path: string,
-    signal?: AbortSignal,
-  ): Promise<{ tags: Record<string, unknown> } | { failure: string }> {
+  /**
+   * Runs one exiftool call for `batch`, bounded by taskTimeoutMs (+1 s) whatever exiftool
+   * does (exiftool-vendored kills a process that overruns; our timer answers first).
+   */
+  async function runBatch(batch: PendingRead[]): Promise<void> {
     let timer: TimerHandle | undefined;
-    let onAbort: (() => void) | undefined;
-    const timeout = new Promise<{ failure: string }>((resolve) => {
-      timer = clock.setTimeout(
-        () =>
-          resolve({
-            failure: `exiftool did not answer within ${Math.round(taskTimeoutMs / 1000)} s`,
-          }),
-        taskTimeoutMs + 1000,
-      );
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = clock.setTimeout(() => resolve('timeout'), taskTimeoutMs + 1000);
     });
-    const aborted = new Promise<never>((_, reject) => {
-      if (!signal) return;
-      onAbort = () => {
-        const reason: unknown = signal.reason;
-        reject(
-          reason instanceof Error ? reason : new DOMException('The read was aborted', 'AbortError'),
-        );
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    });
-    const reading = instance()
-      .readRaw(path, { readArgs: READ_ARGS, useMWG: false, ignoreMinorErrors: true })
-      .then(
-        (tags) => ({ tags: tags as unknown as Record<string, unknown> }),
-        (err: unknown) => {
+    let outcome: Record<string, unknown>[] | 'timeout' | { failure: string };
+    try {
+      const task = instance().enqueueTask(() => new ReadBatchTask(batch.map((r) => r.path)), false);
+      outcome = await Promise.race([
+        task.catch((err: unknown) => {
           const text = err instanceof Error ? err.message : String(err);
           return {
             failure: /timeout|timed out/i.test(text)
-              ? `exiftool did not answer within ${Math.round(taskTimeoutMs / 1000)} s`
+              ? timeoutText
               : `exiftool failed: ${text.split('\n')[0]?.slice(0, 200) ?? 'unknown error'}`,
           };
-        },
-      );
-    try {
-      return await Promise.race([reading, timeout, aborted]);
+        }),
+        timeout,
+      ]);
+    } catch (err) {
+      // e.g. a file name exiftool cannot be handed (a line break in it)
+      outcome = {
+        failure: `exiftool could not be asked: ${err instanceof Error ? err.message : String(err)}`,
+      };
     } finally {
       if (timer !== undefined) clock.clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
+    if (Array.isArray(outcome)) {
+      const bySource = new Map(
+        outcome.map((t) => [typeof t.SourceFile === 'string' ? t.SourceFile : '', t]),
+      );
+      for (const read of batch) {
+        const tags = bySource.get(read.path);
+        if (tags) read.settle({ tags });
+        else if (batch.length > 1)
+          singles.push(read); // ask again alone, for its own error
+        else read.settle({ failure: 'exiftool returned nothing for this file' });
+      }
+      return;
+    }
+    const failure = outcome === 'timeout' ? timeoutText : outcome.failure;
+    if (batch.length > 1) {
+      // one bad file must not cost its batch-mates their metadata: retry each alone
+      logger.warn('metadata batch failed; retrying its files one by one', {
+        failure,
+        files: batch.length,
+      });
+      singles.push(...batch);
+      return;
+    }
+    for (const read of batch) read.settle({ failure });
+  }
+
+  function pump(): void {
+    while (!closed && running < maxProcs) {
+      let batch: PendingRead[];
+      const single = singles.shift();
+      if (single) {
+        batch = [single];
+      } else {
+        batch = [];
+        while (batch.length < batchSize && queue.length > 0) {
+          const next = queue.shift() as PendingRead;
+          if (next.wanted) batch.push(next);
+        }
+      }
+      if (batch.length === 0) return;
+      running++;
+      void runBatch(batch).finally(() => {
+        running--;
+        pump();
+      });
+    }
+  }
+
+  function readTags(
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<{ tags: Record<string, unknown> } | { failure: string }> {
+    return new Promise((resolve, reject) => {
+      let onAbort: (() => void) | undefined;
+      const read: PendingRead = {
+        path,
+        wanted: true,
+        settle(outcome) {
+          if (!read.wanted) return;
+          read.wanted = false;
+          if (onAbort) signal?.removeEventListener('abort', onAbort);
+          resolve(outcome);
+        },
+      };
+      if (signal) {
+        onAbort = () => {
+          if (!read.wanted) return;
+          read.wanted = false;
+          const reason: unknown = signal.reason;
+          reject(
+            reason instanceof Error
+              ? reason
+              : new DOMException('The read was aborted', 'AbortError'),
+          );
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      queue.push(read);
+      // gather the reads of this tick into one batch
+      queueMicrotask(pump);
+    });
   }
 
   return {
@@ -439,7 +548,7 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
           zoneAt,
         });
       }
-      const outcome = await readTags(path, signal);
+      const outcome = await readTags(resolve(path), signal);
       if ('failure' in outcome) {
         logger.warn('metadata read failed', { path, failure: outcome.failure });
         return buildMetadata({
@@ -463,6 +572,10 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      for (const read of [...singles, ...queue])
+        read.settle({ failure: 'the metadata reader was closed' });
+      singles.length = 0;
+      queue.length = 0;
       const instanceToEnd = exiftool;
       exiftool = undefined;
       if (instanceToEnd) await instanceToEnd.end();

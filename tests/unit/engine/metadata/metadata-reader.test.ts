@@ -203,6 +203,32 @@ describe('metadata reader on the corpus (real exiftool)', () => {
     }
   });
 
+  it('reads many files at once in batches, and a file missing from a batch fails alone', async () => {
+    const { dir, cleanup } = await makeTempDir('keepsake-meta-');
+    try {
+      const good = await Promise.all(
+        [0, 1, 2, 3, 4].map(async (i) => {
+          const p = join(dir, `IMG_${i}.jpg`);
+          await copyFile(corpusFile('exiftool-t-images/GPS.jpg'), p);
+          return p;
+        }),
+      );
+      const missing = join(dir, 'IMG_gone.jpg');
+      const results = await Promise.all([...good, missing].map((p) => reader.read(p, MTIME)));
+      for (const r of results.slice(0, 5)) {
+        assert.deepEqual(r.problems, []);
+        assert.equal(r.metadata.captureTimeSource, 'exif_original');
+      }
+      const gone = results[5];
+      assert.match(
+        gone?.problems[0]?.message ?? '',
+        /metadata could not be read \(exiftool failed: .*not found/i,
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('an aborted read rejects with AbortError', async () => {
     const controller = new AbortController();
     controller.abort();
@@ -245,6 +271,15 @@ describe('metadata reader when exiftool hangs', () => {
       assert.equal(hung.metadata.captureTime, '2019-03-12T10:11:12.000+00:00');
       const again = await reader.read(photo, MTIME);
       assert.equal(again.metadata.captureTimeSource, 'exif_original');
+      // a batch caught by a hang is retried file by file: nobody loses their metadata
+      const stopped = exiftoolChildren();
+      for (const pid of stopped) process.kill(pid, 'SIGSTOP');
+      pids.push(...stopped);
+      const batch = await Promise.all([photo, photo, photo].map((p) => reader.read(p, MTIME)));
+      assert.deepEqual(
+        batch.map((r) => r.metadata.captureTimeSource),
+        ['exif_original', 'exif_original', 'exif_original'],
+      );
       for (const pid of pids) {
         try {
           process.kill(pid, 'SIGKILL');
