@@ -167,6 +167,19 @@ describe('uploads to the vault through a faulty link', () => {
     assert.equal(result.sha256, job.sha256);
     assert.equal(await vaultSha(vault, job.sha256), job.sha256);
   });
+
+  it('a small file (one creation-with-upload request) corrupted in flight: verification_failed', async () => {
+    const job = await freshJob(400_000);
+    proxy.setFault({ kind: 'corrupt', atByte: 1500, once: true });
+    const err = await uploader()
+      .upload(job, recordingCallbacks(), new AbortController().signal)
+      .catch((e: unknown) => e);
+    proxy.setFault(null);
+    assert.ok(err instanceof UploadHttpError, String(err));
+    assert.equal(err.code, 'verification_failed');
+    assert.equal(err.method, 'POST');
+    assert.equal(await vaultSha(vault, job.sha256), null);
+  });
 });
 
 describe('the vault refuses', () => {
