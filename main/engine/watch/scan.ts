@@ -20,7 +20,7 @@
 // classification objects are shared (see media-types.ts) to keep per-entry memory small.
 import { type Dirent, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { fromFsError } from '../errors.js';
 import { identityOf } from '../hash/file-identity.js';
 import { detectNetworkFilesystem } from './filesystem.js';
@@ -62,12 +62,17 @@ class ScanCollector {
   constructor(
     readonly root: string,
     readonly rules: FolderRules,
-  ) {}
+  ) {
+    this.prefix = root.endsWith(sep) ? root : root + sep;
+  }
+
+  /** The root with exactly one trailing separator ("/" stays "/"). */
+  private readonly prefix: string;
 
   absPath(relPath: string): string {
     return relPath === ''
       ? this.root
-      : this.root + sep + (sep === '/' ? relPath : relPath.split('/').join(sep));
+      : this.prefix + (sep === '/' ? relPath : relPath.split('/').join(sep));
   }
 
   /** Sorts one folder's listing: sub-folders to walk, media files to stat, problems. */
@@ -301,7 +306,7 @@ async function runScan(
   options: ScanOptions,
 ): Promise<ScanResult> {
   throwIfAborted(signal);
-  const absRoot = join(root); // normalises, keeps it absolute if it was
+  const absRoot = resolve(root); // absolute, normalised, no trailing separator (but "/")
   const offline = (problems: ScanProblem[] = []): ScanResult => ({
     entries: [],
     problems,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { lstatSync } from 'node:fs';
 import { chmod, mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { identityOf } from '../../../../main/engine/hash/file-identity.js';
 import { scanFolder, scanSubtree } from '../../../../main/engine/watch/scan.js';
@@ -182,6 +182,22 @@ describe('scanFolder', () => {
       assert.equal(result.rootPresent, true);
       assert.deepEqual(
         result.entries.map((e) => e.path),
+        [join(root, 'a/IMG_1.jpg')],
+      );
+    }));
+
+  it('a root given with a trailing slash or as a relative path still gives clean absolute paths', () =>
+    withTemp(async (root) => {
+      await put(root, 'a/IMG_1.jpg');
+      const withSlash = await scanFolder(`${root}/`, noRules);
+      assert.deepEqual(
+        withSlash.entries.map((e) => e.path),
+        [join(root, 'a/IMG_1.jpg')],
+      );
+      const relativeRoot = relative(process.cwd(), root);
+      const rel = await scanFolder(relativeRoot, noRules);
+      assert.deepEqual(
+        rel.entries.map((e) => e.path),
         [join(root, 'a/IMG_1.jpg')],
       );
     }));
