@@ -5,7 +5,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultDataDir, lockDataDir } from '../engine/data-dir.js';
-import { createEngine, type EngineOptions, type KeepsakeEngine } from '../engine/engine.js';
+import {
+  createEngine,
+  storedVaultConfig,
+  type EngineOptions,
+  type KeepsakeEngine,
+} from '../engine/engine.js';
 import { KeepsakeError } from '../engine/errors.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';
 import { parseBandwidthLimit, parseChunkSize } from '../engine/upload/bandwidth.js';
@@ -133,7 +138,8 @@ export async function openCliEngine(
   // Fail on a locked data directory before starting a vault inside it.
   lockDataDir(parsed.dataDir).release();
   let embedded: EmbeddedVault | null = null;
-  let vault = parsed.vault;
+  // No --to: the vault the person configured in settings, else the embedded one.
+  let vault = parsed.vault ?? storedVaultConfig(parsed.dataDir);
   if (vault === null) {
     embedded = await startEmbeddedVault(parsed.dataDir);
     vault = { url: embedded.url, token: embedded.token };

@@ -7,6 +7,7 @@
 // the engine takes ownership of the hasher, metadata reader and uploader it is given and
 // closes them in close(); it never writes, renames, locks or deletes anything in a watched
 // folder (it only stats, lists and reads).
+import { existsSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type {
@@ -47,7 +48,7 @@ import {
   type ReconcileCounts,
 } from './queue/reconcile.js';
 import { createUploadQueue } from './queue/upload-queue.js';
-import { openDatabase } from './store/database.js';
+import { openDatabase, openDatabaseReadOnly } from './store/database.js';
 import {
   applySettingUpdate,
   resolveSettings,
@@ -216,6 +217,37 @@ const idleMetadataPump: MetadataPump = {
   close: () => Promise.resolve(),
 };
 
+/** File in the data directory holding the vault token set through settings.set (mode 0600). */
+export const vaultTokenFileName = 'vault-token';
+
+/**
+ * The vault a person configured through settings.set (vaultUrl + vaultToken), read without
+ * starting an engine (the CLI decides between it and the embedded vault). null when unset.
+ */
+export function storedVaultConfig(dataDir: string): { url: string; token: string } | null {
+  const dbFile = databasePath(dataDir);
+  if (!existsSync(dbFile)) return null;
+  let url: unknown = null;
+  try {
+    const db = openDatabaseReadOnly(dbFile);
+    try {
+      url = createStore(db, systemClock).userSettings().get('vaultUrl') ?? null;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
+  if (typeof url !== 'string' || url === '') return null;
+  let token = '';
+  try {
+    token = readFileSync(join(dataDir, vaultTokenFileName), 'utf8').trim();
+  } catch {
+    return null;
+  }
+  return token ? { url, token } : null;
+}
+
 /** The Engine of api.ts plus what `keepsake backup` needs for its summary (additive). */
 export interface KeepsakeEngine extends Engine {
   /** Resolves once metadata of hashed files has been read and sent (the caller bounds it). */
@@ -253,7 +285,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     throw err;
   }
 
-  const tokenFile = join(options.dataDir, 'vault-token');
+  const tokenFile = join(options.dataDir, vaultTokenFileName);
   const settingsSource: SettingsSource = {
     policy: { ...options.policy },
     overrides: { ...options.overrides },

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { FileRow, Folder, StateCounts } from '../../../preload/contract.js';
 import type { KeepsakeEngine } from '../../engine/engine.js';
+import { KeepsakeError } from '../../engine/errors.js';
 import {
   cliLogger,
   describeFailure,
@@ -20,6 +21,9 @@ interface BackupOptions extends EngineCliOptions {
   json?: boolean;
   dryRun?: boolean;
 }
+
+/** How long the vault may stay unreachable before a backup gives up (exit 1). */
+const vaultLostMs = Number(process.env.KEEPSAKE_VAULT_LOST_MS ?? 120_000);
 
 /** How long a backup waits for metadata after the files have settled (exiftool may hang). */
 const metadataGraceMs = 60_000;
@@ -147,12 +151,39 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       dryRun: opts.dryRun === true,
     });
     const { engine } = cli;
+    // Ask the vault once before any work: a wrong address or token is one clear line.
+    try {
+      await engine.api['vault.usage']({});
+    } catch (err) {
+      if (err instanceof KeepsakeError && err.code === 'vault_unreachable') {
+        throw new KeepsakeError('vault_unreachable', `cannot reach the vault at ${cli.vaultUrl}`);
+      }
+      if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
+        throw new KeepsakeError('sign_in_needed', `the vault at ${cli.vaultUrl} refused the token`);
+      }
+      throw err;
+    }
     const folderIds: number[] = [];
     for (const f of folders) folderIds.push((await engine.api['folders.add']({ path: f })).id);
     const stopBar = process.stderr.isTTY && !opts.json ? startProgressBar(engine) : null;
+    // A vault that stays unreachable (uploads retry with backoff; the dedup check would
+    // wait forever) ends the run with an error instead of hanging it.
+    const lostVault = new AbortController();
+    let unreachableSince: number | null = null;
+    const watchVault = setInterval(() => {
+      void engine.api['status.get']({}).then((st) => {
+        if (st.vault.reachable) unreachableSince = null;
+        else unreachableSince ??= performance.now();
+        if (unreachableSince !== null && performance.now() - unreachableSince > vaultLostMs) {
+          lostVault.abort(
+            new KeepsakeError('vault_unreachable', `lost the vault at ${cli?.vaultUrl ?? ''}`),
+          );
+        }
+      });
+    }, 1000);
     try {
       await engine.start();
-      await engine.whenSettled(abort.signal);
+      await engine.whenSettled(AbortSignal.any([abort.signal, lostVault.signal]));
       if (!opts.dryRun) {
         const grace = AbortSignal.any([abort.signal, AbortSignal.timeout(metadataGraceMs)]);
         await engine.whenMetadataSent(grace).catch(() => {
@@ -160,6 +191,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
         });
       }
     } finally {
+      clearInterval(watchVault);
       stopBar?.();
     }
     const mine = (await engine.api['folders.list']({})).filter((f) => folderIds.includes(f.id));
@@ -206,7 +238,9 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       printHuman(summary);
     }
     return summary.failed > 0 ? 1 : 0;
-  } catch (err) {
+  } catch (caught) {
+    // whenSettled rejects with the abort reason: the lost-vault error says what happened.
+    const err: unknown = caught;
     if (abort.signal.aborted) {
       process.stderr.write(
         'keepsake backup: interrupted; the next run continues where this one stopped\n',
