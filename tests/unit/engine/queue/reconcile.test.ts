@@ -1,0 +1,144 @@
+// Reconcile: the real scanFolder on a real folder against a real SQLite store. The scan is
+// the truth: an unchanged file keeps its stored hash, a changed one is re-discovered, a gone
+// one is missing, a folder whose root vanished changes nothing, and a FIFO with a photo's
+// name is a visible failure.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { appendFile, copyFile, mkdir, rename, rm, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
+import { reconcileFolder, type ReconcileContext } from '../../../../main/engine/queue/reconcile.js';
+import { openDatabase } from '../../../../main/engine/store/database.js';
+import { createStore, type FileRecord, type Store } from '../../../../main/engine/store/store.js';
+import { classifyPath } from '../../../../main/engine/watch/media-types.js';
+import { scanFolder } from '../../../../main/engine/watch/scan.js';
+import { corpusFile, makeTempDir } from '../../../support/paths.js';
+
+describe('reconcile', () => {
+  let dir: string;
+  let root: string;
+  let cleanup: () => Promise<void>;
+  let store: Store;
+  const abandoned: string[] = [];
+
+  before(async () => {
+    ({ dir, cleanup } = await makeTempDir('keepsake-reconcile-'));
+    root = join(dir, 'photos');
+    await mkdir(join(root, 'a'), { recursive: true });
+    await copyFile(corpusFile('exifr-fixtures/cookiezen.jpg'), join(root, 'a', 'one.jpg'));
+    await copyFile(corpusFile('exifr-fixtures/img_1771_no_exif.jpg'), join(root, 'a', 'two.jpg'));
+    await copyFile(corpusFile('exifr-fixtures/BonTonARTSTORplusIPTC.jpg'), join(root, 'three.jpg'));
+    const { db } = openDatabase(join(dir, 'k.db'), { logger: silentLogger, clock: systemClock });
+    store = createStore(db, systemClock);
+    store.addFolder(root, [], []);
+  });
+  after(async () => {
+    store.close();
+    await cleanup();
+  });
+
+  const ctx = (): ReconcileContext => ({
+    store,
+    now: () => systemClock.now(),
+    classify: classifyPath,
+    abandon: (url) => abandoned.push(url),
+    fileChanged: () => {},
+  });
+
+  async function reconcile() {
+    const folder = store.listFolders()[0]!;
+    const scan = await scanFolder(root, { include: [], exclude: [] });
+    return reconcileFolder(ctx(), folder, scan, 0);
+  }
+
+  const row = (rel: string): FileRecord | null => store.getFileByPath(join(root, rel));
+
+  /** What the hasher and uploader would have done: hashed and backed up. */
+  function markBackedUp(rel: string, sha: string): void {
+    const f = row(rel)!;
+    store.transition(f.id, 'hashing');
+    store.transition(f.id, 'queued', { sha256: sha, dedupChecked: true });
+    store.transition(f.id, 'uploading');
+    store.transition(f.id, 'backed_up');
+  }
+
+  it('records every media file under the folder as discovered', async () => {
+    const counts = await reconcile();
+    assert.equal(counts.added, 3);
+    for (const rel of ['a/one.jpg', 'a/two.jpg', 'three.jpg']) {
+      assert.equal(row(rel)?.state, 'discovered', rel);
+    }
+    markBackedUp('a/one.jpg', '1'.repeat(64));
+    markBackedUp('a/two.jpg', '2'.repeat(64));
+    markBackedUp('three.jpg', '3'.repeat(64));
+  });
+
+  it('a rescan of an unchanged folder changes nothing: stored hashes stand', async () => {
+    const before = ['a/one.jpg', 'a/two.jpg', 'three.jpg'].map((r) => row(r));
+    const counts = await reconcile();
+    assert.deepEqual(counts, { added: 0, changed: 0, missing: 0, failed: 0 });
+    for (const b of before) {
+      const now = store.getFile(b!.id)!;
+      assert.equal(now.state, 'backed_up');
+      assert.equal(now.sha256, b!.sha256);
+      assert.equal(now.updatedAt, b!.updatedAt, 'the row was not even rewritten');
+    }
+  });
+
+  it('a changed file is re-discovered with its hash cleared; a touched mtime counts too', async () => {
+    await appendFile(join(root, 'a', 'one.jpg'), Buffer.from('more bytes'));
+    await utimes(join(root, 'three.jpg'), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    const counts = await reconcile();
+    assert.equal(counts.changed, 2);
+    for (const rel of ['a/one.jpg', 'three.jpg']) {
+      assert.equal(row(rel)?.state, 'discovered', rel);
+      assert.equal(row(rel)?.sha256, null, rel);
+    }
+    assert.equal(row('a/two.jpg')?.state, 'backed_up');
+  });
+
+  it('a deleted file is missing (never removed), a new name is discovered', async () => {
+    await rename(join(root, 'a', 'two.jpg'), join(root, 'renamed.jpg'));
+    const counts = await reconcile();
+    assert.equal(counts.missing, 1);
+    assert.equal(counts.added, 1);
+    assert.equal(row('a/two.jpg')?.state, 'missing');
+    assert.equal(row('a/two.jpg')?.sha256, '2'.repeat(64), 'what was backed up is remembered');
+    const renamed = row('renamed.jpg')!;
+    assert.equal(renamed.state, 'discovered');
+    // Same inode, size and mtime: the hash pump will take the known hash instead of reading.
+    assert.equal(store.findSameContent(renamed)?.sha256, '2'.repeat(64));
+  });
+
+  it('a folder whose root is gone (unplugged drive) marks nothing missing', async () => {
+    const aside = join(dir, 'unplugged');
+    await rename(root, aside);
+    try {
+      const beforeStates = store.filesOfFolder(store.listFolders()[0]!.id).map((f) => f.state);
+      const counts = await reconcile();
+      assert.deepEqual(counts, { added: 0, changed: 0, missing: 0, failed: 0 });
+      const afterStates = store.filesOfFolder(store.listFolders()[0]!.id).map((f) => f.state);
+      assert.deepEqual(afterStates, beforeStates);
+    } finally {
+      await rename(aside, root);
+    }
+  });
+
+  it('a FIFO with a photo name is a failed file with a reason, and never opened', async (t) => {
+    if (process.platform === 'win32') return t.skip('no FIFOs on Windows');
+    execFileSync('mkfifo', [join(root, 'pipe.jpg')]);
+    try {
+      const counts = await reconcile();
+      assert.equal(counts.failed, 1);
+      const f = row('pipe.jpg')!;
+      assert.equal(f.state, 'failed');
+      assert.equal(f.error?.code, 'not_a_regular_file');
+      assert.match(f.error?.message ?? '', /pipe|FIFO/i);
+      // A second scan does not rewrite the same failure.
+      assert.equal((await reconcile()).failed, 0);
+    } finally {
+      await rm(join(root, 'pipe.jpg'));
+    }
+  });
+});
