@@ -4,8 +4,8 @@
 //
 // [Note: Commit order]
 // A verified upload becomes an asset in this order:
-//   1. the partial file (already fsynced at the end of every PATCH) is renamed to its final
-//      name blobs/ab/cd/<sha256>: rename is atomic, so the final name never holds a partial;
+//   1. the partial file is fsynced, then renamed to its final name blobs/ab/cd/<sha256>:
+//      rename is atomic, so the final name never holds a partial;
 //   2. the directories that gained an entry (ab/cd/, and ab/ or blobs/ when created) are
 //      fsynced, so the rename itself survives power loss;
 //   3. only then the asset row is committed in SQLite.
@@ -39,7 +39,7 @@ export class BlobStore {
   }
 
   /**
-   * Moves a complete, fsynced file into the store under its sha256 (See [Note: Commit
+   * Moves a complete file into the store (fsyncing it first) under its sha256 (See [Note: Commit
    * order]). When the blob already exists the source is deleted instead (same content).
    * Returns true when the blob was new.
    */
@@ -50,6 +50,7 @@ export class BlobStore {
       await unlink(sourcePath);
       return false;
     }
+    await syncFile(sourcePath);
     const cd = dirname(finalPath);
     const ab = dirname(cd);
     const createdAb = await mkdirIfMissing(ab);
@@ -72,6 +73,16 @@ async function mkdirIfMissing(dir: string): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
+  }
+}
+
+/** fdatasync of a file's contents. */
+export async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
   }
 }
 

@@ -14,23 +14,55 @@
 // the sizes differ (a write failed), the checkpoint is dropped and the next use rehashes the
 // file. hash-wasm is used rather than node:crypto because its state can be saved and loaded,
 // which node:crypto's cannot.
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSHA256, type IHasher } from 'hash-wasm';
+
+// [Note: Checkpoints and power loss]
+// A checkpoint claims "the partial's first N bytes hash to this state". After a kill -9 the
+// page cache survives, so the partial still holds exactly what was written and the claim
+// holds. After a power loss, bytes that were never fsynced may be gone, or (on some
+// filesystems) read back as zeros under a size that survived. So a checkpoint records the
+// boot it was written in (Linux: /proc/sys/kernel/random/boot_id) and is trusted only in
+// that same boot; after a reboot the partial is reread (the hash then covers exactly what
+// is on disk, and a loss shows up as a 460, never as a wrong blob). Where no boot id is
+// available, every PATCH fsyncs the partial before its checkpoint instead. Either way the
+// partial is fsynced before it becomes a blob (See [Note: Commit order] in blob-store.ts).
 
 interface Checkpoint {
   /** bytes covered by the state */
   offset: number;
   /** hash-wasm saved state, base64 */
   state: string;
+  /** the boot the checkpoint was written in; see [Note: Checkpoints and power loss] */
+  boot: string | null;
+}
+
+function readBootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
 }
 
 export class UploadHashes {
   /** Count of resumes that had to reread the partial (no usable checkpoint). */
   rebuilds = 0;
+  private readonly boot: string | null;
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    boot: string | null = readBootId(),
+  ) {
+    this.boot = boot;
+  }
+
+  /** True when the writer must fsync a partial before each checkpoint (no boot id here). */
+  get needsDurableCheckpoints(): boolean {
+    return this.boot === null;
+  }
 
   private pathOf(uploadId: string): string {
     return join(this.dir, `${uploadId}.sha256state`);
@@ -42,7 +74,7 @@ export class UploadHashes {
     hasher.init();
     if (offset === 0) return hasher;
     const saved = await this.readCheckpoint(uploadId);
-    if (saved && saved.offset === offset) {
+    if (saved && saved.offset === offset && saved.boot === this.boot) {
       try {
         hasher.load(Buffer.from(saved.state, 'base64'));
         return hasher;
@@ -73,7 +105,11 @@ export class UploadHashes {
   }
 
   async checkpoint(uploadId: string, hasher: IHasher, offset: number): Promise<void> {
-    const body: Checkpoint = { offset, state: Buffer.from(hasher.save()).toString('base64') };
+    const body: Checkpoint = {
+      offset,
+      state: Buffer.from(hasher.save()).toString('base64'),
+      boot: this.boot,
+    };
     const path = this.pathOf(uploadId);
     // Written whole then renamed: a reader sees the old checkpoint or the new one.
     await writeFile(`${path}.tmp`, JSON.stringify(body));
@@ -100,7 +136,7 @@ export class UploadHashes {
         await readFile(this.pathOf(uploadId), 'utf8'),
       ) as Partial<Checkpoint>;
       if (typeof parsed.offset === 'number' && typeof parsed.state === 'string') {
-        return { offset: parsed.offset, state: parsed.state };
+        return { offset: parsed.offset, state: parsed.state, boot: parsed.boot ?? null };
       }
     } catch {
       // missing or torn: rebuild

@@ -6,13 +6,14 @@
 // Invariant: the partial's size is the upload's offset, and a saved hash checkpoint is only
 // trusted at exactly that offset.
 import { createWriteStream } from 'node:fs';
-import { open, stat, unlink } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/server';
+import { syncFile } from './blob-store.js';
 import { TusRejection } from './http-error.js';
 import { UploadHashes } from './upload-hash.js';
 import { WorkTracker } from './work-tracker.js';
@@ -30,7 +31,7 @@ export interface WriteStats {
   bytes: number;
   /** receiving, hashing and writing, ms */
   receiveMs: number;
-  /** the fdatasync at the end, ms */
+  /** the fdatasync at the end (when one is needed), ms */
   syncMs: number;
 }
 
@@ -147,20 +148,15 @@ export class VerifyingFileStore extends FileStore {
     } catch (err) {
       failure = err;
     }
-    // Durable before the checkpoint claims these bytes, and before a final rename.
     const t1 = performance.now();
-    const fh = await open(path, 'r+');
-    try {
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    const size = (await stat(path)).size;
-    if (size === hashedTo) await this.hashes.checkpoint(id, hasher, size);
+    // See [Note: Checkpoints and power loss] in upload-hash.ts for when this sync is needed.
+    if (this.hashes.needsDurableCheckpoints) await syncFile(path);
+    const stored = (await stat(path)).size;
+    if (stored === hashedTo) await this.hashes.checkpoint(id, hasher, stored);
     else await this.hashes.discard(id);
     this.onWritten({
       uploadId: id,
-      bytes: size - offset,
+      bytes: stored - offset,
       receiveMs: t1 - t0,
       syncMs: performance.now() - t1,
     });
@@ -169,7 +165,7 @@ export class VerifyingFileStore extends FileStore {
         ? TusRejection.from(failure)
         : TusRejection.from(ERRORS.FILE_WRITE_ERROR);
     }
-    return size;
+    return stored;
   }
 
   override async remove(id: string): Promise<void> {

@@ -58,44 +58,52 @@ export function registerVaultCommand(program: Command): void {
     .option('--max-size <bytes>', 'largest single upload, in bytes', parseBytes)
     .option('--verbose', 'log debug lines too')
     .action(async (opts: VaultCommandOptions) => {
-      let vault;
+      // Signals are caught from the start, so one that arrives while the vault starts (or
+      // right after the listening line) still closes it cleanly.
+      let stopSignal: NodeJS.Signals | undefined;
+      let wake: (() => void) | undefined;
+      const onSignal = (signal: NodeJS.Signals) => {
+        stopSignal ??= signal;
+        wake?.();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
-        vault = await startVault({
-          dataDir: opts.dataDir,
-          host: opts.host,
-          port: opts.port,
-          token: opts.token ?? process.env.KEEPSAKE_VAULT_TOKEN,
-          quotaBytes: opts.quota ?? null,
-          maxSizeBytes: opts.maxSize ?? null,
-          logger: stderrLogger(opts.verbose === true),
-        });
-      } catch (err) {
-        if (err instanceof VaultStartError) {
-          console.error(`keepsake vault: ${err.message}`);
-          process.exitCode = 1;
-          return;
-        }
-        throw err;
-      }
-      if (vault.tokenGenerated) {
-        console.log(`generated a token (stored in ${opts.dataDir}/token, shown only this once)`);
-        console.log(`token: ${vault.token}`);
-      }
-      console.log(`vault listening on ${vault.url}`);
-      const running = vault;
-      await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals) => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          console.error(`keepsake vault: ${signal}, closing`);
-          running.close().then(resolve, (err: unknown) => {
-            console.error(`keepsake vault: error while closing: ${String(err)}`);
-            process.exitCode = 1;
-            resolve();
+        let vault;
+        try {
+          vault = await startVault({
+            dataDir: opts.dataDir,
+            host: opts.host,
+            port: opts.port,
+            token: opts.token ?? process.env.KEEPSAKE_VAULT_TOKEN,
+            quotaBytes: opts.quota ?? null,
+            maxSizeBytes: opts.maxSize ?? null,
+            logger: stderrLogger(opts.verbose === true),
           });
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+        } catch (err) {
+          if (err instanceof VaultStartError) {
+            console.error(`keepsake vault: ${err.message}`);
+            process.exitCode = 1;
+            return;
+          }
+          throw err;
+        }
+        if (vault.tokenGenerated) {
+          console.log(`generated a token (stored in ${opts.dataDir}/token, shown only this once)`);
+          console.log(`token: ${vault.token}`);
+        }
+        console.log(`vault listening on ${vault.url}`);
+        if (stopSignal === undefined) await new Promise<void>((resolve) => (wake = resolve));
+        console.error(`keepsake vault: ${stopSignal ?? 'signal'}, closing`);
+        try {
+          await vault.close();
+        } catch (err) {
+          console.error(`keepsake vault: error while closing: ${String(err)}`);
+          process.exitCode = 1;
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     });
 }

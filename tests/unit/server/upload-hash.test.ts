@@ -62,3 +62,28 @@ describe('upload hash checkpoints', () => {
     );
   });
 });
+
+describe('upload hash checkpoints across a reboot', () => {
+  it('trusts a checkpoint only in the boot that wrote it (unsynced bytes may be lost on power loss)', async () => {
+    const temp = await makeTempDir('keepsake-upload-hash-boot-');
+    try {
+      const data = randomBytes(500_000);
+      const partial = join(temp.dir, 'p');
+      await writeFile(partial, data);
+      const before = new UploadHashes(temp.dir, 'boot-1');
+      assert.equal(before.needsDurableCheckpoints, false);
+      const h = await before.resumeAt('p', 0, partial);
+      h.update(data);
+      await before.checkpoint('p', h, data.length);
+      const sameBoot = new UploadHashes(temp.dir, 'boot-1');
+      assert.equal(await sameBoot.digest('p', data.length, partial), sha(data));
+      assert.equal(sameBoot.rebuilds, 0);
+      const afterReboot = new UploadHashes(temp.dir, 'boot-2');
+      assert.equal(await afterReboot.digest('p', data.length, partial), sha(data));
+      assert.equal(afterReboot.rebuilds, 1, 'reread after a reboot');
+      assert.equal(new UploadHashes(temp.dir, null).needsDurableCheckpoints, true);
+    } finally {
+      await temp.cleanup();
+    }
+  });
+});
