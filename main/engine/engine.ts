@@ -913,6 +913,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       const folder = store.getFolder(id);
       if (!folder) throw new KeepsakeError('not_found', `No folder with id ${id}.`);
       await stopWatcher(id);
+      queue.abortFolder(id);
       for (const f of store.filesOfFolder(id)) {
         if (f.uploadUrl && f.state !== 'uploading') reconcileCtx.abandon(f.uploadUrl);
       }

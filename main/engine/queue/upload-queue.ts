@@ -81,6 +81,8 @@ export interface UploadQueue {
    */
   kickSoon(): void;
   setPaused(paused: boolean): void;
+  /** Aborts the in-flight uploads of one folder's files (the folder is being removed). */
+  abortFolder(folderId: number): void;
   /** Uploads in flight, for status and progress events. */
   current(): UploadProgress[];
   /** true when nothing is in flight and no pass is running. */
@@ -556,6 +558,11 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       } else {
         dedupRetryAt = null;
         kick();
+      }
+    },
+    abortFolder(folderId) {
+      for (const slot of slots.values()) {
+        if (slot.file.folderId === folderId) slot.controller.abort();
       }
     },
     current() {

@@ -94,10 +94,17 @@ CREATE INDEX files_upload_size ON files(state, dedup_checked, size);
 CREATE INDEX files_metadata ON files(metadata_state, state);
 `;
 
+// 0004: discovered and hashing rows never carry dedup_checked = 1 (the hash queue's index
+// range relies on it; rows written before transition() enforced it are corrected here).
+const m0004_discovered_unchecked = `
+UPDATE files SET dedup_checked = 0 WHERE state IN ('discovered', 'hashing');
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
   { version: 3, name: '0003_queue_indexes', sql: m0003_queue_indexes },
+  { version: 4, name: '0004_discovered_unchecked', sql: m0004_discovered_unchecked },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

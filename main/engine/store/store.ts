@@ -305,9 +305,12 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
       'UPDATE folders SET last_scan_at = ? WHERE id = ?',
     ),
     nextToHash: db.prepare<{ cutoff: number; limit: number }, FileRow>(
-      `SELECT * FROM files WHERE state = 'discovered'
-         AND (mtime_ms <= @cutoff OR seen_at <= @cutoff)
-       ORDER BY priority DESC, mtime_ms DESC LIMIT @limit`,
+      // Discovered rows always have dedup_checked = 0 (transition() sees to it), which lets
+      // files_upload_order serve the order without sorting every discovered row.
+      `SELECT * FROM files INDEXED BY files_upload_order
+        WHERE state = 'discovered' AND dedup_checked = 0
+          AND (mtime_ms <= @cutoff OR seen_at <= @cutoff)
+        ORDER BY priority DESC, mtime_ms DESC LIMIT @limit`,
     ),
     nextSettleAt: db.prepare<[], { t: number | null }>(
       `SELECT min(min(mtime_ms, seen_at)) AS t FROM files WHERE state = 'discovered'`,
@@ -441,7 +444,8 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
       if (current === undefined) return null;
       if (from !== undefined && !from.includes(current.state)) return null;
       assertTransition(current.state, to);
-      applyPatch(id, patch, to);
+      // A file going back to discovered must be dedup-checked again once hashed.
+      applyPatch(id, to === 'discovered' ? { ...patch, dedupChecked: false } : patch, to);
       return getFile(id);
     },
   );
@@ -528,14 +532,22 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     nextLargeToUpload(now: number, limit: number, minSize: number): FileRecord[] {
       return q.nextLargeToUpload.all({ now, minSize, limit }).map(toFile);
     },
-    /** EXPLAIN QUERY PLAN of the hot query (tests assert it uses files_upload_order). */
-    explainNextToUpload(): string[] {
-      const sql = q.nextToUpload.source;
-      return (
-        db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ now: 0, maxSize: 1, limit: 1 }) as {
-          detail: string;
-        }[]
-      ).map((r) => r.detail);
+    /** EXPLAIN QUERY PLAN of a frequent query (tests assert which index serves it). */
+    explain(
+      name:
+        'nextToUpload' | 'nextLargeToUpload' | 'nextToHash' | 'dedupPending' | 'metadataPending',
+    ): string[] {
+      const params: Record<string, Record<string, number> | number[]> = {
+        nextToUpload: { now: 0, maxSize: 1, limit: 1 },
+        nextLargeToUpload: { now: 0, minSize: 1, limit: 1 },
+        nextToHash: { cutoff: 0, limit: 1 },
+        dedupPending: [1],
+        metadataPending: [1],
+      };
+      const stmt = db.prepare(`EXPLAIN QUERY PLAN ${q[name].source}`);
+      const p = params[name];
+      const rows = (Array.isArray(p) ? stmt.all(...p) : stmt.all(p)) as { detail: string }[];
+      return rows.map((r) => r.detail);
     },
     nextRetryAt(now: number): number | null {
       return q.nextRetryAt.get(now)?.t ?? null;

@@ -104,10 +104,24 @@ describe('store', () => {
   });
 
   it('the next-files-to-upload query is served by the files_upload_order index, no sort', () => {
-    const plan = store.explainNextToUpload().join('\n');
+    const plan = store.explain('nextToUpload').join('\n');
     assert.match(plan, /USING INDEX files_upload_order/, plan);
     assert.doesNotMatch(plan, /TEMP B-TREE/, plan);
     assert.doesNotMatch(plan, /SCAN files(?! USING)/, plan);
+  });
+
+  it('the queue and metadata lookups run once per file, so none of them scans the table', () => {
+    for (const name of [
+      'nextToHash',
+      'dedupPending',
+      'metadataPending',
+      'nextLargeToUpload',
+    ] as const) {
+      const plan = store.explain(name).join('\n');
+      assert.match(plan, /SEARCH files USING (COVERING )?INDEX/, `${name}: ${plan}`);
+      if (name !== 'nextLargeToUpload')
+        assert.doesNotMatch(plan, /TEMP B-TREE/, `${name}: ${plan}`);
+    }
   });
 
   it('orders uploads manual additions first, then newest first, skipping pending retries', () => {
