@@ -57,7 +57,13 @@ const quietPeriod = (ms = 600): Promise<void> => new Promise((r) => setTimeout(r
 async function withWatcher(
   setup: (root: string) => Promise<void>,
   body: (ctx: { root: string; rec: Recorder; watcher: FolderWatcher }) => Promise<void>,
-  extra: { presenceCheckMs?: number; rules?: FolderRules; rootName?: string } = {},
+  extra: {
+    presenceCheckMs?: number;
+    rules?: FolderRules;
+    rootName?: string;
+    maxPathsPerBatch?: number;
+    batchMs?: number;
+  } = {},
 ): Promise<void> {
   const { dir, cleanup } = await makeTempDir('keepsake-watch-');
   const root = join(dir, extra.rootName ?? 'Photos');
@@ -70,8 +76,9 @@ async function withWatcher(
       rules: extra.rules ?? noRules,
       logger: silentLogger,
       clock: systemClock,
-      batchMs: 150,
+      batchMs: extra.batchMs ?? 150,
       presenceCheckMs: extra.presenceCheckMs ?? 30_000,
+      ...(extra.maxPathsPerBatch ? { maxPathsPerBatch: extra.maxPathsPerBatch } : {}),
       onHints: rec.onHints,
       onStatus: rec.onStatus,
     });
@@ -172,6 +179,23 @@ describe('folder watcher', () => {
           rec.hintedPaths().includes(later),
         );
       },
+    ));
+
+  it('a burst of more changes than one batch holds becomes one rescan instead of a flood', () =>
+    withWatcher(
+      (root) => makeTree(root, 1, 1),
+      async ({ root, rec }) => {
+        await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            writeFile(join(root, 'album-0', `burst-${i}.jpg`), 'b'),
+          ),
+        );
+        await rec.waitFor('a rescan', () => rec.rescans() > 0);
+        await quietPeriod();
+        assert.deepEqual(rec.hintedPaths(), []);
+        assert.equal(rec.rescans(), 1);
+      },
+      { maxPathsPerBatch: 10, batchMs: 1500 },
     ));
 
   it('excluded media are still hinted (the engine records them as excluded with the rule)', () =>
