@@ -287,7 +287,8 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
          mime, created_at, updated_at)
        VALUES (@folder_id, @path, @rel_path, @size, @mtime_ms, @ino, @dev, @now, @sha256,
          @state, @excluded_by, @error_code, @error_message, @error_retryable, @priority,
-         @media_kind, @mime, @now, @now)`,
+         @media_kind, @mime, @now, @now)
+       RETURNING *`,
     ),
     stateOf: db.prepare<[number], { state: FileState }>('SELECT state FROM files WHERE id = ?'),
     folders: db.prepare<[], FolderRow>('SELECT * FROM folders ORDER BY id'),
@@ -412,7 +413,7 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
 
   const updateCache = new Map<string, Database.Statement>();
   function updateStatement(sets: string[]): Database.Statement {
-    const sql = `UPDATE files SET ${sets.join(', ')} WHERE id = @id`;
+    const sql = `UPDATE files SET ${sets.join(', ')} WHERE id = @id RETURNING *`;
     let stmt = updateCache.get(sql);
     if (stmt === undefined) {
       stmt = db.prepare(sql);
@@ -426,7 +427,7 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     return row === undefined ? null : toFile(row);
   }
 
-  function applyPatch(id: number, patch: FilePatch, state?: FileState): void {
+  function applyPatch(id: number, patch: FilePatch, state?: FileState): FileRow | undefined {
     const { sets, params } = patchParams(patch);
     if (state !== undefined) {
       sets.push('state = @state');
@@ -435,7 +436,7 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     sets.push('updated_at = @updated_at');
     params.updated_at = clock.now();
     params.id = id;
-    updateStatement(sets).run(params);
+    return updateStatement(sets).get(params) as FileRow | undefined;
   }
 
   const transitionTx = db.transaction(
@@ -445,14 +446,18 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
       if (from !== undefined && !from.includes(current.state)) return null;
       assertTransition(current.state, to);
       // A file going back to discovered must be dedup-checked again once hashed.
-      applyPatch(id, to === 'discovered' ? { ...patch, dedupChecked: false } : patch, to);
-      return getFile(id);
+      const row = applyPatch(
+        id,
+        to === 'discovered' ? { ...patch, dedupChecked: false } : patch,
+        to,
+      );
+      return row === undefined ? null : toFile(row);
     },
   );
 
-  const insertTx = db.transaction((file: NewFile) => {
+  const insertTx = db.transaction((file: NewFile): FileRow => {
     const now = clock.now();
-    const info = q.insertFile.run({
+    const row = q.insertFile.get({
       folder_id: file.folderId,
       path: file.path,
       rel_path: file.relPath,
@@ -470,8 +475,9 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
       priority: file.priority ?? 0,
       media_kind: file.mediaKind ?? 'media',
       mime: file.mime ?? null,
-    });
-    return Number(info.lastInsertRowid);
+    }) as FileRow | undefined;
+    if (row === undefined) throw new Error(`inserting ${file.path} returned no row`);
+    return row;
   });
 
   return {
@@ -487,10 +493,7 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
       return q.filesOfFolder.all(folderId).map(toFile);
     },
     insertFile(file: NewFile): FileRecord {
-      const id = insertTx(file);
-      const rec = getFile(id);
-      if (rec === null) throw new Error(`inserted file ${id} vanished`);
-      return rec;
+      return toFile(insertTx(file));
     },
     /**
      * Moves a file to `to` and applies `patch`, in one transaction. With `from`, does nothing
