@@ -33,6 +33,9 @@ const smallPhotos = [
 /** 1,477,654 bytes: above the vault's --max-size below. */
 const largePhoto = 'takeout/osxphotos/Takeout/Google Photos/Adelaide/IMG_4547.jpg';
 const maxSizeBytes = 1_000_000;
+/** 1,435,696 bytes, copied in under a 128 KiB/s cap: about 11 s in upload. */
+const slowPhoto =
+  'takeout/osxphotos/Takeout/Google Photos/Photos from 2018/St James Park_edited.jpg';
 /** Copied in while uploads are paused. */
 const latePhoto = 'ianare-exif-samples/jpg/Samsung_Digimax_i50_MP3.jpg';
 
@@ -276,6 +279,46 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
     await waitForTestValue('count-backed-up', smallPhotos.length + 2);
     await waitForTestValue('sync-status', 'up_to_date', 'data-status');
     assert.equal(await page.textContent('[data-testid="pause-toggle"]'), 'Pause');
+  });
+
+  it('a bandwidth cap set in Settings holds a photo in upload, shown with its progress', async () => {
+    const setCap = async (text: string, source: 'user' | 'default') => {
+      await goto('settings');
+      await page.fill('#setting-bandwidthLimit', text);
+      await page
+        .locator('[data-testid="setting-bandwidthLimit"] button', { hasText: 'Save' })
+        .click();
+      await page.waitForSelector(
+        `[data-testid="setting-bandwidthLimit"] .source[data-source="${source}"]`,
+      );
+      assert.equal(await page.inputValue('#setting-bandwidthLimit'), text);
+    };
+    await setCap('128k', 'user');
+    await copyFile(corpusFile(slowPhoto), join(photos, basename(slowPhoto)));
+    await goto('overview');
+    await waitForTestValue('count-uploading', 1);
+    await page.waitForSelector('[data-testid="uploads-now"] li');
+    assert.match(
+      (await page.textContent('[data-testid="uploads-now"]')) ?? '',
+      new RegExp(basename(slowPhoto).replace('.', '\\.')),
+    );
+    await waitForTestValue('sync-status', 'backing_up', 'data-status');
+    // The bar moves while the cap holds the upload back.
+    await page.waitForFunction(
+      () =>
+        Number(
+          (globalThis as unknown as { document: BrowserDocument }).document
+            .querySelector('[data-testid="uploads-now"] [role="progressbar"]')
+            ?.getAttribute('aria-valuenow') ?? 0,
+        ) >= 25,
+      undefined,
+      { timeout: timeoutMs, polling: 100 },
+    );
+    await screenshot('overview-uploading');
+    await setCap('', 'default');
+    await goto('overview');
+    await waitForTestValue('count-backed-up', smallPhotos.length + 3);
+    await waitForTestValue('count-uploading', 0);
   });
 
   it("shows the vault's own numbers on the storage page", async () => {

@@ -17,16 +17,20 @@ import { useAction } from '../hooks';
 import { Empty, InlineError, ProgressBar, QueryView, statusWords, useSharedStatus } from '../ui';
 
 // [Note: Throughput history]
-// The engine reports the current rate in each status snapshot; the chart keeps the last five
-// minutes of those snapshots here, from the moment the page loaded (module scope, so moving
-// between pages keeps the history).
+// The engine reports the current rate in each status snapshot (from events or the periodic
+// re-read); the chart keeps the last five minutes of those snapshots here, from the moment the
+// page loaded (module scope, so moving between pages keeps the history).
 const historyMs = 5 * 60_000;
 const samples: { at: number; bps: number }[] = [];
-bridge.on('status', (s) => {
+let lastSampled: EngineStatus | null = null;
+function recordSample(s: EngineStatus): void {
+  if (s === lastSampled) return;
+  lastSampled = s;
   const now = Date.now();
   samples.push({ at: now, bps: s.throughputBytesPerSecond });
   while (samples.length > 0 && (samples[0]?.at ?? now) < now - historyMs) samples.shift();
-});
+}
+bridge.on('status', recordSample);
 
 const countCards: { testId: string; label: string; states: FileState[]; tone: string }[] = [
   {
@@ -89,8 +93,9 @@ function ThroughputChart({ status }: { status: EngineStatus }) {
     const timer = setInterval(() => setTick((t) => t + 1), 2000);
     return () => clearInterval(timer);
   }, []);
+  recordSample(status);
   const now = Date.now();
-  const points = samples.length > 0 ? samples : [{ at: now, bps: status.throughputBytesPerSecond }];
+  const points = samples;
   const peak = Math.max(0, ...points.map((p) => p.bps));
   const max = Math.max(1, peak);
   const w = 300;
