@@ -118,6 +118,12 @@ export function migrate(db: Database.Database): void {
   })();
 }
 
+// [Note: Which commits are synced]
+// A client is told an upload is safe (final PATCH 204) or its metadata stored (PUT 200) right
+// after the commit, so those commits run with synchronous = FULL and survive power loss.
+// Upload bookkeeping (reservations, forgetting an upload) runs with NORMAL: in WAL mode it
+// survives a process crash, and what a power loss may undo is repaired by the start-up sweep
+// (a partial without its row is removed, a row without its partial forgotten).
 export class VaultIndex {
   private readonly db: Database.Database;
   private readonly stmts;
@@ -125,8 +131,8 @@ export class VaultIndex {
   constructor(path: string) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    // FULL: a committed asset row survives power loss, not only a process crash.
-    this.db.pragma('synchronous = FULL');
+    // See [Note: Which commits are synced] below.
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     const db = this.db;
@@ -198,7 +204,7 @@ export class VaultIndex {
 
   /** Stores metadata JSON; false when the asset is unknown. */
   setMetadata(sha256: string, json: string, at: number): boolean {
-    return this.stmts.setMetadata.run(json, at, sha256).changes === 1;
+    return this.durably(() => this.stmts.setMetadata.run(json, at, sha256).changes === 1);
   }
 
   usage(): UsageTotals {
@@ -250,12 +256,24 @@ export class VaultIndex {
    * Returns true when the content was new.
    */
   commitVerifiedUpload(uploadId: string, asset: NewAsset): boolean {
-    return this.db.transaction(() => {
-      const inserted = this.stmts.insertAsset.run(asset).changes === 1;
-      if (!inserted) this.stmts.addDedup.run(asset.size);
-      this.stmts.finishUpload.run(asset.at, uploadId);
-      return inserted;
-    })();
+    return this.durably(() =>
+      this.db.transaction(() => {
+        const inserted = this.stmts.insertAsset.run(asset).changes === 1;
+        if (!inserted) this.stmts.addDedup.run(asset.size);
+        this.stmts.finishUpload.run(asset.at, uploadId);
+        return inserted;
+      })(),
+    );
+  }
+
+  /** Runs one commit with synchronous = FULL. See [Note: Which commits are synced]. */
+  private durably<T>(commit: () => T): T {
+    this.db.pragma('synchronous = FULL');
+    try {
+      return commit();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
   }
 
   /** Every asset's sha256 and size (for consistency checks after a crash). */
