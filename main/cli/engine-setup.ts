@@ -130,6 +130,21 @@ export function cliLogger(defaultLevel: 'debug' | 'info' | 'warn' | 'error'): Lo
   return jsonLogger((line) => process.stderr.write(line), level);
 }
 
+/**
+ * Knobs for tests and unusual setups, from the environment: KEEPSAKE_SETTLE_MS (how long a
+ * file must hold still before hashing, default 2000) and KEEPSAKE_RECONCILE_INTERVAL_MS
+ * (periodic full rescan, default hourly).
+ */
+export function envTuning(env: NodeJS.ProcessEnv): Partial<EngineOptions> {
+  const out: Partial<EngineOptions> = {};
+  const int = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : null);
+  const settle = int(env.KEEPSAKE_SETTLE_MS);
+  if (settle !== null) out.settleMs = settle;
+  const interval = int(env.KEEPSAKE_RECONCILE_INTERVAL_MS);
+  if (interval !== null) out.reconcileIntervalMs = interval;
+  return out;
+}
+
 /** Starts the embedded vault when needed and builds the engine (not started). */
 export async function openCliEngine(
   parsed: ParsedEngineCliOptions,
@@ -146,6 +161,7 @@ export async function openCliEngine(
   }
   try {
     const engine = await createEngine({
+      ...envTuning(process.env),
       ...extra,
       dataDir: parsed.dataDir,
       vault: { ...vault, embedded: embedded !== null },
