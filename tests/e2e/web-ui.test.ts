@@ -387,6 +387,37 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
     await page.waitForSelector('main[data-page="queue"]');
   });
 
+  it("edits a folder's exclusions and removes the folder, keeping what is on the vault", async () => {
+    await goto('folders');
+    const card = page.locator(`[data-testid="folder-card"][data-path="${photos}"]`);
+    await card.locator('button', { hasText: 'Exclusions' }).click();
+    await card.locator('textarea').fill('**/*.tmp\nScreenshots/**');
+    await card.locator('button', { hasText: 'Save exclusions' }).click();
+    await page.waitForSelector(
+      '[data-testid="folder-card"] >> text=Excluding **/*.tmp, Screenshots/**',
+    );
+    await screenshot('folders-with-exclusions');
+    await page
+      .locator(`[data-testid="folder-card"][data-path="${photos}"] button`, { hasText: 'Remove' })
+      .click();
+    await page
+      .locator(`[data-testid="folder-card"][data-path="${photos}"] button.danger`, {
+        hasText: 'Remove',
+      })
+      .click();
+    await page.waitForSelector('text=No folders yet');
+    const usage = (await (
+      await fetch(`${vault.url}/api/v1/usage`, {
+        headers: { Authorization: `Bearer ${vault.token}` },
+      })
+    ).json()) as { assets: number };
+    assert.equal(
+      usage.assets,
+      (await readdir(photos)).length,
+      'removing a folder deletes nothing from the vault',
+    );
+  });
+
   it('says so plainly when the daemon is gone, keeping the last known picture', async () => {
     await goto('overview');
     await page.waitForSelector('[data-testid="sync-status"]');
