@@ -125,6 +125,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     return p;
   }
   store.completeUpload = finishOnce;
+  store.finishInProgress = (id) => finishing.get(id);
 
   async function finishUpload(upload: Upload): Promise<void> {
     const record = index.getUpload(upload.id);

@@ -1,8 +1,9 @@
 // The tus data store of the vault: @tus/file-store's FileStore (partials and their .json
 // info under uploads/), extended so that every byte written is also hashed (See [Note:
-// Hashing as bytes arrive] in upload-hash.ts), every PATCH ends with the partial fsynced, and
-// an upload that already finished still answers HEAD with its full offset (a client that
-// lost the final response learns it is done instead of uploading again).
+// Hashing as bytes arrive] in upload-hash.ts) and checkpointed after each PATCH (See [Note:
+// Checkpoints and power loss]); an upload whose bytes are all stored is verified before its
+// offset is reported; and an upload that already finished still answers HEAD with its full
+// offset (a client that lost the final response learns it is done instead of uploading again).
 // Invariant: the partial's size is the upload's offset, and a saved hash checkpoint is only
 // trusted at exactly that offset.
 import { createWriteStream } from 'node:fs';
@@ -79,6 +80,9 @@ export class VerifyingFileStore extends FileStore {
    */
   completeUpload: ((upload: Upload) => Promise<void>) | undefined;
 
+  /** Set by the tus endpoint: the finish in progress for an upload, if any. */
+  finishInProgress: ((uploadId: string) => Promise<void> | undefined) | undefined;
+
   /**
    * An upload whose bytes are all here but which was never committed (the vault died
    * between the last byte and the commit, or the commit failed) is completed here, before
@@ -86,6 +90,9 @@ export class VerifyingFileStore extends FileStore {
    * the upload as done, and the vault would never have verified it.
    */
   override async getUpload(id: string): Promise<Upload> {
+    // Mid-finish the partial may already be a blob while the row is not yet committed: wait
+    // for the finish rather than answer 410 for an upload that is about to be done.
+    await this.finishInProgress?.(id)?.catch(() => {});
     let upload: Upload;
     try {
       upload = await super.getUpload(id);
