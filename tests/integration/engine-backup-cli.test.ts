@@ -141,30 +141,24 @@ describe('keepsake backup', () => {
     await assertTreeUntouched(src, before);
   });
 
-  it(
-    'identical content in two places is uploaded once',
-    {
-      todo: 'blocked by: main/engine/queue/upload-queue.ts fillSlots()/start() upload every queued row, even when another row with the same sha256 is uploading or already backed_up in this run (dedup asks only the vault, before either upload finished): wedding.jpg x2 is sent twice',
-    },
-    async () => {
-      const { src, dataDir, files } = await freshSetup();
-      const run = await backup(src, dataDir);
-      assert.equal(run.code, 0, describeRun(run));
-      const summary = parseJsonOutput<BackupSummary>(run);
-      const tracked = files.filter((f) => isExpectedTracked(f.path));
-      const uniqueContent = new Map(tracked.map((f) => [f.sha256, f.size]));
-      assert.ok(uniqueContent.size < tracked.length, 'the sample holds a duplicate (wedding.jpg)');
-      const uniqueBytes = [...uniqueContent.values()].reduce((a, b) => a + b, 0);
-      assert.equal(
-        summary.bytesUploaded,
-        uniqueBytes,
-        'each distinct content uploaded exactly once (wedding.jpg is in the tree twice)',
-      );
-      const usage = await reader.usage();
-      assert.equal(usage.dedupSavedBytes, 0, 'the vault never received a content twice');
-      assert.equal(summary.backedUp + summary.duplicates, tracked.length);
-    },
-  );
+  it('identical content in two places is uploaded once', async () => {
+    const { src, dataDir, files } = await freshSetup();
+    const run = await backup(src, dataDir);
+    assert.equal(run.code, 0, describeRun(run));
+    const summary = parseJsonOutput<BackupSummary>(run);
+    const tracked = files.filter((f) => isExpectedTracked(f.path));
+    const uniqueContent = new Map(tracked.map((f) => [f.sha256, f.size]));
+    assert.ok(uniqueContent.size < tracked.length, 'the sample holds a duplicate (wedding.jpg)');
+    const uniqueBytes = [...uniqueContent.values()].reduce((a, b) => a + b, 0);
+    assert.equal(
+      summary.bytesUploaded,
+      uniqueBytes,
+      'each distinct content uploaded exactly once (wedding.jpg is in the tree twice)',
+    );
+    const usage = await reader.usage();
+    assert.equal(usage.dedupSavedBytes, 0, 'the vault never received a content twice');
+    assert.equal(summary.backedUp + summary.duplicates, tracked.length);
+  });
 
   it('a second run over an unchanged folder uploads nothing and trusts the stored hashes', async () => {
     const { src, dataDir, files } = await freshSetup();
@@ -223,52 +217,46 @@ describe('keepsake backup', () => {
     await assertTreeUntouched(src, before3);
   });
 
-  it(
-    '--dry-run uploads nothing and reports what would be uploaded and what the vault already holds',
-    {
-      todo: 'blocked by: main/cli/commands/backup.ts (dry-run summary) reports alreadyOnVault as a count only; the issue asks to report what the vault already holds (the files, as wouldUpload lists them)',
-    },
-    async () => {
-      const { src, dataDir, files } = await freshSetup();
-      // the vault already holds part of the tree: back up the camera/ folder first, elsewhere
-      const preDataDir = await tempDir('keepsake-data-');
-      const pre = await backup(join(src, 'camera'), preDataDir);
-      assert.equal(pre.code, 0, describeRun(pre));
+  it('--dry-run uploads nothing and reports what would be uploaded and what the vault already holds', async () => {
+    const { src, dataDir, files } = await freshSetup();
+    // the vault already holds part of the tree: back up the camera/ folder first, elsewhere
+    const preDataDir = await tempDir('keepsake-data-');
+    const pre = await backup(join(src, 'camera'), preDataDir);
+    assert.equal(pre.code, 0, describeRun(pre));
 
-      const before = await snapshotTree(src);
-      const usageBefore = await reader.usage();
-      const run = await backup(src, dataDir, ['--dry-run']);
-      assert.equal(run.code, 0, describeRun(run));
-      const out = parseJsonOutput<Record<string, unknown>>(run);
-      const usageAfter = await reader.usage();
-      assert.deepEqual(usageAfter, usageBefore, 'a dry run changes nothing on the vault');
-      assert.equal(out.bytesUploaded ?? 0, 0);
+    const before = await snapshotTree(src);
+    const usageBefore = await reader.usage();
+    const run = await backup(src, dataDir, ['--dry-run']);
+    assert.equal(run.code, 0, describeRun(run));
+    const out = parseJsonOutput<Record<string, unknown>>(run);
+    const usageAfter = await reader.usage();
+    assert.deepEqual(usageAfter, usageBefore, 'a dry run changes nothing on the vault');
+    assert.equal(out.bytesUploaded ?? 0, 0);
 
-      const tracked = files.filter((f) => isExpectedTracked(f.path));
-      const held = tracked.filter((f) => f.relPath.startsWith('camera/'));
-      const toUpload = tracked.filter((f) => !f.relPath.startsWith('camera/'));
-      const text = JSON.stringify(out);
-      // The report names each file under the heading it belongs to. We look for the lists by
-      // their meaning, not by a key name we guessed: a list that contains every held file's
-      // path and no other, and a list that contains every file still to upload.
-      const lists = collectPathLists(out);
-      const heldList = lists.find(
-        (l) => held.every((f) => l.some((p) => p.endsWith(f.relPath))) && l.length === held.length,
+    const tracked = files.filter((f) => isExpectedTracked(f.path));
+    const held = tracked.filter((f) => f.relPath.startsWith('camera/'));
+    const toUpload = tracked.filter((f) => !f.relPath.startsWith('camera/'));
+    const text = JSON.stringify(out);
+    // The report names each file under the heading it belongs to. We look for the lists by
+    // their meaning, not by a key name we guessed: a list that contains every held file's
+    // path and no other, and a list that contains every file still to upload.
+    const lists = collectPathLists(out);
+    const heldList = lists.find(
+      (l) => held.every((f) => l.some((p) => p.endsWith(f.relPath))) && l.length === held.length,
+    );
+    assert.ok(heldList, `dry run lists exactly the files the vault already holds:\n${text}`);
+    const uploadList = lists.find((l) =>
+      toUpload.every((f) => l.some((p) => p.endsWith(f.relPath))),
+    );
+    assert.ok(uploadList, `dry run lists every file it would upload:\n${text}`);
+    for (const f of held) {
+      assert.ok(
+        !uploadList.some((p) => p.endsWith(f.relPath)),
+        `${f.relPath} is already on the vault and not listed for upload`,
       );
-      assert.ok(heldList, `dry run lists exactly the files the vault already holds:\n${text}`);
-      const uploadList = lists.find((l) =>
-        toUpload.every((f) => l.some((p) => p.endsWith(f.relPath))),
-      );
-      assert.ok(uploadList, `dry run lists every file it would upload:\n${text}`);
-      for (const f of held) {
-        assert.ok(
-          !uploadList.some((p) => p.endsWith(f.relPath)),
-          `${f.relPath} is already on the vault and not listed for upload`,
-        );
-      }
-      await assertTreeUntouched(src, before);
-    },
-  );
+    }
+    await assertTreeUntouched(src, before);
+  });
 
   it('--dry-run says what is excluded and why', async () => {
     const { src, dataDir } = await freshSetup();
