@@ -186,11 +186,11 @@ describe('file hasher', () => {
       try {
         const path = join(dir, 'still-copying.mov');
         await makeSparse(path, 64 * 1024 * 1024 * 1024); // 64 GiB: reading it all takes minutes
-        const hashing = hasher.hashFile(path);
+        const hashing = rejectsWithCode(hasher.hashFile(path), 'file_changed'); // handled from the start
         await waitUntilOpenedByThisProcess(path);
         await appendFile(path, 'the next block arrives');
         const started = Date.now();
-        await rejectsWithCode(hashing, 'file_changed');
+        await hashing;
         assert.ok(Date.now() - started < 60_000);
       } finally {
         await hasher.close();
@@ -247,10 +247,10 @@ describe('file hasher', () => {
       try {
         const path = join(dir, 'copying.mov');
         await makeSparse(path, 1024 * 1024 * 1024);
-        const hashing = hasher.hashFile(path);
+        const hashing = rejectsWithCode(hasher.hashFile(path), 'file_changed'); // handled from the start
         await waitUntilOpenedByThisProcess(path);
         await appendFile(path, 'more bytes arrive from the camera');
-        const err = await rejectsWithCode(hashing, 'file_changed');
+        const err = await hashing;
         assert.equal(err.retryable, true);
       } finally {
         await hasher.close();
@@ -263,10 +263,10 @@ describe('file hasher', () => {
       try {
         const path = join(dir, 'edited.tif');
         await makeSparse(path, 1024 * 1024 * 1024);
-        const hashing = hasher.hashFile(path);
+        const hashing = rejectsWithCode(hasher.hashFile(path), 'file_changed'); // handled from the start
         await waitUntilOpenedByThisProcess(path);
         await utimes(path, new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
-        await rejectsWithCode(hashing, 'file_changed');
+        await hashing;
       } finally {
         await hasher.close();
       }
@@ -280,10 +280,10 @@ describe('file hasher', () => {
         await makeSparse(path, 1024 * 1024 * 1024);
         const replacement = join(dir, 'saved.jpg.tmp');
         await writeFile(replacement, 'new version');
-        const hashing = hasher.hashFile(path);
+        const hashing = rejectsWithCode(hasher.hashFile(path), 'file_changed'); // handled from the start
         await waitUntilOpenedByThisProcess(path);
         await rename(replacement, path);
-        await rejectsWithCode(hashing, 'file_changed');
+        await hashing;
       } finally {
         await hasher.close();
       }
