@@ -362,6 +362,9 @@ export async function createFolderWatcher(options: FolderWatcherOptions): Promis
   }
 
   async function goOffline(why: string): Promise<void> {
+    // a start-up still waiting for chokidar's 'ready' on a root that just vanished must not
+    // hold up this transition
+    releaseReadyWait?.();
     await runTransition(async () => {
       if (closed || status.mode === 'offline') return;
       clearPoll();
