@@ -175,6 +175,15 @@ export class VerifyingFileStore extends FileStore {
     return stored;
   }
 
+  override async create(upload: Upload): Promise<Upload> {
+    try {
+      return await super.create(upload);
+    } catch (err) {
+      this.onRemoved(upload.id); // release the quota reservation made at creation
+      throw err;
+    }
+  }
+
   override async remove(id: string): Promise<void> {
     if (this.finishedUpload(id)) {
       this.onRemoved(id);
