@@ -52,7 +52,7 @@ export function registerVaultCommand(program: Command): void {
     .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, DEFAULT_VAULT_PORT)
     .option(
       '--token <token>',
-      'bearer token clients must send (default: generated once and stored in the data dir)',
+      'bearer token clients must send (or KEEPSAKE_VAULT_TOKEN; default: generated once and stored in the data dir)',
     )
     .option('--quota <bytes>', 'total bytes of content the vault may hold', parseBytes)
     .option('--max-size <bytes>', 'largest single upload, in bytes', parseBytes)
