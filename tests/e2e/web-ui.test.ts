@@ -58,6 +58,8 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
   let browser: Browser;
   let page: Page;
   let shots: string;
+  /** CSP violations and uncaught errors in the page, from every test. */
+  const pageProblems: string[] = [];
 
   /** Waits until the element with this data-testid has data-value (or data-status) `want`. */
   async function waitForTestValue(
@@ -138,6 +140,10 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
     // evil.test resolves to loopback inside this browser: a DNS-rebinding attacker's view.
     browser = await launchChromium(['--host-resolver-rules=MAP evil.test 127.0.0.1']);
     page = await browser.newPage({ viewport: { width: 1200, height: 860 }, locale: 'en-GB' });
+    page.on('console', (m) => {
+      if (m.text().includes('Content Security Policy')) pageProblems.push(m.text());
+    });
+    page.on('pageerror', (err) => pageProblems.push(err.message));
   });
 
   after(async () => {
@@ -416,6 +422,10 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
       (await readdir(photos)).length,
       'removing a folder deletes nothing from the vault',
     );
+  });
+
+  it('breaks no Content-Security-Policy rule and throws no error on any page', () => {
+    assert.deepEqual(pageProblems, []);
   });
 
   it('says so plainly when the daemon is gone, keeping the last known picture', async () => {
