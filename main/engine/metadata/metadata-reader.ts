@@ -381,7 +381,6 @@ interface PendingRead {
   wanted: boolean;
 }
 
-
 export function createMetadataReader(options: MetadataReaderOptions): MetadataReader {
   const logger = options.logger.child({ module: 'metadata' });
   const clock = options.clock;
