@@ -264,8 +264,12 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       .sort((a, b) => b.priority - a.priority || b.mtimeMs - a.mtimeMs)
       .slice(0, free);
     for (const file of picked) start(file);
-    const retryAt = store.nextRetryAt(now);
-    if (retryAt !== null) scheduleAt(retryAt);
+    // Slots left empty: maybe only retries are waiting; wake up when the first one is due.
+    // (With every slot busy, the next finished upload looks again anyway.)
+    if (picked.length < free) {
+      const retryAt = store.nextRetryAt(now);
+      if (retryAt !== null) scheduleAt(retryAt);
+    }
   }
 
   function start(queued: FileRecord): void {
@@ -281,6 +285,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         events.fileChanged(dup);
         events.safe();
       }
+      kick(); // its slot is still free
       return;
     }
     const file = store.transition(queued.id, 'uploading', {}, ['queued']);
