@@ -99,15 +99,35 @@ export function QueuePage() {
 
   const onWindowChange = useCallback((win: RowWindow) => setWantedEnd(win.end), []);
 
+  // Rows changed by the engine are applied in batches (a scan can send thousands a second):
+  // one pass over the loaded rows per batch, not one per event.
+  const pendingChanges = useRef(new Map<number, FileRow>());
+  const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(
+    () => () => {
+      if (flushTimer.current) clearTimeout(flushTimer.current);
+    },
+    [],
+  );
   useEvent('file.changed', (row) => {
-    setList((prev) => {
-      if (!prev) return prev;
-      const i = prev.rows.findIndex((r) => r.id === row.id);
-      if (i < 0) return prev;
-      const rows = prev.rows.slice();
-      rows[i] = row;
-      return { ...prev, rows };
-    });
+    pendingChanges.current.set(row.id, row);
+    if (flushTimer.current) return;
+    flushTimer.current = setTimeout(() => {
+      flushTimer.current = null;
+      const changes = pendingChanges.current;
+      pendingChanges.current = new Map();
+      setList((prev) => {
+        if (!prev) return prev;
+        let changed = false;
+        const rows = prev.rows.map((r) => {
+          const next = changes.get(r.id);
+          if (!next) return r;
+          changed = true;
+          return next;
+        });
+        return changed ? { ...prev, rows } : prev;
+      });
+    }, 250);
   });
 
   // The counts moved (files added, finished or failed): refetch, at most once a second.
