@@ -217,6 +217,9 @@ const idleMetadataPump: MetadataPump = {
   close: () => Promise.resolve(),
 };
 
+/** Settings-table key remembering which vault the safe states refer to (not a user setting). */
+const vaultIdentityKey = 'engine.vaultIdentity';
+
 /** File in the data directory holding the vault token set through settings.set (mode 0600). */
 export const vaultTokenFileName = 'vault-token';
 
@@ -787,6 +790,35 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         embedded: options.vault?.embedded ?? false,
       },
     };
+  }
+
+  // ---- a different vault than last time: what was safe there is not known to be safe here ----
+  // (The stored hashes stand: every such file is only asked about again, and uploaded only if
+  // the new vault lacks it. An embedded vault changes port every run, so it is one identity.)
+  const vaultIdentity = vaultConfig
+    ? vaultConfig.embedded
+      ? 'embedded'
+      : vaultConfig.url.replace(/\/+$/, '')
+    : null;
+  if (vaultIdentity !== null) {
+    const previous = store.userSettings().get(vaultIdentityKey);
+    if (previous !== undefined && previous !== vaultIdentity) {
+      let n = 0;
+      store.batch(() => {
+        for (const id of store.safeFileIds()) {
+          if (store.transition(id, 'discovered', { metadataState: 'pending' })) n++;
+        }
+      });
+      if (n > 0) {
+        store.addActivity({
+          level: 'info',
+          message: `The vault changed: checking ${n} files against the new vault (only what it lacks is uploaded)`,
+          path: null,
+          code: null,
+        });
+      }
+    }
+    if (previous !== vaultIdentity) store.setSetting(vaultIdentityKey, vaultIdentity);
   }
 
   // ---- recover from a crash: nothing stays hashing or uploading ----

@@ -390,6 +390,9 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
             + (SELECT count(*) FROM files WHERE state = 'queued' AND dedup_checked = 0) AS n`,
     ),
     failedIds: db.prepare<[], { id: number }>(`SELECT id FROM files WHERE state = 'failed'`),
+    safeIds: db.prepare<[], { id: number }>(
+      `SELECT id FROM files WHERE state IN ('backed_up','duplicate')`,
+    ),
     uploadedSince: db.prepare<[number, number], { files: number; bytes: number }>(
       `SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM files
         WHERE folder_id = ? AND uploaded_at >= ?`,
@@ -581,6 +584,10 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     /** Files with work ahead (dry run: not yet hashed and dedup-checked). */
     pendingCount(dryRun = false): number {
       return (dryRun ? q.pendingDryRun.get() : q.pendingCount.get())?.n ?? 0;
+    },
+    /** Files counted safe on the vault (backed_up, duplicate). */
+    safeFileIds(): number[] {
+      return q.safeIds.all().map((r) => r.id);
     },
     failedFileIds(): number[] {
       return q.failedIds.all().map((r) => r.id);

@@ -152,6 +152,38 @@ describe('engine', () => {
     await again.close();
   });
 
+  it('pointed at another vault, it uploads there what that vault lacks, without re-hashing', async () => {
+    const other = await startTestVault();
+    try {
+      const hasher = countingHasher();
+      const engine = await createEngine({
+        dataDir,
+        vault: { url: other.url, token: other.token },
+        logger: silentLogger,
+        hasher,
+        metadataReader: null,
+        createWatcher: null,
+        settleMs: 0,
+      });
+      try {
+        await engine.start();
+        await engine.whenSettled(AbortSignal.timeout(60_000));
+        assert.equal(hasher.count, 0, 'the stored hashes stand');
+        const media = (await allFiles(engine)).filter((r) => r.state !== 'excluded');
+        const shas = [...new Set(media.map((r) => r.sha256!))];
+        const client = createVaultClient({ endpoint: other.url, token: other.token });
+        const present = await client.check(shas);
+        client.close();
+        assert.equal(present.size, shas.length, 'the new vault holds every file');
+        assert.ok(media.every((r) => ['backed_up', 'duplicate'].includes(r.state)));
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
   it('takes over a stale lock left by a process that died', async () => {
     await writeFile(join(dataDir, 'keepsake.lock'), '999999999\n');
     const engine = await open(countingHasher());

@@ -64,7 +64,7 @@ describe('store', () => {
     assert.equal(store.getFile(f.id)?.state, 'backed_up');
   });
 
-  it('every state can be left for missing or discovered except where the table says not', () => {
+  it('the moves the engine relies on are legal, unsafe ones are not, and any state can go missing', () => {
     // The table is the single source: spot-check the moves the engine relies on.
     assert.ok(canTransition('discovered', 'hashing'));
     assert.ok(canTransition('hashing', 'queued'));
