@@ -3,7 +3,7 @@
 // Every vault listens on 127.0.0.1 with an ephemeral port and a temp data directory.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { startVault, type RunningVault, type VaultOptions } from '../../server/vault.js';
 import { makeTempDir, repoRoot } from './paths.js';
@@ -122,7 +122,6 @@ export async function spawnVaultProcess(opts: VaultProcessOptions): Promise<Vaul
     });
     let token = opts.token ?? /token: (\S+)/.exec(stdout)?.[1];
     if (token === undefined) {
-      const { readFile } = await import('node:fs/promises');
       token = (await readFile(`${opts.dataDir}/token`, 'utf8')).trim();
     }
     return {
@@ -140,11 +139,6 @@ export async function spawnVaultProcess(opts: VaultProcessOptions): Promise<Vaul
     await kill9();
     throw err;
   }
-}
-
-/** Removes a directory made for a vault process (after kill9/stop). */
-export async function removeVaultDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
 }
 
 // ---- talking to a vault in tests -------------------------------------------------------
@@ -267,7 +261,7 @@ export interface VaultSnapshot {
 export async function snapshotVault(
   vault: VaultEndpoint & { dataDir: string },
 ): Promise<VaultSnapshot> {
-  const usage = (await (await vaultFetch(vault, '/api/v1/usage')).json());
+  const usage = await (await vaultFetch(vault, '/api/v1/usage')).json();
   const assets: unknown[] = [];
   let after = '';
   for (;;) {
