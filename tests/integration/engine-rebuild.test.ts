@@ -95,6 +95,36 @@ describe('rebuilding the database', () => {
     await assertTreeUntouched(src, before);
   });
 
+  it('an older copy of the database catches up with the disk and the vault without re-uploading', async () => {
+    const { src, dataDir, tracked } = await backedUpTree();
+    // keep a copy of the database as it is now (a backup restored from last week, say)
+    const old = await readFile(join(dataDir, databaseFile));
+    // the person adds a photo and deletes another; Keepsake backs the change up
+    const added = await copyCorpusFiles(src, [
+      { corpus: 'ianare-exif-samples/jpg/gps/DSCN0012.jpg', dest: 'camera/DSCN0012.jpg' },
+    ]);
+    const removed = tracked.find((f) => f.relPath === 'misc/PNG.png')!;
+    await rm(removed.path);
+    const second = await backup(src, dataDir);
+    assert.equal(second.code, 0, describeRun(second));
+    assert.equal(parseJsonOutput<BackupSummary>(second).bytesUploaded, added[0]!.size);
+    // then the old database comes back
+    for (const suffix of ['-wal', '-shm']) {
+      await rm(join(dataDir, databaseFile + suffix), { force: true });
+    }
+    await writeFile(join(dataDir, databaseFile), old);
+    const before = await snapshotTree(src);
+    const usageBefore = await reader.usage();
+    const run = await backup(src, dataDir);
+    assert.equal(run.code, 0, describeRun(run));
+    const s = parseJsonOutput<BackupSummary>(run);
+    assert.equal(s.bytesUploaded, 0, `nothing re-uploaded: ${JSON.stringify(s)}`);
+    assert.equal(s.backedUp + s.duplicates, tracked.length, JSON.stringify(s)); // -1 removed +1 added
+    assert.equal(s.missing, 1, `the deleted photo shows as missing: ${JSON.stringify(s)}`);
+    assert.deepEqual(await reader.usage(), usageBefore, 'the vault received nothing');
+    await assertTreeUntouched(src, before);
+  });
+
   it('a corrupt database is set aside (renamed, not deleted) and rebuilt without re-uploading', async () => {
     const { src, dataDir, tracked } = await backedUpTree();
     for (const suffix of ['-wal', '-shm']) {
