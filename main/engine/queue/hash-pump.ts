@@ -15,8 +15,9 @@ import { basename } from 'node:path';
 import type { ActivityEvent } from '../../../preload/contract.js';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import type { FileHasher, FileIdentity } from '../hash/types.js';
-import type { Clock, Logger, TimerHandle } from '../ports.js';
+import type { Clock, Logger } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
+import { createWakeTimer } from './wake-timer.js';
 
 export type StatPath = (
   path: string,
@@ -54,8 +55,7 @@ export function createHashPump(options: HashPumpOptions): HashPump {
   const controller = new AbortController();
   let queued = false;
   let closed = false;
-  let timer: TimerHandle | null = null;
-  let timerAt: number | null = null;
+  const wakeTimer = createWakeTimer(clock, () => kick(), 10);
 
   function kick(): void {
     if (closed || queued) return;
@@ -67,18 +67,7 @@ export function createHashPump(options: HashPumpOptions): HashPump {
   }
 
   function scheduleAt(at: number): void {
-    if (timer !== null && timerAt !== null && timerAt <= at) return;
-    if (timer !== null) clock.clearTimeout(timer);
-    timerAt = at;
-    timer = clock.setTimeout(
-      () => {
-        timer = null;
-        timerAt = null;
-        kick();
-      },
-      Math.max(10, at - clock.now()),
-    );
-    timer.unref?.();
+    wakeTimer.scheduleAt(at);
   }
 
   function fill(): void {
@@ -211,7 +200,7 @@ export function createHashPump(options: HashPumpOptions): HashPump {
     idle: () => inFlight.size === 0 && !queued,
     async close() {
       closed = true;
-      if (timer !== null) clock.clearTimeout(timer);
+      wakeTimer.cancel();
       controller.abort();
       await Promise.allSettled([...inFlight.values()]);
     },

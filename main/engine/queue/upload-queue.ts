@@ -30,6 +30,7 @@ import type { FileRecord, Store } from '../store/store.js';
 import type { Uploader } from '../upload/types.js';
 import type { VaultClient } from '../vault-client.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { createWakeTimer } from './wake-timer.js';
 import { basename } from 'node:path';
 
 export interface UploadQueueEvents {
@@ -104,8 +105,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   let dedupRunning = false;
   let dedupRetryAt: number | null = null;
   let dedupFailures = 0;
-  let timer: TimerHandle | null = null;
-  let timerAt: number | null = null;
+  const wakeTimer = createWakeTimer(clock, () => kick());
   let uploadedBytes = 0;
   let soonTimer: TimerHandle | null = null;
   const soonMs = 100;
@@ -121,18 +121,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
 
   function scheduleAt(at: number): void {
     if (closed) return;
-    if (timer !== null && timerAt !== null && timerAt <= at) return;
-    if (timer !== null) clock.clearTimeout(timer);
-    timerAt = at;
-    timer = clock.setTimeout(
-      () => {
-        timer = null;
-        timerAt = null;
-        kick();
-      },
-      Math.max(0, at - clock.now()),
-    );
-    timer.unref?.();
+    wakeTimer.scheduleAt(at);
   }
 
   async function pass(): Promise<void> {
@@ -586,9 +575,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     bytesUploaded: () => uploadedBytes,
     async close() {
       closed = true;
-      if (timer !== null) clock.clearTimeout(timer);
+      wakeTimer.cancel();
       if (soonTimer !== null) clock.clearTimeout(soonTimer);
-      timer = null;
       for (const slot of slots.values()) slot.controller.abort();
       await Promise.all([...slots.values()].map((s) => s.done));
     },
