@@ -149,7 +149,7 @@ export interface EngineOptions {
   dryRun?: boolean;
   /** Files hashed at once (default 8). */
   hashConcurrency?: number;
-  /** Metadata reads in flight (default 4). */
+  /** Metadata reads in flight (default 16: the reader batches them into exiftool calls). */
   metadataConcurrency?: number;
   /** Random source for backoff jitter (tests may seed it). */
   random?: () => number;
@@ -461,7 +461,9 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
           vault,
           clock,
           logger: logger.child({ part: 'metadata' }),
-          concurrency: options.metadataConcurrency ?? 4,
+          // The reader batches up to 16 files into one exiftool call, but only files that are
+          // being read at the same time: a pump of 4 capped every batch at 4 files.
+          concurrency: options.metadataConcurrency ?? 16,
           sendingAllowed: () => !dryRun && pauseReason() === null,
           events: {
             fileChanged,
