@@ -4,6 +4,7 @@
 //
 // Invariant: metadata_state goes pending -> read -> sent; a file whose content changes goes
 // back to pending (the hash pump and reconcile reset it).
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import type { MediaMetadata, MetadataReader } from '../metadata/types.js';
@@ -43,6 +44,9 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
   const device = hostname();
   const reading = new Map<number, Promise<void>>();
   const controller = new AbortController();
+  // Every read and metadata PUT in flight listens on this one signal (one listener each,
+  // removed when it settles): allow that many without Node's leak warning.
+  setMaxListeners(options.concurrency * 2 + 10, controller.signal);
   let sending = false;
   let queued = false;
   let closed = false;
