@@ -129,6 +129,15 @@ export function applyGone(ctx: ReconcileContext, row: FileRecord, counts: Reconc
   counts.missing++;
 }
 
+/** The rule shown for a media-named symbolic link. See [Note: Symbolic links are excluded]. */
+export const symlinkRule = 'symbolic link (not followed: add the folder it points to)';
+
+// [Note: Symbolic links are excluded]
+// The scan never follows symbolic links (watch/scan.ts says why). A media-named link is shown
+// as `excluded` by a rule the person can read, not as `failed`: nothing went wrong and no
+// retry can change it, and a failed file would make every `keepsake backup` of a folder with
+// one link exit 1.
+
 /** A media-named path the scan could not read (FIFO, permissions): a visible failed file. */
 export function applyProblem(
   ctx: ReconcileContext,
@@ -137,6 +146,10 @@ export function applyProblem(
   row: FileRecord | null,
   counts: ReconcileCounts,
 ): void {
+  if (problem.code === 'symlink') {
+    applySymlink(ctx, folder, problem, row, counts);
+    return;
+  }
   const error = { code: problem.code, message: problem.message, retryable: true };
   if (row === null) {
     const rec = ctx.store.insertFile({
@@ -159,6 +172,42 @@ export function applyProblem(
   const rec = ctx.store.transition(row.id, 'failed', { error });
   if (rec) ctx.fileChanged(rec);
   counts.failed++;
+}
+
+function applySymlink(
+  ctx: ReconcileContext,
+  folder: FolderRecord,
+  problem: { path: string; relPath: string },
+  row: FileRecord | null,
+  counts: ReconcileCounts,
+): void {
+  if (row === null) {
+    const rec = ctx.store.insertFile({
+      folderId: folder.id,
+      path: problem.path,
+      relPath: problem.relPath,
+      size: 0,
+      mtimeMs: 0,
+      ino: 0,
+      dev: 0,
+      state: 'excluded',
+      excludedBy: symlinkRule,
+    });
+    ctx.fileChanged(rec);
+    counts.added++;
+    return;
+  }
+  if (busy.includes(row.state)) return;
+  if (row.state === 'excluded') return; // already shown as excluded (by this rule or the person's)
+  if (row.uploadUrl) ctx.abandon(row.uploadUrl);
+  const rec = ctx.store.transition(row.id, 'excluded', {
+    excludedBy: symlinkRule,
+    error: null,
+    uploadUrl: null,
+    uploadOffset: null,
+  });
+  if (rec) ctx.fileChanged(rec);
+  counts.changed++;
 }
 
 /** Reconciles a whole folder with a completed scan. Returns what changed. */

@@ -1,14 +1,18 @@
 // Reconcile: the real scanFolder on a real folder against a real SQLite store. The scan is
 // the truth: an unchanged file keeps its stored hash, a changed one is re-discovered, a gone
 // one is missing, a folder whose root vanished changes nothing, and a FIFO with a photo's
-// name is a visible failure.
+// name is a visible failure; a symbolic link is shown as excluded by its rule.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFile, copyFile, mkdir, rename, rm, utimes } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, rename, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
-import { reconcileFolder, type ReconcileContext } from '../../../../main/engine/queue/reconcile.js';
+import {
+  reconcileFolder,
+  symlinkRule,
+  type ReconcileContext,
+} from '../../../../main/engine/queue/reconcile.js';
 import { openDatabase } from '../../../../main/engine/store/database.js';
 import { createStore, type FileRecord, type Store } from '../../../../main/engine/store/store.js';
 import { classifyPath } from '../../../../main/engine/watch/media-types.js';
@@ -139,6 +143,24 @@ describe('reconcile', () => {
       assert.equal((await reconcile()).failed, 0);
     } finally {
       await rm(join(root, 'pipe.jpg'));
+    }
+  });
+  it('a symbolic link to a photo is excluded by a rule the person can read, not failed', async () => {
+    await symlink(join(root, 'three.jpg'), join(root, 'link.jpg'));
+    try {
+      const counts = await reconcile();
+      assert.equal(counts.failed, 0, 'a link is not a failure: no retry could change it');
+      const f = row('link.jpg')!;
+      assert.equal(f.state, 'excluded');
+      assert.equal(f.excludedBy, symlinkRule);
+      assert.equal(f.error, null);
+      // the file it points to is backed up under its own name, once
+      assert.notEqual(row('three.jpg')?.state, 'excluded');
+      // a second scan leaves it as it is
+      const again = await reconcile();
+      assert.equal(again.changed + again.added + again.failed, 0);
+    } finally {
+      await rm(join(root, 'link.jpg'));
     }
   });
 });
