@@ -313,6 +313,46 @@ type Candidate =
       embedded: { offset: number; source: TimeZoneSource } | null;
     };
 
+/** The photo's own wall-clock dates, in the order the policy trusts them. */
+const wallClockTags: readonly {
+  key: string;
+  /** how the problem message names the tag */
+  label: string;
+  subSecKey: string | null;
+  source: CaptureTimeSource;
+  /** what an offset embedded in the value counts as */
+  offsetSource: TimeZoneSource;
+}[] = [
+  {
+    key: 'EXIF:DateTimeOriginal',
+    label: 'DateTimeOriginal',
+    subSecKey: 'EXIF:SubSecTimeOriginal',
+    source: 'exif_original',
+    offsetSource: 'offset_time_original',
+  },
+  {
+    key: 'XMP:DateTimeOriginal',
+    label: 'XMP DateTimeOriginal',
+    subSecKey: null,
+    source: 'exif_original',
+    offsetSource: 'offset_time_original',
+  },
+  {
+    key: 'EXIF:CreateDate',
+    label: 'CreateDate (DateTimeDigitized)',
+    subSecKey: 'EXIF:SubSecTimeDigitized',
+    source: 'exif_create',
+    offsetSource: 'offset_time',
+  },
+  {
+    key: 'XMP:CreateDate',
+    label: 'XMP CreateDate',
+    subSecKey: null,
+    source: 'exif_create',
+    offsetSource: 'offset_time',
+  },
+];
+
 /** Applies the policy of [Note: Capture time and time zones]. */
 export function resolveCaptureTime(input: CaptureTimeInput): CaptureTimeResult {
   const { tags } = input;
@@ -339,42 +379,15 @@ export function resolveCaptureTime(input: CaptureTimeInput): CaptureTimeResult {
   };
 
   const candidate = ((): Candidate | null => {
-    const exifOriginal = readDate('EXIF:DateTimeOriginal', 'DateTimeOriginal');
-    if (exifOriginal) {
-      const p = withSubSec(exifOriginal, 'EXIF:SubSecTimeOriginal');
+    for (const tag of wallClockTags) {
+      const parsed = readDate(tag.key, tag.label);
+      if (!parsed) continue;
+      const p = tag.subSecKey ? withSubSec(parsed, tag.subSecKey) : parsed;
       return {
         kind: 'wall',
-        source: 'exif_original',
+        source: tag.source,
         wall: p.wall,
-        embedded: embeddedOffset(p, 'offset_time_original'),
-      };
-    }
-    const xmpOriginal = readDate('XMP:DateTimeOriginal', 'XMP DateTimeOriginal');
-    if (xmpOriginal) {
-      return {
-        kind: 'wall',
-        source: 'exif_original',
-        wall: xmpOriginal.wall,
-        embedded: embeddedOffset(xmpOriginal, 'offset_time_original'),
-      };
-    }
-    const exifCreate = readDate('EXIF:CreateDate', 'CreateDate (DateTimeDigitized)');
-    if (exifCreate) {
-      const p = withSubSec(exifCreate, 'EXIF:SubSecTimeDigitized');
-      return {
-        kind: 'wall',
-        source: 'exif_create',
-        wall: p.wall,
-        embedded: embeddedOffset(p, 'offset_time'),
-      };
-    }
-    const xmpCreate = readDate('XMP:CreateDate', 'XMP CreateDate');
-    if (xmpCreate) {
-      return {
-        kind: 'wall',
-        source: 'exif_create',
-        wall: xmpCreate.wall,
-        embedded: embeddedOffset(xmpCreate, 'offset_time'),
+        embedded: embeddedOffset(p, tag.offsetSource),
       };
     }
     for (const key of [
