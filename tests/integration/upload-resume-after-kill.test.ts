@@ -10,7 +10,8 @@ import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { makeTempDir, repoRoot } from '../support/paths.js';
 import { startPlainTusServer } from '../support/plain-tus-server.js';
 import { startTestVault } from '../support/vault.js';
-import type { DriverArgs, DriverState } from '../support/upload-driver.js';
+import type { DriverState } from '../support/driver-state.js';
+import type { DriverArgs } from '../support/upload-driver.js';
 import { jobFor, randomFile } from '../support/upload-fixtures.js';
 
 const MiB = 1024 * 1024;

@@ -3,40 +3,13 @@
 // after kill -9), done by the tus project's own client.
 //
 // Usage: node --import tsx tests/support/tus-js-driver.ts '<json DriverArgs>'
-import {
-  closeSync,
-  createReadStream,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { Upload } from 'tus-js-client';
-import type { DriverArgs, DriverState } from './upload-driver.js';
-
-function readState(path: string): DriverState {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as DriverState;
-  } catch {
-    return { uploadUrl: null, offset: 0, done: false };
-  }
-}
-
-function writeState(path: string, state: DriverState): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, JSON.stringify(state));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
+import { readDriverState, writeDriverState } from './driver-state.js';
+import type { DriverArgs } from './upload-driver.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as DriverArgs;
-const state = readState(args.statePath);
+const state = readDriverState(args.statePath);
 await new Promise<void>((resolve) => {
   const upload = new Upload(createReadStream(args.job.path), {
     endpoint: `${args.endpoint}/files/`,
@@ -53,11 +26,11 @@ await new Promise<void>((resolve) => {
     storeFingerprintForResuming: false,
     onUploadUrlAvailable: () => {
       state.uploadUrl = upload.url;
-      writeState(args.statePath, state);
+      writeDriverState(args.statePath, state);
     },
     onChunkComplete: (_size, accepted) => {
       state.offset = accepted;
-      writeState(args.statePath, state);
+      writeDriverState(args.statePath, state);
     },
     onError: (err) => {
       process.stdout.write(`${JSON.stringify({ error: String(err) })}\n`);
@@ -66,7 +39,7 @@ await new Promise<void>((resolve) => {
     },
     onSuccess: () => {
       state.done = true;
-      writeState(args.statePath, state);
+      writeDriverState(args.statePath, state);
       process.stdout.write(`${JSON.stringify({ done: args.job.sha256 })}\n`);
       resolve();
     },

@@ -5,11 +5,11 @@
 //
 // Usage: node --import tsx tests/support/upload-driver.ts '<json DriverArgs>'
 // Prints one JSON line per event: {"created":url} {"offset":n} {"done":sha256} {"error":{...}}
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { serializeError } from '../../main/engine/errors.js';
 import { silentLogger, systemClock } from '../../main/engine/ports.js';
 import { createTusUploader } from '../../main/engine/upload/tus-uploader.js';
 import type { UploadJob } from '../../main/engine/upload/types.js';
+import { readDriverState, writeDriverState } from './driver-state.js';
 
 export interface DriverArgs {
   endpoint: string;
@@ -20,37 +20,11 @@ export interface DriverArgs {
   bytesPerSecond?: number | null;
 }
 
-export interface DriverState {
-  uploadUrl: string | null;
-  offset: number;
-  done: boolean;
-}
-
-function readState(path: string): DriverState {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as DriverState;
-  } catch {
-    return { uploadUrl: null, offset: 0, done: false };
-  }
-}
-
-function writeState(path: string, state: DriverState): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, JSON.stringify(state));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
 const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as DriverArgs;
-  const state = readState(args.statePath);
+  const state = readDriverState(args.statePath);
   const uploader = createTusUploader({
     endpoint: args.endpoint,
     token: args.token,
@@ -71,12 +45,12 @@ async function main(): Promise<void> {
         onCreated(url) {
           state.uploadUrl = url;
           state.offset = 0;
-          writeState(args.statePath, state);
+          writeDriverState(args.statePath, state);
           say({ created: url });
         },
         onOffset(offset) {
           state.offset = offset;
-          writeState(args.statePath, state);
+          writeDriverState(args.statePath, state);
           say({ offset });
         },
         onProgress() {},
@@ -84,7 +58,7 @@ async function main(): Promise<void> {
       new AbortController().signal,
     );
     state.done = true;
-    writeState(args.statePath, state);
+    writeDriverState(args.statePath, state);
     say({ done: result.sha256, uploadUrl: result.uploadUrl });
   } catch (err) {
     say({ error: serializeError(err) });

@@ -21,7 +21,8 @@ import { silentLogger, systemClock } from '../../../main/engine/ports.js';
 import { createTusUploader } from '../../../main/engine/upload/tus-uploader.js';
 import { startFaultProxy } from '../../support/fault-proxy.js';
 import { repoRoot } from '../../support/paths.js';
-import type { DriverArgs, DriverState } from '../../support/upload-driver.js';
+import type { DriverState } from '../../support/driver-state.js';
+import type { DriverArgs } from '../../support/upload-driver.js';
 import { spawnVaultProcess } from '../../support/vault.js';
 import type { BenchCase, BenchMeasurement } from '../harness.js';
 
