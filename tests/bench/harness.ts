@@ -38,3 +38,24 @@ export function ratio(m: BenchMeasurement): number {
   if (m.baseline === 0) return Number.NaN;
   return m.higherIsBetter ? m.keepsake / m.baseline : m.baseline / m.keepsake;
 }
+
+/** Seconds `fn` takes. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+/** Runs `work` over `items` with at most `parallel` at once. */
+export async function runPool<T>(
+  items: readonly T[],
+  parallel: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < items.length) await work(items[next++] as T);
+    }),
+  );
+}

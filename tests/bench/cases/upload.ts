@@ -16,7 +16,6 @@ import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Upload } from 'tus-js-client';
 import { silentLogger, systemClock } from '../../../main/engine/ports.js';
 import { createTusUploader } from '../../../main/engine/upload/tus-uploader.js';
 import { startFaultProxy } from '../../support/fault-proxy.js';
@@ -24,17 +23,14 @@ import { repoRoot } from '../../support/paths.js';
 import type { DriverState } from '../../support/driver-state.js';
 import type { DriverArgs } from '../../support/upload-driver.js';
 import { spawnVaultProcess } from '../../support/vault.js';
-import type { BenchCase, BenchMeasurement } from '../harness.js';
+import { type BenchCase, type BenchMeasurement, runPool, timed } from '../harness.js';
+import { type BenchFile, tusJsUpload } from '../tus-js-baseline.js';
 
 const MiB = 1024 * 1024;
 const MB = 1_000_000;
 const CHUNK = 8 * MiB;
 
-interface DataFile {
-  path: string;
-  name: string;
-  size: number;
-  sha256: string;
+interface DataFile extends BenchFile {
   mtimeMs: number;
 }
 
@@ -74,21 +70,6 @@ async function restamp(file: DataFile, stamp: number): Promise<void> {
   file.mtimeMs = Math.floor((await stat(file.path)).mtimeMs);
 }
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return (performance.now() - t0) / 1000;
-}
-
-async function pool<T>(items: T[], parallel: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < items.length) await work(items[next++] as T);
-    }),
-  );
-}
-
 function keepsakeUploader(url: string, token: string) {
   return createTusUploader({
     endpoint: url,
@@ -102,7 +83,7 @@ function keepsakeUploader(url: string, token: string) {
 async function keepsakeUpload(files: DataFile[], url: string, token: string, parallel: number) {
   const uploader = keepsakeUploader(url, token);
   try {
-    await pool(files, parallel, async (f) => {
+    await runPool(files, parallel, async (f) => {
       await uploader.upload(
         {
           fileId: 0,
@@ -122,23 +103,6 @@ async function keepsakeUpload(files: DataFile[], url: string, token: string, par
   } finally {
     await uploader.close();
   }
-}
-
-function tusJsUpload(f: DataFile, url: string, token: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const u = new Upload(createReadStream(f.path), {
-      endpoint: `${url}/files/`,
-      uploadSize: f.size,
-      chunkSize: CHUNK,
-      headers: { Authorization: `Bearer ${token}` },
-      metadata: { filename: f.name, sha256: f.sha256, mime: 'application/octet-stream' },
-      retryDelays: [],
-      storeFingerprintForResuming: false,
-      onError: reject,
-      onSuccess: () => resolve(),
-    });
-    u.start();
-  });
 }
 
 /** A plain HTTP server that writes each PUT body to disk: the baseline for curl -T. */
@@ -289,7 +253,7 @@ export const benchCase: BenchCase = {
       const reps = ctx.small ? 1 : 2;
       for (let r = 0; r < reps; r++) {
         await fresh([big]);
-        note('bigTusJs', await timed(() => tusJsUpload(big, vault.url, vault.token)));
+        note('bigTusJs', await timed(() => tusJsUpload(big, vault.url, vault.token, CHUNK)));
         await fresh([big]);
         note('bigKeepsake', await timed(() => keepsakeUpload([big], vault.url, vault.token, 1)));
         note('bigCurl', await timed(() => runCurl(big.path, sink.url)));
@@ -305,7 +269,9 @@ export const benchCase: BenchCase = {
         await fresh(many);
         note(
           `manyTusJs${parallel}`,
-          await timed(() => pool(many, parallel, (f) => tusJsUpload(f, vault.url, vault.token))),
+          await timed(() =>
+            runPool(many, parallel, (f) => tusJsUpload(f, vault.url, vault.token, CHUNK)),
+          ),
         );
         await fresh(many);
         note(

@@ -12,8 +12,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { Upload } from 'tus-js-client';
-import type { BenchCase, BenchMeasurement } from '../harness.js';
+import { type BenchCase, type BenchMeasurement, runPool, timed } from '../harness.js';
+import { type BenchFile, tusJsUpload } from '../tus-js-baseline.js';
 import { spawnVaultProcess } from '../../support/vault.js';
 
 const MiB = 1024 * 1024;
@@ -27,12 +27,6 @@ function run(cmd: string, args: string[]): Promise<void> {
       code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`)),
     );
   });
-}
-
-async function timed(fn: () => Promise<void>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return (performance.now() - t0) / 1000;
 }
 
 /** Writes `size` bytes of unique content: a random pool with the file's index stamped in. */
@@ -63,44 +57,7 @@ async function writeDataFile(
   return hash.digest('hex');
 }
 
-interface DataFile {
-  path: string;
-  name: string;
-  size: number;
-  sha256: string;
-}
-
-function upload(file: DataFile, url: string, token: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const u = new Upload(createReadStream(file.path), {
-      endpoint: `${url}/files/`,
-      uploadSize: file.size,
-      headers: { Authorization: `Bearer ${token}` },
-      metadata: { filename: file.name, sha256: file.sha256, mime: 'application/octet-stream' },
-      retryDelays: [],
-      storeFingerprintForResuming: false,
-      onError: reject,
-      onSuccess: () => resolve(),
-    });
-    u.start();
-  });
-}
-
-async function uploadAll(
-  files: DataFile[],
-  url: string,
-  token: string,
-  parallel: number,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const f = files[next++]!;
-      await upload(f, url, token);
-    }
-  };
-  await Promise.all(Array.from({ length: parallel }, worker));
-}
+type DataFile = BenchFile;
 
 /**
  * The floor of any HTTP upload on this machine: a bare Node HTTP server (its own process)
@@ -226,8 +183,10 @@ export const benchCase: BenchCase = {
     let vaultManyS: number;
     let metricsText = '';
     try {
-      vaultBigS = await timed(() => uploadAll([big], vault.url, vault.token, 1));
-      vaultManyS = await timed(() => uploadAll(many, vault.url, vault.token, 4));
+      vaultBigS = await timed(() => tusJsUpload(big, vault.url, vault.token));
+      vaultManyS = await timed(() =>
+        runPool(many, 4, (f) => tusJsUpload(f, vault.url, vault.token)),
+      );
       const res = await fetch(`${vault.url}/metrics`, {
         headers: { Authorization: `Bearer ${vault.token}` },
       });
