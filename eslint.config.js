@@ -36,9 +36,37 @@ export default tseslint.config(
           paths: [electronBanned],
           patterns: [
             {
-              group: ['**/app/**', '**/cli/**', '**/web/**', '**/server/**', '**/renderer/**'],
+              group: [
+                '**/app/**',
+                '**/cli/**',
+                '**/web/**',
+                '**/host/**',
+                '**/server/**',
+                '**/renderer/**',
+                '**/preload/**',
+              ],
               message:
-                'main/engine/ is the bottom layer: it may import only itself and preload/contract.',
+                'main/engine/ is the bottom of main/: it may import only itself and common/.',
+            },
+          ],
+        },
+      ],
+      'no-console': 'error',
+    },
+  },
+  {
+    // common/ is pure TypeScript + zod, shared by renderer, preload, main and server.
+    files: ['common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electronBanned],
+          patterns: [
+            { group: ['node:*'], message: 'common/ is pure: it runs in the renderer too.' },
+            {
+              group: ['**/main/**', '**/server/**', '**/preload/**', '**/renderer/**'],
+              message: 'common/ imports only zod and itself.',
             },
           ],
         },
@@ -56,7 +84,7 @@ export default tseslint.config(
           patterns: [
             {
               group: ['**/main/**', '**/preload/**', '**/renderer/**'],
-              message: 'server/ stands alone.',
+              message: 'server/ stands alone: it shares only common/ with the rest.',
             },
           ],
         },
@@ -90,11 +118,11 @@ export default tseslint.config(
           patterns: [
             {
               group: ['node:*'],
-              message: 'The renderer reaches Node only through the preload contract.',
+              message: 'The renderer reaches Node only through the contract in common/.',
             },
             {
-              group: ['**/main/**', '**/server/**'],
-              message: 'The renderer sees only preload/contract.',
+              group: ['**/main/**', '**/server/**', '**/preload/**'],
+              message: 'The renderer sees only common/.',
             },
           ],
         },

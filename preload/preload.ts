@@ -13,7 +13,7 @@ import type {
   EventName,
   EventPayload,
   KeepsakeBridge,
-} from './contract.js';
+} from '../common/contract.js';
 import { eventChannel, invokeChannel, pickFolderChannel } from './channels.js';
 
 type Listener = (payload: unknown) => void;

@@ -1,7 +1,7 @@
 // The Electron transport of the contract: ipcMain handlers in front of the engine, and the
 // engine's events forwarded to the window. Every call is checked twice: the sender frame must
 // be our own window's main frame showing our own page (security.ts isTrustedSender), and the
-// arguments must parse with the command's schema (preload/dispatch.ts, the same code the web
+// arguments must parse with the command's schema (common/dispatch.ts, the same code the web
 // UI uses).
 import { dialog, type BrowserWindow, type IpcMain, type IpcMainInvokeEvent } from 'electron';
 import {
@@ -10,9 +10,9 @@ import {
   type EventName,
   type Settings,
   type SettingUpdate,
-} from '../../preload/contract.js';
+} from '../../common/contract.js';
 import { eventChannel, invokeChannel, pickFolderChannel } from '../../preload/channels.js';
-import { dispatchCommand } from '../../preload/dispatch.js';
+import { dispatchCommand } from '../../common/dispatch.js';
 import type { Engine } from '../engine/api.js';
 import type { Logger } from '../engine/ports.js';
 import { isTrustedSender, type IpcSender } from './security.js';

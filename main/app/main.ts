@@ -23,7 +23,7 @@ import {
   shell,
   Tray,
 } from 'electron';
-import type { EngineStatus, SettingUpdate } from '../../preload/contract.js';
+import type { EngineStatus, SettingUpdate } from '../../common/contract.js';
 import { runDaemon, type RunningDaemon } from '../cli/commands/daemon.js';
 import type { Engine } from '../engine/api.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';

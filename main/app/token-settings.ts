@@ -3,7 +3,7 @@
 // owner-only file where there is no keyring: see [Note: basic_text is plaintext] in
 // token-store.ts), never to the engine; and the Settings the window sees say where the token
 // really is. Pure (no Electron import) so tests check it under Node.
-import type { Settings } from '../../preload/contract.js';
+import type { Settings } from '../../common/contract.js';
 import type { TokenStorageKind } from './token-store.js';
 
 /** The Settings as the engine reports them, corrected with what the shell's store knows. */

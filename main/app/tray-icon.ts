@@ -2,7 +2,7 @@
 // binary assets to keep in step with the status list). Pure: no Electron import; main.ts
 // turns the bytes into a nativeImage.
 import { deflateSync } from 'node:zlib';
-import type { SyncStatus } from '../../preload/contract.js';
+import type { SyncStatus } from '../../common/contract.js';
 
 export const statusColours: Record<SyncStatus, [number, number, number]> = {
   up_to_date: [0x1a, 0x9f, 0x53],

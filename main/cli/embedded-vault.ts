@@ -14,7 +14,7 @@ export interface EmbeddedVault {
 /**
  * Starts the embedded vault. The port is KEEPSAKE_EMBEDDED_VAULT_PORT when set, else an
  * ephemeral one: upload URLs from an earlier run are rebased onto the new port by the queue
- * (see rebaseLoopback in main/engine/queue/upload-queue.ts).
+ * (see rebaseLoopback in main/engine/pipeline/upload-queue.ts).
  */
 export async function startEmbeddedVault(
   dataDir: string,

@@ -13,7 +13,7 @@ import {
 } from '../engine/engine.js';
 import { KeepsakeError } from '../engine/errors.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';
-import { parseBandwidthLimit, parseChunkSize } from '../engine/upload/bandwidth.js';
+import { parseBandwidthLimit, parseChunkSize } from '../engine/vault/bandwidth.js';
 import { startEmbeddedVault, type EmbeddedVault } from './embedded-vault.js';
 
 /** Bad input from the person: printed as one line, exit code 2. */

@@ -1,7 +1,7 @@
 // The object the Electron shell, the CLI and the web UI server talk to. createEngine() in
-// engine.ts builds it; its `api` implements every command of preload/contract.ts, and its
+// engine.ts builds it; its `api` implements every command of common/contract.ts, and its
 // events are the contract's events. Transports validate with the contract's schemas.
-import type { EventName, EventPayload, KeepsakeApi } from '../../preload/contract.js';
+import type { EventName, EventPayload, KeepsakeApi } from '../../common/contract.js';
 import type { PowerState } from './ports.js';
 
 export interface Engine {

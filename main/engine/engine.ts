@@ -1,7 +1,7 @@
 // The composition root of the sync engine (CONVENTIONS.md "One composition root"):
 // createEngine() takes the ports (clock, logger, hasher, metadata reader, uploader, scan and
 // watch functions, the vault endpoint) and builds the store, the pumps and the queue around
-// them, then exposes the contract's API (preload/contract.ts) and events.
+// them, then exposes the contract's API (common/contract.ts) and events.
 //
 // Invariants: one engine per data directory (the lock is held from createEngine to close);
 // the engine takes ownership of the hasher, metadata reader and uploader it is given and
@@ -21,8 +21,8 @@ import type {
   PauseReason,
   StateCounts,
   UploadProgress,
-} from '../../preload/contract.js';
-import { fileStates } from '../../preload/contract.js';
+} from '../../common/contract.js';
+import { fileStates } from '../../common/contract.js';
 import type { Engine } from './api.js';
 import { databasePath, lockDataDir, type DataDirLock } from './data-dir.js';
 import { KeepsakeError } from './errors.js';
@@ -36,9 +36,9 @@ import {
   type PowerState,
   type TimerHandle,
 } from './ports.js';
-import { defaultBackoff, type BackoffPolicy } from './queue/backoff.js';
-import { createHashPump, type StatPath } from './queue/hash-pump.js';
-import { createMetadataPump, type MetadataPump } from './queue/metadata-pump.js';
+import { defaultBackoff, type BackoffPolicy } from './pipeline/backoff.js';
+import { createHashPump, type StatPath } from './pipeline/hash-pump.js';
+import { createMetadataPump, type MetadataPump } from './pipeline/metadata-pump.js';
 import {
   applyEntry,
   applyGone,
@@ -46,8 +46,8 @@ import {
   relativeTo,
   type ReconcileContext,
   type ReconcileCounts,
-} from './queue/reconcile.js';
-import { createUploadQueue } from './queue/upload-queue.js';
+} from './pipeline/reconcile.js';
+import { createUploadQueue } from './pipeline/upload-queue.js';
 import { openDatabase, openDatabaseReadOnly } from './store/database.js';
 import {
   applySettingUpdate,
@@ -62,10 +62,10 @@ import {
   nextBandwidthChange,
   parseBandwidthLimit,
   type BandwidthPolicy,
-} from './upload/bandwidth.js';
-import type { Uploader } from './upload/types.js';
-import { createTusUploader } from './upload/tus-uploader.js';
-import { createVaultClient, type VaultClient } from './vault-client.js';
+} from './vault/bandwidth.js';
+import type { Uploader } from './vault/types.js';
+import { createTusUploader } from './vault/tus-uploader.js';
+import { createVaultClient, type VaultClient } from './vault/vault-client.js';
 import { createFileHasher, identityOf } from './hash/index.js';
 import { createMetadataReader } from './metadata/index.js';
 import { classifyPath as defaultClassifyPath } from './watch/media-types.js';

@@ -4,7 +4,7 @@
 //   GET  /api/events            Server-Sent Events: `event: <contract event>` + JSON data
 //   GET  /?token=...            exchanges the token for the session cookie, then redirects
 // Invariant: every request passes the gate of ./security.ts before anything else happens,
-// and every command goes through preload/dispatch.ts (the same validation as the IPC bridge).
+// and every command goes through common/dispatch.ts (the same validation as the IPC bridge).
 import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -12,8 +12,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { events, type EventName } from '../../preload/contract.js';
-import { dispatchCommand, invalidArgument } from '../../preload/dispatch.js';
+import { events, type EventName } from '../../common/contract.js';
+import { dispatchCommand, invalidArgument } from '../../common/dispatch.js';
 import type { Engine } from '../engine/api.js';
 import type { Logger } from '../engine/ports.js';
 import {

@@ -8,7 +8,7 @@ import type {
   ErrorInfo,
   EventName,
   EventPayload,
-} from '../../preload/contract';
+} from '../../common/contract';
 import { bridge } from './bridge';
 
 export interface Query<T> {

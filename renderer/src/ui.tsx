@@ -1,7 +1,7 @@
 // Small shared pieces: the loading / error / empty states every page uses, a progress bar,
 // and the status words and colours.
 import { createContext, useContext, type ReactNode } from 'react';
-import type { EngineStatus, ErrorInfo, SyncStatus } from '../../preload/contract';
+import type { EngineStatus, ErrorInfo, SyncStatus } from '../../common/contract';
 import type { Query } from './hooks';
 
 export const statusWords: Record<SyncStatus, string> = {

@@ -11,7 +11,7 @@ import type {
   EventName,
   EventPayload,
   KeepsakeBridge,
-} from '../../preload/contract';
+} from '../../common/contract';
 
 type Listener = (payload: unknown) => void;
 

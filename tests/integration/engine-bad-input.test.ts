@@ -17,7 +17,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { FileRow } from '../../preload/contract.js';
+import type { FileRow } from '../../common/contract.js';
 import {
   type BackupSummary,
   VaultReader,

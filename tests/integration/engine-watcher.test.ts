@@ -8,7 +8,7 @@ import { appendFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { Engine } from '../../main/engine/api.js';
-import type { FileRow, FileState } from '../../preload/contract.js';
+import type { FileRow, FileState } from '../../common/contract.js';
 import { VaultReader, killAllChildren, listFiles, openEngine, waitFor } from '../support/cli.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import { assertTreeUntouched, snapshotTree } from '../support/snapshot.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger, systemClock } from '../../main/engine/ports.js';
-import { createTusUploader } from '../../main/engine/upload/tus-uploader.js';
+import { createTusUploader } from '../../main/engine/vault/tus-uploader.js';
 import { makeTempDir } from '../support/paths.js';
 import { jobFor, recordingCallbacks } from '../support/upload-fixtures.js';
 import { type TestVault, startTestVault } from '../support/vault.js';

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KeepsakeError } from '../../main/engine/errors.js';
 import { silentLogger, systemClock } from '../../main/engine/ports.js';
-import { proxyFromEnvironment } from '../../main/engine/upload/http-client.js';
+import { proxyFromEnvironment } from '../../main/engine/vault/http-client.js';
 import {
   type TusUploaderOptions,
   createTusUploader,
-} from '../../main/engine/upload/tus-uploader.js';
+} from '../../main/engine/vault/tus-uploader.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import { type PlainTusServer, startPlainTusServer } from '../support/plain-tus-server.js';
 import { jobFor, randomFile, recordingCallbacks } from '../support/upload-fixtures.js';

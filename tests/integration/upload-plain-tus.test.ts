@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createTusUploader } from '../../main/engine/upload/tus-uploader.js';
+import { createTusUploader } from '../../main/engine/vault/tus-uploader.js';
 import { silentLogger, systemClock } from '../../main/engine/ports.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';

@@ -13,7 +13,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FileRow } from '../../preload/contract.js';
+import type { FileRow } from '../../common/contract.js';
 import type { Engine } from '../../main/engine/api.js';
 import { repoRoot } from './paths.js';
 

@@ -7,8 +7,8 @@
 // Prints one JSON line per event: {"created":url} {"offset":n} {"done":sha256} {"error":{...}}
 import { serializeError } from '../../main/engine/errors.js';
 import { silentLogger, systemClock } from '../../main/engine/ports.js';
-import { createTusUploader } from '../../main/engine/upload/tus-uploader.js';
-import type { UploadJob } from '../../main/engine/upload/types.js';
+import { createTusUploader } from '../../main/engine/vault/tus-uploader.js';
+import type { UploadJob } from '../../main/engine/vault/types.js';
 import { readDriverState, writeDriverState } from './driver-state.js';
 
 export interface DriverArgs {

@@ -8,7 +8,7 @@ import type {
   UploadCallbacks,
   UploadJob,
   UploadProgressSample,
-} from '../../main/engine/upload/types.js';
+} from '../../main/engine/vault/types.js';
 
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {

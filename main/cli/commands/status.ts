@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { fileStates, type StateCounts } from '../../../preload/contract.js';
+import { fileStates, type StateCounts } from '../../../common/contract.js';
 import { databasePath, lockFileName } from '../../engine/data-dir.js';
 import { systemClock } from '../../engine/ports.js';
 import { openDatabaseReadOnly } from '../../engine/store/database.js';

@@ -1,7 +1,7 @@
 // Settings with their source: an administrator's policy (locked) beats a value the person set,
 // which beats a runtime override from the command line, which beats the default.
 // Invariant: a key locked by policy is never changed through settings.set ('setting_locked').
-import type { Settings, SettingUpdate } from '../../../preload/contract.js';
+import type { Settings, SettingUpdate } from '../../../common/contract.js';
 import { KeepsakeError } from '../errors.js';
 import type { Store } from './store.js';
 

@@ -4,7 +4,7 @@
 // Invariant: a file's `state` changes only through transition()/insertFile(), each one
 // SQLite transaction that checks the move against transitions.ts first.
 import type Database from 'better-sqlite3';
-import type { ActivityEvent, FileState } from '../../../preload/contract.js';
+import type { ActivityEvent, FileState } from '../../../common/contract.js';
 import type { Clock } from '../ports.js';
 import type { SqliteDatabase } from './database.js';
 import { assertTransition } from './transitions.js';

@@ -15,7 +15,7 @@
 // excluded    a rule excluded it (excluded_by says which)
 // failed      it cannot go on without help (error_* says why; retryable says if retry helps)
 // missing     gone from disk; never deleted from the vault (a backup, not a mirror)
-import type { FileState } from '../../../preload/contract.js';
+import type { FileState } from '../../../common/contract.js';
 
 const legal: Record<FileState, readonly FileState[]> = {
   discovered: ['discovered', 'hashing', 'queued', 'excluded', 'failed', 'missing'],

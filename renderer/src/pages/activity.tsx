@@ -1,7 +1,7 @@
 // Activity: recent events and errors in plain words, live; and "export diagnostics" (a JSON
 // bundle of logs and status that the engine builds without any token in it).
 import { useState } from 'react';
-import type { ActivityEvent } from '../../../preload/contract';
+import type { ActivityEvent } from '../../../common/contract';
 import { formatDateTime } from '../format';
 import { useAction, useCommand, useEvent } from '../hooks';
 import { Empty, InlineError, QueryView } from '../ui';

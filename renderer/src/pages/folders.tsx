@@ -1,6 +1,6 @@
 // Folders: add (a path, or the system picker in the desktop app), remove, counts, exclusions.
 import { useState, type FormEvent } from 'react';
-import type { Folder } from '../../../preload/contract';
+import type { Folder } from '../../../common/contract';
 import { bridge } from '../bridge';
 import { formatBytes, formatCount, formatDateTime } from '../format';
 import { useAction, useCommand, useEvent } from '../hooks';

@@ -1,6 +1,6 @@
 // Overview: is everything safe, what is left, what is happening now (issue 5 "Overview").
 import { useEffect, useState } from 'react';
-import type { EngineStatus, FileState } from '../../../preload/contract';
+import type { EngineStatus, FileState } from '../../../common/contract';
 import { bridge } from '../bridge';
 import {
   countOf,

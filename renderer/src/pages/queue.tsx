@@ -2,14 +2,14 @@
 // Pages of 500 rows are fetched in order as the window nears the end of what is loaded;
 // `file.changed` events update loaded rows in place, and a change in the counts refetches.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { fileStates, type FileRow, type FileState } from '../../../preload/contract';
+import { fileStates, type FileRow, type FileState } from '../../../common/contract';
 import { bridge } from '../bridge';
 import { fileName, formatBytes, formatCount, formatDateTime } from '../format';
 import { useAction, useEvent } from '../hooks';
 import { Empty, ErrorState, InlineError, Loading, useSharedStatus } from '../ui';
 import { VirtualList } from '../virtual-list';
 import type { RowWindow } from '../virtual-window';
-import type { ErrorInfo } from '../../../preload/contract';
+import type { ErrorInfo } from '../../../common/contract';
 
 const pageSize = 1000;
 const rowHeight = 64;

@@ -1,7 +1,7 @@
 // Settings: each value with where it came from (default, you, or an administrator's policy);
 // a locked setting is shown disabled with the reason. Each change is saved on its own.
 import { useState, type ReactNode } from 'react';
-import type { Settings, SettingUpdate } from '../../../preload/contract';
+import type { Settings, SettingUpdate } from '../../../common/contract';
 
 type SettingSource = Settings['vaultUrl']['source'];
 import { isDesktop } from '../bridge';

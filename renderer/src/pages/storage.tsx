@@ -1,6 +1,6 @@
 // Storage: what the vault holds by type, what deduplication saved, the quota, and how much of
 // each watched folder is backed up.
-import type { VaultUsage } from '../../../preload/contract';
+import type { VaultUsage } from '../../../common/contract';
 import { formatBytes, formatCount, formatPercent } from '../format';
 import { useCommand, useEvent } from '../hooks';
 import { Empty, ProgressBar, QueryView } from '../ui';

@@ -17,7 +17,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { silentLogger, systemClock } from '../../../main/engine/ports.js';
-import { createTusUploader } from '../../../main/engine/upload/tus-uploader.js';
+import { createTusUploader } from '../../../main/engine/vault/tus-uploader.js';
 import { startFaultProxy } from '../../support/fault-proxy.js';
 import { repoRoot } from '../../support/paths.js';
 import type { DriverState } from '../../support/driver-state.js';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { withDesktopToken } from '../../../main/app/token-settings.js';
-import { Settings } from '../../../preload/contract.js';
+import { Settings } from '../../../common/contract.js';
 
 const user = <T>(value: T) => ({ value, source: 'default' as const, locked: false });
 const engineSettings = Settings.parse({

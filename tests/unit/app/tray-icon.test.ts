@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { inflateSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { crc32, statusColours, statusTooltips, trayIconPng } from '../../../main/app/tray-icon.js';
-import { fileStates, SyncStatus } from '../../../preload/contract.js';
+import { fileStates, SyncStatus } from '../../../common/contract.js';
 
 function decode(png: Buffer) {
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

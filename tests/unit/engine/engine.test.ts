@@ -11,8 +11,8 @@ import { KeepsakeError } from '../../../main/engine/errors.js';
 import type { FileHasher } from '../../../main/engine/hash/types.js';
 import { createFileHasher } from '../../../main/engine/hash/index.js';
 import { silentLogger } from '../../../main/engine/ports.js';
-import { createVaultClient } from '../../../main/engine/vault-client.js';
-import type { FileRow } from '../../../preload/contract.js';
+import { createVaultClient } from '../../../main/engine/vault/vault-client.js';
+import type { FileRow } from '../../../common/contract.js';
 import { corpusFile, makeTempDir } from '../../support/paths.js';
 import { startTestVault, type TestVault } from '../../support/vault.js';
 

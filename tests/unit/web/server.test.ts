@@ -9,7 +9,7 @@ import { writeFile, mkdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { commands, type CommandName, type KeepsakeApi } from '../../../preload/contract.js';
+import { commands, type CommandName, type KeepsakeApi } from '../../../common/contract.js';
 import type { Engine } from '../../../main/engine/api.js';
 import { silentLogger } from '../../../main/engine/ports.js';
 import { startWebUi, type WebUi } from '../../../main/web/server.js';

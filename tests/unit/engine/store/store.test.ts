@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { fileStates, type FileState } from '../../../../preload/contract.js';
+import { fileStates, type FileState } from '../../../../common/contract.js';
 import { KeepsakeError } from '../../../../main/engine/errors.js';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
 import { openDatabase } from '../../../../main/engine/store/database.js';

@@ -23,7 +23,7 @@
 // | the signal aborts (pause, shutdown)         | throw the AbortError; offset stays valid   |
 // Transient rows give up after maxNetworkRetries consecutive failures without progress and
 // throw 'network' (retryable): the queue schedules the file again later. Every row has a
-// test in tests/unit/engine/upload/response-table.test.ts or the integration tests.
+// test in tests/unit/engine/vault/response-table.test.ts or the integration tests.
 import { KeepsakeError, type ErrorCode } from '../errors.js';
 import { redactUrl } from './http-client.js';
 

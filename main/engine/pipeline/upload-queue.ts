@@ -23,12 +23,12 @@
 // vault_full               -> queued, and the engine pauses with reason vault_full
 // too_large, upload_rejected, not_a_regular_file -> failed (not retryable)
 // anything else            -> queued with a backoff delay, failed after maxAttempts
-import type { ActivityEvent, UploadProgress } from '../../../preload/contract.js';
+import type { ActivityEvent, UploadProgress } from '../../../common/contract.js';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
-import type { Uploader } from '../upload/types.js';
-import type { VaultClient } from '../vault-client.js';
+import type { Uploader } from '../vault/types.js';
+import type { VaultClient } from '../vault/vault-client.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { createWakeTimer } from './wake-timer.js';
 import { basename } from 'node:path';

@@ -1,4 +1,4 @@
-// Every row of [Note: Upload response table] (main/engine/upload/response-table.ts), each
+// Every row of [Note: Upload response table] (main/engine/vault/response-table.ts), each
 // against a real loopback server answering what the row needs.
 import assert from 'node:assert/strict';
 import { appendFile, truncate, utimes } from 'node:fs/promises';
@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { KeepsakeError } from '../../../../main/engine/errors.js';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
-import { UploadHttpError, parseRetryAfter } from '../../../../main/engine/upload/response-table.js';
+import { UploadHttpError, parseRetryAfter } from '../../../../main/engine/vault/response-table.js';
 import {
   type TusUploader,
   createTusUploader,
-} from '../../../../main/engine/upload/tus-uploader.js';
-import type { UploadJob } from '../../../../main/engine/upload/types.js';
+} from '../../../../main/engine/vault/tus-uploader.js';
+import type { UploadJob } from '../../../../main/engine/vault/types.js';
 import { makeTempDir } from '../../../support/paths.js';
 import { jobFor, randomFile, recordingCallbacks } from '../../../support/upload-fixtures.js';
 import {

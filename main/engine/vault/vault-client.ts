@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import got, { HTTPError, type Got } from 'got';
-import type { VaultUsage } from '../../preload/contract.js';
-import { KeepsakeError } from './errors.js';
-import type { MediaMetadata } from './metadata/types.js';
+import type { VaultUsage } from '../../../common/contract.js';
+import { KeepsakeError } from '../errors.js';
+import type { MediaMetadata } from '../metadata/types.js';
 
 export const checkBatchSize = 1000;
 

@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Clock } from '../../../../main/engine/ports.js';
-import { redactUrl } from '../../../../main/engine/upload/http-client.js';
-import { ProgressMeter } from '../../../../main/engine/upload/progress.js';
-import { backoffMs } from '../../../../main/engine/upload/response-table.js';
-import type { UploadProgressSample } from '../../../../main/engine/upload/types.js';
+import { redactUrl } from '../../../../main/engine/vault/http-client.js';
+import { ProgressMeter } from '../../../../main/engine/vault/progress.js';
+import { backoffMs } from '../../../../main/engine/vault/response-table.js';
+import type { UploadProgressSample } from '../../../../main/engine/vault/types.js';
 
 function steppingClock(): Clock & { set(ms: number): void } {
   let now = 1_000_000;

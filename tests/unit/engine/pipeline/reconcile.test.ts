@@ -12,7 +12,7 @@ import {
   reconcileFolder,
   symlinkRule,
   type ReconcileContext,
-} from '../../../../main/engine/queue/reconcile.js';
+} from '../../../../main/engine/pipeline/reconcile.js';
 import { openDatabase } from '../../../../main/engine/store/database.js';
 import { createStore, type FileRecord, type Store } from '../../../../main/engine/store/store.js';
 import { classifyPath } from '../../../../main/engine/watch/media-types.js';

@@ -9,17 +9,17 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
-import { backoffDelay, defaultBackoff } from '../../../../main/engine/queue/backoff.js';
+import { backoffDelay, defaultBackoff } from '../../../../main/engine/pipeline/backoff.js';
 import {
   createUploadQueue,
   type UploadQueue,
   type UploadQueueOptions,
-} from '../../../../main/engine/queue/upload-queue.js';
+} from '../../../../main/engine/pipeline/upload-queue.js';
 import { openDatabase } from '../../../../main/engine/store/database.js';
 import { createStore, type FileRecord, type Store } from '../../../../main/engine/store/store.js';
-import { createTusUploader } from '../../../../main/engine/upload/tus-uploader.js';
-import type { Uploader } from '../../../../main/engine/upload/types.js';
-import { createVaultClient } from '../../../../main/engine/vault-client.js';
+import { createTusUploader } from '../../../../main/engine/vault/tus-uploader.js';
+import type { Uploader } from '../../../../main/engine/vault/types.js';
+import { createVaultClient } from '../../../../main/engine/vault/vault-client.js';
 import { makeTempDir } from '../../../support/paths.js';
 import { startTestVault, type TestVault } from '../../../support/vault.js';
 

@@ -1,10 +1,10 @@
-// The contract as both transports enforce it (preload/dispatch.ts): malformed arguments never
+// The contract as both transports enforce it (common/dispatch.ts): malformed arguments never
 // reach the engine and come back as a clear `invalid_argument` error; results that break the
 // contract never reach the UI.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { commands, type CommandName, type KeepsakeApi } from '../../../preload/contract.js';
-import { dispatchCommand } from '../../../preload/dispatch.js';
+import { commands, type CommandName, type KeepsakeApi } from '../../../common/contract.js';
+import { dispatchCommand } from '../../../common/dispatch.js';
 
 /** An API whose every method records the call; the tests assert it was (not) reached. */
 function recordingApi(answer: (name: CommandName, args: unknown) => unknown) {

@@ -12,7 +12,7 @@
 // and it starts over. A file whose identity matches another row with a known hash (a rename,
 // a move, a hard link) takes that hash without being read again.
 import { basename } from 'node:path';
-import type { ActivityEvent } from '../../../preload/contract.js';
+import type { ActivityEvent } from '../../../common/contract.js';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import type { FileHasher, FileIdentity } from '../hash/types.js';
 import type { Clock, Logger } from '../ports.js';

@@ -8,7 +8,7 @@
 // - a file being hashed or uploaded is left to the hasher/uploader, which detect a change
 //   themselves (file_changed) and start it over;
 // - scan problems on media-named paths become visible failed files; never an abort.
-import type { FileState } from '../../../preload/contract.js';
+import type { FileState } from '../../../common/contract.js';
 import type { FileIdentity } from '../hash/types.js';
 import type { Classification, FolderRules, ScanEntry, ScanResult } from '../watch/types.js';
 import type { FilePatch, FileRecord, FolderRecord, Store } from '../store/store.js';

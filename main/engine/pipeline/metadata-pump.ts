@@ -10,7 +10,7 @@ import { isAbortError, KeepsakeError } from '../errors.js';
 import type { MediaMetadata, MetadataReader } from '../metadata/types.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
-import type { VaultClient } from '../vault-client.js';
+import type { VaultClient } from '../vault/vault-client.js';
 
 /** Bound on the raw tags kept per file (the files.metadata column). */
 const maxRawJsonBytes = 32 * 1024;

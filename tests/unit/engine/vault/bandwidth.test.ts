@@ -10,8 +10,8 @@ import {
   parseBandwidthLimit,
   parseByteSize,
   parseChunkSize,
-} from '../../../../main/engine/upload/bandwidth.js';
-import { BandwidthThrottle } from '../../../../main/engine/upload/throttle.js';
+} from '../../../../main/engine/vault/bandwidth.js';
+import { BandwidthThrottle } from '../../../../main/engine/vault/throttle.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
