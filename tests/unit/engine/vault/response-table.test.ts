@@ -7,10 +7,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { KeepsakeError } from '../../../../main/engine/errors.js';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
 import { UploadHttpError, parseRetryAfter } from '../../../../main/engine/vault/response-table.js';
-import {
-  type TusUploader,
-  createTusUploader,
-} from '../../../../main/engine/vault/tus-uploader.js';
+import { type TusUploader, createTusUploader } from '../../../../main/engine/vault/tus-uploader.js';
 import type { UploadJob } from '../../../../main/engine/vault/types.js';
 import { makeTempDir } from '../../../support/paths.js';
 import { jobFor, randomFile, recordingCallbacks } from '../../../support/upload-fixtures.js';
