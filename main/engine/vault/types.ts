@@ -6,6 +6,7 @@
 // (an Upload-Offset header), never bytes merely sent. The queue persists it; after a crash
 // the next upload() is handed that offset and the URL, and HEADs before sending anything.
 
+import type { KeepsakeError } from '../errors.js';
 import type { BandwidthPolicy } from './bandwidth.js';
 
 export interface UploadJob {
@@ -27,6 +28,18 @@ export interface UploadJob {
   /** Where a previous attempt got to, as persisted by the queue; null for a fresh upload. */
   resume: { uploadUrl: string; offset: number } | null;
 }
+
+/** A small file sent inside a batch: never resumed (a cut batch is sent again whole). */
+export type BatchUploadJob = Omit<UploadJob, 'resume'>;
+
+/**
+ * What the vault said of one file of a batch. `stored` and `duplicate` both mean the vault
+ * durably holds bytes it verified to hash to sha256; `refused` carries the reason as a
+ * KeepsakeError (the same codes upload() throws, e.g. 'verification_failed').
+ */
+export type BatchItemOutcome =
+  | { fileId: number; sha256: string; outcome: 'stored' | 'duplicate' }
+  | { fileId: number; sha256: string; outcome: 'refused'; error: KeepsakeError };
 
 export interface UploadProgressSample {
   fileId: number;
@@ -63,6 +76,15 @@ export interface UploadResult {
  */
 export interface Uploader {
   upload(job: UploadJob, callbacks: UploadCallbacks, signal: AbortSignal): Promise<UploadResult>;
+  /**
+   * Sends many small files (each no larger than one chunk) in one request
+   * (POST /api/v1/batch, common/vault-protocol.ts) and answers one outcome per job, in job
+   * order. A whole-batch failure (network, 401, 507, ...) is thrown as for upload(); a
+   * per-file refusal (e.g. its bytes no longer hash to job.sha256) is an outcome, and the
+   * other files of the batch are unaffected. Optional: without it the queue sends small
+   * files one by one through upload().
+   */
+  uploadBatch?(jobs: readonly BatchUploadJob[], signal: AbortSignal): Promise<BatchItemOutcome[]>;
   /** tus termination: the file was deleted or excluded before its upload finished. */
   abandon(uploadUrl: string, signal?: AbortSignal): Promise<void>;
   /** Bytes per second shared by all uploads, or null for no cap. Takes effect live. */
