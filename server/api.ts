@@ -8,6 +8,7 @@ import type { BlobStore } from './blob-store.js';
 import { SHA256_HEX } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import type { AssetRecord, VaultIndex } from './index/vault-index.js';
+import { createLocationsApi } from './locations-api.js';
 import { MAX_METADATA_BYTES, parseMetadataBody } from './metadata-schema.js';
 
 export const API_PREFIX = '/api/v1/';
@@ -77,7 +78,7 @@ export function sendError(res: ServerResponse, err: VaultHttpError): void {
 }
 
 /** Reads a request body up to `limit` bytes; 413 beyond it (checked before reading when declared). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     throw new VaultHttpError(
@@ -103,7 +104,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function parseJson(raw: Buffer): unknown {
+export function parseJson(raw: Buffer): unknown {
   try {
     return JSON.parse(raw.toString('utf8'));
   } catch {
@@ -259,8 +260,10 @@ export function createApi(deps: ApiDeps) {
 
   function usage(res: ServerResponse) {
     const u = index.usage();
-    sendJson(res, 200, { ...u, quotaBytes: deps.quotaBytes });
+    sendJson(res, 200, { ...u, byDevice: index.locations.byDevice(), quotaBytes: deps.quotaBytes });
   }
+
+  const locations = createLocationsApi({ index, now: deps.now });
 
   /** Routes one /api/v1/ request; throws VaultHttpError for the router to answer. */
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -281,6 +284,7 @@ export function createApi(deps: ApiDeps) {
       if (method !== 'GET') methodNotAllowed('GET');
       return usage(res);
     }
+    if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1));
     if (p0 === 'assets') {
       if (parts.length === 1 || (parts.length === 2 && p1 === '')) {
         if (method !== 'GET') methodNotAllowed('GET');

@@ -50,4 +50,31 @@ CREATE TABLE counters (
 INSERT INTO counters (name, value) VALUES ('dedup_saved_bytes', 0);
 `,
   },
+  {
+    version: 2,
+    name: '0002_locations',
+    sql: `
+-- Every place a client holds a content (issue 10): one row per stretch of time a device's
+-- file at (folder, path) held this content. Re-registering the same file only moves
+-- last_seen; a path that now holds other content, or that comes back after it was gone,
+-- starts a new row. Rows are never deleted: "what did this folder look like at T" is
+-- first_seen <= T AND (gone_at IS NULL OR gone_at > T).
+CREATE TABLE locations (
+  id INTEGER PRIMARY KEY,            -- registration order; the listing cursor
+  sha256 TEXT NOT NULL,              -- the content at this path (an assets row when registered)
+  device_id TEXT NOT NULL,           -- client-chosen id of the device holding the file
+  device_name TEXT NOT NULL,         -- the device's display name at the latest registration
+  folder TEXT NOT NULL,              -- label of the watched folder (its name on the device)
+  path BLOB NOT NULL,                -- path inside the folder, raw bytes, '/'-separated
+  size INTEGER NOT NULL,             -- bytes
+  mtime_ms INTEGER,                  -- the file's mtime on the device, unix ms
+  first_seen INTEGER NOT NULL,       -- unix ms (vault clock), first registration of this row
+  last_seen INTEGER NOT NULL,        -- unix ms (vault clock), latest registration
+  gone_at INTEGER                    -- unix ms (vault clock) the device reported it gone; NULL = still there
+) STRICT;
+-- At most one live row per place; the lookup for registering and marking gone.
+CREATE UNIQUE INDEX locations_live ON locations (device_id, folder, path) WHERE gone_at IS NULL;
+CREATE INDEX locations_sha256 ON locations (sha256);
+`,
+  },
 ];

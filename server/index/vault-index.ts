@@ -1,9 +1,11 @@
 // The vault's SQLite index (better-sqlite3, WAL): which content the vault holds, what the
 // first uploader said about it, the metadata clients attached, and the tus uploads in
-// flight. The one gateway to the database: no SQL outside this file.
+// flight. The one gateway to the database: no SQL outside server/index/ (this file and the
+// stores it composes, such as location-store.ts).
 // Invariant: an assets row is inserted only after its blob is durable on disk (see
 // [Note: Commit order] in ../blob-store.ts), so every row has its blob.
 import Database from 'better-sqlite3';
+import { LocationStore } from './location-store.js';
 import { migrations } from './migrations.js';
 
 export type AssetKind = 'image' | 'video' | 'other';
@@ -127,6 +129,8 @@ export function migrate(db: Database.Database): void {
 export class VaultIndex {
   private readonly db: Database.Database;
   private readonly stmts;
+  /** Where clients hold each content (issue 10). */
+  readonly locations: LocationStore;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -136,6 +140,7 @@ export class VaultIndex {
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     const db = this.db;
+    this.locations = new LocationStore(db);
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>('SELECT * FROM assets WHERE sha256 = ?'),
       insertAsset: db.prepare(
@@ -220,7 +225,12 @@ export class VaultIndex {
       assets += r.assets;
       bytes += r.bytes;
     }
-    return { assets, bytes, dedupSavedBytes: this.stmts.dedupSaved.get()?.value ?? 0, byType };
+    // Dedup savings come from the locations clients registered; a vault whose clients
+    // register none (older clients, plain tus) falls back to counting duplicate uploads.
+    const fromLocations = this.locations.dedupSaved();
+    const dedupSavedBytes =
+      fromLocations.places > 0 ? fromLocations.bytes : (this.stmts.dedupSaved.get()?.value ?? 0);
+    return { assets, bytes, dedupSavedBytes, byType };
   }
 
   /** Bytes held by assets plus the declared sizes of uploads still receiving. */

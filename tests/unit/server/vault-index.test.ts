@@ -38,7 +38,12 @@ describe('vault index (SQLite)', () => {
         "SELECT name, strict FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'",
       )
       .all();
-    assert.deepEqual(tables.map((t) => t.name).sort(), ['assets', 'counters', 'uploads']);
+    assert.deepEqual(tables.map((t) => t.name).sort(), [
+      'assets',
+      'counters',
+      'locations',
+      'uploads',
+    ]);
     assert.ok(
       tables.every((t) => t.strict === 1),
       'every table is STRICT',

@@ -1,0 +1,259 @@
+// /api/v1/locations: clients tell the vault every place they hold each content (backed-up
+// files and duplicates alike), mark places gone, and page through them, now or as they were
+// at a moment (issue 10 section 1). Names are raw bytes: a file name need not be UTF-8, so a
+// path travels as base64 (`pathB64`) with `path` as a display string beside it.
+// Invariant: a request is validated whole before anything is stored; nothing here deletes.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { parseJson, readBody, sendJson } from './api.js';
+import { SHA256_HEX } from './blob-store.js';
+import { VaultHttpError } from './http-error.js';
+import type { LocationFilter, LocationRecord, NewLocation } from './index/location-store.js';
+import type { VaultIndex } from './index/vault-index.js';
+
+export const MAX_LOCATIONS_PER_REQUEST = 1000;
+const MAX_LOCATIONS_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_PATH_BYTES = 4096;
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+const noNul = (s: string) => !s.includes('\0');
+
+/** Until devices have identities of their own (issue 13), a client picks its device id. */
+const deviceIdSchema = z.string().regex(/^[\x21-\x7e]{1,128}$/, 'visible ASCII, 1-128 chars');
+const folderSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((s) => noNul(s) && !s.includes('/') && s !== '.' && s !== '..', {
+    message: 'a folder label is one name: no "/", NUL, "." or ".."',
+  });
+const base64Schema = z
+  .string()
+  .max(Math.ceil(MAX_PATH_BYTES / 3) * 4)
+  .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'standard base64');
+const placeSchema = {
+  folder: folderSchema,
+  /** display form; the bytes are UTF-8 of it unless pathB64 is given */
+  path: z.string().max(MAX_PATH_BYTES).optional(),
+  /** the path's raw bytes, base64: authoritative when present */
+  pathB64: base64Schema.optional(),
+};
+
+export const registerLocationsRequest = z.object({
+  deviceId: deviceIdSchema,
+  deviceName: z.string().min(1).max(255).refine(noNul),
+  locations: z
+    .array(
+      z.object({
+        sha256: z.string().regex(SHA256_HEX),
+        ...placeSchema,
+        size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+        mtimeMs: z.number().int().nullable().optional(),
+      }),
+    )
+    .max(MAX_LOCATIONS_PER_REQUEST),
+});
+
+export const goneLocationsRequest = z.object({
+  deviceId: deviceIdSchema,
+  locations: z
+    .array(z.object({ ...placeSchema, sha256: z.string().regex(SHA256_HEX).optional() }))
+    .max(MAX_LOCATIONS_PER_REQUEST),
+});
+
+export type RegisterLocationsResponse = {
+  results: (
+    | { ok: true; change: 'added' | 'seen' | 'replaced' }
+    | { ok: false; error: 'not_held' | 'size_mismatch'; message: string }
+  )[];
+};
+
+export interface LocationJson {
+  sha256: string;
+  deviceId: string;
+  deviceName: string;
+  folder: string;
+  /** for display: the bytes as UTF-8, invalid sequences replaced */
+  path: string;
+  /** the exact bytes, base64 */
+  pathB64: string;
+  size: number;
+  mtimeMs: number | null;
+  firstSeen: number;
+  lastSeen: number;
+  goneAt: number | null;
+}
+
+/** Why a path inside a folder is refused, or null when it is acceptable. */
+export function pathProblem(bytes: Buffer): string | null {
+  if (bytes.length === 0) return 'a path must not be empty';
+  if (bytes.length > MAX_PATH_BYTES) return `a path is at most ${MAX_PATH_BYTES} bytes`;
+  if (bytes.includes(0)) return 'a path must not contain NUL';
+  // Split on the byte '/', not on characters: the bytes need not be UTF-8.
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i === bytes.length || bytes[i] === 0x2f) {
+      const segment = bytes.subarray(start, i).toString('latin1');
+      if (segment === '' || segment === '.' || segment === '..') {
+        return 'a path is relative to its folder: no leading "/", empty, "." or ".." segments';
+      }
+      start = i + 1;
+    }
+  }
+  return null;
+}
+
+function pathBytes(place: { path?: string | undefined; pathB64?: string | undefined }): Buffer {
+  let bytes: Buffer;
+  if (place.pathB64 !== undefined) bytes = Buffer.from(place.pathB64, 'base64');
+  else if (place.path !== undefined) bytes = Buffer.from(place.path, 'utf8');
+  else throw new VaultHttpError(400, 'bad_request', 'each location needs path or pathB64');
+  const problem = pathProblem(bytes);
+  if (problem !== null) throw new VaultHttpError(400, 'invalid_path', problem);
+  return bytes;
+}
+
+function parseBody<T>(schema: z.ZodType<T>, raw: unknown): T {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join('.') ?? '';
+    throw new VaultHttpError(
+      400,
+      'bad_request',
+      `invalid request body${where ? ` at ${where}` : ''}: ${issue?.message ?? 'malformed'}`,
+    );
+  }
+  return parsed.data;
+}
+
+export function locationJson(l: LocationRecord): LocationJson {
+  return {
+    sha256: l.sha256,
+    deviceId: l.deviceId,
+    deviceName: l.deviceName,
+    folder: l.folder,
+    path: l.path.toString('utf8'),
+    pathB64: l.path.toString('base64'),
+    size: l.size,
+    mtimeMs: l.mtimeMs,
+    firstSeen: l.firstSeen,
+    lastSeen: l.lastSeen,
+    goneAt: l.goneAt,
+  };
+}
+
+function intParam(url: URL, name: string, max: number): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === '') return undefined;
+  if (!/^\d{1,16}$/.test(raw) || Number(raw) > max) {
+    throw new VaultHttpError(400, 'bad_request', `${name} must be a whole number up to ${max}`);
+  }
+  return Number(raw);
+}
+
+export function createLocationsApi(deps: { index: VaultIndex; now: () => number }) {
+  const { index } = deps;
+
+  async function register(req: IncomingMessage, res: ServerResponse) {
+    const body = parseBody(
+      registerLocationsRequest,
+      parseJson(await readBody(req, MAX_LOCATIONS_BODY_BYTES)),
+    );
+    const items: NewLocation[] = body.locations.map((l) => ({
+      sha256: l.sha256,
+      folder: l.folder,
+      path: pathBytes(l),
+      size: l.size,
+      mtimeMs: l.mtimeMs ?? null,
+    }));
+    const results = index.locations.register(
+      { id: body.deviceId, name: body.deviceName },
+      items,
+      deps.now(),
+    );
+    sendJson(res, 200, { results } satisfies RegisterLocationsResponse);
+  }
+
+  async function gone(req: IncomingMessage, res: ServerResponse) {
+    const body = parseBody(
+      goneLocationsRequest,
+      parseJson(await readBody(req, MAX_LOCATIONS_BODY_BYTES)),
+    );
+    const items = body.locations.map((l) => ({
+      folder: l.folder,
+      path: pathBytes(l),
+      ...(l.sha256 !== undefined ? { sha256: l.sha256 } : {}),
+    }));
+    const marked = index.locations.markGone(body.deviceId, items, deps.now());
+    sendJson(res, 200, { results: marked.map((m) => ({ marked: m })) });
+  }
+
+  function list(url: URL, res: ServerResponse) {
+    const q = url.searchParams;
+    const filter: LocationFilter = {};
+    const device = q.get('device');
+    if (device !== null && device !== '') filter.deviceId = device;
+    const folder = q.get('folder');
+    if (folder !== null && folder !== '') filter.folder = folder;
+    const prefixB64 = q.get('prefixB64');
+    const prefix = q.get('prefix');
+    if (prefixB64 !== null && prefixB64 !== '') {
+      const checked = base64Schema.safeParse(prefixB64);
+      if (!checked.success) throw new VaultHttpError(400, 'bad_request', 'prefixB64 is not base64');
+      filter.prefix = Buffer.from(prefixB64, 'base64');
+    } else if (prefix !== null && prefix !== '') filter.prefix = Buffer.from(prefix, 'utf8');
+    const at = intParam(url, 'at', Number.MAX_SAFE_INTEGER);
+    if (at !== undefined) filter.at = at;
+    const includeGone = q.get('includeGone');
+    if (includeGone === '1' || includeGone === 'true') filter.includeGone = true;
+    const limit = intParam(url, 'limit', MAX_PAGE) ?? DEFAULT_PAGE;
+    if (limit < 1) throw new VaultHttpError(400, 'bad_request', `limit must be 1 to ${MAX_PAGE}`);
+    const afterRaw = q.get('after');
+    let afterId = 0;
+    if (afterRaw !== null && afterRaw !== '') {
+      if (!/^\d{1,15}$/.test(afterRaw)) {
+        throw new VaultHttpError(
+          400,
+          'invalid_cursor',
+          'after must be a cursor returned as "next" by this listing',
+        );
+      }
+      afterId = Number(afterRaw);
+    }
+    // One row more than asked tells whether another page exists (`next` null at the end).
+    const rows = index.locations.page(filter, afterId, limit + 1);
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    sendJson(res, 200, {
+      locations: page.map(locationJson),
+      next: more ? String(page.at(-1)?.id) : null,
+    });
+  }
+
+  /** Routes /api/v1/locations[/gone]; `rest` is the path after "locations". */
+  function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    rest: readonly string[],
+  ): Promise<void> | void {
+    const method = req.method ?? 'GET';
+    const methodNotAllowed = (allowed: string): never => {
+      throw new VaultHttpError(405, 'method_not_allowed', `this resource answers ${allowed} only`);
+    };
+    if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) {
+      if (method === 'GET') return list(url, res);
+      if (method === 'POST') return register(req, res);
+      return methodNotAllowed('GET, POST');
+    }
+    if (rest.length === 1 && rest[0] === 'gone') {
+      if (method !== 'POST') methodNotAllowed('POST');
+      return gone(req, res);
+    }
+    throw new VaultHttpError(404, 'not_found', `no such API endpoint: ${url.pathname}`);
+  }
+
+  return { handle };
+}
