@@ -57,12 +57,8 @@ import {
 } from './store/settings.js';
 import { createStore, type FileRecord, type FolderRecord, type Store } from './store/store.js';
 import { pendingStates } from './store/transitions.js';
-import {
-  bandwidthAt,
-  nextBandwidthChange,
-  parseBandwidthLimit,
-  type BandwidthPolicy,
-} from './vault/bandwidth.js';
+import { parseBandwidthLimit, type BandwidthPolicy } from './vault/bandwidth.js';
+import { createHttpClient, type HttpClient } from './vault/http-client.js';
 import type { Uploader } from './vault/types.js';
 import { createTusUploader } from './vault/tus-uploader.js';
 import { createVaultClient, type VaultClient } from './vault/vault-client.js';
@@ -301,13 +297,18 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
 
   // ---- ports: the ones given, or the production ones built now ----
   const vaultConfig = options.vault ?? null;
-  const vault: VaultClient | null = vaultConfig
-    ? createVaultClient({
+  // One HTTP client (proxy, CA bundle, keep-alive) for every call to the vault.
+  const vaultHttp: HttpClient | null = vaultConfig
+    ? createHttpClient({
         endpoint: vaultConfig.url,
-        token: vaultConfig.token,
         ...(vaultConfig.caFile ? { caFile: vaultConfig.caFile } : {}),
+        idleTimeoutMs: 30_000,
       })
     : null;
+  const vault: VaultClient | null =
+    vaultConfig && vaultHttp
+      ? createVaultClient({ endpoint: vaultConfig.url, token: vaultConfig.token, http: vaultHttp })
+      : null;
   const uploader: Uploader =
     options.uploader ??
     (vaultConfig
@@ -316,7 +317,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
           token: vaultConfig.token,
           chunkSizeBytes: settings().chunkSizeBytes.value,
           bandwidth: null,
-          ...(vaultConfig.caFile ? { caFile: vaultConfig.caFile } : {}),
+          ...(vaultHttp ? { http: vaultHttp } : {}),
           logger: logger.child({ part: 'upload' }),
           clock,
         })
@@ -478,25 +479,17 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         });
 
   // ---- bandwidth ----
-  let bandwidthPolicy: BandwidthPolicy | null = null;
-  let bandwidthTimer: TimerHandle | null = null;
+  // The timetable is followed by the uploader's throttle alone (setBandwidthPolicy); this
+  // only hands it the setting, parsed, whenever the setting changes.
   function applyBandwidth(): void {
     const text = settings().bandwidthLimit.value;
+    let policy: BandwidthPolicy | null = null;
     try {
-      bandwidthPolicy = text === null ? null : parseBandwidthLimit(text);
+      policy = text === null ? null : parseBandwidthLimit(text);
     } catch (err) {
       logger.warn('ignoring an invalid bandwidth limit', { error: String(err) });
-      bandwidthPolicy = null;
     }
-    if (bandwidthTimer !== null) clock.clearTimeout(bandwidthTimer);
-    bandwidthTimer = null;
-    const now = clock.now();
-    uploader.setBandwidthLimit(bandwidthAt(bandwidthPolicy, now));
-    const next = nextBandwidthChange(bandwidthPolicy, now);
-    if (next !== null && !closed) {
-      bandwidthTimer = clock.setTimeout(applyBandwidth, Math.max(1000, next - now));
-      bandwidthTimer.unref?.();
-    }
+    uploader.setBandwidthPolicy?.(policy);
   }
 
   // ---- folders, reconcile, watchers ----
@@ -1052,14 +1045,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     if (closed) return;
     closed = true;
     shutdown.abort();
-    for (const t of [
-      statusTimer,
-      progressTimer,
-      foldersTimer,
-      periodic,
-      userPauseTimer,
-      bandwidthTimer,
-    ]) {
+    for (const t of [statusTimer, progressTimer, foldersTimer, periodic, userPauseTimer]) {
       if (t !== null) clock.clearTimeout(t);
     }
     await Promise.allSettled([...runtime.keys()].map((id) => stopWatcher(id)));
@@ -1069,6 +1055,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     await metadata.close();
     await Promise.allSettled([uploader.close(), hasher.close(), metadataReader?.close()]);
     vault?.close();
+    vaultHttp?.destroy();
     store.close();
     lock.release();
   }

@@ -1,15 +1,17 @@
 // Networks that people and IT really have: a vault behind TLS signed by a private CA
 // (--ca-file), TLS verification that cannot be skipped, and an HTTP proxy (CONNECT).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { type Server, createServer } from 'node:http';
-import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { KeepsakeError } from '../../main/engine/errors.js';
 import { silentLogger, systemClock } from '../../main/engine/ports.js';
-import { proxyFromEnvironment } from '../../main/engine/vault/http-client.js';
+import {
+  createHttpClient,
+  proxyFromEnvironment,
+  trustedCertificates,
+} from '../../main/engine/vault/http-client.js';
 import {
   type TusUploaderOptions,
   createTusUploader,
@@ -17,96 +19,14 @@ import {
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import { type PlainTusServer, startPlainTusServer } from '../support/plain-tus-server.js';
 import { jobFor, randomFile, recordingCallbacks } from '../support/upload-fixtures.js';
-
-/** A private CA and a certificate for 127.0.0.1 signed by it (openssl, EC keys: fast). */
-function makeCertificates(dir: string): { caFile: string; key: string; cert: string } {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  run(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=Keepsake Test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  );
-  run('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  execFileSync('sh', ['-c', 'printf "subjectAltName=IP:127.0.0.1\\n" > san.ext'], { cwd: dir });
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.pem',
-    '-days',
-    '2',
-    '-extfile',
-    'san.ext',
-  );
-  return {
-    caFile: join(dir, 'ca.pem'),
-    key: join(dir, 'server.key'),
-    cert: join(dir, 'server.pem'),
-  };
-}
-
-/** An HTTP proxy that only tunnels (CONNECT), recording what it was asked for. */
-async function startConnectProxy(): Promise<{
-  url: string;
-  tunnels: string[];
-  close(): Promise<void>;
-}> {
-  const tunnels: string[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((_req, res) => {
-    res.writeHead(405).end('this proxy only does CONNECT');
-  });
-  server.on('connect', (req, client: Socket, head: Buffer) => {
-    tunnels.push(req.url ?? '');
-    const [host, port] = (req.url ?? '').split(':');
-    const upstream = connect({ host: host ?? '', port: Number(port) }, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return {
-    url: `http://127.0.0.1:${addr.port}`,
-    tunnels,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
+import {
+  makeCertificates,
+  startConnectProxy,
+  startTlsTerminator,
+} from '../support/upload-network.js';
+import { type TestVault, startTestVault } from '../support/vault.js';
+import { createVaultClient } from '../../main/engine/vault/vault-client.js';
+import type { MediaMetadata } from '../../main/engine/metadata/types.js';
 
 describe('TLS, custom CA and proxies', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -224,5 +144,97 @@ describe('TLS, custom CA and proxies', () => {
     assert.equal(p('https://vault.example.com', { ...env, NO_PROXY: '*' }), null);
     assert.equal(p('https://vault.example.com', {}), null);
     assert.equal(p('https://x.example', { ALL_PROXY: 'http://all:1' }), 'http://all:1');
+  });
+});
+
+describe('every vault call behind a corporate proxy that inspects TLS', () => {
+  // The vault is reachable only as https://vault.test:PORT, a name only the proxy resolves,
+  // with a certificate from a private CA: a call that skipped HTTPS_PROXY or dropped the CA
+  // bundle fails instead of quietly going direct.
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  let vault: TestVault;
+  let tls: Awaited<ReturnType<typeof startTlsTerminator>>;
+  let proxy: Awaited<ReturnType<typeof startConnectProxy>>;
+  let certs: ReturnType<typeof makeCertificates>;
+  before(async () => {
+    tmp = await makeTempDir('keepsake-upload-proxy-');
+    certs = makeCertificates(tmp.dir);
+    vault = await startTestVault();
+    tls = await startTlsTerminator(certs, Number(new URL(vault.url).port));
+    proxy = await startConnectProxy();
+  });
+  after(async () => {
+    await proxy?.close();
+    await tls?.close();
+    await vault?.close();
+    await tmp?.cleanup();
+  });
+
+  it('the CA bundle is added to the default CAs, never replacing them', () => {
+    const trusted = trustedCertificates(certs.caFile);
+    assert.equal(trusted.length, rootCertificates.length + 1);
+    for (const root of rootCertificates) assert.ok(trusted.includes(root));
+  });
+
+  it('upload, dedup check, metadata, usage and health all go through HTTPS_PROXY with --ca-file', async () => {
+    const endpoint = `https://vault.test:${tls.port}`;
+    const env = { HTTPS_PROXY: proxy.url };
+    const http = createHttpClient({ endpoint, caFile: certs.caFile, env, idleTimeoutMs: 10_000 });
+    const client = createVaultClient({ endpoint, token: vault.token, http });
+    const uploader = createTusUploader({
+      endpoint,
+      token: vault.token,
+      http,
+      logger: silentLogger,
+      clock: systemClock,
+    });
+    try {
+      assert.equal(http.proxy, `${proxy.url}/`);
+      const job = await jobFor(corpusFile('exifr-fixtures/IMG_20180725_163423-tiny.jpg'));
+      const before = await client.check([job.sha256]);
+      assert.equal(before.has(job.sha256), false);
+      await uploader.upload(job, recordingCallbacks(), new AbortController().signal);
+      const after = await client.check([job.sha256, 'f'.repeat(64)]);
+      assert.deepEqual([...after], [job.sha256]);
+      const metadata: MediaMetadata = {
+        captureTime: '2018-07-25T16:34:23+02:00',
+        captureTimeSource: null,
+        timeZone: null,
+        gps: null,
+        camera: null,
+        width: 4,
+        height: 3,
+        durationSec: null,
+        orientation: null,
+        mime: 'image/jpeg',
+      };
+      await client.putMetadata(job.sha256, metadata);
+      assert.equal((await client.usage()).assets, 1);
+      assert.equal(await client.health(), true);
+      assert.ok(proxy.tunnels.length > 0);
+      for (const t of proxy.tunnels) assert.equal(t, `vault.test:${tls.port}`);
+    } finally {
+      await uploader.close();
+      client.close();
+      http.destroy();
+    }
+  });
+
+  it('without the CA bundle, the dedup check fails at once with the --ca-file hint', async () => {
+    const endpoint = `https://vault.test:${tls.port}`;
+    const client = createVaultClient({
+      endpoint,
+      token: vault.token,
+      env: { HTTPS_PROXY: proxy.url },
+    });
+    try {
+      const err = await client.check(['a'.repeat(64)]).catch((e: unknown) => e);
+      assert.ok(err instanceof KeepsakeError, String(err));
+      assert.equal(err.code, 'vault_unreachable');
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /--ca-file/);
+    } finally {
+      client.close();
+    }
   });
 });

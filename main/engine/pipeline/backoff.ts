@@ -1,5 +1,7 @@
-// Retry delays: exponential backoff with full jitter ("Exponential Backoff And Jitter", AWS
-// architecture blog), so many files failing at once do not retry in lockstep.
+// Retry delays: exponential backoff with jitter ("Exponential Backoff And Jitter", AWS
+// architecture blog), so many files failing at once do not retry in lockstep. The one backoff
+// of the engine: the upload queue, the uploader's in-place retries and the metadata pump all
+// use backoffDelay, each with its own policy.
 // Invariant: the delay for attempt n lies in [baseMs * 2^(n-1) / 2, min(maxMs, baseMs * 2^(n-1))].
 
 export interface BackoffPolicy {

@@ -7,6 +7,7 @@
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { isAbortError, KeepsakeError } from '../errors.js';
+import { backoffDelay, defaultBackoff } from './backoff.js';
 import type { MediaMetadata, MetadataReader } from '../metadata/types.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
@@ -150,7 +151,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
         return;
       }
       sendFailures++;
-      const delay = Math.min(300_000, 2000 * 2 ** Math.min(sendFailures, 8));
+      const delay = backoffDelay(defaultBackoff, sendFailures);
       logger.warn('sending metadata failed; will retry', { error: String(err), delay });
       if (sendRetryTimer === null) {
         sendRetryTimer = clock.setTimeout(() => {

@@ -1,7 +1,8 @@
-// The HTTP transport under the tus uploader: one got instance with keep-alive agents, the
-// proxy chosen from HTTP_PROXY/HTTPS_PROXY/NO_PROXY (or given explicitly), and the system CA
-// store extended by an optional CA bundle. It never retries and never throws on a status:
-// the uploader's response table decides everything.
+// The one HTTP transport to the vault: every call (tus, batch, dedup check, metadata, usage,
+// health) goes through the got instance built here, with keep-alive agents, the proxy chosen
+// from HTTP_PROXY/HTTPS_PROXY/NO_PROXY (or given explicitly), and Node's default CAs extended
+// by an optional CA bundle. It never retries and never throws on a status: the response
+// table (response-table.ts) decides what every status means.
 //
 // Invariants: TLS certificates are always verified (there is no switch to turn that off);
 // no overall request timeout exists (a long PATCH must not be cut), only an idle-socket one.
@@ -47,28 +48,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       ? proxyFromEnvironment(target, options.env ?? process.env)
       : options.proxyUrl;
 
-  let ca: string[] | undefined;
-  if (options.caFile !== undefined) {
-    let pem: string;
-    try {
-      pem = readFileSync(options.caFile, 'utf8');
-    } catch (err) {
-      throw new KeepsakeError(
-        'invalid_argument',
-        `Could not read the CA bundle ${options.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`,
-        false,
-        { cause: err },
-      );
-    }
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new KeepsakeError(
-        'invalid_argument',
-        `${options.caFile} holds no PEM certificate (expected "-----BEGIN CERTIFICATE-----").`,
-      );
-    }
-    // Extend, not replace: a vault with a public certificate keeps working.
-    ca = [...rootCertificates, pem];
-  }
+  const ca = options.caFile === undefined ? undefined : trustedCertificates(options.caFile);
 
   const agentOptions = {
     keepAlive: true,
@@ -114,6 +94,32 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       agents.https.destroy();
     },
   };
+}
+
+/**
+ * The certificates a TLS connection trusts when a CA bundle is given: Node's default root
+ * CAs plus the bundle. Extend, never replace: a vault with a public certificate keeps working
+ * behind an inspecting proxy. Throws invalid_argument for an unreadable or non-PEM file.
+ */
+export function trustedCertificates(caFile: string): string[] {
+  let pem: string;
+  try {
+    pem = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    throw new KeepsakeError(
+      'invalid_argument',
+      `Could not read the CA bundle ${caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`,
+      false,
+      { cause: err },
+    );
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new KeepsakeError(
+      'invalid_argument',
+      `${caFile} holds no PEM certificate (expected "-----BEGIN CERTIFICATE-----").`,
+    );
+  }
+  return [...rootCertificates, pem];
 }
 
 function isLoopback(hostname: string): boolean {

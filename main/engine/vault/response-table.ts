@@ -1,30 +1,40 @@
-// What the uploader does with each answer (or non-answer) from a tus server: the single
-// place where statuses become actions, so the table below is the whole policy.
+// What every answer (or non-answer) from the vault means: the single place where statuses
+// become actions and errors, for the tus conversation, the batch upload and the JSON calls
+// (dedup check, metadata, usage) alike, so a status means the same thing on every call.
 //
 // [Note: Upload response table]
-// | what happened                               | action                                     |
-// |---------------------------------------------|--------------------------------------------|
-// | network error, reset, idle timeout, 5xx     | retry with exponential backoff and jitter, |
-// |   (other than 503/507)                      |   HEAD first to learn the server's offset  |
-// | 2xx whose Upload-Offset < bytes sent        | continue from the server's offset          |
-// | 409 Conflict (offset mismatch)              | HEAD, continue from the server's offset    |
-// | 404 Not Found / 410 Gone (HEAD or PATCH)    | start a new upload                         |
-// | 423 Locked                                  | wait (backoff) and retry                   |
-// | 429 Too Many Requests / 503 Unavailable     | wait Retry-After (seconds or HTTP date,    |
-// |                                             |   capped at 10 min; backoff without one)   |
-// | 460 (the vault's SHA-256 check failed)      | throw 'verification_failed' (the queue     |
-// |                                             |   re-hashes and retries a bounded number)  |
-// | 401 Unauthorized / 403 Forbidden            | throw 'sign_in_needed' (engine pauses)     |
-// | 413 Payload Too Large                       | throw 'too_large'                          |
-// | 507 Insufficient Storage                    | throw 'vault_full' (engine pauses)         |
-// | any other 4xx                               | throw 'upload_rejected' with the server's  |
-// |                                             |   message                                  |
-// | the file on disk differs from the job       | throw 'file_changed' (upload terminated)   |
-// | the signal aborts (pause, shutdown)         | throw the AbortError; offset stays valid   |
-// Transient rows give up after maxNetworkRetries consecutive failures without progress and
-// throw 'network' (retryable): the queue schedules the file again later. Every row has a
-// test in tests/unit/engine/vault/response-table.test.ts or the integration tests.
-import { KeepsakeError, type ErrorCode } from '../errors.js';
+// | what happened                           | tus / batch action              | one-shot JSON call      |
+// |-----------------------------------------|---------------------------------|-------------------------|
+// | network error, reset, idle timeout      | retry with backoff (shared      | vault_unreachable,      |
+// |                                         |   pipeline/backoff.ts), HEAD    |   retryable             |
+// |                                         |   first to learn the offset     |                         |
+// | TLS certificate not trusted             | vault_unreachable, NOT          | same                    |
+// |                                         |   retryable, --ca-file hint     |                         |
+// | 2xx whose Upload-Offset < bytes sent    | continue from the server offset | (n/a)                   |
+// | 409 Conflict (offset mismatch)          | HEAD, continue from its offset  | upload_rejected         |
+// | 404 / 410 on HEAD, PATCH, DELETE        | start a new upload              | upload_rejected         |
+// | 423 Locked                              | wait (backoff) and retry        | vault_unreachable, retr.|
+// | 429 / 503                               | wait Retry-After (seconds or    | vault_unreachable,      |
+// |                                         |   HTTP date, capped at 10 min;  |   retryable             |
+// |                                         |   backoff without one)          |                         |
+// | other 5xx (not 507)                     | retry with backoff              | vault_unreachable, retr.|
+// | 460 (the vault's SHA-256 check failed)  | verification_failed, retryable  | same                    |
+// |                                         |   (the queue re-hashes, bounded)|                         |
+// | 401 / 403                               | sign_in_needed (engine pauses)  | same                    |
+// | 413 Payload Too Large                   | too_large                       | same                    |
+// | 507 Insufficient Storage                | vault_full, retryable (pauses)  | same                    |
+// | any other 4xx (404 on POST included)    | upload_rejected with the        | same                    |
+// |                                         |   server's message              |                         |
+// | any other status (1xx, 3xx)             | upload_rejected                 | same                    |
+// | the file on disk differs from the job   | file_changed (upload ended)     | (n/a)                   |
+// | the signal aborts (pause, shutdown)     | the AbortError; offset valid    | the AbortError          |
+// Transient tus rows give up after maxNetworkRetries consecutive failures without progress
+// and throw 'network' (retryable): the queue schedules the file again later. A one-shot call
+// does not retry: its caller (queue, metadata pump) schedules the next try with the same
+// backoff. Every row has a test in tests/unit/engine/vault/response-table.test.ts or the
+// integration tests.
+import { RequestError } from 'got';
+import { KeepsakeError, isAbortError, type ErrorCode } from '../errors.js';
 import { redactUrl } from './http-client.js';
 
 /** A KeepsakeError from an HTTP exchange, with what is needed to debug it (never the token). */
@@ -147,13 +157,98 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - nowMs));
 }
 
-/** Exponential backoff with jitter: attempt 1 -> ~base, doubling, capped; 50-100% of it. */
-export function backoffMs(
-  attempt: number,
-  baseMs: number,
-  capMs: number,
-  random = Math.random,
-): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling * (0.5 + random() * 0.5));
+/**
+ * The error a one-shot call (dedup check, metadata, usage, batch) throws for a status it did
+ * not expect. Same table as the tus conversation: rows that tus retries in place become a
+ * retryable vault_unreachable (the caller schedules the retry); rows that only make sense
+ * for a tus upload URL (409, 404/410) become upload_rejected. See [Note: Upload response table].
+ */
+export function errorForStatus(x: HttpExchange, what: string): UploadHttpError {
+  const action = actionForStatus(x);
+  const details = { method: x.method, url: x.url, status: x.status, body: x.body };
+  switch (action.kind) {
+    case 'fail':
+      return action.error;
+    case 'retry':
+      return new UploadHttpError(
+        'vault_unreachable',
+        `The vault could not ${what} (${action.reason}); will retry.`,
+        true,
+        details,
+      );
+    case 'resync':
+    case 'restart':
+      return new UploadHttpError(
+        'upload_rejected',
+        `The vault refused the request to ${what} (${x.status}): ${serverMessage(x.body) || 'no reason given'}`,
+        false,
+        details,
+      );
+    default: {
+      const never: never = action;
+      throw new Error(`unknown action ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/**
+ * What a request that got no answer means: the AbortError when `signal` fired (pause,
+ * shutdown), an untrusted certificate as a lasting error with the --ca-file hint, anything
+ * else as a retryable vault_unreachable. Bugs (non-network errors) are returned unchanged.
+ */
+export function errorForNetworkFault(
+  err: unknown,
+  what: string,
+  method: string,
+  url: string,
+  signal?: AbortSignal,
+): unknown {
+  if (signal?.aborted) return abortReason(signal);
+  if (isAbortError(err) || (err as { code?: unknown } | null)?.code === 'ERR_ABORTED') {
+    return new DOMException('The request was stopped', 'AbortError');
+  }
+  if (!isNetworkError(err)) return err;
+  const tls = untrustedCertificate(err);
+  if (tls) return tls;
+  const code = (err as { code?: unknown }).code;
+  return new UploadHttpError(
+    'vault_unreachable',
+    `Cannot reach the vault at ${redactUrl(new URL(url).origin)} to ${what} (${typeof code === 'string' ? code : 'network error'}); will retry.`,
+    true,
+    { method, url, status: null, cause: err },
+  );
+}
+
+/**
+ * A TLS certificate the client does not trust is not a passing fault: retrying will not fix
+ * it, and the person needs to know why (an inspecting corporate proxy needs --ca-file).
+ */
+export function untrustedCertificate(err: unknown): KeepsakeError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  if (!/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/.test(code)) return null;
+  return new KeepsakeError(
+    'vault_unreachable',
+    `The vault's TLS certificate is not trusted (${code}). If your network inspects TLS traffic, give Keepsake its CA bundle with --ca-file.`,
+    false,
+    { cause: err },
+  );
+}
+
+/** A fault of the connection (got's RequestError, or a Node system error), not a bug. */
+export function isNetworkError(err: unknown): boolean {
+  return (
+    err instanceof RequestError ||
+    (err instanceof Error &&
+      'code' in err &&
+      typeof err.code === 'string' &&
+      /^E[A-Z]+/.test(err.code))
+  );
+}
+
+/** The signal's reason when it is an AbortError, else a fresh AbortError. */
+export function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (isAbortError(reason)) return reason as Error;
+  return new DOMException('The upload was stopped', 'AbortError');
 }

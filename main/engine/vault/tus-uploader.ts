@@ -26,8 +26,8 @@
 import { stat } from 'node:fs/promises';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { RequestError } from 'got';
-import { KeepsakeError, fromFsError, isAbortError } from '../errors.js';
+import { KeepsakeError, fromFsError } from '../errors.js';
+import { backoffDelay } from '../pipeline/backoff.js';
 import type { Clock, Logger } from '../ports.js';
 import { type BandwidthPolicy, formatRate } from './bandwidth.js';
 import { type HttpClient, createHttpClient, redactUrl } from './http-client.js';
@@ -35,11 +35,14 @@ import { ProgressMeter } from './progress.js';
 import {
   type ResponseAction,
   UploadHttpError,
+  abortReason,
   actionForStatus,
-  backoffMs,
+  isNetworkError,
+  untrustedCertificate,
 } from './response-table.js';
 import { BandwidthThrottle } from './throttle.js';
 import type { UploadCallbacks, UploadJob, UploadResult, Uploader } from './types.js';
+import { type VaultClient, createVaultClient } from './vault-client.js';
 
 export interface TusUploaderOptions {
   /** Vault base URL, e.g. http://127.0.0.1:7418; uploads go to `${endpoint}/files/`. */
@@ -65,6 +68,12 @@ export interface TusUploaderOptions {
   proxyUrl?: string | null;
   /** The environment to read proxy variables from; default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The engine's one HTTP client to this vault (shared with the vault client); when absent
+   * the uploader builds its own from caFile/proxyUrl/env. A given client is not destroyed
+   * by close(): its owner does that.
+   */
+  http?: HttpClient;
 }
 
 const TUS_VERSION = '1.0.0';
@@ -85,7 +94,10 @@ class StatusAction extends Error {
 export class TusUploader implements Uploader {
   readonly chunkSize: number;
   readonly filesUrl: string;
-  private readonly http: HttpClient;
+  readonly http: HttpClient;
+  private readonly ownsHttp: boolean;
+  /** The dedup API of a Keepsake Vault over the same HTTP client; null for plain tus. */
+  private readonly vault: VaultClient | null;
   readonly throttle: BandwidthThrottle;
   private readonly active = new Set<AbortController>();
   private closed = false;
@@ -113,13 +125,20 @@ export class TusUploader implements Uploader {
       );
     }
     this.filesUrl = new URL('files/', base.href.endsWith('/') ? base.href : `${base.href}/`).href;
-    this.http = createHttpClient({
-      endpoint: base.href,
-      ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
-      ...(options.proxyUrl !== undefined ? { proxyUrl: options.proxyUrl } : {}),
-      ...(options.env !== undefined ? { env: options.env } : {}),
-      idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
-    });
+    this.ownsHttp = options.http === undefined;
+    this.http =
+      options.http ??
+      createHttpClient({
+        endpoint: base.href,
+        ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
+        ...(options.proxyUrl !== undefined ? { proxyUrl: options.proxyUrl } : {}),
+        ...(options.env !== undefined ? { env: options.env } : {}),
+        idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+      });
+    this.vault =
+      options.token === null
+        ? null
+        : createVaultClient({ endpoint: base.href, token: options.token, http: this.http });
     this.throttle = new BandwidthThrottle(options.clock, options.bandwidth ?? null);
     options.logger.debug('uploader ready', {
       filesUrl: redactUrl(this.filesUrl),
@@ -212,7 +231,7 @@ export class TusUploader implements Uploader {
     this.closed = true;
     for (const c of this.active) c.abort(new DOMException('The uploader is closing', 'AbortError'));
     this.throttle.close();
-    this.http.destroy();
+    if (this.ownsHttp) this.http.destroy();
     await Promise.resolve();
   }
 
@@ -224,20 +243,9 @@ export class TusUploader implements Uploader {
    * answers false, which only costs a re-upload.
    */
   async vaultHolds(sha256: string, signal: AbortSignal): Promise<boolean> {
-    if (this.options.token === null) return false;
+    if (this.vault === null) return false;
     try {
-      const res = await this.http.got(
-        new URL('api/v1/assets/check', this.filesUrl.replace(/files\/$/, '')),
-        {
-          method: 'POST',
-          headers: { authorization: `Bearer ${this.options.token}` },
-          json: { sha256: [sha256] },
-          signal,
-        },
-      );
-      if (res.statusCode !== 200) return false;
-      const present = (JSON.parse(res.body) as { present?: unknown }).present;
-      return Array.isArray(present) && present.includes(sha256);
+      return (await this.vault.check([sha256], signal)).has(sha256);
     } catch {
       if (signal.aborted) throw abortReason(signal);
       return false;
@@ -249,10 +257,13 @@ export class TusUploader implements Uploader {
   }
 
   backoff(attempt: number): number {
-    return backoffMs(
+    return backoffDelay(
+      {
+        baseMs: this.options.retryBaseDelayMs ?? 500,
+        maxMs: this.options.retryMaxDelayMs ?? 30_000,
+        maxAttempts: this.maxRetries,
+      },
       attempt,
-      this.options.retryBaseDelayMs ?? 500,
-      this.options.retryMaxDelayMs ?? 30_000,
     );
   }
 
@@ -678,38 +689,6 @@ function parseOffset(value: string | undefined): number | null {
   if (value === undefined || !/^\d+$/.test(value.trim())) return null;
   const n = Number(value.trim());
   return Number.isSafeInteger(n) ? n : null;
-}
-
-/**
- * A TLS certificate the client does not trust is not a passing fault: retrying will not fix
- * it, and the person needs to know why (an inspecting corporate proxy needs --ca-file).
- */
-function untrustedCertificate(err: unknown): KeepsakeError | null {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string') return null;
-  if (!/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS/.test(code)) return null;
-  return new KeepsakeError(
-    'vault_unreachable',
-    `The vault's TLS certificate is not trusted (${code}). If your network inspects TLS traffic, give Keepsake its CA bundle with --ca-file.`,
-    false,
-    { cause: err },
-  );
-}
-
-function isNetworkError(err: unknown): boolean {
-  return (
-    err instanceof RequestError ||
-    (err instanceof Error &&
-      'code' in err &&
-      typeof err.code === 'string' &&
-      /^E[A-Z]+/.test(err.code))
-  );
-}
-
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  if (isAbortError(reason)) return reason as Error;
-  return new DOMException('The upload was stopped', 'AbortError');
 }
 
 function throwIfAborted(signal: AbortSignal): void {

@@ -87,12 +87,13 @@ export interface Uploader {
   uploadBatch?(jobs: readonly BatchUploadJob[], signal: AbortSignal): Promise<BatchItemOutcome[]>;
   /** tus termination: the file was deleted or excluded before its upload finished. */
   abandon(uploadUrl: string, signal?: AbortSignal): Promise<void>;
-  /** Bytes per second shared by all uploads, or null for no cap. Takes effect live. */
+  /** Bytes per second shared by all uploads, or null for no cap: a fixed policy. Live. */
   setBandwidthLimit(bytesPerSecond: number | null): void;
   /**
    * A fixed cap or a weekly timetable (parseBandwidthLimit in bandwidth.ts), replacing any
-   * earlier limit. Takes effect live; the timetable is followed from then on. (Added by the
-   * uploader issue; optional so simple test uploaders need not implement it.)
+   * earlier limit. Takes effect live; the uploader's throttle follows the timetable from then
+   * on, and is the only place that does (the engine only hands it the setting). Optional so
+   * simple test uploaders need not implement it.
    */
   setBandwidthPolicy?(policy: BandwidthPolicy | null): void;
   close(): Promise<void>;

@@ -1,25 +1,44 @@
-// The vault's JSON API as the engine uses it (not tus: that is upload/): the dedup check in
-// batches of up to 1,000 hashes, metadata PUT, usage, and health. One got instance with a
-// keep-alive agent; every call takes an AbortSignal; failures become KeepsakeErrors with the
-// codes the queue acts on (sign_in_needed, vault_full, vault_unreachable, upload_rejected).
-import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import got, { HTTPError, type Got } from 'got';
+// The vault's JSON API as the engine uses it (not tus: that is tus-uploader.ts): the dedup
+// check in batches of up to 1,000 hashes, metadata (one asset, or many in one request),
+// usage, and health. Every call goes through the engine's one HTTP client (http-client.ts:
+// proxy and CA bundle for all), takes an AbortSignal, and turns failures into KeepsakeErrors
+// through the one response table (response-table.ts), so a status means the same here as
+// during an upload.
+import type { Response } from 'got';
 import type { VaultUsage } from '../../../common/contract.js';
-import { KeepsakeError } from '../errors.js';
 import type { MediaMetadata } from '../metadata/types.js';
+import { type HttpClient, createHttpClient } from './http-client.js';
+import { errorForNetworkFault, errorForStatus } from './response-table.js';
 
 export const checkBatchSize = 1000;
+/** The most items the vault takes in one POST /api/v1/metadata (BATCH-PROTOCOL.md §3). */
+export const metadataBatchSize = 500;
 
 export interface VaultClientOptions {
   /** Vault base URL, e.g. http://127.0.0.1:7420 */
   endpoint: string;
   token: string;
-  /** PEM bundle for a corporate TLS-inspecting proxy. */
+  /** PEM bundle added to the default CAs (corporate TLS inspection); ignored with `http`. */
   caFile?: string;
+  /** undefined = HTTP(S)_PROXY/NO_PROXY from env; null = none; ignored with `http`. */
+  proxyUrl?: string | null;
+  env?: NodeJS.ProcessEnv;
+  /**
+   * The engine's one HTTP client to this vault, shared with the uploader; when absent the
+   * client builds its own. A given client is not destroyed by close(): its owner does that.
+   */
+  http?: HttpClient;
   /** Per-request timeout for these small JSON calls (ms). */
   timeoutMs?: number;
+}
+
+/** What the vault said of one item of a metadata batch. */
+export interface MetadataItemResult {
+  sha256: string;
+  status: 'stored' | 'refused' | 'unknown_asset';
+  /** For 'refused': the MediaMetadata field the vault would not take (drop it and resend). */
+  field?: string;
+  message?: string;
 }
 
 export interface VaultClient {
@@ -27,6 +46,14 @@ export interface VaultClient {
   /** Which of these hashes the vault already holds (any number; batched by 1,000). */
   check(sha256s: string[], signal?: AbortSignal): Promise<Set<string>>;
   putMetadata(sha256: string, metadata: MediaMetadata, signal?: AbortSignal): Promise<void>;
+  /**
+   * Sends the metadata of many assets (any number; batched by 500 per request) and answers
+   * one result per item, in item order. A whole-request failure throws as the other calls.
+   */
+  putMetadataBatch(
+    items: readonly { sha256: string; metadata: MediaMetadata }[],
+    signal?: AbortSignal,
+  ): Promise<MetadataItemResult[]>;
   usage(signal?: AbortSignal): Promise<VaultUsage>;
   /** true when /healthz answers 2xx. Never throws. */
   health(signal?: AbortSignal): Promise<boolean>;
@@ -35,25 +62,60 @@ export interface VaultClient {
 
 export function createVaultClient(options: VaultClientOptions): VaultClient {
   const base = options.endpoint.replace(/\/+$/, '');
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 8 });
-  const httpsAgent = new HttpsAgent({
-    keepAlive: true,
-    maxSockets: 8,
-    ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}),
-  });
-  const client: Got = got.extend({
-    prefixUrl: base,
-    headers: { authorization: `Bearer ${options.token}` },
-    agent: { http: httpAgent, https: httpsAgent },
-    timeout: { request: options.timeoutMs ?? 30_000 },
-    retry: { limit: 0 },
-  });
+  const http =
+    options.http ??
+    createHttpClient({
+      endpoint: base,
+      ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
+      ...(options.proxyUrl !== undefined ? { proxyUrl: options.proxyUrl } : {}),
+      ...(options.env !== undefined ? { env: options.env } : {}),
+      idleTimeoutMs: options.timeoutMs ?? 30_000,
+    });
+  const timeoutMs = options.timeoutMs ?? 30_000;
 
-  async function call<T>(fn: () => Promise<T>, what: string): Promise<T> {
+  /** One JSON request; a 2xx body parsed as JSON, anything else through the response table. */
+  async function call(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    what: string,
+    json: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    const url = `${base}/${path}`;
+    let res: Response<string>;
     try {
-      return await fn();
+      res = await http.got(url, {
+        method,
+        headers: { authorization: `Bearer ${options.token}` },
+        ...(json === undefined ? {} : { json }),
+        ...(signal ? { signal } : {}),
+        timeout: { request: timeoutMs },
+      });
     } catch (err) {
-      throw toVaultError(err, what, base);
+      throw errorForNetworkFault(err, what, method, url, signal);
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const retryAfter = res.headers['retry-after'];
+      throw errorForStatus(
+        {
+          method,
+          url,
+          status: res.statusCode,
+          body: res.body,
+          retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+          nowMs: Date.now(),
+        },
+        what,
+      );
+    }
+    if (res.body.trim() === '') return {};
+    try {
+      return JSON.parse(res.body) as unknown;
+    } catch {
+      throw errorForStatus(
+        { method, url, status: 502, body: res.body, retryAfter: undefined, nowMs: Date.now() },
+        `${what} (the answer was not JSON)`,
+      );
     }
   }
 
@@ -65,13 +127,13 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
         const batch = sha256s.slice(i, i + checkBatchSize);
         // Sequential on purpose: each batch is one small request, and the vault handles a
         // thousand hashes per call; parallel batches would only contend for its database.
-        const body = await call(
-          () =>
-            client
-              .post('api/v1/assets/check', { json: { sha256: batch }, signal })
-              .json<{ present?: unknown }>(),
+        const body = (await call(
+          'POST',
+          'api/v1/assets/check',
           'check which files the vault holds',
-        );
+          { sha256: batch },
+          signal,
+        )) as { present?: unknown };
         if (Array.isArray(body.present)) {
           for (const s of body.present) if (typeof s === 'string') present.add(s.toLowerCase());
         }
@@ -80,25 +142,38 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     },
     async putMetadata(sha256, metadata, signal) {
       await call(
-        () => client.put(`api/v1/assets/${sha256}/metadata`, { json: metadata, signal }),
+        'PUT',
+        `api/v1/assets/${sha256}/metadata`,
         'send metadata to the vault',
+        metadata,
+        signal,
       );
     },
+    async putMetadataBatch(items, signal) {
+      const results: MetadataItemResult[] = [];
+      for (let i = 0; i < items.length; i += metadataBatchSize) {
+        const batch = items.slice(i, i + metadataBatchSize);
+        const body = await call(
+          'POST',
+          'api/v1/metadata',
+          'send metadata to the vault',
+          { items: batch },
+          signal,
+        );
+        results.push(...parseMetadataResults(body, batch, `${base}/api/v1/metadata`));
+      }
+      return results;
+    },
     async usage(signal) {
-      const body = await call(
-        () => client.get('api/v1/usage', { signal }).json<Record<string, unknown>>(),
-        'read the vault usage',
-      );
-      return normaliseUsage(body);
+      const body = await call('GET', 'api/v1/usage', 'read the vault usage', undefined, signal);
+      return normaliseUsage((body ?? {}) as Record<string, unknown>);
     },
     async health(signal) {
       try {
-        const res = await got.get(`${base}/healthz`, {
-          signal,
-          agent: { http: httpAgent, https: httpsAgent },
+        const res = await http.got(`${base}/healthz`, {
+          method: 'GET',
+          ...(signal ? { signal } : {}),
           timeout: { request: 5000 },
-          retry: { limit: 0 },
-          throwHttpErrors: false,
         });
         return res.statusCode >= 200 && res.statusCode < 300;
       } catch {
@@ -106,10 +181,54 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       }
     },
     close() {
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      if (options.http === undefined) http.destroy();
     },
   };
+}
+
+/**
+ * The per-item results of a metadata batch, checked against what was sent: one result per
+ * item, same order, same sha256. A reply that does not line up is the vault's bug; it is
+ * reported as a retryable failure of the whole batch rather than trusted item by item.
+ */
+function parseMetadataResults(
+  body: unknown,
+  sent: readonly { sha256: string }[],
+  url: string,
+): MetadataItemResult[] {
+  const results = (body as { results?: unknown } | null)?.results;
+  const bad = (why: string): never => {
+    throw errorForStatus(
+      {
+        method: 'POST',
+        url,
+        status: 502,
+        body: why,
+        retryAfter: undefined,
+        nowMs: Date.now(),
+      },
+      'send metadata to the vault',
+    );
+  };
+  if (!Array.isArray(results) || results.length !== sent.length) {
+    return bad(`expected ${sent.length} results`);
+  }
+  return results.map((r: unknown, i): MetadataItemResult => {
+    const o = (r ?? {}) as Record<string, unknown>;
+    const expected = sent[i]?.sha256;
+    if (typeof o.sha256 !== 'string' || o.sha256.toLowerCase() !== expected) {
+      return bad(`result ${i} is not for ${expected}`);
+    }
+    if (o.status !== 'stored' && o.status !== 'refused' && o.status !== 'unknown_asset') {
+      return bad(`result ${i} has status ${String(o.status)}`);
+    }
+    return {
+      sha256: expected,
+      status: o.status,
+      ...(typeof o.field === 'string' ? { field: o.field } : {}),
+      ...(typeof o.message === 'string' ? { message: o.message } : {}),
+    };
+  });
 }
 
 function num(v: unknown): number {
@@ -135,49 +254,4 @@ function normaliseUsage(body: Record<string, unknown>): VaultUsage {
     },
     quotaBytes: typeof body.quotaBytes === 'number' ? body.quotaBytes : null,
   };
-}
-
-function toVaultError(err: unknown, what: string, base: string): unknown {
-  if (
-    err instanceof Error &&
-    (err.name === 'AbortError' || (err as { code?: string }).code === 'ERR_ABORTED')
-  ) {
-    const abort = new Error('aborted');
-    abort.name = 'AbortError';
-    return abort;
-  }
-  if (err instanceof HTTPError) {
-    const status = err.response.statusCode;
-    if (status === 401 || status === 403) {
-      return new KeepsakeError(
-        'sign_in_needed',
-        'The vault refused the access token: sign in again (check the token).',
-        false,
-        { cause: err },
-      );
-    }
-    if (status === 507) {
-      return new KeepsakeError('vault_full', 'The vault is full.', true, { cause: err });
-    }
-    if (status >= 500 || status === 429) {
-      return new KeepsakeError(
-        'vault_unreachable',
-        `The vault could not ${what} (HTTP ${status}); will retry.`,
-        true,
-        { cause: err },
-      );
-    }
-    return new KeepsakeError(
-      'upload_rejected',
-      `The vault refused the request to ${what} (HTTP ${status}).`,
-      false,
-      { cause: err },
-    );
-  }
-  return new KeepsakeError(
-    'vault_unreachable',
-    `Cannot reach the vault at ${base} to ${what}; will retry.`,
-    true,
-    { cause: err },
-  );
 }

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import type { Clock } from '../../../../main/engine/ports.js';
 import { redactUrl } from '../../../../main/engine/vault/http-client.js';
 import { ProgressMeter } from '../../../../main/engine/vault/progress.js';
-import { backoffMs } from '../../../../main/engine/vault/response-table.js';
+import { backoffDelay } from '../../../../main/engine/pipeline/backoff.js';
 import type { UploadProgressSample } from '../../../../main/engine/vault/types.js';
 
 function steppingClock(): Clock & { set(ms: number): void } {
@@ -65,19 +65,19 @@ describe('redactUrl and backoff', () => {
 
   it('backoff doubles per attempt, is capped, and jitters between 50% and 100%', () => {
     assert.equal(
-      backoffMs(1, 100, 10_000, () => 1),
+      backoffDelay({ baseMs: 100, maxMs: 10_000, maxAttempts: 1 }, 1, () => 1),
       100,
     );
     assert.equal(
-      backoffMs(3, 100, 10_000, () => 1),
+      backoffDelay({ baseMs: 100, maxMs: 10_000, maxAttempts: 1 }, 3, () => 1),
       400,
     );
     assert.equal(
-      backoffMs(3, 100, 10_000, () => 0),
+      backoffDelay({ baseMs: 100, maxMs: 10_000, maxAttempts: 1 }, 3, () => 0),
       200,
     );
     assert.equal(
-      backoffMs(20, 100, 10_000, () => 1),
+      backoffDelay({ baseMs: 100, maxMs: 10_000, maxAttempts: 1 }, 20, () => 1),
       10_000,
     );
   });

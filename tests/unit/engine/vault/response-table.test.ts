@@ -4,11 +4,13 @@ import assert from 'node:assert/strict';
 import { appendFile, truncate, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { KeepsakeError } from '../../../../main/engine/errors.js';
+import { type ErrorCode, KeepsakeError } from '../../../../main/engine/errors.js';
+import type { MediaMetadata } from '../../../../main/engine/metadata/types.js';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
 import { UploadHttpError, parseRetryAfter } from '../../../../main/engine/vault/response-table.js';
 import { type TusUploader, createTusUploader } from '../../../../main/engine/vault/tus-uploader.js';
 import type { UploadJob } from '../../../../main/engine/vault/types.js';
+import { type VaultClient, createVaultClient } from '../../../../main/engine/vault/vault-client.js';
 import { makeTempDir } from '../../../support/paths.js';
 import { jobFor, randomFile, recordingCallbacks } from '../../../support/upload-fixtures.js';
 import {
@@ -295,6 +297,142 @@ describe('the upload response table', () => {
     assert.deepEqual(rec.offsets, [100 * KiB]);
   });
 });
+
+describe('the same table for the JSON calls (dedup check, metadata, usage)', () => {
+  let server: ScriptedTusServer;
+  let vault: VaultClient;
+  before(async () => {
+    server = await startScriptedTusServer();
+    vault = createVaultClient({ endpoint: server.url, token: TOKEN, timeoutMs: 2000 });
+  });
+  after(async () => {
+    vault?.close();
+    await server?.close();
+  });
+  beforeEach(() => {
+    server.script = () => undefined;
+    server.requests.length = 0;
+  });
+
+  const calls: [string, () => Promise<unknown>][] = [
+    ['check', () => vault.check(['a'.repeat(64)])],
+    ['metadata', () => vault.putMetadata('a'.repeat(64), meta(1))],
+    [
+      'metadata batch',
+      () => vault.putMetadataBatch([{ sha256: 'a'.repeat(64), metadata: meta(1) }]),
+    ],
+    ['usage', () => vault.usage()],
+  ];
+  const rows: [number, ErrorCode, boolean][] = [
+    [401, 'sign_in_needed', false],
+    [403, 'sign_in_needed', false],
+    [413, 'too_large', false],
+    [460, 'verification_failed', true],
+    [507, 'vault_full', true],
+    [423, 'vault_unreachable', true],
+    [429, 'vault_unreachable', true],
+    [503, 'vault_unreachable', true],
+    [500, 'vault_unreachable', true],
+    [409, 'upload_rejected', false],
+    [404, 'upload_rejected', false],
+    [400, 'upload_rejected', false],
+    [302, 'upload_rejected', false],
+  ];
+  for (const [status, code, retryable] of rows) {
+    it(`${status}: ${code}${retryable ? ' (retryable)' : ''} on every call, as during an upload`, async () => {
+      server.script = () => ({ status, body: '{"error":"said_the_vault","message":"words"}' });
+      for (const [name, call] of calls) {
+        const err = await call().catch((e: unknown) => e);
+        assert.ok(err instanceof UploadHttpError, `${name}: ${String(err)}`);
+        assert.equal(err.code, code, name);
+        assert.equal(err.retryable, retryable, name);
+        assert.equal(err.status, status, name);
+        assert.ok(!JSON.stringify({ ...err, message: err.message }).includes(TOKEN));
+        if (code === 'upload_rejected') assert.match(err.message, /words/, name);
+      }
+      assert.equal(server.requests.length, calls.length, 'one request per call, no retry');
+    });
+  }
+
+  it('an unreachable vault: vault_unreachable, retryable, on every call', async () => {
+    const dead = await startScriptedTusServer();
+    const gone = createVaultClient({ endpoint: dead.url, token: TOKEN });
+    await dead.close();
+    try {
+      for (const call of [() => gone.check(['a'.repeat(64)]), () => gone.usage()]) {
+        const err = await call().catch((e: unknown) => e);
+        assert.ok(err instanceof KeepsakeError, String(err));
+        assert.equal(err.code, 'vault_unreachable');
+        assert.equal(err.retryable, true);
+      }
+      assert.equal(await gone.health(), false);
+    } finally {
+      gone.close();
+    }
+  });
+
+  it('abort: the AbortError, not a vault error', async () => {
+    server.script = () => 'hang';
+    const stop = new AbortController();
+    const pending = vault.check(['a'.repeat(64)], stop.signal);
+    await waitFor(() => server.requests.length === 1);
+    stop.abort();
+    await assert.rejects(pending, (e: Error) => e.name === 'AbortError');
+  });
+
+  it('metadata batch: per-item results with the refused field; a reply that does not line up is retried whole', async () => {
+    const a = 'a'.repeat(64);
+    const b = 'b'.repeat(64);
+    server.script = () => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        results: [
+          { sha256: a, status: 'stored' },
+          { sha256: b, status: 'refused', field: 'width', message: 'width must be positive' },
+        ],
+      }),
+    });
+    const results = await vault.putMetadataBatch([
+      { sha256: a, metadata: meta(1) },
+      { sha256: b, metadata: meta(-1) },
+    ]);
+    assert.deepEqual(results, [
+      { sha256: a, status: 'stored' },
+      { sha256: b, status: 'refused', field: 'width', message: 'width must be positive' },
+    ]);
+    const sent = server.requests[0];
+    assert.equal(sent?.method, 'POST');
+    assert.equal(sent?.path, '/api/v1/metadata');
+
+    server.script = () => ({
+      status: 200,
+      body: JSON.stringify({ results: [{ sha256: b, status: 'stored' }] }),
+    });
+    const err = await vault
+      .putMetadataBatch([{ sha256: a, metadata: meta(1) }])
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof KeepsakeError);
+    assert.equal(err.code, 'vault_unreachable');
+    assert.equal(err.retryable, true);
+  });
+});
+
+/** A MediaMetadata with only a width (the vault's validation is not under test here). */
+function meta(width: number): MediaMetadata {
+  return {
+    captureTime: null,
+    captureTimeSource: null,
+    timeZone: null,
+    gps: null,
+    camera: null,
+    width,
+    height: null,
+    durationSec: null,
+    orientation: null,
+    mime: null,
+  };
+}
 
 async function readAll(path: string): Promise<Buffer> {
   const { readFile } = await import('node:fs/promises');
