@@ -2,14 +2,17 @@
 // of this runs). Every handler validates its whole input before it changes anything, so a
 // rejected request leaves the index exactly as it was; every error is a VaultHttpError
 // answered as {"error", "message"}.
-import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AssetHealth } from './asset-health.js';
 import type { BlobStore } from './blob-store.js';
 import { SHA256_HEX } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import type { AssetRecord, VaultIndex } from './index/vault-index.js';
 import { createLocationsApi } from './locations-api.js';
 import { MAX_METADATA_BYTES, parseMetadataBody } from './metadata-schema.js';
+import type { VaultMetrics } from './metrics.js';
+import { serveVerifiedContent } from './verified-content.js';
+import { createVerifyApi } from './verify-api.js';
 
 export const API_PREFIX = '/api/v1/';
 export const MAX_CHECK_HASHES = 1000;
@@ -22,6 +25,8 @@ export interface ApiDeps {
   blobs: BlobStore;
   quotaBytes: number | null;
   now: () => number;
+  health: AssetHealth;
+  metrics: VaultMetrics;
 }
 
 /** The wire shape of an asset. */
@@ -144,7 +149,7 @@ export function parseRange(header: string | undefined, size: number): ParsedRang
 }
 
 export function createApi(deps: ApiDeps) {
-  const { index, blobs } = deps;
+  const { index } = deps;
 
   async function check(req: IncomingMessage, res: ServerResponse) {
     const body = parseJson(await readBody(req, MAX_CHECK_BODY_BYTES));
@@ -168,7 +173,8 @@ export function createApi(deps: ApiDeps) {
         );
       }
     }
-    sendJson(res, 200, { present: index.present([...new Set(list as string[])]) });
+    // Damaged and missing content is not present: clients holding it upload it again.
+    sendJson(res, 200, await deps.health.presence([...new Set(list as string[])]));
   }
 
   function list(url: URL, res: ServerResponse) {
@@ -222,40 +228,7 @@ export function createApi(deps: ApiDeps) {
   }
 
   function content(sha256: string, req: IncomingMessage, res: ServerResponse) {
-    const asset = getAsset(sha256);
-    const range = parseRange(req.headers.range, asset.size);
-    const headers: Record<string, string | number> = {
-      'Content-Type': asset.mime ?? 'application/octet-stream',
-      'Accept-Ranges': 'bytes',
-      ETag: `"${asset.sha256}"`,
-      'Cache-Control': 'private, max-age=31536000, immutable',
-      'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(asset.filename)}`,
-    };
-    if (range === 'unsatisfiable') {
-      res.writeHead(416, {
-        ...headers,
-        'Content-Range': `bytes */${asset.size}`,
-        'Content-Type': 'application/json; charset=utf-8',
-      });
-      res.end(
-        new VaultHttpError(416, 'range_not_satisfiable', `the asset is ${asset.size} bytes`).body(),
-      );
-      return;
-    }
-    const start = range?.start ?? 0;
-    const end = range?.end ?? asset.size - 1;
-    const length = asset.size === 0 ? 0 : end - start + 1;
-    if (range) headers['Content-Range'] = `bytes ${start}-${end}/${asset.size}`;
-    headers['Content-Length'] = length;
-    res.writeHead(range ? 206 : 200, headers);
-    if (req.method === 'HEAD' || length === 0) {
-      res.end();
-      return;
-    }
-    const stream = createReadStream(blobs.pathOf(asset.sha256), { start, end });
-    stream.on('error', () => res.destroy());
-    res.on('close', () => stream.destroy());
-    stream.pipe(res);
+    return serveVerifiedContent(deps, getAsset(sha256), req, res);
   }
 
   function usage(res: ServerResponse) {
@@ -264,6 +237,7 @@ export function createApi(deps: ApiDeps) {
   }
 
   const locations = createLocationsApi({ index, now: deps.now });
+  const verifyApi = createVerifyApi({ index, health: deps.health });
 
   /** Routes one /api/v1/ request; throws VaultHttpError for the router to answer. */
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -285,6 +259,10 @@ export function createApi(deps: ApiDeps) {
       return usage(res);
     }
     if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1));
+    if (p0 === 'verify' && parts.length === 1) {
+      if (method !== 'POST') methodNotAllowed('POST');
+      return verifyApi.verify(req, res);
+    }
     if (p0 === 'assets') {
       if (parts.length === 1 || (parts.length === 2 && p1 === '')) {
         if (method !== 'GET') methodNotAllowed('GET');

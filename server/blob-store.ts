@@ -10,15 +10,34 @@
 //      fsynced, so the rename itself survives power loss;
 //   3. only then the asset row is committed in SQLite.
 // A crash between 2 and 3 leaves a blob without a row: harmless (the next upload of that
-// content finds the blob and reuses it). A row without its blob is impossible.
+// content finds the blob and reuses it). A row without its blob is impossible, short of
+// the disk losing it: see [Note: Replacing a bad blob].
+//
+// [Note: Replacing a bad blob]
+// A blob the index knows as damaged or missing (asset-health.ts) does not win over a new
+// verified upload of its content: the upload's file is fsynced first and then renamed over
+// the bad one (rename replaces atomically), so at every instant the final name holds the
+// old bytes or the complete new ones, and the good bytes are durable before the bad go.
+// Then the repair is reported, and the asset counts as present again.
 import { constants } from 'node:fs';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
+/** How the blob store learns which blobs are bad (See [Note: Replacing a bad blob]). */
+export interface BlobRepairs {
+  /** 'damaged' or 'missing' when the last check of this blob found so, else undefined */
+  knownBad(sha256: string): 'damaged' | 'missing' | undefined;
+  /** A bad blob was replaced by verified bytes, durably. */
+  repaired(sha256: string): void;
+}
+
 export class BlobStore {
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    private readonly repairs?: BlobRepairs,
+  ) {}
 
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true });
@@ -40,12 +59,14 @@ export class BlobStore {
 
   /**
    * Moves a complete file into the store (fsyncing it first) under its sha256 (See [Note: Commit
-   * order]). When the blob already exists the source is deleted instead (same content).
-   * Returns true when the blob was new.
+   * order]). When the blob already exists the source is deleted instead (same content),
+   * unless it is known bad (See [Note: Replacing a bad blob]). Returns true when the blob
+   * was placed (new or a repair).
    */
   async adopt(sourcePath: string, sha256: string): Promise<boolean> {
     const finalPath = this.pathOf(sha256);
-    if (await this.has(sha256)) {
+    const bad = this.repairs?.knownBad(sha256);
+    if (bad === undefined && (await this.has(sha256))) {
       // No fsync: a partial resurrected by power loss is swept at start.
       await unlink(sourcePath);
       return false;
@@ -62,6 +83,7 @@ export class BlobStore {
     // The source directory is not fsynced: the rename is one journal transaction (ext4,
     // XFS, APFS, NTFS), committed by the fsync of the target directory; at worst a stale
     // partial entry reappears after power loss and is swept at start.
+    if (bad !== undefined) this.repairs?.repaired(sha256);
     return true;
   }
 }

@@ -20,6 +20,8 @@ export type VaultErrorCode =
   | 'range_not_satisfiable'
   | 'quota_exceeded'
   | 'checksum_mismatch'
+  | 'content_damaged'
+  | 'content_missing'
   | 'not_implemented'
   | 'internal';
 

@@ -3,6 +3,9 @@
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** Who found an asset's stored bytes damaged or missing. */
+export type ProblemSource = 'read' | 'verify' | 'scrub' | 'check';
+
 export type RouteClass = 'tus' | 'api' | 'health' | 'metrics' | 'other';
 
 interface Histogram {
@@ -22,6 +25,23 @@ export class VaultMetrics {
   bytesReceived = 0;
   verificationFailures = 0;
   hashStateRebuilds = () => 0;
+  /** Content responses cut short because the bytes sent did not hash to the asset's sha256. */
+  damagedReads = 0;
+  /** Findings of damaged or missing stored bytes, by who found them. */
+  problemsFound: Record<ProblemSource, { damaged: number; missing: number }> = {
+    read: { damaged: 0, missing: 0 },
+    verify: { damaged: 0, missing: 0 },
+    scrub: { damaged: 0, missing: 0 },
+    check: { damaged: 0, missing: 0 },
+  };
+  /** Bytes the background scrubber re-read and hashed. */
+  scrubBytes = 0;
+  /** Assets the background scrubber checked. */
+  scrubAssets = 0;
+  /** unix ms the scrubber last finished a pass over every asset; 0 = never. */
+  scrubLastFullPassAt = () => 0;
+  /** Assets whose last check found them damaged or missing. */
+  assetProblems = () => ({ damaged: 0, missing: 0 });
   private readonly latency = new Map<string, Histogram>();
 
   observeRequest(route: RouteClass, method: string, status: number, seconds: number): void {
@@ -78,6 +98,48 @@ export class VaultMetrics {
       'keepsake_vault_hash_state_rebuilds_total',
       'Resumed uploads whose hash state had to be rebuilt by rereading the partial.',
       this.hashStateRebuilds(),
+    );
+    counter(
+      'keepsake_vault_damaged_reads_total',
+      'Content responses cut short because the stored bytes did not hash to the sha256.',
+      this.damagedReads,
+    );
+    out.push(
+      '# HELP keepsake_vault_problems_found_total Stored bytes found damaged or missing, by finder.',
+      '# TYPE keepsake_vault_problems_found_total counter',
+    );
+    for (const [source, byState] of Object.entries(this.problemsFound)) {
+      for (const [state, n] of Object.entries(byState)) {
+        out.push(`keepsake_vault_problems_found_total{source="${source}",state="${state}"} ${n}`);
+      }
+    }
+    counter(
+      'keepsake_vault_scrub_bytes_total',
+      'Stored bytes the background scrubber re-read and hashed.',
+      this.scrubBytes,
+    );
+    counter(
+      'keepsake_vault_scrub_assets_total',
+      'Assets the background scrubber checked.',
+      this.scrubAssets,
+    );
+    const scrubFound = this.problemsFound.scrub;
+    counter(
+      'keepsake_vault_scrub_damaged_found_total',
+      'Assets the background scrubber found damaged or missing.',
+      scrubFound.damaged + scrubFound.missing,
+    );
+    gauge(
+      'keepsake_vault_scrub_last_full_pass_timestamp_seconds',
+      'When the scrubber last finished a pass over every asset (unix s; 0 = never).',
+      Math.floor(this.scrubLastFullPassAt() / 1000),
+    );
+    const problems = this.assetProblems();
+    out.push(
+      '# HELP keepsake_vault_assets_with_problem Assets whose last check found them damaged or missing.',
+      '# TYPE keepsake_vault_assets_with_problem gauge',
+      `keepsake_vault_assets_with_problem{state="damaged"} ${problems.damaged}`,
+      `keepsake_vault_assets_with_problem{state="missing"} ${problems.missing}`,
     );
     gauge('keepsake_vault_assets', 'Assets held.', gauges.assets);
     gauge('keepsake_vault_asset_bytes', 'Bytes of content held (each content once).', gauges.bytes);

@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { API_PREFIX, createApi, sendError, sendJson } from './api.js';
+import { AssetHealth } from './asset-health.js';
 import { BlobStore } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
@@ -130,8 +131,16 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     }
     const idx = index;
     const metrics = new VaultMetrics();
-    const blobs = new BlobStore(join(dataDir, 'blobs'));
+    const blobs = new BlobStore(join(dataDir, 'blobs'), {
+      knownBad: (sha256) => idx.health.problem(sha256),
+      repaired: (sha256) => {
+        idx.health.record(sha256, 'ok', now());
+        logger.info('repaired stored content with a verified upload', { sha256 });
+      },
+    });
     await blobs.init();
+    const health = new AssetHealth({ index: idx, blobs, metrics, logger, now });
+    metrics.assetProblems = () => idx.health.counts();
     const uploadsDir = join(dataDir, 'uploads');
     const stateDir = join(dataDir, 'upload-state');
     await sweepAfterStart({ uploadsDir, stateDir, index: idx, logger });
@@ -163,7 +172,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     const completed = await tus.completeLeftovers();
     if (completed > 0)
       logger.info('vault start: committed uploads that had all their bytes', { completed });
-    const api = createApi({ index: idx, blobs, quotaBytes, now });
+    const api = createApi({ index: idx, blobs, quotaBytes, now, health, metrics });
 
     const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const url = new URL(req.url ?? '/', 'http://vault.invalid');

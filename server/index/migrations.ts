@@ -77,4 +77,26 @@ CREATE UNIQUE INDEX locations_live ON locations (device_id, folder, path) WHERE 
 CREATE INDEX locations_sha256 ON locations (sha256);
 `,
   },
+  {
+    version: 3,
+    name: '0003_asset_checks',
+    sql: `
+-- What the vault last found when it re-read an asset's stored bytes (a verified read, a
+-- verify request, the scrubber, or a dedup check that found the blob file gone). No row =
+-- not re-read since the upload that verified it. A 'damaged' or 'missing' asset counts as
+-- not held, so clients upload it again; a verified upload of it makes it 'ok'.
+CREATE TABLE asset_checks (
+  sha256 TEXT PRIMARY KEY,           -- an assets row
+  state TEXT NOT NULL CHECK (state IN ('ok', 'damaged', 'missing')), -- what the last check found
+  checked_at INTEGER NOT NULL,       -- unix ms of the last check
+  problem_since INTEGER              -- unix ms it was first found damaged or missing; NULL when ok
+) STRICT;
+CREATE INDEX asset_checks_problems ON asset_checks (state) WHERE state <> 'ok';
+-- The background scrubber's place, so a pass continues across restarts.
+INSERT INTO counters (name, value) VALUES
+  ('scrub_cursor', 0),               -- assets.id the current pass has reached
+  ('scrub_pass_started_at', 0),      -- unix ms the current pass began (0 = none yet)
+  ('scrub_last_full_pass_at', 0);    -- unix ms the last complete pass ended (0 = never)
+`,
+  },
 ];

@@ -5,6 +5,7 @@
 // Invariant: an assets row is inserted only after its blob is durable on disk (see
 // [Note: Commit order] in ../blob-store.ts), so every row has its blob.
 import Database from 'better-sqlite3';
+import { HealthStore } from './health-store.js';
 import { LocationStore } from './location-store.js';
 import { migrations } from './migrations.js';
 
@@ -131,6 +132,8 @@ export class VaultIndex {
   private readonly stmts;
   /** Where clients hold each content (issue 10). */
   readonly locations: LocationStore;
+  /** What the last re-read of each asset's bytes found, and the scrubber's place. */
+  readonly health: HealthStore;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -141,6 +144,7 @@ export class VaultIndex {
     migrate(this.db);
     const db = this.db;
     this.locations = new LocationStore(db);
+    this.health = new HealthStore(db);
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>('SELECT * FROM assets WHERE sha256 = ?'),
       insertAsset: db.prepare(

@@ -39,6 +39,7 @@ describe('vault index (SQLite)', () => {
       )
       .all();
     assert.deepEqual(tables.map((t) => t.name).sort(), [
+      'asset_checks',
       'assets',
       'counters',
       'locations',

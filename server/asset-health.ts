@@ -1,0 +1,171 @@
+// Whether the vault still holds what it says it holds (issue 10 section 4). Re-reads a
+// blob and hashes it with node:crypto, records what it found in the index
+// (index/health-store.ts), counts it in /metrics and logs it; answers the dedup check
+// with damaged and missing content set apart from present content, so a client that
+// holds the original uploads it again (and BlobStore.adopt then replaces the bad blob).
+// Invariant: an asset is reported present only when its blob file exists and no check
+// since its last verified upload found it damaged or missing.
+import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
+import type { BlobStore } from './blob-store.js';
+import type { BlobProblem, BlobState } from './index/health-store.js';
+import type { VaultIndex } from './index/vault-index.js';
+import type { VaultLogger } from './logger.js';
+import type { ProblemSource, VaultMetrics } from './metrics.js';
+
+export type { BlobProblem, BlobState } from './index/health-store.js';
+
+const READ_CHUNK = 1 << 20;
+const STAT_CONCURRENCY = 32;
+
+export interface InspectOptions {
+  signal?: AbortSignal;
+  /** Awaited after each chunk read, with its length: how a caller bounds its byte rate. */
+  pace?: (bytes: number) => Promise<void>;
+}
+
+export interface Inspection {
+  state: BlobState;
+  /** the inode that was read (null when there was no file), to notice a replacement */
+  ino: number | null;
+  bytesRead: number;
+}
+
+function isMissingError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * Reads a blob whole and says whether it still is `size` bytes hashing to `sha256`. An
+ * unreadable file (EIO) is damaged; a file that is not there is missing.
+ */
+export async function inspectBlob(
+  path: string,
+  sha256: string,
+  size: number,
+  opts: InspectOptions = {},
+): Promise<Inspection> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (isMissingError(err)) return { state: 'missing', ino: null, bytesRead: 0 };
+    throw err;
+  }
+  let bytesRead = 0;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size !== size) return { state: 'damaged', ino: st.ino, bytesRead };
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
+    while (bytesRead < size) {
+      opts.signal?.throwIfAborted();
+      let n: number;
+      try {
+        ({ bytesRead: n } = await fh.read(
+          buf,
+          0,
+          Math.min(buf.length, size - bytesRead),
+          bytesRead,
+        ));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EIO') {
+          return { state: 'damaged', ino: st.ino, bytesRead };
+        }
+        throw err;
+      }
+      if (n === 0) return { state: 'damaged', ino: st.ino, bytesRead }; // shrank under us
+      hash.update(buf.subarray(0, n));
+      bytesRead += n;
+      await opts.pace?.(n);
+    }
+    return { state: hash.digest('hex') === sha256 ? 'ok' : 'damaged', ino: st.ino, bytesRead };
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface PresenceReport {
+  /** held, with the blob file in place */
+  present: string[];
+  /** held, but the last check found the bytes wrong */
+  damaged: string[];
+  /** held, but the blob file is gone */
+  missing: string[];
+}
+
+export interface AssetHealthDeps {
+  index: VaultIndex;
+  blobs: BlobStore;
+  metrics: VaultMetrics;
+  logger: VaultLogger;
+  now: () => number;
+}
+
+export class AssetHealth {
+  constructor(private readonly deps: AssetHealthDeps) {}
+
+  /** Records what a check of an asset's stored bytes found; counts and logs a problem. */
+  found(sha256: string, state: BlobState, source: ProblemSource): void {
+    const { index, metrics, logger, now } = this.deps;
+    const before = index.health.problem(sha256);
+    index.health.record(sha256, state, now());
+    if (state !== 'ok') {
+      metrics.problemsFound[source][state] += 1;
+      if (before !== state) logger.error('stored content is ' + state, { sha256, source });
+    } else if (before !== undefined) {
+      logger.info('stored content is whole again', { sha256, source, was: before });
+    }
+  }
+
+  /**
+   * Re-hashes an asset's stored bytes now and records the result. A blob replaced while it
+   * was read (a repair) is read again, so a stale finding never overwrites a repair.
+   */
+  async check(
+    asset: { sha256: string; size: number },
+    source: Extract<ProblemSource, 'verify' | 'scrub'>,
+    opts: InspectOptions = {},
+  ): Promise<Inspection> {
+    const path = this.deps.blobs.pathOf(asset.sha256);
+    let result = await inspectBlob(path, asset.sha256, asset.size, opts);
+    for (let attempt = 0; attempt < 2 && result.ino !== null; attempt++) {
+      const current = await stat(path).catch(() => null);
+      if (current === null || current.ino === result.ino) break;
+      result = await inspectBlob(path, asset.sha256, asset.size, opts);
+    }
+    this.found(asset.sha256, result.state, source);
+    return result;
+  }
+
+  /**
+   * Sorts held hashes into present, damaged and missing for the dedup check. Known problems
+   * come from the index; every other held blob is stat'ed, and one whose file is gone is
+   * recorded as missing. Hashes the vault never held appear in none of the lists.
+   */
+  async presence(hashes: readonly string[]): Promise<PresenceReport> {
+    const { index, blobs } = this.deps;
+    const held = index.present(hashes);
+    const known = index.health.problems(held);
+    const report: PresenceReport = { present: [], damaged: [], missing: [] };
+    const toStat: string[] = [];
+    for (const h of held) {
+      const problem: BlobProblem | undefined = known.get(h);
+      if (problem === undefined) toStat.push(h);
+      else report[problem].push(h);
+    }
+    for (let i = 0; i < toStat.length; i += STAT_CONCURRENCY) {
+      const chunk = toStat.slice(i, i + STAT_CONCURRENCY);
+      const exists = await Promise.all(chunk.map((h) => blobs.has(h)));
+      chunk.forEach((h, j) => {
+        if (exists[j]) report.present.push(h);
+        else {
+          this.found(h, 'missing', 'check');
+          report.missing.push(h);
+        }
+      });
+    }
+    return report;
+  }
+}

@@ -1,0 +1,80 @@
+// The vault's self-check parts on a real disk and a real SQLite index: the health record,
+// inspecting a blob, and a verified upload replacing a blob known bad.
+import assert from 'node:assert/strict';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { inspectBlob } from '../../../server/asset-health.js';
+import { BlobStore } from '../../../server/blob-store.js';
+import { VaultIndex } from '../../../server/index/vault-index.js';
+import { makeTempDir } from '../../support/paths.js';
+import { flipByte } from '../../support/vault-damage.js';
+import { sha256Hex } from '../../support/vault.js';
+
+describe('asset health', () => {
+  let temp: { dir: string; cleanup: () => Promise<void> };
+  let index: VaultIndex;
+  let blobs: BlobStore;
+  const repaired: string[] = [];
+  before(async () => {
+    temp = await makeTempDir('keepsake-health-');
+    index = new VaultIndex(join(temp.dir, 'vault.db'));
+    blobs = new BlobStore(join(temp.dir, 'blobs'), {
+      knownBad: (sha) => index.health.problem(sha),
+      repaired: (sha) => {
+        repaired.push(sha);
+        index.health.record(sha, 'ok', 99);
+      },
+    });
+    await blobs.init();
+  });
+  after(async () => {
+    index.close();
+    await temp.cleanup();
+  });
+
+  async function store(data: Buffer, name: string): Promise<string> {
+    const sha = sha256Hex(data);
+    await writeFile(join(temp.dir, name), data);
+    await blobs.adopt(join(temp.dir, name), sha);
+    return sha;
+  }
+
+  it('a problem keeps the moment it was first found until the asset is ok again', () => {
+    const sha = 'a'.repeat(64);
+    index.health.record(sha, 'damaged', 10);
+    index.health.record(sha, 'missing', 20);
+    assert.deepEqual(index.health.get(sha), { state: 'missing', checkedAt: 20, problemSince: 10 });
+    assert.equal(index.health.problem(sha), 'missing');
+    index.health.record(sha, 'ok', 30);
+    assert.deepEqual(index.health.get(sha), { state: 'ok', checkedAt: 30, problemSince: null });
+    assert.equal(index.health.problem(sha), undefined);
+  });
+
+  it('inspecting a blob tells intact, damaged (one flipped byte, or truncated) and missing', async () => {
+    const data = Buffer.from('x'.repeat(3 << 20));
+    const sha = await store(data, 'big');
+    assert.equal((await inspectBlob(blobs.pathOf(sha), sha, data.length)).state, 'ok');
+    await flipByte(blobs.pathOf(sha), (3 << 20) - 1);
+    assert.equal((await inspectBlob(blobs.pathOf(sha), sha, data.length)).state, 'damaged');
+    assert.equal((await inspectBlob(blobs.pathOf(sha), sha, data.length + 1)).state, 'damaged');
+    await unlink(blobs.pathOf(sha));
+    assert.equal((await inspectBlob(blobs.pathOf(sha), sha, data.length)).state, 'missing');
+  });
+
+  it('a verified upload replaces a blob known damaged, and an unknown-bad blob still wins', async () => {
+    const data = Buffer.from('the original photo');
+    const sha = await store(data, 'p1');
+    await flipByte(blobs.pathOf(sha), 3);
+    // Not known bad yet: the existing blob wins (the scrubber or a read must find it).
+    await writeFile(join(temp.dir, 'p2'), data);
+    assert.equal(await blobs.adopt(join(temp.dir, 'p2'), sha), false);
+    assert.notDeepEqual(await readFile(blobs.pathOf(sha)), data);
+    index.health.record(sha, 'damaged', 50);
+    await writeFile(join(temp.dir, 'p3'), data);
+    assert.equal(await blobs.adopt(join(temp.dir, 'p3'), sha), true);
+    assert.deepEqual(await readFile(blobs.pathOf(sha)), data);
+    assert.deepEqual(repaired, [sha]);
+    assert.equal(index.health.problem(sha), undefined);
+  });
+});
