@@ -41,7 +41,15 @@ import {
   untrustedCertificate,
 } from './response-table.js';
 import { BandwidthThrottle } from './throttle.js';
-import type { UploadCallbacks, UploadJob, UploadResult, Uploader } from './types.js';
+import type {
+  BatchItemOutcome,
+  BatchUploadJob,
+  UploadCallbacks,
+  UploadJob,
+  UploadResult,
+  Uploader,
+} from './types.js';
+import { BatchesNotSupported, uploadBatches } from './batch-upload.js';
 import { type VaultClient, createVaultClient } from './vault-client.js';
 
 export interface TusUploaderOptions {
@@ -77,6 +85,17 @@ export interface TusUploaderOptions {
 }
 
 const TUS_VERSION = '1.0.0';
+/** Error codes that concern one file, not the vault or the network. */
+const FILE_CODES: ReadonlySet<string> = new Set([
+  'file_changed',
+  'file_not_found',
+  'permission_denied',
+  'not_a_regular_file',
+  'read_error',
+  'verification_failed',
+  'too_large',
+  'upload_rejected',
+]);
 const DEFAULT_CHUNK = 8 * 1024 * 1024;
 const READ_BUFFER = 256 * 1024;
 
@@ -101,6 +120,8 @@ export class TusUploader implements Uploader {
   readonly throttle: BandwidthThrottle;
   private readonly active = new Set<AbortController>();
   private closed = false;
+  /** false once the vault answered 404/405 to a batch: small files go one by one. */
+  private batchesSupported = true;
 
   constructor(readonly options: TusUploaderOptions) {
     this.chunkSize = options.chunkSizeBytes ?? DEFAULT_CHUNK;
@@ -177,6 +198,65 @@ export class TusUploader implements Uploader {
       // Not awaited: with the threadpool busy (an in-process vault fsyncing), a close can
       // wait behind it, and a pause must answer within a second.
       void handle?.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Small files in one request each batch (batch-upload.ts). A plain tus server (no token)
+   * or a vault without the batch endpoint gets them one by one through upload().
+   */
+  async uploadBatch(
+    jobs: readonly BatchUploadJob[],
+    signal: AbortSignal,
+  ): Promise<BatchItemOutcome[]> {
+    if (this.closed) throw new KeepsakeError('internal', 'The uploader is closed.');
+    throwIfAborted(signal);
+    const token = this.options.token;
+    if (token !== null && this.batchesSupported) {
+      const controller = new AbortController();
+      const forward = () => controller.abort(signal.reason);
+      signal.addEventListener('abort', forward, { once: true });
+      this.active.add(controller);
+      try {
+        return await uploadBatches(
+          {
+            http: this.http,
+            batchUrl: new URL('api/v1/batch', this.filesUrl.replace(/files\/$/, '')).href,
+            token,
+            throttle: this.throttle,
+            clock: this.options.clock,
+            logger: this.options.logger.child({ part: 'batch' }),
+            maxRetries: this.maxRetries,
+            backoff: (attempt) => this.backoff(attempt),
+          },
+          jobs,
+          controller.signal,
+        );
+      } catch (err) {
+        if (!(err instanceof BatchesNotSupported)) throw err;
+        this.batchesSupported = false;
+        this.options.logger.info('the vault takes no batches; sending small files one by one');
+      } finally {
+        signal.removeEventListener('abort', forward);
+        this.active.delete(controller);
+      }
+    }
+    const outcomes: BatchItemOutcome[] = [];
+    for (const job of jobs) outcomes.push(await this.uploadAlone(job, signal));
+    return outcomes;
+  }
+
+  /** One file of a batch through upload(); errors of that file become its outcome. */
+  private async uploadAlone(job: BatchUploadJob, signal: AbortSignal): Promise<BatchItemOutcome> {
+    const quiet = { onCreated: () => {}, onOffset: () => {}, onProgress: () => {} };
+    try {
+      const result = await this.upload({ ...job, resume: null }, quiet, signal);
+      return { fileId: job.fileId, sha256: result.sha256, outcome: 'stored' };
+    } catch (err) {
+      if (err instanceof KeepsakeError && FILE_CODES.has(err.code)) {
+        return { fileId: job.fileId, sha256: job.sha256, outcome: 'refused', error: err };
+      }
+      throw err; // the vault, the network, or a pause: the whole batch
     }
   }
 

@@ -1,0 +1,425 @@
+// Many small files in one request: POST /api/v1/batch (BATCH-PROTOCOL.md §1). Owns the
+// framing of the request body, streamed from disk one file after another through the shared
+// throttle (never a whole batch in memory), the in-place retry of a batch the network cut,
+// and the mapping of the vault's per-file answers to BatchItemOutcomes.
+//
+// Invariant: a file is reported 'stored' or 'duplicate' only when the vault said so AND the
+// bytes this client read and sent hash to job.sha256 AND the file still had the job's size
+// and mtime when its frame began. Anything else is 'refused' with a KeepsakeError code.
+//
+// [Note: A file that changed since it was hashed]
+// Each file's bytes are hashed as they are read into the request. When they do not hash to
+// job.sha256 (the file was rewritten after the hash worker saw it), the frame has already
+// gone out with its header declaring job.sha256. We let it go and let the vault refuse it
+// rather than end the batch early: the vault hashes every frame and refuses one whose bytes
+// do not match its declared sha256 (checksum_mismatch), so the wrong bytes are never stored
+// under the old hash, and the other files of the batch stay good. Ending early would
+// discard the whole batch (the vault makes a batch visible only when it completes) and cost
+// every other file a resend. A change seen before the frame starts (size or mtime moved,
+// the file is gone or unreadable) sends an empty frame under the declared hash instead: the
+// vault refuses it at no cost in bytes (or, for a job of the empty file, stores the empty
+// content it truly names). In every case the outcome is the local error ('file_changed',
+// 'file_not_found', ...), whatever the vault answered: the queue re-hashes the file. A file
+// that gets shorter while being read is padded with zeros to its declared size, which keeps
+// the framing intact and guarantees the vault's refusal.
+//
+// [Note: Batch answers]
+// | whole-request answer                   | what uploadBatch does                             |
+// |----------------------------------------|---------------------------------------------------|
+// | 200 with one result per frame          | outcomes (see the invariant above)                |
+// | 200 that does not line up with frames  | retried like a network fault (vault bug guard)    |
+// | 404 / 405 / 412 / 501 (a vault without | sends this and every later batch one file at a    |
+// |   batches, a plain tus server)         |   time through upload()                           |
+// | 413 (batch_too_large)                  | splits the batch in halves; one file: too_large   |
+// | network fault, stall, 5xx, 423/429/503 | whole batch again after backoff (the vault keeps  |
+// |                                        |   nothing of a cut batch); 'network' after        |
+// |                                        |   maxNetworkRetries                               |
+// | 401/403, 507, other 4xx                | thrown as for upload() (response-table.ts)        |
+// | per-file refused                       | checksum_mismatch -> verification_failed (bytes   |
+// |                                        |   corrupted in transit; retryable); too_large;    |
+// |                                        |   quota_exceeded -> vault_full; others ->         |
+// |                                        |   upload_rejected with the vault's words          |
+import { createHash } from 'node:crypto';
+import { type FileHandle, open, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { Response } from 'got';
+import { KeepsakeError, type ErrorCode, fromFsError } from '../errors.js';
+import type { Clock, Logger } from '../ports.js';
+import type { HttpClient } from './http-client.js';
+import {
+  abortReason,
+  actionForStatus,
+  errorForStatus,
+  isNetworkError,
+  untrustedCertificate,
+} from './response-table.js';
+import type { BandwidthThrottle } from './throttle.js';
+import type { BatchItemOutcome, BatchUploadJob } from './types.js';
+
+/** The client keeps batches well under the vault's 64 MiB limit (BATCH-PROTOCOL.md §1). */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+export const MAX_BATCH_FILES = 500;
+const READ_BUFFER = 256 * 1024;
+
+export interface BatchContext {
+  http: HttpClient;
+  /** `${endpoint}/api/v1/batch` */
+  batchUrl: string;
+  token: string;
+  throttle: BandwidthThrottle;
+  clock: Clock;
+  logger: Logger;
+  maxRetries: number;
+  backoff(attempt: number): number;
+}
+
+/** What reading one file into its frame found out. */
+interface FrameRead {
+  /** The local reason this file must not count as stored, or null when its bytes matched. */
+  problem: KeepsakeError | null;
+}
+
+/** The vault does not take batches (404/405): the caller falls back to one file at a time. */
+export class BatchesNotSupported extends Error {
+  override name = 'BatchesNotSupported';
+}
+
+/**
+ * Sends `jobs` in as few requests as the limits allow and answers one outcome per job, in job
+ * order. Throws BatchesNotSupported when the vault has no batch endpoint.
+ */
+export async function uploadBatches(
+  ctx: BatchContext,
+  jobs: readonly BatchUploadJob[],
+  signal: AbortSignal,
+): Promise<BatchItemOutcome[]> {
+  const outcomes: BatchItemOutcome[] = [];
+  for (const group of splitForLimits(jobs)) {
+    outcomes.push(...(await sendWithRetries(ctx, group, signal)));
+  }
+  return outcomes;
+}
+
+/** Consecutive groups of at most MAX_BATCH_FILES files and MAX_BATCH_BYTES bytes (>= 1 file). */
+export function splitForLimits(jobs: readonly BatchUploadJob[]): BatchUploadJob[][] {
+  const groups: BatchUploadJob[][] = [];
+  let current: BatchUploadJob[] = [];
+  let bytes = 0;
+  for (const job of jobs) {
+    if (
+      current.length > 0 &&
+      (current.length >= MAX_BATCH_FILES || bytes + job.size > MAX_BATCH_BYTES)
+    ) {
+      groups.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(job);
+    bytes += job.size;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+async function sendWithRetries(
+  ctx: BatchContext,
+  jobs: readonly BatchUploadJob[],
+  signal: AbortSignal,
+): Promise<BatchItemOutcome[]> {
+  for (let attempt = 1; ; attempt++) {
+    if (signal.aborted) throw abortReason(signal);
+    let delay: number | null = null;
+    let reason: string;
+    try {
+      const sent = await sendOnce(ctx, jobs, signal);
+      if (sent.kind === 'done') return sent.outcomes;
+      if (sent.kind === 'too_large') {
+        if (jobs.length === 1) {
+          const only = jobs[0] as BatchUploadJob;
+          return [refused(only, 'too_large', 'This file is larger than the vault accepts.', false)];
+        }
+        const half = Math.ceil(jobs.length / 2);
+        ctx.logger.info('batch too large for the vault, splitting', { files: jobs.length });
+        return [
+          ...(await sendWithRetries(ctx, jobs.slice(0, half), signal)),
+          ...(await sendWithRetries(ctx, jobs.slice(half), signal)),
+        ];
+      }
+      delay = sent.delayMs;
+      reason = sent.reason;
+    } catch (err) {
+      if (signal.aborted) throw abortReason(signal);
+      if (err instanceof KeepsakeError || err instanceof BatchesNotSupported) throw err;
+      if (!isNetworkError(err)) throw err; // a bug
+      const tls = untrustedCertificate(err);
+      if (tls) throw tls;
+      const e = err as Error & { code?: string };
+      reason = `${e.code ?? 'network'}: ${e.message}`;
+    }
+    if (attempt > ctx.maxRetries) {
+      throw new KeepsakeError(
+        'network',
+        `Could not reach the vault after ${ctx.maxRetries} attempts (${reason}); will try again later.`,
+        true,
+      );
+    }
+    const wait = delay ?? ctx.backoff(attempt);
+    ctx.logger.info('batch interrupted, will send it again', {
+      files: jobs.length,
+      reason,
+      attempt,
+      delayMs: wait,
+    });
+    await ctx.clock.sleep(wait, signal).catch(() => {
+      throw abortReason(signal);
+    });
+  }
+}
+
+type SendResult =
+  | { kind: 'done'; outcomes: BatchItemOutcome[] }
+  | { kind: 'retry'; delayMs: number | null; reason: string }
+  | { kind: 'too_large' };
+
+async function sendOnce(
+  ctx: BatchContext,
+  jobs: readonly BatchUploadJob[],
+  signal: AbortSignal,
+): Promise<SendResult> {
+  const reads: FrameRead[] = [];
+  const body = Readable.from(frames(ctx, jobs, reads, signal), { objectMode: false });
+  let res: Response<string>;
+  try {
+    res = await ctx.http.got(ctx.batchUrl, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${ctx.token}`,
+        'content-type': 'application/vnd.keepsake.batch',
+        'keepsake-batch-count': String(jobs.length),
+      },
+      body,
+      signal,
+    });
+  } finally {
+    body.destroy();
+  }
+  const status = res.statusCode;
+  // A vault from before batches answers 404; a plain tus server 404, 405 or 412 (a POST
+  // without Tus-Resumable); some servers 501.
+  if (status === 404 || status === 405 || status === 412 || status === 501) {
+    throw new BatchesNotSupported(`batch answered ${status}`);
+  }
+  if (status === 413) return { kind: 'too_large' };
+  if (status !== 200) {
+    const retryAfter = res.headers['retry-after'];
+    const exchange = {
+      method: 'POST',
+      url: ctx.batchUrl,
+      status,
+      body: res.body,
+      retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+      nowMs: ctx.clock.now(),
+    };
+    const action = actionForStatus(exchange);
+    if (action.kind === 'retry')
+      return { kind: 'retry', delayMs: action.delayMs, reason: action.reason };
+    throw errorForStatus(exchange, 'store a batch of files');
+  }
+  if (reads.length !== jobs.length) {
+    // The vault answered before it had every frame: not a reply to this batch.
+    return { kind: 'retry', delayMs: null, reason: 'the vault answered before the batch ended' };
+  }
+  const results = parseResults(res.body, jobs);
+  if (typeof results === 'string') return { kind: 'retry', delayMs: null, reason: results };
+  return {
+    kind: 'done',
+    outcomes: jobs.map((job, i) => outcomeFor(job, reads[i]?.problem ?? null, results[i])),
+  };
+}
+
+/** The request body: for each job a header line, then exactly `size` bytes. */
+async function* frames(
+  ctx: BatchContext,
+  jobs: readonly BatchUploadJob[],
+  reads: FrameRead[],
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
+  for (const job of jobs) {
+    const read: FrameRead = { problem: null };
+    let handle: FileHandle | null = null;
+    try {
+      try {
+        handle = await open(job.path, 'r');
+        read.problem = await changedSince(job, handle);
+      } catch (err) {
+        read.problem = fromFsError(err, job.path);
+      }
+      const size = read.problem === null ? job.size : 0;
+      yield frameHeader(job, size);
+      if (handle !== null && read.problem === null) {
+        yield* fileBytes(ctx, job, handle, read, signal);
+      }
+    } finally {
+      reads.push(read);
+      void handle?.close().catch(() => {});
+    }
+  }
+}
+
+/** Exactly job.size bytes of the file through the throttle, hashed on the way. */
+async function* fileBytes(
+  ctx: BatchContext,
+  job: BatchUploadJob,
+  handle: FileHandle,
+  read: FrameRead,
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
+  const hash = createHash('sha256');
+  let position = 0;
+  let short = false;
+  while (position < job.size) {
+    const want = await ctx.throttle.take(Math.min(READ_BUFFER, job.size - position), signal);
+    const buffer = Buffer.alloc(want);
+    let filled = 0;
+    while (!short && filled < want) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await handle.read(buffer, filled, want - filled, position + filled));
+      } catch (err) {
+        read.problem ??= fromFsError(err, job.path);
+        n = 0;
+      }
+      if (n === 0) short = true; // the rest stays zeros: see [Note: A file that changed ...]
+      filled += n;
+    }
+    hash.update(buffer);
+    position += want;
+    yield buffer;
+  }
+  if (short || hash.digest('hex') !== job.sha256) {
+    read.problem ??= fileChanged(job);
+  }
+}
+
+async function changedSince(
+  job: BatchUploadJob,
+  handle: FileHandle,
+): Promise<KeepsakeError | null> {
+  const [viaHandle, viaPath] = await Promise.all([handle.stat(), stat(job.path)]);
+  const same = (s: { size: number; mtimeMs: number }) =>
+    s.size === job.size && Math.abs(s.mtimeMs - job.mtimeMs) < 1;
+  if (!viaHandle.isFile()) {
+    return new KeepsakeError('not_a_regular_file', `This is not a regular file: ${job.path}`);
+  }
+  return same(viaHandle) && same(viaPath) && viaHandle.ino === viaPath.ino
+    ? null
+    : fileChanged(job);
+}
+
+function fileChanged(job: BatchUploadJob): KeepsakeError {
+  return new KeepsakeError(
+    'file_changed',
+    `The file changed after it was hashed; it will be hashed again: ${job.path}`,
+    true,
+  );
+}
+
+function frameHeader(job: BatchUploadJob, size: number): Buffer {
+  const header: Record<string, string | number> = {
+    sha256: job.sha256,
+    size,
+    filename: job.filename,
+    relpath: job.relPath,
+    mtimeMs: Math.trunc(job.mtimeMs),
+  };
+  if (job.mime !== null) header.mime = job.mime;
+  return Buffer.from(`${JSON.stringify(header)}\n`, 'utf8');
+}
+
+interface ItemResult {
+  status: 'stored' | 'duplicate' | 'refused';
+  code?: string;
+  message?: string;
+  retryable?: boolean;
+}
+
+/** The vault's results, one per job in order, or why they cannot be trusted. */
+function parseResults(body: string, jobs: readonly BatchUploadJob[]): ItemResult[] | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return 'the batch answer was not JSON';
+  }
+  const results = (parsed as { results?: unknown } | null)?.results;
+  if (!Array.isArray(results) || results.length !== jobs.length) {
+    return `the batch answer has no result for each of the ${jobs.length} files`;
+  }
+  const out: ItemResult[] = [];
+  for (const [i, r] of results.entries()) {
+    const o = (r ?? {}) as Record<string, unknown>;
+    if (o.sha256 !== jobs[i]?.sha256) return `result ${i} is not for the file sent there`;
+    if (o.status !== 'stored' && o.status !== 'duplicate' && o.status !== 'refused') {
+      return `result ${i} has status ${String(o.status)}`;
+    }
+    out.push({
+      status: o.status,
+      ...(typeof o.code === 'string' ? { code: o.code } : {}),
+      ...(typeof o.message === 'string' ? { message: o.message } : {}),
+      ...(typeof o.retryable === 'boolean' ? { retryable: o.retryable } : {}),
+    });
+  }
+  return out;
+}
+
+function outcomeFor(
+  job: BatchUploadJob,
+  problem: KeepsakeError | null,
+  result: ItemResult | undefined,
+): BatchItemOutcome {
+  if (problem !== null) {
+    return { fileId: job.fileId, sha256: job.sha256, outcome: 'refused', error: problem };
+  }
+  if (result === undefined) {
+    return refused(job, 'upload_rejected', 'The vault gave no answer for this file.', true);
+  }
+  if (result.status !== 'refused') {
+    return { fileId: job.fileId, sha256: job.sha256, outcome: result.status };
+  }
+  const words = result.message ?? result.code ?? 'no reason given';
+  switch (result.code ?? '') {
+    case 'checksum_mismatch':
+      return refused(
+        job,
+        'verification_failed',
+        `The vault refused the file: its SHA-256 of the bytes it received does not match (corrupted in transit?): ${job.path}`,
+        result.retryable ?? true,
+      );
+    case 'too_large':
+      return refused(job, 'too_large', 'This file is larger than the vault accepts.', false);
+    case 'quota_exceeded':
+    case 'insufficient_storage':
+      return refused(job, 'vault_full', 'The vault is full: free space or raise its quota.', true);
+    default:
+      return refused(
+        job,
+        'upload_rejected',
+        `The vault refused the file (${words}): ${job.path}`,
+        result.retryable ?? false,
+      );
+  }
+}
+
+function refused(
+  job: BatchUploadJob,
+  code: ErrorCode,
+  message: string,
+  retryable: boolean,
+): BatchItemOutcome {
+  return {
+    fileId: job.fileId,
+    sha256: job.sha256,
+    outcome: 'refused',
+    error: new KeepsakeError(code, message, retryable),
+  };
+}
