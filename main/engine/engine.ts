@@ -47,6 +47,7 @@ import {
   type ReconcileContext,
   type ReconcileCounts,
 } from './pipeline/reconcile.js';
+import { pendingStates, transitions } from './pipeline/transitions.js';
 import { createUploadQueue } from './pipeline/upload-queue.js';
 import { openDatabase, openDatabaseReadOnly } from './store/database.js';
 import {
@@ -56,7 +57,6 @@ import {
   type SettingValues,
 } from './store/settings.js';
 import { createStore, type FileRecord, type FolderRecord, type Store } from './store/store.js';
-import { pendingStates } from './store/transitions.js';
 import { parseBandwidthLimit, type BandwidthPolicy } from './vault/bandwidth.js';
 import { createHttpClient, type HttpClient } from './vault/http-client.js';
 import type { Uploader } from './vault/types.js';
@@ -368,6 +368,10 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     if (listeners.get('file.changed')?.size) emit('file.changed', toFileRow(f));
     statusSoon();
   }
+  // The UI hears of a state change once it is durable (see [Note: Group commit] in store.ts).
+  store.onCommitted((changes) => {
+    for (const c of changes) fileChanged(c.file);
+  });
   function activity(event: Omit<ActivityEvent, 'id' | 'at'>): void {
     const e = store.addActivity(event);
     emit('activity', e);
@@ -416,7 +420,6 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     dryRun,
     ...(options.random ? { random: options.random } : {}),
     events: {
-      fileChanged,
       activity,
       pauseRequired(reason, message) {
         if (blockedBy === reason) return;
@@ -445,7 +448,6 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     settleMs,
     concurrency: options.hashConcurrency ?? 8,
     events: {
-      fileChanged,
       hashed() {
         queue.kickSoon();
         metadata.kick();
@@ -504,7 +506,6 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         logger.debug('abandon failed', { error: String(err) });
       });
     },
-    fileChanged,
   };
 
   function runtimeOf(id: number): FolderRuntime {
@@ -801,7 +802,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       let n = 0;
       store.batch(() => {
         for (const id of store.safeFileIds()) {
-          if (store.transition(id, 'discovered', { metadataState: 'pending' })) n++;
+          if (store.apply(id, transitions.vaultChanged())) n++;
         }
       });
       if (n > 0) {
@@ -821,10 +822,9 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     for (const f of store.interruptedFiles()) {
       // An upload cut by a crash may have completed on the vault before its answer arrived:
       // ask the vault again (dedup) before sending anything; the URL and offset stay for a resume.
-      store.transition(
+      store.apply(
         f.id,
-        f.state === 'hashing' ? 'discovered' : 'queued',
-        f.state === 'hashing' ? {} : { dedupChecked: false },
+        f.state === 'hashing' ? transitions.hashInterrupted() : transitions.uploadInterrupted(),
       );
     }
   });
@@ -855,16 +855,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
 
   function retryFile(f: FileRecord): boolean {
     if (f.state !== 'failed') return false;
-    const rec = store.transition(f.id, 'discovered', {
-      error: null,
-      attempts: 0,
-      verifyFailures: 0,
-      nextAttemptAt: null,
-      seenAt: 0,
-      ...(f.error?.code === 'verification_failed' ? { sha256: null } : {}),
-    });
-    if (rec) fileChanged(rec);
-    return rec !== null;
+    return store.apply(f.id, transitions.manualRetry(f.error)) !== null;
   }
 
   const api: KeepsakeApi = {

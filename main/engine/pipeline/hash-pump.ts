@@ -17,6 +17,7 @@ import { isAbortError, KeepsakeError } from '../errors.js';
 import type { FileHasher, FileIdentity } from '../hash/types.js';
 import type { Clock, Logger } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
+import { transitions, type Transition } from './transitions.js';
 import { createWakeTimer } from './wake-timer.js';
 
 export type StatPath = (
@@ -33,7 +34,6 @@ export interface HashPumpOptions {
   /** Files hashed at once (the hasher queues beyond its thread count). */
   concurrency: number;
   events: {
-    fileChanged(file: FileRecord): void;
     hashed(): void;
     activity(event: Omit<ActivityEvent, 'id' | 'at'>): void;
   };
@@ -92,66 +92,33 @@ export function createHashPump(options: HashPumpOptions): HashPump {
     }
   }
 
-  function move(
-    id: number,
-    to: FileRecord['state'],
-    patch: Parameters<Store['transition']>[2],
-    from: FileRecord['state'][],
-  ): FileRecord | null {
-    const rec = store.transition(id, to, patch, from);
-    if (rec) events.fileChanged(rec);
-    return rec;
+  function move(id: number, transition: Transition): FileRecord | null {
+    return store.apply(id, transition);
   }
 
   async function process(file: FileRecord): Promise<void> {
     // The stored hash stands for an unchanged identity (a file back from missing or excluded).
     if (file.sha256 !== null) {
-      move(file.id, 'queued', { dedupChecked: false, error: null }, ['discovered']);
+      move(file.id, transitions.hashKnown(file.sha256));
       events.hashed();
       return;
     }
     const twin = store.findSameContent(file);
     if (twin?.sha256) {
-      move(file.id, 'queued', { sha256: twin.sha256, dedupChecked: false, error: null }, [
-        'discovered',
-      ]);
+      move(file.id, transitions.hashKnown(twin.sha256));
       events.hashed();
       return;
     }
-    if (move(file.id, 'hashing', {}, ['discovered']) === null) return;
+    if (move(file.id, transitions.hashingStarted()) === null) return;
     try {
       const result = await hasher.hashFile(file.path, controller.signal);
       const settled = sameId(result, file) || clock.now() - result.mtimeMs >= options.settleMs;
       if (settled) {
-        move(
-          file.id,
-          'queued',
-          {
-            sha256: result.sha256,
-            size: result.size,
-            mtimeMs: result.mtimeMs,
-            ino: result.ino,
-            dev: result.dev,
-            dedupChecked: false,
-            error: null,
-          },
-          ['hashing'],
-        );
+        move(file.id, transitions.hashed(result));
         events.hashed();
       } else {
         // It moved since the scan and is still fresh: wait for it to settle again.
-        move(
-          file.id,
-          'discovered',
-          {
-            size: result.size,
-            mtimeMs: result.mtimeMs,
-            ino: result.ino,
-            dev: result.dev,
-            seenAt: clock.now(),
-          },
-          ['hashing'],
-        );
+        move(file.id, transitions.stillChanging(result, clock.now()));
       }
     } catch (err) {
       await handleError(file, err);
@@ -160,7 +127,7 @@ export function createHashPump(options: HashPumpOptions): HashPump {
 
   async function handleError(file: FileRecord, err: unknown): Promise<void> {
     if (isAbortError(err) || closed) {
-      move(file.id, 'discovered', {}, ['hashing']);
+      move(file.id, transitions.hashInterrupted());
       return;
     }
     const code = err instanceof KeepsakeError ? err.code : 'internal';
@@ -170,21 +137,21 @@ export function createHashPump(options: HashPumpOptions): HashPump {
       case 'file_changed': {
         const now = await options.statPath(file.path).catch(() => null);
         if (now === null) {
-          move(file.id, 'missing', {}, ['hashing']);
+          move(file.id, transitions.gone(['hashing']));
           return;
         }
-        move(file.id, 'discovered', { ...now.identity, seenAt: clock.now() }, ['hashing']);
+        move(file.id, transitions.stillChanging(now.identity, clock.now()));
         return;
       }
       case 'file_not_found':
-        move(file.id, 'missing', {}, ['hashing']);
+        move(file.id, transitions.gone(['hashing']));
         return;
       default: {
         const retryable = err instanceof KeepsakeError ? err.retryable : false;
         if (!(err instanceof KeepsakeError)) {
           logger.error('hashing failed unexpectedly', { path: file.path, error: String(err) });
         }
-        move(file.id, 'failed', { error: { code, message, retryable } }, ['hashing']);
+        move(file.id, transitions.hashFailed({ code, message, retryable }));
         events.activity({
           level: 'error',
           message: `${basename(file.path)}: ${message}`,

@@ -8,10 +8,10 @@
 // - a file being hashed or uploaded is left to the hasher/uploader, which detect a change
 //   themselves (file_changed) and start it over;
 // - scan problems on media-named paths become visible failed files; never an abort.
-import type { FileState } from '../../../common/contract.js';
 import type { FileIdentity } from '../hash/types.js';
 import type { Classification, FolderRules, ScanEntry, ScanResult } from '../watch/types.js';
-import type { FilePatch, FileRecord, FolderRecord, Store } from '../store/store.js';
+import type { FolderRecord, ScanRow, Store } from '../store/store.js';
+import { isBusy, transitions } from './transitions.js';
 
 export interface ReconcileContext {
   store: Store;
@@ -19,7 +19,6 @@ export interface ReconcileContext {
   classify(relPath: string, rules: FolderRules): Classification;
   /** tus termination of an upload that will never finish (content changed or gone). */
   abandon(uploadUrl: string): void;
-  fileChanged(file: FileRecord): void;
 }
 
 export interface ReconcileCounts {
@@ -28,8 +27,6 @@ export interface ReconcileCounts {
   missing: number;
   failed: number;
 }
-
-const busy: readonly FileState[] = ['hashing', 'uploading'];
 
 function sameId(a: FileIdentity, b: FileIdentity): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
@@ -40,7 +37,7 @@ export function applyEntry(
   ctx: ReconcileContext,
   folder: FolderRecord,
   entry: ScanEntry,
-  row: FileRecord | null,
+  row: ScanRow | null,
   priority: number,
   counts: ReconcileCounts,
 ): void {
@@ -49,7 +46,7 @@ export function applyEntry(
   const c = entry.classification;
   const identity = { size: entry.size, mtimeMs: entry.mtimeMs, ino: entry.ino, dev: entry.dev };
   if (row === null) {
-    const rec = store.insertFile({
+    store.insertFile({
       folderId: folder.id,
       path: entry.path,
       relPath: entry.relPath,
@@ -61,72 +58,40 @@ export function applyEntry(
       mime: c.kind === 'excluded' ? null : c.mime,
     });
     counts.added++;
-    ctx.fileChanged(rec);
     return;
   }
   const unchanged = sameId(row, identity);
-  const move = (to: FileState, patch: FilePatch): void => {
-    const rec = store.transition(row.id, to, { relPath: entry.relPath, ...patch });
-    if (rec) ctx.fileChanged(rec);
-  };
   if (c.kind === 'excluded') {
     if (row.state === 'excluded' && row.excludedBy === c.rule && unchanged) return;
-    if (busy.includes(row.state)) return; // its worker finishes first; the next pass excludes it
+    if (isBusy(row.state)) return; // its worker finishes first; the next pass excludes it
     if (row.uploadUrl) ctx.abandon(row.uploadUrl);
-    move('excluded', {
-      ...identity,
-      ...(unchanged ? {} : { sha256: null, metadataState: 'pending', seenAt: now }),
-      excludedBy: c.rule,
-      uploadUrl: null,
-      uploadOffset: null,
-      error: null,
-    });
-    counts.changed++;
+    const seen = { relPath: entry.relPath, identity, changed: !unchanged, now };
+    if (store.apply(row.id, transitions.excluded(c.rule, seen))) counts.changed++;
     return;
   }
+  const classified = {
+    mime: c.mime,
+    mediaKind: c.kind === 'sidecar' ? 'sidecar' : 'media',
+  } as const;
   if (unchanged) {
     // Back from missing or excluded (rules changed): the stored hash stands.
     if (row.state === 'missing' || row.state === 'excluded') {
-      move('discovered', {
-        excludedBy: null,
-        error: null,
-        mime: c.mime,
-        mediaKind: c.kind === 'sidecar' ? 'sidecar' : 'media',
-      });
-      counts.changed++;
+      if (store.apply(row.id, transitions.reappeared(entry.relPath, classified))) counts.changed++;
     }
     // A failed file with unchanged identity stays failed until the person retries it.
     return;
   }
-  if (busy.includes(row.state)) return;
+  if (isBusy(row.state)) return;
   if (row.uploadUrl) ctx.abandon(row.uploadUrl);
-  move('discovered', {
-    ...identity,
-    seenAt: now,
-    sha256: null,
-    dedupChecked: false,
-    error: null,
-    excludedBy: null,
-    attempts: 0,
-    verifyFailures: 0,
-    nextAttemptAt: null,
-    uploadUrl: null,
-    uploadOffset: null,
-    metadataState: 'pending',
-    captureTime: null,
-    mime: c.mime,
-    mediaKind: c.kind === 'sidecar' ? 'sidecar' : 'media',
-  });
-  counts.changed++;
+  if (store.apply(row.id, transitions.changedOnDisk(entry.relPath, identity, classified, now)))
+    counts.changed++;
 }
 
 /** A path that is no longer on disk. */
-export function applyGone(ctx: ReconcileContext, row: FileRecord, counts: ReconcileCounts): void {
-  if (row.state === 'missing' || busy.includes(row.state)) return;
+export function applyGone(ctx: ReconcileContext, row: ScanRow, counts: ReconcileCounts): void {
+  if (row.state === 'missing' || isBusy(row.state)) return;
   if (row.uploadUrl) ctx.abandon(row.uploadUrl);
-  const rec = ctx.store.transition(row.id, 'missing', { uploadUrl: null, uploadOffset: null });
-  if (rec) ctx.fileChanged(rec);
-  counts.missing++;
+  if (ctx.store.apply(row.id, transitions.gone())) counts.missing++;
 }
 
 /** The rule shown for a media-named symbolic link. See [Note: Symbolic links are excluded]. */
@@ -143,7 +108,7 @@ export function applyProblem(
   ctx: ReconcileContext,
   folder: FolderRecord,
   problem: { path: string; relPath: string; code: string; message: string },
-  row: FileRecord | null,
+  row: ScanRow | null,
   counts: ReconcileCounts,
 ): void {
   if (problem.code === 'symlink') {
@@ -152,7 +117,7 @@ export function applyProblem(
   }
   const error = { code: problem.code, message: problem.message, retryable: true };
   if (row === null) {
-    const rec = ctx.store.insertFile({
+    ctx.store.insertFile({
       folderId: folder.id,
       path: problem.path,
       relPath: problem.relPath,
@@ -163,26 +128,23 @@ export function applyProblem(
       state: 'failed',
       error,
     });
-    ctx.fileChanged(rec);
     counts.failed++;
     return;
   }
-  if (busy.includes(row.state)) return;
+  if (isBusy(row.state)) return;
   if (row.state === 'failed' && row.error?.code === problem.code) return;
-  const rec = ctx.store.transition(row.id, 'failed', { error });
-  if (rec) ctx.fileChanged(rec);
-  counts.failed++;
+  if (ctx.store.apply(row.id, transitions.unreadable(error))) counts.failed++;
 }
 
 function applySymlink(
   ctx: ReconcileContext,
   folder: FolderRecord,
   problem: { path: string; relPath: string },
-  row: FileRecord | null,
+  row: ScanRow | null,
   counts: ReconcileCounts,
 ): void {
   if (row === null) {
-    const rec = ctx.store.insertFile({
+    ctx.store.insertFile({
       folderId: folder.id,
       path: problem.path,
       relPath: problem.relPath,
@@ -193,21 +155,13 @@ function applySymlink(
       state: 'excluded',
       excludedBy: symlinkRule,
     });
-    ctx.fileChanged(rec);
     counts.added++;
     return;
   }
-  if (busy.includes(row.state)) return;
+  if (isBusy(row.state)) return;
   if (row.state === 'excluded') return; // already shown as excluded (by this rule or the person's)
   if (row.uploadUrl) ctx.abandon(row.uploadUrl);
-  const rec = ctx.store.transition(row.id, 'excluded', {
-    excludedBy: symlinkRule,
-    error: null,
-    uploadUrl: null,
-    uploadOffset: null,
-  });
-  if (rec) ctx.fileChanged(rec);
-  counts.changed++;
+  if (ctx.store.apply(row.id, transitions.excluded(symlinkRule))) counts.changed++;
 }
 
 /** Reconciles a whole folder with a completed scan. Returns what changed. */
@@ -219,8 +173,8 @@ export function reconcileFolder(
 ): ReconcileCounts {
   const counts: ReconcileCounts = { added: 0, changed: 0, missing: 0, failed: 0 };
   if (!scan.rootPresent) return counts; // offline: nothing is missing, nothing changes
-  const rows = new Map<string, FileRecord>();
-  for (const row of ctx.store.filesOfFolder(folder.id)) rows.set(row.path, row);
+  const rows = new Map<string, ScanRow>();
+  for (const row of ctx.store.scanRowsOfFolder(folder.id)) rows.set(row.path, row);
   const seen = new Set<string>();
   const rules: FolderRules = { include: folder.include, exclude: folder.exclude };
   const chunk = 500;

@@ -30,11 +30,11 @@ import type { FileRecord, Store } from '../store/store.js';
 import type { Uploader } from '../vault/types.js';
 import type { VaultClient } from '../vault/vault-client.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { transitions, type Transition } from './transitions.js';
 import { createWakeTimer } from './wake-timer.js';
 import { basename } from 'node:path';
 
 export interface UploadQueueEvents {
-  fileChanged(file: FileRecord): void;
   activity(event: Omit<ActivityEvent, 'id' | 'at'>): void;
   /** The vault refused us for a reason only a person can fix: pause the engine. */
   pauseRequired(reason: 'sign_in_needed' | 'vault_full', message: string): void;
@@ -183,15 +183,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         store.batch(() => {
           for (const f of batch) {
             const isPresent = f.sha256 !== null && present.has(f.sha256);
-            const rec = isPresent
-              ? store.transition(
-                  f.id,
-                  'duplicate',
-                  { dedupChecked: true, error: null, uploadUrl: null, uploadOffset: null },
-                  ['queued'],
-                )
-              : store.transition(f.id, 'queued', { dedupChecked: true }, ['queued']);
-            if (rec) events.fileChanged(rec);
+            store.apply(f.id, isPresent ? transitions.foundOnVault() : transitions.notOnVault());
           }
         });
         if (batch.some((f) => f.sha256 !== null && present.has(f.sha256))) events.safe();
@@ -264,22 +256,13 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   function start(queued: FileRecord): void {
     if (queued.sha256 !== null && store.isShaSafe(queued.sha256)) {
       // Its twin finished uploading meanwhile (or a rename of known content): nothing to send.
-      const dup = store.transition(
-        queued.id,
-        'duplicate',
-        { error: null, nextAttemptAt: null, attempts: 0 },
-        ['queued'],
-      );
-      if (dup) {
-        events.fileChanged(dup);
-        events.safe();
-      }
+      const dup = store.apply(queued.id, transitions.foundOnVault());
+      if (dup) events.safe();
       kick(); // its slot is still free
       return;
     }
-    const file = store.transition(queued.id, 'uploading', {}, ['queued']);
+    const file = store.apply(queued.id, transitions.uploadStarted());
     if (file === null || file.sha256 === null) return;
-    events.fileChanged(file);
     const controller = new AbortController();
     const slot: Slot = {
       file,
@@ -335,24 +318,10 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
           true,
         );
       }
-      const rec = store.transition(
-        file.id,
-        'backed_up',
-        {
-          uploadUrl: null,
-          uploadOffset: null,
-          attempts: 0,
-          verifyFailures: 0,
-          error: null,
-          nextAttemptAt: null,
-          uploadedAt: clock.now(),
-        },
-        ['uploading'],
-      );
+      const rec = store.apply(file.id, transitions.verified(clock.now()));
       uploadedBytes += file.size;
       events.vaultReachable(true);
       if (rec) {
-        events.fileChanged(rec);
         events.activity({
           level: 'info',
           message: `Backed up ${basename(file.path)}`,
@@ -366,13 +335,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     }
   }
 
-  function settle(
-    file: FileRecord,
-    to: FileRecord['state'],
-    patch: Parameters<Store['transition']>[2],
-  ): void {
-    const rec = store.transition(file.id, to, patch, ['uploading']);
-    if (rec) events.fileChanged(rec);
+  function settle(file: FileRecord, transition: Transition): void {
+    store.apply(file.id, transition);
   }
 
   function abandon(url: string | null): void {
@@ -383,10 +347,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   }
 
   function failed(file: FileRecord, code: string, message: string, retryable: boolean): void {
-    settle(file, 'failed', {
-      error: { code, message, retryable },
-      nextAttemptAt: null,
-    });
+    settle(file, transitions.uploadFailed({ code, message, retryable }));
     events.activity({
       level: 'error',
       message: `${basename(file.path)}: ${message}`,
@@ -397,7 +358,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
 
   function handleFailure(file: FileRecord, err: unknown, aborted: boolean): void {
     if (aborted || isAbortError(err)) {
-      settle(file, 'queued', {});
+      settle(file, transitions.uploadPaused());
       return;
     }
     const current = store.getFile(file.id);
@@ -414,33 +375,23 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     switch (code) {
       case 'file_changed':
         abandon(url);
-        settle(file, 'discovered', {
-          sha256: null,
-          dedupChecked: false,
-          uploadUrl: null,
-          uploadOffset: null,
-          seenAt: clock.now(),
-          metadataState: 'pending',
-        });
+        settle(file, transitions.changedDuringUpload(clock.now()));
         events.needsHash();
         return;
       case 'file_not_found':
         abandon(url);
-        settle(file, 'missing', { uploadUrl: null, uploadOffset: null });
+        settle(file, transitions.gone(['uploading']));
         return;
       case 'verification_failed': {
         const failures = file.verifyFailures + 1;
         if (failures >= options.maxVerifyFailures) {
-          settle(file, 'failed', {
-            verifyFailures: failures,
-            uploadUrl: null,
-            uploadOffset: null,
-            error: {
-              code,
-              message: 'Content changed or was corrupted in transit',
-              retryable: true,
-            },
-          });
+          settle(
+            file,
+            transitions.uploadFailed(
+              { code, message: 'Content changed or was corrupted in transit', retryable: true },
+              { verifyFailures: failures },
+            ),
+          );
           events.activity({
             level: 'error',
             message: `${basename(file.path)}: content changed or was corrupted in transit`,
@@ -449,20 +400,13 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
           });
           return;
         }
-        settle(file, 'discovered', {
-          verifyFailures: failures,
-          sha256: null,
-          dedupChecked: false,
-          uploadUrl: null,
-          uploadOffset: null,
-          seenAt: clock.now() - 24 * 3600_000,
-        });
+        settle(file, transitions.verifyFailed(failures, clock.now()));
         events.needsHash();
         return;
       }
       case 'sign_in_needed':
       case 'vault_full':
-        settle(file, 'queued', {});
+        settle(file, transitions.uploadPaused());
         events.pauseRequired(code, err.message);
         return;
       case 'too_large':
@@ -475,7 +419,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         failed(file, code, err.message, true);
         return;
       case 'upload_gone':
-        settle(file, 'queued', { uploadUrl: null, uploadOffset: null });
+        settle(file, transitions.uploadRestarted());
         return;
       case 'network':
       case 'vault_unreachable':
@@ -506,15 +450,13 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   function retryLater(file: FileRecord, code: string, message: string): void {
     const attempts = file.attempts + 1;
     if (attempts >= options.backoff.maxAttempts) {
-      settle(file, 'failed', {
-        attempts,
-        nextAttemptAt: null,
-        error: {
-          code,
-          message: `${message} (gave up after ${attempts} attempts)`,
-          retryable: true,
-        },
-      });
+      settle(
+        file,
+        transitions.uploadFailed(
+          { code, message: `${message} (gave up after ${attempts} attempts)`, retryable: true },
+          { attempts },
+        ),
+      );
       events.activity({
         level: 'error',
         message: `${basename(file.path)}: ${message}`,
@@ -524,11 +466,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       return;
     }
     const at = clock.now() + backoffDelay(options.backoff, attempts, random);
-    settle(file, 'queued', {
-      attempts,
-      nextAttemptAt: at,
-      error: { code, message, retryable: true },
-    });
+    settle(file, transitions.retryLater(attempts, at, { code, message, retryable: true }));
     scheduleAt(at);
   }
 

@@ -1,120 +1,50 @@
-// Every query the engine runs, as prepared statements with typed row mappers: the only place
-// with SQL (besides migrations.ts). The engine and queue speak FileRecord/FolderRecord.
+// The SQLite implementation of the Store (types.ts): every query the engine runs, as prepared
+// statements with typed row mappers, the only place with SQL (besides migrations.ts).
 //
-// Invariant: a file's `state` changes only through transition()/insertFile(), each one
-// SQLite transaction that checks the move against transitions.ts first.
+// Invariants: a file's `state` changes only through apply() (a named transition from
+// pipeline/transitions.ts, checked against the state table) or insertFile(); a change is
+// announced to onCommitted() listeners only after the transaction holding it committed.
+//
+// [Note: Group commit]
+// A first backup makes several changes per file (discovered, hashing, queued, checked,
+// uploading, backed up). Committing each one alone cost ~9 commits per file, most of the main
+// thread on small files. Instead the store keeps ONE write transaction open and commits it
+// when it holds commitEveryChanges changes or is commitEveryMs old, whichever comes first
+// (and on close()). Reads on this connection see every applied change at once, so the stages
+// decide on the newest state; other processes (`keepsake status`) see it at most
+// commitEveryMs later. A crash loses at most the open group, and every state in it is one the
+// next start continues from: the committed state is older but still true (a file not yet
+// marked backed_up is asked about on the vault again and found there, never uploaded twice;
+// an upload URL not yet committed costs a restart of that upload). Listeners hear of a change
+// only after its commit, so "safe" is never shown or acted on before it is durable.
 import type Database from 'better-sqlite3';
-import type { ActivityEvent, FileState } from '../../../common/contract.js';
-import type { Clock } from '../ports.js';
+import type { FileState } from '../../../common/contract.js';
+import type { Clock, TimerHandle } from '../ports.js';
+import {
+  assertTransition,
+  hashedStates,
+  pendingStates,
+  safeStates,
+  sqlStates,
+  unsafeStates,
+  type Transition,
+} from '../pipeline/transitions.js';
 import type { SqliteDatabase } from './database.js';
-import { assertTransition } from './transitions.js';
+import type {
+  CommittedListener,
+  FileChange,
+  FilePatch,
+  FileRecord,
+  FolderRecord,
+  MediaKind,
+  MetadataState,
+  NewFile,
+  ScanRow,
+  Store,
+  StoredError,
+} from './types.js';
 
-export interface FolderRecord {
-  id: number;
-  path: string;
-  include: string[];
-  exclude: string[];
-  addedAt: number;
-  lastScanAt: number | null;
-}
-
-export interface StoredError {
-  code: string;
-  message: string;
-  retryable: boolean;
-}
-
-export type MetadataState = 'pending' | 'read' | 'sent';
-export type MediaKind = 'media' | 'sidecar';
-
-export interface FileRecord {
-  id: number;
-  folderId: number;
-  path: string;
-  relPath: string;
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  dev: number;
-  seenAt: number;
-  sha256: string | null;
-  state: FileState;
-  dedupChecked: boolean;
-  error: StoredError | null;
-  excludedBy: string | null;
-  attempts: number;
-  verifyFailures: number;
-  nextAttemptAt: number | null;
-  uploadUrl: string | null;
-  uploadOffset: number | null;
-  priority: number;
-  mediaKind: MediaKind;
-  mime: string | null;
-  captureTime: string | null;
-  metadataProblems: string[];
-  metadataState: MetadataState;
-  createdAt: number;
-  updatedAt: number;
-  uploadedAt: number | null;
-}
-
-/** Columns a transition (or a plain update) may set besides the state. */
-export interface FilePatch {
-  relPath?: string;
-  size?: number;
-  mtimeMs?: number;
-  ino?: number;
-  dev?: number;
-  seenAt?: number;
-  sha256?: string | null;
-  dedupChecked?: boolean;
-  error?: StoredError | null;
-  excludedBy?: string | null;
-  attempts?: number;
-  verifyFailures?: number;
-  nextAttemptAt?: number | null;
-  uploadUrl?: string | null;
-  uploadOffset?: number | null;
-  priority?: number;
-  mediaKind?: MediaKind;
-  mime?: string | null;
-  captureTime?: string | null;
-  metadataProblems?: string[];
-  metadataState?: MetadataState;
-  uploadedAt?: number | null;
-}
-
-export interface NewFile {
-  folderId: number;
-  path: string;
-  relPath: string;
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  dev: number;
-  state: FileState;
-  sha256?: string | null;
-  excludedBy?: string | null;
-  error?: StoredError | null;
-  priority?: number;
-  mediaKind?: MediaKind;
-  mime?: string | null;
-}
-
-export interface FileQuery {
-  state?: FileState;
-  folderId?: number;
-  search?: string;
-  limit: number;
-  afterId?: number;
-}
-
-export interface StateSummary {
-  state: FileState;
-  folderId: number;
-  files: number;
-  bytes: number;
-}
+export type * from './types.js';
 
 interface FileRow {
   id: number;
@@ -147,6 +77,20 @@ interface FileRow {
   created_at: number;
   updated_at: number;
   uploaded_at: number | null;
+}
+
+interface ScanRowRow {
+  id: number;
+  path: string;
+  rel_path: string;
+  size: number;
+  mtime_ms: number;
+  ino: number;
+  dev: number;
+  state: FileState;
+  excluded_by: string | null;
+  error_code: string | null;
+  upload_url: string | null;
 }
 
 interface FolderRow {
@@ -212,6 +156,22 @@ function toFile(row: FileRow): FileRecord {
   };
 }
 
+function toScanRow(row: ScanRowRow): ScanRow {
+  return {
+    id: row.id,
+    path: row.path,
+    relPath: row.rel_path,
+    size: row.size,
+    mtimeMs: row.mtime_ms,
+    ino: row.ino,
+    dev: row.dev,
+    state: row.state,
+    excludedBy: row.excluded_by,
+    error: row.error_code === null ? null : { code: row.error_code },
+    uploadUrl: row.upload_url,
+  };
+}
+
 function toFolder(row: FolderRow): FolderRecord {
   return {
     id: row.id,
@@ -273,14 +233,39 @@ function patchParams(patch: FilePatch): { sets: string[]; params: Record<string,
   return { sets, params };
 }
 
-export type Store = ReturnType<typeof createStore>;
+export interface StoreOptions {
+  /** Commit the open group once it is this old (ms). See [Note: Group commit]. */
+  commitEveryMs?: number;
+  /** Commit the open group once it holds this many changes. */
+  commitEveryChanges?: number;
+  /** Where a failing listener or a failed timed commit is reported (default: rethrown). */
+  onError?: (err: unknown) => void;
+}
 
 /** The typed gateway over an opened, migrated database. */
-export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
+export function createStore(
+  db: SqliteDatabase,
+  clock: Pick<Clock, 'now' | 'setTimeout' | 'clearTimeout'>,
+  options: StoreOptions = {},
+): Store {
+  const commitEveryMs = options.commitEveryMs ?? 50;
+  const commitEveryChanges = options.commitEveryChanges ?? 200;
+  const reportError =
+    options.onError ??
+    ((err: unknown) => {
+      throw err;
+    });
+  const pending = sqlStates(pendingStates);
+  const safe = sqlStates(safeStates);
   const q = {
     fileById: db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?'),
     fileByPath: db.prepare<[string], FileRow>('SELECT * FROM files WHERE path = ?'),
     filesOfFolder: db.prepare<[number], FileRow>('SELECT * FROM files WHERE folder_id = ?'),
+    scanRows: db.prepare<[number, number, number], ScanRowRow>(
+      `SELECT id, path, rel_path, size, mtime_ms, ino, dev, state, excluded_by, error_code,
+              upload_url
+         FROM files WHERE folder_id = ? AND id > ? ORDER BY id LIMIT ?`,
+    ),
     insertFile: db.prepare(
       `INSERT INTO files (folder_id, path, rel_path, size, mtime_ms, ino, dev, seen_at, sha256,
          state, excluded_by, error_code, error_message, error_retryable, priority, media_kind,
@@ -306,8 +291,8 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
       'UPDATE folders SET last_scan_at = ? WHERE id = ?',
     ),
     nextToHash: db.prepare<{ cutoff: number; limit: number }, FileRow>(
-      // Discovered rows always have dedup_checked = 0 (transition() sees to it), which lets
-      // files_upload_order serve the order without sorting every discovered row.
+      // Discovered rows always have dedup_checked = 0 (every transition into discovered clears
+      // it), which lets files_upload_order serve the order without sorting every discovered row.
       `SELECT * FROM files INDEXED BY files_upload_order
         WHERE state = 'discovered' AND dedup_checked = 0
           AND (mtime_ms <= @cutoff OR seen_at <= @cutoff)
@@ -319,7 +304,7 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     dedupPending: db.prepare<[number], FileRow>(
       `SELECT * FROM files WHERE state = 'queued' AND dedup_checked = 0 LIMIT ?`,
     ),
-    // The hot query (see [Note: Upload order] in queue/upload-queue.ts): index
+    // The hot query (see [Note: Upload order] in pipeline/upload-queue.ts): index
     // files_upload_order gives the order without a sort (EXPLAIN-tested). INDEXED BY pins the
     // plan: without statistics SQLite may prefer files_upload_size and sort every queued row.
     nextToUpload: db.prepare<{ now: number; maxSize: number; limit: number }, FileRow>(
@@ -350,15 +335,14 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
          AND mtime_ms = @mtime AND sha256 IS NOT NULL AND id != @id LIMIT 1`,
     ),
     safeBySha: db.prepare<[string], { n: number }>(
-      `SELECT count(*) AS n FROM files WHERE sha256 = ? AND state IN ('backed_up','duplicate')`,
+      `SELECT count(*) AS n FROM files WHERE sha256 = ? AND state IN (${safe})`,
     ),
     metadataPending: db.prepare<[number], FileRow>(
       `SELECT * FROM files WHERE metadata_state = 'pending' AND sha256 IS NOT NULL
-         AND state IN ('queued','uploading','backed_up','duplicate') LIMIT ?`,
+         AND state IN (${sqlStates(hashedStates)}) LIMIT ?`,
     ),
     metadataToSend: db.prepare<[number], FileRow & { metadata: string | null }>(
-      `SELECT * FROM files WHERE metadata_state = 'read'
-         AND state IN ('backed_up','duplicate') LIMIT ?`,
+      `SELECT * FROM files WHERE metadata_state = 'read' AND state IN (${safe}) LIMIT ?`,
     ),
     metadataJson: db.prepare<[number], { metadata: string | null }>(
       'SELECT metadata FROM files WHERE id = ?',
@@ -375,28 +359,20 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
          FROM files GROUP BY state, folder_id`,
     ),
     oldestUnsafe: db.prepare<[], { t: number | null }>(
-      `SELECT min(mtime_ms) AS t FROM files
-        WHERE state IN ('discovered','hashing','queued','uploading','failed')`,
+      `SELECT min(mtime_ms) AS t FROM files WHERE state IN (${sqlStates(unsafeStates)})`,
     ),
     interrupted: db.prepare<[], FileRow>(
       `SELECT * FROM files WHERE state IN ('hashing','uploading')`,
     ),
     pendingCount: db.prepare<[], { n: number }>(
-      `SELECT count(*) AS n FROM files
-        WHERE state IN ('discovered','hashing','queued','uploading')`,
+      `SELECT count(*) AS n FROM files WHERE state IN (${pending})`,
     ),
     pendingDryRun: db.prepare<[], { n: number }>(
       `SELECT (SELECT count(*) FROM files WHERE state IN ('discovered','hashing'))
             + (SELECT count(*) FROM files WHERE state = 'queued' AND dedup_checked = 0) AS n`,
     ),
     failedIds: db.prepare<[], { id: number }>(`SELECT id FROM files WHERE state = 'failed'`),
-    safeIds: db.prepare<[], { id: number }>(
-      `SELECT id FROM files WHERE state IN ('backed_up','duplicate')`,
-    ),
-    uploadedSince: db.prepare<[number, number], { files: number; bytes: number }>(
-      `SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM files
-        WHERE folder_id = ? AND uploaded_at >= ?`,
-    ),
+    safeIds: db.prepare<[], { id: number }>(`SELECT id FROM files WHERE state IN (${safe})`),
     settings: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM settings'),
     setSetting: db.prepare(
       `INSERT INTO settings (key, value, updated_at) VALUES (@key, @value, @now)
@@ -413,6 +389,69 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     ),
     pruneActivity: db.prepare<[number]>('DELETE FROM activity WHERE id <= ?'),
   };
+
+  // ---- group commit: see [Note: Group commit] ----
+  let groupOpen = false;
+  let groupChanges = 0;
+  let groupTimer: TimerHandle | null = null;
+  let batchDepth = 0;
+  let closed = false;
+  /** Changes of the open group, announced once it commits. */
+  let unannounced: FileChange[] = [];
+  const listeners = new Set<CommittedListener>();
+
+  /** Every write goes through here: it opens the group if none is open. */
+  function write<T>(fn: () => T): T {
+    if (!groupOpen) {
+      db.exec('BEGIN IMMEDIATE');
+      groupOpen = true;
+      groupChanges = 0;
+      groupTimer = clock.setTimeout(() => {
+        groupTimer = null;
+        try {
+          commit();
+        } catch (err) {
+          reportError(err);
+        }
+      }, commitEveryMs);
+      groupTimer.unref?.();
+    }
+    const result = fn();
+    groupChanges++;
+    if (batchDepth === 0 && groupChanges >= commitEveryChanges) commit();
+    return result;
+  }
+
+  function commit(): void {
+    if (!groupOpen || batchDepth > 0 || !db.open) return;
+    if (groupTimer !== null) clock.clearTimeout(groupTimer);
+    groupTimer = null;
+    try {
+      db.exec('COMMIT');
+    } finally {
+      // A failed COMMIT (disk full) may leave SQLite's transaction rolled back or still open.
+      groupOpen = db.inTransaction;
+      if (!groupOpen) groupChanges = 0;
+    }
+    const changes = unannounced;
+    unannounced = [];
+    if (changes.length > 0 && listeners.size > 0 && !closed) {
+      // Asynchronously: a listener that applies transitions itself must not re-enter a caller
+      // that is still in the middle of its own change.
+      queueMicrotask(() => announce(changes));
+    }
+  }
+
+  function announce(changes: readonly FileChange[]): void {
+    if (closed) return;
+    for (const listener of [...listeners]) {
+      try {
+        listener(changes);
+      } catch (err) {
+        reportError(err);
+      }
+    }
+  }
 
   const updateCache = new Map<string, Database.Statement>();
   function updateStatement(sets: string[]): Database.Statement {
@@ -442,107 +481,126 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
     return updateStatement(sets).get(params) as FileRow | undefined;
   }
 
-  const transitionTx = db.transaction(
-    (id: number, to: FileState, patch: FilePatch, from?: readonly FileState[]) => {
-      const current = q.stateOf.get(id);
-      if (current === undefined) return null;
-      if (from !== undefined && !from.includes(current.state)) return null;
-      assertTransition(current.state, to);
-      // A file going back to discovered must be dedup-checked again once hashed.
-      const row = applyPatch(
-        id,
-        to === 'discovered' ? { ...patch, dedupChecked: false } : patch,
-        to,
-      );
-      return row === undefined ? null : toFile(row);
-    },
-  );
+  function apply(id: number, transition: Transition): FileRecord | null {
+    const current = q.stateOf.get(id);
+    if (current === undefined || !transition.from.includes(current.state)) return null;
+    assertTransition(current.state, transition.to);
+    return write(() => {
+      // A file going back to discovered must be dedup-checked again once hashed (the hash
+      // queue's index range relies on discovered rows having dedup_checked = 0).
+      const patch =
+        transition.to === 'discovered'
+          ? { ...transition.patch, dedupChecked: false }
+          : transition.patch;
+      const row = applyPatch(id, patch, transition.to);
+      if (row === undefined) return null;
+      const file = toFile(row);
+      unannounced.push({ cause: transition.name, file });
+      return file;
+    });
+  }
 
-  const insertTx = db.transaction((file: NewFile): FileRow => {
-    const now = clock.now();
-    const row = q.insertFile.get({
-      folder_id: file.folderId,
-      path: file.path,
-      rel_path: file.relPath,
-      size: file.size,
-      mtime_ms: file.mtimeMs,
-      ino: file.ino,
-      dev: file.dev,
-      now,
-      sha256: file.sha256 ?? null,
-      state: file.state,
-      excluded_by: file.excludedBy ?? null,
-      error_code: file.error?.code ?? null,
-      error_message: file.error?.message ?? null,
-      error_retryable: file.error ? (file.error.retryable ? 1 : 0) : null,
-      priority: file.priority ?? 0,
-      media_kind: file.mediaKind ?? 'media',
-      mime: file.mime ?? null,
-    }) as FileRow | undefined;
-    if (row === undefined) throw new Error(`inserting ${file.path} returned no row`);
-    return row;
-  });
+  function insertFile(file: NewFile): FileRecord {
+    return write(() => {
+      const now = clock.now();
+      const row = q.insertFile.get({
+        folder_id: file.folderId,
+        path: file.path,
+        rel_path: file.relPath,
+        size: file.size,
+        mtime_ms: file.mtimeMs,
+        ino: file.ino,
+        dev: file.dev,
+        now,
+        sha256: file.sha256 ?? null,
+        state: file.state,
+        excluded_by: file.excludedBy ?? null,
+        error_code: file.error?.code ?? null,
+        error_message: file.error?.message ?? null,
+        error_retryable: file.error ? (file.error.retryable ? 1 : 0) : null,
+        priority: file.priority ?? 0,
+        media_kind: file.mediaKind ?? 'media',
+        mime: file.mime ?? null,
+      }) as FileRow | undefined;
+      if (row === undefined) throw new Error(`inserting ${file.path} returned no row`);
+      const rec = toFile(row);
+      unannounced.push({ cause: 'inserted', file: rec });
+      return rec;
+    });
+  }
+
+  let savepoints = 0;
+  function batch<T>(fn: () => T): T {
+    return write(() => {
+      const name = `batch${savepoints++}`;
+      const mark = unannounced.length;
+      db.exec(`SAVEPOINT ${name}`);
+      batchDepth++;
+      try {
+        const result = fn();
+        db.exec(`RELEASE ${name}`);
+        return result;
+      } catch (err) {
+        db.exec(`ROLLBACK TO ${name}`);
+        db.exec(`RELEASE ${name}`);
+        unannounced.length = mark;
+        throw err;
+      } finally {
+        batchDepth--;
+        savepoints--;
+      }
+    });
+  }
 
   return {
-    db,
-
     // ---- files ----
     getFile,
-    getFileByPath(path: string): FileRecord | null {
+    getFileByPath(path) {
       const row = q.fileByPath.get(path);
       return row === undefined ? null : toFile(row);
     },
-    filesOfFolder(folderId: number): FileRecord[] {
+    filesOfFolder(folderId) {
       return q.filesOfFolder.all(folderId).map(toFile);
     },
-    insertFile(file: NewFile): FileRecord {
-      return toFile(insertTx(file));
+    *scanRowsOfFolder(folderId) {
+      const page = 5000;
+      let after = 0;
+      for (;;) {
+        const rows = q.scanRows.all(folderId, after, page);
+        for (const r of rows) yield toScanRow(r);
+        const last = rows[rows.length - 1];
+        if (last === undefined || rows.length < page) return;
+        after = last.id;
+      }
     },
-    /**
-     * Moves a file to `to` and applies `patch`, in one transaction. With `from`, does nothing
-     * (returns null) unless the file is currently in one of those states: the compare-and-set
-     * that keeps a stale worker from overwriting a newer decision.
-     */
-    transition(
-      id: number,
-      to: FileState,
-      patch: FilePatch = {},
-      from?: readonly FileState[],
-    ): FileRecord | null {
-      return transitionTx(id, to, patch, from);
+    insertFile,
+    apply,
+    update(id, patch) {
+      write(() => applyPatch(id, patch));
     },
-    /** Updates columns that are not the state (upload URL/offset, priority): one statement. */
-    update(id: number, patch: FilePatch): void {
-      applyPatch(id, patch);
+    batch,
+    onCommitted(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
-    /** Runs fn in one transaction (for batches of transitions made by one scan). */
-    batch<T>(fn: () => T): T {
-      return db.transaction(fn)();
-    },
-    nextToHash(now: number, settleMs: number, limit: number): FileRecord[] {
+    commit,
+    nextToHash(now, settleMs, limit) {
       return q.nextToHash.all({ cutoff: now - settleMs, limit }).map(toFile);
     },
-    /** unix ms when the next discovered file will have held still for settleMs, or null. */
-    nextSettleAt(settleMs: number): number | null {
+    nextSettleAt(settleMs) {
       const t = q.nextSettleAt.get()?.t ?? null;
       return t === null ? null : t + settleMs;
     },
-    dedupPending(limit: number): FileRecord[] {
+    dedupPending(limit) {
       return q.dedupPending.all(limit).map(toFile);
     },
-    /** Queued, dedup-checked files up to maxSize bytes, in upload order. */
-    nextToUpload(now: number, limit: number, maxSize = Number.MAX_SAFE_INTEGER): FileRecord[] {
+    nextToUpload(now, limit, maxSize = Number.MAX_SAFE_INTEGER) {
       return q.nextToUpload.all({ now, maxSize, limit }).map(toFile);
     },
-    /** Queued, dedup-checked files of at least minSize bytes, in upload order. */
-    nextLargeToUpload(now: number, limit: number, minSize: number): FileRecord[] {
+    nextLargeToUpload(now, limit, minSize) {
       return q.nextLargeToUpload.all({ now, minSize, limit }).map(toFile);
     },
-    /** EXPLAIN QUERY PLAN of a frequent query (tests assert which index serves it). */
-    explain(
-      name:
-        'nextToUpload' | 'nextLargeToUpload' | 'nextToHash' | 'dedupPending' | 'metadataPending',
-    ): string[] {
+    explain(name) {
       const params: Record<string, Record<string, number> | number[]> = {
         nextToUpload: { now: 0, maxSize: 1, limit: 1 },
         nextLargeToUpload: { now: 0, minSize: 1, limit: 1 },
@@ -555,17 +613,10 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
       const rows = (Array.isArray(p) ? stmt.all(...p) : stmt.all(p)) as { detail: string }[];
       return rows.map((r) => r.detail);
     },
-    nextRetryAt(now: number): number | null {
+    nextRetryAt(now) {
       return q.nextRetryAt.get(now)?.t ?? null;
     },
-    /** Another row with the same (ino, dev, size, mtime) and a known hash: a rename or move. */
-    findSameContent(file: {
-      id: number;
-      ino: number;
-      dev: number;
-      size: number;
-      mtimeMs: number;
-    }): FileRecord | null {
+    findSameContent(file) {
       const row = q.byIdentity.get({
         ino: file.ino,
         dev: file.dev,
@@ -575,24 +626,22 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
       });
       return row === undefined ? null : toFile(row);
     },
-    isShaSafe(sha256: string): boolean {
+    isShaSafe(sha256) {
       return (q.safeBySha.get(sha256)?.n ?? 0) > 0;
     },
-    interruptedFiles(): FileRecord[] {
+    interruptedFiles() {
       return q.interrupted.all().map(toFile);
     },
-    /** Files with work ahead (dry run: not yet hashed and dedup-checked). */
-    pendingCount(dryRun = false): number {
+    pendingCount(dryRun = false) {
       return (dryRun ? q.pendingDryRun.get() : q.pendingCount.get())?.n ?? 0;
     },
-    /** Files counted safe on the vault (backed_up, duplicate). */
-    safeFileIds(): number[] {
+    safeFileIds() {
       return q.safeIds.all().map((r) => r.id);
     },
-    failedFileIds(): number[] {
+    failedFileIds() {
       return q.failedIds.all().map((r) => r.id);
     },
-    listFiles(query: FileQuery): { files: FileRecord[]; total: number } {
+    listFiles(query) {
       const where: string[] = [];
       const params: Record<string, unknown> = {};
       if (query.state !== undefined) {
@@ -619,7 +668,7 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
         .all(params) as FileRow[];
       return { files: rows.map(toFile), total };
     },
-    summary(): StateSummary[] {
+    summary() {
       return q.summary.all().map((r) => ({
         state: r.state,
         folderId: r.folder_id,
@@ -627,106 +676,112 @@ export function createStore(db: SqliteDatabase, clock: Pick<Clock, 'now'>) {
         bytes: r.bytes,
       }));
     },
-    oldestUnsafeMtime(): number | null {
+    oldestUnsafeMtime() {
       return q.oldestUnsafe.get()?.t ?? null;
-    },
-    uploadedSince(folderId: number, since: number): { files: number; bytes: number } {
-      return q.uploadedSince.get(folderId, since) ?? { files: 0, bytes: 0 };
     },
 
     // ---- metadata ----
-    metadataPending(limit: number): FileRecord[] {
+    metadataPending(limit) {
       return q.metadataPending.all(limit).map(toFile);
     },
-    metadataToSend(limit: number): { file: FileRecord; metadataJson: string | null }[] {
+    metadataToSend(limit) {
       return q.metadataToSend
         .all(limit)
         .map((r) => ({ file: toFile(r), metadataJson: r.metadata }));
     },
-    setMetadata(
-      id: number,
-      metadataJson: string,
-      problems: string[],
-      captureTime: string | null,
-    ): void {
-      q.setMetadata.run({
-        id,
-        metadata: metadataJson,
-        problems: JSON.stringify(problems),
-        capture_time: captureTime,
-      });
+    setMetadata(id, metadataJson, problems, captureTime) {
+      write(() =>
+        q.setMetadata.run({
+          id,
+          metadata: metadataJson,
+          problems: JSON.stringify(problems),
+          capture_time: captureTime,
+        }),
+      );
     },
-    setMetadataSent(id: number): void {
-      q.setMetadataSent.run(id);
+    setMetadataSent(id) {
+      write(() => q.setMetadataSent.run(id));
     },
-    metadataJson(id: number): string | null {
+    metadataJson(id) {
       return q.metadataJson.get(id)?.metadata ?? null;
     },
 
     // ---- folders ----
-    listFolders(): FolderRecord[] {
+    listFolders() {
       return q.folders.all().map(toFolder);
     },
-    getFolder(id: number): FolderRecord | null {
+    getFolder(id) {
       const row = q.folderById.get(id);
       return row === undefined ? null : toFolder(row);
     },
-    getFolderByPath(path: string): FolderRecord | null {
+    getFolderByPath(path) {
       const row = q.folderByPath.get(path);
       return row === undefined ? null : toFolder(row);
     },
-    addFolder(path: string, include: string[], exclude: string[]): FolderRecord {
-      const info = q.insertFolder.run({
-        path,
-        include: JSON.stringify(include),
-        exclude: JSON.stringify(exclude),
-        now: clock.now(),
-      });
+    addFolder(path, include, exclude) {
+      const info = write(() =>
+        q.insertFolder.run({
+          path,
+          include: JSON.stringify(include),
+          exclude: JSON.stringify(exclude),
+          now: clock.now(),
+        }),
+      );
       const row = q.folderById.get(Number(info.lastInsertRowid));
       if (row === undefined) throw new Error('inserted folder vanished');
       return toFolder(row);
     },
-    /** Forgets a folder and its files (never touches the vault or the disk). */
-    removeFolder(id: number): void {
-      q.deleteFolder.run(id);
+    removeFolder(id) {
+      write(() => q.deleteFolder.run(id));
     },
-    setFolderRules(id: number, include: string[], exclude: string[]): void {
-      q.setFolderRules.run({
-        id,
-        include: JSON.stringify(include),
-        exclude: JSON.stringify(exclude),
-      });
+    setFolderRules(id, include, exclude) {
+      write(() =>
+        q.setFolderRules.run({
+          id,
+          include: JSON.stringify(include),
+          exclude: JSON.stringify(exclude),
+        }),
+      );
     },
-    setFolderScanned(id: number, at: number): void {
-      q.setFolderScanned.run(at, id);
+    setFolderScanned(id, at) {
+      write(() => q.setFolderScanned.run(at, id));
     },
 
     // ---- settings ----
-    userSettings(): Map<string, unknown> {
+    userSettings() {
       return new Map(q.settings.all().map((r) => [r.key, JSON.parse(r.value) as unknown]));
     },
-    setSetting(key: string, value: unknown): void {
-      if (value === null || value === undefined) q.deleteSetting.run(key);
-      else q.setSetting.run({ key, value: JSON.stringify(value), now: clock.now() });
+    setSetting(key, value) {
+      write(() => {
+        if (value === null || value === undefined) q.deleteSetting.run(key);
+        else q.setSetting.run({ key, value: JSON.stringify(value), now: clock.now() });
+      });
     },
 
     // ---- activity ----
-    addActivity(event: Omit<ActivityEvent, 'id' | 'at'>): ActivityEvent {
+    addActivity(event) {
       const at = clock.now();
-      const info = q.insertActivity.run({ at, ...event });
-      const id = Number(info.lastInsertRowid);
-      // Keep the log bounded: drop the oldest beyond 10,000 events.
-      if (id % 1000 === 0 && id > 10_000) q.pruneActivity.run(id - 10_000);
+      const id = write(() => {
+        const info = q.insertActivity.run({ at, ...event });
+        const inserted = Number(info.lastInsertRowid);
+        // Keep the log bounded: drop the oldest beyond 10,000 events.
+        if (inserted % 1000 === 0 && inserted > 10_000) q.pruneActivity.run(inserted - 10_000);
+        return inserted;
+      });
       return { id, at, ...event };
     },
-    listActivity(limit: number): ActivityEvent[] {
+    listActivity(limit) {
       return q.activity.all(limit);
     },
-    lastErrors(limit: number): ActivityEvent[] {
+    lastErrors(limit) {
       return q.lastErrors.all(limit);
     },
 
-    close(): void {
+    close() {
+      if (closed) return;
+      commit();
+      closed = true;
+      listeners.clear();
       db.close();
     },
   };

@@ -13,6 +13,7 @@ import {
   symlinkRule,
   type ReconcileContext,
 } from '../../../../main/engine/pipeline/reconcile.js';
+import { transitions } from '../../../../main/engine/pipeline/transitions.js';
 import { openDatabase } from '../../../../main/engine/store/database.js';
 import { createStore, type FileRecord, type Store } from '../../../../main/engine/store/store.js';
 import { classifyPath } from '../../../../main/engine/watch/media-types.js';
@@ -47,7 +48,6 @@ describe('reconcile', () => {
     now: () => systemClock.now(),
     classify: classifyPath,
     abandon: (url) => abandoned.push(url),
-    fileChanged: () => {},
   });
 
   async function reconcile() {
@@ -61,10 +61,14 @@ describe('reconcile', () => {
   /** What the hasher and uploader would have done: hashed and backed up. */
   function markBackedUp(rel: string, sha: string): void {
     const f = row(rel)!;
-    store.transition(f.id, 'hashing');
-    store.transition(f.id, 'queued', { sha256: sha, dedupChecked: true });
-    store.transition(f.id, 'uploading');
-    store.transition(f.id, 'backed_up');
+    for (const t of [
+      transitions.hashKnown(sha),
+      transitions.notOnVault(),
+      transitions.uploadStarted(),
+      transitions.verified(systemClock.now()),
+    ]) {
+      assert.ok(store.apply(f.id, t), t.name);
+    }
   }
 
   it('records every media file under the folder as discovered', async () => {

@@ -15,6 +15,7 @@ import {
   type UploadQueue,
   type UploadQueueOptions,
 } from '../../../../main/engine/pipeline/upload-queue.js';
+import { transitions } from '../../../../main/engine/pipeline/transitions.js';
 import { openDatabase } from '../../../../main/engine/store/database.js';
 import { createStore, type FileRecord, type Store } from '../../../../main/engine/store/store.js';
 import { createTusUploader } from '../../../../main/engine/vault/tus-uploader.js';
@@ -133,7 +134,7 @@ describe('upload queue', () => {
       priority: extra.priority ?? 0,
     });
     const sha256 = createHash('sha256').update(content).digest('hex');
-    return s.transition(rec.id, 'queued', { sha256 })!;
+    return s.apply(rec.id, transitions.hashKnown(sha256))!;
   }
 
   function makeQueue(
@@ -155,7 +156,6 @@ describe('upload queue', () => {
       maxVerifyFailures: 3,
       dryRun: false,
       events: {
-        fileChanged: () => {},
         activity: () => {},
         pauseRequired: (reason) => pauses.push(reason),
         vaultReachable: () => {},

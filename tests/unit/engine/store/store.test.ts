@@ -12,8 +12,10 @@ import { resolveSettings, applySettingUpdate } from '../../../../main/engine/sto
 import { createStore, type Store } from '../../../../main/engine/store/store.js';
 import {
   canTransition,
-  IllegalTransitionError,
-} from '../../../../main/engine/store/transitions.js';
+  transitions,
+  type Transition,
+} from '../../../../main/engine/pipeline/transitions.js';
+import Database from 'better-sqlite3';
 import { makeTempDir } from '../../../support/paths.js';
 
 describe('store', () => {
@@ -57,11 +59,45 @@ describe('store', () => {
     });
   }
 
-  it('refuses an illegal state move and leaves the row as it was', () => {
-    const f = addFile('backed_up');
-    assert.throws(() => store.transition(f.id, 'uploading'), IllegalTransitionError);
-    assert.throws(() => store.transition(f.id, 'hashing'), IllegalTransitionError);
-    assert.equal(store.getFile(f.id)?.state, 'backed_up');
+  /** One instance of every named transition (arguments do not change its from/to). */
+  const everyTransition = (): Transition[] => {
+    const identity = { size: 1, mtimeMs: 1, ino: 1, dev: 1 };
+    const c = { mime: 'image/jpeg', mediaKind: 'media' as const };
+    const error = { code: 'internal', message: 'x', retryable: true };
+    return Object.values({
+      changedOnDisk: transitions.changedOnDisk('a.jpg', identity, c, 1),
+      reappeared: transitions.reappeared('a.jpg', c),
+      excluded: transitions.excluded('*.jpg'),
+      gone: transitions.gone(),
+      unreadable: transitions.unreadable(error),
+      hashingStarted: transitions.hashingStarted(),
+      hashKnown: transitions.hashKnown('c'.repeat(64)),
+      hashed: transitions.hashed({ ...identity, sha256: 'c'.repeat(64) }),
+      stillChanging: transitions.stillChanging(identity, 1),
+      hashInterrupted: transitions.hashInterrupted(),
+      hashFailed: transitions.hashFailed(error),
+      foundOnVault: transitions.foundOnVault(),
+      notOnVault: transitions.notOnVault(),
+      uploadStarted: transitions.uploadStarted(),
+      verified: transitions.verified(1),
+      uploadInterrupted: transitions.uploadInterrupted(),
+      uploadPaused: transitions.uploadPaused(),
+      uploadRestarted: transitions.uploadRestarted(),
+      changedDuringUpload: transitions.changedDuringUpload(1),
+      verifyFailed: transitions.verifyFailed(1, 1),
+      uploadFailed: transitions.uploadFailed(error),
+      retryLater: transitions.retryLater(1, 1, error),
+      vaultChanged: transitions.vaultChanged(),
+      manualRetry: transitions.manualRetry(error),
+    } satisfies Record<Transition['name'], Transition>);
+  };
+
+  it('every named transition starts only from states the table allows', () => {
+    for (const t of everyTransition()) {
+      assert.ok(t.from.length > 0, t.name);
+      for (const from of t.from)
+        assert.ok(canTransition(from, t.to), `${t.name}: ${from} -> ${t.to}`);
+    }
   });
 
   it('the moves the engine relies on are legal, unsafe ones are not, and any state can go missing', () => {
@@ -79,28 +115,118 @@ describe('store', () => {
     for (const s of fileStates) assert.ok(canTransition(s, 'missing'), `${s} -> missing`);
   });
 
-  it('a transition guarded by "from" does nothing when the file moved on meanwhile', () => {
+  it('a transition applied to a file outside its from-states changes nothing', () => {
+    const f = addFile('backed_up');
+    assert.equal(store.apply(f.id, transitions.uploadStarted()), null);
+    assert.equal(store.apply(f.id, transitions.hashingStarted()), null);
+    assert.equal(store.getFile(f.id)?.state, 'backed_up');
+  });
+
+  it('a stale worker cannot overwrite a newer decision about the file', () => {
     const f = addFile('discovered');
-    assert.ok(store.transition(f.id, 'hashing', {}, ['discovered']));
-    // The scan decided it is missing while it was being hashed...
-    store.transition(f.id, 'missing');
+    assert.ok(store.apply(f.id, transitions.hashingStarted()));
+    // The hasher saw it vanish while the scan had already marked it missing...
+    store.apply(f.id, transitions.gone(['hashing']));
     // ...so the hash worker's late result must not resurrect it.
-    assert.equal(store.transition(f.id, 'queued', { sha256: 'c'.repeat(64) }, ['hashing']), null);
+    const late = transitions.hashed({
+      size: 1,
+      mtimeMs: 1,
+      ino: 1,
+      dev: 1,
+      sha256: 'c'.repeat(64),
+    });
+    assert.equal(store.apply(f.id, late), null);
     assert.equal(store.getFile(f.id)?.state, 'missing');
   });
 
-  it('writes the new state and its columns in one transaction, keeping the error readable', () => {
+  it('writes the new state and its columns together, keeping the error readable', () => {
     const f = addFile('queued');
-    store.transition(f.id, 'uploading');
-    const failed = store.transition(f.id, 'failed', {
-      error: { code: 'too_large', message: 'Larger than the vault accepts', retryable: false },
-    });
+    store.apply(f.id, transitions.uploadStarted());
+    const failed = store.apply(
+      f.id,
+      transitions.uploadFailed({
+        code: 'too_large',
+        message: 'Larger than the vault accepts',
+        retryable: false,
+      }),
+    );
     assert.equal(failed?.state, 'failed');
     assert.deepEqual(failed?.error, {
       code: 'too_large',
       message: 'Larger than the vault accepts',
       retryable: false,
     });
+  });
+
+  it('a change is announced, and visible to another process, only once it is committed', async () => {
+    const file = join(dir, 'group.db');
+    const { db } = openDatabase(file, { logger: silentLogger, clock: systemClock });
+    const grouped = createStore(db, systemClock, { commitEveryMs: 60_000, commitEveryChanges: 3 });
+    const other = new Database(file, { readonly: true });
+    try {
+      const heard: string[] = [];
+      grouped.onCommitted((changes) => {
+        for (const c of changes) heard.push(`${c.cause}:${c.file.state}`);
+      });
+      const folder = grouped.addFolder('/photos', [], []);
+      grouped.commit();
+      const base = { folderId: folder.id, size: 1, mtimeMs: 1, ino: 1, dev: 1 };
+      const a = grouped.insertFile({
+        ...base,
+        path: '/photos/a.jpg',
+        relPath: 'a.jpg',
+        state: 'discovered',
+      });
+      grouped.apply(a.id, transitions.hashKnown('c'.repeat(64)));
+      // Seen at once on this connection (the stages decide on the newest state)...
+      assert.equal(grouped.getFile(a.id)?.state, 'queued');
+      await new Promise((r) => setImmediate(r));
+      // ...but neither announced nor visible elsewhere: the group (3 changes) is still open.
+      assert.deepEqual(heard, []);
+      const count = () =>
+        (other.prepare('SELECT count(*) AS n FROM files').get() as { n: number }).n;
+      assert.equal(count(), 0);
+      grouped.apply(a.id, transitions.notOnVault());
+      assert.equal(count(), 1, 'the third change committed the group');
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(heard, ['inserted:discovered', 'hashKnown:queued', 'notOnVault:queued']);
+    } finally {
+      other.close();
+      grouped.close();
+    }
+  });
+
+  it('a crash loses at most the open group, and what was committed is a state to continue from', () => {
+    const file = join(dir, 'crash.db');
+    const { db } = openDatabase(file, { logger: silentLogger, clock: systemClock });
+    const grouped = createStore(db, systemClock, { commitEveryMs: 60_000, commitEveryChanges: 2 });
+    const folder = grouped.addFolder('/photos', [], []);
+    grouped.commit();
+    const base = { folderId: folder.id, size: 1, mtimeMs: 1, ino: 1, dev: 1 };
+    const a = grouped.insertFile({
+      ...base,
+      path: '/photos/a.jpg',
+      relPath: 'a.jpg',
+      state: 'discovered',
+    });
+    grouped.apply(a.id, transitions.hashKnown('c'.repeat(64)));
+    grouped.apply(a.id, transitions.notOnVault());
+    grouped.apply(a.id, transitions.uploadStarted()); // the group of 2 changes commits
+    grouped.apply(a.id, transitions.verified(1)); // open: the crash takes it
+    // A crash: the connection goes away without COMMIT.
+    db.close();
+    const { db: again } = openDatabase(file, { logger: silentLogger, clock: systemClock });
+    const reopened = createStore(again, systemClock);
+    try {
+      assert.equal(reopened.getFile(a.id)?.state, 'uploading');
+      assert.deepEqual(
+        reopened.interruptedFiles().map((f) => f.id),
+        [a.id],
+        'start() finds it and asks the vault again',
+      );
+    } finally {
+      reopened.close();
+    }
   });
 
   it('the next-files-to-upload query is served by the files_upload_order index, no sort', () => {
@@ -129,7 +255,7 @@ describe('store', () => {
     const newer = addFile('queued', { mtimeMs: 5000 });
     const manual = addFile('queued', { mtimeMs: 10, priority: 1 });
     const retrying = addFile('queued', { mtimeMs: 9000 });
-    for (const f of [old, newer, manual, retrying]) store.update(f.id, { dedupChecked: true });
+    for (const f of [old, newer, manual, retrying]) store.apply(f.id, transitions.notOnVault());
     store.update(retrying.id, { nextAttemptAt: 50_000 });
     const order = store.nextToUpload(10_000, 10).map((f) => f.id);
     assert.deepEqual(order, [manual.id, newer.id, old.id]);

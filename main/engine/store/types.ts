@@ -1,0 +1,234 @@
+// The Store: what the pipeline stages, the runtime and the commands may ask of the engine's
+// database and do to it. The SQLite implementation is store.ts; nothing else holds SQL.
+//
+// Invariants: a file's state changes only through apply() with a named transition
+// (pipeline/transitions.ts) or insertFile(); writes are grouped (see [Note: Group commit] in
+// store.ts) and onCommitted() announces a change only once it is durable, so a listener never
+// acts on (or shows) a state a crash could still take back.
+import type { ActivityEvent, FileState } from '../../../common/contract.js';
+import type { Transition, TransitionName } from '../pipeline/transitions.js';
+
+export interface FolderRecord {
+  id: number;
+  path: string;
+  include: string[];
+  exclude: string[];
+  addedAt: number;
+  lastScanAt: number | null;
+}
+
+export interface StoredError {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export type MetadataState = 'pending' | 'read' | 'sent';
+export type MediaKind = 'media' | 'sidecar';
+
+export interface FileRecord {
+  id: number;
+  folderId: number;
+  path: string;
+  relPath: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  dev: number;
+  seenAt: number;
+  sha256: string | null;
+  state: FileState;
+  dedupChecked: boolean;
+  error: StoredError | null;
+  excludedBy: string | null;
+  attempts: number;
+  verifyFailures: number;
+  nextAttemptAt: number | null;
+  uploadUrl: string | null;
+  uploadOffset: number | null;
+  priority: number;
+  mediaKind: MediaKind;
+  mime: string | null;
+  captureTime: string | null;
+  metadataProblems: string[];
+  metadataState: MetadataState;
+  createdAt: number;
+  updatedAt: number;
+  uploadedAt: number | null;
+}
+
+/** Columns a transition (or a plain update) may set besides the state. */
+export interface FilePatch {
+  relPath?: string;
+  size?: number;
+  mtimeMs?: number;
+  ino?: number;
+  dev?: number;
+  seenAt?: number;
+  sha256?: string | null;
+  dedupChecked?: boolean;
+  error?: StoredError | null;
+  excludedBy?: string | null;
+  attempts?: number;
+  verifyFailures?: number;
+  nextAttemptAt?: number | null;
+  uploadUrl?: string | null;
+  uploadOffset?: number | null;
+  priority?: number;
+  mediaKind?: MediaKind;
+  mime?: string | null;
+  captureTime?: string | null;
+  metadataProblems?: string[];
+  metadataState?: MetadataState;
+  uploadedAt?: number | null;
+}
+
+export interface NewFile {
+  folderId: number;
+  path: string;
+  relPath: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  dev: number;
+  state: FileState;
+  sha256?: string | null;
+  excludedBy?: string | null;
+  error?: StoredError | null;
+  priority?: number;
+  mediaKind?: MediaKind;
+  mime?: string | null;
+}
+
+export interface FileQuery {
+  state?: FileState;
+  folderId?: number;
+  search?: string;
+  limit: number;
+  afterId?: number;
+}
+
+export interface StateSummary {
+  state: FileState;
+  folderId: number;
+  files: number;
+  bytes: number;
+}
+
+/** A committed change of one file: the transition (or insert) and the row after it. */
+export interface FileChange {
+  cause: TransitionName | 'inserted';
+  file: FileRecord;
+}
+
+export type CommittedListener = (changes: readonly FileChange[]) => void;
+
+/**
+ * Just what a reconcile pass compares against the disk: a folder's rows kept small (a full
+ * FileRecord of 100,000 files would not be). A FileRecord is a ScanRow too.
+ */
+export type ScanRow = Pick<
+  FileRecord,
+  | 'id'
+  | 'path'
+  | 'relPath'
+  | 'size'
+  | 'mtimeMs'
+  | 'ino'
+  | 'dev'
+  | 'state'
+  | 'excludedBy'
+  | 'uploadUrl'
+> & { error: { code: string } | null };
+
+export interface Store {
+  // ---- files: reads (they see every applied change, committed or not) ----
+  getFile(id: number): FileRecord | null;
+  getFileByPath(path: string): FileRecord | null;
+  filesOfFolder(folderId: number): FileRecord[];
+  /** A folder's rows reduced to what reconcile compares, in pages (bounded memory). */
+  scanRowsOfFolder(folderId: number): Iterable<ScanRow>;
+  /** Discovered files whose identity held still since `now - settleMs`, in upload order. */
+  nextToHash(now: number, settleMs: number, limit: number): FileRecord[];
+  /** unix ms when the next discovered file will have held still for settleMs, or null. */
+  nextSettleAt(settleMs: number): number | null;
+  /** Hashed files not yet asked about on the vault. */
+  dedupPending(limit: number): FileRecord[];
+  /** Queued, dedup-checked files up to maxSize bytes, in upload order. */
+  nextToUpload(now: number, limit: number, maxSize?: number): FileRecord[];
+  /** Queued, dedup-checked files of at least minSize bytes, in upload order. */
+  nextLargeToUpload(now: number, limit: number, minSize: number): FileRecord[];
+  nextRetryAt(now: number): number | null;
+  /** EXPLAIN QUERY PLAN of a frequent query (tests assert which index serves it). */
+  explain(
+    name: 'nextToUpload' | 'nextLargeToUpload' | 'nextToHash' | 'dedupPending' | 'metadataPending',
+  ): string[];
+  /** Another row with the same (ino, dev, size, mtime) and a known hash: a rename or move. */
+  findSameContent(file: {
+    id: number;
+    ino: number;
+    dev: number;
+    size: number;
+    mtimeMs: number;
+  }): FileRecord | null;
+  isShaSafe(sha256: string): boolean;
+  /** Files a crash left hashing or uploading. */
+  interruptedFiles(): FileRecord[];
+  /** Files with work ahead (dry run: not yet hashed and dedup-checked). */
+  pendingCount(dryRun?: boolean): number;
+  safeFileIds(): number[];
+  failedFileIds(): number[];
+  listFiles(query: FileQuery): { files: FileRecord[]; total: number };
+  summary(): StateSummary[];
+  oldestUnsafeMtime(): number | null;
+
+  // ---- files: changes ----
+  insertFile(file: NewFile): FileRecord;
+  /**
+   * Applies a named transition: does nothing (null) unless the file is in one of its
+   * from-states; throws IllegalTransitionError if the move is not in the state table.
+   */
+  apply(id: number, transition: Transition): FileRecord | null;
+  /** Columns that are not the state (upload URL/offset, priority): not announced. */
+  update(id: number, patch: FilePatch): void;
+  /** Runs fn as one unit: all its changes are kept, or none (it throws). */
+  batch<T>(fn: () => T): T;
+  /** Announces committed file changes, in commit order. Returns the unsubscribe. */
+  onCommitted(listener: CommittedListener): () => void;
+  /** Commits the open group now (before a read from another process, before exit). */
+  commit(): void;
+
+  // ---- metadata ----
+  metadataPending(limit: number): FileRecord[];
+  metadataToSend(limit: number): { file: FileRecord; metadataJson: string | null }[];
+  setMetadata(
+    id: number,
+    metadataJson: string,
+    problems: string[],
+    captureTime: string | null,
+  ): void;
+  setMetadataSent(id: number): void;
+  metadataJson(id: number): string | null;
+
+  // ---- folders ----
+  listFolders(): FolderRecord[];
+  getFolder(id: number): FolderRecord | null;
+  getFolderByPath(path: string): FolderRecord | null;
+  addFolder(path: string, include: string[], exclude: string[]): FolderRecord;
+  /** Forgets a folder and its files (never touches the vault or the disk). */
+  removeFolder(id: number): void;
+  setFolderRules(id: number, include: string[], exclude: string[]): void;
+  setFolderScanned(id: number, at: number): void;
+
+  // ---- settings ----
+  userSettings(): Map<string, unknown>;
+  setSetting(key: string, value: unknown): void;
+
+  // ---- activity ----
+  addActivity(event: Omit<ActivityEvent, 'id' | 'at'>): ActivityEvent;
+  listActivity(limit: number): ActivityEvent[];
+  lastErrors(limit: number): ActivityEvent[];
+
+  /** Commits what is open and closes the database. */
+  close(): void;
+}
