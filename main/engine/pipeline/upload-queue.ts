@@ -12,6 +12,12 @@
 // (> largeFileBytes) at once, so a few long videos cannot starve the photos behind them.
 // The query behind it is store.nextToUpload (index files_upload_order, EXPLAIN-tested).
 //
+// [Note: Uploading is committed first]
+// uploadStarted is committed at once, not with the next group: a file the vault may hold
+// must never be found "queued, checked" after a crash, or the next start would send it again
+// without asking. Found "uploading" instead, it is asked about again (uploadInterrupted), and
+// an upload the vault completed before the crash is recorded as a duplicate, not re-sent.
+//
 // [Note: Upload outcomes]
 // success                  -> backed_up (the vault verified our sha256)
 // AbortError               -> queued, URL and offset kept (pause, shutdown)
@@ -263,6 +269,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     }
     const file = store.apply(queued.id, transitions.uploadStarted());
     if (file === null || file.sha256 === null) return;
+    // Durable before a byte is sent. See [Note: Uploading is committed first].
+    store.commit();
     const controller = new AbortController();
     const slot: Slot = {
       file,
