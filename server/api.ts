@@ -3,9 +3,16 @@
 // rejected request leaves the index exactly as it was; every error is a VaultHttpError
 // answered as {"error", "message"}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type AssetJson,
+  checkRequestSchema,
+  type CheckResponse,
+  MAX_CHECK_HASHES,
+  SHA256_HEX,
+  type Usage,
+} from '../common/vault-protocol.js';
 import type { AssetHealth } from './asset-health.js';
 import type { BlobStore } from './blob-store.js';
-import { SHA256_HEX } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import type { AssetRecord, VaultIndex } from './index/vault-index.js';
 import { createLocationsApi } from './locations-api.js';
@@ -15,7 +22,6 @@ import { serveVerifiedContent } from './verified-content.js';
 import { createVerifyApi } from './verify-api.js';
 
 export const API_PREFIX = '/api/v1/';
-export const MAX_CHECK_HASHES = 1000;
 const MAX_CHECK_BODY_BYTES = 128 * 1024;
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
@@ -27,21 +33,6 @@ export interface ApiDeps {
   now: () => number;
   health: AssetHealth;
   metrics: VaultMetrics;
-}
-
-/** The wire shape of an asset. */
-export interface AssetJson {
-  sha256: string;
-  size: number;
-  mime: string | null;
-  kind: 'image' | 'video' | 'other';
-  filename: string;
-  relpath: string | null;
-  /** the file's mtime on the uploading client, unix ms */
-  mtimeMs: number | null;
-  /** when the vault first stored this content, unix ms */
-  firstUploadedAt: number;
-  metadata: unknown;
 }
 
 function assetJson(a: AssetRecord): AssetJson {
@@ -164,17 +155,17 @@ export function createApi(deps: ApiDeps) {
         `at most ${MAX_CHECK_HASHES} hashes per check (got ${list.length})`,
       );
     }
-    for (const h of list) {
-      if (typeof h !== 'string' || !SHA256_HEX.test(h)) {
-        throw new VaultHttpError(
-          400,
-          'invalid_sha256',
-          'every sha256 must be 64 lowercase hex characters',
-        );
-      }
+    const parsed = checkRequestSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new VaultHttpError(
+        400,
+        'invalid_sha256',
+        'every sha256 must be 64 lowercase hex characters',
+      );
     }
     // Damaged and missing content is not present: clients holding it upload it again.
-    sendJson(res, 200, await deps.health.presence([...new Set(list as string[])]));
+    const reply: CheckResponse = await deps.health.presence([...new Set(parsed.data.sha256)]);
+    sendJson(res, 200, reply);
   }
 
   function list(url: URL, res: ServerResponse) {
@@ -232,8 +223,12 @@ export function createApi(deps: ApiDeps) {
   }
 
   function usage(res: ServerResponse) {
-    const u = index.usage();
-    sendJson(res, 200, { ...u, byDevice: index.locations.byDevice(), quotaBytes: deps.quotaBytes });
+    const reply: Usage = {
+      ...index.usage(),
+      byDevice: index.locations.byDevice(),
+      quotaBytes: deps.quotaBytes,
+    };
+    sendJson(res, 200, reply);
   }
 
   const locations = createLocationsApi({ index, now: deps.now });

@@ -22,8 +22,9 @@
 import { constants } from 'node:fs';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { SHA256_HEX } from '../common/vault-protocol.js';
 
-export const SHA256_HEX = /^[0-9a-f]{64}$/;
+export { SHA256_HEX };
 
 /** How the blob store learns which blobs are bad (See [Note: Replacing a bad blob]). */
 export interface BlobRepairs {

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { parseJson, readBody, sendJson } from './api.js';
-import { SHA256_HEX } from './blob-store.js';
+import { SHA256_HEX } from '../common/vault-protocol.js';
 import { VaultHttpError } from './http-error.js';
 import type { LocationFilter, LocationRecord, NewLocation } from './index/location-store.js';
 import type { VaultIndex } from './index/vault-index.js';

@@ -1,79 +1,28 @@
-// What the vault accepts from clients about an upload and an asset.
-// - Upload-Metadata (tus creation): filename and sha256 required; mime, mtime, relpath optional.
-// - PUT /api/v1/assets/:sha256/metadata: the MediaMetadata wire format the engine extracts with
-//   exiftool (its TypeScript shape lives with the engine in main/engine/metadata/types.ts; the
-//   vault stands alone, so it keeps its own schema and the two are checked against each
-//   other in tests/unit/server/metadata-schema.test.ts).
+// The vault's checks of what clients send about an upload and an asset, as VaultHttpErrors
+// (status + stable code). The schemas themselves are the wire contract in
+// common/vault-protocol.ts; this module only maps a failed parse to the error the vault
+// answers, which common/ cannot know about.
+// - Upload-Metadata (tus creation): filename required; sha256 required unless the upload
+//   defers its hash to the final PATCH; mime, mtime, relpath optional.
+// - PUT /api/v1/assets/:sha256/metadata: MediaMetadata.
 // Nothing a client sends is ever used as a filesystem path: blobs are named by the vault's own
 // hash. Names are still refused when they carry traversal, so that a listing never hands a
 // restoring client a path that escapes its target folder.
-import { z } from 'zod';
-import { SHA256_HEX } from './blob-store.js';
+import {
+  isSafeFileName,
+  isSafeRelativePath,
+  MAX_METADATA_BYTES,
+  MIME_TYPE,
+  type MediaMetadata,
+  mediaMetadataSchema,
+  SHA256_HEX,
+} from '../common/vault-protocol.js';
 import { VaultHttpError } from './http-error.js';
 
-export const MAX_METADATA_BYTES = 64 * 1024;
-
-const noNul = (s: string) => !s.includes('\0');
-
-const captureTimeSource = z.enum([
-  'exif_original',
-  'exif_create',
-  'quicktime',
-  'gps',
-  'filename',
-  'mtime',
-]);
-const timeZoneSource = z.enum([
-  'offset_time_original',
-  'offset_time',
-  'quicktime_tz',
-  'gps',
-  'utc',
-  'assumed_local',
-]);
-const text = (max: number) => z.string().max(max).refine(noNul, 'must not contain NUL');
-const MIME = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-
-export const mediaMetadataSchema = z.strictObject({
-  captureTime: z.iso.datetime({ offset: true }).nullable(),
-  captureTimeSource: captureTimeSource.nullable(),
-  timeZone: z
-    .strictObject({
-      offsetMinutes: z
-        .number()
-        .int()
-        .min(-18 * 60)
-        .max(18 * 60),
-      source: timeZoneSource,
-    })
-    .nullable(),
-  gps: z
-    .strictObject({
-      lat: z.number().min(-90).max(90),
-      lon: z.number().min(-180).max(180),
-      alt: z.number().min(-20_000).max(1_000_000).optional(),
-    })
-    .nullable(),
-  camera: z
-    .strictObject({
-      make: text(256).optional(),
-      model: text(256).optional(),
-      lens: text(256).optional(),
-    })
-    .nullable(),
-  width: z.number().int().positive().max(1_000_000).nullable(),
-  height: z.number().int().positive().max(1_000_000).nullable(),
-  durationSec: z.number().nonnegative().max(1e7).nullable(),
-  orientation: z.number().int().min(1).max(8).nullable(),
-  mime: z.string().regex(MIME, 'must be a MIME type such as image/jpeg').nullable(),
-  originalPath: text(4096).min(1).optional(),
-  device: text(255).min(1).optional(),
-});
-
-export type VaultMediaMetadata = z.infer<typeof mediaMetadataSchema>;
+export { MAX_METADATA_BYTES };
 
 /** Parses a metadata PUT body; throws VaultHttpError 400/413 with a readable reason. */
-export function parseMetadataBody(raw: Buffer): VaultMediaMetadata {
+export function parseMetadataBody(raw: Buffer): MediaMetadata {
   if (raw.length > MAX_METADATA_BYTES) {
     throw new VaultHttpError(
       413,
@@ -106,24 +55,6 @@ export interface DeclaredUpload {
   relpath: string | null;
 }
 
-/** A single path segment that cannot escape a folder. */
-export function isSafeFileName(name: string): boolean {
-  return (
-    name.length > 0 &&
-    Buffer.byteLength(name) <= 255 &&
-    name !== '.' &&
-    name !== '..' &&
-    !/[/\\\0]/.test(name)
-  );
-}
-
-/** A relative, '/'-separated path with no '..' segment, no root and no drive letter. */
-export function isSafeRelativePath(path: string): boolean {
-  if (path.length === 0 || Buffer.byteLength(path) > 4096) return false;
-  if (/[\\\0]/.test(path) || path.startsWith('/') || /^[A-Za-z]:/.test(path)) return false;
-  return path.split('/').every((seg) => seg !== '..' && seg !== '.' && seg !== '');
-}
-
 /** Validates tus Upload-Metadata (already base64-decoded by @tus/server). */
 export function parseUploadMetadata(
   metadata: Record<string, string | null> | undefined,
@@ -145,7 +76,7 @@ export function parseUploadMetadata(
     );
   }
   const mime = metadata?.mime ?? null;
-  if (mime !== null && !MIME.test(mime)) {
+  if (mime !== null && !MIME_TYPE.test(mime)) {
     throw new VaultHttpError(
       400,
       'invalid_metadata',

@@ -1,0 +1,326 @@
+// The vault's wire format under /api/v1/ and /files/ (tus), as zod schemas with their
+// inferred types: the one copy both sides build against. The vault validates requests with
+// these schemas; the engine parses replies with them. Pure (imports only zod): the renderer
+// may import it too, so no node:*, no Buffer.
+// Invariant: a change here is a change of the protocol; the vault's tests and the engine's
+// follow it, and old clients keep working (fields are added as optional, never renamed).
+// BATCH-PROTOCOL.md (the contract of issue 8) describes the batch endpoints in prose.
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------
+// Building blocks
+
+/** SHA-256 as 64 lowercase hex characters: a content's identity and its blob's name. */
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+export const sha256Schema = z.string().regex(SHA256_HEX, 'must be 64 lowercase hex characters');
+
+/** A MIME type such as image/jpeg. */
+export const MIME_TYPE =
+  /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+
+const utf8Length = (s: string): number => new TextEncoder().encode(s).length;
+const noNul = (s: string): boolean => !s.includes('\0');
+
+/** A single path segment that cannot escape a folder (at most 255 UTF-8 bytes). */
+export function isSafeFileName(name: string): boolean {
+  return (
+    name.length > 0 &&
+    utf8Length(name) <= 255 &&
+    name !== '.' &&
+    name !== '..' &&
+    !/[/\\\0]/.test(name)
+  );
+}
+
+/** A relative, '/'-separated path with no '..' segment, no root and no drive letter. */
+export function isSafeRelativePath(path: string): boolean {
+  if (path.length === 0 || utf8Length(path) > 4096) return false;
+  if (/[\\\0]/.test(path) || path.startsWith('/') || /^[A-Za-z]:/.test(path)) return false;
+  return path.split('/').every((seg) => seg !== '..' && seg !== '.' && seg !== '');
+}
+
+export const fileNameSchema = z
+  .string()
+  .refine(isSafeFileName, 'must be a base name without "/", "\\", NUL or "..", at most 255 bytes');
+export const relPathSchema = z
+  .string()
+  .refine(isSafeRelativePath, 'must be a relative "/"-separated path without ".." segments');
+export const mimeSchema = z.string().regex(MIME_TYPE, 'must be a MIME type such as image/jpeg');
+
+/** The error body of every 4xx/5xx the vault answers, on /api/v1/ and /files/ alike. */
+export const errorBodySchema = z.object({ error: z.string(), message: z.string() });
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+// ---------------------------------------------------------------------------------------
+// MediaMetadata: what the engine extracts with exiftool and attaches to an asset.
+
+export const MAX_METADATA_BYTES = 64 * 1024;
+
+const captureTimeSourceSchema = z.enum([
+  'exif_original', // DateTimeOriginal (+ SubSecTimeOriginal)
+  'exif_create', // CreateDate / DateTimeDigitized
+  'quicktime', // QuickTime CreateDate (UTC by spec)
+  'gps', // GPSDateStamp + GPSTimeStamp (UTC)
+  'filename', // e.g. IMG_20190312_101112.jpg
+  'mtime', // the file's modification time, last resort
+]);
+const timeZoneSourceSchema = z.enum([
+  'offset_time_original',
+  'offset_time',
+  'quicktime_tz', // a zone carried by the QuickTime date itself
+  'gps', // derived from the GPS position / GPS UTC time
+  'utc', // the source is UTC by definition (QuickTime, GPS)
+  'assumed_local', // the machine's zone: recorded as an assumption
+]);
+export type CaptureTimeSource = z.infer<typeof captureTimeSourceSchema>;
+export type TimeZoneSource = z.infer<typeof timeZoneSourceSchema>;
+
+const text = (max: number) => z.string().max(max).refine(noNul, 'must not contain NUL');
+
+export const mediaMetadataSchema = z.strictObject({
+  /** ISO 8601 with offset, e.g. 2019-03-12T10:11:12.345+01:00; null when nothing usable. */
+  captureTime: z.iso.datetime({ offset: true }).nullable(),
+  captureTimeSource: captureTimeSourceSchema.nullable(),
+  timeZone: z
+    .strictObject({
+      offsetMinutes: z
+        .number()
+        .int()
+        .min(-18 * 60)
+        .max(18 * 60),
+      source: timeZoneSourceSchema,
+    })
+    .nullable(),
+  gps: z
+    .strictObject({
+      lat: z.number().min(-90).max(90),
+      lon: z.number().min(-180).max(180),
+      alt: z.number().min(-20_000).max(1_000_000).optional(),
+    })
+    .nullable(),
+  camera: z
+    .strictObject({
+      make: text(256).optional(),
+      model: text(256).optional(),
+      lens: text(256).optional(),
+    })
+    .nullable(),
+  width: z.number().int().positive().max(1_000_000).nullable(),
+  height: z.number().int().positive().max(1_000_000).nullable(),
+  durationSec: z.number().nonnegative().max(1e7).nullable(),
+  /** EXIF orientation 1..8 */
+  orientation: z.number().int().min(1).max(8).nullable(),
+  mime: mimeSchema.nullable(),
+  /** Set by the engine: the path the file had on the device it was backed up from. */
+  originalPath: text(4096).min(1).optional(),
+  /** Set by the engine: the host name of the device. */
+  device: text(255).min(1).optional(),
+});
+export type MediaMetadata = z.infer<typeof mediaMetadataSchema>;
+
+// ---------------------------------------------------------------------------------------
+// Assets: GET /api/v1/assets, GET /api/v1/assets/:sha256, POST /api/v1/assets/check
+
+export const assetKindSchema = z.enum(['image', 'video', 'other']);
+export type AssetKind = z.infer<typeof assetKindSchema>;
+
+export const assetJsonSchema = z.object({
+  sha256: sha256Schema,
+  /** bytes */
+  size: z.number().int().nonnegative(),
+  mime: z.string().nullable(),
+  kind: assetKindSchema,
+  filename: z.string(),
+  relpath: z.string().nullable(),
+  /** the file's mtime on the uploading client, unix ms */
+  mtimeMs: z.number().nullable(),
+  /** when the vault first stored this content, unix ms */
+  firstUploadedAt: z.number(),
+  /** MediaMetadata as last stored, or null before any */
+  metadata: z.unknown(),
+});
+export type AssetJson = z.infer<typeof assetJsonSchema>;
+
+export const assetPageSchema = z.object({
+  assets: z.array(assetJsonSchema),
+  /** the cursor for ?after= of the next page; null at the end */
+  next: z.string().nullable(),
+});
+export type AssetPage = z.infer<typeof assetPageSchema>;
+
+export const MAX_CHECK_HASHES = 1000;
+export const checkRequestSchema = z.object({
+  sha256: z.array(sha256Schema).max(MAX_CHECK_HASHES),
+});
+export type CheckRequest = z.infer<typeof checkRequestSchema>;
+/**
+ * present: held and, as far as the vault knows, intact. damaged / missing: held once, but the
+ * blob failed a re-hash or is gone: a client holding that content uploads it again (older
+ * vaults leave both out).
+ */
+export const checkResponseSchema = z.object({
+  present: z.array(sha256Schema),
+  damaged: z.array(sha256Schema).optional(),
+  missing: z.array(sha256Schema).optional(),
+});
+export type CheckResponse = z.infer<typeof checkResponseSchema>;
+
+// ---------------------------------------------------------------------------------------
+// Usage: GET /api/v1/usage
+
+const countAndBytes = z.object({ assets: z.number(), bytes: z.number() });
+export const usageSchema = z.object({
+  assets: z.number(),
+  bytes: z.number(),
+  dedupSavedBytes: z.number(),
+  byType: z.object({ image: countAndBytes, video: countAndBytes, other: countAndBytes }),
+  byDevice: z.array(
+    z.object({
+      deviceId: z.string(),
+      deviceName: z.string(),
+      files: z.number(),
+      bytes: z.number(),
+    }),
+  ),
+  /** null = unlimited */
+  quotaBytes: z.number().nullable(),
+});
+export type Usage = z.infer<typeof usageSchema>;
+
+// ---------------------------------------------------------------------------------------
+// tus uploads at /files/: Upload-Metadata (values already base64-decoded) and the
+// "hash while sending" headers.
+
+export const TUS_PATH = '/files';
+
+/**
+ * Upload-Metadata keys. sha256 is required unless the creation request carries
+ * `Keepsake-Deferred-Hash: 1`; mtime is unix ms as decimal digits.
+ */
+export const tusUploadMetadataSchema = z.object({
+  filename: fileNameSchema,
+  sha256: sha256Schema.optional(),
+  mime: mimeSchema.optional(),
+  mtime: z
+    .string()
+    .regex(/^\d{1,15}$/, 'must be milliseconds since the epoch')
+    .optional(),
+  relpath: relPathSchema.optional(),
+});
+export type TusUploadMetadata = z.infer<typeof tusUploadMetadataSchema>;
+
+/** On the creation request: the sha256 comes with the final PATCH instead of Upload-Metadata. */
+export const DEFERRED_HASH_HEADER = 'Keepsake-Deferred-Hash';
+/** On the final PATCH of a deferred-hash upload: the file's SHA-256, 64 lowercase hex. */
+export const FINAL_SHA256_HEADER = 'Keepsake-Sha256';
+/** The status the vault answers when stored bytes do not hash to the declared sha256. */
+export const CHECKSUM_MISMATCH_STATUS = 460;
+
+// ---------------------------------------------------------------------------------------
+// Small files in batches: POST /api/v1/batch
+
+export const BATCH_CONTENT_TYPE = 'application/vnd.keepsake.batch';
+/** Request header: how many frames the body holds (1..MAX_BATCH_FILES). */
+export const BATCH_COUNT_HEADER = 'Keepsake-Batch-Count';
+export const MAX_BATCH_FILES = 1000;
+/** The sum of the frames' sizes the vault accepts in one batch (413 batch_too_large beyond). */
+export const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/** A frame header line, without its "\n". */
+export const MAX_FRAME_HEADER_BYTES = 64 * 1024;
+/** What a client should stay under (files, bytes) so a batch is answered promptly. */
+export const RECOMMENDED_BATCH_FILES = 500;
+export const RECOMMENDED_BATCH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * One frame's header line: UTF-8 JSON, no newline inside, terminated by "\n", followed by
+ * exactly `size` raw bytes. The same fields and rules as tus Upload-Metadata.
+ */
+export const batchFrameHeaderSchema = z.object({
+  sha256: sha256Schema,
+  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  filename: fileNameSchema,
+  mime: mimeSchema.optional(),
+  relpath: relPathSchema.optional(),
+  /** the file's mtime on the client, unix ms */
+  mtimeMs: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+});
+export type BatchFrameHeader = z.infer<typeof batchFrameHeaderSchema>;
+
+/** Codes of a refused file; clients treat an unknown code as refused with its message. */
+export const BATCH_REFUSAL_CODES = [
+  'checksum_mismatch', // the bytes do not hash to the declared sha256 (retryable)
+  'too_large', // larger than the vault's maximum file size
+  'quota_exceeded', // storing it would exceed the vault's quota
+  'invalid_metadata', // the frame header is not valid (filename, relpath, mime, ...)
+] as const;
+export type BatchRefusalCode = (typeof BATCH_REFUSAL_CODES)[number];
+
+export const batchItemStatusSchema = z.enum(['stored', 'duplicate', 'refused']);
+export type BatchItemStatus = z.infer<typeof batchItemStatusSchema>;
+
+/**
+ * One file's outcome. `stored` and `duplicate` both mean: the vault durably holds verified
+ * bytes with that sha256 (duplicate = it already had them). `refused`: not stored.
+ */
+export const batchItemResultSchema = z.object({
+  sha256: z.string(),
+  status: batchItemStatusSchema,
+  code: z.string().optional(),
+  message: z.string().optional(),
+  retryable: z.boolean().optional(),
+});
+export type BatchItemResult = z.infer<typeof batchItemResultSchema>;
+
+/** Response 200: one result per frame, in frame order. */
+export const batchResponseSchema = z.object({ results: z.array(batchItemResultSchema) });
+export type BatchResponse = z.infer<typeof batchResponseSchema>;
+
+// ---------------------------------------------------------------------------------------
+// Metadata in batches: POST /api/v1/metadata (the single PUT .../assets/:sha256/metadata stays)
+
+export const MAX_METADATA_BATCH_ITEMS = 500;
+/** The whole request body, bytes. */
+export const MAX_METADATA_BATCH_BYTES = 4 * 1024 * 1024;
+
+export const metadataBatchItemSchema = z.object({
+  sha256: sha256Schema,
+  metadata: mediaMetadataSchema,
+});
+export const metadataBatchRequestSchema = z.object({
+  items: z.array(metadataBatchItemSchema).min(1).max(MAX_METADATA_BATCH_ITEMS),
+});
+export type MetadataBatchRequest = z.infer<typeof metadataBatchRequestSchema>;
+
+/**
+ * The envelope the vault parses first: each item's metadata is then checked on its own, so
+ * one invalid item is refused alone.
+ */
+export const metadataBatchEnvelopeSchema = z.object({
+  items: z
+    .array(z.object({ sha256: sha256Schema, metadata: z.unknown() }))
+    .min(1)
+    .max(MAX_METADATA_BATCH_ITEMS),
+});
+
+export const metadataItemResultSchema = z.object({
+  sha256: z.string(),
+  status: z.enum(['stored', 'refused', 'unknown_asset']),
+  /** the first invalid field of a refused item, as a dotted path (e.g. "width", "gps.lat") */
+  field: z.string().optional(),
+  message: z.string().optional(),
+});
+export type MetadataItemResult = z.infer<typeof metadataItemResultSchema>;
+export const metadataBatchResponseSchema = z.object({
+  results: z.array(metadataItemResultSchema),
+});
+export type MetadataBatchResponse = z.infer<typeof metadataBatchResponseSchema>;
+
+/** The first problem of a failed parse as a field path and words a person can read. */
+export function firstIssue(error: z.ZodError): { field: string; message: string } {
+  const issue = error.issues[0];
+  const field = issue ? issue.path.map(String).join('.') : '';
+  return {
+    field,
+    message: issue ? `${field || '(body)'}: ${issue.message}` : 'invalid',
+  };
+}
