@@ -119,7 +119,7 @@ describe('keepsake vault (CLI)', () => {
   it('rejects malformed numbers in --port, --quota and --max-size', async () => {
     for (const args of [
       ['--port', 'http'],
-      ['--quota', '10GB'],
+      ['--quota', '10 zebras'],
       ['--max-size', '-5'],
     ]) {
       const { code, stderr } = await runFailing([
@@ -130,6 +130,27 @@ describe('keepsake vault (CLI)', () => {
       assert.notEqual(code, 0, args.join(' '));
       assert.match(stderr, /expected a/);
     }
+  });
+
+  it('reads --quota and --max-size with the size units of --bwlimit (10G, 2G)', async () => {
+    const temp = await makeTempDir('keepsake-vault-cli-');
+    cleanups.push(temp.cleanup);
+    const vault = await spawnVaultProcess({
+      dataDir: temp.dir,
+      token: 'abcdefgh',
+      extraArgs: ['--quota', '10G', '--max-size', '2G'],
+    });
+    cleanups.push(() => vault.kill9());
+    const usage = (await (await vaultFetch(vault, '/api/v1/usage')).json()) as {
+      quotaBytes: number;
+    };
+    assert.equal(usage.quotaBytes, 10 * 1024 ** 3);
+    const tooLarge = await vaultFetch(vault, '/files/', {
+      method: 'POST',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(2 * 1024 ** 3 + 1) },
+    });
+    assert.equal(tooLarge.status, 413, 'one byte over 2 GiB is over --max-size 2G');
+    assert.equal(await vault.stop(), 0);
   });
 
   it('closes cleanly on SIGINT, releasing its data directory', async () => {

@@ -45,6 +45,8 @@ export interface VaultProcessOptions {
   token?: string;
   quotaBytes?: number;
   maxSizeBytes?: number;
+  /** more `keepsake vault` arguments, as typed (e.g. ['--quota', '10G']) */
+  extraArgs?: string[];
   /** extra environment */
   env?: NodeJS.ProcessEnv;
   /** how long to wait for "vault listening on", ms (default 30 s) */
@@ -80,6 +82,7 @@ export async function spawnVaultProcess(opts: VaultProcessOptions): Promise<Vaul
   if (opts.token !== undefined) args.push('--token', opts.token);
   if (opts.quotaBytes !== undefined) args.push('--quota', String(opts.quotaBytes));
   if (opts.maxSizeBytes !== undefined) args.push('--max-size', String(opts.maxSizeBytes));
+  args.push(...(opts.extraArgs ?? []));
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     env: { ...process.env, ...opts.env },
@@ -105,7 +108,7 @@ export async function spawnVaultProcess(opts: VaultProcessOptions): Promise<Vaul
         opts.startTimeoutMs ?? 30_000,
       );
       const onData = () => {
-        const m = /vault listening on (http:\/\/\S+)/.exec(stdout);
+        const m = /vault listening on (https?:\/\/\S+)/.exec(stdout);
         if (m?.[1]) {
           clearTimeout(timer);
           child.stdout.off('data', onData);

@@ -3,14 +3,15 @@
 // once, on the first start of a data directory. Logs go to stderr as JSON lines.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { parseSize, SIZE_HELP } from '../../../common/size-units.js';
 import { startVault, VaultStartError, DEFAULT_VAULT_PORT } from '../../../server/vault.js';
 import type { VaultLogger } from '../../../server/logger.js';
 
+/** A size with the units of --bwlimit / --chunk-size. See [Note: Size syntax]. */
 function parseBytes(value: string): number {
-  if (!/^\d{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw new InvalidArgumentError('expected a whole number of bytes');
-  }
-  return Number(value);
+  const bytes = parseSize(value);
+  if (bytes === null) throw new InvalidArgumentError(`expected ${SIZE_HELP}`);
+  return bytes;
 }
 
 function parsePort(value: string): number {
@@ -54,8 +55,12 @@ export function registerVaultCommand(program: Command): void {
       '--token <token>',
       'bearer token clients must send (or KEEPSAKE_VAULT_TOKEN; default: generated once and stored in the data dir)',
     )
-    .option('--quota <bytes>', 'total bytes of content the vault may hold', parseBytes)
-    .option('--max-size <bytes>', 'largest single upload, in bytes', parseBytes)
+    .option(
+      '--quota <size>',
+      'total content the vault may hold, e.g. 500G or 2T (binary units; bare number = bytes)',
+      parseBytes,
+    )
+    .option('--max-size <size>', 'largest single upload, e.g. 2G (as --quota)', parseBytes)
     .option('--verbose', 'log debug lines too')
     .action(async (opts: VaultCommandOptions) => {
       // Signals are caught from the start, so one that arrives while the vault starts (or
