@@ -5,12 +5,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultDataDir, lockDataDir } from '../engine/data-dir.js';
-import {
-  createEngine,
-  storedVaultConfig,
-  type EngineOptions,
-  type KeepsakeEngine,
-} from '../engine/engine.js';
+import type { EngineOptions, KeepsakeEngine } from '../engine/api.js';
+import { createEngine } from '../engine/engine.js';
+import { storedVaultConfig } from '../engine/runtime/snapshot.js';
 import { KeepsakeError } from '../engine/errors.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';
 import { parseBandwidthLimit, parseChunkSize } from '../engine/vault/bandwidth.js';

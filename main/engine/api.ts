@@ -1,8 +1,15 @@
 // The object the Electron shell, the CLI and the web UI server talk to. createEngine() in
-// engine.ts builds it; its `api` implements every command of common/contract.ts, and its
+// engine.ts builds it from EngineOptions; its `api` implements every command of common/contract.ts, and its
 // events are the contract's events. Transports validate with the contract's schemas.
 import type { EventName, EventPayload, KeepsakeApi } from '../../common/contract.js';
-import type { PowerState } from './ports.js';
+import type { FileHasher } from './hash/types.js';
+import type { MetadataReader } from './metadata/types.js';
+import type { BackoffPolicy } from './pipeline/backoff.js';
+import type { StatPath } from './pipeline/hash-pump.js';
+import type { Clock, Logger, PowerState } from './ports.js';
+import type { ClassifyPath, CreateWatcher, ScanFolder } from './runtime/folders.js';
+import type { SettingValues } from './store/settings.js';
+import type { Uploader } from './vault/types.js';
 
 export interface Engine {
   /** Every command of the contract, as methods taking already-validated arguments. */
@@ -19,4 +26,63 @@ export interface Engine {
   /** Stops cleanly: watchers closed, in-flight uploads aborted with their offsets kept,
    * the database closed and the data-directory lock released. */
   close(): Promise<void>;
+}
+
+export interface EngineOptions {
+  /** The data directory (locked for the engine's lifetime); holds keepsake.db. */
+  dataDir: string;
+  clock?: Clock;
+  logger?: Logger;
+  powerState?: PowerState;
+  /** The vault this engine backs up to; omitted: index and hash only (e.g. reading a data dir). */
+  vault?: {
+    url: string;
+    token: string;
+    /** true when the CLI/shell started it in-process (shown in status). */
+    embedded?: boolean;
+    /** PEM bundle for TLS inspection proxies. */
+    caFile?: string;
+  } | null;
+  // The ports below are optional: when one is omitted, createEngine builds the production one
+  // (at call time, never on import). Whatever is passed or built, the engine closes in close().
+  /** Default: vault/tus-uploader.ts against vault.url with the chunk size setting. */
+  uploader?: Uploader;
+  hasher?: FileHasher;
+  /** null = no metadata read or sent. */
+  metadataReader?: MetadataReader | null;
+  scanFolder?: ScanFolder;
+  classifyPath?: ClassifyPath;
+  /** null = no watchers (one pass, as `keepsake backup` runs; reconcile scans only). */
+  createWatcher?: CreateWatcher | null;
+  /** lstat port for hinted paths and folder checks (default: node:fs lstat). */
+  statPath?: StatPath;
+  /** How long size and mtime must hold still before hashing (default 2000 ms). */
+  settleMs?: number;
+  /** Periodic reconcile scan of every folder (default hourly; 0 = never). */
+  reconcileIntervalMs?: number;
+  /** Runtime overrides for this run (e.g. --concurrency, --bwlimit); not persisted. */
+  overrides?: Partial<Pick<SettingValues, 'concurrency' | 'bandwidthLimit' | 'chunkSizeBytes'>>;
+  /** Settings locked by an administrator's policy (a later issue reads policy files). */
+  policy?: Partial<SettingValues>;
+  /** Files above this size may hold at most concurrency-1 upload slots (default 64 MiB). */
+  largeFileBytes?: number;
+  backoff?: Partial<BackoffPolicy>;
+  /** 460 verification failures before a file is marked failed (default 3). */
+  maxVerifyFailures?: number;
+  /** Hash and dedup-check, never upload or send metadata (`keepsake backup --dry-run`). */
+  dryRun?: boolean;
+  /** Files hashed at once (default 8). */
+  hashConcurrency?: number;
+  /** Metadata reads in flight (default 16: the reader batches them into exiftool calls). */
+  metadataConcurrency?: number;
+  /** Random source for backoff jitter (tests may seed it). */
+  random?: () => number;
+}
+
+/** The Engine of api.ts plus what `keepsake backup` needs for its summary (additive). */
+export interface KeepsakeEngine extends Engine {
+  /** Resolves once metadata of hashed files has been read and sent (the caller bounds it). */
+  whenMetadataSent(signal?: AbortSignal): Promise<void>;
+  /** Bytes the vault confirmed from this engine since it was created. */
+  bytesUploaded(): number;
 }

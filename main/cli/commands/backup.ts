@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { FileRow, Folder, StateCounts } from '../../../common/contract.js';
-import type { KeepsakeEngine } from '../../engine/engine.js';
+import type { KeepsakeEngine } from '../../engine/api.js';
 import { KeepsakeError } from '../../engine/errors.js';
 import {
   cliLogger,

@@ -2,7 +2,7 @@
 // stops cleanly (in-flight uploads keep their confirmed offsets). runDaemon() is the seam the
 // web UI attaches to (--ui-port/--ui-token, issue 5): it returns the running engine.
 import type { Command } from 'commander';
-import type { KeepsakeEngine } from '../../engine/engine.js';
+import type { KeepsakeEngine } from '../../engine/api.js';
 import type { Logger } from '../../engine/ports.js';
 import { startWebUi, type WebUi } from '../../web/server.js';
 import {

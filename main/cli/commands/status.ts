@@ -1,14 +1,12 @@
-// `keepsake status`: counts per state, bytes pending, failed files and the last errors, read
-// from the data directory's database opened read-only, so it works beside a running daemon
-// (which holds the lock) and never changes anything.
-import { existsSync, readFileSync } from 'node:fs';
+// `keepsake status`: counts per state, bytes pending, failed files and the last errors, from
+// the engine's read-only snapshot of the data directory (runtime/snapshot.ts), so it works
+// beside a running daemon (which holds the lock) and never changes anything.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { fileStates, type StateCounts } from '../../../common/contract.js';
-import { databasePath, lockFileName } from '../../engine/data-dir.js';
-import { systemClock } from '../../engine/ports.js';
-import { openDatabaseReadOnly } from '../../engine/store/database.js';
-import { createStore } from '../../engine/store/store.js';
+import { fileStates } from '../../../common/contract.js';
+import { lockFileName } from '../../engine/data-dir.js';
+import { readStatusSnapshot } from '../../engine/runtime/snapshot.js';
 import { describeFailure, parseEngineCliOptions } from '../engine-setup.js';
 
 interface StatusOptions {
@@ -43,70 +41,19 @@ export function runStatus(opts: StatusOptions): number {
     const { dataDir } = parseEngineCliOptions({
       ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     });
-    const counts = Object.fromEntries(fileStates.map((s) => [s, 0])) as StateCounts;
+    const snapshot = readStatusSnapshot(dataDir);
+    const { counts } = snapshot;
     const report = {
       dataDir,
       running: daemonPid(dataDir) !== null,
-      counts,
-      filesTotal: 0,
-      bytesTotal: 0,
-      bytesSafe: 0,
-      bytesPending: 0,
-      folders: [] as { id: number; path: string; counts: StateCounts; lastScanAt: number | null }[],
-      failedFiles: [] as {
-        path: string;
-        relPath: string;
-        code: string;
-        message: string;
-        retryable: boolean;
-      }[],
-      lastErrors: [] as { at: string; message: string; path: string | null; code: string | null }[],
+      ...snapshot,
+      lastErrors: snapshot.lastErrors.map((e) => ({
+        at: new Date(e.at).toISOString(),
+        message: e.message,
+        path: e.path,
+        code: e.code,
+      })),
     };
-    if (existsSync(databasePath(dataDir))) {
-      const store = createStore(openDatabaseReadOnly(databasePath(dataDir)), systemClock);
-      try {
-        const perFolder = new Map<number, StateCounts>();
-        for (const row of store.summary()) {
-          counts[row.state] += row.files;
-          let fc = perFolder.get(row.folderId);
-          if (!fc) {
-            fc = Object.fromEntries(fileStates.map((s) => [s, 0])) as StateCounts;
-            perFolder.set(row.folderId, fc);
-          }
-          fc[row.state] += row.files;
-          if (row.state === 'excluded' || row.state === 'missing') continue;
-          report.filesTotal += row.files;
-          report.bytesTotal += row.bytes;
-          if (row.state === 'backed_up' || row.state === 'duplicate') report.bytesSafe += row.bytes;
-          if (['discovered', 'hashing', 'queued', 'uploading'].includes(row.state)) {
-            report.bytesPending += row.bytes;
-          }
-        }
-        report.folders = store.listFolders().map((f) => ({
-          id: f.id,
-          path: f.path,
-          counts:
-            perFolder.get(f.id) ??
-            (Object.fromEntries(fileStates.map((s) => [s, 0])) as StateCounts),
-          lastScanAt: f.lastScanAt,
-        }));
-        report.failedFiles = store.listFiles({ state: 'failed', limit: 1000 }).files.map((f) => ({
-          path: f.path,
-          relPath: f.relPath,
-          code: f.error?.code ?? 'internal',
-          message: f.error?.message ?? 'failed',
-          retryable: f.error?.retryable ?? false,
-        }));
-        report.lastErrors = store.lastErrors(20).map((e) => ({
-          at: new Date(e.at).toISOString(),
-          message: e.message,
-          path: e.path,
-          code: e.code,
-        }));
-      } finally {
-        store.close();
-      }
-    }
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(report)}\n`);
       return 0;

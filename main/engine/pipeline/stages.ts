@@ -1,0 +1,162 @@
+// The three stages of the pipeline (hash pump, upload queue, metadata pump) built together
+// with the hand-offs between them: a hashed file wakes the queue and the metadata pump, a file
+// the queue sends back to discovered wakes the hash pump, a file that became safe wakes the
+// metadata pump. What happens outside the pipeline (status, activity, pause) goes out through
+// `events`; the engine (engine.ts) only wires those.
+//
+// Invariant: the stages are closed in pipeline order (queue, hashes, metadata), each after
+// the one that feeds it can no longer hand it anything.
+import type { ActivityEvent, UploadProgress } from '../../../common/contract.js';
+import type { FileHasher } from '../hash/types.js';
+import type { MetadataReader } from '../metadata/types.js';
+import type { Clock, Logger } from '../ports.js';
+import type { FileRecord, Store } from '../store/store.js';
+import type { Uploader } from '../vault/types.js';
+import type { VaultClient } from '../vault/vault-client.js';
+import type { BackoffPolicy } from './backoff.js';
+import { createHashPump, type StatPath } from './hash-pump.js';
+import { createMetadataPump, type MetadataPump } from './metadata-pump.js';
+import { createUploadQueue } from './upload-queue.js';
+
+export interface PipelineOptions {
+  store: Store;
+  vault: VaultClient | null;
+  uploader: Uploader;
+  hasher: FileHasher;
+  /** null: no metadata read or sent. */
+  metadataReader: MetadataReader | null;
+  statPath: StatPath;
+  clock: Clock;
+  logger: Logger;
+  backoff: BackoffPolicy;
+  /** Read on every scheduling pass, so a settings change applies live. */
+  concurrency: () => number;
+  settleMs: number;
+  largeFileBytes: number;
+  maxVerifyFailures: number;
+  hashConcurrency: number;
+  metadataConcurrency: number;
+  dryRun: boolean;
+  random?: () => number;
+  /** Whether metadata may be sent now (not paused). Read on each pass. */
+  sendingAllowed: () => boolean;
+  events: {
+    /** The metadata pump's changes (the store announces state changes itself). */
+    fileChanged: (file: FileRecord) => void;
+    activity: (event: Omit<ActivityEvent, 'id' | 'at'>) => void;
+    /**
+     * The vault refused us for a reason only a person can fix. `replace`: the upload queue's
+     * view (a different refusal replaces the current one); the metadata pump's does not.
+     */
+    pauseRequired: (
+      reason: 'sign_in_needed' | 'vault_full',
+      message: string,
+      replace: boolean,
+    ) => void;
+    vaultReachable: (reachable: boolean) => void;
+    progress: () => void;
+  };
+}
+
+export interface Pipeline {
+  /** Something may have changed: every stage looks for work. */
+  kickAll(): void;
+  setPaused(paused: boolean): void;
+  /** Aborts the in-flight uploads of one folder's files (the folder is being removed). */
+  abortFolder(folderId: number): void;
+  /** Uploads in flight. */
+  current(): UploadProgress[];
+  /** No hash or upload in flight. */
+  idle(): boolean;
+  /** Metadata of every hashed file read and sent (or nothing to send). */
+  metadataDrained(): boolean;
+  /** A setting the queue reads changed (concurrency). */
+  kickUploads(): void;
+  bytesUploaded(): number;
+  close(): Promise<void>;
+}
+
+const idleMetadataPump: MetadataPump = {
+  kick: () => {},
+  drained: () => true,
+  close: () => Promise.resolve(),
+};
+
+export function createPipeline(options: PipelineOptions): Pipeline {
+  const { store, vault, clock, logger, events, dryRun } = options;
+  const queue = createUploadQueue({
+    store,
+    vault,
+    uploader: options.uploader,
+    clock,
+    logger: logger.child({ part: 'queue' }),
+    backoff: options.backoff,
+    concurrency: options.concurrency,
+    largeFileBytes: options.largeFileBytes,
+    maxVerifyFailures: options.maxVerifyFailures,
+    dryRun,
+    ...(options.random ? { random: options.random } : {}),
+    events: {
+      activity: events.activity,
+      pauseRequired: (reason, message) => events.pauseRequired(reason, message, true),
+      vaultReachable: events.vaultReachable,
+      needsHash: () => hashPump.kick(),
+      safe: () => metadata.kick(),
+      progress: events.progress,
+    },
+  });
+  const hashPump = createHashPump({
+    store,
+    hasher: options.hasher,
+    statPath: options.statPath,
+    clock,
+    logger: logger.child({ part: 'hash' }),
+    settleMs: options.settleMs,
+    concurrency: options.hashConcurrency,
+    events: {
+      hashed() {
+        queue.kickSoon();
+        metadata.kick();
+      },
+      activity: events.activity,
+    },
+  });
+  const metadata =
+    options.metadataReader === null
+      ? idleMetadataPump
+      : createMetadataPump({
+          store,
+          reader: options.metadataReader,
+          vault,
+          clock,
+          logger: logger.child({ part: 'metadata' }),
+          concurrency: options.metadataConcurrency,
+          sendingAllowed: () => !dryRun && options.sendingAllowed(),
+          events: {
+            fileChanged: events.fileChanged,
+            pauseRequired: (reason, message) => events.pauseRequired(reason, message, false),
+          },
+        });
+  return {
+    kickAll() {
+      hashPump.kick();
+      queue.kick();
+      metadata.kick();
+    },
+    setPaused(paused) {
+      queue.setPaused(paused);
+      if (!paused) metadata.kick();
+    },
+    abortFolder: (id) => queue.abortFolder(id),
+    current: () => queue.current(),
+    idle: () => hashPump.idle() && queue.idle(),
+    metadataDrained: () => metadata.drained(),
+    kickUploads: () => queue.kick(),
+    bytesUploaded: () => queue.bytesUploaded(),
+    async close() {
+      await queue.close();
+      await hashPump.close();
+      await metadata.close();
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// The engine's event bus and the one coalescing helper every "something changed" event goes
+// through (status, upload progress, folder list).
+//
+// Invariant: a listener that throws is logged and never stops the others; a coalesced event
+// fires at most once per window, computes its payload when it fires (so it is never stale),
+// and never fires after close().
+import type { EventName, EventPayload } from '../../../common/contract.js';
+import type { Clock, Logger, TimerHandle } from '../ports.js';
+
+type Listener = (payload: unknown) => void;
+
+export interface EventBus {
+  on: <K extends EventName>(event: K, listener: (payload: EventPayload<K>) => void) => () => void;
+  emit: <K extends EventName>(event: K, payload: EventPayload<K>) => void;
+  /** Whether anyone listens (lets callers skip building a payload nobody reads). */
+  listened: (event: EventName) => boolean;
+}
+
+export function createEventBus(logger: Logger): EventBus {
+  const listeners = new Map<EventName, Set<Listener>>();
+  return {
+    on(event, listener) {
+      let set = listeners.get(event);
+      if (!set) {
+        set = new Set();
+        listeners.set(event, set);
+      }
+      const l = listener as Listener;
+      set.add(l);
+      return () => set.delete(l);
+    },
+    emit(event, payload) {
+      const set = listeners.get(event);
+      if (!set) return;
+      for (const l of set) {
+        try {
+          l(payload);
+        } catch (err) {
+          logger.error('event listener threw', { event, error: String(err) });
+        }
+      }
+    },
+    listened: (event) => (listeners.get(event)?.size ?? 0) > 0,
+  };
+}
+
+/** An event sent at most once per window, however often it is asked for. */
+export interface CoalescedEvent {
+  /** Schedules the event unless one is already scheduled (or nobody listens). */
+  soon(): void;
+  /** Cancels a pending event; later soon() calls do nothing. */
+  close(): void;
+}
+
+export function coalescedEvent<K extends EventName>(
+  bus: EventBus,
+  clock: Clock,
+  event: K,
+  payload: () => EventPayload<K>,
+  windowMs = 250,
+): CoalescedEvent {
+  let timer: TimerHandle | null = null;
+  let closed = false;
+  return {
+    soon() {
+      if (timer !== null || closed || !bus.listened(event)) return;
+      timer = clock.setTimeout(() => {
+        timer = null;
+        if (!closed) bus.emit(event, payload());
+      }, windowMs);
+      timer.unref?.();
+    },
+    close() {
+      closed = true;
+      if (timer !== null) clock.clearTimeout(timer);
+      timer = null;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// What the engine puts right in the store before anything runs: a damaged database (set
+// aside and rebuilt), a vault other than last time's, and work a crash or a kill cut short.
+//
+// Invariants: after recoverInterrupted nothing is left hashing or uploading; after a vault
+// change nothing counts as safe until the new vault said it has it (the stored hashes stand:
+// every such file is only asked about again, and uploaded only if the new vault lacks it).
+import { databasePath } from '../data-dir.js';
+import type { Clock, Logger } from '../ports.js';
+import { openDatabase } from '../store/database.js';
+import { transitions } from '../pipeline/transitions.js';
+import { createStore, type Store } from '../store/store.js';
+
+/** Settings-table key remembering which vault the safe states refer to (not a user setting). */
+const vaultIdentityKey = 'engine.vaultIdentity';
+
+/**
+ * The identity of the vault for "is it the same one as last time": an embedded vault changes
+ * port every run, so it is one identity.
+ */
+export function vaultIdentityOf(vault: { url: string; embedded?: boolean }): string {
+  return vault.embedded ? 'embedded' : vault.url.replace(/\/+$/, '');
+}
+
+/** A different vault than last time: what was safe there is not known to be safe here. */
+export function forgetSafetyOnVaultChange(store: Store, identity: string): void {
+  const previous = store.userSettings().get(vaultIdentityKey);
+  if (previous !== undefined && previous !== identity) {
+    let n = 0;
+    store.batch(() => {
+      for (const id of store.safeFileIds()) {
+        if (store.apply(id, transitions.vaultChanged())) n++;
+      }
+    });
+    if (n > 0) {
+      store.addActivity({
+        level: 'info',
+        message: `The vault changed: checking ${n} files against the new vault (only what it lacks is uploaded)`,
+        path: null,
+        code: null,
+      });
+    }
+  }
+  if (previous !== identity) store.setSetting(vaultIdentityKey, identity);
+}
+
+/** Recover from a crash: nothing stays hashing or uploading. */
+export function recoverInterrupted(store: Store): void {
+  store.batch(() => {
+    for (const f of store.interruptedFiles()) {
+      // An upload cut by a crash may have completed on the vault before its answer arrived:
+      // ask the vault again (dedup) before sending anything; the URL and offset stay for a resume.
+      store.apply(
+        f.id,
+        f.state === 'hashing' ? transitions.hashInterrupted() : transitions.uploadInterrupted(),
+      );
+    }
+  });
+}
+
+/** Opens the data directory's store; a damaged database is set aside and said so. */
+export function openStore(dataDir: string, clock: Clock, logger: Logger): Store {
+  const opened = openDatabase(databasePath(dataDir), { logger, clock });
+  const store = createStore(opened.db, clock);
+  if (opened.setAside) {
+    store.addActivity({
+      level: 'warning',
+      message: `The database was damaged; it was set aside as ${opened.setAside} and rebuilt from disk and the vault.`,
+      path: opened.setAside,
+      code: 'internal',
+    });
+  }
+  return store;
+}

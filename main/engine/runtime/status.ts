@@ -1,0 +1,151 @@
+// What the engine reports about itself, as pure functions of what the store summarises and
+// what the runtime knows (pause, reachability, folder modes, uploads in flight). The daemon's
+// status event, the UI's folder list and `keepsake status` (through snapshot.ts) all count
+// with the same functions, so they never disagree.
+//
+// Invariant: excluded and missing files count in their state's number but never in the
+// totals; only backed_up and duplicate count as safe; pending bytes never go below zero.
+import {
+  fileStates,
+  type EngineStatus,
+  type FileRow,
+  type Folder,
+  type PauseReason,
+  type StateCounts,
+  type UploadProgress,
+  type ActivityEvent,
+} from '../../../common/contract.js';
+import type { FileRecord, FolderRecord, StateSummary } from '../store/store.js';
+import { pendingStates, safeStates } from '../pipeline/transitions.js';
+
+export function emptyCounts(): StateCounts {
+  return Object.fromEntries(fileStates.map((s) => [s, 0])) as StateCounts;
+}
+
+export function toFileRow(f: FileRecord): FileRow {
+  return {
+    id: f.id,
+    folderId: f.folderId,
+    path: f.path,
+    relPath: f.relPath,
+    size: f.size,
+    mtimeMs: f.mtimeMs,
+    sha256: f.sha256,
+    state: f.state,
+    error: f.error ? { name: 'KeepsakeError', ...f.error } : null,
+    excludedBy: f.excludedBy,
+    attempts: f.attempts,
+    nextAttemptAt: f.nextAttemptAt,
+    captureTime: f.captureTime,
+    mime: f.mime,
+    metadataProblems: f.metadataProblems,
+    updatedAt: f.updatedAt,
+  };
+}
+
+export interface Tally {
+  counts: StateCounts;
+  filesTotal: number;
+  bytesTotal: number;
+  filesSafe: number;
+  bytesSafe: number;
+  /** Bytes of files with work ahead (before subtracting what is already sent). */
+  bytesPending: number;
+}
+
+/** Counts and totals over the store's summary rows (all folders, or one when folderId is given). */
+export function tally(summary: readonly StateSummary[], folderId?: number): Tally {
+  const t: Tally = {
+    counts: emptyCounts(),
+    filesTotal: 0,
+    bytesTotal: 0,
+    filesSafe: 0,
+    bytesSafe: 0,
+    bytesPending: 0,
+  };
+  for (const row of summary) {
+    if (folderId !== undefined && row.folderId !== folderId) continue;
+    t.counts[row.state] += row.files;
+    if (row.state === 'excluded' || row.state === 'missing') continue;
+    t.filesTotal += row.files;
+    t.bytesTotal += row.bytes;
+    if (safeStates.includes(row.state)) {
+      t.filesSafe += row.files;
+      t.bytesSafe += row.bytes;
+    }
+    if (pendingStates.includes(row.state)) t.bytesPending += row.bytes;
+  }
+  return t;
+}
+
+export interface StatusInput {
+  summary: readonly StateSummary[];
+  current: UploadProgress[];
+  pauseReason: PauseReason | null;
+  pausedUntil: number | null;
+  vaultReachable: boolean;
+  anyFolderOffline: boolean;
+  /** Scans or hint batches being applied right now. */
+  reconciling: number;
+  oldestUnsafeMtimeMs: number | null;
+  lastErrors: ActivityEvent[];
+  vault: EngineStatus['vault'];
+}
+
+export function engineStatus(input: StatusInput): EngineStatus {
+  const { counts, filesTotal, bytesTotal, filesSafe, bytesSafe, ...t } = tally(input.summary);
+  const current = input.current;
+  const sentInFlight = current.reduce((n, c) => n + c.bytesSent, 0);
+  const bytesPending = Math.max(0, t.bytesPending - sentInFlight);
+  const throughput = current.reduce((n, c) => n + c.bytesPerSecond, 0);
+  const reason = input.pauseReason;
+  const working = counts.discovered + counts.hashing + counts.queued + counts.uploading;
+  let status: EngineStatus['status'];
+  if (reason !== null)
+    status = reason === 'sign_in_needed' || reason === 'vault_full' ? 'needs_attention' : 'paused';
+  else if (!input.vaultReachable || input.anyFolderOffline) status = 'offline';
+  else if (counts.failed > 0 && working === 0) status = 'needs_attention';
+  else if (working > 0 || input.reconciling > 0) status = 'backing_up';
+  else if (counts.failed > 0) status = 'needs_attention';
+  else status = 'up_to_date';
+  return {
+    status,
+    paused: reason !== null,
+    pauseReason: reason,
+    pausedUntil: reason === 'user' ? input.pausedUntil : null,
+    counts,
+    filesTotal,
+    bytesTotal,
+    filesSafe,
+    bytesSafe,
+    bytesPending,
+    throughputBytesPerSecond: throughput,
+    etaSeconds: throughput > 0 ? Math.round(bytesPending / throughput) : null,
+    oldestUnsafeMtimeMs: input.oldestUnsafeMtimeMs,
+    current,
+    lastErrors: input.lastErrors,
+    vault: input.vault,
+  };
+}
+
+/** One folder as the UI lists it. */
+export function folderView(
+  folder: FolderRecord,
+  summary: readonly StateSummary[],
+  mode: Folder['mode'],
+  modeDetail: string | null,
+): Folder {
+  const t = tally(summary, folder.id);
+  return {
+    id: folder.id,
+    path: folder.path,
+    include: folder.include,
+    exclude: folder.exclude,
+    mode,
+    modeDetail,
+    counts: t.counts,
+    bytesTotal: t.bytesTotal,
+    bytesSafe: t.bytesSafe,
+    lastScanAt: folder.lastScanAt,
+  };
+}
