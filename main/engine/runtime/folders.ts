@@ -22,7 +22,7 @@ import {
   type ReconcileContext,
   type ReconcileCounts,
 } from '../pipeline/reconcile.js';
-import type { FileRecord, FolderRecord, Store } from '../store/store.js';
+import type { FolderRecord, Store } from '../store/store.js';
 import type {
   ChangeHint,
   Classification,
