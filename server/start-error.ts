@@ -6,6 +6,7 @@ export type VaultStartErrorCode =
   | 'port_in_use'
   | 'address_unavailable'
   | 'index_too_new'
+  | 'no_vault'
   | 'invalid_option';
 
 export class VaultStartError extends Error {

@@ -21,6 +21,7 @@ import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
 import { type RouteClass, VaultMetrics } from './metrics.js';
+import { type ScrubOptions, startScrubber } from './scrub.js';
 import { VaultStartError } from './start-error.js';
 import { sweepAfterStart } from './startup-sweep.js';
 import { isAuthorized, loadOrCreateToken } from './token.js';
@@ -47,6 +48,8 @@ export interface VaultOptions {
   maxSizeBytes?: number | null;
   /** partial uploads older than this are deleted (tus expiration), ms; default 3 days */
   expirationMs?: number;
+  /** the background scrubber's pace (See [Note: Scrub pacing] in scrub.ts); false = off */
+  scrub?: ScrubOptions | false;
   logger?: VaultLogger;
 }
 
@@ -80,6 +83,15 @@ function checkOptions(o: VaultOptions): void {
   }
   if (o.expirationMs !== undefined && !(nonNegInt(o.expirationMs) && o.expirationMs > 0)) {
     throw new VaultStartError('invalid_option', 'expiration must be a positive number of ms');
+  }
+  const scrub = o.scrub === false ? {} : (o.scrub ?? {});
+  for (const [name, v] of [
+    ['scrub period', scrub.periodMs],
+    ['scrub rate', scrub.maxBytesPerSecond],
+  ] as const) {
+    if (v !== undefined && !(nonNegInt(v) && v > 0)) {
+      throw new VaultStartError('invalid_option', `${name} must be a positive whole number`);
+    }
   }
 }
 
@@ -307,6 +319,10 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       Math.max(1000, Math.min(expirationMs / 2, 3_600_000)),
     );
     cleanupTimer.unref();
+    const scrubber =
+      options.scrub === false
+        ? undefined
+        : startScrubber({ index: idx, health, metrics, logger, now, options: options.scrub ?? {} });
     logger.info('vault listening', { url, dataDir });
 
     let closing: Promise<void> | undefined;
@@ -329,6 +345,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
           await closed;
           await Promise.allSettled([...inFlight]);
           await store.work.idle();
+          await scrubber?.stop();
           idx.close();
           await lock.release();
           logger.info('vault closed', { dataDir });

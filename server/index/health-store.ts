@@ -14,10 +14,11 @@ export interface AssetCheck {
   problemSince: number | null;
 }
 
+/** A pass is in progress exactly when passStartedAt > lastFullPassAt. */
 export interface ScrubPlace {
   /** assets.id the current pass has reached */
   cursor: number;
-  /** unix ms the current pass began; 0 = none yet */
+  /** unix ms the current (or, between passes, the last) pass began; 0 = never */
   passStartedAt: number;
   /** unix ms the last complete pass ended; 0 = never */
   lastFullPassAt: number;

@@ -6,6 +6,7 @@ import { InvalidArgumentError } from 'commander';
 import { parseSize, SIZE_HELP } from '../../../common/size-units.js';
 import { startVault, VaultStartError, DEFAULT_VAULT_PORT } from '../../../server/vault.js';
 import type { VaultLogger } from '../../../server/logger.js';
+import { runVaultScrub } from './vault-scrub.js';
 
 /** A size with the units of --bwlimit / --chunk-size. See [Note: Size syntax]. */
 function parseBytes(value: string): number {
@@ -40,6 +41,16 @@ interface VaultCommandOptions {
   quota?: number;
   maxSize?: number;
   verbose?: boolean;
+  scrubPeriodDays?: number;
+  scrubRate?: number;
+  json?: boolean;
+}
+
+function parsePositiveInt(value: string): number {
+  if (!/^[1-9]\d{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('expected a positive whole number');
+  }
+  return Number(value);
 }
 
 export function registerVaultCommand(program: Command): void {
@@ -48,6 +59,7 @@ export function registerVaultCommand(program: Command): void {
     .description(
       'Run a Keepsake Vault: tus uploads at /files/, verified by SHA-256, and the JSON API at /api/v1/',
     )
+    .argument('[action]', '"scrub": re-hash everything the vault stores now, print a summary, exit')
     .requiredOption('--data-dir <dir>', 'where the vault keeps its index, blobs and token')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, DEFAULT_VAULT_PORT)
@@ -62,7 +74,26 @@ export function registerVaultCommand(program: Command): void {
     )
     .option('--max-size <size>', 'largest single upload, e.g. 2G (as --quota)', parseBytes)
     .option('--verbose', 'log debug lines too')
-    .action(async (opts: VaultCommandOptions) => {
+    .option(
+      '--scrub-period-days <days>',
+      'the background scrub re-reads everything once per this many days (default 30)',
+      parsePositiveInt,
+    )
+    .option(
+      '--scrub-rate <bytes>',
+      'the background scrub reads at most this many bytes per second (default 20 MiB/s)',
+      parsePositiveInt,
+    )
+    .option('--json', 'scrub: print the summary as one JSON object')
+    .action(async (action: string | undefined, opts: VaultCommandOptions) => {
+      if (action !== undefined) {
+        if (action !== 'scrub') {
+          console.error(`keepsake vault: unknown action ${action} (only "scrub")`);
+          process.exitCode = 2;
+          return;
+        }
+        return runVaultScrub({ dataDir: opts.dataDir, json: opts.json === true });
+      }
       // Signals are caught from the start, so one that arrives while the vault starts (or
       // right after the listening line) still closes it cleanly.
       let stopSignal: NodeJS.Signals | undefined;
@@ -83,6 +114,12 @@ export function registerVaultCommand(program: Command): void {
             token: opts.token ?? process.env.KEEPSAKE_VAULT_TOKEN,
             quotaBytes: opts.quota ?? null,
             maxSizeBytes: opts.maxSize ?? null,
+            scrub: {
+              ...(opts.scrubPeriodDays !== undefined
+                ? { periodMs: opts.scrubPeriodDays * 24 * 60 * 60 * 1000 }
+                : {}),
+              ...(opts.scrubRate !== undefined ? { maxBytesPerSecond: opts.scrubRate } : {}),
+            },
             logger: stderrLogger(opts.verbose === true),
           });
         } catch (err) {

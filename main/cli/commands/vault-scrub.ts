@@ -1,0 +1,46 @@
+// `keepsake vault scrub --data-dir DIR`: re-hashes everything a stopped vault stores, now,
+// and prints a summary (or one JSON object with --json). Exit 1 when anything is damaged
+// or missing; those assets are recorded so the vault reports them absent and clients
+// upload them again. A running vault scrubs itself in the background instead.
+import { scrubDataDir } from '../../../server/scrub.js';
+import { VaultStartError } from '../../../server/vault.js';
+
+export async function runVaultScrub(opts: { dataDir: string; json?: boolean }): Promise<void> {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const s = await scrubDataDir({ dataDir: opts.dataDir, signal: abort.signal });
+    const bad = s.damaged.length + s.missing.length;
+    if (opts.json === true) {
+      console.log(JSON.stringify(s));
+    } else {
+      const mb = (s.bytes / 1e6).toFixed(1);
+      console.log(
+        `scrubbed ${s.assets} assets (${mb} MB) in ${s.seconds.toFixed(1)} s: ${s.ok} intact, ${s.damaged.length} damaged, ${s.missing.length} missing`,
+      );
+      for (const sha of s.damaged) console.log(`damaged ${sha}`);
+      for (const sha of s.missing) console.log(`missing ${sha}`);
+      if (bad > 0) {
+        console.log('clients holding the originals upload them again at their next backup');
+      }
+    }
+    if (bad > 0) process.exitCode = 1;
+  } catch (err) {
+    if (err instanceof VaultStartError) {
+      console.error(`keepsake vault scrub: ${err.message}`);
+      process.exitCode = 1;
+      return;
+    }
+    if (abort.signal.aborted) {
+      console.error('keepsake vault scrub: interrupted');
+      process.exitCode = 130;
+      return;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
