@@ -74,7 +74,7 @@ describe('uploads to the vault through a faulty link', () => {
     return u;
   };
   let n = 0;
-  const freshJob = async (size: number): Promise<UploadJob> =>
+  const freshJob = async (size: number): Promise<UploadJob & { sha256: string }> =>
     jobFor(await randomFile(join(tmp.dir, `file-${++n}.mp4`), size), { mime: 'video/mp4' });
 
   it('real photos from the corpus arrive byte for byte', async () => {

@@ -19,7 +19,7 @@ await new Promise<void>((resolve) => {
     headers: args.token ? { Authorization: `Bearer ${args.token}` } : {},
     metadata: {
       filename: args.job.filename,
-      sha256: args.job.sha256,
+      ...(args.job.sha256 ? { sha256: args.job.sha256 } : {}),
       ...(args.job.mime ? { mime: args.job.mime } : {}),
     },
     retryDelays: [0, 100, 500, 1000],

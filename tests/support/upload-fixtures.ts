@@ -21,7 +21,10 @@ export function sha256File(path: string): Promise<string> {
 }
 
 /** A job for a file as the queue would build it (hash and stat from disk). */
-export async function jobFor(path: string, extra: Partial<UploadJob> = {}): Promise<UploadJob> {
+export async function jobFor(
+  path: string,
+  extra: Partial<Omit<UploadJob, 'sha256'>> = {},
+): Promise<UploadJob & { sha256: string }> {
   const [st, sha256] = await Promise.all([stat(path), sha256File(path)]);
   return {
     fileId: 1,

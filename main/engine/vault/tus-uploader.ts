@@ -23,6 +23,27 @@
 // expiration removes. Larger files are created empty, their URL persisted through
 // onCreated, and only then is data sent. A server that ignores the body (no
 // creation-with-upload) answers without Upload-Offset; we then PATCH from 0 as usual.
+//
+// [Note: Hash while sending]
+// A large file may come unhashed (job.sha256 null) so that it is read once, not once to hash
+// and again to send. The uploader creates it with `Keepsake-Deferred-Hash: 1` and no sha256
+// in Upload-Metadata, hashes each chunk as it streams it, and sends the digest as
+// `Keepsake-Sha256` on the final PATCH; the vault answers that PATCH 204 only when its own
+// hash of the stored bytes matches (460 otherwise). HTTP headers precede the body, so the
+// last chunk is hashed from disk just before the final PATCH and then sent: at most one
+// chunk is read twice, the second time from the page cache. Bytes streamed in a PATCH that
+// the server did not confirm are taken back out of the running hash (a copy taken before
+// the PATCH, then the confirmed part re-read). After a crash the hash state is not
+// persisted: on resume the confirmed prefix [0, offset) is re-read from disk to rebuild it
+// (local reads only; nothing is re-sent). With no hash taken beforehand, a file rewritten
+// between two chunks is caught by its size and mtime, checked before every PATCH and before
+// the digest (file_changed), as any read-once backup tool does; a rewrite of the last chunk
+// after it was hashed fails the vault's check (460). Files no larger than one chunk are hashed before
+// their single request and use the old path. A plain tus server (token null) gets neither
+// header: it stores what it is sent and the uploader returns the hash it computed.
+// Whenever the digest is known, the final PATCH to a Keepsake Vault carries it, so an
+// upload created either way finishes the same.
+import { type Hash, createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -402,6 +423,11 @@ class UploadSession {
   private lostUrl: string | null = null;
   private readonly log: Logger;
   private readonly meter: ProgressMeter;
+  /** The content's SHA-256: job.sha256, or once known for a job sent unhashed. */
+  private sha256: string | null;
+  /** For a job sent unhashed: the running hash of bytes [0, hashedUpTo). */
+  private hash: Hash | null;
+  private hashedUpTo = 0;
 
   constructor(
     private readonly up: TusUploader,
@@ -413,6 +439,8 @@ class UploadSession {
     this.url = job.resume?.uploadUrl ?? null;
     this.offset = this.url === null ? 0 : null;
     this.log = up.options.logger.child({ fileId: job.fileId });
+    this.sha256 = job.sha256;
+    this.hash = job.sha256 === null ? createHash('sha256') : null;
     this.meter = new ProgressMeter(up.options.clock, job.fileId, job.size, (s) =>
       callbacks.onProgress(s),
     );
@@ -424,11 +452,11 @@ class UploadSession {
       try {
         if (this.url === null) {
           const lost = this.lostUrl;
-          if (lost !== null && (await this.up.vaultHolds(this.job.sha256, this.signal))) {
+          if (lost !== null && (await this.up.vaultHolds(await this.digest(), this.signal))) {
             // See [Note: A lost final answer].
             this.log.info('the vault already verified this content', { size: this.job.size });
             this.meter.update(this.job.size, true);
-            return { sha256: this.job.sha256, uploadUrl: lost };
+            return { sha256: await this.digest(), uploadUrl: lost };
           }
           this.lostUrl = null;
           await this.create();
@@ -440,7 +468,7 @@ class UploadSession {
         if (this.url !== null && this.offset === this.job.size) {
           this.meter.update(this.job.size, true);
           this.log.debug('upload complete', { size: this.job.size });
-          return { sha256: this.job.sha256, uploadUrl: this.url };
+          return { sha256: await this.digest(), uploadUrl: this.url };
         }
       } catch (err) {
         await this.recover(err);
@@ -454,10 +482,15 @@ class UploadSession {
     const job = this.job;
     const withData = job.size > 0 && job.size <= this.up.chunkSize;
     if (withData) await this.checkFileUnchanged();
+    // One request (or none) of data: hash first, the old way. See [Note: Hash while sending].
+    if (job.size <= this.up.chunkSize) await this.digest();
     const headers: Record<string, string> = {
       'upload-length': String(job.size),
-      'upload-metadata': encodeMetadata(job),
+      'upload-metadata': encodeMetadata(job, this.sha256),
     };
+    if (this.sha256 === null && this.up.options.token !== null) {
+      headers['keepsake-deferred-hash'] = '1';
+    }
     const res = await this.send('POST', this.up.filesUrl, headers, withData ? 0 : null, job.size);
     if (res.statusCode !== 201)
       throw new StatusAction(this.up.actionFor('POST', this.up.filesUrl, res));
@@ -516,11 +549,32 @@ class UploadSession {
     const start = this.offset ?? 0;
     await this.checkFileUnchanged();
     const end = Math.min(this.job.size, start + this.up.chunkSize);
-    const res = await this.send('PATCH', url, { 'upload-offset': String(start) }, start, end);
+    const headers: Record<string, string> = { 'upload-offset': String(start) };
+    // See [Note: Hash while sending].
+    const final = end === this.job.size;
+    if (final) {
+      const sha256 = await this.digest();
+      if (this.up.options.token !== null) headers['keepsake-sha256'] = sha256;
+    } else {
+      await this.hashUpTo(start);
+    }
+    const hashing = !final && this.hash !== null && this.sha256 === null;
+    const before = hashing ? (this.hash?.copy() ?? null) : null;
+    let res;
+    try {
+      res = await this.send('PATCH', url, headers, start, end, hashing);
+    } finally {
+      if (before !== null) this.rewindHash(before, start);
+    }
     if (res.statusCode !== 204 && res.statusCode !== 200) {
       throw new StatusAction(this.up.actionFor('PATCH', url, res));
     }
     const confirmed = parseOffset(header(res.headers, 'upload-offset'));
+    if (before !== null && confirmed === end) {
+      // Every byte hashed on the way was confirmed: keep them.
+      this.hash = this.sentHash;
+      this.hashedUpTo = end;
+    }
     if (confirmed === null || confirmed < start || confirmed > this.job.size) {
       throw new StatusAction({
         kind: 'resync',
@@ -559,9 +613,12 @@ class UploadSession {
     headers: Record<string, string>,
     from: number | null,
     to: number,
+    hashing = false,
   ) {
     if (from === null) return this.up.request(method, url, headers, this.signal);
     const length = to - from;
+    const sentHash = hashing ? this.hash : null;
+    this.sentHash = sentHash;
     // Only errors of the file itself count as file errors: got destroys the body with its
     // own (network) errors, which must stay network errors.
     const failure: { error: KeepsakeError | null } = { error: null };
@@ -572,6 +629,7 @@ class UploadSession {
       this.up.throttle,
       this.signal,
       (n) => this.meter.update(from + n),
+      sentHash === null ? null : (slice) => sentHash.update(slice),
       (err) => {
         failure.error ??= err instanceof KeepsakeError ? err : fromFsError(err, this.job.path);
         return failure.error;
@@ -595,6 +653,52 @@ class UploadSession {
     } finally {
       body.destroy();
     }
+  }
+
+  /** The hash object streamed into by the PATCH in flight (hash while sending). */
+  private sentHash: Hash | null = null;
+
+  /**
+   * After a hashing PATCH: the running hash goes back to `before` (bytes [0, start)) unless
+   * the PATCH's bytes were all confirmed (patch() then keeps the streamed-into hash).
+   */
+  private rewindHash(before: Hash, start: number): void {
+    this.hash = before;
+    this.hashedUpTo = start;
+  }
+
+  /** Brings the running hash up to `target` by reading the file (resume, a short PATCH). */
+  private async hashUpTo(target: number): Promise<void> {
+    if (this.hash === null || this.sha256 !== null) return;
+    if (this.hashedUpTo > target) {
+      this.hash = createHash('sha256');
+      this.hashedUpTo = 0;
+    }
+    if (this.hashedUpTo < target) {
+      this.log.debug('re-reading the confirmed prefix to rebuild its hash', {
+        from: this.hashedUpTo,
+        to: target,
+      });
+      await readInto(this.hash, this.handle, this.hashedUpTo, target, this.job.path);
+      this.hashedUpTo = target;
+    }
+  }
+
+  /** The content's SHA-256, computing it from disk if the job came unhashed. */
+  private async digest(): Promise<string> {
+    if (this.sha256 !== null) return this.sha256;
+    await this.checkFileUnchanged();
+    const hash = this.hash ?? createHash('sha256');
+    const rest = hash.copy();
+    await readInto(
+      rest,
+      this.handle,
+      this.hash === null ? 0 : this.hashedUpTo,
+      this.job.size,
+      this.job.path,
+    );
+    this.sha256 = rest.digest('hex');
+    return this.sha256;
   }
 
   private async checkFileUnchanged(): Promise<void> {
@@ -690,6 +794,8 @@ class FileRangeBody extends Readable {
     private readonly throttle: BandwidthThrottle,
     private readonly signal: AbortSignal,
     private readonly onBytes: (sent: number) => void,
+    /** Sees every slice before it is pushed (hash while sending), or null. */
+    private readonly onSlice: ((slice: Buffer) => void) | null,
     private readonly fileError: (err: unknown) => KeepsakeError,
   ) {
     super({ highWaterMark: READ_BUFFER });
@@ -709,6 +815,7 @@ class FileRangeBody extends Readable {
         }
         this.position += slice.length;
         this.onBytes(this.position - this.from);
+        this.onSlice?.(slice);
         this.push(slice);
       },
       (err: unknown) => {
@@ -746,10 +853,38 @@ class FileRangeBody extends Readable {
   }
 }
 
-function encodeMetadata(job: UploadJob): string {
+/** Bytes [from, to) of the file into `hash` (local reads, no throttle). */
+async function readInto(
+  hash: Hash,
+  handle: FileHandle,
+  from: number,
+  to: number,
+  path: string,
+): Promise<void> {
+  const buffer = Buffer.allocUnsafe(Math.min(READ_BUFFER * 4, Math.max(1, to - from)));
+  for (let at = from; at < to;) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, to - at), at));
+    } catch (err) {
+      throw fromFsError(err, path);
+    }
+    if (bytesRead === 0) {
+      throw new KeepsakeError(
+        'file_changed',
+        `The file got shorter while it was being uploaded; it will be hashed again: ${path}`,
+        true,
+      );
+    }
+    hash.update(buffer.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+}
+
+function encodeMetadata(job: UploadJob, sha256: string | null): string {
   const pairs: [string, string][] = [
     ['filename', job.filename],
-    ['sha256', job.sha256],
+    ...(sha256 !== null ? [['sha256', sha256] as [string, string]] : []),
     ['mtime', String(Math.trunc(job.mtimeMs))],
     ['relpath', job.relPath],
   ];

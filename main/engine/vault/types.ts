@@ -16,8 +16,13 @@ export interface UploadJob {
   path: string;
   /** Size in bytes the file had when it was hashed. */
   size: number;
-  /** SHA-256 of the content, 64 lowercase hex, computed by the hash worker. */
-  sha256: string;
+  /**
+   * SHA-256 of the content, 64 lowercase hex, computed by the hash worker; or null for a
+   * large file not hashed beforehand: the uploader hashes it while sending (read once) and
+   * returns the hash the vault verified in UploadResult. See [Note: Hash while sending] in
+   * tus-uploader.ts.
+   */
+  sha256: string | null;
   /** Modification time when hashed, unix ms. */
   mtimeMs: number;
   /** Base name sent as Upload-Metadata filename. */
@@ -30,7 +35,7 @@ export interface UploadJob {
 }
 
 /** A small file sent inside a batch: never resumed (a cut batch is sent again whole). */
-export type BatchUploadJob = Omit<UploadJob, 'resume'>;
+export type BatchUploadJob = Omit<UploadJob, 'resume' | 'sha256'> & { sha256: string };
 
 /**
  * What the vault said of one file of a batch. `stored` and `duplicate` both mean the vault

@@ -1,7 +1,9 @@
 // A small in-memory tus 1.0 server on loopback whose answers a test can override request by
 // request: the way to make a server answer 423, 429 with Retry-After, a short 204, or drop
 // a connection at a chosen moment, which neither the vault nor @tus/server can be made to.
-// Like the vault, it checks the declared sha256 when the last byte arrives (460 otherwise).
+// Like the vault, it checks the declared sha256 when the last byte arrives (460 otherwise),
+// declared in Upload-Metadata or, for an upload created with `Keepsake-Deferred-Hash: 1`, in
+// the final PATCH's `Keepsake-Sha256` (BATCH-PROTOCOL.md §2; 400 when that header is missing).
 import { createHash } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
@@ -13,6 +15,7 @@ export interface ScriptedUpload {
   chunks: Buffer[];
   offset: number;
   sha256: string | null;
+  deferred: boolean;
 }
 
 export interface SeenRequest {
@@ -71,11 +74,13 @@ export async function startScriptedTusServer(): Promise<ScriptedTusServer> {
     },
   };
 
-  const finish = (upload: ScriptedUpload): boolean => {
+  const finish = (upload: ScriptedUpload, declared: string | undefined): boolean => {
     const sha = createHash('sha256');
     for (const c of upload.chunks) sha.update(c);
     upload.sha256 = sha.digest('hex');
-    return upload.sha256 === upload.metadata.sha256;
+    const expected = upload.deferred ? declared : upload.metadata.sha256;
+    // Nothing declared on a plain upload: nothing to check (a plain tus server).
+    return expected === undefined ? !upload.deferred : upload.sha256 === expected;
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
@@ -116,6 +121,7 @@ export async function startScriptedTusServer(): Promise<ScriptedTusServer> {
           chunks: [],
           offset: 0,
           sha256: null,
+          deferred: req.headers['keepsake-deferred-hash'] === '1',
         };
         uploads.set(created.id, created);
         const headers: Record<string, string> = { location: `/files/${created.id}` };
@@ -124,7 +130,7 @@ export async function startScriptedTusServer(): Promise<ScriptedTusServer> {
           created.offset = body.length;
           headers['upload-offset'] = String(created.offset);
         }
-        if (created.offset === created.length && !finish(created)) {
+        if (created.offset === created.length && !finish(created, undefined)) {
           uploads.delete(created.id);
           send(460, {}, '{"error":"checksum_mismatch"}');
           return;
@@ -142,11 +148,16 @@ export async function startScriptedTusServer(): Promise<ScriptedTusServer> {
       case 'PATCH': {
         if (!upload) return send(404);
         if (Number(req.headers['upload-offset']) !== upload.offset) return send(409);
+        const declared = req.headers['keepsake-sha256'] as string | undefined;
+        const last = upload.offset + body.length === upload.length;
+        if (upload.deferred && last && declared === undefined) {
+          return send(400, {}, '{"error":"missing Keepsake-Sha256"}');
+        }
         const stored =
           override?.storeBytes !== undefined ? body.subarray(0, override.storeBytes) : body;
         upload.chunks.push(stored);
         upload.offset += stored.length;
-        if (upload.offset === upload.length && !finish(upload)) {
+        if (upload.offset === upload.length && !finish(upload, declared)) {
           uploads.delete(upload.id);
           return send(460, {}, '{"error":"checksum_mismatch"}');
         }
