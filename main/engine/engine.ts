@@ -276,6 +276,9 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         const blocked = pause.blocked();
         if (blocked) throw new KeepsakeError(blocked.reason, blocked.message);
         if (folders.idle() && pipeline.idle() && store.pendingCount(dryRun) === 0) {
+          // Settled means durable, and announced: the last group's changes reach the
+          // listeners (queued as microtasks by the commit) before the caller goes on.
+          store.commit();
           return;
         }
         await clock.sleep(100, signal);
