@@ -19,6 +19,7 @@ export type VaultErrorCode =
   | 'payload_too_large'
   | 'range_not_satisfiable'
   | 'quota_exceeded'
+  | 'insufficient_storage'
   | 'checksum_mismatch'
   | 'content_damaged'
   | 'content_missing'
@@ -31,13 +32,15 @@ export class VaultHttpError extends Error {
     readonly status: number,
     readonly code: VaultErrorCode,
     message: string,
+    /** more fields of the JSON body, e.g. {freeBytes} on 507 insufficient_storage */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
 
   /** The JSON body sent to the client. */
   body(): string {
-    return JSON.stringify({ error: this.code, message: this.message });
+    return JSON.stringify({ ...this.details, error: this.code, message: this.message });
   }
 
   /**

@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server, type Upload } from '@tus/server';
 import type { BlobStore } from './blob-store.js';
+import { type DiskSpace, isOutOfSpace } from './disk-space.js';
 import { codeForStatus, VaultHttpError } from './http-error.js';
 import type { VaultIndex } from './index/vault-index.js';
 import { sendErrorsAsJson } from './json-error-response.js';
@@ -27,6 +28,8 @@ export interface TusEndpointDeps {
   quotaBytes: number | null;
   maxSizeBytes: number | null;
   now: () => number;
+  /** answers a disk-full failure with 507 (See [Note: Disk full]) */
+  diskSpace?: DiskSpace;
 }
 
 export const TUS_PATH = '/files';
@@ -92,7 +95,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       await finishOnce(upload);
       return {};
     },
-    onResponseError: (_req, err) => {
+    onResponseError: async (_req, err) => {
       // Every error the vault sends is JSON (see http-error.ts); hooks already built theirs.
       if (isTusErrorShape(err)) {
         if (err.status_code === 413) metrics.uploadsRejected.too_large += 1;
@@ -101,6 +104,11 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
           status_code: err.status_code,
           body: JSON.stringify({ error: codeForStatus(err.status_code), message: err.body.trim() }),
         };
+      }
+      if (deps.diskSpace && isOutOfSpace(err)) {
+        const full = await deps.diskSpace.refusalAfterFailure('this upload');
+        logger.warn('upload refused: the disk is full', { error: String(err) });
+        return { status_code: full.status, body: full.body() };
       }
       logger.error('tus request failed', { error: String(err) });
       return {

@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { API_PREFIX, createApi, sendError, sendJson } from './api.js';
 import { AssetHealth } from './asset-health.js';
 import { BlobStore } from './blob-store.js';
+import { DiskSpace, isOutOfSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
 import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
@@ -50,6 +51,8 @@ export interface VaultOptions {
   expirationMs?: number;
   /** the background scrubber's pace (See [Note: Scrub pacing] in scrub.ts); false = off */
   scrub?: ScrubOptions | false;
+  /** bytes of disk always left free; default 2 % of the filesystem (See [Note: Disk full]) */
+  diskMarginBytes?: number;
   logger?: VaultLogger;
 }
 
@@ -70,6 +73,7 @@ function checkOptions(o: VaultOptions): void {
   for (const [name, v] of [
     ['quota', o.quotaBytes],
     ['max size', o.maxSizeBytes],
+    ['disk margin', o.diskMarginBytes],
   ] as const) {
     if (v !== undefined && v !== null && !nonNegInt(v)) {
       throw new VaultStartError(
@@ -156,7 +160,9 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     const uploadsDir = join(dataDir, 'uploads');
     const stateDir = join(dataDir, 'upload-state');
     await sweepAfterStart({ uploadsDir, stateDir, index: idx, logger });
+    const diskSpace = new DiskSpace({ directory: dataDir, marginBytes: options.diskMarginBytes });
     const store = new VerifyingFileStore({
+      diskSpace,
       directory: uploadsDir,
       stateDirectory: stateDir,
       expirationMs,
@@ -180,6 +186,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       quotaBytes,
       maxSizeBytes,
       now,
+      diskSpace,
     });
     const completed = await tus.completeLeftovers();
     if (completed > 0)
@@ -262,6 +269,10 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
           if (err instanceof VaultHttpError) {
             sendError(res, err);
             return;
+          }
+          if (isOutOfSpace(err)) {
+            logger.warn('request refused: the disk is full', { path: pathname });
+            return diskSpace.refusalAfterFailure('this request').then((e) => sendError(res, e));
           }
           logger.error('request failed', {
             method: req.method,

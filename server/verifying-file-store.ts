@@ -15,7 +15,8 @@ import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/server';
 import { syncFile } from './blob-store.js';
-import { TusRejection } from './http-error.js';
+import { type DiskSpace, isOutOfSpace } from './disk-space.js';
+import { TusRejection, VaultHttpError } from './http-error.js';
 import { UploadHashes } from './upload-hash.js';
 import { WorkTracker } from './work-tracker.js';
 
@@ -45,6 +46,8 @@ export interface VerifyingFileStoreOptions {
   onWritten?: (w: WriteStats) => void;
   /** Called when an upload is removed (terminated, expired, rejected). */
   onRemoved?: (uploadId: string) => void;
+  /** Room on the disk, checked before bytes are stored. See [Note: Disk full]. */
+  diskSpace?: DiskSpace;
 }
 
 function isTusError(err: unknown): err is { status_code: number; body: string } {
@@ -58,6 +61,7 @@ export class VerifyingFileStore extends FileStore {
   private readonly finishedUpload: FinishedUploadLookup;
   private readonly onWritten: (w: WriteStats) => void;
   private readonly onRemoved: (uploadId: string) => void;
+  private readonly diskSpace: DiskSpace | undefined;
 
   constructor(options: VerifyingFileStoreOptions) {
     super({ directory: options.directory, expirationPeriodInMilliseconds: options.expirationMs });
@@ -67,6 +71,7 @@ export class VerifyingFileStore extends FileStore {
     this.finishedUpload = options.finishedUpload;
     this.onWritten = options.onWritten ?? (() => {});
     this.onRemoved = options.onRemoved ?? (() => {});
+    this.diskSpace = options.diskSpace;
   }
 
   partialPath(uploadId: string): string {
@@ -126,7 +131,31 @@ export class VerifyingFileStore extends FileStore {
   }
 
   override write(readable: Readable, id: string, offset: number): Promise<number> {
-    return this.work.run(() => this.writeTracked(readable, id, offset));
+    return this.work.run(async () => {
+      const release = await this.reserveRoom(id, offset);
+      try {
+        return await this.writeTracked(readable, id, offset);
+      } finally {
+        release();
+      }
+    });
+  }
+
+  /** Reserves the rest of the upload on the disk, or refuses with 507. See [Note: Disk full]. */
+  private async reserveRoom(id: string, offset: number): Promise<() => void> {
+    if (!this.diskSpace || this.finishedUpload(id)) return () => {};
+    const size = (await this.configstore.get(id))?.size ?? 0;
+    try {
+      return await this.diskSpace.reserve(Math.max(0, size - offset), 'the rest of this upload');
+    } catch (err) {
+      throw err instanceof VaultHttpError ? err.toTusError() : err;
+    }
+  }
+
+  /** A disk-full failure as the 507 the client is told (other failures pass through). */
+  private async asDiskFull(err: unknown): Promise<unknown> {
+    if (!this.diskSpace || !isOutOfSpace(err)) return err;
+    return (await this.diskSpace.refusalAfterFailure('this upload')).toTusError();
   }
 
   private async writeTracked(readable: Readable, id: string, offset: number): Promise<number> {
@@ -159,8 +188,16 @@ export class VerifyingFileStore extends FileStore {
     // See [Note: Checkpoints and power loss] in upload-hash.ts for when this sync is needed.
     if (this.hashes.needsDurableCheckpoints) await syncFile(path);
     const stored = (await stat(path)).size;
-    if (stored === hashedTo) await this.hashes.checkpoint(id, hasher, stored);
-    else await this.hashes.discard(id);
+    const checkpointed =
+      stored === hashedTo &&
+      (await this.hashes.checkpoint(id, hasher, stored).then(
+        () => true,
+        (err: unknown) => {
+          if (!isOutOfSpace(err)) throw err;
+          return false; // no room for it: the next resume re-reads the partial
+        },
+      ));
+    if (!checkpointed) await this.hashes.discard(id);
     this.onWritten({
       uploadId: id,
       bytes: stored - offset,
@@ -168,6 +205,7 @@ export class VerifyingFileStore extends FileStore {
       syncMs: performance.now() - t1,
     });
     if (failure !== undefined) {
+      failure = await this.asDiskFull(failure);
       throw isTusError(failure)
         ? TusRejection.from(failure)
         : TusRejection.from(ERRORS.FILE_WRITE_ERROR);
@@ -177,10 +215,13 @@ export class VerifyingFileStore extends FileStore {
 
   override async create(upload: Upload): Promise<Upload> {
     try {
+      await this.diskSpace?.ensureRoom(upload.size ?? 0, 'this upload');
       return await super.create(upload);
     } catch (err) {
       this.onRemoved(upload.id); // release the quota reservation made at creation
-      throw err;
+      if (err instanceof VaultHttpError) throw err.toTusError();
+      if (isOutOfSpace(err)) await super.remove(upload.id).catch(() => {}); // half-created
+      throw await this.asDiskFull(err);
     }
   }
 
