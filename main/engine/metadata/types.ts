@@ -53,5 +53,7 @@ export interface MetadataReadResult {
 export interface MetadataReader {
   /** Reads one file; never rejects for bad metadata (problems instead), only on abort. */
   read(path: string, fallbackMtimeMs: number, signal?: AbortSignal): Promise<MetadataReadResult>;
+  /** Reads in flight that keep every exiftool process busy with full batches (a hint). */
+  readonly wantsInFlight?: number;
   close(): Promise<void>;
 }

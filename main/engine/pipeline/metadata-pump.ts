@@ -23,7 +23,10 @@ export interface MetadataPumpOptions {
   vault: VaultClient | null;
   clock: Clock;
   logger: Logger;
-  /** Reads in flight (exiftool-vendored batches them over its own processes). */
+  /**
+   * Reads in flight (the reader batches them over its exiftool processes); raised to what
+   * the reader says keeps its processes busy.
+   */
   concurrency: number;
   /** Do not send (dry run, or paused). Read on each pass. */
   sendingAllowed: () => boolean;
@@ -43,11 +46,12 @@ export interface MetadataPump {
 export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
   const { store, reader, vault, clock, logger, events } = options;
   const device = hostname();
+  const concurrency = Math.max(options.concurrency, reader.wantsInFlight ?? 0);
   const reading = new Map<number, Promise<void>>();
   const controller = new AbortController();
   // Every read and metadata PUT in flight listens on this one signal (one listener each,
   // removed when it settles): allow that many without Node's leak warning.
-  setMaxListeners(options.concurrency * 2 + 10, controller.signal);
+  setMaxListeners(concurrency * 2 + 10, controller.signal);
   let sending = false;
   let queued = false;
   let closed = false;
@@ -65,7 +69,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
   }
 
   function fillReads(): void {
-    const free = options.concurrency - reading.size;
+    const free = concurrency - reading.size;
     if (free <= 0 || closed) return;
     const files = store
       .metadataPending(free + reading.size)

@@ -229,6 +229,21 @@ describe('metadata reader on the corpus (real exiftool)', () => {
     }
   });
 
+  it('a video named .heic keeps its date, GPS and duration (read again without -fast2)', async () => {
+    const { dir, cleanup } = await makeTempDir('keepsake-meta-');
+    try {
+      const clip = join(dir, 'clip.heic');
+      await copyFile(corpusFile('metadata-extractor-images/mov/with-gps.mov'), clip);
+      const { metadata } = await reader.read(clip, MTIME);
+      assert.equal(metadata.captureTime, '2019-07-24T11:25:40.000+03:00');
+      assert.deepEqual(metadata.gps, { lat: 32.0929, lon: 34.862, alt: 28.516 });
+      assert.ok((metadata.durationSec ?? 0) > 4);
+      assert.equal(metadata.mime, 'video/quicktime');
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('an aborted read rejects with AbortError', async () => {
     const controller = new AbortController();
     controller.abort();
