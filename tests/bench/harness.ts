@@ -12,6 +12,8 @@ export interface BenchMeasurement {
   higherIsBetter: boolean;
   /** the aim from the issue, e.g. ">= 0.70 of baseline" */
   aim?: string;
+  /** set when the baseline could not run (binary missing): no ratio is reported */
+  baselineMissing?: string;
 }
 
 export interface BenchCaseResult {
@@ -32,10 +34,12 @@ export interface BenchCase {
   name: string;
   description: string;
   run(ctx: BenchContext): Promise<BenchCaseResult>;
+  /** only run when named on the command line (e.g. the profiler), never in a plain run */
+  manual?: boolean;
 }
 
 export function ratio(m: BenchMeasurement): number {
-  if (m.baseline === 0) return Number.NaN;
+  if (m.baselineMissing !== undefined || m.baseline === 0) return Number.NaN;
   return m.higherIsBetter ? m.keepsake / m.baseline : m.baseline / m.keepsake;
 }
 

@@ -5,7 +5,15 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type BenchCase, type BenchCaseResult, ratio } from './harness.js';
+import { type BenchCase, type BenchCaseResult, type BenchMeasurement, ratio } from './harness.js';
+
+function describe(m: BenchMeasurement): string {
+  const aim = m.aim ? ` (aim ${m.aim})` : '';
+  if (m.baselineMissing !== undefined) {
+    return `${m.label}: keepsake ${m.keepsake.toFixed(2)} ${m.unit} | ${m.baselineName}: ${m.baselineMissing}${aim}`;
+  }
+  return `${m.label}: keepsake ${m.keepsake.toFixed(2)} ${m.unit} | ${m.baselineName} ${m.baseline.toFixed(2)} ${m.unit} | ratio ${ratio(m).toFixed(2)}${aim}`;
+}
 
 const casesDir = new URL('./cases/', import.meta.url);
 const wanted = process.argv.slice(2);
@@ -17,7 +25,8 @@ for (const file of files) {
   const mod = (await import(pathToFileURL(join(casesDir.pathname, file)).href)) as {
     benchCase: BenchCase;
   };
-  if (wanted.length === 0 || wanted.includes(mod.benchCase.name)) cases.push(mod.benchCase);
+  const named = wanted.includes(mod.benchCase.name);
+  if (named || (wanted.length === 0 && !mod.benchCase.manual)) cases.push(mod.benchCase);
 }
 if (cases.length === 0) {
   console.error(`no bench case matched ${wanted.join(' ')}`);
@@ -25,6 +34,7 @@ if (cases.length === 0) {
 }
 
 const results: Record<string, BenchCaseResult & { seconds: number }> = {};
+const failed: string[] = [];
 for (const benchCase of cases) {
   const workDir = await mkdtemp(
     join(process.env.BENCH_TMP ?? tmpdir(), `keepsake-bench-${benchCase.name}-`),
@@ -34,17 +44,38 @@ for (const benchCase of cases) {
   try {
     const result = await benchCase.run({ workDir, small, log: (l) => console.log(`   ${l}`) });
     results[benchCase.name] = { ...result, seconds: (performance.now() - started) / 1000 };
-    for (const m of result.measurements) {
-      const r = ratio(m);
-      console.log(
-        `   ${m.label}: keepsake ${m.keepsake.toFixed(2)} ${m.unit} | ${m.baselineName} ${m.baseline.toFixed(2)} ${m.unit} | ratio ${r.toFixed(2)}${m.aim ? ` (aim ${m.aim})` : ''}`,
-      );
-    }
+    for (const m of result.measurements) console.log(`   ${describe(m)}`);
+  } catch (err) {
+    // one broken case must not cost the rest of a long run: record it and go on
+    const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    console.log(`   FAILED: ${message}`);
+    failed.push(benchCase.name);
+    results[benchCase.name] = {
+      measurements: [],
+      extra: { error: message },
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
 }
 
-const out = { at: new Date().toISOString(), small, results };
+// every measurement again in one block, so a whole run reads as one table
+console.log('\n## summary (ratio > 1: Keepsake is better)');
+for (const [name, result] of Object.entries(results)) {
+  for (const m of result.measurements) console.log(`   ${name}: ${describe(m)}`);
+}
+
+const ratios = Object.fromEntries(
+  Object.entries(results).map(([name, r]) => [
+    name,
+    r.measurements.map((m) => ({ label: m.label, ratio: ratio(m), aim: m.aim ?? null })),
+  ]),
+);
+const out = { at: new Date().toISOString(), small, ratios, results };
 await writeFile('bench-results.json', `${JSON.stringify(out, null, 2)}\n`);
 console.log('\nwrote bench-results.json');
+if (failed.length > 0) {
+  console.error(`failed cases: ${failed.join(', ')}`);
+  process.exitCode = 1;
+}

@@ -141,9 +141,10 @@ export async function generateScanTree(
   ctx: BenchContext,
   root: string,
   unique = true,
+  files?: number,
 ): Promise<{ files: number; bytes: number; folders: number; sources: string[] }> {
-  const count = ctx.small ? 5_000 : 100_000;
-  const folders = ctx.small ? 50 : 1_000;
+  const count = files ?? (ctx.small ? 5_000 : 100_000);
+  const folders = Math.max(1, Math.round(count / 100));
   const t0 = performance.now();
   const sources = cleanJpegs(3000).map((r) => r.path);
   const g = await generateUniqueFiles(root, {
