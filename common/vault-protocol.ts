@@ -324,3 +324,126 @@ export function firstIssue(error: z.ZodError): { field: string; message: string 
     message: issue ? `${field || '(body)'}: ${issue.message}` : 'invalid',
   };
 }
+
+// ---------------------------------------------------------------------------------------
+// Where clients keep each content, and proof that the vault still holds it (issue 10):
+// POST /api/v1/locations, POST /api/v1/locations/gone, GET /api/v1/locations,
+// POST /api/v1/verify. A path inside a folder is raw bytes ('/'-separated; a name need not
+// be UTF-8): `pathB64` carries them exactly, `path` is for display (and, alone, means its
+// UTF-8 bytes). The vault also refuses a path with an empty, "." or ".." segment or NUL.
+
+export const MAX_LOCATIONS_PER_REQUEST = 1000;
+export const MAX_LOCATION_PATH_BYTES = 4096;
+
+/** Until devices have identities of their own (issue 13), a client picks its device id. */
+export const deviceIdSchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,128}$/, 'visible ASCII, 1-128 chars');
+/** The watched folder's label: one name, no "/". */
+export const folderLabelSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((s) => noNul(s) && !s.includes('/') && s !== '.' && s !== '..', {
+    message: 'a folder label is one name: no "/", NUL, "." or ".."',
+  });
+/** Standard base64 (with padding). */
+export const base64Schema = z
+  .string()
+  .max(Math.ceil(MAX_LOCATION_PATH_BYTES / 3) * 4)
+  .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'standard base64');
+
+const placeFields = {
+  folder: folderLabelSchema,
+  path: z.string().max(MAX_LOCATION_PATH_BYTES).optional(),
+  pathB64: base64Schema.optional(),
+};
+
+export const registerLocationsRequestSchema = z.object({
+  deviceId: deviceIdSchema,
+  deviceName: z.string().min(1).max(255).refine(noNul, 'must not contain NUL'),
+  locations: z
+    .array(
+      z.object({
+        sha256: sha256Schema,
+        ...placeFields,
+        /** bytes; must equal the content's size */
+        size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+        /** the file's mtime on the device, unix ms */
+        mtimeMs: z.number().int().nullable().optional(),
+      }),
+    )
+    .max(MAX_LOCATIONS_PER_REQUEST),
+});
+export type RegisterLocationsRequest = z.infer<typeof registerLocationsRequestSchema>;
+
+/** Per item, in request order: recorded (how), or refused for that item only. */
+export const registerLocationResultSchema = z.union([
+  z.object({ ok: z.literal(true), change: z.enum(['added', 'seen', 'replaced']) }),
+  z.object({
+    ok: z.literal(false),
+    /** not_held: upload the content first; size_mismatch: the vault's content differs in size */
+    error: z.enum(['not_held', 'size_mismatch']),
+    message: z.string(),
+  }),
+]);
+export const registerLocationsResponseSchema = z.object({
+  results: z.array(registerLocationResultSchema),
+});
+export type RegisterLocationsResponse = z.infer<typeof registerLocationsResponseSchema>;
+
+export const goneLocationsRequestSchema = z.object({
+  deviceId: deviceIdSchema,
+  locations: z
+    .array(z.object({ ...placeFields, sha256: sha256Schema.optional() }))
+    .max(MAX_LOCATIONS_PER_REQUEST),
+});
+export type GoneLocationsRequest = z.infer<typeof goneLocationsRequestSchema>;
+export const goneLocationsResponseSchema = z.object({
+  /** per item: whether a place still held (and, with sha256, held that content) */
+  results: z.array(z.object({ marked: z.boolean() })),
+});
+export type GoneLocationsResponse = z.infer<typeof goneLocationsResponseSchema>;
+
+export const locationJsonSchema = z.object({
+  sha256: sha256Schema,
+  deviceId: z.string(),
+  deviceName: z.string(),
+  folder: z.string(),
+  /** for display: the bytes as UTF-8, invalid sequences replaced */
+  path: z.string(),
+  /** the exact bytes */
+  pathB64: z.string(),
+  size: z.number(),
+  mtimeMs: z.number().nullable(),
+  /** unix ms, vault clock */
+  firstSeen: z.number(),
+  lastSeen: z.number(),
+  /** unix ms the device reported it gone; null while it is there */
+  goneAt: z.number().nullable(),
+});
+export type LocationJson = z.infer<typeof locationJsonSchema>;
+/**
+ * GET /api/v1/locations?device=&folder=&prefix=|prefixB64=&at=&includeGone=1&after=&limit=
+ * Without `at`: the places held now; with `at` (unix ms): those held at that moment.
+ */
+export const locationPageSchema = z.object({
+  locations: z.array(locationJsonSchema),
+  /** the cursor for ?after= of the next page; null at the end */
+  next: z.string().nullable(),
+});
+export type LocationPage = z.infer<typeof locationPageSchema>;
+
+export const MAX_VERIFY_HASHES = 1000;
+export const verifyRequestSchema = z.object({
+  sha256: z.array(sha256Schema).max(MAX_VERIFY_HASHES),
+});
+export type VerifyRequest = z.infer<typeof verifyRequestSchema>;
+/** ok: the stored bytes hash to the sha256 now; missing also for content never held. */
+export const blobStateSchema = z.enum(['ok', 'damaged', 'missing']);
+export type BlobState = z.infer<typeof blobStateSchema>;
+export const verifyResponseSchema = z.object({
+  /** in request order, each hash once */
+  results: z.array(z.object({ sha256: sha256Schema, state: blobStateSchema })),
+});
+export type VerifyResponse = z.infer<typeof verifyResponseSchema>;

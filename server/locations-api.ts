@@ -4,91 +4,29 @@
 // path travels as base64 (`pathB64`) with `path` as a display string beside it.
 // Invariant: a request is validated whole before anything is stored; nothing here deletes.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { parseJson, readBody, sendJson } from './api.js';
-import { SHA256_HEX } from '../common/vault-protocol.js';
+import {
+  base64Schema,
+  goneLocationsRequestSchema,
+  type LocationJson,
+  MAX_LOCATION_PATH_BYTES,
+  registerLocationsRequestSchema,
+  type RegisterLocationsResponse,
+} from '../common/vault-protocol.js';
 import { VaultHttpError } from './http-error.js';
 import type { LocationFilter, LocationRecord, NewLocation } from './index/location-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 
-export const MAX_LOCATIONS_PER_REQUEST = 1000;
 const MAX_LOCATIONS_BODY_BYTES = 16 * 1024 * 1024;
-const MAX_PATH_BYTES = 4096;
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
-
-const noNul = (s: string) => !s.includes('\0');
-
-/** Until devices have identities of their own (issue 13), a client picks its device id. */
-const deviceIdSchema = z.string().regex(/^[\x21-\x7e]{1,128}$/, 'visible ASCII, 1-128 chars');
-const folderSchema = z
-  .string()
-  .min(1)
-  .max(255)
-  .refine((s) => noNul(s) && !s.includes('/') && s !== '.' && s !== '..', {
-    message: 'a folder label is one name: no "/", NUL, "." or ".."',
-  });
-const base64Schema = z
-  .string()
-  .max(Math.ceil(MAX_PATH_BYTES / 3) * 4)
-  .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'standard base64');
-const placeSchema = {
-  folder: folderSchema,
-  /** display form; the bytes are UTF-8 of it unless pathB64 is given */
-  path: z.string().max(MAX_PATH_BYTES).optional(),
-  /** the path's raw bytes, base64: authoritative when present */
-  pathB64: base64Schema.optional(),
-};
-
-export const registerLocationsRequest = z.object({
-  deviceId: deviceIdSchema,
-  deviceName: z.string().min(1).max(255).refine(noNul),
-  locations: z
-    .array(
-      z.object({
-        sha256: z.string().regex(SHA256_HEX),
-        ...placeSchema,
-        size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-        mtimeMs: z.number().int().nullable().optional(),
-      }),
-    )
-    .max(MAX_LOCATIONS_PER_REQUEST),
-});
-
-export const goneLocationsRequest = z.object({
-  deviceId: deviceIdSchema,
-  locations: z
-    .array(z.object({ ...placeSchema, sha256: z.string().regex(SHA256_HEX).optional() }))
-    .max(MAX_LOCATIONS_PER_REQUEST),
-});
-
-export type RegisterLocationsResponse = {
-  results: (
-    | { ok: true; change: 'added' | 'seen' | 'replaced' }
-    | { ok: false; error: 'not_held' | 'size_mismatch'; message: string }
-  )[];
-};
-
-export interface LocationJson {
-  sha256: string;
-  deviceId: string;
-  deviceName: string;
-  folder: string;
-  /** for display: the bytes as UTF-8, invalid sequences replaced */
-  path: string;
-  /** the exact bytes, base64 */
-  pathB64: string;
-  size: number;
-  mtimeMs: number | null;
-  firstSeen: number;
-  lastSeen: number;
-  goneAt: number | null;
-}
 
 /** Why a path inside a folder is refused, or null when it is acceptable. */
 export function pathProblem(bytes: Buffer): string | null {
   if (bytes.length === 0) return 'a path must not be empty';
-  if (bytes.length > MAX_PATH_BYTES) return `a path is at most ${MAX_PATH_BYTES} bytes`;
+  if (bytes.length > MAX_LOCATION_PATH_BYTES)
+    return `a path is at most ${MAX_LOCATION_PATH_BYTES} bytes`;
   if (bytes.includes(0)) return 'a path must not contain NUL';
   // Split on the byte '/', not on characters: the bytes need not be UTF-8.
   let start = 0;
@@ -158,7 +96,7 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
 
   async function register(req: IncomingMessage, res: ServerResponse) {
     const body = parseBody(
-      registerLocationsRequest,
+      registerLocationsRequestSchema,
       parseJson(await readBody(req, MAX_LOCATIONS_BODY_BYTES)),
     );
     const items: NewLocation[] = body.locations.map((l) => ({
@@ -178,7 +116,7 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
 
   async function gone(req: IncomingMessage, res: ServerResponse) {
     const body = parseBody(
-      goneLocationsRequest,
+      goneLocationsRequestSchema,
       parseJson(await readBody(req, MAX_LOCATIONS_BODY_BYTES)),
     );
     const items = body.locations.map((l) => ({

@@ -3,30 +3,25 @@
 // proof behind `keepsake verify` (issue 10 section 3). Reads run a few at a time, so one
 // request cannot flood the disk; a client that goes away stops the work.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
+import {
+  MAX_VERIFY_HASHES,
+  type VerifyResponse,
+  verifyRequestSchema,
+} from '../common/vault-protocol.js';
 import { parseJson, readBody, sendJson } from './api.js';
 import type { AssetHealth, BlobState } from './asset-health.js';
-import { SHA256_HEX } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import type { VaultIndex } from './index/vault-index.js';
 
-export const MAX_VERIFY_HASHES = 1000;
 const MAX_VERIFY_BODY_BYTES = 128 * 1024;
 /** Blobs read at once: enough to overlap reads with hashing on a 2-core machine. */
 const VERIFY_CONCURRENCY = 2;
 
-export const verifyRequest = z.object({
-  sha256: z.array(z.string().regex(SHA256_HEX)).max(MAX_VERIFY_HASHES),
-});
-
-export interface VerifyResponse {
-  /** in request order, each hash once */
-  results: { sha256: string; state: BlobState }[];
-}
-
 export function createVerifyApi(deps: { index: VaultIndex; health: AssetHealth }) {
   async function verify(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const parsed = verifyRequest.safeParse(parseJson(await readBody(req, MAX_VERIFY_BODY_BYTES)));
+    const parsed = verifyRequestSchema.safeParse(
+      parseJson(await readBody(req, MAX_VERIFY_BODY_BYTES)),
+    );
     if (!parsed.success) {
       throw new VaultHttpError(
         400,

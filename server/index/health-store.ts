@@ -3,8 +3,9 @@
 // connection. Invariant: problem_since is set exactly while state is not 'ok', and keeps
 // the moment the problem was first found across repeated findings.
 import type Database from 'better-sqlite3';
+import type { BlobState } from '../../common/vault-protocol.js';
 
-export type BlobState = 'ok' | 'damaged' | 'missing';
+export type { BlobState } from '../../common/vault-protocol.js';
 export type BlobProblem = Exclude<BlobState, 'ok'>;
 
 export interface AssetCheck {
