@@ -43,6 +43,15 @@ import { createHash } from 'node:crypto';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Response } from 'got';
+import {
+  BATCH_CONTENT_TYPE,
+  BATCH_COUNT_HEADER,
+  type BatchFrameHeader,
+  type BatchItemResult,
+  RECOMMENDED_BATCH_BYTES,
+  RECOMMENDED_BATCH_FILES,
+  batchResponseSchema,
+} from '../../../common/vault-protocol.js';
 import { KeepsakeError, type ErrorCode, fromFsError } from '../errors.js';
 import type { Clock, Logger } from '../ports.js';
 import type { HttpClient } from './http-client.js';
@@ -56,9 +65,9 @@ import {
 import type { BandwidthThrottle } from './throttle.js';
 import type { BatchItemOutcome, BatchUploadJob } from './types.js';
 
-/** The client keeps batches well under the vault's 64 MiB limit (BATCH-PROTOCOL.md §1). */
-export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
-export const MAX_BATCH_FILES = 500;
+/** The client keeps batches well under the vault's limits (common/vault-protocol.ts). */
+export const MAX_BATCH_BYTES = RECOMMENDED_BATCH_BYTES;
+export const MAX_BATCH_FILES = RECOMMENDED_BATCH_FILES;
 const READ_BUFFER = 256 * 1024;
 
 export interface BatchContext {
@@ -194,8 +203,8 @@ async function sendOnce(
       method: 'POST',
       headers: {
         authorization: `Bearer ${ctx.token}`,
-        'content-type': 'application/vnd.keepsake.batch',
-        'keepsake-batch-count': String(jobs.length),
+        'content-type': BATCH_CONTENT_TYPE,
+        [BATCH_COUNT_HEADER.toLowerCase()]: String(jobs.length),
       },
       body,
       signal,
@@ -325,57 +334,41 @@ function fileChanged(job: BatchUploadJob): KeepsakeError {
 }
 
 function frameHeader(job: BatchUploadJob, size: number): Buffer {
-  const header: Record<string, string | number> = {
+  const header: BatchFrameHeader = {
     sha256: job.sha256,
     size,
     filename: job.filename,
     relpath: job.relPath,
-    mtimeMs: Math.trunc(job.mtimeMs),
+    mtimeMs: Math.max(0, Math.trunc(job.mtimeMs)),
+    ...(job.mime !== null ? { mime: job.mime } : {}),
   };
-  if (job.mime !== null) header.mime = job.mime;
   return Buffer.from(`${JSON.stringify(header)}\n`, 'utf8');
 }
 
-interface ItemResult {
-  status: 'stored' | 'duplicate' | 'refused';
-  code?: string;
-  message?: string;
-  retryable?: boolean;
-}
-
 /** The vault's results, one per job in order, or why they cannot be trusted. */
-function parseResults(body: string, jobs: readonly BatchUploadJob[]): ItemResult[] | string {
-  let parsed: unknown;
+function parseResults(body: string, jobs: readonly BatchUploadJob[]): BatchItemResult[] | string {
+  let json: unknown;
   try {
-    parsed = JSON.parse(body);
+    json = JSON.parse(body);
   } catch {
     return 'the batch answer was not JSON';
   }
-  const results = (parsed as { results?: unknown } | null)?.results;
-  if (!Array.isArray(results) || results.length !== jobs.length) {
-    return `the batch answer has no result for each of the ${jobs.length} files`;
+  const parsed = batchResponseSchema.safeParse(json);
+  if (!parsed.success) return 'the batch answer does not follow common/vault-protocol.ts';
+  const results = parsed.data.results;
+  if (results.length !== jobs.length) {
+    return `the batch answer has ${results.length} results for ${jobs.length} files`;
   }
-  const out: ItemResult[] = [];
   for (const [i, r] of results.entries()) {
-    const o = (r ?? {}) as Record<string, unknown>;
-    if (o.sha256 !== jobs[i]?.sha256) return `result ${i} is not for the file sent there`;
-    if (o.status !== 'stored' && o.status !== 'duplicate' && o.status !== 'refused') {
-      return `result ${i} has status ${String(o.status)}`;
-    }
-    out.push({
-      status: o.status,
-      ...(typeof o.code === 'string' ? { code: o.code } : {}),
-      ...(typeof o.message === 'string' ? { message: o.message } : {}),
-      ...(typeof o.retryable === 'boolean' ? { retryable: o.retryable } : {}),
-    });
+    if (r.sha256 !== jobs[i]?.sha256) return `result ${i} is not for the file sent there`;
   }
-  return out;
+  return results;
 }
 
 function outcomeFor(
   job: BatchUploadJob,
   problem: KeepsakeError | null,
-  result: ItemResult | undefined,
+  result: BatchItemResult | undefined,
 ): BatchItemOutcome {
   if (problem !== null) {
     return { fileId: job.fileId, sha256: job.sha256, outcome: 'refused', error: problem };

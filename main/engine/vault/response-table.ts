@@ -34,6 +34,7 @@
 // backoff. Every row has a test in tests/unit/engine/vault/response-table.test.ts or the
 // integration tests.
 import { RequestError } from 'got';
+import { CHECKSUM_MISMATCH_STATUS } from '../../../common/vault-protocol.js';
 import { KeepsakeError, isAbortError, type ErrorCode } from '../errors.js';
 import { redactUrl } from './http-client.js';
 
@@ -100,7 +101,7 @@ export function actionForStatus(x: HttpExchange): ResponseAction {
       delayMs: parseRetryAfter(x.retryAfter, x.nowMs),
       reason: `server busy (${s})`,
     };
-  if (s === 460)
+  if (s === CHECKSUM_MISMATCH_STATUS)
     return fail(
       'verification_failed',
       'The vault rejected the upload: its SHA-256 of the stored bytes does not match the file (content changed or was corrupted in transit).',

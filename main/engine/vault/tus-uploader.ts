@@ -47,6 +47,7 @@ import { type Hash, createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { DEFERRED_HASH_HEADER, FINAL_SHA256_HEADER } from '../../../common/vault-protocol.js';
 import { KeepsakeError, fromFsError } from '../errors.js';
 import { backoffDelay } from '../pipeline/backoff.js';
 import type { Clock, Logger } from '../ports.js';
@@ -489,7 +490,7 @@ class UploadSession {
       'upload-metadata': encodeMetadata(job, this.sha256),
     };
     if (this.sha256 === null && this.up.options.token !== null) {
-      headers['keepsake-deferred-hash'] = '1';
+      headers[DEFERRED_HASH_HEADER.toLowerCase()] = '1';
     }
     const res = await this.send('POST', this.up.filesUrl, headers, withData ? 0 : null, job.size);
     if (res.statusCode !== 201)
@@ -554,7 +555,7 @@ class UploadSession {
     const final = end === this.job.size;
     if (final) {
       const sha256 = await this.digest();
-      if (this.up.options.token !== null) headers['keepsake-sha256'] = sha256;
+      if (this.up.options.token !== null) headers[FINAL_SHA256_HEADER.toLowerCase()] = sha256;
     } else {
       await this.hashUpTo(start);
     }

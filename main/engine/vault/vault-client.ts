@@ -6,13 +6,20 @@
 // during an upload.
 import type { Response } from 'got';
 import type { VaultUsage } from '../../../common/contract.js';
+import {
+  type MetadataItemResult,
+  MAX_CHECK_HASHES,
+  MAX_METADATA_BATCH_BYTES,
+  MAX_METADATA_BATCH_ITEMS,
+  checkResponseSchema,
+  metadataBatchResponseSchema,
+  usageSchema,
+} from '../../../common/vault-protocol.js';
 import type { MediaMetadata } from '../metadata/types.js';
 import { type HttpClient, createHttpClient } from './http-client.js';
-import { errorForNetworkFault, errorForStatus } from './response-table.js';
+import { type UploadHttpError, errorForNetworkFault, errorForStatus } from './response-table.js';
 
-export const checkBatchSize = 1000;
-/** The most items the vault takes in one POST /api/v1/metadata (BATCH-PROTOCOL.md §3). */
-export const metadataBatchSize = 500;
+export const checkBatchSize = MAX_CHECK_HASHES;
 
 export interface VaultClientOptions {
   /** Vault base URL, e.g. http://127.0.0.1:7420 */
@@ -32,14 +39,8 @@ export interface VaultClientOptions {
   timeoutMs?: number;
 }
 
-/** What the vault said of one item of a metadata batch. */
-export interface MetadataItemResult {
-  sha256: string;
-  status: 'stored' | 'refused' | 'unknown_asset';
-  /** For 'refused': the MediaMetadata field the vault would not take (drop it and resend). */
-  field?: string;
-  message?: string;
-}
+/** What the vault said of one item of a metadata batch (common/vault-protocol.ts). */
+export type { MetadataItemResult };
 
 export interface VaultClient {
   readonly endpoint: string;
@@ -127,16 +128,17 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
         const batch = sha256s.slice(i, i + checkBatchSize);
         // Sequential on purpose: each batch is one small request, and the vault handles a
         // thousand hashes per call; parallel batches would only contend for its database.
-        const body = (await call(
+        const body = await call(
           'POST',
           'api/v1/assets/check',
           'check which files the vault holds',
           { sha256: batch },
           signal,
-        )) as { present?: unknown };
-        if (Array.isArray(body.present)) {
-          for (const s of body.present) if (typeof s === 'string') present.add(s.toLowerCase());
-        }
+        );
+        const parsed = checkResponseSchema.safeParse(body);
+        if (!parsed.success)
+          throw notUnderstood(`${base}/api/v1/assets/check`, 'check which files the vault holds');
+        for (const s of parsed.data.present) present.add(s);
       }
       return present;
     },
@@ -151,8 +153,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     },
     async putMetadataBatch(items, signal) {
       const results: MetadataItemResult[] = [];
-      for (let i = 0; i < items.length; i += metadataBatchSize) {
-        const batch = items.slice(i, i + metadataBatchSize);
+      for (const batch of metadataGroups(items)) {
         const body = await call(
           'POST',
           'api/v1/metadata',
@@ -166,6 +167,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     },
     async usage(signal) {
       const body = await call('GET', 'api/v1/usage', 'read the vault usage', undefined, signal);
+      const parsed = usageSchema.safeParse(body);
+      if (parsed.success) {
+        const { byDevice: _, ...usage } = parsed.data;
+        return usage;
+      }
+      // A vault from before the shared schema may leave fields out: count them as 0.
       return normaliseUsage((body ?? {}) as Record<string, unknown>);
     },
     async health(signal) {
@@ -187,6 +194,47 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
 }
 
 /**
+ * Consecutive groups within the vault's limits for one request: MAX_METADATA_BATCH_ITEMS
+ * items and MAX_METADATA_BATCH_BYTES of JSON body (an item alone is at most 64 KiB).
+ */
+function metadataGroups<T>(items: readonly T[]): T[][] {
+  const limit = MAX_METADATA_BATCH_BYTES - 1024; // room for the envelope
+  const groups: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = Buffer.byteLength(JSON.stringify(item)) + 1;
+    if (
+      current.length > 0 &&
+      (current.length >= MAX_METADATA_BATCH_ITEMS || bytes + size > limit)
+    ) {
+      groups.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+/** A 2xx answer that does not say what the protocol says: retried like a vault fault. */
+function notUnderstood(url: string, what: string): UploadHttpError {
+  return errorForStatus(
+    {
+      method: 'POST',
+      url,
+      status: 502,
+      body: 'the answer does not follow common/vault-protocol.ts',
+      retryAfter: undefined,
+      nowMs: Date.now(),
+    },
+    what,
+  );
+}
+
+/**
  * The per-item results of a metadata batch, checked against what was sent: one result per
  * item, same order, same sha256. A reply that does not line up is the vault's bug; it is
  * reported as a retryable failure of the whole batch rather than trusted item by item.
@@ -196,37 +244,20 @@ function parseMetadataResults(
   sent: readonly { sha256: string }[],
   url: string,
 ): MetadataItemResult[] {
-  const results = (body as { results?: unknown } | null)?.results;
-  const bad = (why: string): never => {
-    throw errorForStatus(
-      {
-        method: 'POST',
-        url,
-        status: 502,
-        body: why,
-        retryAfter: undefined,
-        nowMs: Date.now(),
-      },
-      'send metadata to the vault',
-    );
-  };
-  if (!Array.isArray(results) || results.length !== sent.length) {
-    return bad(`expected ${sent.length} results`);
+  const what = 'send metadata to the vault';
+  const parsed = metadataBatchResponseSchema.safeParse(body);
+  if (!parsed.success || parsed.data.results.length !== sent.length) {
+    throw notUnderstood(url, what);
   }
-  return results.map((r: unknown, i): MetadataItemResult => {
-    const o = (r ?? {}) as Record<string, unknown>;
+  return parsed.data.results.map((r, i): MetadataItemResult => {
     const expected = sent[i]?.sha256;
-    if (typeof o.sha256 !== 'string' || o.sha256.toLowerCase() !== expected) {
-      return bad(`result ${i} is not for ${expected}`);
-    }
-    if (o.status !== 'stored' && o.status !== 'refused' && o.status !== 'unknown_asset') {
-      return bad(`result ${i} has status ${String(o.status)}`);
-    }
+    if (expected === undefined || r.sha256.toLowerCase() !== expected)
+      throw notUnderstood(url, what);
     return {
       sha256: expected,
-      status: o.status,
-      ...(typeof o.field === 'string' ? { field: o.field } : {}),
-      ...(typeof o.message === 'string' ? { message: o.message } : {}),
+      status: r.status,
+      ...(r.field !== undefined ? { field: r.field } : {}),
+      ...(r.message !== undefined ? { message: r.message } : {}),
     };
   });
 }
