@@ -184,6 +184,8 @@ export const usageSchema = z.object({
   ),
   /** null = unlimited */
   quotaBytes: z.number().nullable(),
+  /** declared sizes of uploads in progress, reserved against the quota (vaults since issue 9) */
+  reservedBytes: z.number().optional(),
 });
 export type Usage = z.infer<typeof usageSchema>;
 

@@ -227,6 +227,7 @@ export function createApi(deps: ApiDeps) {
       ...index.usage(),
       byDevice: index.locations.byDevice(),
       quotaBytes: deps.quotaBytes,
+      reservedBytes: index.reservedBytes(),
     };
     sendJson(res, 200, reply);
   }

@@ -17,6 +17,7 @@ import { sendErrorsAsJson } from './json-error-response.js';
 import type { VaultLogger } from './logger.js';
 import { kindOf, parseUploadMetadata } from './metadata-schema.js';
 import type { VaultMetrics } from './metrics.js';
+import type { AbandonedPartials } from './partials.js';
 import { UPLOAD_ID, type VerifyingFileStore } from './verifying-file-store.js';
 
 export interface TusEndpointDeps {
@@ -30,6 +31,8 @@ export interface TusEndpointDeps {
   now: () => number;
   /** answers a disk-full failure with 507 (See [Note: Disk full]) */
   diskSpace?: DiskSpace;
+  /** expires idle partials before the quota refuses a creation (See [Note: Abandoned partials]) */
+  partials?: AbandonedPartials;
 }
 
 export const TUS_PATH = '/files';
@@ -62,7 +65,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     // Upload ids are 32 lowercase hex; anything else (e.g. "..%2Fvault.db") is unknown.
     getFileIdFromRequest: (_req, lastPath) =>
       lastPath !== undefined && UPLOAD_ID.test(lastPath) ? lastPath : undefined,
-    onUploadCreate: (_req, upload) => {
+    onUploadCreate: async (_req, upload) => {
       let declared;
       try {
         declared = parseUploadMetadata(upload.metadata);
@@ -71,25 +74,15 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
         throw err;
       }
       const size = upload.size ?? 0;
-      // The quota counts held content plus the sizes reserved by uploads in flight; content
-      // the vault already holds costs nothing, so it is exempt.
-      if (deps.quotaBytes !== null && index.getAsset(declared.sha256) === undefined) {
-        const used = index.committedAndReservedBytes();
-        if (used + size > deps.quotaBytes) {
-          throw reject(
-            new VaultHttpError(
-              507,
-              'quota_exceeded',
-              `this upload needs ${size} bytes and the vault has ${Math.max(0, deps.quotaBytes - used)} of its ${deps.quotaBytes}-byte quota left`,
-            ),
-            'quota_exceeded',
-          );
-        }
+      if (quotaRefusal(declared.sha256, size) && deps.partials) {
+        await deps.partials.expireIdle(); // abandoned partials may hold the room
       }
+      const refusal = quotaRefusal(declared.sha256, size);
+      if (refusal) throw reject(refusal, 'quota_exceeded');
       // Reserved synchronously with the check, so two concurrent creations cannot both fit.
       index.recordUploadCreated({ id: upload.id, sha256: declared.sha256, size, at: deps.now() });
       metrics.uploadsStarted += 1;
-      return Promise.resolve({});
+      return {};
     },
     onUploadFinish: async (_req, upload) => {
       await finishOnce(upload);
@@ -120,6 +113,24 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       };
     },
   });
+
+  /**
+   * The quota counts held content plus the sizes reserved by uploads in flight; content the
+   * vault already holds costs nothing, so it is exempt. Undefined when the upload fits.
+   */
+  function quotaRefusal(sha256: string, size: number): VaultHttpError | undefined {
+    if (deps.quotaBytes === null || index.getAsset(sha256) !== undefined) return undefined;
+    const used = index.committedAndReservedBytes();
+    if (used + size <= deps.quotaBytes) return undefined;
+    const reserved = index.reservedBytes();
+    return new VaultHttpError(
+      507,
+      'quota_exceeded',
+      `this upload needs ${size} bytes and the vault has ${Math.max(0, deps.quotaBytes - used)} of its ${deps.quotaBytes}-byte quota left` +
+        (reserved > 0 ? ` (${reserved} bytes are reserved by uploads in progress)` : ''),
+      { reservedBytes: reserved },
+    );
+  }
 
   // One finish per upload at a time: the final PATCH and a HEAD (or the startup pass) may
   // both find an upload complete.

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { API_PREFIX, createApi, sendError, sendJson } from './api.js';
 import { AssetHealth } from './asset-health.js';
+import { AbandonedPartials, DEFAULT_PARTIAL_TTL_MS } from './partials.js';
 import { BlobStore } from './blob-store.js';
 import { DiskSpace, isOutOfSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
@@ -33,7 +34,7 @@ export type { VaultLogger } from './logger.js';
 export { VaultStartError, type VaultStartErrorCode } from './start-error.js';
 
 export const DEFAULT_VAULT_PORT = 7418;
-export const DEFAULT_EXPIRATION_MS = 3 * 24 * 60 * 60 * 1000;
+export { DEFAULT_PARTIAL_TTL_MS } from './partials.js';
 
 export interface VaultOptions {
   dataDir: string;
@@ -47,8 +48,11 @@ export interface VaultOptions {
   quotaBytes?: number | null;
   /** largest single upload, bytes; null/undefined = unlimited */
   maxSizeBytes?: number | null;
-  /** partial uploads older than this are deleted (tus expiration), ms; default 3 days */
-  expirationMs?: number;
+  /**
+   * a partial upload idle this long (ms) is deleted and its quota reservation released (tus
+   * expiration); default 24 h. See [Note: Abandoned partials] in partials.ts.
+   */
+  partialTtlMs?: number;
   /** the background scrubber's pace (See [Note: Scrub pacing] in scrub.ts); false = off */
   scrub?: ScrubOptions | false;
   /** bytes of disk always left free; default 2 % of the filesystem (See [Note: Disk full]) */
@@ -85,8 +89,8 @@ function checkOptions(o: VaultOptions): void {
   if (o.token !== undefined && !/^[\x21-\x7e]{1,512}$/.test(o.token)) {
     throw new VaultStartError('invalid_option', 'the token must be 1-512 visible ASCII characters');
   }
-  if (o.expirationMs !== undefined && !(nonNegInt(o.expirationMs) && o.expirationMs > 0)) {
-    throw new VaultStartError('invalid_option', 'expiration must be a positive number of ms');
+  if (o.partialTtlMs !== undefined && !(nonNegInt(o.partialTtlMs) && o.partialTtlMs > 0)) {
+    throw new VaultStartError('invalid_option', 'the partial TTL must be a positive number of ms');
   }
   const scrub = o.scrub === false ? {} : (o.scrub ?? {});
   for (const [name, v] of [
@@ -131,7 +135,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
   const logger = options.logger ?? silentVaultLogger;
   const quotaBytes = options.quotaBytes ?? null;
   const maxSizeBytes = options.maxSizeBytes ?? null;
-  const expirationMs = options.expirationMs ?? DEFAULT_EXPIRATION_MS;
+  const partialTtlMs = options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS;
   const now = () => Date.now();
 
   await prepareDataDir(dataDir);
@@ -165,7 +169,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       diskSpace,
       directory: uploadsDir,
       stateDirectory: stateDir,
-      expirationMs,
+      expirationMs: partialTtlMs,
       finishedUpload: (id) => {
         const u = idx.getUpload(id);
         return u?.state === 'finished' ? { size: u.size, createdAt: u.createdAt } : undefined;
@@ -177,7 +181,17 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       onRemoved: (id) => idx.forgetUpload(id),
     });
     metrics.hashStateRebuilds = () => store.hashes.rebuilds;
+    const partials = new AbandonedPartials({
+      ttlMs: partialTtlMs,
+      now,
+      partialPath: (id) => store.partialPath(id),
+      receiving: () => idx.listUploads().filter((u) => u.state === 'receiving'),
+      remove: (id) => store.remove(id),
+      logger,
+    });
+    store.partials = partials;
     const tus = createTusEndpoint({
+      partials,
       store,
       index: idx,
       blobs,
@@ -327,7 +341,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     runCleanup();
     const cleanupTimer = setInterval(
       runCleanup,
-      Math.max(1000, Math.min(expirationMs / 2, 3_600_000)),
+      Math.max(1000, Math.min(partialTtlMs / 2, 3_600_000)),
     );
     cleanupTimer.unref();
     const scrubber =

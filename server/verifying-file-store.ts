@@ -16,6 +16,7 @@ import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/server';
 import { syncFile } from './blob-store.js';
 import { type DiskSpace, isOutOfSpace } from './disk-space.js';
+import type { AbandonedPartials } from './partials.js';
 import { TusRejection, VaultHttpError } from './http-error.js';
 import { UploadHashes } from './upload-hash.js';
 import { WorkTracker } from './work-tracker.js';
@@ -85,6 +86,26 @@ export class VerifyingFileStore extends FileStore {
    */
   completeUpload: ((upload: Upload) => Promise<void>) | undefined;
 
+  /**
+   * Set by the vault: the idle clock of partials. With it, an upload's creation_date is the
+   * start of its idle time and deleteExpired removes idle partials, so tus's expiration
+   * (410, Upload-Expires) follows --partial-ttl. See [Note: Abandoned partials].
+   */
+  partials: AbandonedPartials | undefined;
+
+  override deleteExpired(): Promise<number> {
+    return this.partials ? this.partials.expireIdle() : super.deleteExpired();
+  }
+
+  /** Reports the start of the upload's idle time as its creation_date (see `partials`). */
+  private async withIdleClock(upload: Upload): Promise<Upload> {
+    if (!this.partials || upload.creation_date === undefined) return upload;
+    const created = Date.parse(upload.creation_date);
+    const since = await this.partials.lastActivity(upload.id, Number.isNaN(created) ? 0 : created);
+    upload.creation_date = new Date(since).toISOString();
+    return upload;
+  }
+
   /** Set by the tus endpoint: the finish in progress for an upload, if any. */
   finishInProgress: ((uploadId: string) => Promise<void> | undefined) | undefined;
 
@@ -118,7 +139,7 @@ export class VerifyingFileStore extends FileStore {
       const finished = this.finishedUpload(id);
       if (finished) return this.finishedView(id, finished);
     }
-    return upload;
+    return this.withIdleClock(upload);
   }
 
   private finishedView(id: string, finished: { size: number; createdAt: number }): Upload {

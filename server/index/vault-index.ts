@@ -237,6 +237,11 @@ export class VaultIndex {
     return { assets, bytes, dedupSavedBytes, byType };
   }
 
+  /** The declared sizes of uploads still receiving (their quota reservations). */
+  reservedBytes(): number {
+    return this.stmts.reservedBytes.get()?.bytes ?? 0;
+  }
+
   /** Bytes held by assets plus the declared sizes of uploads still receiving. */
   committedAndReservedBytes(): number {
     const held = this.stmts.usageByKind.all().reduce((sum, r) => sum + r.bytes, 0);

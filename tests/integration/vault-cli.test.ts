@@ -116,11 +116,12 @@ describe('keepsake vault (CLI)', () => {
     await vault.stop();
   });
 
-  it('rejects malformed numbers in --port, --quota and --max-size', async () => {
+  it('rejects malformed numbers in --port, --quota, --max-size and --partial-ttl', async () => {
     for (const args of [
       ['--port', 'http'],
       ['--quota', '10 zebras'],
       ['--max-size', '-5'],
+      ['--partial-ttl', '24'],
     ]) {
       const { code, stderr } = await runFailing([
         '--data-dir',

@@ -172,7 +172,7 @@ describe('vault: tus 1.0 conformance', () => {
 describe('vault: tus expiration', () => {
   let vault: TestVault;
   before(async () => {
-    vault = await startTestVault({ expirationMs: 1500 });
+    vault = await startTestVault({ partialTtlMs: 1500 });
   });
   after(async () => {
     await vault?.close();

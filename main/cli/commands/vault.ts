@@ -3,8 +3,13 @@
 // once, on the first start of a data directory. Logs go to stderr as JSON lines.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { parseSize, SIZE_HELP } from '../../../common/size-units.js';
-import { startVault, VaultStartError, DEFAULT_VAULT_PORT } from '../../../server/vault.js';
+import { DURATION_HELP, parseDuration, parseSize, SIZE_HELP } from '../../../common/size-units.js';
+import {
+  startVault,
+  VaultStartError,
+  DEFAULT_PARTIAL_TTL_MS,
+  DEFAULT_VAULT_PORT,
+} from '../../../server/vault.js';
 import type { VaultLogger } from '../../../server/logger.js';
 import { runVaultScrub } from './vault-scrub.js';
 
@@ -13,6 +18,13 @@ function parseBytes(value: string): number {
   const bytes = parseSize(value);
   if (bytes === null) throw new InvalidArgumentError(`expected ${SIZE_HELP}`);
   return bytes;
+}
+
+/** A duration such as 24h or 90m. See parseDuration in common/size-units.ts. */
+function parseTtl(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === null || ms <= 0) throw new InvalidArgumentError(`expected ${DURATION_HELP}`);
+  return ms;
 }
 
 function parsePort(value: string): number {
@@ -40,6 +52,7 @@ interface VaultCommandOptions {
   token?: string;
   quota?: number;
   maxSize?: number;
+  partialTtl?: number;
   verbose?: boolean;
   scrubPeriodDays?: number;
   scrubRate?: number;
@@ -73,6 +86,11 @@ export function registerVaultCommand(program: Command): void {
       parseBytes,
     )
     .option('--max-size <size>', 'largest single upload, e.g. 2G (as --quota)', parseBytes)
+    .option(
+      '--partial-ttl <duration>',
+      `an upload that receives nothing for this long is deleted and its quota reservation released, e.g. 90m, 24h, 3d (default: ${DEFAULT_PARTIAL_TTL_MS / 3_600_000}h)`,
+      parseTtl,
+    )
     .option('--verbose', 'log debug lines too')
     .option(
       '--scrub-period-days <days>',
@@ -114,6 +132,7 @@ export function registerVaultCommand(program: Command): void {
             token: opts.token ?? process.env.KEEPSAKE_VAULT_TOKEN,
             quotaBytes: opts.quota ?? null,
             maxSizeBytes: opts.maxSize ?? null,
+            partialTtlMs: opts.partialTtl,
             scrub: {
               ...(opts.scrubPeriodDays !== undefined
                 ? { periodMs: opts.scrubPeriodDays * 24 * 60 * 60 * 1000 }
