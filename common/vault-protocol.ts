@@ -426,8 +426,9 @@ export const locationJsonSchema = z.object({
 });
 export type LocationJson = z.infer<typeof locationJsonSchema>;
 /**
- * GET /api/v1/locations?device=&folder=&prefix=|prefixB64=&at=&includeGone=1&after=&limit=
+ * GET /api/v1/locations?sha256=&device=&folder=&prefix=|prefixB64=&at=&includeGone=1&after=&limit=
  * Without `at`: the places held now; with `at` (unix ms): those held at that moment.
+ * `sha256`: every place of one content.
  */
 export const locationPageSchema = z.object({
   locations: z.array(locationJsonSchema),

@@ -13,6 +13,7 @@ import {
   MAX_LOCATION_PATH_BYTES,
   registerLocationsRequestSchema,
   type RegisterLocationsResponse,
+  SHA256_HEX,
 } from '../common/vault-protocol.js';
 import { VaultHttpError } from './http-error.js';
 import type { LocationFilter, LocationRecord, NewLocation } from './index/location-store.js';
@@ -131,6 +132,17 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
   function list(url: URL, res: ServerResponse) {
     const q = url.searchParams;
     const filter: LocationFilter = {};
+    const sha256 = q.get('sha256');
+    if (sha256 !== null && sha256 !== '') {
+      if (!SHA256_HEX.test(sha256)) {
+        throw new VaultHttpError(
+          400,
+          'invalid_sha256',
+          'sha256 must be 64 lowercase hex characters',
+        );
+      }
+      filter.sha256 = sha256;
+    }
     const device = q.get('device');
     if (device !== null && device !== '') filter.deviceId = device;
     const folder = q.get('folder');

@@ -29,6 +29,8 @@ export type RegisterOutcome =
   | { ok: false; error: 'not_held' | 'size_mismatch'; message: string };
 
 export interface LocationFilter {
+  /** every place of one content */
+  sha256?: string;
   deviceId?: string;
   folder?: string;
   /** raw bytes the path must start with */
@@ -191,6 +193,7 @@ export class LocationStore {
   /** Locations matching the filter with id > afterId, in registration order. */
   page(filter: LocationFilter, afterId: number, limit: number): LocationRecord[] {
     const where = ['id > @afterId'];
+    if (filter.sha256 !== undefined) where.push('sha256 = @sha256');
     if (filter.deviceId !== undefined) where.push('device_id = @deviceId');
     if (filter.folder !== undefined) where.push('folder = @folder');
     if (filter.prefix !== undefined && filter.prefix.length > 0) {
@@ -206,6 +209,7 @@ export class LocationStore {
       this.pageStatements.set(sql, stmt);
     }
     const params: Record<string, unknown> = { afterId, limit };
+    if (filter.sha256 !== undefined) params.sha256 = filter.sha256;
     if (filter.deviceId !== undefined) params.deviceId = filter.deviceId;
     if (filter.folder !== undefined) params.folder = filter.folder;
     if (filter.prefix !== undefined && filter.prefix.length > 0) {

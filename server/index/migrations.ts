@@ -99,4 +99,13 @@ INSERT INTO counters (name, value) VALUES
   ('scrub_last_full_pass_at', 0);    -- unix ms the last complete pass ended (0 = never)
 `,
   },
+  {
+    version: 4,
+    name: '0004_locations_by_folder',
+    sql: `
+-- Paging one device's folder in registration order (a restore's listing) without sorting
+-- the whole folder for every page: the rowid is the index's last column.
+CREATE INDEX locations_folder ON locations (device_id, folder);
+`,
+  },
 ];
