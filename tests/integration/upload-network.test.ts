@@ -19,11 +19,8 @@ import {
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import { type PlainTusServer, startPlainTusServer } from '../support/plain-tus-server.js';
 import { jobFor, randomFile, recordingCallbacks } from '../support/upload-fixtures.js';
-import {
-  makeCertificates,
-  startConnectProxy,
-  startTlsTerminator,
-} from '../support/upload-network.js';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
+import { makeCertificates, startTlsTerminator } from '../support/upload-network.js';
 import { type TestVault, startTestVault } from '../support/vault.js';
 import { createVaultClient } from '../../main/engine/vault/vault-client.js';
 import type { MediaMetadata } from '../../main/engine/metadata/types.js';
@@ -32,14 +29,14 @@ describe('TLS, custom CA and proxies', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
   let certs: ReturnType<typeof makeCertificates>;
   let tlsServer: PlainTusServer;
-  let proxy: Awaited<ReturnType<typeof startConnectProxy>>;
+  let proxy: FaultProxy;
   before(async () => {
     tmp = await makeTempDir('keepsake-upload-net-');
     certs = makeCertificates(tmp.dir);
     tlsServer = await startPlainTusServer({
       tls: { key: await readFile(certs.key, 'utf8'), cert: await readFile(certs.cert, 'utf8') },
     });
-    proxy = await startConnectProxy();
+    proxy = await startFaultProxy({ targetPort: 0, connect: true });
   });
   after(async () => {
     await proxy?.close();
@@ -154,14 +151,14 @@ describe('every vault call behind a corporate proxy that inspects TLS', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
   let vault: TestVault;
   let tls: Awaited<ReturnType<typeof startTlsTerminator>>;
-  let proxy: Awaited<ReturnType<typeof startConnectProxy>>;
+  let proxy: FaultProxy;
   let certs: ReturnType<typeof makeCertificates>;
   before(async () => {
     tmp = await makeTempDir('keepsake-upload-proxy-');
     certs = makeCertificates(tmp.dir);
     vault = await startTestVault();
     tls = await startTlsTerminator(certs, Number(new URL(vault.url).port));
-    proxy = await startConnectProxy();
+    proxy = await startFaultProxy({ targetPort: 0, connect: true });
   });
   after(async () => {
     await proxy?.close();
@@ -217,6 +214,28 @@ describe('every vault call behind a corporate proxy that inspects TLS', () => {
       await uploader.close();
       client.close();
       http.destroy();
+    }
+  });
+
+  it('a tunnel that stalls mid-call: a retryable vault_unreachable, and the next call works', async () => {
+    const endpoint = `https://vault.test:${tls.port}`;
+    const client = createVaultClient({
+      endpoint,
+      token: vault.token,
+      caFile: certs.caFile,
+      env: { HTTPS_PROXY: proxy.url },
+      timeoutMs: 1000,
+    });
+    try {
+      proxy.setFault({ kind: 'stall', afterBytes: 100, once: true });
+      const err = await client.check(['a'.repeat(64)]).catch((e: unknown) => e);
+      assert.ok(err instanceof KeepsakeError, String(err));
+      assert.equal(err.code, 'vault_unreachable');
+      assert.equal(err.retryable, true);
+      assert.deepEqual([...(await client.check(['a'.repeat(64)]))], []);
+    } finally {
+      proxy.setFault(null);
+      client.close();
     }
   });
 

@@ -12,6 +12,10 @@
 // - a stalled or response-dropped connection stays that way until it closes, even if the
 //   fault is cleared: that is what a dead link looks like to the client, which must notice
 //   on its own (idle timeout) and reconnect.
+// - with `connect: true` it is an HTTP proxy that only tunnels (CONNECT host:port, as
+//   HTTPS_PROXY clients speak to a corporate proxy): every tunnel goes to 127.0.0.1 at the
+//   requested port (so a name only the proxy "resolves", e.g. vault.test, works), the
+//   CONNECT exchange itself is not counted, and faults apply to the tunnelled bytes.
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
 
 export type Fault =
@@ -28,6 +32,8 @@ export type Fault =
 
 export interface FaultProxy {
   port: number;
+  /** CONNECT mode: the host:port each tunnel asked for, in order. */
+  readonly tunnels: string[];
   /** http://127.0.0.1:PORT */
   url: string;
   setFault(fault: Fault | null): void;
@@ -62,9 +68,15 @@ interface ConnectionState {
 }
 
 export async function startFaultProxy(options: {
+  /** The server every connection is forwarded to (ignored with `connect`). */
   targetPort: number;
   targetHost?: string;
+  /** Act as a CONNECT-only HTTP proxy instead of a fixed forwarder. */
+  connect?: boolean;
 }): Promise<FaultProxy> {
+  const tunnels: string[] = [];
+  /** CONNECT mode: client sockets whose tunnel is not wired yet. */
+  const pending = new Set<Socket>();
   const targetHost = options.targetHost ?? '127.0.0.1';
   let active: ActiveFault | null = null;
   let generation = 0;
@@ -193,9 +205,48 @@ export async function startFaultProxy(options: {
     }
   };
 
+  /** CONNECT mode: reads the request head, answers it, then wires the tunnel. */
+  const acceptTunnel = (client: Socket): void => {
+    pending.add(client);
+    client.on('close', () => pending.delete(client));
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (head.length > 16 * 1024) client.destroy();
+        return;
+      }
+      client.off('data', onData);
+      client.pause();
+      const line = head.subarray(0, head.indexOf('\r\n')).toString('latin1');
+      const m = /^CONNECT (\S+):(\d+) HTTP\/1\.[01]$/.exec(line);
+      if (!m) {
+        client.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      tunnels.push(`${m[1]}:${m[2]}`);
+      const upstream = createConnection({ host: '127.0.0.1', port: Number(m[2]) }, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        wire(client, upstream, head.subarray(end + 4));
+      });
+      upstream.on('error', () => client.destroy());
+    };
+    client.on('data', onData);
+    client.on('error', () => {});
+  };
+
   const server: Server = createServer((client) => {
     accepted += 1;
-    const upstream = createConnection({ host: targetHost, port: options.targetPort });
+    if (options.connect === true) {
+      acceptTunnel(client);
+      return;
+    }
+    wire(client, createConnection({ host: targetHost, port: options.targetPort }), null);
+  });
+
+  /** Forwards client <-> upstream with the faults; `early` = client bytes already read. */
+  function wire(client: Socket, upstream: Socket, early: Buffer | null): void {
     const conn: ConnectionState = {
       client,
       upstream,
@@ -212,6 +263,9 @@ export async function startFaultProxy(options: {
 
     // client -> server, one chunk at a time so faults see bytes in order.
     let chain = Promise.resolve();
+    if (early !== null && early.length > 0) {
+      chain = chain.then(() => forwardChunk(conn, early));
+    }
     client.on('data', (chunk: Buffer) => {
       client.pause();
       chain = chain
@@ -223,6 +277,7 @@ export async function startFaultProxy(options: {
           () => killConnection(conn),
         );
     });
+    if (early !== null) client.resume(); // paused while the CONNECT was answered
     client.on('end', () => {
       void chain.then(() => {
         if (!conn.done && !conn.stalled) upstream.end();
@@ -260,7 +315,7 @@ export async function startFaultProxy(options: {
       if (conn.stalled || conn.droppingResponse) return;
       cleanup();
     });
-  });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -276,6 +331,7 @@ export async function startFaultProxy(options: {
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    tunnels,
     setFault(fault) {
       generation += 1;
       active = fault ? { fault, generation, fired: 0 } : null;
@@ -295,6 +351,7 @@ export async function startFaultProxy(options: {
       return active?.fired ?? 0;
     },
     close() {
+      for (const s of pending) s.destroy();
       for (const conn of open) {
         conn.done = true;
         conn.client.destroy();

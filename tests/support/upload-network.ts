@@ -1,9 +1,9 @@
-// Test networks for the vault's HTTP client: a private CA with a server certificate, a
-// CONNECT-only HTTP proxy, and a TLS terminator in front of a plain-http loopback vault (the
-// vault itself speaks http; a TLS-inspecting corporate network is what --ca-file is for).
+// Test networks for the vault's HTTP client: a private CA with a server certificate, and a
+// TLS terminator in front of a plain-http loopback vault (the vault itself speaks http; a
+// TLS-inspecting corporate network is what --ca-file is for). The CONNECT proxy is the
+// fault proxy in CONNECT mode (fault-proxy.ts).
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { type Server, createServer } from 'node:http';
 import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
@@ -57,54 +57,6 @@ export function makeCertificates(dir: string): { caFile: string; key: string; ce
     caFile: join(dir, 'ca.pem'),
     key: join(dir, 'server.key'),
     cert: join(dir, 'server.pem'),
-  };
-}
-
-/**
- * An HTTP proxy that only tunnels (CONNECT), recording what it was asked for. Every host name
- * resolves to 127.0.0.1 through it (`vault.test` included), as a corporate proxy reaches
- * names the client itself cannot resolve.
- */
-export async function startConnectProxy(): Promise<{
-  url: string;
-  tunnels: string[];
-  close(): Promise<void>;
-}> {
-  const tunnels: string[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((_req, res) => {
-    res.writeHead(405).end('this proxy only does CONNECT');
-  });
-  server.on('connect', (req, client: Socket, head: Buffer) => {
-    tunnels.push(req.url ?? '');
-    const [host, port] = (req.url ?? '').split(':');
-    void host;
-    const upstream = connect({ host: '127.0.0.1', port: Number(port) }, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return {
-    url: `http://127.0.0.1:${addr.port}`,
-    tunnels,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
   };
 }
 

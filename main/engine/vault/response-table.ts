@@ -205,7 +205,8 @@ export function errorForNetworkFault(
   signal?: AbortSignal,
 ): unknown {
   if (signal?.aborted) return abortReason(signal);
-  if (isAbortError(err) || (err as { code?: unknown } | null)?.code === 'ERR_ABORTED') {
+  // Not isAbortError: got's own timeouts are TimeoutErrors, and they are network faults.
+  if ((err as Error | null)?.name === 'AbortError') {
     return new DOMException('The request was stopped', 'AbortError');
   }
   if (!isNetworkError(err)) return err;
