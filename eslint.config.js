@@ -9,6 +9,13 @@ const electronBanned = {
     'Only main/app/ and preload/ may import electron: the engine, CLI, web UI server and vault run under plain Node.',
 };
 
+// Each subcommand is independent: only main/cli/main.ts assembles them.
+const commandsBanned = {
+  group: ['**/cli/commands/**', '**/commands/*'],
+  message:
+    'Nothing imports main/cli/commands/ (only main/cli/main.ts assembles them); move shared code to main/host/ or main/cli/engine-setup.ts.',
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test-results/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
   js.configs.recommended,
@@ -92,7 +99,45 @@ export default tseslint.config(
     },
   },
   {
-    files: ['main/cli/**/*.ts', 'main/web/**/*.ts'],
+    // The web UI server sits on the engine: the host starts it, never the other way round.
+    files: ['main/web/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electronBanned],
+          patterns: [
+            {
+              group: ['**/app/**', '**/cli/**', '**/host/**', '**/renderer/**', '**/server/**'],
+              message: 'main/web/ may import only main/engine/ and common/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // What both the desktop and the CLI start (engine, embedded vault, web UI).
+    files: ['main/host/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electronBanned],
+          patterns: [
+            {
+              group: ['**/app/**', '**/cli/**', '**/renderer/**', '**/preload/**'],
+              message:
+                'main/host/ may import main/engine/, main/web/, server/ (the embedded vault) and common/; the desktop and the CLI import it.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['main/cli/**/*.ts'],
+    ignores: ['main/cli/main.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -102,6 +147,43 @@ export default tseslint.config(
             {
               group: ['**/app/**', '**/renderer/**'],
               message: 'The headless side never loads the Electron shell.',
+            },
+            commandsBanned,
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Only the CLI's entry point assembles the subcommands.
+    files: ['main/cli/main.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electronBanned],
+          patterns: [
+            {
+              group: ['**/app/**', '**/renderer/**'],
+              message: 'The headless side never loads the Electron shell.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The desktop shell starts the same host as the CLI; it never reaches into the CLI.
+    files: ['main/app/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/cli/**', '**/renderer/**', '**/server/**'],
+              message:
+                'main/app/ starts main/host/ (engine, embedded vault, web UI); it never imports the CLI or the vault directly.',
             },
           ],
         },

@@ -4,13 +4,7 @@
 // arguments must parse with the command's schema (common/dispatch.ts, the same code the web
 // UI uses).
 import { dialog, type BrowserWindow, type IpcMain, type IpcMainInvokeEvent } from 'electron';
-import {
-  commands,
-  events,
-  type EventName,
-  type Settings,
-  type SettingUpdate,
-} from '../../common/contract.js';
+import { events, type EventName, type SettingUpdate } from '../../common/contract.js';
 import { eventChannel, invokeChannel, pickFolderChannel } from '../../preload/channels.js';
 import { dispatchCommand } from '../../common/dispatch.js';
 import type { Engine } from '../engine/api.js';
@@ -33,12 +27,6 @@ export interface IpcOptions {
   logger: Logger;
   /** Called after a setting changed successfully (start at login). */
   onSettingChanged?: (update: SettingUpdate) => void;
-  /** Where the desktop keeps the vault token instead of the engine (see token-settings.ts). */
-  tokens?: {
-    write(token: string | null): void;
-    /** The engine's Settings corrected with the token store's facts. */
-    adjust(settings: Settings): Settings;
-  };
 }
 
 /** Registers the handlers; returns a function that removes them and the event forwarding. */
@@ -61,49 +49,9 @@ export function registerIpc(options: IpcOptions): () => void {
     }
     const onInvalid = (name: string, problem: string) =>
       log.error('engine result breaks the contract', { command: name, problem });
-    const tokens = options.tokens;
-    if (tokens && command === 'settings.set') {
-      const update = commands['settings.set'].args.safeParse(args);
-      if (update.success && update.data.key === 'vaultToken') {
-        const current = await dispatchCommand(engine.api, 'settings.get', {}, onInvalid);
-        if (!current.ok) return current;
-        const settings = current.value as Settings;
-        if (settings.vaultTokenSet.locked) {
-          return {
-            ok: false,
-            error: {
-              name: 'KeepsakeError',
-              code: 'setting_locked',
-              message: 'The vault token is set by policy.',
-              retryable: false,
-            },
-          };
-        }
-        try {
-          tokens.write(update.data.value);
-        } catch (err) {
-          log.error('could not store the vault token', {
-            error: err instanceof Error ? err.name : 'Error',
-          });
-          return {
-            ok: false,
-            error: {
-              name: 'KeepsakeError',
-              code: 'internal',
-              message: 'Keepsake could not store the token.',
-              retryable: true,
-            },
-          };
-        }
-        return { ok: true, value: tokens.adjust(settings) };
-      }
-    }
     const envelope = await dispatchCommand(engine.api, command, args, onInvalid);
     if (envelope.ok && command === 'settings.set')
       options.onSettingChanged?.(args as SettingUpdate);
-    if (envelope.ok && tokens && (command === 'settings.set' || command === 'settings.get')) {
-      return { ok: true, value: tokens.adjust(envelope.value as Settings) };
-    }
     return envelope;
   });
 

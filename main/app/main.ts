@@ -24,9 +24,10 @@ import {
   Tray,
 } from 'electron';
 import type { EngineStatus, SettingUpdate } from '../../common/contract.js';
-import { runDaemon, type RunningDaemon } from '../cli/commands/daemon.js';
 import type { Engine } from '../engine/api.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';
+import { createSecretStore } from '../engine/secret-store.js';
+import { startHost, type Host } from '../host/host.js';
 import { registerIpc } from './ipc.js';
 import {
   appCsp,
@@ -37,8 +38,6 @@ import {
   rendererFileFor,
   windowWebPreferences,
 } from './security.js';
-import { TokenStore } from './token-store.js';
-import { withDesktopToken } from './token-settings.js';
 import { statusTooltips, trayIconPng } from './tray-icon.js';
 
 protocol.registerSchemesAsPrivileged([
@@ -51,7 +50,7 @@ protocol.registerSchemesAsPrivileged([
 let window: BrowserWindow | null = null;
 let tray: Tray | null = null;
 let engine: Engine | null = null;
-let daemon: RunningDaemon | null = null;
+let daemon: Host | null = null;
 let quitting = false;
 let trayTooltip = '';
 
@@ -178,17 +177,20 @@ function applyLoginItem(openAtLogin: boolean): void {
 
 async function start(logger: Logger): Promise<void> {
   const dataDir = app.getPath('userData');
-  const tokens = new TokenStore(dataDir, safeStorage);
-  logger.info('token storage', { kind: tokens.kind });
+  // The token set in Settings, encrypted by the OS keyring where there is one.
+  const secrets = createSecretStore(dataDir, { safeStorage });
+  logger.info('token storage', { kind: secrets.kind });
 
-  // The same composition as `keepsake daemon`: the vault named by KEEPSAKE_VAULT_URL with the
-  // stored token, else the embedded vault under the data directory.
+  // The same composition as `keepsake daemon` (main/host/): the vault named by
+  // KEEPSAKE_VAULT_URL with the stored token, else the one set in Settings, else the
+  // embedded vault under the data directory.
   const vaultUrl = process.env.KEEPSAKE_VAULT_URL;
-  const token = tokens.read() ?? undefined;
-  daemon = await runDaemon({
+  const token = vaultUrl ? ((await secrets.read()) ?? process.env.KEEPSAKE_TOKEN ?? null) : null;
+  daemon = await startHost({
     dataDir,
     logger,
-    ...(vaultUrl ? { to: vaultUrl, ...(token ? { token } : {}) } : {}),
+    secrets,
+    vault: vaultUrl && token ? { url: vaultUrl.replace(/\/+$/, ''), token } : null,
   });
   const running: Engine = daemon.engine;
   engine = running;
@@ -205,11 +207,6 @@ async function start(logger: Logger): Promise<void> {
     getWindow: () => window,
     logger,
     onSettingChanged,
-    // A new token is used from the next start (the engine's vault client is built once).
-    tokens: {
-      write: (value) => tokens.write(value),
-      adjust: (settings) => withDesktopToken(settings, tokens.kind, tokens.read() !== null),
-    },
   });
 
   const feedPower = () =>

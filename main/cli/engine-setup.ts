@@ -1,17 +1,13 @@
-// What `keepsake backup` and `keepsake daemon` share: parsing the vault, data-dir, bandwidth,
-// chunk-size and concurrency options into an engine (createEngine, the one composition root),
-// starting the embedded vault when no --to is given, and turning bad input into one clear line
-// and exit code 2 (UsageError).
+// What the `keepsake` commands share: parsing the vault, data-dir, bandwidth, chunk-size and
+// concurrency options into what main/host/ starts (the engine, and the embedded vault when no
+// --to is given), and turning bad input into one clear line and exit code 2 (UsageError).
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defaultDataDir, lockDataDir } from '../engine/data-dir.js';
-import type { EngineOptions, KeepsakeEngine } from '../engine/api.js';
-import { createEngine } from '../engine/engine.js';
-import { storedVaultConfig } from '../engine/runtime/snapshot.js';
+import { defaultDataDir } from '../engine/data-dir.js';
+import type { EngineOptions } from '../engine/api.js';
 import { KeepsakeError } from '../engine/errors.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';
 import { parseBandwidthLimit, parseChunkSize } from '../engine/vault/bandwidth.js';
-import { startEmbeddedVault, type EmbeddedVault } from './embedded-vault.js';
 
 /** Bad input from the person: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -111,74 +107,9 @@ export function parseEngineCliOptions(
   return { dataDir, vault, overrides };
 }
 
-export interface CliEngine {
-  engine: KeepsakeEngine;
-  dataDir: string;
-  vaultUrl: string;
-  embedded: boolean;
-  /** Closes the engine, then the embedded vault. */
-  close(): Promise<void>;
-}
-
 export function cliLogger(defaultLevel: 'debug' | 'info' | 'warn' | 'error'): Logger {
   const env = process.env.KEEPSAKE_LOG_LEVEL;
   const level =
     env === 'debug' || env === 'info' || env === 'warn' || env === 'error' ? env : defaultLevel;
   return jsonLogger((line) => process.stderr.write(line), level);
-}
-
-/**
- * Knobs for tests and unusual setups, from the environment: KEEPSAKE_SETTLE_MS (how long a
- * file must hold still before hashing, default 2000) and KEEPSAKE_RECONCILE_INTERVAL_MS
- * (periodic full rescan, default hourly).
- */
-export function envTuning(env: NodeJS.ProcessEnv): Partial<EngineOptions> {
-  const out: Partial<EngineOptions> = {};
-  const int = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : null);
-  const settle = int(env.KEEPSAKE_SETTLE_MS);
-  if (settle !== null) out.settleMs = settle;
-  const interval = int(env.KEEPSAKE_RECONCILE_INTERVAL_MS);
-  if (interval !== null) out.reconcileIntervalMs = interval;
-  return out;
-}
-
-/** Starts the embedded vault when needed and builds the engine (not started). */
-export async function openCliEngine(
-  parsed: ParsedEngineCliOptions,
-  extra: Partial<EngineOptions> & { logger: Logger },
-): Promise<CliEngine> {
-  // Fail on a locked data directory before starting a vault inside it.
-  lockDataDir(parsed.dataDir).release();
-  let embedded: EmbeddedVault | null = null;
-  // No --to: the vault the person configured in settings, else the embedded one.
-  let vault = parsed.vault ?? storedVaultConfig(parsed.dataDir);
-  if (vault === null) {
-    embedded = await startEmbeddedVault(parsed.dataDir);
-    vault = { url: embedded.url, token: embedded.token };
-  }
-  try {
-    const engine = await createEngine({
-      ...envTuning(process.env),
-      ...extra,
-      dataDir: parsed.dataDir,
-      vault: { ...vault, embedded: embedded !== null },
-      overrides: { ...parsed.overrides, ...extra.overrides },
-    });
-    return {
-      engine,
-      dataDir: parsed.dataDir,
-      vaultUrl: vault.url,
-      embedded: embedded !== null,
-      async close() {
-        try {
-          await engine.close();
-        } finally {
-          await embedded?.close();
-        }
-      },
-    };
-  } catch (err) {
-    await embedded?.close();
-    throw err;
-  }
 }

@@ -6,7 +6,7 @@ import type { FileHasher } from './hash/types.js';
 import type { MetadataReader } from './metadata/types.js';
 import type { BackoffPolicy } from './pipeline/backoff.js';
 import type { StatPath } from './pipeline/hash-pump.js';
-import type { Clock, Logger, PowerState } from './ports.js';
+import type { Clock, Logger, PowerState, SecretStore } from './ports.js';
 import type { ClassifyPath, CreateWatcher, ScanFolder } from './runtime/folders.js';
 import type { SettingValues } from './store/settings.js';
 import type { Uploader } from './vault/types.js';
@@ -43,6 +43,8 @@ export interface EngineOptions {
     /** PEM bundle for TLS inspection proxies. */
     caFile?: string;
   } | null;
+  /** Where the vault token set in Settings is kept (default: a 0600 file in dataDir). */
+  secrets?: SecretStore;
   // The ports below are optional: when one is omitted, createEngine builds the production one
   // (at call time, never on import). Whatever is passed or built, the engine closes in close().
   /** Default: vault/tus-uploader.ts against vault.url with the chunk size setting. */

@@ -8,11 +8,7 @@
 // the engine takes ownership of the hasher, metadata reader and uploader it is given and
 // closes them in close(); it never writes, renames, locks or deletes anything in a watched
 // folder (it only stats, lists and reads).
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { ActivityEvent } from '../../common/contract.js';
 import type { EngineOptions, KeepsakeEngine } from './api.js';
-import { lockDataDir } from './data-dir.js';
 import { KeepsakeError } from './errors.js';
 import { createFileHasher } from './hash/index.js';
 import { createMetadataReader } from './metadata/index.js';
@@ -21,19 +17,18 @@ import { createPipeline } from './pipeline/stages.js';
 import { silentLogger, systemClock } from './ports.js';
 import { bandwidthPolicyOf } from './runtime/bandwidth.js';
 import { createCommands } from './runtime/commands.js';
-import { coalescedEvent, createEventBus } from './runtime/events.js';
+import { coalescedEvent, createEventBus, engineNotices } from './runtime/events.js';
 import { createFolders, lstatPath } from './runtime/folders.js';
 import { createPause } from './runtime/pause.js';
 import {
   forgetSafetyOnVaultChange,
-  openStore,
+  openDataDir,
   recoverInterrupted,
   vaultIdentityOf,
 } from './runtime/recovery.js';
-import { vaultTokenFileName } from './runtime/snapshot.js';
-import { engineStatus, toFileRow } from './runtime/status.js';
+import { engineStatus } from './runtime/status.js';
+import { createSecretStore } from './secret-store.js';
 import { resolveSettings, type SettingsSource } from './store/settings.js';
-import type { FileRecord, Store } from './store/store.js';
 import { createTusUploader } from './vault/tus-uploader.js';
 import type { Uploader } from './vault/types.js';
 import { createHttpClient } from './vault/http-client.js';
@@ -56,23 +51,18 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
   const statPath = options.statPath ?? lstatPath;
   const dryRun = options.dryRun ?? false;
 
-  // Make the directory first (async), so the lock and database land in it.
-  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const lock = lockDataDir(options.dataDir);
-  let store: Store;
-  try {
-    store = openStore(options.dataDir, clock, logger);
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
-
-  const tokenFile = join(options.dataDir, vaultTokenFileName);
+  const { lock, store } = await openDataDir(options.dataDir, clock, logger);
+  const secrets = options.secrets ?? createSecretStore(options.dataDir);
   const vaultConfig = options.vault ?? null;
   const settingsSource: SettingsSource = {
     policy: { ...options.policy },
     overrides: { ...options.overrides },
-    facts: { vaultUrl: vaultConfig?.url ?? null, vaultTokenSet: (vaultConfig?.token ?? '') !== '' },
+    facts: {
+      vaultUrl: vaultConfig?.url ?? null,
+      // The embedded vault's own token is not one the person set.
+      vaultTokenSet: !(vaultConfig?.embedded ?? true) && vaultConfig?.token !== '',
+      tokenStorage: secrets.kind,
+    },
   };
   const settings = () => resolveSettings(store, settingsSource);
 
@@ -114,20 +104,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
   const progressEvent = coalescedEvent(bus, clock, 'upload.progress', () => pipeline.current());
   const foldersEvent = coalescedEvent(bus, clock, 'folders.changed', () => folders.list());
   const statusSoon = () => statusEvent.soon();
-  function fileChanged(f: FileRecord): void {
-    if (bus.listened('file.changed')) bus.emit('file.changed', toFileRow(f));
-    statusSoon();
-  }
-  // The UI hears of a state change once it is durable (see [Note: Group commit] in store.ts).
-  store.onCommitted((changes) => {
-    for (const c of changes) fileChanged(c.file);
-  });
-  function activity(event: Omit<ActivityEvent, 'id' | 'at'>): void {
-    bus.emit('activity', store.addActivity(event));
-    if (event.level !== 'info') {
-      logger.info('activity', { level: event.level, message: event.message, code: event.code });
-    }
-  }
+  const { fileChanged, activity } = engineNotices(bus, store, logger, statusSoon);
   let vaultReachable = true;
   let closed = false;
   let started = false;
@@ -235,13 +212,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     clock,
     settings,
     settingsSource,
-    async saveToken(token) {
-      if (token === null) await rm(tokenFile, { force: true });
-      else {
-        await mkdir(options.dataDir, { recursive: true });
-        await writeFile(tokenFile, token, { mode: 0o600 });
-      }
-    },
+    secrets,
     pause,
     folders,
     status,
@@ -263,8 +234,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     async start() {
       if (started) return;
       started = true;
-      const token = (await readFile(tokenFile, 'utf8').catch(() => '')).trim();
-      if (token) settingsSource.facts.vaultTokenSet = true;
+      if ((await secrets.read()) !== null) settingsSource.facts.vaultTokenSet = true;
       applyBandwidth();
       pause.recheck();
       await folders.start();

@@ -89,3 +89,17 @@ export function jsonLogger(
     child: (fields) => jsonLogger(write, minLevel, { ...base, ...fields }, clock),
   };
 }
+
+/**
+ * Where a secret the person entered (the vault token set in Settings) is kept between runs.
+ * The CLI and the daemon keep it in a file only its owner can read; the desktop app passes
+ * Electron's safeStorage (secret-store.ts), so the same engine reads back what it wrote.
+ */
+export interface SecretStore {
+  /** Where the secret really is (Settings shows it as tokenStorage). */
+  readonly kind: 'safe_storage' | 'file';
+  /** null when none is kept. */
+  read(): Promise<string | null>;
+  /** null forgets it. */
+  write(secret: string | null): Promise<void>;
+}

@@ -8,10 +8,10 @@ import type { Command } from 'commander';
 import type { FileRow, Folder, StateCounts } from '../../../common/contract.js';
 import type { KeepsakeEngine } from '../../engine/api.js';
 import { KeepsakeError } from '../../engine/errors.js';
+import { openHost, type Host } from '../../host/host.js';
 import {
   cliLogger,
   describeFailure,
-  openCliEngine,
   parseEngineCliOptions,
   UsageError,
   type EngineCliOptions,
@@ -127,7 +127,7 @@ function startProgressBar(engine: KeepsakeEngine): () => void {
 
 export async function runBackup(folderArgs: string[], opts: BackupOptions): Promise<number> {
   const startedAt = performance.now();
-  let cli: Awaited<ReturnType<typeof openCliEngine>> | null = null;
+  let cli: Host | null = null;
   const abort = new AbortController();
   const onSignal = () => abort.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
@@ -144,11 +144,16 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       }
       if (!isDir) throw new UsageError(`not a folder: ${f}`);
     }
-    cli = await openCliEngine(parsed, {
+    cli = await openHost({
+      dataDir: parsed.dataDir,
+      vault: parsed.vault,
       logger: cliLogger('warn'),
-      createWatcher: null,
-      reconcileIntervalMs: 0,
-      dryRun: opts.dryRun === true,
+      engine: {
+        overrides: parsed.overrides,
+        createWatcher: null,
+        reconcileIntervalMs: 0,
+        dryRun: opts.dryRun === true,
+      },
     });
     const { engine } = cli;
     // Ask the vault once before any work: a wrong address or token is one clear line.

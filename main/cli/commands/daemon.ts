@@ -1,15 +1,12 @@
-// `keepsake daemon`: the engine with its watchers, running until SIGINT/SIGTERM, on which it
-// stops cleanly (in-flight uploads keep their confirmed offsets). runDaemon() is the seam the
-// web UI attaches to (--ui-port/--ui-token, issue 5): it returns the running engine.
+// `keepsake daemon`: the host (main/host/: engine, vault, and the web UI with --ui-port)
+// running until SIGINT/SIGTERM, on which it stops cleanly (in-flight uploads keep their
+// confirmed offsets).
 import type { Command } from 'commander';
-import type { KeepsakeEngine } from '../../engine/api.js';
-import type { Logger } from '../../engine/ports.js';
-import { startWebUi, type WebUi } from '../../web/server.js';
+import { startHost, type Host } from '../../host/host.js';
 import {
   cliLogger,
   describeFailure,
   UsageError,
-  openCliEngine,
   parseEngineCliOptions,
   type EngineCliOptions,
 } from '../engine-setup.js';
@@ -17,43 +14,8 @@ import {
 export interface DaemonOptions extends EngineCliOptions {
   /** Folders to add to the watched folders before starting (kept in the data directory). */
   folder?: string[];
-  logger?: Logger;
-  /** For tests: settle time before hashing (ms). */
-  settleMs?: number;
-}
-
-export interface RunningDaemon {
-  engine: KeepsakeEngine;
-  dataDir: string;
-  vaultUrl: string;
-  embedded: boolean;
-  /** Stops the engine (offsets kept), then the embedded vault. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** Starts the engine (and the embedded vault when no --to is given), adds folders, starts watching. */
-export async function runDaemon(options: DaemonOptions): Promise<RunningDaemon> {
-  const parsed = parseEngineCliOptions(options);
-  const cli = await openCliEngine(parsed, {
-    logger: options.logger ?? cliLogger('info'),
-    ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
-  });
-  let closing: Promise<void> | null = null;
-  const close = () => (closing ??= cli.close());
-  try {
-    for (const f of options.folder ?? []) await cli.engine.api['folders.add']({ path: f });
-    await cli.engine.start();
-  } catch (err) {
-    await close();
-    throw err;
-  }
-  return {
-    engine: cli.engine,
-    dataDir: cli.dataDir,
-    vaultUrl: cli.vaultUrl,
-    embedded: cli.embedded,
-    close,
-  };
+  uiPort?: string;
+  uiToken?: string;
 }
 
 /** --ui-port: a TCP port, 0 = any free one. */
@@ -86,7 +48,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--ca-file <file>', 'extra CA bundle (PEM) for TLS inspection proxies')
     .option('--ui-port <port>', 'serve the web UI on 127.0.0.1:PORT (e.g. 7417; 0 = any free port)')
     .option('--ui-token <token>', 'the web UI token (default: a new random one each start)')
-    .action(async (opts: DaemonOptions & { uiPort?: string; uiToken?: string }) => {
+    .action(async (opts: DaemonOptions) => {
       // Listen for the stop signal from the first moment: a SIGTERM during startup must
       // still end in a clean stop (exit 0), not the default kill.
       let stopRequested = false;
@@ -99,28 +61,28 @@ export function registerDaemonCommand(program: Command): void {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
-      let daemon: RunningDaemon;
-      let ui: WebUi | null = null;
+      let daemon: Host;
       try {
         const uiPort = opts.uiPort === undefined ? null : parseUiPort(opts.uiPort);
-        daemon = await runDaemon(opts);
-        if (uiPort !== null) {
-          try {
-            ui = await startWebUi({
-              engine: daemon.engine,
-              port: uiPort,
-              ...(opts.uiToken !== undefined ? { token: opts.uiToken } : {}),
-              logger: opts.logger ?? cliLogger('info'),
-              // The e2e tests serve a renderer they built themselves.
-              ...(process.env.KEEPSAKE_RENDERER_DIR
-                ? { rendererDir: process.env.KEEPSAKE_RENDERER_DIR }
-                : {}),
-            });
-          } catch (err) {
-            await daemon.close();
-            throw err;
-          }
-        }
+        const parsed = parseEngineCliOptions(opts);
+        daemon = await startHost({
+          dataDir: parsed.dataDir,
+          vault: parsed.vault,
+          logger: cliLogger('info'),
+          engine: { overrides: parsed.overrides },
+          folders: opts.folder ?? [],
+          ui:
+            uiPort === null
+              ? null
+              : {
+                  port: uiPort,
+                  ...(opts.uiToken !== undefined ? { token: opts.uiToken } : {}),
+                  // The e2e tests serve a renderer they built themselves.
+                  ...(process.env.KEEPSAKE_RENDERER_DIR
+                    ? { rendererDir: process.env.KEEPSAKE_RENDERER_DIR }
+                    : {}),
+                },
+        });
       } catch (err) {
         const { code, line } = describeFailure(err);
         process.stderr.write(`keepsake daemon: ${line}\n`);
@@ -131,13 +93,12 @@ export function registerDaemonCommand(program: Command): void {
       process.stdout.write(
         `keepsake daemon ready: ${folders.length} folder(s), vault ${daemon.vaultUrl}${daemon.embedded ? ' (embedded)' : ''}, data ${daemon.dataDir}\n`,
       );
-      if (ui) process.stdout.write(`ui ${ui.url}\n`);
+      if (daemon.ui) process.stdout.write(`ui ${daemon.ui.url}\n`);
       if (!stopRequested) {
         await new Promise<void>((resolveStop) => {
           wake = resolveStop;
         });
       }
-      await ui?.close();
       await daemon.close();
       process.stdout.write('keepsake daemon stopped\n');
       process.exitCode = 0;

@@ -11,7 +11,7 @@ import type {
   Settings,
 } from '../../../common/contract.js';
 import { KeepsakeError } from '../errors.js';
-import type { Clock } from '../ports.js';
+import type { Clock, SecretStore } from '../ports.js';
 import { transitions } from '../pipeline/transitions.js';
 import { applySettingUpdate, type SettingsSource } from '../store/settings.js';
 import type { FileRecord, Store } from '../store/store.js';
@@ -25,8 +25,8 @@ export interface CommandsOptions {
   clock: Clock;
   settings: () => Settings;
   settingsSource: SettingsSource;
-  /** Keeps (or, with null, forgets) the vault token a person entered in Settings. */
-  saveToken: (token: string | null) => Promise<void>;
+  /** Keeps the vault token a person entered in Settings (used from the next start). */
+  secrets: SecretStore;
   pause: Pause;
   folders: Folders;
   status: () => EngineStatus;
@@ -108,7 +108,7 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
         if ('vaultTokenSet' in settingsSource.policy) {
           throw new KeepsakeError('setting_locked', 'The vault token is set by policy.');
         }
-        await options.saveToken(update.value);
+        await options.secrets.write(update.value);
         settingsSource.facts.vaultTokenSet = update.value !== null;
       } else {
         applySettingUpdate(store, settingsSource, update);

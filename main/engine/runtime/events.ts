@@ -4,8 +4,10 @@
 // Invariant: a listener that throws is logged and never stops the others; a coalesced event
 // fires at most once per window, computes its payload when it fires (so it is never stale),
 // and never fires after close().
-import type { EventName, EventPayload } from '../../../common/contract.js';
+import type { ActivityEvent, EventName, EventPayload } from '../../../common/contract.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
+import type { FileRecord, Store } from '../store/store.js';
+import { toFileRow } from './status.js';
 
 type Listener = (payload: unknown) => void;
 
@@ -74,6 +76,37 @@ export function coalescedEvent<K extends EventName>(
       closed = true;
       if (timer !== null) clock.clearTimeout(timer);
       timer = null;
+    },
+  };
+}
+
+/**
+ * The two notices every part sends: a file changed (announced by the store once durable:
+ * see [Note: Group commit] in store.ts), and an activity entry (kept in the store, then sent).
+ */
+export function engineNotices(
+  bus: EventBus,
+  store: Store,
+  logger: Logger,
+  statusChanged: () => void,
+): {
+  fileChanged: (file: FileRecord) => void;
+  activity: (event: Omit<ActivityEvent, 'id' | 'at'>) => void;
+} {
+  function fileChanged(f: FileRecord): void {
+    if (bus.listened('file.changed')) bus.emit('file.changed', toFileRow(f));
+    statusChanged();
+  }
+  store.onCommitted((changes) => {
+    for (const c of changes) fileChanged(c.file);
+  });
+  return {
+    fileChanged,
+    activity(event) {
+      bus.emit('activity', store.addActivity(event));
+      if (event.level !== 'info') {
+        logger.info('activity', { level: event.level, message: event.message, code: event.code });
+      }
     },
   };
 }

@@ -1,10 +1,11 @@
-// What the engine puts right in the store before anything runs: a damaged database (set
-// aside and rebuilt), a vault other than last time's, and work a crash or a kill cut short.
+// Opening a data directory, and what the engine puts right in the store before anything runs:
+// a damaged database (set aside and rebuilt), a vault other than last time's, and work a crash or a kill cut short.
 //
 // Invariants: after recoverInterrupted nothing is left hashing or uploading; after a vault
 // change nothing counts as safe until the new vault said it has it (the stored hashes stand:
 // every such file is only asked about again, and uploaded only if the new vault lacks it).
-import { databasePath } from '../data-dir.js';
+import { mkdir } from 'node:fs/promises';
+import { databasePath, lockDataDir, type DataDirLock } from '../data-dir.js';
 import type { Clock, Logger } from '../ports.js';
 import { openDatabase } from '../store/database.js';
 import { transitions } from '../pipeline/transitions.js';
@@ -57,8 +58,27 @@ export function recoverInterrupted(store: Store): void {
   });
 }
 
-/** Opens the data directory's store; a damaged database is set aside and said so. */
-export function openStore(dataDir: string, clock: Clock, logger: Logger): Store {
+/**
+ * Locks the data directory (made if need be) and opens its store; a damaged database is set
+ * aside and said so. The lock is released again if the store cannot be opened.
+ */
+export async function openDataDir(
+  dataDir: string,
+  clock: Clock,
+  logger: Logger,
+): Promise<{ lock: DataDirLock; store: Store }> {
+  // Make the directory first (async), so the lock and database land in it.
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const lock = lockDataDir(dataDir);
+  try {
+    return { lock, store: openStore(dataDir, clock, logger) };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+function openStore(dataDir: string, clock: Clock, logger: Logger): Store {
   const opened = openDatabase(databasePath(dataDir), { logger, clock });
   const store = createStore(opened.db, clock);
   if (opened.setAside) {

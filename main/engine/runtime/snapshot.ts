@@ -1,18 +1,14 @@
 // Reading a data directory without starting an engine: what `keepsake status` shows, and the
-// vault a person configured in Settings (the CLI decides between it and the embedded vault
+// vault URL a person set in Settings (the host decides between it and the embedded vault
 // before it builds an engine). Works beside a running daemon, which holds the data-directory
 // lock: the database is opened read-only and nothing is written.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { ActivityEvent, Folder, StateCounts } from '../../../common/contract.js';
 import { databasePath } from '../data-dir.js';
 import { systemClock } from '../ports.js';
 import { openDatabaseReadOnly } from '../store/database.js';
 import { createStore, type Store } from '../store/store.js';
 import { emptyCounts, tally, type Tally } from './status.js';
-
-/** File in the data directory holding the vault token set through settings.set (mode 0600). */
-export const vaultTokenFileName = 'vault-token';
 
 export interface StatusSnapshot extends Omit<Tally, 'filesSafe'> {
   folders: {
@@ -80,22 +76,14 @@ export function readStatusSnapshot(dataDir: string): StatusSnapshot {
 }
 
 /**
- * The vault a person configured through settings.set (vaultUrl + vaultToken), read without
- * starting an engine. null when unset or unreadable.
+ * The vault URL a person set in Settings, read without starting an engine (the host pairs it
+ * with the token from the SecretStore). null when unset or unreadable.
  */
-export function storedVaultConfig(dataDir: string): { url: string; token: string } | null {
-  let url: unknown = null;
+export function storedVaultUrl(dataDir: string): string | null {
   try {
-    url = withReadOnlyStore(dataDir, (store) => store.userSettings().get('vaultUrl') ?? null);
+    const url = withReadOnlyStore(dataDir, (store) => store.userSettings().get('vaultUrl'));
+    return typeof url === 'string' && url !== '' ? url : null;
   } catch {
     return null;
   }
-  if (typeof url !== 'string' || url === '') return null;
-  let token = '';
-  try {
-    token = readFileSync(join(dataDir, vaultTokenFileName), 'utf8').trim();
-  } catch {
-    return null;
-  }
-  return token ? { url, token } : null;
 }

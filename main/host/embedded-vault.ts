@@ -1,6 +1,6 @@
-// The embedded default (DESIGN.md "The vault"): with no vault configured, the CLI starts a
+// The embedded default (DESIGN.md "The vault"): with no vault configured, the host starts a
 // Keepsake Vault in this process on 127.0.0.1, storing under <data-dir>/vault (the vault keeps
-// its own token there, 0600). The engine never imports server/: the CLI composes the two.
+// its own token there, 0600). The engine never imports server/: the host composes the two.
 import { join } from 'node:path';
 import { startVault } from '../../server/vault.js';
 

@@ -1,0 +1,129 @@
+// What both the desktop app (main/app/) and the CLI (`keepsake backup`, `keepsake daemon`)
+// start: the engine on a data directory, the vault it backs up to (the one given, else the
+// one set in Settings, else a vault embedded in this process) and, when asked, the web UI.
+// Nothing here parses command lines or touches Electron: the callers do, and pass what they
+// decided (the desktop passes its safeStorage-backed SecretStore).
+//
+// Invariants: the data directory's lock is checked before an embedded vault starts inside it;
+// close() stops the web UI, then the engine (uploads keep their offsets), then the embedded
+// vault, once however often it is called; a failed start leaves nothing running.
+import type { EngineOptions, KeepsakeEngine } from '../engine/api.js';
+import { lockDataDir } from '../engine/data-dir.js';
+import { createEngine } from '../engine/engine.js';
+import type { Logger, SecretStore } from '../engine/ports.js';
+import { storedVaultUrl } from '../engine/runtime/snapshot.js';
+import { createSecretStore } from '../engine/secret-store.js';
+import { startWebUi, type WebUi, type WebUiOptions } from '../web/server.js';
+import { startEmbeddedVault, type EmbeddedVault } from './embedded-vault.js';
+
+export interface HostOptions {
+  dataDir: string;
+  /** An explicit vault (`--to`); else the one set in Settings; else the embedded vault. */
+  vault?: { url: string; token: string; caFile?: string } | null;
+  /** Where the vault token set in Settings is kept (default: a 0600 file in dataDir). */
+  secrets?: SecretStore;
+  logger: Logger;
+  /** Engine options for this run (tuning, runtime overrides, dry run, test ports). */
+  engine?: Omit<Partial<EngineOptions>, 'dataDir' | 'vault' | 'secrets' | 'logger'>;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Host {
+  engine: KeepsakeEngine;
+  dataDir: string;
+  vaultUrl: string;
+  embedded: boolean;
+  /** The web UI, when startHost was asked for it. */
+  ui: WebUi | null;
+  /** Stops the web UI, the engine (offsets kept), then the embedded vault. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Knobs for tests and unusual setups, from the environment: KEEPSAKE_SETTLE_MS (how long a
+ * file must hold still before hashing, default 2000) and KEEPSAKE_RECONCILE_INTERVAL_MS
+ * (periodic full rescan, default hourly).
+ */
+function envTuning(env: NodeJS.ProcessEnv): Partial<EngineOptions> {
+  const out: Partial<EngineOptions> = {};
+  const int = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : null);
+  const settle = int(env.KEEPSAKE_SETTLE_MS);
+  if (settle !== null) out.settleMs = settle;
+  const interval = int(env.KEEPSAKE_RECONCILE_INTERVAL_MS);
+  if (interval !== null) out.reconcileIntervalMs = interval;
+  return out;
+}
+
+/** Builds the engine and its vault (the engine is not started). */
+export async function openHost(options: HostOptions): Promise<Host> {
+  const env = options.env ?? process.env;
+  const { dataDir } = options;
+  const secrets = options.secrets ?? createSecretStore(dataDir);
+  // Fail on a locked data directory before starting a vault inside it.
+  lockDataDir(dataDir).release();
+  let vault = options.vault ?? null;
+  if (vault === null) {
+    const url = storedVaultUrl(dataDir);
+    const token = url === null ? null : await secrets.read();
+    if (url !== null && token !== null) vault = { url, token };
+  }
+  let embedded: EmbeddedVault | null = null;
+  if (vault === null) {
+    embedded = await startEmbeddedVault(dataDir, env);
+    vault = { url: embedded.url, token: embedded.token };
+  }
+  try {
+    const engine = await createEngine({
+      ...envTuning(env),
+      ...options.engine,
+      dataDir,
+      logger: options.logger,
+      secrets,
+      vault: { ...vault, embedded: embedded !== null },
+    });
+    let closing: Promise<void> | null = null;
+    const host: Host = {
+      engine,
+      dataDir,
+      vaultUrl: vault.url,
+      embedded: embedded !== null,
+      ui: null,
+      close: () =>
+        (closing ??= (async () => {
+          try {
+            await host.ui?.close();
+            await engine.close();
+          } finally {
+            await embedded?.close();
+          }
+        })()),
+    };
+    return host;
+  } catch (err) {
+    await embedded?.close();
+    throw err;
+  }
+}
+
+export interface StartHostOptions extends HostOptions {
+  /** Folders to add to the watched folders before starting (kept in the data directory). */
+  folders?: string[];
+  /** Serve the web UI on loopback (the daemon's --ui-port); omitted: no web UI. */
+  ui?: Omit<WebUiOptions, 'engine' | 'logger'> | null;
+}
+
+/** Opens the host, adds the folders, starts the engine (watchers, queue) and the web UI. */
+export async function startHost(options: StartHostOptions): Promise<Host> {
+  const host = await openHost(options);
+  try {
+    for (const path of options.folders ?? []) await host.engine.api['folders.add']({ path });
+    await host.engine.start();
+    if (options.ui) {
+      host.ui = await startWebUi({ ...options.ui, engine: host.engine, logger: options.logger });
+    }
+  } catch (err) {
+    await host.close();
+    throw err;
+  }
+  return host;
+}
