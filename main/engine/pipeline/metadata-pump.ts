@@ -1,17 +1,46 @@
 // Metadata off the hot path: reads exiftool metadata for hashed files and sends it to the vault
-// once the vault holds the content (PUT /api/v1/assets/:sha256/metadata). It never moves a
-// file's state: a slow, hung or failing exiftool delays metadata only, never an upload.
+// once the vault holds the content (POST /api/v1/metadata, 500 files a request). It never
+// moves a file's state: a slow, hung or failing exiftool delays metadata only, never an upload.
 //
-// Invariant: metadata_state goes pending -> read -> sent; a file whose content changes goes
-// back to pending (the hash pump and reconcile reset it).
+// Invariant: metadata_state goes pending -> read -> sent, and 'sent' is written only after
+// the vault answered that it stored the record; a file whose content changes goes back to
+// pending (the hash pump and reconcile reset it).
+//
+// [Note: Sending metadata]
+// - Batches: up to 500 records per POST /api/v1/metadata; the vault answers per record. A
+//   vault without that endpoint (404/405) gets one PUT .../assets/:sha256/metadata each.
+// - A refused field (the vault names it, e.g. width 0) is dropped from what is sent, listed
+//   in the record's `dropped` with the vault's words (metadata/refusals.ts), noted among the
+//   file's problems, and the rest is resent: one bad value never costs the whole record.
+// - A record the vault will not take at all (no field to drop, unknown asset, the request
+//   refused for that file alone) stays 'read' with a problem saying so: it is not retried
+//   this run, and is offered again on the next one.
+// - The vault failing as a whole (down, 5xx, timeouts) is retried with the shared backoff.
+//   Nothing waits for that here: what is not sent is durably 'read' (or 'pending') in the
+//   store, for the next run or the daemon; `backup` waits at most its grace period.
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import { backoffDelay, defaultBackoff } from './backoff.js';
+import {
+  dropRefusedField,
+  metadataToSend,
+  parseStoredMetadata,
+  refusalFromErrorBody,
+  type StoredMetadata,
+} from '../metadata/refusals.js';
 import type { MediaMetadata, MetadataReader } from '../metadata/types.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
-import type { VaultClient } from '../vault/vault-client.js';
+import { UploadHttpError } from '../vault/response-table.js';
+import {
+  metadataBatchSize,
+  type MetadataItemResult,
+  type VaultClient,
+} from '../vault/vault-client.js';
+
+/** Ends the problem of a record the vault would not take this run. */
+const heldSuffix = ' It will be offered again on the next run.';
 
 /** Bound on the raw tags kept per file (the files.metadata column). */
 const maxRawJsonBytes = 32 * 1024;
@@ -57,6 +86,10 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
   let closed = false;
   let sendRetryTimer: TimerHandle | null = null;
   let sendFailures = 0;
+  /** false once the vault answered 404/405 to POST /api/v1/metadata (an older vault). */
+  let batchEndpoint = true;
+  /** Files whose metadata the vault would not take this run (they stay 'read'). */
+  const held = new Set<number>();
 
   function kick(): void {
     if (closed || queued) return;
@@ -110,6 +143,10 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     if (rec) events.fileChanged(rec);
   }
 
+  /**
+   * Sends what is read, up to 500 files per request, until nothing is left, the vault fails
+   * (retried later with backoff) or sending is not allowed. See [Note: Sending metadata].
+   */
   async function sendAll(): Promise<void> {
     if (sending || closed || sendRetryTimer !== null || !options.sendingAllowed()) return;
     if (vault === null) return;
@@ -117,53 +154,183 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     try {
       for (;;) {
         if (closed || !options.sendingAllowed()) return;
-        const batch = store.metadataToSend(50);
-        if (batch.length === 0) return;
-        // A few PUTs at once: they are small, and the vault answers each quickly.
-        await Promise.all(batch.map((item) => sendOne(item.file, item.metadataJson)));
-        if (sendRetryTimer !== null) return;
+        const rows = store
+          .metadataToSend(metadataBatchSize + held.size)
+          .filter((r) => !held.has(r.file.id))
+          .slice(0, metadataBatchSize);
+        if (rows.length === 0) return;
+        if (!(await sendRows(rows)) || sendRetryTimer !== null) return;
       }
     } finally {
       sending = false;
     }
   }
 
-  async function sendOne(file: FileRecord, metadataJson: string | null): Promise<void> {
-    if (file.sha256 === null || vault === null) return;
-    const parsed = metadataJson
-      ? (JSON.parse(metadataJson) as { metadata?: MediaMetadata | null })
-      : null;
-    if (!parsed?.metadata) {
-      store.setMetadataSent(file.id);
-      return;
+  interface Outgoing {
+    file: FileRecord & { sha256: string };
+    stored: StoredMetadata;
+    body: MediaMetadata;
+  }
+
+  /** One round: false when the vault failed as a whole (a retry is scheduled) or paused. */
+  async function sendRows(rows: { file: FileRecord; metadataJson: string | null }[]) {
+    const items: Outgoing[] = [];
+    for (const { file, metadataJson } of rows) {
+      const stored = parseStoredMetadata(metadataJson);
+      const body = stored && metadataToSend(stored, { originalPath: file.path, device });
+      if (file.sha256 === null || !stored || !body) {
+        store.setMetadataSent(file.id); // nothing was read: nothing to send
+        continue;
+      }
+      items.push({ file: { ...file, sha256: file.sha256 }, stored, body });
     }
-    const body: MediaMetadata = { ...parsed.metadata, originalPath: file.path, device };
+    if (items.length === 0) return true;
+    let results: (MetadataItemResult | undefined)[];
     try {
-      await vault.putMetadata(file.sha256, body, controller.signal);
-      store.setMetadataSent(file.id);
-      sendFailures = 0;
+      results = await sendItems(items);
     } catch (err) {
-      if (isAbortError(err) || closed) return;
+      if (isAbortError(err) || closed) return false;
       if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
         events.pauseRequired('sign_in_needed', err.message);
-        return;
+        return false;
       }
       if (err instanceof KeepsakeError && !err.retryable) {
-        // The vault refused this body for good (e.g. too large): do not retry it forever.
-        logger.warn('the vault refused metadata', { path: file.path, error: err.message });
-        store.setMetadataSent(file.id);
-        return;
+        // The request as a whole was refused (too large, malformed): find the file it is
+        // about by sending each alone; one alone that is refused waits for the next run.
+        if (items.length > 1) {
+          for (const item of items) {
+            if (!(await sendRows([{ file: item.file, metadataJson: JSON.stringify(item.stored) }])))
+              return false;
+          }
+          return true;
+        }
+        const [only] = items;
+        if (only) hold(only, `The vault refused this file's metadata (${err.message}).`);
+        return true;
       }
-      sendFailures++;
-      const delay = backoffDelay(defaultBackoff, sendFailures);
-      logger.warn('sending metadata failed; will retry', { error: String(err), delay });
-      if (sendRetryTimer === null) {
-        sendRetryTimer = clock.setTimeout(() => {
-          sendRetryTimer = null;
-          kick();
-        }, delay);
-        sendRetryTimer.unref?.();
+      scheduleRetry(err);
+      return false;
+    }
+    sendFailures = 0;
+    items.forEach((item, i) => settleItem(item, results[i]));
+    return true;
+  }
+
+  function settleItem(item: Outgoing, result: MetadataItemResult | undefined): void {
+    if (result === undefined) return; // not answered (a fallback round stopped early)
+    if (result.status === 'stored') {
+      // an earlier run's "not sent" note is no longer true
+      const now = store.getFile(item.file.id);
+      if (now?.metadataProblems.some((p) => p.endsWith(heldSuffix))) {
+        const problems = now.metadataProblems.filter((p) => !p.endsWith(heldSuffix));
+        store.setMetadata(now.id, JSON.stringify(item.stored), problems, now.captureTime);
       }
+      store.setMetadataSent(item.file.id);
+      return;
+    }
+    if (result.status === 'unknown_asset') {
+      hold(item, 'The vault does not hold this file, so its metadata was not sent.');
+      return;
+    }
+    const dropped = dropRefusedField(item.stored, result, {
+      originalPath: item.file.path,
+      device,
+    });
+    if (dropped === null) {
+      hold(
+        item,
+        `The vault refused this file's metadata (${result.message ?? 'no reason given'}).`,
+      );
+      return;
+    }
+    logger.warn('the vault refused a metadata field; resending without it', {
+      path: item.file.path,
+      field: result.field,
+      message: result.message,
+    });
+    // still 'read': the next round sends the record without the field
+    recordProblem(item.file.id, JSON.stringify(dropped.stored), dropped.note);
+  }
+
+  /** Leaves a file's metadata queued (not sent) for the next run, with a problem saying why. */
+  function hold(item: Outgoing, why: string): void {
+    held.add(item.file.id);
+    logger.warn('metadata not sent', { path: item.file.path, why });
+    recordProblem(item.file.id, JSON.stringify(item.stored), `${why}${heldSuffix}`);
+  }
+
+  function recordProblem(id: number, json: string, problem: string): void {
+    const now = store.getFile(id);
+    if (now === null || now.metadataState !== 'read') return;
+    const problems = now.metadataProblems.includes(problem)
+      ? now.metadataProblems
+      : [...now.metadataProblems, problem];
+    store.setMetadata(id, json, problems, now.captureTime);
+    const rec = store.getFile(id);
+    if (rec) events.fileChanged(rec);
+  }
+
+  /**
+   * The vault's answer per item: one POST /api/v1/metadata, or one PUT per file from a vault
+   * without the batch endpoint (404/405 on the POST). A fallback round that fails midway
+   * answers what it got so far and throws only if nothing was answered.
+   */
+  async function sendItems(items: Outgoing[]): Promise<(MetadataItemResult | undefined)[]> {
+    if (vault === null) return [];
+    if (batchEndpoint) {
+      try {
+        return await vault.putMetadataBatch(
+          items.map((i) => ({ sha256: i.file.sha256, metadata: i.body })),
+          controller.signal,
+        );
+      } catch (err) {
+        if (!(err instanceof UploadHttpError && (err.status === 404 || err.status === 405)))
+          throw err;
+        logger.info('the vault has no metadata batch endpoint; sending one file at a time');
+        batchEndpoint = false;
+      }
+    }
+    const results: (MetadataItemResult | undefined)[] = [];
+    for (const item of items) {
+      try {
+        await vault.putMetadata(item.file.sha256, item.body, controller.signal);
+        results.push({ sha256: item.file.sha256, status: 'stored' });
+      } catch (err) {
+        const sha256 = item.file.sha256;
+        if (isAbortError(err)) throw err;
+        if (err instanceof UploadHttpError && err.status === 404) {
+          results.push({ sha256, status: 'unknown_asset' });
+        } else if (err instanceof UploadHttpError && err.status === 400) {
+          results.push({ sha256, status: 'refused', ...refusalFromErrorBody(err.responseBody) });
+        } else if (
+          err instanceof KeepsakeError &&
+          !err.retryable &&
+          err.code !== 'sign_in_needed'
+        ) {
+          results.push({ sha256, status: 'refused', message: err.message });
+        } else if (results.length === 0) {
+          throw err;
+        } else {
+          items.slice(results.length).forEach(() => results.push(undefined));
+          scheduleRetry(err);
+          break;
+        }
+      }
+    }
+    return results;
+  }
+
+  function scheduleRetry(err: unknown): void {
+    if (closed || isAbortError(err)) return;
+    sendFailures++;
+    const delay = backoffDelay(defaultBackoff, sendFailures);
+    logger.warn('sending metadata failed; will retry', { error: String(err), delay });
+    if (sendRetryTimer === null) {
+      sendRetryTimer = clock.setTimeout(() => {
+        sendRetryTimer = null;
+        kick();
+      }, delay);
+      sendRetryTimer.unref?.();
     }
   }
 
@@ -172,7 +339,8 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     drained() {
       if (reading.size > 0 || sending || queued) return false;
       if (store.metadataPending(1).length > 0) return false;
-      return vault === null || !options.sendingAllowed() || store.metadataToSend(1).length === 0;
+      if (vault === null || !options.sendingAllowed()) return true;
+      return store.metadataToSend(held.size + 1).every((r) => held.has(r.file.id));
     },
     async close() {
       closed = true;
