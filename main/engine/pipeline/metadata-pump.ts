@@ -33,11 +33,8 @@ import type { MediaMetadata, MetadataReader } from '../metadata/types.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
 import { UploadHttpError } from '../vault/response-table.js';
-import {
-  metadataBatchSize,
-  type MetadataItemResult,
-  type VaultClient,
-} from '../vault/vault-client.js';
+import type { MetadataItemResult, VaultClient } from '../vault/vault-client.js';
+import { MAX_METADATA_BATCH_ITEMS as metadataBatchSize } from '../../../common/vault-protocol.js';
 
 /** Ends the problem of a record the vault would not take this run. */
 const heldSuffix = ' It will be offered again on the next run.';
