@@ -169,7 +169,14 @@ export function errorForStatus(x: HttpExchange, what: string): UploadHttpError {
   const details = { method: x.method, url: x.url, status: x.status, body: x.body };
   switch (action.kind) {
     case 'fail':
-      return action.error;
+      if (action.error.code !== 'upload_rejected') return action.error;
+      // The table's words speak of an upload; say what this call was for.
+      return new UploadHttpError(
+        'upload_rejected',
+        `The vault refused the request to ${what} (${x.status}): ${serverMessage(x.body) || 'no reason given'}`,
+        false,
+        details,
+      );
     case 'retry':
       return new UploadHttpError(
         'vault_unreachable',
