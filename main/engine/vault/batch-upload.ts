@@ -66,8 +66,8 @@ import type { BandwidthThrottle } from './throttle.js';
 import type { BatchItemOutcome, BatchUploadJob } from './types.js';
 
 /** The client keeps batches well under the vault's limits (common/vault-protocol.ts). */
-export const MAX_BATCH_BYTES = RECOMMENDED_BATCH_BYTES;
-export const MAX_BATCH_FILES = RECOMMENDED_BATCH_FILES;
+const MAX_BATCH_BYTES = RECOMMENDED_BATCH_BYTES;
+const MAX_BATCH_FILES = RECOMMENDED_BATCH_FILES;
 const READ_BUFFER = 256 * 1024;
 
 export interface BatchContext {

@@ -19,7 +19,7 @@ import type { MediaMetadata } from '../metadata/types.js';
 import { type HttpClient, createHttpClient } from './http-client.js';
 import { type UploadHttpError, errorForNetworkFault, errorForStatus } from './response-table.js';
 
-export const checkBatchSize = MAX_CHECK_HASHES;
+const checkBatchSize = MAX_CHECK_HASHES;
 
 export interface VaultClientOptions {
   /** Vault base URL, e.g. http://127.0.0.1:7420 */
