@@ -25,8 +25,13 @@ interface BackupOptions extends EngineCliOptions {
 /** How long the vault may stay unreachable before a backup gives up (exit 1). */
 const vaultLostMs = Number(process.env.KEEPSAKE_VAULT_LOST_MS ?? 120_000);
 
-/** How long a backup waits for metadata after the files have settled (exiftool may hang). */
-const metadataGraceMs = 60_000;
+/**
+ * How long a backup waits for metadata once every file has settled. Metadata never holds a
+ * backup up: what is not read or sent by then stays queued in the data directory (metadata
+ * pending or read, not sent), and the next run or the daemon sends it. A flaky vault or a
+ * slow exiftool costs at most this.
+ */
+const metadataGraceMs = Number(process.env.KEEPSAKE_METADATA_GRACE_MS ?? 10_000);
 
 export interface BackupSummary {
   files: number;

@@ -651,7 +651,8 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
       fast2Queue.length = 0;
       const instanceToEnd = exiftool;
       exiftool = undefined;
-      if (instanceToEnd) await instanceToEnd.end();
+      // not gracefully: exiftool only reads, and a batch in flight must not hold up a shutdown
+      if (instanceToEnd) await instanceToEnd.end(false);
     },
   };
 }
