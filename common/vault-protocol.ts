@@ -21,10 +21,36 @@ export const MIME_TYPE =
 const utf8Length = (s: string): number => new TextEncoder().encode(s).length;
 const noNul = (s: string): boolean => !s.includes('\0');
 
+/** C0 and C1 control characters (NUL, newline, tab, escape, DEL, ...). */
+function isControl(code: number): boolean {
+  return code <= 0x1f || (code >= 0x7f && code <= 0x9f);
+}
+
+/**
+ * True when `text` holds a control character. The vault refuses them in names and paths: a
+ * newline in a name forges lines in logs and listings, an escape sequence rewrites a terminal.
+ */
+export function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (isControl(text.charCodeAt(i))) return true;
+  return false;
+}
+
+/**
+ * A file name or path as the vault accepts it: each control character becomes U+FFFD. For
+ * clients, whose files may have such names (the name sent is informational; content is
+ * identified by its sha256).
+ */
+export function withoutControlCharacters(text: string): string {
+  let out = '';
+  for (const ch of text) out += isControl(ch.charCodeAt(0)) ? '\uFFFD' : ch;
+  return out;
+}
+
 /** A single path segment that cannot escape a folder (at most 255 UTF-8 bytes). */
 export function isSafeFileName(name: string): boolean {
   return (
     name.length > 0 &&
+    !hasControlCharacter(name) &&
     utf8Length(name) <= 255 &&
     name !== '.' &&
     name !== '..' &&
@@ -34,17 +60,23 @@ export function isSafeFileName(name: string): boolean {
 
 /** A relative, '/'-separated path with no '..' segment, no root and no drive letter. */
 export function isSafeRelativePath(path: string): boolean {
-  if (path.length === 0 || utf8Length(path) > 4096) return false;
+  if (path.length === 0 || utf8Length(path) > 4096 || hasControlCharacter(path)) return false;
   if (/[\\\0]/.test(path) || path.startsWith('/') || /^[A-Za-z]:/.test(path)) return false;
   return path.split('/').every((seg) => seg !== '..' && seg !== '.' && seg !== '');
 }
 
 export const fileNameSchema = z
   .string()
-  .refine(isSafeFileName, 'must be a base name without "/", "\\", NUL or "..", at most 255 bytes');
+  .refine(
+    isSafeFileName,
+    'must be a base name without "/", "\\", control characters or "..", at most 255 bytes',
+  );
 export const relPathSchema = z
   .string()
-  .refine(isSafeRelativePath, 'must be a relative "/"-separated path without ".." segments');
+  .refine(
+    isSafeRelativePath,
+    'must be a relative "/"-separated path without ".." segments or control characters',
+  );
 export const mimeSchema = z.string().regex(MIME_TYPE, 'must be a MIME type such as image/jpeg');
 
 /** The error body of every 4xx/5xx the vault answers, on /api/v1/ and /files/ alike. */

@@ -72,7 +72,7 @@ export function parseUploadMetadata(
     throw new VaultHttpError(
       400,
       typeof filename === 'string' ? 'invalid_path' : 'invalid_metadata',
-      'Upload-Metadata must carry filename: a base name without "/", "\\", NUL or "..", at most 255 bytes',
+      'Upload-Metadata must carry filename: a base name without "/", "\\", control characters (newline, tab, ...) or "..", at most 255 bytes',
     );
   }
   const mime = metadata?.mime ?? null;

@@ -5,6 +5,8 @@ export type VaultStartErrorCode =
   | 'data_dir_locked'
   | 'port_in_use'
   | 'address_unavailable'
+  | 'tls_unreadable'
+  | 'tls_invalid'
   | 'index_too_new'
   | 'no_vault'
   | 'invalid_option';

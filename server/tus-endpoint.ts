@@ -61,6 +61,8 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     path: TUS_PATH,
     datastore: store,
     relativeLocation: false,
+    // No CORS: the vault is not for browsers on other origins (@tus/server's default is "*").
+    allowedOrigins: () => false,
     maxSize: deps.maxSizeBytes ?? undefined,
     // Upload ids are 32 lowercase hex; anything else (e.g. "..%2Fvault.db") is unknown.
     getFileIdFromRequest: (_req, lastPath) =>

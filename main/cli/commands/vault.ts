@@ -53,6 +53,8 @@ interface VaultCommandOptions {
   quota?: number;
   maxSize?: number;
   partialTtl?: number;
+  tlsCert?: string;
+  tlsKey?: string;
   verbose?: boolean;
   scrubPeriodDays?: number;
   scrubRate?: number;
@@ -91,6 +93,8 @@ export function registerVaultCommand(program: Command): void {
       `an upload that receives nothing for this long is deleted and its quota reservation released, e.g. 90m, 24h, 3d (default: ${DEFAULT_PARTIAL_TTL_MS / 3_600_000}h)`,
       parseTtl,
     )
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .option('--verbose', 'log debug lines too')
     .option(
       '--scrub-period-days <days>',
@@ -111,6 +115,11 @@ export function registerVaultCommand(program: Command): void {
           return;
         }
         return runVaultScrub({ dataDir: opts.dataDir, json: opts.json === true });
+      }
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+        console.error('keepsake vault: --tls-cert and --tls-key go together (HTTPS needs both)');
+        process.exitCode = 2;
+        return;
       }
       // Signals are caught from the start, so one that arrives while the vault starts (or
       // right after the listening line) still closes it cleanly.
@@ -133,6 +142,9 @@ export function registerVaultCommand(program: Command): void {
             quotaBytes: opts.quota ?? null,
             maxSizeBytes: opts.maxSize ?? null,
             partialTtlMs: opts.partialTtl,
+            ...(opts.tlsCert !== undefined && opts.tlsKey !== undefined
+              ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey } }
+              : {}),
             scrub: {
               ...(opts.scrubPeriodDays !== undefined
                 ? { periodMs: opts.scrubPeriodDays * 24 * 60 * 60 * 1000 }
@@ -153,6 +165,7 @@ export function registerVaultCommand(program: Command): void {
           console.log(`generated a token (stored in ${opts.dataDir}/token, shown only this once)`);
           console.log(`token: ${vault.token}`);
         }
+        for (const warning of vault.warnings) console.error(`keepsake vault: warning: ${warning}`);
         console.log(`vault listening on ${vault.url}`);
         if (stopSignal === undefined) await new Promise<void>((resolve) => (wake = resolve));
         console.error(`keepsake vault: ${stopSignal ?? 'signal'}, closing`);

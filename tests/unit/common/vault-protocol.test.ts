@@ -7,6 +7,7 @@ import {
   checkRequestSchema,
   firstIssue,
   isSafeFileName,
+  withoutControlCharacters,
   isSafeRelativePath,
   type MediaMetadata,
   mediaMetadataSchema,
@@ -64,6 +65,14 @@ describe('file names and relative paths on the wire', () => {
       assert.equal(isSafeRelativePath(p), false, JSON.stringify(p));
     for (const p of ['a', 'a/b/c.jpg', '2019/..hidden/x'])
       assert.equal(isSafeRelativePath(p), true, p);
+  });
+
+  it('refuses control characters in names and paths; a client can replace them', () => {
+    for (const name of ['a\nb.jpg', 'a\tb.jpg', 'a\x1b[31m.jpg', 'a\x7f.jpg', 'a\u0085.jpg'])
+      assert.equal(isSafeFileName(name), false, JSON.stringify(name));
+    assert.equal(isSafeRelativePath('dir/a\rb.jpg'), false);
+    assert.equal(withoutControlCharacters('a\nb\t.jpg'), 'a\uFFFDb\uFFFD.jpg');
+    assert.equal(isSafeFileName(withoutControlCharacters('a\nb.jpg')), true);
   });
 
   it('tus Upload-Metadata may leave sha256 out (deferred hash) but never filename', () => {
