@@ -62,7 +62,6 @@ export const PauseReason = z.enum([
   'vault_full', // the vault answered 507
   'battery', // pause-on-battery setting
   'metered', // pause-on-metered-network setting
-  'schedule', // bandwidth schedule says off
 ]);
 export type PauseReason = z.infer<typeof PauseReason>;
 

@@ -11,7 +11,6 @@
 // - nothing here parses a human-readable message: JSON output and exit codes only.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileRow } from '../../common/contract.js';
 import type { Engine } from '../../main/engine/api.js';
@@ -397,15 +396,6 @@ export function metricSum(text: string, name: RegExp): number {
     if (m && name.test(m[1]!)) sum += Number(m[3]);
   }
   return sum;
-}
-
-/** Reads a file if it exists (for token files and the like). */
-export async function readIfExists(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return null;
-  }
 }
 
 /** What `keepsake backup --json` prints (issue 3 "CLI"). */

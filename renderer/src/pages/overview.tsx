@@ -68,8 +68,6 @@ function statusLine(s: EngineStatus): string {
           return 'Paused while on battery.';
         case 'metered':
           return 'Paused on a metered network.';
-        case 'schedule':
-          return 'Paused by the bandwidth schedule.';
         default: {
           const never: never = s.pauseReason;
           return String(never);
