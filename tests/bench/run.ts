@@ -2,7 +2,8 @@
 // prints each measurement beside its baseline with the ratio (>1 = Keepsake is better), and
 // writes everything to bench-results.json. SIZE=small runs a reduced data set.
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type BenchCase, type BenchCaseResult, type BenchMeasurement, ratio } from './harness.js';
@@ -15,6 +16,16 @@ function describe(m: BenchMeasurement): string {
   return `${m.label}: keepsake ${m.keepsake.toFixed(2)} ${m.unit} | ${m.baselineName} ${m.baseline.toFixed(2)} ${m.unit} | ratio ${ratio(m).toFixed(2)}${aim}`;
 }
 
+function gitCommit(): string | null {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) return null;
+  return `${r.stdout.trim()}${dirty.stdout.trim() ? '+dirty' : ''}`;
+}
+
+const loadAtStart = loadavg();
 const casesDir = new URL('./cases/', import.meta.url);
 const wanted = process.argv.slice(2);
 const small = process.env.SIZE === 'small';
@@ -61,7 +72,11 @@ for (const benchCase of cases) {
 }
 
 // every measurement again in one block, so a whole run reads as one table
-console.log('\n## summary (ratio > 1: Keepsake is better)');
+console.log(
+  `\n## summary (ratio > 1: Keepsake is better) at ${gitCommit() ?? '?'}, load ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${availableParallelism()} cores`,
+);
 for (const [name, result] of Object.entries(results)) {
   for (const m of result.measurements) console.log(`   ${name}: ${describe(m)}`);
 }
@@ -72,7 +87,16 @@ const ratios = Object.fromEntries(
     r.measurements.map((m) => ({ label: m.label, ratio: ratio(m), aim: m.aim ?? null })),
   ]),
 );
-const out = { at: new Date().toISOString(), small, ratios, results };
+const out = {
+  at: new Date().toISOString(),
+  small,
+  // what was measured, and how busy the shared machine was (1/5/15-minute load, start and end)
+  commit: gitCommit(),
+  cores: availableParallelism(),
+  loadAverage: { start: loadAtStart, end: loadavg() },
+  ratios,
+  results,
+};
 await writeFile('bench-results.json', `${JSON.stringify(out, null, 2)}\n`);
 console.log('\nwrote bench-results.json');
 if (failed.length > 0) {

@@ -12,6 +12,7 @@ import type { BenchCase } from '../harness.js';
 import {
   describeKeepsake,
   keepsakeBackup,
+  keepsakeStartupSeconds,
   median,
   missingBinary,
   rcloneBin,
@@ -36,6 +37,8 @@ export const benchCase: BenchCase = {
     await writeRandomFile(file, size);
     const MB = size / 1e6;
     ctx.log(`file: ${size / MiB} MiB of random bytes`);
+    const startup = await keepsakeStartupSeconds();
+    ctx.log(`keepsake start-up (node + tsx, --help): ${startup.toFixed(2)} s, inside every timing`);
 
     const missing = missingBinary(rcloneBin);
     const rcloneConfig = join(ctx.workDir, 'rclone.conf'); // never created: rclone's defaults
@@ -91,7 +94,7 @@ export const benchCase: BenchCase = {
           ...(missing ? { baselineMissing: missing } : {}),
         },
       ],
-      extra: { bytes: size, rounds, keepsake, rclone },
+      extra: { bytes: size, startupSeconds: startup, rounds, keepsake, rclone },
     };
   },
 };
