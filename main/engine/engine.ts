@@ -134,6 +134,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     concurrency: () => settings().concurrency.value,
     settleMs: options.settleMs ?? 2000,
     largeFileBytes: options.largeFileBytes ?? 64 * 1024 * 1024,
+    batchFileMaxBytes: settings().chunkSizeBytes.value,
     maxVerifyFailures: options.maxVerifyFailures ?? 3,
     hashConcurrency: options.hashConcurrency ?? 8,
     // The reader batches up to 16 files into one exiftool call, but only files that are

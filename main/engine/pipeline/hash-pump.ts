@@ -11,12 +11,16 @@
 // its mtime, so it waits; if it changes anyway while hashed, the hasher throws file_changed
 // and it starts over. A file whose identity matches another row with a known hash (a rename,
 // a move, a hard link) takes that hash without being read again.
+//
+// What to hash next comes from a ready list fed by the store's committed changes (see
+// [Note: Ready lists] in ready-list.ts), not from a query after every hashed file.
 import { basename } from 'node:path';
 import type { ActivityEvent } from '../../../common/contract.js';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import type { FileHasher, FileIdentity } from '../hash/types.js';
 import type { Clock, Logger } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
+import { createReadyList } from './ready-list.js';
 import { transitions, type Transition } from './transitions.js';
 import { createWakeTimer } from './wake-timer.js';
 
@@ -34,7 +38,6 @@ export interface HashPumpOptions {
   /** Files hashed at once (the hasher queues beyond its thread count). */
   concurrency: number;
   events: {
-    hashed(): void;
     activity(event: Omit<ActivityEvent, 'id' | 'at'>): void;
   };
 }
@@ -56,6 +59,21 @@ export function createHashPump(options: HashPumpOptions): HashPump {
   let queued = false;
   let closed = false;
   const wakeTimer = createWakeTimer(clock, () => kick(), 10);
+  const ready = createReadyList({
+    capacity: 4096,
+    // Every discovered file in order, settled or not (readyAt tells them apart).
+    load: (limit) => store.nextToHash(Number.MAX_SAFE_INTEGER, 0, limit),
+    belongs: (f) => f.state === 'discovered',
+    readyAt: (f) => Math.min(f.mtimeMs, f.seenAt) + options.settleMs,
+  });
+  const unsubscribe = store.onCommitted((changes) => {
+    let more = false;
+    for (const { file } of changes) {
+      ready.offer(file);
+      if (file.state === 'discovered') more = true;
+    }
+    if (more) kick();
+  });
 
   function kick(): void {
     if (closed || queued) return;
@@ -75,18 +93,16 @@ export function createHashPump(options: HashPumpOptions): HashPump {
     const free = options.concurrency - inFlight.size;
     if (free <= 0) return;
     const now = clock.now();
-    const ready = store
-      .nextToHash(now, options.settleMs, free + inFlight.size)
-      .filter((f) => !inFlight.has(f.id))
-      .slice(0, free);
-    for (const file of ready) {
+    const picked = ready.peek(free, now, (f) => inFlight.has(f.id));
+    for (const file of picked) {
+      ready.remove(file.id);
       const p = process(file).finally(() => {
         inFlight.delete(file.id);
         kick();
       });
       inFlight.set(file.id, p);
     }
-    if (ready.length < free) {
+    if (picked.length < free) {
       const at = store.nextSettleAt(options.settleMs);
       if (at !== null && at > now) scheduleAt(at);
     }
@@ -100,13 +116,11 @@ export function createHashPump(options: HashPumpOptions): HashPump {
     // The stored hash stands for an unchanged identity (a file back from missing or excluded).
     if (file.sha256 !== null) {
       move(file.id, transitions.hashKnown(file.sha256));
-      events.hashed();
       return;
     }
     const twin = store.findSameContent(file);
     if (twin?.sha256) {
       move(file.id, transitions.hashKnown(twin.sha256));
-      events.hashed();
       return;
     }
     if (move(file.id, transitions.hashingStarted()) === null) return;
@@ -115,7 +129,6 @@ export function createHashPump(options: HashPumpOptions): HashPump {
       const settled = sameId(result, file) || clock.now() - result.mtimeMs >= options.settleMs;
       if (settled) {
         move(file.id, transitions.hashed(result));
-        events.hashed();
       } else {
         // It moved since the scan and is still fresh: wait for it to settle again.
         move(file.id, transitions.stillChanging(result, clock.now()));
@@ -163,10 +176,16 @@ export function createHashPump(options: HashPumpOptions): HashPump {
   }
 
   return {
-    kick,
+    kick() {
+      // Asked from outside (start, a retry, a resume): the database may hold files the list
+      // has not heard of.
+      ready.invalidate();
+      kick();
+    },
     idle: () => inFlight.size === 0 && !queued,
     async close() {
       closed = true;
+      unsubscribe();
       wakeTimer.cancel();
       controller.abort();
       await Promise.allSettled([...inFlight.values()]);

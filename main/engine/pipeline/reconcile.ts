@@ -177,41 +177,33 @@ export function reconcileFolder(
   for (const row of ctx.store.scanRowsOfFolder(folder.id)) rows.set(row.path, row);
   const seen = new Set<string>();
   const rules: FolderRules = { include: folder.include, exclude: folder.exclude };
-  const chunk = 500;
-  for (let i = 0; i < scan.entries.length; i += chunk) {
-    ctx.store.batch(() => {
-      for (const entry of scan.entries.slice(i, i + chunk)) {
-        seen.add(entry.path);
-        applyEntry(ctx, folder, entry, rows.get(entry.path) ?? null, priority, counts);
-      }
-    });
+  // No transaction of its own: the store groups whatever changes (see [Note: Group commit] in
+  // store/store.ts), so an unchanged folder of 100,000 files writes nothing but its scan time.
+  for (const entry of scan.entries) {
+    seen.add(entry.path);
+    applyEntry(ctx, folder, entry, rows.get(entry.path) ?? null, priority, counts);
   }
-  ctx.store.batch(() => {
-    for (const problem of scan.problems) {
-      if (seen.has(problem.path)) continue;
-      const relPath = relativeTo(folder.path, problem.path);
-      if (relPath === null) continue;
-      const c = ctx.classify(relPath, rules);
-      if (c.kind !== 'media' && c.kind !== 'sidecar') continue;
-      seen.add(problem.path);
-      applyProblem(
-        ctx,
-        folder,
-        { path: problem.path, relPath, code: problem.code, message: problem.message },
-        rows.get(problem.path) ?? null,
-        counts,
-      );
-    }
-  });
+  for (const problem of scan.problems) {
+    if (seen.has(problem.path)) continue;
+    const relPath = relativeTo(folder.path, problem.path);
+    if (relPath === null) continue;
+    const c = ctx.classify(relPath, rules);
+    if (c.kind !== 'media' && c.kind !== 'sidecar') continue;
+    seen.add(problem.path);
+    applyProblem(
+      ctx,
+      folder,
+      { path: problem.path, relPath, code: problem.code, message: problem.message },
+      rows.get(problem.path) ?? null,
+      counts,
+    );
+  }
   // Files under a sub-folder that could not be listed are not gone: leave them as they are.
   const unreadable = (scan.unreadableDirs ?? []).map((d) => (d === '' ? '' : `${d}/`));
   const underUnreadable = (relPath: string): boolean =>
     unreadable.some((prefix) => prefix === '' || relPath.startsWith(prefix));
-  const gone = [...rows.values()].filter((r) => !seen.has(r.path) && !underUnreadable(r.relPath));
-  for (let i = 0; i < gone.length; i += chunk) {
-    ctx.store.batch(() => {
-      for (const row of gone.slice(i, i + chunk)) applyGone(ctx, row, counts);
-    });
+  for (const row of rows.values()) {
+    if (!seen.has(row.path) && !underUnreadable(row.relPath)) applyGone(ctx, row, counts);
   }
   ctx.store.setFolderScanned(folder.id, ctx.now());
   return counts;

@@ -1,8 +1,10 @@
-// The three stages of the pipeline (hash pump, upload queue, metadata pump) built together
-// with the hand-offs between them: a hashed file wakes the queue and the metadata pump, a file
-// the queue sends back to discovered wakes the hash pump, a file that became safe wakes the
-// metadata pump. What happens outside the pipeline (status, activity, pause) goes out through
-// `events`; the engine (engine.ts) only wires those.
+// The three stages of the pipeline (hash pump, upload queue, metadata pump) built together.
+// They hand work to each other through the store: each transition is announced once
+// committed (store.onCommitted), the hash pump and the upload queue keep ready lists fed by
+// those announcements (see [Note: Ready lists] in ready-list.ts), and the metadata pump is
+// woken once per committed group that hashed a file or made one safe. What happens outside
+// the pipeline (status, activity, pause) goes out through `events`; the engine (engine.ts)
+// only wires those.
 //
 // Invariant: the stages are closed in pipeline order (queue, hashes, metadata), each after
 // the one that feeds it can no longer hand it anything.
@@ -16,6 +18,7 @@ import type { VaultClient } from '../vault/vault-client.js';
 import type { BackoffPolicy } from './backoff.js';
 import { createHashPump, type StatPath } from './hash-pump.js';
 import { createMetadataPump, type MetadataPump } from './metadata-pump.js';
+import { hashedStates } from './transitions.js';
 import { createUploadQueue } from './upload-queue.js';
 
 export interface PipelineOptions {
@@ -33,6 +36,8 @@ export interface PipelineOptions {
   concurrency: () => number;
   settleMs: number;
   largeFileBytes: number;
+  /** Files up to this size (one upload chunk) go in batches when the uploader can. */
+  batchFileMaxBytes: number;
   maxVerifyFailures: number;
   hashConcurrency: number;
   metadataConcurrency: number;
@@ -93,6 +98,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     backoff: options.backoff,
     concurrency: options.concurrency,
     largeFileBytes: options.largeFileBytes,
+    batchFileMaxBytes: options.batchFileMaxBytes,
     maxVerifyFailures: options.maxVerifyFailures,
     dryRun,
     ...(options.random ? { random: options.random } : {}),
@@ -100,8 +106,6 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       activity: events.activity,
       pauseRequired: (reason, message) => events.pauseRequired(reason, message, true),
       vaultReachable: events.vaultReachable,
-      needsHash: () => hashPump.kick(),
-      safe: () => metadata.kick(),
       progress: events.progress,
     },
   });
@@ -113,13 +117,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     logger: logger.child({ part: 'hash' }),
     settleMs: options.settleMs,
     concurrency: options.hashConcurrency,
-    events: {
-      hashed() {
-        queue.kickSoon();
-        metadata.kick();
-      },
-      activity: events.activity,
-    },
+    events: { activity: events.activity },
   });
   const metadata =
     options.metadataReader === null
@@ -137,6 +135,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
             pauseRequired: (reason, message) => events.pauseRequired(reason, message, false),
           },
         });
+  const unsubscribe = store.onCommitted((changes) => {
+    if (changes.some((c) => hashedStates.includes(c.file.state))) metadata.kick();
+  });
   return {
     kickAll() {
       hashPump.kick();
@@ -154,6 +155,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     kickUploads: () => queue.kick(),
     bytesUploaded: () => queue.bytesUploaded(),
     async close() {
+      unsubscribe();
       await queue.close();
       await hashPump.close();
       await metadata.close();

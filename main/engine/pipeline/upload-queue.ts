@@ -10,7 +10,22 @@
 // Manual additions first (priority 1), then newest first (mtime descending): recent photos are
 // the ones not yet anywhere else. At most max(1, concurrency - 1) slots may hold a large file
 // (> largeFileBytes) at once, so a few long videos cannot starve the photos behind them.
-// The query behind it is store.nextToUpload (index files_upload_order, EXPLAIN-tested).
+// The candidates come from two ready lists (small, large) fed by the store's committed
+// changes (see [Note: Ready lists] in ready-list.ts); store.nextToUpload (index
+// files_upload_order, EXPLAIN-tested) only (re)loads them.
+//
+// [Note: Small files in batches]
+// When the uploader can send many files in one request (uploadBatch, POST /api/v1/batch), a
+// slot takes up to batchMaxFiles queued files of at most batchFileMaxBytes each (one tus
+// chunk), up to batchMaxBytes in all, in upload order: one request and one vault commit for
+// the group instead of a tus conversation each. Each file's outcome is its own transition
+// (stored -> verified, duplicate -> foundOnVault, refused -> as an upload() error of that
+// code); a whole-batch failure is each file's failure. Larger files, and every file when the
+// uploader has no uploadBatch (a plain tus server), go one by one through upload(); so does
+// a lone small file (nothing to group it with: the watcher's usual case). Batches stay small
+// (probeBatchFiles) until one went through as a batch: a vault without the endpoint gets that
+// first batch file by file inside uploadBatch, and from then on (batchesSupported() false)
+// every file has its own slot, as before batches existed.
 //
 // [Note: Uploading is committed first]
 // uploadStarted is committed at once, not with the next group: a file the vault may hold
@@ -33,9 +48,10 @@ import type { ActivityEvent, UploadProgress } from '../../../common/contract.js'
 import { isAbortError, KeepsakeError } from '../errors.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
-import type { Uploader } from '../vault/types.js';
+import type { BatchItemOutcome, Uploader } from '../vault/types.js';
 import type { VaultClient } from '../vault/vault-client.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { createReadyList } from './ready-list.js';
 import { transitions, type Transition } from './transitions.js';
 import { createWakeTimer } from './wake-timer.js';
 import { basename } from 'node:path';
@@ -45,10 +61,6 @@ export interface UploadQueueEvents {
   /** The vault refused us for a reason only a person can fix: pause the engine. */
   pauseRequired(reason: 'sign_in_needed' | 'vault_full', message: string): void;
   vaultReachable(reachable: boolean): void;
-  /** A file went back to discovered (re-hash needed). */
-  needsHash(): void;
-  /** A file reached backed_up or duplicate (metadata may be sent). */
-  safe(): void;
   progress(): void;
 }
 
@@ -64,14 +76,22 @@ export interface UploadQueueOptions {
   concurrency: () => number;
   largeFileBytes: number;
   maxVerifyFailures: number;
+  /** Files up to this size go in batches when the uploader has uploadBatch (default 8 MiB). */
+  batchFileMaxBytes?: number;
+  /** At most this many files per batch (default 500). */
+  batchMaxFiles?: number;
+  /** At most this many bytes per batch (default 16 MiB). */
+  batchMaxBytes?: number;
   /** Do the dedup check but never upload (`keepsake backup --dry-run`). */
   dryRun: boolean;
   random?: () => number;
   events: UploadQueueEvents;
 }
 
+/** One request in flight: one file through upload(), or a batch of small files. */
 interface Slot {
-  file: FileRecord;
+  files: FileRecord[];
+  batch: boolean;
   controller: AbortController;
   bytesSent: number;
   bytesPerSecond: number;
@@ -100,29 +120,81 @@ export interface UploadQueue {
   close(): Promise<void>;
 }
 
+function uploadOrder(a: FileRecord, b: FileRecord): number {
+  return b.priority - a.priority || b.mtimeMs - a.mtimeMs || a.id - b.id;
+}
+
 export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   const { store, vault, uploader, clock, logger, events } = options;
   const random = options.random ?? Math.random;
-  const slots = new Map<number, Slot>();
+  const large = options.largeFileBytes;
+  const batchFileMaxBytes = options.batchFileMaxBytes ?? 8 * 1024 * 1024;
+  const batchMaxFiles = options.batchMaxFiles ?? 500;
+  const batchMaxBytes = options.batchMaxBytes ?? 16 * 1024 * 1024;
+  const probeBatchFiles = 16;
+  let batchProven = false;
+  const slots = new Set<Slot>();
+  const slotOf = new Map<number, Slot>();
   let paused = false;
   let closed = false;
   let passQueued = false;
-  let passRunning = false;
+  let dedupWanted = true;
   let dedupRunning = false;
   let dedupRetryAt: number | null = null;
   let dedupFailures = 0;
-  const wakeTimer = createWakeTimer(clock, () => kick());
+  const wakeTimer = createWakeTimer(clock, () => wake());
   let uploadedBytes = 0;
   let soonTimer: TimerHandle | null = null;
   const soonMs = 100;
 
-  function kick(): void {
+  const uploadable = (f: FileRecord) => f.state === 'queued' && f.dedupChecked;
+  const retryAt = (f: FileRecord) => f.nextAttemptAt ?? 0;
+  const smallList = createReadyList({
+    capacity: 8192,
+    load: (limit) => store.nextToUpload(Number.MAX_SAFE_INTEGER, limit, large),
+    belongs: (f) => uploadable(f) && f.size <= large,
+    readyAt: retryAt,
+  });
+  const largeList = createReadyList({
+    capacity: 1024,
+    load: (limit) => store.nextLargeToUpload(Number.MAX_SAFE_INTEGER, limit, large + 1),
+    belongs: (f) => uploadable(f) && f.size > large,
+    readyAt: retryAt,
+  });
+  const unsubscribe = store.onCommitted((changes) => {
+    let upload = false;
+    let check = false;
+    for (const { file } of changes) {
+      smallList.offer(file);
+      largeList.offer(file);
+      if (file.state === 'queued') {
+        if (file.dedupChecked) upload = true;
+        else check = true;
+      }
+    }
+    if (check) {
+      dedupWanted = true;
+      kickSoon();
+    }
+    if (upload) wake();
+  });
+
+  /** Looks for work in the lists (a slot freed, a retry is due, new files were announced). */
+  function wake(): void {
     if (closed || passQueued) return;
     passQueued = true;
     queueMicrotask(() => {
       passQueued = false;
-      void pass();
+      pass();
     });
+  }
+
+  /** From outside (start, resume, a setting): the database may hold work nobody announced. */
+  function kick(): void {
+    dedupWanted = true;
+    smallList.invalidate();
+    largeList.invalidate();
+    wake();
   }
 
   function scheduleAt(at: number): void {
@@ -130,25 +202,14 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     wakeTimer.scheduleAt(at);
   }
 
-  async function pass(): Promise<void> {
-    if (passRunning) {
-      passQueued = true;
-      return;
-    }
-    passRunning = true;
+  function pass(): void {
     try {
       if (paused || closed || vault === null) return;
-      await dedup(vault);
-      if (paused || closed || options.dryRun) return;
+      if (dedupWanted) void dedup(vault);
+      if (options.dryRun) return;
       fillSlots();
     } catch (err) {
       logger.error('upload queue pass failed', { error: String(err) });
-    } finally {
-      passRunning = false;
-      if (passQueued) {
-        passQueued = false;
-        kick();
-      }
     }
   }
 
@@ -162,6 +223,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     }
     dedupRunning = true;
     try {
+      dedupWanted = false;
       for (;;) {
         if (paused || closed) return;
         const batch = store.dedupPending(1000);
@@ -175,9 +237,11 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
           events.vaultReachable(true);
         } catch (err) {
           if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
+            // Asked again on resume (kick), not before: only a person can fix this.
             events.pauseRequired('sign_in_needed', err.message);
             return;
           }
+          dedupWanted = true;
           dedupFailures++;
           const delay = backoffDelay(options.backoff, dedupFailures, random);
           dedupRetryAt = clock.now() + delay;
@@ -186,16 +250,17 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
           scheduleAt(dedupRetryAt);
           return;
         }
+        if (closed) return;
         store.batch(() => {
           for (const f of batch) {
             const isPresent = f.sha256 !== null && present.has(f.sha256);
             store.apply(f.id, isPresent ? transitions.foundOnVault() : transitions.notOnVault());
           }
         });
-        if (batch.some((f) => f.sha256 !== null && present.has(f.sha256))) events.safe();
       }
     } finally {
       dedupRunning = false;
+      if (dedupWanted && !closed) wake();
     }
   }
 
@@ -222,74 +287,198 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
 
   function fillSlots(): void {
     const n = Math.max(1, options.concurrency());
-    const free = n - slots.size;
+    let free = n - slots.size;
     if (free <= 0) return;
     const now = clock.now();
-    const large = options.largeFileBytes;
-    const largeActive = [...slots.values()].filter((s) => s.file.size > large).length;
-    const largeAllowed = Math.max(0, Math.max(1, n - 1) - largeActive);
+    const largeActive = [...slots].filter((s) => !s.batch && s.files[0]!.size > large).length;
+    let largeAllowed = Math.max(0, Math.max(1, n - 1) - largeActive);
     // Identical content in two places uploads once: a twin waits while its content is in
-    // flight, then start() finds the content safe and records a duplicate.
-    const shaInFlight = new Set([...slots.values()].map((s) => s.file.sha256));
-    const extra = slots.size + 16;
-    const smalls = store.nextToUpload(now, free + extra, large);
-    const larges =
-      largeAllowed > 0
-        ? store
-            .nextLargeToUpload(now, largeAllowed + extra, large + 1)
-            .filter((f) => !slots.has(f.id) && !shaInFlight.has(f.sha256))
-            .slice(0, largeAllowed)
-        : [];
-    const seenSha = new Set<string | null>();
-    const picked = [...smalls, ...larges]
-      .filter((f) => !slots.has(f.id) && !shaInFlight.has(f.sha256))
-      .filter((f) => {
-        if (seenSha.has(f.sha256)) return false;
-        seenSha.add(f.sha256);
-        return true;
-      })
-      .sort((a, b) => b.priority - a.priority || b.mtimeMs - a.mtimeMs)
-      .slice(0, free);
-    for (const file of picked) start(file);
+    // flight, then start finds the content safe and records a duplicate.
+    const shaInFlight = new Set<string>();
+    for (const slot of slots) for (const f of slot.files) if (f.sha256) shaInFlight.add(f.sha256);
+    const skip = (f: FileRecord) =>
+      slotOf.has(f.id) || (f.sha256 !== null && shaInFlight.has(f.sha256));
+    const batching = uploader.uploadBatch !== undefined && (uploader.batchesSupported?.() ?? true);
+    // Until one batch went through as a batch, keep them small: a vault without the batch
+    // endpoint gets the first one sent file by file (see [Note: Small files in batches]).
+    const maxFiles = batchProven ? batchMaxFiles : Math.min(batchMaxFiles, probeBatchFiles);
+    const smalls = smallList.peek(batching ? free * maxFiles : free, now, skip);
+    const larges = largeAllowed > 0 ? largeList.peek(largeAllowed, now, skip) : [];
+    const seenSha = new Set<string>();
+    let si = 0;
+    let li = 0;
+    const next = (list: FileRecord[], i: number): [FileRecord | undefined, number] => {
+      while (i < list.length) {
+        const f = list[i]!;
+        if (f.sha256 === null || !seenSha.has(f.sha256)) return [f, i];
+        i++;
+      }
+      return [undefined, i];
+    };
+    const take = (f: FileRecord) => {
+      if (f.sha256 !== null) seenSha.add(f.sha256);
+      smallList.remove(f.id);
+      largeList.remove(f.id);
+    };
+    while (free > 0) {
+      let s: FileRecord | undefined;
+      let l: FileRecord | undefined;
+      [s, si] = next(smalls, si);
+      if (largeAllowed > 0) [l, li] = next(larges, li);
+      if (s === undefined && l === undefined) break;
+      if (l !== undefined && (s === undefined || uploadOrder(l, s) < 0)) {
+        li++;
+        largeAllowed--;
+        take(l);
+        if (startSingle(l)) free--;
+        continue;
+      }
+      const first = s!;
+      if (!batching || first.size > batchFileMaxBytes) {
+        si++;
+        take(first);
+        if (startSingle(first)) free--;
+        continue;
+      }
+      const group: FileRecord[] = [];
+      let bytes = 0;
+      for (;;) {
+        let f: FileRecord | undefined;
+        [f, si] = next(smalls, si);
+        if (f === undefined || f.size > batchFileMaxBytes || group.length >= maxFiles) break;
+        if (group.length > 0 && bytes + f.size > batchMaxBytes) break;
+        si++;
+        take(f);
+        group.push(f);
+        bytes += f.size;
+      }
+      // A batch of one is a plain upload (resumable, and the watcher's usual case).
+      if (group.length === 1 ? startSingle(group[0]!) : startBatch(group)) free--;
+    }
     // Slots left empty: maybe only retries are waiting; wake up when the first one is due.
     // (With every slot busy, the next finished upload looks again anyway.)
-    if (picked.length < free) {
-      const retryAt = store.nextRetryAt(now);
-      if (retryAt !== null) scheduleAt(retryAt);
+    if (free > 0) {
+      const at = store.nextRetryAt(now);
+      if (at !== null) scheduleAt(at);
     }
   }
 
-  function start(queued: FileRecord): void {
+  /** Moves a picked file to uploading, or to duplicate when its content became safe. */
+  function claim(queued: FileRecord): FileRecord | null {
     if (queued.sha256 !== null && store.isShaSafe(queued.sha256)) {
       // Its twin finished uploading meanwhile (or a rename of known content): nothing to send.
-      const dup = store.apply(queued.id, transitions.foundOnVault());
-      if (dup) events.safe();
-      kick(); // its slot is still free
-      return;
+      store.apply(queued.id, transitions.foundOnVault());
+      return null;
     }
     const file = store.apply(queued.id, transitions.uploadStarted());
-    if (file === null || file.sha256 === null) return;
-    // Durable before a byte is sent. See [Note: Uploading is committed first].
-    store.commit();
-    const controller = new AbortController();
+    return file === null || file.sha256 === null ? null : file;
+  }
+
+  function occupy(files: FileRecord[], batch: boolean, run: (slot: Slot) => Promise<void>): void {
     const slot: Slot = {
-      file,
-      controller,
-      bytesSent: file.uploadOffset ?? 0,
+      files,
+      batch,
+      controller: new AbortController(),
+      bytesSent: batch ? 0 : (files[0]!.uploadOffset ?? 0),
       bytesPerSecond: 0,
       etaSeconds: null,
       done: Promise.resolve(),
     };
-    slots.set(file.id, slot);
+    slots.add(slot);
+    for (const f of files) slotOf.set(f.id, slot);
+    // Durable before a byte is sent. See [Note: Uploading is committed first].
+    store.commit();
     slot.done = run(slot).finally(() => {
-      slots.delete(file.id);
+      slots.delete(slot);
+      for (const f of files) slotOf.delete(f.id);
       events.progress();
-      kick();
+      wake();
     });
   }
 
+  function startSingle(queued: FileRecord): boolean {
+    const file = claim(queued);
+    if (file === null) return false;
+    occupy([file], false, run);
+    return true;
+  }
+
+  function startBatch(queued: FileRecord[]): boolean {
+    const files = queued.map(claim).filter((f): f is FileRecord => f !== null);
+    if (files.length === 0) return false;
+    occupy(files, true, runBatch);
+    return true;
+  }
+
+  async function runBatch(slot: Slot): Promise<void> {
+    const { files, controller } = slot;
+    const send = uploader.uploadBatch?.bind(uploader);
+    if (send === undefined) throw new Error('runBatch without uploadBatch');
+    let outcomes: BatchItemOutcome[];
+    try {
+      outcomes = await send(
+        files.map((f) => ({
+          fileId: f.id,
+          path: f.path,
+          size: f.size,
+          sha256: f.sha256 ?? '',
+          mtimeMs: f.mtimeMs,
+          filename: basename(f.path),
+          relPath: f.relPath,
+          mime: f.mime,
+        })),
+        controller.signal,
+      );
+    } catch (err) {
+      for (const f of files) handleFailure(f, err, controller.signal.aborted);
+      return;
+    }
+    events.vaultReachable(true);
+    batchProven ||= uploader.batchesSupported?.() ?? true;
+    const waiting = new Map(files.map((f) => [f.id, f]));
+    const now = clock.now();
+    let stored = 0;
+    for (const o of outcomes) {
+      const f = waiting.get(o.fileId);
+      if (f === undefined) continue;
+      waiting.delete(o.fileId);
+      if (o.outcome === 'refused') {
+        handleFailure(f, o.error, false);
+      } else if (o.sha256.toLowerCase() !== f.sha256) {
+        handleFailure(f, verificationFailed(), false);
+      } else if (o.outcome === 'stored') {
+        if (store.apply(f.id, transitions.verified(now))) stored++;
+        uploadedBytes += f.size;
+      } else {
+        store.apply(f.id, transitions.foundOnVault());
+      }
+    }
+    // A file the vault did not answer for is not known to be safe: send it again later.
+    for (const f of waiting.values()) {
+      retryLater(f, 'internal', 'The vault did not answer for this file of a batch.');
+    }
+    if (stored > 0) {
+      const only = files.length === 1 ? files[0] : undefined;
+      events.activity({
+        level: 'info',
+        message: only ? `Backed up ${basename(only.path)}` : `Backed up ${stored} files`,
+        path: only ? only.path : null,
+        code: null,
+      });
+    }
+  }
+
+  function verificationFailed(): KeepsakeError {
+    return new KeepsakeError(
+      'verification_failed',
+      'The vault stored content with a different SHA-256.',
+      true,
+    );
+  }
+
   async function run(slot: Slot): Promise<void> {
-    const { file, controller } = slot;
+    const { controller } = slot;
+    const file = slot.files[0]!;
     const sha256 = file.sha256 ?? '';
     try {
       const result = await uploader.upload(
@@ -308,7 +497,11 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
               : null,
         },
         {
-          onCreated: (uploadUrl) => store.update(file.id, { uploadUrl, uploadOffset: 0 }),
+          onCreated: (uploadUrl) => {
+            // Durable before any data is sent: a crash then resumes instead of starting over.
+            store.update(file.id, { uploadUrl, uploadOffset: 0 });
+            store.commit();
+          },
           onOffset: (offset) => store.update(file.id, { uploadOffset: offset }),
           onProgress: (sample) => {
             slot.bytesSent = sample.bytesSent;
@@ -319,13 +512,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         },
         controller.signal,
       );
-      if (result.sha256.toLowerCase() !== sha256) {
-        throw new KeepsakeError(
-          'verification_failed',
-          'The vault stored content with a different SHA-256.',
-          true,
-        );
-      }
+      if (result.sha256.toLowerCase() !== sha256) throw verificationFailed();
       const rec = store.apply(file.id, transitions.verified(clock.now()));
       uploadedBytes += file.size;
       events.vaultReachable(true);
@@ -337,7 +524,6 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
           code: null,
         });
       }
-      events.safe();
     } catch (err) {
       handleFailure(file, err, controller.signal.aborted);
     }
@@ -384,7 +570,6 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       case 'file_changed':
         abandon(url);
         settle(file, transitions.changedDuringUpload(clock.now()));
-        events.needsHash();
         return;
       case 'file_not_found':
         abandon(url);
@@ -409,7 +594,6 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
           return;
         }
         settle(file, transitions.verifyFailed(failures, clock.now()));
-        events.needsHash();
         return;
       }
       case 'sign_in_needed':
@@ -483,7 +667,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     // Uploads in flight keep the slots busy anyway; an idle queue should not wait long.
     soonTimer = clock.setTimeout(() => {
       soonTimer = null;
-      kick();
+      dedupWanted = true;
+      wake();
     }, soonMs);
     soonTimer.unref?.();
   }
@@ -501,26 +686,29 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       }
     },
     abortFolder(folderId) {
-      for (const slot of slots.values()) {
-        if (slot.file.folderId === folderId) slot.controller.abort();
+      for (const slot of slots) {
+        if (slot.files.some((f) => f.folderId === folderId)) slot.controller.abort();
       }
     },
     current() {
-      return [...slots.values()].map((s) => ({
-        fileId: s.file.id,
-        path: s.file.path,
-        bytesSent: s.bytesSent,
-        bytesTotal: s.file.size,
-        bytesPerSecond: s.bytesPerSecond,
-        etaSeconds: s.etaSeconds,
-      }));
+      return [...slots].flatMap((s) =>
+        s.files.map((f) => ({
+          fileId: f.id,
+          path: f.path,
+          bytesSent: s.batch ? 0 : s.bytesSent,
+          bytesTotal: f.size,
+          bytesPerSecond: s.batch ? 0 : s.bytesPerSecond,
+          etaSeconds: s.batch ? null : s.etaSeconds,
+        })),
+      );
     },
     idle() {
-      return slots.size === 0 && !passRunning && !passQueued && !dedupRunning && soonTimer === null;
+      return slots.size === 0 && !passQueued && !dedupRunning && soonTimer === null;
     },
     bytesUploaded: () => uploadedBytes,
     async close() {
       closed = true;
+      unsubscribe();
       wakeTimer.cancel();
       if (soonTimer !== null) clock.clearTimeout(soonTimer);
       for (const slot of slots.values()) slot.controller.abort();

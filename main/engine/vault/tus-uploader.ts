@@ -143,7 +143,7 @@ export class TusUploader implements Uploader {
   private readonly active = new Set<AbortController>();
   private closed = false;
   /** false once the vault answered 404/405 to a batch: small files go one by one. */
-  private batchesSupported = true;
+  private batchSupport = true;
 
   constructor(readonly options: TusUploaderOptions) {
     this.chunkSize = options.chunkSizeBytes ?? DEFAULT_CHUNK;
@@ -234,7 +234,7 @@ export class TusUploader implements Uploader {
     if (this.closed) throw new KeepsakeError('internal', 'The uploader is closed.');
     throwIfAborted(signal);
     const token = this.options.token;
-    if (token !== null && this.batchesSupported) {
+    if (token !== null && this.batchSupport) {
       const controller = new AbortController();
       const forward = () => controller.abort(signal.reason);
       signal.addEventListener('abort', forward, { once: true });
@@ -256,7 +256,7 @@ export class TusUploader implements Uploader {
         );
       } catch (err) {
         if (!(err instanceof BatchesNotSupported)) throw err;
-        this.batchesSupported = false;
+        this.batchSupport = false;
         this.options.logger.info('the vault takes no batches; sending small files one by one');
       } finally {
         signal.removeEventListener('abort', forward);
@@ -266,6 +266,10 @@ export class TusUploader implements Uploader {
     const outcomes: BatchItemOutcome[] = [];
     for (const job of jobs) outcomes.push(await this.uploadAlone(job, signal));
     return outcomes;
+  }
+
+  batchesSupported(): boolean {
+    return this.options.token !== null && this.batchSupport;
   }
 
   /** One file of a batch through upload(); errors of that file become its outcome. */

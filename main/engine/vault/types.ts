@@ -90,6 +90,12 @@ export interface Uploader {
    * files one by one through upload().
    */
   uploadBatch?(jobs: readonly BatchUploadJob[], signal: AbortSignal): Promise<BatchItemOutcome[]>;
+  /**
+   * false once the vault said it takes no batches (uploadBatch then sends the files one by one,
+   * in order): the queue stops grouping and gives each file its own slot again. Optional:
+   * absent means "as uploadBatch is present".
+   */
+  batchesSupported?(): boolean;
   /** tus termination: the file was deleted or excluded before its upload finished. */
   abandon(uploadUrl: string, signal?: AbortSignal): Promise<void>;
   /** Bytes per second shared by all uploads, or null for no cap: a fixed policy. Live. */

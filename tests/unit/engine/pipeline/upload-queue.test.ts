@@ -159,8 +159,6 @@ describe('upload queue', () => {
         activity: () => {},
         pauseRequired: (reason) => pauses.push(reason),
         vaultReachable: () => {},
-        needsHash: () => {},
-        safe: () => {},
         progress: () => {},
       },
       ...over,
@@ -300,7 +298,8 @@ describe('upload queue', () => {
     const inner = tus({ chunkSizeBytes: 128 * 1024 });
     inner.setBandwidthLimit(1024 * 1024);
     uploader = inner;
-    const { queue: q } = makeQueue(s, inner);
+    // (sent through tus, not in a batch: batches hold files of at most one chunk)
+    const { queue: q } = makeQueue(s, inner, { batchFileMaxBytes: 128 * 1024 });
     q.kick();
     await waitUntil('some bytes confirmed', () => (s.getFile(f.id)?.uploadOffset ?? 0) > 0);
     const t0 = performance.now();
