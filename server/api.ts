@@ -33,6 +33,8 @@ export interface ApiDeps {
   now: () => number;
   health: AssetHealth;
   metrics: VaultMetrics;
+  /** POST /api/v1/batch (batch-api.ts) */
+  batch: { handle(req: IncomingMessage, res: ServerResponse): Promise<void> };
 }
 
 function assetJson(a: AssetRecord): AssetJson {
@@ -253,6 +255,10 @@ export function createApi(deps: ApiDeps) {
     if (p0 === 'usage' && parts.length === 1) {
       if (method !== 'GET') methodNotAllowed('GET');
       return usage(res);
+    }
+    if (p0 === 'batch' && parts.length === 1) {
+      if (method !== 'POST') methodNotAllowed('POST');
+      return deps.batch.handle(req, res);
     }
     if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1));
     if (p0 === 'verify' && parts.length === 1) {

@@ -87,6 +87,44 @@ export class BlobStore {
     if (bad !== undefined) this.repairs?.repaired(sha256);
     return true;
   }
+
+  /** True when the vault should take new bytes for this content: no blob, or a known-bad one. */
+  async wantsBytes(sha256: string, indexed: boolean): Promise<boolean> {
+    if (this.repairs?.knownBad(sha256) !== undefined) return true;
+    // An indexed asset has its blob (See [Note: Commit order]); only a new one needs a stat.
+    return indexed ? false : !(await this.has(sha256));
+  }
+
+  /**
+   * Moves many complete, already fsynced files into the store (a batch: See [Note: Small
+   * files in batches] in batch-api.ts): each is renamed to its final name, then every
+   * directory that gained an entry is fsynced once. When this resolves, every file is durable
+   * under its final name; a crash before leaves blobs without rows at worst (harmless).
+   */
+  async placeSynced(files: readonly { path: string; sha256: string }[]): Promise<void> {
+    // Directories to fsync, deepest first: a new directory's own entries are synced before
+    // its entry in its parent.
+    const leaves = new Set<string>();
+    const parents = new Set<string>();
+    let rootTouched = false;
+    const repaired: string[] = [];
+    for (const f of files) {
+      const finalPath = this.pathOf(f.sha256);
+      const cd = dirname(finalPath);
+      const ab = dirname(cd);
+      if (!leaves.has(cd)) {
+        if (!parents.has(ab) && (await mkdirIfMissing(ab))) rootTouched = true;
+        if (await mkdirIfMissing(cd)) parents.add(ab);
+      }
+      if (this.repairs?.knownBad(f.sha256) !== undefined) repaired.push(f.sha256);
+      await rename(f.path, finalPath);
+      leaves.add(cd);
+    }
+    await Promise.all([...leaves].map(fsyncDir));
+    await Promise.all([...parents].map(fsyncDir));
+    if (rootTouched) await fsyncDir(this.root);
+    for (const sha256 of repaired) this.repairs?.repaired(sha256);
+  }
 }
 
 async function mkdirIfMissing(dir: string): Promise<boolean> {

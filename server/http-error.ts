@@ -20,6 +20,7 @@ export type VaultErrorCode =
   | 'range_not_satisfiable'
   | 'quota_exceeded'
   | 'insufficient_storage'
+  | 'batch_too_large'
   | 'checksum_mismatch'
   | 'content_damaged'
   | 'content_missing'

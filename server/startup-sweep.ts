@@ -5,7 +5,8 @@
 // - an uploads row whose partial is gone (it became a blob and the crash came before the
 //   row was updated, or it was never created): the client's HEAD then gets 404 and it
 //   starts over, and the finished blob, if any, is reused (See [Note: Commit order]);
-// - hash checkpoints without a partial, and their .tmp files.
+// - hash checkpoints without a partial, and their .tmp files;
+// - a batch's temp files (uploads/batch-*: the vault died before the batch committed).
 // Asset rows are never touched: each was committed after its blob was durable.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -28,6 +28,8 @@ export interface TusEndpointDeps {
   logger: VaultLogger;
   quotaBytes: number | null;
   maxSizeBytes: number | null;
+  /** bytes reserved by batches in flight (batch-api.ts), counted against the quota too */
+  inFlightBatchBytes?: () => number;
   now: () => number;
   /** answers a disk-full failure with 507 (See [Note: Disk full]) */
   diskSpace?: DiskSpace;
@@ -122,7 +124,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
    */
   function quotaRefusal(sha256: string, size: number): VaultHttpError | undefined {
     if (deps.quotaBytes === null || index.getAsset(sha256) !== undefined) return undefined;
-    const used = index.committedAndReservedBytes();
+    const used = index.committedAndReservedBytes() + (deps.inFlightBatchBytes?.() ?? 0);
     if (used + size <= deps.quotaBytes) return undefined;
     const reserved = index.reservedBytes();
     return new VaultHttpError(

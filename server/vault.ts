@@ -5,7 +5,8 @@
 //   vault.db (+ -wal, -shm)   the SQLite index (see index/migrations.ts)
 //   token                     the generated bearer token, 0600
 //   vault.lock                the pid of the vault using this directory
-//   uploads/                  tus partials (<id>) and their info (<id>.json)
+//   uploads/                  tus partials (<id>) and their info (<id>.json); batch temp
+//                             files (batch-*, See [Note: Small files in batches])
 //   upload-state/             hash checkpoints of partials (See [Note: Hashing as bytes arrive])
 //   blobs/ab/cd/<sha256>      verified content, each content once
 // Every route but /healthz needs `Authorization: Bearer TOKEN`.
@@ -15,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { API_PREFIX, createApi, sendError, sendJson } from './api.js';
 import { AssetHealth } from './asset-health.js';
 import { AbandonedPartials, DEFAULT_PARTIAL_TTL_MS } from './partials.js';
+import { BatchReservations, createBatchApi } from './batch-api.js';
 import { BlobStore } from './blob-store.js';
 import { DiskSpace, isOutOfSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
@@ -196,6 +198,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       logger,
     });
     store.partials = partials;
+    const batchReservations = new BatchReservations();
     const tus = createTusEndpoint({
       partials,
       store,
@@ -205,13 +208,25 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       logger,
       quotaBytes,
       maxSizeBytes,
+      inFlightBatchBytes: () => batchReservations.bytes,
       now,
       diskSpace,
     });
     const completed = await tus.completeLeftovers();
     if (completed > 0)
       logger.info('vault start: committed uploads that had all their bytes', { completed });
-    const api = createApi({ index: idx, blobs, quotaBytes, now, health, metrics });
+    const batch = createBatchApi({
+      index: idx,
+      blobs,
+      metrics,
+      logger,
+      uploadsDir,
+      quotaBytes,
+      maxSizeBytes,
+      reservations: batchReservations,
+      now,
+    });
+    const api = createApi({ index: idx, blobs, quotaBytes, now, health, metrics, batch });
 
     const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const url = new URL(req.url ?? '/', 'http://vault.invalid');

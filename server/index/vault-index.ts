@@ -285,6 +285,25 @@ export class VaultIndex {
     );
   }
 
+  /**
+   * Commits the verified files of one batch, whose blobs are already durable, in ONE
+   * transaction (See [Note: Small files in batches] in ../batch-api.ts): each is inserted, or,
+   * when the content was already held, its size is added to dedupSavedBytes. Returns, per
+   * asset, true when the content was new.
+   */
+  commitBatch(assets: readonly NewAsset[]): boolean[] {
+    if (assets.length === 0) return [];
+    return this.durably(() =>
+      this.db.transaction(() =>
+        assets.map((asset) => {
+          const inserted = this.stmts.insertAsset.run(asset).changes === 1;
+          if (!inserted) this.stmts.addDedup.run(asset.size);
+          return inserted;
+        }),
+      )(),
+    );
+  }
+
   /** Runs one commit with synchronous = FULL. See [Note: Which commits are synced]. */
   private durably<T>(commit: () => T): T {
     this.db.pragma('synchronous = FULL');

@@ -287,3 +287,60 @@ export async function snapshotVault(
   }
   return { usage, assets, files };
 }
+
+// ---- batches (POST /api/v1/batch) -------------------------------------------------------
+
+export interface BatchFile {
+  data: Buffer;
+  filename: string;
+  /** default: the SHA-256 of data */
+  sha256?: string;
+  mime?: string;
+  relpath?: string;
+  mtimeMs?: number;
+  /** extra or overriding header fields, e.g. to send an invalid one */
+  header?: Record<string, unknown>;
+}
+
+/** A batch request body: for each file a JSON header line, then its bytes. */
+export function batchBody(files: readonly BatchFile[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const f of files) {
+    const header = {
+      sha256: f.sha256 ?? sha256Hex(f.data),
+      size: f.data.length,
+      filename: f.filename,
+      ...(f.mime === undefined ? {} : { mime: f.mime }),
+      ...(f.relpath === undefined ? {} : { relpath: f.relpath }),
+      ...(f.mtimeMs === undefined ? {} : { mtimeMs: f.mtimeMs }),
+      ...f.header,
+    };
+    parts.push(Buffer.from(`${JSON.stringify(header)}\n`), f.data);
+  }
+  return Buffer.concat(parts);
+}
+
+/** POST /api/v1/batch with these files; returns the status and the parsed JSON body. */
+export async function postBatch(
+  vault: VaultEndpoint,
+  files: readonly BatchFile[],
+  opts: { body?: Buffer; count?: number; signal?: AbortSignal } = {},
+): Promise<{ status: number; json: unknown }> {
+  const res = await vaultFetch(vault, '/api/v1/batch', {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/vnd.keepsake.batch',
+      'Keepsake-Batch-Count': String(opts.count ?? files.length),
+    },
+    body: opts.body ?? batchBody(files),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON: the text itself
+  }
+  return { status: res.status, json };
+}
