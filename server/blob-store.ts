@@ -88,11 +88,13 @@ export class BlobStore {
     return true;
   }
 
-  /** True when the vault should take new bytes for this content: no blob, or a known-bad one. */
-  async wantsBytes(sha256: string, indexed: boolean): Promise<boolean> {
-    if (this.repairs?.knownBad(sha256) !== undefined) return true;
-    // An indexed asset has its blob (See [Note: Commit order]); only a new one needs a stat.
-    return indexed ? false : !(await this.has(sha256));
+  /**
+   * True when the vault should take new bytes for this content: it is not indexed, or its
+   * blob is known bad. (An indexed asset has its blob: See [Note: Commit order]. A blob
+   * without a row, left by a crash, is simply replaced by the same verified bytes.)
+   */
+  wantsBytes(sha256: string, indexed: boolean): boolean {
+    return !indexed || this.repairs?.knownBad(sha256) !== undefined;
   }
 
   /**
@@ -100,30 +102,24 @@ export class BlobStore {
    * files in batches] in batch-api.ts): each is renamed to its final name, then every
    * directory that gained an entry is fsynced once. When this resolves, every file is durable
    * under its final name; a crash before leaves blobs without rows at worst (harmless).
+   * Independent steps run side by side on the threadpool.
    */
   async placeSynced(files: readonly { path: string; sha256: string }[]): Promise<void> {
+    const finals = files.map((f) => ({ ...f, final: this.pathOf(f.sha256) }));
+    const leaves = [...new Set(finals.map((f) => dirname(f.final)))];
+    const tops = [...new Set(leaves.map((d) => dirname(d)))];
     // Directories to fsync, deepest first: a new directory's own entries are synced before
     // its entry in its parent.
-    const leaves = new Set<string>();
-    const parents = new Set<string>();
-    let rootTouched = false;
-    const repaired: string[] = [];
-    for (const f of files) {
-      const finalPath = this.pathOf(f.sha256);
-      const cd = dirname(finalPath);
-      const ab = dirname(cd);
-      if (!leaves.has(cd)) {
-        if (!parents.has(ab) && (await mkdirIfMissing(ab))) rootTouched = true;
-        if (await mkdirIfMissing(cd)) parents.add(ab);
-      }
-      if (this.repairs?.knownBad(f.sha256) !== undefined) repaired.push(f.sha256);
-      await rename(f.path, finalPath);
-      leaves.add(cd);
-    }
-    await Promise.all([...leaves].map(fsyncDir));
-    await Promise.all([...parents].map(fsyncDir));
-    if (rootTouched) await fsyncDir(this.root);
-    for (const sha256 of repaired) this.repairs?.repaired(sha256);
+    const newTops = await Promise.all(tops.map(mkdirIfMissing));
+    const newLeaves = await Promise.all(leaves.map(mkdirIfMissing));
+    const repaired = files.filter((f) => this.repairs?.knownBad(f.sha256) !== undefined);
+    await Promise.all(finals.map((f) => rename(f.path, f.final)));
+    await Promise.all(leaves.map(fsyncDir));
+    await Promise.all(
+      [...new Set(leaves.filter((_, i) => newLeaves[i]).map((d) => dirname(d)))].map(fsyncDir),
+    );
+    if (newTops.some(Boolean)) await fsyncDir(this.root);
+    for (const f of repaired) this.repairs?.repaired(f.sha256);
   }
 }
 
