@@ -482,3 +482,20 @@ export const verifyResponseSchema = z.object({
   results: z.array(z.object({ sha256: sha256Schema, state: blobStateSchema })),
 });
 export type VerifyResponse = z.infer<typeof verifyResponseSchema>;
+
+/**
+ * GET /api/v1/assets/:sha256/health: what stands behind "safe" for one content (the receipt
+ * a client shows). state is the last check's finding ('ok' when never re-read since the
+ * upload that verified it); times are unix ms.
+ */
+export const assetHealthSchema = z.object({
+  sha256: sha256Schema,
+  state: blobStateSchema,
+  /** when the vault first stored this content, after verifying its SHA-256 */
+  verifiedAt: z.number(),
+  /** the last re-read (a verified download, verify or scrub); null = none since upload */
+  checkedAt: z.number().nullable(),
+  /** when the current problem was first found; null while ok */
+  problemSince: z.number().nullable(),
+});
+export type AssetHealthJson = z.infer<typeof assetHealthSchema>;

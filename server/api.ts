@@ -288,6 +288,10 @@ export function createApi(deps: ApiDeps) {
           if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');
           return content(sha256, req, res);
         }
+        if (p2 === 'health') {
+          if (method !== 'GET') methodNotAllowed('GET');
+          return sendJson(res, 200, deps.health.receipt(getAsset(sha256)));
+        }
       }
     }
     throw new VaultHttpError(404, 'not_found', `no such API endpoint: ${url.pathname}`);

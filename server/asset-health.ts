@@ -7,6 +7,7 @@
 // since its last verified upload found it damaged or missing.
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
+import type { AssetHealthJson } from '../common/vault-protocol.js';
 import type { BlobStore } from './blob-store.js';
 import type { BlobProblem, BlobState } from './index/health-store.js';
 import type { VaultIndex } from './index/vault-index.js';
@@ -117,6 +118,18 @@ export class AssetHealth {
     } else if (before !== undefined) {
       logger.info('stored content is whole again', { sha256, source, was: before });
     }
+  }
+
+  /** The receipt of one held asset: its last check and when it was verified on upload. */
+  receipt(asset: { sha256: string; firstUploadedAt: number }): AssetHealthJson {
+    const check = this.deps.index.health.get(asset.sha256);
+    return {
+      sha256: asset.sha256,
+      state: check?.state ?? 'ok',
+      verifiedAt: asset.firstUploadedAt,
+      checkedAt: check?.checkedAt ?? null,
+      problemSince: check?.problemSince ?? null,
+    };
   }
 
   /**

@@ -84,6 +84,11 @@ describe('vault: verify, verified reads and repair', () => {
       ),
       1,
     );
+    const receipt = (await (
+      await vaultFetch(vault, `/api/v1/assets/${files.damaged.sha256}/health`)
+    ).json()) as { state: string; checkedAt: number | null; problemSince: number | null };
+    assert.equal(receipt.state, 'damaged');
+    assert.ok(receipt.problemSince !== null && receipt.checkedAt === receipt.problemSince);
     // Now known damaged: refused before a byte is sent.
     const again = await vaultFetch(vault, `/api/v1/assets/${files.damaged.sha256}/content`);
     assert.equal(again.status, 404);
@@ -170,6 +175,11 @@ describe('vault: verify, verified reads and repair', () => {
       await metricValue(vault, 'keepsake_vault_assets_with_problem{state="damaged"}'),
       0,
     );
+    const healed = (await (
+      await vaultFetch(vault, `/api/v1/assets/${files.damaged.sha256}/health`)
+    ).json()) as { state: string; verifiedAt: number; problemSince: number | null };
+    assert.deepEqual([healed.state, healed.problemSince], ['ok', null]);
+    assert.ok(healed.verifiedAt > 0);
   });
 
   it('verify refuses more than 1,000 hashes and malformed ones', async () => {
