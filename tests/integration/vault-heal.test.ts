@@ -7,7 +7,13 @@ import { readFile, unlink } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { corpusFile } from '../support/paths.js';
 import { blobPath, flipByte, metricValue } from '../support/vault-damage.js';
-import { startTestVault, uploadBuffer, vaultFetch, type TestVault } from '../support/vault.js';
+import {
+  postBatch,
+  startTestVault,
+  uploadBuffer,
+  vaultFetch,
+  type TestVault,
+} from '../support/vault.js';
 
 interface CheckReply {
   present: string[];
@@ -180,6 +186,32 @@ describe('vault: verify, verified reads and repair', () => {
     ).json()) as { state: string; verifiedAt: number; problemSince: number | null };
     assert.deepEqual([healed.state, healed.problemSince], ['ok', null]);
     assert.ok(healed.verifiedAt > 0);
+  });
+
+  it('a batch upload of the right bytes repairs damaged and missing content too', async () => {
+    const { intact, unchecked } = files;
+    await flipByte(blobPath(vault.dataDir, intact.sha256), 7);
+    await unlink(blobPath(vault.dataDir, unchecked.sha256));
+    const found = await post<VerifyReply>(vault, '/api/v1/verify', {
+      sha256: [intact.sha256, unchecked.sha256],
+    });
+    assert.deepEqual(
+      found.results.map((r) => r.state),
+      ['damaged', 'missing'],
+    );
+    const batch = await postBatch(vault, [
+      { data: intact.data, filename: 'with-gps.mov' },
+      { data: unchecked.data, filename: 'cookiezen.jpg' },
+    ]);
+    assert.equal(batch.status, 200, JSON.stringify(batch.json));
+    const after = await post<VerifyReply>(vault, '/api/v1/verify', {
+      sha256: [intact.sha256, unchecked.sha256],
+    });
+    assert.deepEqual(
+      after.results.map((r) => r.state),
+      ['ok', 'ok'],
+    );
+    assert.deepEqual(await readFile(blobPath(vault.dataDir, intact.sha256)), intact.data);
   });
 
   it('verify refuses more than 1,000 hashes and malformed ones', async () => {
