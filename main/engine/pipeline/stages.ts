@@ -119,8 +119,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     concurrency: options.hashConcurrency,
     events: { activity: events.activity },
   });
+  // A dry run reads no metadata: nothing would be sent, and exiftool would be most of its cost.
   const metadata =
-    options.metadataReader === null
+    options.metadataReader === null || dryRun
       ? idleMetadataPump
       : createMetadataPump({
           store,

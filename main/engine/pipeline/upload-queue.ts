@@ -139,6 +139,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   let closed = false;
   let passQueued = false;
   let dedupWanted = true;
+  /** The vault refused the token: no dedup check until someone kicks (a resume). */
+  let dedupBlocked = false;
   let dedupRunning = false;
   let dedupRetryAt: number | null = null;
   let dedupFailures = 0;
@@ -192,6 +194,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   /** From outside (start, resume, a setting): the database may hold work nobody announced. */
   function kick(): void {
     dedupWanted = true;
+    dedupBlocked = false;
     smallList.invalidate();
     largeList.invalidate();
     wake();
@@ -205,7 +208,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   function pass(): void {
     try {
       if (paused || closed || vault === null) return;
-      if (dedupWanted) void dedup(vault);
+      if (dedupWanted && !dedupBlocked) void dedup(vault);
       if (options.dryRun) return;
       fillSlots();
     } catch (err) {
@@ -238,6 +241,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         } catch (err) {
           if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
             // Asked again on resume (kick), not before: only a person can fix this.
+            dedupBlocked = true;
             events.pauseRequired('sign_in_needed', err.message);
             return;
           }

@@ -292,6 +292,46 @@ describe('upload queue', () => {
     assert.equal(up.rec.starts.length, 0);
   });
 
+  it('small files go in batches, and each file of a batch ends in its own state', async () => {
+    const s = newStore();
+    const files: FileRecord[] = [];
+    for (let i = 0; i < 40; i++) files.push(await queuedFile(s, `small-${i}.jpg`, 3000 + i));
+    // One of them changes on disk after it was hashed: only that one is refused.
+    const changed = files[7]!;
+    await writeFile(changed.path, randomBytes(4000));
+    const inner = tus();
+    const groups: number[] = [];
+    const batching: Uploader = {
+      upload: (job, callbacks, signal) => inner.upload(job, callbacks, signal),
+      // The real uploader; against a vault without the batch endpoint it sends the files of
+      // a batch one by one and answers per file just the same.
+      uploadBatch: (jobs, signal) => {
+        groups.push(jobs.length);
+        return inner.uploadBatch(jobs, signal);
+      },
+      batchesSupported: () => true,
+      abandon: (url, signal) => inner.abandon(url, signal),
+      setBandwidthLimit: (b) => inner.setBandwidthLimit(b),
+      close: () => inner.close(),
+    };
+    uploader = batching;
+    const { queue: q } = makeQueue(s, batching, { concurrency: () => 2, batchMaxFiles: 8 });
+    q.kick();
+    await waitUntil('every file settled', () =>
+      files.every(
+        (f) => s.getFile(f.id)?.state !== 'queued' && s.getFile(f.id)?.state !== 'uploading',
+      ),
+    );
+    assert.ok(
+      groups.length >= 2 && groups.every((n) => n > 1 && n <= 8),
+      `groups: ${groups.join(',')}`,
+    );
+    assert.equal(s.getFile(changed.id)?.state, 'discovered', 'the changed file is hashed again');
+    for (const f of files) {
+      if (f.id !== changed.id) assert.equal(s.getFile(f.id)?.state, 'backed_up', f.relPath);
+    }
+  });
+
   it('pause stops an upload within a second keeping its confirmed offset; resume finishes it', async () => {
     const s = newStore();
     const f = await queuedFile(s, 'big.mov', 6 * 1024 * 1024);
