@@ -48,7 +48,8 @@ export function parseMetadataBody(raw: Buffer): MediaMetadata {
 }
 
 export interface DeclaredUpload {
-  sha256: string;
+  /** null for a deferred-hash upload: the sha256 comes with the final PATCH */
+  sha256: string | null;
   filename: string;
   mime: string | null;
   mtimeMs: number | null;
@@ -58,9 +59,12 @@ export interface DeclaredUpload {
 /** Validates tus Upload-Metadata (already base64-decoded by @tus/server). */
 export function parseUploadMetadata(
   metadata: Record<string, string | null> | undefined,
+  opts: { deferredHash?: boolean } = {},
 ): DeclaredUpload {
-  const sha256 = metadata?.sha256;
-  if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
+  const sha256 = metadata?.sha256 ?? null;
+  if (sha256 === null && opts.deferredHash === true) {
+    // the hash comes with the final PATCH (Keepsake-Deferred-Hash)
+  } else if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
     throw new VaultHttpError(
       400,
       'invalid_sha256',

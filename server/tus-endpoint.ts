@@ -16,6 +16,7 @@ import type { VaultIndex } from './index/vault-index.js';
 import { sendErrorsAsJson } from './json-error-response.js';
 import type { VaultLogger } from './logger.js';
 import { kindOf, parseUploadMetadata } from './metadata-schema.js';
+import { DEFERRED_HASH_HEADER, FINAL_SHA256_HEADER, SHA256_HEX } from '../common/vault-protocol.js';
 import type { VaultMetrics } from './metrics.js';
 import type { AbandonedPartials } from './partials.js';
 import { UPLOAD_ID, type VerifyingFileStore } from './verifying-file-store.js';
@@ -69,10 +70,12 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     // Upload ids are 32 lowercase hex; anything else (e.g. "..%2Fvault.db") is unknown.
     getFileIdFromRequest: (_req, lastPath) =>
       lastPath !== undefined && UPLOAD_ID.test(lastPath) ? lastPath : undefined,
-    onUploadCreate: async (_req, upload) => {
+    onUploadCreate: async (req, upload) => {
       let declared;
       try {
-        declared = parseUploadMetadata(upload.metadata);
+        declared = parseUploadMetadata(upload.metadata, {
+          deferredHash: req.headers.get(DEFERRED_HASH_HEADER) === '1',
+        });
       } catch (err) {
         if (err instanceof VaultHttpError) throw reject(err, 'invalid');
         throw err;
@@ -84,12 +87,18 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       const refusal = quotaRefusal(declared.sha256, size);
       if (refusal) throw reject(refusal, 'quota_exceeded');
       // Reserved synchronously with the check, so two concurrent creations cannot both fit.
-      index.recordUploadCreated({ id: upload.id, sha256: declared.sha256, size, at: deps.now() });
+      // A deferred-hash upload has no sha256 yet: '' until its final PATCH declares one.
+      index.recordUploadCreated({
+        id: upload.id,
+        sha256: declared.sha256 ?? '',
+        size,
+        at: deps.now(),
+      });
       metrics.uploadsStarted += 1;
       return {};
     },
-    onUploadFinish: async (_req, upload) => {
-      await finishOnce(upload);
+    onUploadFinish: async (req, upload) => {
+      await finishOnce(upload, finalSha256(req.headers.get(FINAL_SHA256_HEADER)));
       return {};
     },
     onResponseError: async (_req, err) => {
@@ -122,8 +131,9 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
    * The quota counts held content plus the sizes reserved by uploads in flight; content the
    * vault already holds costs nothing, so it is exempt. Undefined when the upload fits.
    */
-  function quotaRefusal(sha256: string, size: number): VaultHttpError | undefined {
-    if (deps.quotaBytes === null || index.getAsset(sha256) !== undefined) return undefined;
+  function quotaRefusal(sha256: string | null, size: number): VaultHttpError | undefined {
+    if (deps.quotaBytes === null) return undefined;
+    if (sha256 !== null && index.getAsset(sha256) !== undefined) return undefined;
     const used = index.committedAndReservedBytes() + (deps.inFlightBatchBytes?.() ?? 0);
     if (used + size <= deps.quotaBytes) return undefined;
     const reserved = index.reservedBytes();
@@ -136,13 +146,68 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     );
   }
 
+  /** Keepsake-Sha256 as sent, validated (400 when malformed); undefined when absent. */
+  function finalSha256(value: string | string[] | null | undefined): string | undefined {
+    if (value === null || value === undefined) return undefined;
+    const v = Array.isArray(value) ? value[0] : value;
+    if (v === undefined || !SHA256_HEX.test(v)) {
+      throw reject(
+        new VaultHttpError(
+          400,
+          'invalid_sha256',
+          `${FINAL_SHA256_HEADER} must be the file's SHA-256 as 64 lowercase hex characters`,
+        ),
+        'invalid',
+      );
+    }
+    return v;
+  }
+
+  /**
+   * Before a PATCH body is stored: a Keepsake-Sha256 it carries is recorded on the uploads
+   * row (so the upload can be verified even if the vault restarts before it finishes), and
+   * the final PATCH of a deferred-hash upload without one is refused with 400 before a byte
+   * of it is written. (A final PATCH whose length is not declared is caught at the finish.)
+   */
+  function checkFinalPatch(req: IncomingMessage): void {
+    const id = new URL(req.url ?? '/', 'http://vault.invalid').pathname.split('/').at(-1) ?? '';
+    if (!UPLOAD_ID.test(id)) return;
+    const row = index.getUpload(id);
+    if (!row || row.state !== 'receiving') return;
+    let sha256: string | undefined;
+    try {
+      sha256 = finalSha256(req.headers[FINAL_SHA256_HEADER.toLowerCase()]);
+    } catch {
+      throw new VaultHttpError(
+        400,
+        'invalid_sha256',
+        `${FINAL_SHA256_HEADER} must be the file's SHA-256 as 64 lowercase hex characters`,
+      );
+    }
+    if (sha256 !== undefined) {
+      if (row.sha256 === '') index.declareUploadSha256(id, sha256);
+      return;
+    }
+    const offset = Number(req.headers['upload-offset']);
+    const length = Number(req.headers['content-length']);
+    if (row.sha256 === '' && offset + length === row.size) {
+      throw new VaultHttpError(
+        400,
+        'bad_request',
+        `this upload was created with ${DEFERRED_HASH_HEADER}: its final PATCH must carry ${FINAL_SHA256_HEADER} (the file's SHA-256)`,
+      );
+    }
+  }
+
   // One finish per upload at a time: the final PATCH and a HEAD (or the startup pass) may
   // both find an upload complete.
   const finishing = new Map<string, Promise<void>>();
-  function finishOnce(upload: Upload): Promise<void> {
+  function finishOnce(upload: Upload, sha256FromClient?: string): Promise<void> {
     let p = finishing.get(upload.id);
     if (!p) {
-      p = store.work.run(() => finishUpload(upload)).finally(() => finishing.delete(upload.id));
+      p = store.work
+        .run(() => finishUpload(upload, sha256FromClient))
+        .finally(() => finishing.delete(upload.id));
       finishing.set(upload.id, p);
     }
     return p;
@@ -150,16 +215,39 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
   store.completeUpload = finishOnce;
   store.finishInProgress = (id) => finishing.get(id);
 
-  async function finishUpload(upload: Upload): Promise<void> {
+  /**
+   * Verifies and commits an upload whose bytes are all stored. The hash it must match: the
+   * one in Upload-Metadata, and the final PATCH's Keepsake-Sha256 when sent (both, when
+   * both are given); a deferred-hash upload's final PATCH declared it (recorded on the
+   * uploads row before its body was stored, so a vault restarted in between still knows it).
+   */
+  async function finishUpload(upload: Upload, sha256FromClient?: string): Promise<void> {
     const record = index.getUpload(upload.id);
     if (record?.state === 'finished') return; // a repeated final PATCH: already done
-    const declared = parseUploadMetadata(upload.metadata);
+    const declared = parseUploadMetadata(upload.metadata, { deferredHash: true });
     const size = upload.size ?? 0;
     const partial = store.partialPath(upload.id);
+    const fromRow = record?.sha256 ? record.sha256 : null;
+    const expected = [declared.sha256, sha256FromClient ?? fromRow].filter(
+      (h): h is string => h !== null && h !== undefined,
+    );
+    if (expected.length === 0) {
+      // A deferred-hash upload whose final PATCH did not say what its bytes hash to: they
+      // cannot be verified, so they are not kept (the client starts over).
+      await store.remove(upload.id);
+      throw reject(
+        new VaultHttpError(
+          400,
+          'bad_request',
+          `this upload was created with ${DEFERRED_HASH_HEADER}: its final PATCH must carry ${FINAL_SHA256_HEADER} (the file's SHA-256); the upload was discarded: upload the file again`,
+        ),
+        'invalid',
+      );
+    }
     const t0 = performance.now();
     const actual = await store.hashes.digest(upload.id, size, partial);
     const verifyMs = performance.now() - t0;
-    if (actual !== declared.sha256) {
+    if (expected.some((h) => h !== actual)) {
       metrics.verificationFailures += 1;
       await store.remove(upload.id);
       logger.warn('upload failed verification', { uploadId: upload.id, size });
@@ -167,7 +255,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
         new VaultHttpError(
           460,
           'checksum_mismatch',
-          `the bytes received hash to ${actual}, not to the declared sha256 ${declared.sha256}; the upload was discarded: upload the file again`,
+          `the bytes received hash to ${actual}, not to the declared sha256 ${expected.find((h) => h !== actual)}; the upload was discarded: upload the file again`,
         ),
         'checksum_mismatch',
       );
@@ -212,6 +300,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     async handle(req, res) {
       // Error bodies are JSON, also those @tus/server writes without onResponseError.
       sendErrorsAsJson(res);
+      if (req.method === 'PATCH') checkFinalPatch(req);
       // srvx's response promise never settles when the client is already gone: stop
       // waiting when the response closes (the store's own work is tracked separately).
       await Promise.race([

@@ -252,6 +252,13 @@ export class VaultIndex {
     this.stmts.insertUpload.run(u);
   }
 
+  /** Records the sha256 a deferred-hash upload's final PATCH declared (its row had ''). */
+  declareUploadSha256(id: string, sha256: string): void {
+    this.db
+      .prepare<[string, string]>("UPDATE uploads SET sha256 = ? WHERE id = ? AND sha256 = ''")
+      .run(sha256, id);
+  }
+
   getUpload(id: string): UploadRecord | undefined {
     const row = this.stmts.getUpload.get(id);
     return row ? toUpload(row) : undefined;
