@@ -6,6 +6,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type AssetJson,
   checkRequestSchema,
+  firstIssue,
+  MAX_METADATA_BATCH_BYTES,
+  MAX_METADATA_BATCH_ITEMS,
+  mediaMetadataSchema,
+  metadataBatchEnvelopeSchema,
+  type MetadataBatchResponse,
+  type MetadataItemResult,
   type CheckResponse,
   MAX_CHECK_HASHES,
   SHA256_HEX,
@@ -220,6 +227,52 @@ export function createApi(deps: ApiDeps) {
     sendJson(res, 200, assetJson(getAsset(sha256)));
   }
 
+  /**
+   * POST /api/v1/metadata: many assets' metadata at once. Each item is checked on its own: an
+   * invalid one is refused naming its first invalid field, an unknown asset is reported, and
+   * the valid ones are stored together in one synced commit before the answer.
+   */
+  async function metadataBatch(req: IncomingMessage, res: ServerResponse) {
+    const envelope = metadataBatchEnvelopeSchema.safeParse(
+      parseJson(await readBody(req, MAX_METADATA_BATCH_BYTES)),
+    );
+    if (!envelope.success) {
+      throw new VaultHttpError(
+        400,
+        'bad_request',
+        `expected {"items": [{"sha256", "metadata"}]} with 1 to ${MAX_METADATA_BATCH_ITEMS} items: ${firstIssue(envelope.error).message}`,
+      );
+    }
+    const results: MetadataItemResult[] = [];
+    const valid: { at: number; sha256: string; json: string }[] = [];
+    for (const item of envelope.data.items) {
+      const parsed = mediaMetadataSchema.safeParse(item.metadata);
+      if (!parsed.success) {
+        const { field, message } = firstIssue(parsed.error);
+        results.push({ sha256: item.sha256, status: 'refused', field, message });
+        continue;
+      }
+      const json = JSON.stringify(parsed.data);
+      if (Buffer.byteLength(json) > MAX_METADATA_BYTES) {
+        results.push({
+          sha256: item.sha256,
+          status: 'refused',
+          field: '',
+          message: `metadata is limited to ${MAX_METADATA_BYTES} bytes`,
+        });
+        continue;
+      }
+      valid.push({ at: results.length, sha256: item.sha256, json });
+      results.push({ sha256: item.sha256, status: 'stored' });
+    }
+    const stored = index.setMetadataMany(valid, deps.now());
+    valid.forEach((v, i) => {
+      if (!stored[i]) results[v.at] = { sha256: v.sha256, status: 'unknown_asset' };
+    });
+    const reply: MetadataBatchResponse = { results };
+    sendJson(res, 200, reply);
+  }
+
   function content(sha256: string, req: IncomingMessage, res: ServerResponse) {
     return serveVerifiedContent(deps, getAsset(sha256), req, res);
   }
@@ -255,6 +308,10 @@ export function createApi(deps: ApiDeps) {
     if (p0 === 'usage' && parts.length === 1) {
       if (method !== 'GET') methodNotAllowed('GET');
       return usage(res);
+    }
+    if (p0 === 'metadata' && parts.length === 1) {
+      if (method !== 'POST') methodNotAllowed('POST');
+      return metadataBatch(req, res);
     }
     if (p0 === 'batch' && parts.length === 1) {
       if (method !== 'POST') methodNotAllowed('POST');

@@ -211,6 +211,18 @@ export class VaultIndex {
     return { assets: rows.map((r) => ({ id: r.id, record: toAsset(r) })) };
   }
 
+  /**
+   * Stores many assets' metadata JSON in one synced transaction; per item, false when the
+   * asset is unknown.
+   */
+  setMetadataMany(items: readonly { sha256: string; json: string }[], at: number): boolean[] {
+    return this.durably(() =>
+      this.db.transaction(() =>
+        items.map((i) => this.stmts.setMetadata.run(i.json, at, i.sha256).changes === 1),
+      )(),
+    );
+  }
+
   /** Stores metadata JSON; false when the asset is unknown. */
   setMetadata(sha256: string, json: string, at: number): boolean {
     return this.durably(() => this.stmts.setMetadata.run(json, at, sha256).changes === 1);
