@@ -211,31 +211,25 @@ describe('small files in batches, to a real vault behind the fault proxy', () =>
     },
   );
 
-  // todo until the vault takes Keepsake-Deferred-Hash (BATCH-PROTOCOL.md §2): then drop it.
-  const deferredTodo = { todo: 'the vault does not take Keepsake-Deferred-Hash yet' };
-  it(
-    'a large file hashed while sending is verified by the vault and read once',
-    deferredTodo,
-    async () => {
-      const path = await randomFile(join(tmp.dir, 'video.mp4'), 5 * 1024 * 1024 + 3);
-      const job = await jobFor(path, { mime: 'video/mp4' });
-      const u = createTusUploader({
-        endpoint: proxy.url,
-        token: vault.token,
-        chunkSizeBytes: 1024 * 1024,
-        logger: silentLogger,
-        clock: systemClock,
-      });
-      uploaders.push(u);
-      const result = await u.upload(
-        { ...job, sha256: null },
-        recordingCallbacks(),
-        new AbortController().signal,
-      );
-      assert.equal(result.sha256, job.sha256);
-      assert.equal(sha256Hex((await held(vault, job.sha256)) ?? ''), job.sha256);
-    },
-  );
+  it('a large file hashed while sending is verified by the vault and read once', async () => {
+    const path = await randomFile(join(tmp.dir, 'video.mp4'), 5 * 1024 * 1024 + 3);
+    const job = await jobFor(path, { mime: 'video/mp4' });
+    const u = createTusUploader({
+      endpoint: proxy.url,
+      token: vault.token,
+      chunkSizeBytes: 1024 * 1024,
+      logger: silentLogger,
+      clock: systemClock,
+    });
+    uploaders.push(u);
+    const result = await u.upload(
+      { ...job, sha256: null },
+      recordingCallbacks(),
+      new AbortController().signal,
+    );
+    assert.equal(result.sha256, job.sha256);
+    assert.equal(sha256Hex((await held(vault, job.sha256)) ?? ''), job.sha256);
+  });
 });
 
 describe('the vault killed mid-batch', () => {

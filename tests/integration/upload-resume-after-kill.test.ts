@@ -75,11 +75,6 @@ for (const [name, start, unhashed] of [
   ['a plain tus server, hashed while sending', plainTarget, true],
   ['the vault, hashed while sending', vaultTarget, true],
 ] as const) {
-  // todo until the vault takes Keepsake-Deferred-Hash (BATCH-PROTOCOL.md §2): then drop it.
-  const pending =
-    start === vaultTarget && unhashed
-      ? { todo: 'the vault does not take Keepsake-Deferred-Hash yet' }
-      : {};
   describe(`resume after kill -9 (${name})`, () => {
     let server: Target;
     let proxy: FaultProxy;
@@ -97,61 +92,57 @@ for (const [name, start, unhashed] of [
       await tmp?.cleanup();
     });
 
-    it(
-      'resumes from the confirmed offset after each kill, re-sending at most one chunk per kill',
-      pending,
-      async () => {
-        const chunk = 2 * MiB;
-        const path = await randomFile(join(tmp.dir, 'video.mp4'), 20 * MiB + 777);
-        const { resume: _resume, ...job } = await jobFor(path);
-        const statePath = join(tmp.dir, 'state.json');
-        const args: DriverArgs = {
-          endpoint: proxy.url,
-          token: server.token,
-          chunkSizeBytes: chunk,
-          statePath,
-          // Unhashed: the hash is rebuilt from the confirmed prefix on disk after each kill
-          // (see [Note: Hash while sending]); nothing confirmed is sent again.
-          job: unhashed ? { ...job, sha256: null } : job,
-        };
-        // Slow the link so each kill lands mid-chunk at a chosen byte count.
-        proxy.setFault({ kind: 'throttle', bytesPerSecond: 8 * MiB });
-        const killAt = [3.3 * MiB, 9.7 * MiB, 15.1 * MiB];
-        const start = proxy.bytesForwarded;
-        const urls = new Set<string>();
-        for (const threshold of killAt) {
-          const { child, exited } = startDriver(args);
-          children.push(child);
-          const deadline = performance.now() + 60_000;
-          while (proxy.bytesForwarded - start < threshold && child.exitCode === null) {
-            if (performance.now() > deadline) throw new Error('driver made no progress');
-            await new Promise((r) => setTimeout(r, 5));
-          }
-          child.kill('SIGKILL');
-          await exited;
-          const state = JSON.parse(await readFile(statePath, 'utf8')) as DriverState;
-          assert.equal(state.done, false, 'killed before the end');
-          if (state.uploadUrl) urls.add(state.uploadUrl);
-        }
-        proxy.setFault(null);
+    it('resumes from the confirmed offset after each kill, re-sending at most one chunk per kill', async () => {
+      const chunk = 2 * MiB;
+      const path = await randomFile(join(tmp.dir, 'video.mp4'), 20 * MiB + 777);
+      const { resume: _resume, ...job } = await jobFor(path);
+      const statePath = join(tmp.dir, 'state.json');
+      const args: DriverArgs = {
+        endpoint: proxy.url,
+        token: server.token,
+        chunkSizeBytes: chunk,
+        statePath,
+        // Unhashed: the hash is rebuilt from the confirmed prefix on disk after each kill
+        // (see [Note: Hash while sending]); nothing confirmed is sent again.
+        job: unhashed ? { ...job, sha256: null } : job,
+      };
+      // Slow the link so each kill lands mid-chunk at a chosen byte count.
+      proxy.setFault({ kind: 'throttle', bytesPerSecond: 8 * MiB });
+      const killAt = [3.3 * MiB, 9.7 * MiB, 15.1 * MiB];
+      const start = proxy.bytesForwarded;
+      const urls = new Set<string>();
+      for (const threshold of killAt) {
         const { child, exited } = startDriver(args);
         children.push(child);
-        let out = '';
-        child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-        assert.equal(await exited, 0, out);
-        assert.match(out, new RegExp(`"done":"${job.sha256}"`), 'the driver reports the file hash');
+        const deadline = performance.now() + 60_000;
+        while (proxy.bytesForwarded - start < threshold && child.exitCode === null) {
+          if (performance.now() > deadline) throw new Error('driver made no progress');
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        child.kill('SIGKILL');
+        await exited;
         const state = JSON.parse(await readFile(statePath, 'utf8')) as DriverState;
-        assert.equal(state.done, true);
-        assert.equal(state.offset, job.size);
-        assert.equal(urls.size, 1, 'every restart resumed the same upload');
-        assert.equal(await server.sha256Of(state.uploadUrl ?? '', job.sha256), job.sha256);
-        const sent = proxy.bytesForwarded - start;
-        const waste = sent - job.size;
-        assert.ok(
-          waste <= killAt.length * chunk + 64 * 1024,
-          `re-sent ${(waste / MiB).toFixed(2)} MiB over ${killAt.length} kills (chunk ${chunk / MiB} MiB)`,
-        );
-      },
-    );
+        assert.equal(state.done, false, 'killed before the end');
+        if (state.uploadUrl) urls.add(state.uploadUrl);
+      }
+      proxy.setFault(null);
+      const { child, exited } = startDriver(args);
+      children.push(child);
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      assert.equal(await exited, 0, out);
+      assert.match(out, new RegExp(`"done":"${job.sha256}"`), 'the driver reports the file hash');
+      const state = JSON.parse(await readFile(statePath, 'utf8')) as DriverState;
+      assert.equal(state.done, true);
+      assert.equal(state.offset, job.size);
+      assert.equal(urls.size, 1, 'every restart resumed the same upload');
+      assert.equal(await server.sha256Of(state.uploadUrl ?? '', job.sha256), job.sha256);
+      const sent = proxy.bytesForwarded - start;
+      const waste = sent - job.size;
+      assert.ok(
+        waste <= killAt.length * chunk + 64 * 1024,
+        `re-sent ${(waste / MiB).toFixed(2)} MiB over ${killAt.length} kills (chunk ${chunk / MiB} MiB)`,
+      );
+    });
   });
 }
