@@ -179,37 +179,31 @@ describe('small files in batches, to a real vault behind the fault proxy', () =>
     assert.ok(outcomes.filter((x) => x !== o).every((x) => x.outcome === 'stored'));
   });
 
-  // todo until the vault takes POST /api/v1/metadata (BATCH-PROTOCOL.md §3): then drop it.
-  const metadataTodo = { todo: 'the vault does not take POST /api/v1/metadata yet' };
-  it(
-    'metadata in one request: per-item results, an invalid field refused by name',
-    metadataTodo,
-    async () => {
-      await send();
-      const client = createVaultClient({ endpoint: proxy.url, token: vault.token });
-      try {
-        const results = await client.putMetadataBatch([
-          { sha256: (jobs[0] as BatchUploadJob).sha256, metadata: photoMetadata(640) },
-          { sha256: (jobs[1] as BatchUploadJob).sha256, metadata: photoMetadata(-1) },
-          { sha256: 'e'.repeat(64), metadata: photoMetadata(640) },
-        ]);
-        assert.deepEqual(
-          results.map((r) => [r.status, r.field]),
-          [
-            ['stored', undefined],
-            ['refused', 'width'],
-            ['unknown_asset', undefined],
-          ],
-        );
-        const asset = (await (
-          await vaultFetch(vault, `/api/v1/assets/${(jobs[0] as BatchUploadJob).sha256}`)
-        ).json()) as { metadata: { width?: number } | null };
-        assert.equal(asset.metadata?.width, 640);
-      } finally {
-        client.close();
-      }
-    },
-  );
+  it('metadata in one request: per-item results, an invalid field refused by name', async () => {
+    await send();
+    const client = createVaultClient({ endpoint: proxy.url, token: vault.token });
+    try {
+      const results = await client.putMetadataBatch([
+        { sha256: (jobs[0] as BatchUploadJob).sha256, metadata: photoMetadata(640) },
+        { sha256: (jobs[1] as BatchUploadJob).sha256, metadata: photoMetadata(-1) },
+        { sha256: 'e'.repeat(64), metadata: photoMetadata(640) },
+      ]);
+      assert.deepEqual(
+        results.map((r) => [r.status, r.field]),
+        [
+          ['stored', undefined],
+          ['refused', 'width'],
+          ['unknown_asset', undefined],
+        ],
+      );
+      const asset = (await (
+        await vaultFetch(vault, `/api/v1/assets/${(jobs[0] as BatchUploadJob).sha256}`)
+      ).json()) as { metadata: { width?: number } | null };
+      assert.equal(asset.metadata?.width, 640);
+    } finally {
+      client.close();
+    }
+  });
 
   it('a large file hashed while sending is verified by the vault and read once', async () => {
     const path = await randomFile(join(tmp.dir, 'video.mp4'), 5 * 1024 * 1024 + 3);
