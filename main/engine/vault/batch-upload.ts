@@ -51,6 +51,7 @@ import {
   RECOMMENDED_BATCH_BYTES,
   RECOMMENDED_BATCH_FILES,
   batchResponseSchema,
+  withoutControlCharacters,
 } from '../../../common/vault-protocol.js';
 import { KeepsakeError, type ErrorCode, fromFsError } from '../errors.js';
 import type { Clock, Logger } from '../ports.js';
@@ -337,8 +338,9 @@ function frameHeader(job: BatchUploadJob, size: number): Buffer {
   const header: BatchFrameHeader = {
     sha256: job.sha256,
     size,
-    filename: job.filename,
-    relpath: job.relPath,
+    // As in tus-uploader's encodeMetadata: labels without control characters.
+    filename: withoutControlCharacters(job.filename),
+    relpath: withoutControlCharacters(job.relPath),
     mtimeMs: Math.max(0, Math.trunc(job.mtimeMs)),
     ...(job.mime !== null ? { mime: job.mime } : {}),
   };

@@ -47,7 +47,11 @@ import { type Hash, createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { DEFERRED_HASH_HEADER, FINAL_SHA256_HEADER } from '../../../common/vault-protocol.js';
+import {
+  DEFERRED_HASH_HEADER,
+  FINAL_SHA256_HEADER,
+  withoutControlCharacters,
+} from '../../../common/vault-protocol.js';
 import { KeepsakeError, fromFsError } from '../errors.js';
 import { backoffDelay } from '../pipeline/backoff.js';
 import type { Clock, Logger } from '../ports.js';
@@ -888,10 +892,12 @@ async function readInto(
 
 function encodeMetadata(job: UploadJob, sha256: string | null): string {
   const pairs: [string, string][] = [
-    ['filename', job.filename],
+    // The vault refuses control characters (a newline) in these labels; the exact bytes of a
+    // name travel in its location (pathB64), so a readable stand-in loses nothing.
+    ['filename', withoutControlCharacters(job.filename)],
     ...(sha256 !== null ? [['sha256', sha256] as [string, string]] : []),
     ['mtime', String(Math.trunc(job.mtimeMs))],
-    ['relpath', job.relPath],
+    ['relpath', withoutControlCharacters(job.relPath)],
   ];
   if (job.mime !== null) pairs.push(['mime', job.mime]);
   return pairs.map(([k, v]) => `${k} ${Buffer.from(v, 'utf8').toString('base64')}`).join(',');
