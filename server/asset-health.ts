@@ -14,7 +14,7 @@ import type { VaultIndex } from './index/vault-index.js';
 import type { VaultLogger } from './logger.js';
 import type { ProblemSource, VaultMetrics } from './metrics.js';
 
-export type { BlobProblem, BlobState } from './index/health-store.js';
+export type { BlobState } from './index/health-store.js';
 
 const READ_CHUNK = 1 << 20;
 const STAT_CONCURRENCY = 32;

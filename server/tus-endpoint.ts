@@ -16,7 +16,12 @@ import type { VaultIndex } from './index/vault-index.js';
 import { sendErrorsAsJson } from './json-error-response.js';
 import type { VaultLogger } from './logger.js';
 import { kindOf, parseUploadMetadata } from './metadata-schema.js';
-import { DEFERRED_HASH_HEADER, FINAL_SHA256_HEADER, SHA256_HEX } from '../common/vault-protocol.js';
+import {
+  DEFERRED_HASH_HEADER,
+  FINAL_SHA256_HEADER,
+  SHA256_HEX,
+  TUS_PATH,
+} from '../common/vault-protocol.js';
 import type { VaultMetrics } from './metrics.js';
 import type { AbandonedPartials } from './partials.js';
 import { UPLOAD_ID, type VerifyingFileStore } from './verifying-file-store.js';
@@ -37,8 +42,6 @@ export interface TusEndpointDeps {
   /** expires idle partials before the quota refuses a creation (See [Note: Abandoned partials]) */
   partials?: AbandonedPartials;
 }
-
-export const TUS_PATH = '/files';
 
 function isTusErrorShape(err: unknown): err is { status_code: number; body: string } {
   return (

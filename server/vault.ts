@@ -29,11 +29,12 @@ import { type ScrubOptions, startScrubber } from './scrub.js';
 import { VaultStartError } from './start-error.js';
 import { sweepAfterStart } from './startup-sweep.js';
 import { isAuthorized, loadOrCreateToken } from './token.js';
-import { createTusEndpoint, TUS_PATH } from './tus-endpoint.js';
+import { TUS_PATH } from '../common/vault-protocol.js';
+import { createTusEndpoint } from './tus-endpoint.js';
 import { VerifyingFileStore } from './verifying-file-store.js';
 
 export type { VaultLogger } from './logger.js';
-export { VaultStartError, type VaultStartErrorCode } from './start-error.js';
+export { VaultStartError } from './start-error.js';
 
 export const DEFAULT_VAULT_PORT = 7418;
 export { DEFAULT_PARTIAL_TTL_MS } from './partials.js';

@@ -44,20 +44,8 @@ export function formatPercent(part: number, whole: number): string {
 
 const dateTimeFmt = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' });
 const dateFmt = new Intl.DateTimeFormat(locale, { dateStyle: 'medium' });
-const timeFmt = new Intl.DateTimeFormat(locale, { timeStyle: 'medium' });
 export const formatDateTime = (ms: number): string => dateTimeFmt.format(ms);
 export const formatDate = (ms: number): string => dateFmt.format(ms);
-export const formatTime = (ms: number): string => timeFmt.format(ms);
-
-const relFmt = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
-export function formatRelative(ms: number, now = Date.now()): string {
-  const seconds = Math.round((ms - now) / 1000);
-  const abs = Math.abs(seconds);
-  if (abs < 60) return relFmt.format(seconds, 'second');
-  if (abs < 3600) return relFmt.format(Math.round(seconds / 60), 'minute');
-  if (abs < 86400) return relFmt.format(Math.round(seconds / 3600), 'hour');
-  return relFmt.format(Math.round(seconds / 86400), 'day');
-}
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));

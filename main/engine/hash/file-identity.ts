@@ -16,10 +16,6 @@ export function identityOf(stats: Stats): FileIdentity {
   };
 }
 
-export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
-}
-
 /** A person-readable name for a file that is not a regular file (for error messages). */
 export function describeNonRegular(stats: Stats): string {
   if (stats.isFIFO()) return 'a named pipe (FIFO)';

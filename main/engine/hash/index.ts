@@ -1,4 +1,3 @@
-// The hash layer's public face: B1's engine imports from here.
-export { createFileHasher, type FileHasherOptions } from './file-hasher.js';
-export { identityOf, sameIdentity } from './file-identity.js';
-export type { FileHasher, FileIdentity, HashResult } from './types.js';
+// The hash layer's public face: what the engine's composition root builds.
+export { createFileHasher } from './file-hasher.js';
+export { identityOf } from './file-identity.js';

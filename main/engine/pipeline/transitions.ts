@@ -69,9 +69,6 @@ export const restingStates: readonly FileState[] = fileStates.filter(
   (s) => !busyStates.includes(s),
 );
 
-export function isSafe(state: FileState): boolean {
-  return safeStates.includes(state);
-}
 export function isBusy(state: FileState): boolean {
   return busyStates.includes(state);
 }

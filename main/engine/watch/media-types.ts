@@ -91,9 +91,6 @@ const byExtension = new Map<string, MediaClass | SidecarClass>([
   ['aae', Object.freeze({ kind: 'sidecar', mime: 'application/xml' } as SidecarClass)],
 ]);
 
-/** The extensions Keepsake backs up (lower case, no dot), e.g. for a settings screen. */
-export const backedUpExtensions: readonly string[] = [...byExtension.keys()];
-
 const IGNORED: Classification = Object.freeze({ kind: 'ignored' });
 
 /** Names that are never a person's photo, in any folder (compared lower-case). */
