@@ -48,6 +48,7 @@ import {
 } from '../common/vault-protocol.js';
 import type { BlobStore } from './blob-store.js';
 import { FramingError, readFrames } from './batch-frames.js';
+import type { DiskSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
 import type { NewAsset, VaultIndex } from './index/vault-index.js';
 import type { VaultLogger } from './logger.js';
@@ -76,6 +77,8 @@ export interface BatchApiDeps {
   quotaBytes: number | null;
   maxSizeBytes: number | null;
   reservations: BatchReservations;
+  /** The free-space check tus uses too: a batch reserves what it will write before writing. */
+  diskSpace: DiskSpace;
   now: () => number;
 }
 
@@ -160,6 +163,8 @@ export function createBatchApi(deps: BatchApiDeps) {
     const syncing = new Set<Promise<void>>();
     let syncFailure: unknown;
     let reserved = 0;
+    /** disk space promised to this batch's writes, released when the batch ends */
+    const diskReleases: (() => void)[] = [];
     let totalBytes = 0;
     /** content accepted earlier in this batch: a repeat is a duplicate of it */
     const inBatch = new Map<string, number>();
@@ -236,6 +241,9 @@ export function createBatchApi(deps: BatchApiDeps) {
                 metrics.uploadsRejected.quota_exceeded += 1;
                 needBytes = false;
               } else {
+                // Throws 507 insufficient_storage (with the free bytes) before anything of
+                // this frame is written; the whole batch then keeps nothing, as on ENOSPC.
+                diskReleases.push(await deps.diskSpace.reserve(size, 'this batch'));
                 reservedThis = size;
                 reserved += size;
                 deps.reservations.bytes += size;
@@ -365,15 +373,12 @@ export function createBatchApi(deps: BatchApiDeps) {
       }
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' || code === 'EDQUOT') {
-        throw new VaultHttpError(
-          507,
-          'insufficient_storage',
-          'the vault ran out of disk space storing this batch; nothing of it was kept',
-        );
+        throw await deps.diskSpace.refusalAfterFailure('this batch (nothing of it was kept)');
       }
       throw err;
     } finally {
       clearTimeout(idle);
+      for (const release of diskReleases) release();
       deps.reservations.bytes -= reserved;
       await stream?.fh.close().catch(() => {});
       // Wait for writes in flight before removing their files, so none is recreated after.

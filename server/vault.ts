@@ -225,6 +225,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       quotaBytes,
       maxSizeBytes,
       reservations: batchReservations,
+      diskSpace,
       now,
     });
     const api = createApi({ index: idx, blobs, quotaBytes, now, health, metrics, batch });
@@ -298,6 +299,14 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       });
       const p = route(req, res)
         .catch((err: unknown) => {
+          // A request refused part-way through its body (a batch on a full disk, ...) closes
+          // its connection once answered: the unread rest of the body would otherwise hold
+          // the connection, and the client's next request queued behind it would stall.
+          if (!req.complete && !res.headersSent) {
+            const socket = res.socket;
+            res.setHeader('Connection', 'close');
+            res.once('finish', () => socket?.destroy());
+          }
           if (res.headersSent) {
             res.destroy();
             return;

@@ -13,6 +13,8 @@ import { after, describe, it } from 'node:test';
 import { waitFor } from '../support/cli.js';
 import { makeTempDir } from '../support/paths.js';
 import {
+  type BatchFile,
+  postBatch,
   sha256Hex,
   startTestVault,
   tusCreate,
@@ -152,6 +154,40 @@ describe('vault: a full disk answers 507 with the free bytes, and recovers when 
     assert.equal(up.res.status, 201, up.text);
     stored.set(up.sha256, again);
     await assertStoredContentIsWhole(v, stored);
+  });
+
+  it('a batch of small files that cannot fit is refused whole with 507 and the free bytes, and is stored once space is freed', async (t) => {
+    const disk = await smallDiskVault();
+    if ('skip' in disk) return t.skip(disk.skip);
+    const v = disk.vault;
+    // Leave less room than the batch needs (the disk is 20 MiB; the vault keeps a margin).
+    const filler = join(disk.dir, 'filler-batch.bin');
+    await writeFile(filler, Buffer.alloc(14 * MiB, 1));
+    const files: BatchFile[] = Array.from({ length: 8 }, (_, i) => ({
+      data: randomBytes(768 * 1024),
+      filename: `burst-${i}.jpg`,
+    }));
+    const full = await postBatch(v, files);
+    assert.equal(full.status, 507, JSON.stringify(full.json));
+    const body = full.json as DiskFullBody;
+    assert.equal(body.error, 'insufficient_storage');
+    assert.equal(typeof body.freeBytes, 'number', 'the refusal says how much room is left');
+    const usage = (await (await vaultFetch(v, '/api/v1/usage')).json()) as { assets: number };
+    assert.equal(usage.assets, 0, 'nothing of the refused batch became visible');
+    assert.deepEqual(
+      (await readdir(join(v.dataDir, 'uploads'))).filter((n) => n.startsWith('batch-')),
+      [],
+      'no temp file of the batch is left behind',
+    );
+
+    await rm(filler);
+    const again = await postBatch(v, files);
+    assert.equal(again.status, 200, JSON.stringify(again.json));
+    const results = (again.json as { results: { status: string }[] }).results;
+    assert.deepEqual(
+      results.map((r) => r.status),
+      files.map(() => 'stored'),
+    );
   });
 
   it('a disk that fills during an upload answers 507, keeps what it stored, and the upload resumes once space is freed', async (t) => {
