@@ -95,6 +95,8 @@ export const EngineStatus = z.object({
   etaSeconds: z.number().nonnegative().nullable(),
   /** mtime (unix ms) of the oldest file not yet safe, or null when everything is safe. */
   oldestUnsafeMtimeMs: z.number().nullable(),
+  /** Folders (watched roots or sub-folders) the last scan could not read: see Folder.problems. */
+  unreadableFolders: z.number().int().nonnegative(),
   current: z.array(UploadProgress),
   lastErrors: z.array(ActivityEvent),
   vault: z.object({ url: z.string(), reachable: z.boolean(), embedded: z.boolean() }),
@@ -126,6 +128,17 @@ export const FileRow = z.object({
 });
 export type FileRow = z.infer<typeof FileRow>;
 
+/** A folder under a watched folder (or the watched folder itself) that could not be read. */
+export const FolderProblem = z.object({
+  /** Absolute path of the folder that could not be listed. */
+  path: z.string(),
+  /** 'permission_denied' or 'read_error' */
+  code: z.string(),
+  /** Why, in words a person can act on. */
+  message: z.string(),
+});
+export type FolderProblem = z.infer<typeof FolderProblem>;
+
 export const FolderWatchMode = z.enum(['watching', 'polling', 'offline', 'scanning']);
 export const Folder = z.object({
   id: z.number().int(),
@@ -140,6 +153,8 @@ export const Folder = z.object({
   bytesSafe: z.number().nonnegative(),
   /** unix ms of the last completed reconcile scan */
   lastScanAt: z.number().nullable(),
+  /** What the last scan could not read (retried by every scan); empty when all was read. */
+  problems: z.array(FolderProblem),
 });
 export type Folder = z.infer<typeof Folder>;
 

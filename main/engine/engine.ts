@@ -200,6 +200,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       anyFolderOffline: folders.anyOffline(),
       reconciling: folders.reconciling(),
       oldestUnsafeMtimeMs: store.oldestUnsafeMtime(),
+      unreadableFolders: store.folderProblems().length,
       lastErrors: store.lastErrors(10),
       vault: {
         url: vault?.endpoint ?? '',

@@ -1,6 +1,6 @@
 // `keepsake backup FOLDER...`: one pass (scan, hash, dedup, upload, verify, metadata), then
 // exit once every file has settled: 0 when every file is backed_up, duplicate or excluded,
-// 1 when any failed, 2 for bad input. A progress bar on a terminal only; --json prints one
+// 1 when any failed or a folder could not be read, 2 for bad input. A progress bar on a terminal only; --json prints one
 // summary object; --dry-run hashes and asks the vault but uploads nothing.
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -44,6 +44,8 @@ export interface BackupSummary {
   missing: number;
   dryRun: boolean;
   failures: { path: string; code: string; message: string }[];
+  /** Folders (or sub-folders) that could not be read: their files are not backed up. */
+  problems: { path: string; code: string; reason: string }[];
   wouldUpload?: { path: string; size: number }[];
   alreadyOnVault?: { path: string; size: number }[];
   excludedFiles?: { path: string; rule: string | null }[];
@@ -230,6 +232,9 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
         code: r.error?.code ?? 'internal',
         message: r.error?.message ?? 'failed',
       })),
+      problems: mine.flatMap((f) =>
+        f.problems.map((p) => ({ path: p.path, code: p.code, reason: p.message })),
+      ),
     };
     if (opts.dryRun) {
       const queued = await listAll(engine, folderIds, 'queued');
@@ -247,7 +252,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
     } else {
       printHuman(summary);
     }
-    return summary.failed > 0 ? 1 : 0;
+    return summary.failed > 0 || summary.problems.length > 0 ? 1 : 0;
   } catch (caught) {
     // whenSettled rejects with the abort reason: the lost-vault error says what happened.
     const err: unknown = caught;
@@ -280,6 +285,10 @@ function printHuman(s: BackupSummary): void {
     out(
       `${s.files} files: ${s.backedUp} backed up, ${s.duplicates} already on the vault, ${s.excluded} excluded, ${s.failed} failed; ${formatBytes(s.bytesUploaded)} uploaded in ${s.seconds} s.`,
     );
+    if (s.problems.length > 0) {
+      out(`${s.problems.length} folder(s) could not be read; their files are not backed up:`);
+    }
   }
   for (const f of s.failures) out(`failed        ${f.path}: ${f.message}`);
+  for (const p of s.problems) out(`cannot read   ${p.path}: ${p.reason}`);
 }

@@ -150,6 +150,7 @@ export function createFolders(options: FoldersOptions): Folders {
       summary,
       r?.mode ?? (started ? 'watching' : 'scanning'),
       r?.detail ?? null,
+      store.folderProblems(folder.id),
     );
   }
 
@@ -184,6 +185,7 @@ export function createFolders(options: FoldersOptions): Folders {
           }
           if (closed || !store.getFolder(folderId)) return;
           const counts: ReconcileCounts = reconcileFolder(reconcileCtx, folder, scan, priority);
+          if (scan.rootPresent) recordUnreadable(folder, scan);
           if (!scan.rootPresent) {
             r.mode = 'offline';
             r.detail = `The folder ${folder.path} is not there (an unplugged drive or an unmounted share?); its files are kept as they were.`;
@@ -208,6 +210,18 @@ export function createFolders(options: FoldersOptions): Folders {
     };
     r.scanning = run();
     return r.scanning;
+  }
+
+  /**
+   * What this scan could not list replaces what the last one could not (so a folder made
+   * readable again drops out on the next rescan); a newly unreadable one is told once.
+   */
+  function recordUnreadable(folder: FolderRecord, scan: ScanResult): void {
+    const added = store.setFolderProblems(folder.id, scan.unreadableFolders ?? []);
+    for (const p of added) {
+      options.activity({ level: 'error', message: p.message, path: p.path, code: p.code });
+    }
+    if (added.length > 0) logger.warn('folders could not be read', { count: added.length });
   }
 
   async function handleHints(folderId: number, hint: ChangeHint): Promise<void> {

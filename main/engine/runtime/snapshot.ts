@@ -17,6 +17,8 @@ export interface StatusSnapshot extends Omit<Tally, 'filesSafe'> {
     counts: StateCounts;
     lastScanAt: number | null;
   }[];
+  /** Folders (watched roots or sub-folders) the last scan could not read, with the reason. */
+  unreadableFolders: { path: string; code: string; message: string }[];
   failedFiles: {
     path: string;
     relPath: string;
@@ -51,6 +53,9 @@ export function readStatusSnapshot(dataDir: string): StatusSnapshot {
         counts: tally(summary, f.id).counts,
         lastScanAt: f.lastScanAt,
       })),
+      unreadableFolders: store
+        .folderProblems()
+        .map((p) => ({ path: p.path, code: p.code, message: p.message })),
       failedFiles: store.listFiles({ state: 'failed', limit: 1000 }).files.map((f) => ({
         path: f.path,
         relPath: f.relPath,
@@ -69,6 +74,7 @@ export function readStatusSnapshot(dataDir: string): StatusSnapshot {
       bytesSafe: 0,
       bytesPending: 0,
       folders: [],
+      unreadableFolders: [],
       failedFiles: [],
       lastErrors: [],
     }

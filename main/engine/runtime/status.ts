@@ -15,7 +15,12 @@ import {
   type UploadProgress,
   type ActivityEvent,
 } from '../../../common/contract.js';
-import type { FileRecord, FolderRecord, StateSummary } from '../store/store.js';
+import type {
+  FileRecord,
+  FolderProblemRecord,
+  FolderRecord,
+  StateSummary,
+} from '../store/store.js';
 import { pendingStates, safeStates } from '../pipeline/transitions.js';
 
 export function emptyCounts(): StateCounts {
@@ -88,6 +93,8 @@ export interface StatusInput {
   /** Scans or hint batches being applied right now. */
   reconciling: number;
   oldestUnsafeMtimeMs: number | null;
+  /** Folders the last scans could not read (each a problem the person must see). */
+  unreadableFolders: number;
   lastErrors: ActivityEvent[];
   vault: EngineStatus['vault'];
 }
@@ -100,13 +107,15 @@ export function engineStatus(input: StatusInput): EngineStatus {
   const throughput = current.reduce((n, c) => n + c.bytesPerSecond, 0);
   const reason = input.pauseReason;
   const working = counts.discovered + counts.hashing + counts.queued + counts.uploading;
+  // A folder that cannot be read is as much a problem as a failed file (DESIGN.md promise 2).
+  const problems = counts.failed + input.unreadableFolders;
   let status: EngineStatus['status'];
   if (reason !== null)
     status = reason === 'sign_in_needed' || reason === 'vault_full' ? 'needs_attention' : 'paused';
   else if (!input.vaultReachable || input.anyFolderOffline) status = 'offline';
-  else if (counts.failed > 0 && working === 0) status = 'needs_attention';
+  else if (problems > 0 && working === 0) status = 'needs_attention';
   else if (working > 0 || input.reconciling > 0) status = 'backing_up';
-  else if (counts.failed > 0) status = 'needs_attention';
+  else if (problems > 0) status = 'needs_attention';
   else status = 'up_to_date';
   return {
     status,
@@ -122,6 +131,7 @@ export function engineStatus(input: StatusInput): EngineStatus {
     throughputBytesPerSecond: throughput,
     etaSeconds: throughput > 0 ? Math.round(bytesPending / throughput) : null,
     oldestUnsafeMtimeMs: input.oldestUnsafeMtimeMs,
+    unreadableFolders: input.unreadableFolders,
     current,
     lastErrors: input.lastErrors,
     vault: input.vault,
@@ -134,6 +144,7 @@ export function folderView(
   summary: readonly StateSummary[],
   mode: Folder['mode'],
   modeDetail: string | null,
+  problems: readonly FolderProblemRecord[] = [],
 ): Folder {
   const t = tally(summary, folder.id);
   return {
@@ -147,5 +158,6 @@ export function folderView(
     bytesTotal: t.bytesTotal,
     bytesSafe: t.bytesSafe,
     lastScanAt: folder.lastScanAt,
+    problems: problems.map((p) => ({ path: p.path, code: p.code, message: p.message })),
   };
 }

@@ -100,11 +100,27 @@ const m0004_discovered_unchecked = `
 UPDATE files SET dedup_checked = 0 WHERE state IN ('discovered', 'hashing');
 `;
 
+// 0005: folders (a watched root or a sub-folder) the last scan could not list, with the
+// reason: shown by status, files, backup and the UI; replaced by every completed scan, so a
+// folder that became readable drops out on the next rescan.
+const m0005_folder_problems = `
+CREATE TABLE folder_problems (
+  folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE, -- the watched folder it is under
+  rel_path  TEXT NOT NULL,    -- relative to the folder root, forward slashes; '' = the root itself
+  path      TEXT NOT NULL,    -- absolute path of the folder that could not be listed
+  code      TEXT NOT NULL,    -- 'permission_denied' or 'read_error'
+  message   TEXT NOT NULL,    -- the reason in words a person can act on
+  since     INTEGER NOT NULL, -- unix ms of the first scan that could not list it (this time)
+  PRIMARY KEY (folder_id, rel_path)
+) STRICT;
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
   { version: 3, name: '0003_queue_indexes', sql: m0003_queue_indexes },
   { version: 4, name: '0004_discovered_unchecked', sql: m0004_discovered_unchecked },
+  { version: 5, name: '0005_folder_problems', sql: m0005_folder_problems },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

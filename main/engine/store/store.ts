@@ -35,6 +35,7 @@ import type {
   FileChange,
   FilePatch,
   FileRecord,
+  FolderProblemRecord,
   FolderRecord,
   MediaKind,
   MetadataState,
@@ -100,6 +101,26 @@ interface FolderRow {
   exclude_globs: string;
   added_at: number;
   last_scan_at: number | null;
+}
+
+interface FolderProblemRow {
+  folder_id: number;
+  rel_path: string;
+  path: string;
+  code: string;
+  message: string;
+  since: number;
+}
+
+function toFolderProblem(row: FolderProblemRow): FolderProblemRecord {
+  return {
+    folderId: row.folder_id,
+    relPath: row.rel_path,
+    path: row.path,
+    code: row.code,
+    message: row.message,
+    since: row.since,
+  };
 }
 
 interface ActivityRow {
@@ -289,6 +310,17 @@ export function createStore(
     ),
     setFolderScanned: db.prepare<[number, number]>(
       'UPDATE folders SET last_scan_at = ? WHERE id = ?',
+    ),
+    folderProblemsOf: db.prepare<[number], FolderProblemRow>(
+      'SELECT * FROM folder_problems WHERE folder_id = ? ORDER BY rel_path',
+    ),
+    allFolderProblems: db.prepare<[], FolderProblemRow>(
+      'SELECT * FROM folder_problems ORDER BY folder_id, rel_path',
+    ),
+    deleteFolderProblems: db.prepare<[number]>('DELETE FROM folder_problems WHERE folder_id = ?'),
+    insertFolderProblem: db.prepare(
+      `INSERT OR REPLACE INTO folder_problems (folder_id, rel_path, path, code, message, since)
+       VALUES (@folder_id, @rel_path, @path, @code, @message, @since)`,
     ),
     nextToHash: db.prepare<{ cutoff: number; limit: number }, FileRow>(
       // Discovered rows always have dedup_checked = 0 (every transition into discovered clears
@@ -745,6 +777,34 @@ export function createStore(
     },
     setFolderScanned(id, at) {
       write(() => q.setFolderScanned.run(at, id));
+    },
+    setFolderProblems(folderId, problems) {
+      const before = new Map(q.folderProblemsOf.all(folderId).map((r) => [r.rel_path, r]));
+      if (before.size === 0 && problems.length === 0) return []; // the common case writes nothing
+      const now = clock.now();
+      const added: FolderProblemRecord[] = [];
+      write(() => {
+        q.deleteFolderProblems.run(folderId);
+        for (const p of problems) {
+          const old = before.get(p.relPath);
+          const row: FolderProblemRow = {
+            folder_id: folderId,
+            rel_path: p.relPath,
+            path: p.path,
+            code: p.code,
+            message: p.message,
+            since: old?.code === p.code ? old.since : now,
+          };
+          q.insertFolderProblem.run(row);
+          if (old?.code !== p.code) added.push(toFolderProblem(row));
+        }
+      });
+      return added;
+    },
+    folderProblems(folderId) {
+      const rows =
+        folderId === undefined ? q.allFolderProblems.all() : q.folderProblemsOf.all(folderId);
+      return rows.map(toFolderProblem);
     },
 
     // ---- settings ----

@@ -17,6 +17,18 @@ export interface FolderRecord {
   lastScanAt: number | null;
 }
 
+/** A folder (a watched root or a sub-folder) the last scan could not list. */
+export interface FolderProblemRecord {
+  folderId: number;
+  /** Relative to the folder root, forward slashes; '' = the root itself. */
+  relPath: string;
+  path: string;
+  code: string;
+  message: string;
+  /** unix ms of the first scan (in this run of problems) that could not list it */
+  since: number;
+}
+
 export interface StoredError {
   code: string;
   message: string;
@@ -219,6 +231,16 @@ export interface Store {
   removeFolder(id: number): void;
   setFolderRules(id: number, include: string[], exclude: string[]): void;
   setFolderScanned(id: number, at: number): void;
+  /**
+   * Replaces what a folder's last scan could not list (a completed scan is the truth). Returns
+   * the problems that are new since the previous scan (to tell the person once, not hourly).
+   */
+  setFolderProblems(
+    folderId: number,
+    problems: readonly Omit<FolderProblemRecord, 'folderId' | 'since'>[],
+  ): FolderProblemRecord[];
+  /** Folders that could not be listed, of one watched folder or of all. */
+  folderProblems(folderId?: number): FolderProblemRecord[];
 
   // ---- settings ----
   userSettings(): Map<string, unknown>;

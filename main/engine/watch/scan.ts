@@ -6,8 +6,10 @@
 // - one unreadable entry or sub-folder is a problem in the result, never an abort; folders
 //   that could not be read are listed in unreadableDirs so that the engine does not mistake
 //   their files for deleted ones;
-// - rootPresent is false whenever the root itself could not be listed (unplugged drive,
-//   unmounted share, permissions): the engine must then mark nothing missing.
+// - rootPresent is false whenever the root itself is gone (unplugged drive, unmounted share):
+//   the engine must then mark nothing missing. A root that is there but cannot be listed
+//   (permissions, I/O error) is present with '' in unreadableDirs: a visible problem, never
+//   an empty folder, and still nothing is marked missing.
 //
 // [Note: How the scan stays fast without blocking]
 // A reconcile scan of 100,000 files is ~100,000 lstat calls. On a local disk, synchronous
@@ -30,7 +32,7 @@ import {
   isIgnoredFileName,
   isIgnoredFolderName,
 } from './media-types.js';
-import type { FolderRules, ScanEntry, ScanProblem, ScanResult } from './types.js';
+import type { FolderRules, ScanEntry, ScanProblem, ScanResult, UnreadableFolder } from './types.js';
 
 export interface ScanOptions {
   /** Run the walk with the promise API (as for network shares). Default: detected. */
@@ -58,6 +60,7 @@ class ScanCollector {
   readonly entries: ScanEntry[] = [];
   readonly problems: ScanProblem[] = [];
   readonly unreadableDirs: string[] = [];
+  readonly unreadableFolders: UnreadableFolder[] = [];
 
   constructor(
     readonly root: string,
@@ -155,11 +158,9 @@ class ScanCollector {
       code === 'permission_denied'
         ? 'Keepsake is not allowed to open this folder (check its permissions)'
         : `Keepsake could not read this folder (${errno ?? 'unknown error'})`;
-    this.problems.push({
-      path,
-      code,
-      message: `${why}; the files inside it are not backed up until it can be read: ${path}`,
-    });
+    const message = `${why}; the files inside it are not backed up until it can be read: ${path}`;
+    this.problems.push({ path, code, message });
+    this.unreadableFolders.push({ path, relPath: relDir, code, message });
   }
 
   private symlinkProblem(relPath: string): void {
@@ -312,6 +313,7 @@ async function runScan(
     problems,
     rootPresent: false,
     unreadableDirs: [],
+    unreadableFolders: [],
   });
   const before = await rootIsDirectory(absRoot);
   if (before === 'gone') return offline();
@@ -330,18 +332,17 @@ async function runScan(
   else await walkSync(collector, startDir, options.sliceMs ?? 8, signal);
   throwIfAborted(signal);
 
-  if (startDir === '' && collector.unreadableDirs.includes('')) {
-    // the root could not be listed: nothing can be said about its files
-    return offline(collector.problems);
-  }
   // An unplugged drive mid-scan looks like a storm of unreadable folders: if the root is
-  // gone now, the whole result is unreliable.
+  // gone now, the whole result is unreliable. A root that is still there but could not be
+  // listed (permissions) stays present, unreadable: nothing about its files is known, so
+  // nothing is marked missing, and the person is told why.
   if ((await rootIsDirectory(absRoot)) !== 'yes') return offline();
   return {
     entries: collector.entries,
     problems: collector.problems,
     rootPresent: true,
     unreadableDirs: collector.unreadableDirs,
+    unreadableFolders: collector.unreadableFolders,
   };
 }
 
@@ -376,7 +377,13 @@ export function scanSubtree(
     return Promise.reject(new Error(`scanSubtree: relDir must stay inside the root: ${relDir}`));
   }
   if (clean.some((p) => isIgnoredFolderName(p))) {
-    return Promise.resolve({ entries: [], problems: [], rootPresent: true, unreadableDirs: [] });
+    return Promise.resolve({
+      entries: [],
+      problems: [],
+      rootPresent: true,
+      unreadableDirs: [],
+      unreadableFolders: [],
+    });
   }
   return runScan(root, clean.join('/'), rules, signal, options);
 }

@@ -32,10 +32,25 @@ export interface ScanProblem {
   message: string;
 }
 
+/** A folder (the root or a sub-folder) the scan could not list: a visible problem. */
+export interface UnreadableFolder {
+  /** Absolute path of the folder. */
+  path: string;
+  /** Relative to the folder root, forward slashes; '' is the root itself. */
+  relPath: string;
+  /** 'permission_denied' or 'read_error'. */
+  code: string;
+  /** Why, in words a person can act on. */
+  message: string;
+}
+
 export interface ScanResult {
   entries: ScanEntry[];
   problems: ScanProblem[];
-  /** false when the root itself is missing (offline), in which case entries is empty. */
+  /**
+   * false when the root itself is missing (offline), in which case entries is empty. A root
+   * that is there but cannot be listed (permissions) is present, with '' in unreadableDirs.
+   */
   rootPresent: boolean;
   /**
    * Sub-folders (relative to the root, forward slashes; '' is the root) that could not be
@@ -43,6 +58,8 @@ export interface ScanResult {
    * (Added by B2; always set by scanFolder.)
    */
   unreadableDirs?: string[];
+  /** The same folders with their reasons (always set by scanFolder): shown to the person. */
+  unreadableFolders?: UnreadableFolder[];
 }
 
 export interface FolderRules {

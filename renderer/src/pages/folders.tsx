@@ -32,8 +32,22 @@ function FolderCard({ folder, onChanged }: { folder: Folder; onChanged: () => vo
       <div className="folder-head">
         <h3 className="path">{folder.path}</h3>
         <span className={`badge mode-${folder.mode}`}>{modeWords[folder.mode]}</span>
+        {folder.problems.length > 0 && (
+          <span className="badge mode-offline" data-testid="folder-needs-attention">
+            Needs attention
+          </span>
+        )}
       </div>
       {folder.modeDetail && <p className="muted">{folder.modeDetail}</p>}
+      {folder.problems.length > 0 && (
+        <ul className="folder-problems" data-testid="folder-problems" role="alert">
+          {folder.problems.map((p) => (
+            <li key={p.path} data-testid="folder-problem" data-path={p.path}>
+              <strong>Cannot read.</strong> {p.message}
+            </li>
+          ))}
+        </ul>
+      )}
       <p className="folder-counts">
         <span data-testid="folder-backed-up" data-value={c.backed_up + c.duplicate}>
           {formatCount(c.backed_up + c.duplicate)} safe

@@ -76,8 +76,20 @@ function statusLine(s: EngineStatus): string {
     }
     case 'offline':
       return `The vault at ${s.vault.url} cannot be reached; Keepsake keeps trying.`;
-    case 'needs_attention':
-      return `${countOf(s.counts.failed, 'file', 'files')} could not be backed up. See the queue.`;
+    case 'needs_attention': {
+      const parts: string[] = [];
+      if (s.counts.failed > 0) {
+        parts.push(
+          `${countOf(s.counts.failed, 'file', 'files')} could not be backed up. See the queue.`,
+        );
+      }
+      if (s.unreadableFolders > 0) {
+        parts.push(
+          `${countOf(s.unreadableFolders, 'folder', 'folders')} could not be read. See Folders.`,
+        );
+      }
+      return parts.length > 0 ? parts.join(' ') : 'Something needs your attention.';
+    }
     default: {
       const never: never = s.status;
       return String(never);

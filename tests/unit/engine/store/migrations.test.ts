@@ -57,6 +57,7 @@ describe('store migrations', () => {
       assert.deepEqual(tables.map((t) => t.name).sort(), [
         'activity',
         'files',
+        'folder_problems',
         'folders',
         'settings',
       ]);

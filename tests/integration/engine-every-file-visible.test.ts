@@ -1,0 +1,161 @@
+// Acceptance tests of issue 9 "Silent skips": nothing under a watched folder is skipped without
+// a word. Each runs `keepsake` as a person does (a child process, a real vault on loopback, a
+// real data directory, real corpus files) and checks both that nothing is lost and that the
+// person is told. Unreadable folders need a reader that permissions stop: the CLI runs as
+// `nobody` through setpriv (CI runs as root, which reads everything).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmod, chown } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  type BackupSummary,
+  VaultReader,
+  describeRun,
+  killAllChildren,
+  parseJsonOutput,
+  runCli,
+} from '../support/cli.js';
+import { makeTempDir } from '../support/paths.js';
+import { assertTreeUntouched, snapshotTree } from '../support/snapshot.js';
+import { copyCorpusFiles } from '../support/tree.js';
+import { startTestVault } from '../support/vault.js';
+
+type TestVault = Awaited<ReturnType<typeof startTestVault>>;
+
+interface Summary extends BackupSummary {
+  problems: { path: string; code: string; reason: string }[];
+}
+
+interface StatusReport {
+  unreadableFolders: { path: string; code: string; message: string }[];
+}
+
+function canDropToNobody(): boolean {
+  try {
+    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('every file and folder ends in a visible state', () => {
+  let vault: TestVault;
+  let reader: VaultReader;
+  const cleanups: (() => Promise<void>)[] = [];
+
+  before(async () => {
+    vault = await startTestVault();
+    reader = new VaultReader(vault.url, vault.token);
+  });
+  after(async () => {
+    await killAllChildren();
+    await vault?.close();
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  async function tempDir(prefix: string): Promise<string> {
+    const t = await makeTempDir(prefix);
+    await chmod(t.dir, 0o755);
+    cleanups.push(async () => {
+      // put permissions back so the cleanup (as root) can always remove everything
+      execFileSync('chmod', ['-R', 'u+rwx', t.dir]);
+      await t.cleanup();
+    });
+    return t.dir;
+  }
+
+  /** A data directory only `nobody` writes to (as a person's own ~/.config/Keepsake). */
+  async function nobodyDataDir(): Promise<string> {
+    const dir = await tempDir('keepsake-data-');
+    await chown(dir, 65534, 65534);
+    await chmod(dir, 0o700);
+    return dir;
+  }
+
+  function backupAsNobody(folders: string[], dataDir: string) {
+    return runCli(
+      [
+        'backup',
+        ...folders,
+        '--to',
+        vault.url,
+        '--token',
+        vault.token,
+        '--data-dir',
+        dataDir,
+        '--json',
+      ],
+      { asNobody: true, timeoutMs: 120_000 },
+    );
+  }
+
+  it('a folder or sub-folder that cannot be read is a problem with its reason, backup exits 1, and the next run retries it', async (t) => {
+    if (!canDropToNobody()) {
+      t.skip('cannot drop to uid 65534 with setpriv here: running as root reads any folder');
+      return;
+    }
+    const src = await tempDir('keepsake-src-');
+    const lockedRoot = await tempDir('keepsake-locked-root-');
+    const dataDir = await nobodyDataDir();
+    const files = await copyCorpusFiles(src, [
+      { corpus: 'ianare-exif-samples/jpg/gps/DSCN0010.jpg', dest: 'open/DSCN0010.jpg' },
+      { corpus: 'ianare-exif-samples/jpg/Canon_PowerShot_S40.jpg', dest: 'locked/S40.jpg' },
+    ]);
+    const rootFiles = await copyCorpusFiles(lockedRoot, [
+      { corpus: 'exifr-fixtures/noexif.jpg', dest: 'noexif.jpg' },
+    ]);
+    execFileSync('chmod', ['-R', 'a+rX', src, lockedRoot]);
+    // root-owned, mode 0700: `nobody` may see these folders but not list them
+    await chmod(join(src, 'locked'), 0o700);
+    await chmod(lockedRoot, 0o700);
+    const before = await snapshotTree(src);
+
+    const run = await backupAsNobody([src, lockedRoot], dataDir);
+    assert.equal(run.code, 1, `unreadable folders fail the run: ${describeRun(run)}`);
+    const summary = parseJsonOutput<Summary>(run);
+    assert.equal(summary.backedUp + summary.duplicates, 1, JSON.stringify(summary));
+    assert.deepEqual(
+      summary.problems.map((p) => p.path).sort(),
+      [join(src, 'locked'), lockedRoot].sort(),
+    );
+    for (const p of summary.problems) {
+      assert.equal(p.code, 'permission_denied');
+      assert.match(p.reason, /not allowed to open this folder/);
+    }
+    const present = await reader.check([...files, ...rootFiles].map((f) => f.sha256));
+    assert.ok(present.has(files[0]!.sha256), 'the readable photo is on the vault');
+    assert.ok(!present.has(files[1]!.sha256));
+
+    // `keepsake status` (read-only, also as the person) names both folders and why
+    const status = await runCli(['status', '--data-dir', dataDir, '--json'], { asNobody: true });
+    assert.equal(status.code, 0, describeRun(status));
+    const report = parseJsonOutput<StatusReport>(status);
+    assert.deepEqual(
+      report.unreadableFolders.map((p) => [p.path, p.code]).sort(),
+      [
+        [join(src, 'locked'), 'permission_denied'],
+        [lockedRoot, 'permission_denied'],
+      ].sort(),
+    );
+    const human = await runCli(['status', '--data-dir', dataDir], { asNobody: true });
+    assert.match(human.stdout, new RegExp(`cannot read +${join(src, 'locked')}`));
+
+    // the person fixes the permissions: the next run reads both and backs the photos up
+    await chmod(join(src, 'locked'), 0o755);
+    await chmod(lockedRoot, 0o755);
+    const again = await backupAsNobody([src, lockedRoot], dataDir);
+    assert.equal(again.code, 0, describeRun(again));
+    const fixed = parseJsonOutput<Summary>(again);
+    assert.deepEqual(fixed.problems, []);
+    const now = await reader.check([...files, ...rootFiles].map((f) => f.sha256));
+    for (const f of [...files, ...rootFiles]) assert.ok(now.has(f.sha256), `${f.relPath} on vault`);
+    const statusAfter = parseJsonOutput<StatusReport>(
+      await runCli(['status', '--data-dir', dataDir, '--json'], { asNobody: true }),
+    );
+    assert.deepEqual(statusAfter.unreadableFolders, []);
+    await chmod(join(src, 'locked'), 0o700);
+    await assertTreeUntouched(src, before);
+  });
+});
