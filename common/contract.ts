@@ -210,6 +210,82 @@ export const VaultUsage = z.object({
 });
 export type VaultUsage = z.infer<typeof VaultUsage>;
 
+// ---- proof (issue 10 "verify"): a verify receipt, and one file's receipt ----
+
+export const VerifyProblem = z.object({
+  path: z.string(),
+  sha256: z.string(),
+  /**
+   * damaged / missing: the vault's stored bytes no longer hash to sha256, or are gone;
+   * changed: the original on this computer no longer hashes to what was backed up;
+   * unreadable: the original could not be read to check it.
+   */
+  problem: z.enum(['damaged', 'missing', 'changed', 'unreadable']),
+  message: z.string(),
+  /** This computer holds the original and uploads it again (healing). */
+  repairing: z.boolean(),
+});
+export type VerifyProblem = z.infer<typeof VerifyProblem>;
+
+export const VerifyReceipt = z.object({
+  id: z.number().int(),
+  /** unix ms */
+  startedAt: z.number(),
+  /** unix ms: the time the receipt speaks for */
+  finishedAt: z.number(),
+  vault: z.object({ url: z.string(), embedded: z.boolean() }),
+  /** --sample N (null: every selected file) */
+  sample: z.number().int().nullable(),
+  /** --folder (null: every watched folder) */
+  folder: z.string().nullable(),
+  files: z.number().int().nonnegative(),
+  filesProven: z.number().int().nonnegative(),
+  bytes: z.number().nonnegative(),
+  bytesProven: z.number().nonnegative(),
+  /** Originals hashed again because their size, mtime or inode moved. */
+  localReread: z.number().int().nonnegative(),
+  /** Originals no longer on this computer (the vault's copy is what counts). */
+  localGone: z.number().int().nonnegative(),
+  problemCount: z.number().int().nonnegative(),
+  /** The problems, each with its path (at most 1,000; problemCount says how many in all). */
+  problems: z.array(VerifyProblem),
+});
+export type VerifyReceipt = z.infer<typeof VerifyReceipt>;
+
+export const FileReceipt = z.object({
+  fileId: z.number().int(),
+  path: z.string(),
+  sha256: z.string().nullable(),
+  state: FileState,
+  /** What the vault says of this content (null: it does not hold it, or no hash yet). */
+  vault: z
+    .object({
+      state: z.enum(['ok', 'damaged', 'missing']),
+      /** unix ms the vault verified the SHA-256 of the bytes it stored */
+      verifiedAt: z.number(),
+      /** unix ms of the vault's last re-read (verified download, verify or scrub) */
+      checkedAt: z.number().nullable(),
+      problemSince: z.number().nullable(),
+    })
+    .nullable(),
+  /** Every place the vault knows this content at (any device). */
+  locations: z.array(
+    z.object({
+      deviceName: z.string(),
+      folder: z.string(),
+      path: z.string(),
+      goneAt: z.number().nullable(),
+    }),
+  ),
+  /** Every path on this computer with the same content. */
+  localPaths: z.array(z.string()),
+  /** unix ms of the last verify receipt that proved it; null: none yet */
+  provenAt: z.number().nullable(),
+  /** Why the vault part is missing (unreachable vault), when it is. */
+  vaultError: z.string().nullable(),
+});
+export type FileReceipt = z.infer<typeof FileReceipt>;
+
 const Empty = z.object({}).strict();
 const Ok = z.object({ ok: z.literal(true) });
 
@@ -270,6 +346,22 @@ export const commands = {
     args: z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
     result: z.array(ActivityEvent),
   },
+  /** Asks the vault to re-hash the selected content and checks the originals; keeps the receipt. */
+  'verify.run': {
+    args: z
+      .object({
+        /** verify this many files picked at random (omitted: every safe file) */
+        sample: z.number().int().min(1).max(10_000_000).optional(),
+        /** only files under this folder (absolute path) */
+        folder: z.string().min(1).max(4096).optional(),
+      })
+      .strict(),
+    result: VerifyReceipt,
+  },
+  /** The last verify receipt kept in the data directory (null: never verified). */
+  'verify.last': { args: Empty, result: VerifyReceipt.nullable() },
+  /** One file's receipt: the vault's word on its content and every place it lives. */
+  'files.receipt': { args: z.object({ id: z.number().int() }).strict(), result: FileReceipt },
   'diagnostics.export': {
     args: Empty,
     /** A JSON bundle of logs and status; never contains tokens. */

@@ -348,7 +348,9 @@ export function createBatchApi(deps: BatchApiDeps) {
       const isNew = index.commitBatch(accepted.map((a) => a.asset));
       accepted.forEach((a, i) => {
         metrics.uploadsFinished += 1;
-        if (!isNew[i]) {
+        // Known content whose bytes were written replaced a damaged or missing blob: a
+        // repair is reported as stored (the client counts the file backed up, not found).
+        if (!isNew[i] && a.temp === null) {
           metrics.uploadsDeduplicated += 1;
           results[a.frame] = { sha256: a.asset.sha256, status: 'duplicate' };
         }

@@ -5,6 +5,7 @@ import { registerBackupCommand } from './commands/backup.js';
 import { registerDaemonCommand } from './commands/daemon.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerVaultCommand } from './commands/vault.js';
+import { registerVerifyCommand } from './commands/verify.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerDaemonCommand(program);
   registerStatusCommand(program);
   registerVaultCommand(program);
+  registerVerifyCommand(program);
   return program;
 }
 

@@ -77,6 +77,11 @@ export interface EngineOptions {
   hashConcurrency?: number;
   /** Metadata reads in flight (default 16: the reader batches them into exiftool calls). */
   metadataConcurrency?: number;
+  /**
+   * How often the safe files' content is checked against the vault's dedup check, so content
+   * it lost (damaged or missing) is uploaded again (default daily; 0 = only at start).
+   */
+  vaultAuditIntervalMs?: number;
   /** Random source for backoff jitter (tests may seed it). */
   random?: () => number;
 }

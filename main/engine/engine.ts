@@ -29,6 +29,8 @@ import {
 import { engineStatus } from './runtime/status.js';
 import { createSecretStore } from './secret-store.js';
 import { resolveSettings, type SettingsSource } from './store/settings.js';
+import { createHealer } from './verify/healer.js';
+import { createVerifyCommands } from './verify/verify-commands.js';
 import { createTusUploader } from './vault/tus-uploader.js';
 import type { Uploader } from './vault/types.js';
 import { createHttpClient } from './vault/http-client.js';
@@ -209,6 +211,28 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       },
     });
   }
+  // ---- proof and healing (verify/) ----
+  const healer = createHealer({
+    store,
+    vault: dryRun ? null : vault,
+    clock,
+    logger: logger.child({ part: 'heal' }),
+    activity,
+    kick: kickAll,
+    auditIntervalMs: options.vaultAuditIntervalMs ?? 24 * 3600_000,
+  });
+  const verify = createVerifyCommands({
+    store,
+    vault,
+    embedded: vaultConfig?.embedded ?? false,
+    statPath,
+    hasher,
+    clock,
+    healer,
+    signal: shutdown.signal,
+    activity,
+    kickAll,
+  });
   const api = createCommands({
     store,
     clock,
@@ -224,6 +248,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     kickAll,
     statusChanged: statusSoon,
     settingChanged: (key) => (key === 'bandwidthLimit' ? applyBandwidth() : pipeline.kickUploads()),
+    verify,
   });
 
   // ---- before anything runs: the store put right ----
@@ -240,6 +265,8 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       applyBandwidth();
       pause.recheck();
       await folders.start();
+      // Content the vault lost since the last run (a scrub's finding) is uploaded again.
+      if (!dryRun) healer.start();
     },
     async whenSettled(signal) {
       for (;;) {
@@ -247,7 +274,12 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         if (closed) throw new KeepsakeError('internal', 'The engine was closed.');
         const blocked = pause.blocked();
         if (blocked) throw new KeepsakeError(blocked.reason, blocked.message);
-        if (folders.idle() && pipeline.idle() && store.pendingCount(dryRun) === 0) {
+        if (
+          folders.idle() &&
+          healer.idle() &&
+          pipeline.idle() &&
+          store.pendingCount(dryRun) === 0
+        ) {
           // Settled means durable, and announced: the last group's changes reach the
           // listeners (queued as microtasks by the commit) before the caller goes on.
           store.commit();
@@ -262,6 +294,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       closed = true;
       shutdown.abort();
       for (const part of [statusEvent, progressEvent, foldersEvent, pause]) part.close();
+      healer.close();
       await folders.close();
       await pipeline.close();
       await Promise.allSettled([uploader.close(), hasher.close(), metadataReader?.close()]);

@@ -104,7 +104,8 @@ export type TransitionName =
   | 'uploadFailed'
   | 'retryLater'
   | 'vaultChanged'
-  | 'manualRetry';
+  | 'manualRetry'
+  | 'lostOnVault';
 
 /** One named move: the states it may start from, the state it ends in, the columns it sets. */
 export interface Transition {
@@ -290,4 +291,13 @@ export const transitions = {
       seenAt: 0,
       ...(previous?.code === 'verification_failed' ? { sha256: null } : {}),
     }),
+
+  // ---- healing (main/engine/verify/) ----
+  /**
+   * The vault reported this content damaged or missing (a verify, or its dedup check of safe
+   * files): ask it again and upload the original (the vault replaces the bad blob). The stored
+   * hash stands; the upload proves it, and a 460 re-hashes as for any upload.
+   */
+  lostOnVault: () =>
+    t('lostOnVault', safeStates, 'discovered', { dedupChecked: false, error: null }),
 } as const;

@@ -16,6 +16,7 @@ import { transitions } from '../pipeline/transitions.js';
 import { applySettingUpdate, type SettingsSource } from '../store/settings.js';
 import type { FileRecord, Store } from '../store/store.js';
 import type { VaultClient } from '../vault/vault-client.js';
+import type { VerifyCommands } from '../verify/verify-commands.js';
 import type { Folders } from './folders.js';
 import type { Pause } from './pause.js';
 import { toFileRow } from './status.js';
@@ -38,6 +39,8 @@ export interface CommandsOptions {
   statusChanged: () => void;
   /** A setting changed that a running part reads once (bandwidth, concurrency). */
   settingChanged: (key: 'bandwidthLimit' | 'concurrency') => void;
+  /** verify.run, verify.last, files.receipt (main/engine/verify/verify-commands.ts). */
+  verify: VerifyCommands;
 }
 
 export function createCommands(options: CommandsOptions): KeepsakeApi {
@@ -49,6 +52,7 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
   }
 
   return {
+    ...options.verify,
     'status.get': () => Promise.resolve(options.status()),
     'files.list': (args) => {
       const afterId = args.cursor ? Number.parseInt(args.cursor, 10) : 0;

@@ -22,6 +22,12 @@ export function vaultIdentityOf(vault: { url: string; embedded?: boolean }): str
   return vault.embedded ? 'embedded' : vault.url.replace(/\/+$/, '');
 }
 
+/** The identity of the vault this data directory last backed up to (vaultIdentityOf), if any. */
+export function rememberedVaultIdentity(store: Store): string | null {
+  const v = store.userSettings().get(vaultIdentityKey);
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
 /** A different vault than last time: what was safe there is not known to be safe here. */
 export function forgetSafetyOnVaultChange(store: Store, identity: string): void {
   const previous = store.userSettings().get(vaultIdentityKey);

@@ -115,12 +115,44 @@ CREATE TABLE folder_problems (
 ) STRICT;
 `;
 
+// 0006: proof that the vault still holds what it verified (issue 10 "verify"): each
+// `keepsake verify` / "Verify now" receipt, and the content found damaged or missing on the
+// vault that this computer re-uploads (healing; see main/engine/verify/healer.ts).
+const m0006_verify_receipts = `
+CREATE TABLE verify_receipts (
+  id           INTEGER PRIMARY KEY,  -- increasing receipt id
+  started_at   INTEGER NOT NULL,     -- unix ms the verify started
+  finished_at  INTEGER NOT NULL,     -- unix ms the verify finished (the receipt's time)
+  vault_url    TEXT NOT NULL,        -- base URL of the vault that re-hashed the content
+  embedded     INTEGER NOT NULL,     -- 1 = the vault embedded under this data directory
+  scope        TEXT NOT NULL,        -- JSON {"sample": n|null, "folder": path|null}
+  files        INTEGER NOT NULL,     -- files selected
+  files_proven INTEGER NOT NULL,     -- files whose content the vault re-hashed as ok and whose original is unchanged
+  bytes        INTEGER NOT NULL,     -- bytes of the files selected
+  bytes_proven INTEGER NOT NULL,     -- bytes of the files proven
+  local_reread INTEGER NOT NULL,     -- originals re-hashed because their identity moved
+  local_gone   INTEGER NOT NULL,     -- originals no longer on disk (the vault's copy was still checked)
+  problems     TEXT NOT NULL DEFAULT '[]', -- JSON array of {path, sha256, problem, message} (at most 1,000)
+  problem_count INTEGER NOT NULL     -- problems found (the array may be cut short)
+) STRICT;
+
+CREATE TABLE vault_repairs (
+  sha256   TEXT PRIMARY KEY,         -- content the vault reported damaged or missing
+  problem  TEXT NOT NULL CHECK (problem IN ('damaged','missing')), -- what the vault said
+  found_at INTEGER NOT NULL,         -- unix ms
+  found_by TEXT NOT NULL CHECK (found_by IN ('verify','check')) -- a verify run, or the dedup check of safe files
+) STRICT;
+
+ALTER TABLE files ADD COLUMN proven_at INTEGER; -- unix ms of the last verify that proved this file (vault re-hash ok, original unchanged); NULL = never
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
   { version: 3, name: '0003_queue_indexes', sql: m0003_queue_indexes },
   { version: 4, name: '0004_discovered_unchecked', sql: m0004_discovered_unchecked },
   { version: 5, name: '0005_folder_problems', sql: m0005_folder_problems },
+  { version: 6, name: '0006_verify_receipts', sql: m0006_verify_receipts },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

@@ -30,6 +30,7 @@ import {
   type Transition,
 } from '../pipeline/transitions.js';
 import type { SqliteDatabase } from './database.js';
+import { createVerifyQueries } from './verify-queries.js';
 import type {
   CommittedListener,
   FileChange,
@@ -836,6 +837,9 @@ export function createStore(
     lastErrors(limit) {
       return q.lastErrors.all(limit);
     },
+
+    // ---- verify and healing (verify-queries.ts) ----
+    verify: createVerifyQueries(db, write),
 
     close() {
       if (closed) return;

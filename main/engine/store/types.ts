@@ -7,6 +7,7 @@
 // acts on (or shows) a state a crash could still take back.
 import type { ActivityEvent, FileState } from '../../../common/contract.js';
 import type { Transition, TransitionName } from '../pipeline/transitions.js';
+import type { VerifyQueries } from './verify-queries.js';
 
 export interface FolderRecord {
   id: number;
@@ -250,6 +251,9 @@ export interface Store {
   addActivity(event: Omit<ActivityEvent, 'id' | 'at'>): ActivityEvent;
   listActivity(limit: number): ActivityEvent[];
   lastErrors(limit: number): ActivityEvent[];
+
+  // ---- verify receipts and healing ----
+  verify: VerifyQueries;
 
   /** Commits what is open and closes the database. */
   close(): void;

@@ -7,7 +7,14 @@
 import type { Response } from 'got';
 import type { VaultUsage } from '../../../common/contract.js';
 import {
+  type AssetHealthJson,
+  type BlobState,
+  type LocationJson,
   type MetadataItemResult,
+  assetHealthSchema,
+  locationPageSchema,
+  MAX_VERIFY_HASHES,
+  verifyResponseSchema,
   MAX_CHECK_HASHES,
   MAX_METADATA_BATCH_BYTES,
   MAX_METADATA_BATCH_ITEMS,
@@ -17,9 +24,11 @@ import {
 } from '../../../common/vault-protocol.js';
 import type { MediaMetadata } from '../metadata/types.js';
 import { type HttpClient, createHttpClient } from './http-client.js';
-import { type UploadHttpError, errorForNetworkFault, errorForStatus } from './response-table.js';
+import { UploadHttpError, errorForNetworkFault, errorForStatus } from './response-table.js';
 
 const checkBatchSize = MAX_CHECK_HASHES;
+/** How long one verify request may take: its vault re-reads up to 1,000 blobs first. */
+const verifyTimeoutMs = 30 * 60_000;
 
 export interface VaultClientOptions {
   /** Vault base URL, e.g. http://127.0.0.1:7420 */
@@ -58,7 +67,27 @@ export interface VaultClient {
   usage(signal?: AbortSignal): Promise<VaultUsage>;
   /** true when /healthz answers 2xx. Never throws. */
   health(signal?: AbortSignal): Promise<boolean>;
+  /**
+   * The dedup check with the vault's finding for content it held but lost: present, damaged
+   * or missing (any number of hashes; batched by 1,000). Hashes never held are in no list.
+   */
+  checkStates(sha256s: readonly string[], signal?: AbortSignal): Promise<ContentStates>;
+  /**
+   * Asks the vault to re-hash the stored bytes of each content now (POST /api/v1/verify,
+   * batched by 1,000): ok, damaged or missing (missing too for content it never held).
+   */
+  verify(sha256s: readonly string[], signal?: AbortSignal): Promise<Map<string, BlobState>>;
+  /** The vault's receipt of one content; null when it does not hold it. */
+  assetHealth(sha256: string, signal?: AbortSignal): Promise<AssetHealthJson | null>;
+  /** Every place (device, folder, path) the vault knows this content at, gone ones too. */
+  locationsOf(sha256: string, signal?: AbortSignal): Promise<LocationJson[]>;
   close(): void;
+}
+
+export interface ContentStates {
+  present: Set<string>;
+  damaged: Set<string>;
+  missing: Set<string>;
 }
 
 export function createVaultClient(options: VaultClientOptions): VaultClient {
@@ -81,6 +110,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     what: string,
     json: unknown,
     signal: AbortSignal | undefined,
+    timeout: { request: number; socket?: number } = { request: timeoutMs },
   ): Promise<unknown> {
     const url = `${base}/${path}`;
     let res: Response<string>;
@@ -90,7 +120,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
         headers: { authorization: `Bearer ${options.token}` },
         ...(json === undefined ? {} : { json }),
         ...(signal ? { signal } : {}),
-        timeout: { request: timeoutMs },
+        timeout,
       });
     } catch (err) {
       throw errorForNetworkFault(err, what, method, url, signal);
@@ -186,6 +216,69 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       } catch {
         return false;
       }
+    },
+    async checkStates(sha256s, signal) {
+      const what = 'check which files the vault holds';
+      const out: ContentStates = { present: new Set(), damaged: new Set(), missing: new Set() };
+      for (let i = 0; i < sha256s.length; i += checkBatchSize) {
+        const batch = sha256s.slice(i, i + checkBatchSize);
+        const body = await call('POST', 'api/v1/assets/check', what, { sha256: batch }, signal);
+        const parsed = checkResponseSchema.safeParse(body);
+        if (!parsed.success) throw notUnderstood(`${base}/api/v1/assets/check`, what);
+        for (const s of parsed.data.present) out.present.add(s);
+        for (const s of parsed.data.damaged ?? []) out.damaged.add(s);
+        for (const s of parsed.data.missing ?? []) out.missing.add(s);
+      }
+      return out;
+    },
+    async verify(sha256s, signal) {
+      const what = 'ask the vault to verify what it stores';
+      const states = new Map<string, BlobState>();
+      for (let i = 0; i < sha256s.length; i += MAX_VERIFY_HASHES) {
+        const batch = sha256s.slice(i, i + MAX_VERIFY_HASHES);
+        // One batch at a time: the vault re-reads every blob of a batch before it answers,
+        // so the connection is silent for as long as that takes (bounded by the caller's
+        // batch sizes; see verify/verify-run.ts).
+        const body = await call('POST', 'api/v1/verify', what, { sha256: batch }, signal, {
+          request: verifyTimeoutMs,
+          socket: verifyTimeoutMs,
+        });
+        const parsed = verifyResponseSchema.safeParse(body);
+        if (!parsed.success) throw notUnderstood(`${base}/api/v1/verify`, what);
+        for (const r of parsed.data.results) states.set(r.sha256.toLowerCase(), r.state);
+        if (batch.some((s) => !states.has(s))) throw notUnderstood(`${base}/api/v1/verify`, what);
+      }
+      return states;
+    },
+    async assetHealth(sha256, signal) {
+      const what = 'read what the vault knows of a file';
+      let body: unknown;
+      try {
+        body = await call('GET', `api/v1/assets/${sha256}/health`, what, undefined, signal);
+      } catch (err) {
+        if (err instanceof UploadHttpError && err.status === 404) return null;
+        throw err;
+      }
+      const parsed = assetHealthSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/assets/${sha256}/health`, what);
+      return parsed.data;
+    },
+    async locationsOf(sha256, signal) {
+      const what = 'read where the vault knows a file';
+      const all: LocationJson[] = [];
+      let after: string | null = null;
+      // Bounded: a content kept in more than 10,000 places is listed in part.
+      for (let page = 0; page < 10; page++) {
+        const q = new URLSearchParams({ sha256, includeGone: '1', limit: '1000' });
+        if (after !== null) q.set('after', after);
+        const body = await call('GET', `api/v1/locations?${q.toString()}`, what, undefined, signal);
+        const parsed = locationPageSchema.safeParse(body);
+        if (!parsed.success) throw notUnderstood(`${base}/api/v1/locations`, what);
+        all.push(...parsed.data.locations);
+        if (parsed.data.next === null) break;
+        after = parsed.data.next;
+      }
+      return all;
     },
     close() {
       if (options.http === undefined) http.destroy();

@@ -60,6 +60,8 @@ describe('store migrations', () => {
         'folder_problems',
         'folders',
         'settings',
+        'vault_repairs',
+        'verify_receipts',
       ]);
       for (const t of tables) assert.match(t.sql, /\)\s*STRICT\s*$/, `${t.name} is STRICT`);
     } finally {

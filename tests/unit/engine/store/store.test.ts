@@ -89,6 +89,7 @@ describe('store', () => {
       retryLater: transitions.retryLater(1, 1, error),
       vaultChanged: transitions.vaultChanged(),
       manualRetry: transitions.manualRetry(error),
+      lostOnVault: transitions.lostOnVault(),
     } satisfies Record<Transition['name'], Transition>);
   };
 

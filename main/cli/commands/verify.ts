@@ -1,0 +1,259 @@
+// `keepsake verify [--all | --sample N] [--folder DIR] [--to URL --token TOKEN] [--data-dir DIR]
+// [--json]`: proof that what this data directory backed up is on the vault, byte for byte
+// (main/engine/verify/verify-run.ts). Without --to, the vault the data directory last backed
+// up to (its remembered identity: the embedded vault, started here, or a vault URL with the
+// token from --token, KEEPSAKE_TOKEN or Settings). Prints a receipt (files and bytes proven,
+// when, by which vault, each problem with its path); --json prints it as one object. Exit 0
+// when everything selected was proven, 1 on any problem, 2 for bad input.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { VerifyReceipt } from '../../../common/contract.js';
+import { databasePath, defaultDataDir } from '../../engine/data-dir.js';
+import { KeepsakeError } from '../../engine/errors.js';
+import { createFileHasher } from '../../engine/hash/index.js';
+import type { FileHasher } from '../../engine/hash/types.js';
+import { lstatPath } from '../../engine/runtime/folders.js';
+import {
+  openDataDir,
+  rememberedVaultIdentity,
+  vaultIdentityOf,
+} from '../../engine/runtime/recovery.js';
+import { systemClock } from '../../engine/ports.js';
+import { createSecretStore } from '../../engine/secret-store.js';
+import type { Store } from '../../engine/store/store.js';
+import { queueRepair } from '../../engine/verify/healer.js';
+import { runVerify } from '../../engine/verify/verify-run.js';
+import { createHttpClient } from '../../engine/vault/http-client.js';
+import { createVaultClient } from '../../engine/vault/vault-client.js';
+import { startEmbeddedVault, type EmbeddedVault } from '../../host/embedded-vault.js';
+import { cliLogger, describeFailure, UsageError } from '../engine-setup.js';
+
+interface VerifyOptions {
+  all?: boolean;
+  sample?: string;
+  folder?: string;
+  to?: string;
+  token?: string;
+  caFile?: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+export function registerVerifyCommand(program: Command): void {
+  program
+    .command('verify')
+    .description(
+      'Prove the backup: the vault re-hashes what it stores, the originals are checked; exit 1 on any problem',
+    )
+    .option('--all', 'every backed-up file (the default)')
+    .option('--sample <n>', 'this many files picked at random')
+    .option('--folder <dir>', 'only files under this folder')
+    .option('--to <url>', 'vault URL (default: the vault this data directory backs up to)')
+    .option('--token <token>', 'vault access token (or KEEPSAKE_TOKEN)')
+    .option('--ca-file <file>', 'extra CA bundle (PEM) for TLS inspection proxies')
+    .option('--data-dir <dir>', 'where Keepsake keeps its state (default: per-user)')
+    .option('--json', 'print the receipt as one JSON object')
+    .action(async (opts: VerifyOptions) => {
+      process.exitCode = await runVerifyCommand(opts);
+    });
+}
+
+interface ChosenVault {
+  url: string;
+  token: string;
+  caFile?: string;
+  embedded: EmbeddedVault | null;
+}
+
+function parseSample(opts: VerifyOptions): number | null {
+  if (opts.sample === undefined) return null;
+  if (opts.all) throw new UsageError('--all and --sample N exclude each other');
+  if (!/^\d+$/.test(opts.sample) || Number(opts.sample) < 1) {
+    throw new UsageError(`--sample: expected a whole number of files, got "${opts.sample}"`);
+  }
+  return Number(opts.sample);
+}
+
+/** The vault to ask: --to, else the one this data directory remembers backing up to. */
+async function chooseVault(
+  opts: VerifyOptions,
+  dataDir: string,
+  remembered: string | null,
+): Promise<ChosenVault> {
+  const token = opts.token ?? process.env.KEEPSAKE_TOKEN;
+  const caFile = opts.caFile !== undefined ? { caFile: resolve(opts.caFile) } : {};
+  if (opts.to !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(opts.to);
+    } catch {
+      throw new UsageError(`--to: "${opts.to}" is not a URL (expected e.g. http://nas.local:7418)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new UsageError(`--to: "${opts.to}" must be an http:// or https:// URL`);
+    }
+    if (!token) throw new UsageError('--to needs --token TOKEN (or KEEPSAKE_TOKEN)');
+    return { url: opts.to.replace(/\/+$/, ''), token, ...caFile, embedded: null };
+  }
+  if (remembered === null) {
+    throw new UsageError(
+      `nothing has been backed up from ${dataDir} yet: run keepsake backup first, or give --to URL --token TOKEN`,
+    );
+  }
+  if (remembered === 'embedded') {
+    const embedded = await startEmbeddedVault(dataDir);
+    return { url: embedded.url, token: embedded.token, embedded };
+  }
+  const stored = token ?? (await createSecretStore(dataDir).read());
+  if (!stored) {
+    throw new UsageError(
+      `this data directory backs up to ${remembered}: give its token with --token TOKEN (or KEEPSAKE_TOKEN)`,
+    );
+  }
+  return { url: remembered, token: stored, ...caFile, embedded: null };
+}
+
+export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let store: Store | null = null;
+  let release: (() => void) | null = null;
+  let vault: ChosenVault | null = null;
+  let hasher: FileHasher | null = null;
+  try {
+    const sample = parseSample(opts);
+    const dataDir = resolve(opts.dataDir ?? process.env.KEEPSAKE_DATA_DIR ?? defaultDataDir());
+    if (!existsSync(databasePath(dataDir))) {
+      throw new UsageError(`no Keepsake data in ${dataDir} (nothing backed up from here yet)`);
+    }
+    const logger = cliLogger('warn');
+    const opened = await openDataDir(dataDir, systemClock, logger);
+    store = opened.store;
+    release = () => opened.lock.release();
+    const remembered = rememberedVaultIdentity(store);
+    vault = await chooseVault(opts, dataDir, remembered);
+    const identity = vaultIdentityOf({ url: vault.url, embedded: vault.embedded !== null });
+    const http = createHttpClient({
+      endpoint: vault.url,
+      ...(vault.caFile ? { caFile: vault.caFile } : {}),
+      idleTimeoutMs: 120_000,
+    });
+    // Verifying a batch re-reads up to 1,000 blobs before the vault answers: a long wait.
+    const client = createVaultClient({
+      endpoint: vault.url,
+      token: vault.token,
+      http,
+      timeoutMs: 30 * 60_000,
+    });
+    const s = store;
+    try {
+      const receipt = await runVerify(
+        {
+          store: s,
+          vault: client,
+          vaultInfo: { url: vault.url, embedded: vault.embedded !== null },
+          statPath: lstatPath,
+          hashFile: (path, signal) => {
+            hasher ??= createFileHasher({ logger: logger.child({ part: 'hash' }) });
+            return hasher.hashFile(path, signal);
+          },
+          clock: systemClock,
+          // Only the vault this data directory backs up to is healed from here.
+          repair:
+            remembered === identity
+              ? (request) =>
+                  queueRepair(s, request, (event) => {
+                    s.addActivity(event);
+                  })
+              : null,
+        },
+        {
+          sample,
+          folder: opts.folder !== undefined ? resolve(opts.folder) : null,
+        },
+        abort.signal,
+      );
+      if (receipt.problemCount > 0 || receipt.files > 0) {
+        s.addActivity({
+          level: receipt.problemCount > 0 ? 'error' : 'info',
+          message: receiptSentence(receipt),
+          path: null,
+          code: null,
+        });
+      }
+      if (opts.json) process.stdout.write(`${JSON.stringify(receiptJson(receipt))}\n`);
+      else printReceipt(receipt);
+      return receipt.problemCount > 0 ? 1 : 0;
+    } finally {
+      client.close();
+      http.destroy();
+    }
+  } catch (err) {
+    if (abort.signal.aborted) {
+      process.stderr.write('keepsake verify: interrupted\n');
+      return 130;
+    }
+    if (err instanceof KeepsakeError && err.code === 'vault_unreachable' && vault) {
+      process.stderr.write(`keepsake verify: cannot reach the vault at ${vault.url}\n`);
+      return 1;
+    }
+    const { code, line } = describeFailure(err);
+    process.stderr.write(`keepsake verify: ${line}\n`);
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await (hasher as FileHasher | null)?.close();
+    store?.close();
+    release?.();
+    await vault?.embedded?.close();
+  }
+}
+
+/** "1,204 of 1,204 files (3.1 GiB) proven on the vault at …". */
+export function receiptSentence(r: VerifyReceipt): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const where = r.vault.embedded ? 'the embedded vault' : `the vault at ${r.vault.url}`;
+  const base = `${n(r.filesProven)} of ${n(r.files)} files (${formatBytes(r.bytesProven)}) proven on ${where}`;
+  return r.problemCount === 0
+    ? base
+    : `${base}; ${n(r.problemCount)} problem${r.problemCount === 1 ? '' : 's'}`;
+}
+
+function receiptJson(r: VerifyReceipt) {
+  return {
+    ok: r.problemCount === 0,
+    files: r.files,
+    filesProven: r.filesProven,
+    bytes: r.bytes,
+    bytesProven: r.bytesProven,
+    verifiedAt: new Date(r.finishedAt).toISOString(),
+    seconds: Math.round((r.finishedAt - r.startedAt) / 10) / 100,
+    vault: r.vault.url,
+    embedded: r.vault.embedded,
+    sample: r.sample,
+    folder: r.folder,
+    localReread: r.localReread,
+    localGone: r.localGone,
+    problemCount: r.problemCount,
+    problems: r.problems,
+  };
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+function printReceipt(r: VerifyReceipt): void {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`${receiptSentence(r)}, ${new Date(r.finishedAt).toISOString()}.`);
+  if (r.localReread > 0) out(`${r.localReread} originals had moved and were read again.`);
+  if (r.localGone > 0) out(`${r.localGone} originals are no longer on this computer.`);
+  for (const p of r.problems) out(`${p.problem.padEnd(10)} ${p.path}: ${p.message}`);
+}
