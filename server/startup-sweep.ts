@@ -5,7 +5,8 @@
 // - an uploads row whose partial is gone (it became a blob and the crash came before the
 //   row was updated, or it was never created): the client's HEAD then gets 404 and it
 //   starts over, and the finished blob, if any, is reused (See [Note: Commit order]);
-// - hash checkpoints without a partial, and their .tmp files;
+// - hash checkpoints left by older versions (the running hash now lives in memory only: See
+//   [Note: Node crypto, state in memory] in upload-hash.ts);
 // - a batch's temp files (uploads/batch-*: the vault died before the batch committed).
 // Asset rows are never touched: each was committed after its blob was durable.
 import { readdir } from 'node:fs/promises';
@@ -52,8 +53,7 @@ export async function sweepAfterStart(opts: {
     }
   }
   for (const name of await readdir(stateDir)) {
-    const id = name.split('.')[0] ?? '';
-    if (name.endsWith('.tmp') || !partials.has(id)) await remove(join(stateDir, name));
+    await remove(join(stateDir, name));
   }
   if (removedFiles > 0 || forgottenUploads > 0) {
     logger.info('vault start: swept leftovers of unfinished uploads', {

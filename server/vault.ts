@@ -7,7 +7,7 @@
 //   vault.lock                the pid of the vault using this directory
 //   uploads/                  tus partials (<id>) and their info (<id>.json); batch temp
 //                             files (batch-*, See [Note: Small files in batches])
-//   upload-state/             hash checkpoints of partials (See [Note: Hashing as bytes arrive])
+//   upload-state/             empty: hash checkpoints of older versions, removed at start
 //   blobs/ab/cd/<sha256>      verified content, each content once
 // Every route but /healthz needs `Authorization: Bearer TOKEN`.
 import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
@@ -177,7 +177,6 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     const store = new VerifyingFileStore({
       diskSpace,
       directory: uploadsDir,
-      stateDirectory: stateDir,
       expirationMs: partialTtlMs,
       finishedUpload: (id) => {
         const u = idx.getUpload(id);

@@ -1,11 +1,11 @@
 // The tus data store of the vault: @tus/file-store's FileStore (partials and their .json
 // info under uploads/), extended so that every byte written is also hashed (See [Note:
-// Hashing as bytes arrive] in upload-hash.ts) and checkpointed after each PATCH (See [Note:
-// Checkpoints and power loss]); an upload whose bytes are all stored is verified before its
+// Hashing as bytes arrive] in upload-hash.ts), the running hash kept in memory between
+// PATCHes (See [Note: Node crypto, state in memory]); an upload whose bytes are all stored is verified before its
 // offset is reported; and an upload that already finished still answers HEAD with its full
 // offset (a client that lost the final response learns it is done instead of uploading again).
-// Invariant: the partial's size is the upload's offset, and a saved hash checkpoint is only
-// trusted at exactly that offset.
+// Invariant: the partial's size is the upload's offset, and a running hash is only trusted
+// at exactly that offset.
 import { createWriteStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +14,6 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/server';
-import { syncFile } from './blob-store.js';
 import { type DiskSpace, isOutOfSpace } from './disk-space.js';
 import type { AbandonedPartials } from './partials.js';
 import { TusRejection, VaultHttpError } from './http-error.js';
@@ -40,7 +39,6 @@ export interface WriteStats {
 
 export interface VerifyingFileStoreOptions {
   directory: string;
-  stateDirectory: string;
   expirationMs: number;
   finishedUpload: FinishedUploadLookup;
   /** Called after each write (PATCH body) with what it added and how long it took. */
@@ -68,7 +66,7 @@ export class VerifyingFileStore extends FileStore {
     super({ directory: options.directory, expirationPeriodInMilliseconds: options.expirationMs });
     // No creation-defer-length: the quota and max-size checks need Upload-Length up front.
     this.extensions = ['creation', 'creation-with-upload', 'termination', 'expiration'];
-    this.hashes = new UploadHashes(options.stateDirectory);
+    this.hashes = new UploadHashes();
     this.finishedUpload = options.finishedUpload;
     this.onWritten = options.onWritten ?? (() => {});
     this.onRemoved = options.onRemoved ?? (() => {});
@@ -206,19 +204,10 @@ export class VerifyingFileStore extends FileStore {
       failure = err;
     }
     const t1 = performance.now();
-    // See [Note: Checkpoints and power loss] in upload-hash.ts for when this sync is needed.
-    if (this.hashes.needsDurableCheckpoints) await syncFile(path);
     const stored = (await stat(path)).size;
-    const checkpointed =
-      stored === hashedTo &&
-      (await this.hashes.checkpoint(id, hasher, stored).then(
-        () => true,
-        (err: unknown) => {
-          if (!isOutOfSpace(err)) throw err;
-          return false; // no room for it: the next resume re-reads the partial
-        },
-      ));
-    if (!checkpointed) await this.hashes.discard(id);
+    // The running hash is kept only when it covers exactly the stored bytes. See [Note:
+    // Hashing as bytes arrive] in upload-hash.ts.
+    if (stored === hashedTo) this.hashes.keep(id, hasher, stored);
     this.onWritten({
       uploadId: id,
       bytes: stored - offset,
@@ -254,7 +243,7 @@ export class VerifyingFileStore extends FileStore {
     try {
       await super.remove(id);
     } finally {
-      await this.hashes.discard(id);
+      this.hashes.discard(id);
       this.onRemoved(id);
     }
   }
@@ -262,7 +251,7 @@ export class VerifyingFileStore extends FileStore {
   /** Drops the tus bookkeeping of an upload whose partial became a blob. */
   async forgetPartial(id: string): Promise<void> {
     await this.configstore.delete(id).catch(() => {});
-    await this.hashes.discard(id);
+    this.hashes.discard(id);
   }
 
   /** Deletes a leftover file, ignoring one that is already gone. */
