@@ -12,6 +12,23 @@
 // and it starts over. A file whose identity matches another row with a known hash (a rename,
 // a move, a hard link) takes that hash without being read again.
 //
+// [Note: Large files, read once]
+// A file larger than hashWhileSendingAbove (one upload chunk) is not read here: after the
+// settle rule and a stat that finds its identity unchanged, it goes to the upload queue
+// unhashed (hashDeferred) and the uploader hashes it while sending it (See [Note: Hash while
+// sending] in tus-uploader.ts), so its bytes leave the disk once instead of twice. The vault
+// still verifies the SHA-256 the final request declares before the file counts as safe, and
+// `verified` records that hash on the row.
+// The trade-off is the dedup check, which needs the hash first: a large file is sent before
+// anyone knows whether the vault holds it. Where a copy is likely the file is hashed first as
+// before: when another row here has exactly its size (a copy on this machine, a file in two
+// watched folders; byte-exact sizes of distinct multi-megabyte files rarely collide, and the
+// query runs once per large file). A copy only the vault knows (another device's, or this
+// device's after its database was lost) is sent once more; the vault stores it once (its
+// blob is content-addressed) and the file ends backed_up, so the cost is bandwidth, not
+// storage or correctness. No hash is deferred in a dry run (it reports what the dedup check
+// says) nor without a vault (hashing is then the whole job).
+//
 // What to hash next comes from a ready list fed by the store's committed changes (see
 // [Note: Ready lists] in ready-list.ts), not from a query after every hashed file.
 import { basename } from 'node:path';
@@ -35,6 +52,11 @@ export interface HashPumpOptions {
   clock: Clock;
   logger: Logger;
   settleMs: number;
+  /**
+   * Files larger than this go to the uploader unhashed (See [Note: Large files, read once]);
+   * null: every file is hashed first.
+   */
+  hashWhileSendingAbove: number | null;
   /** Files hashed at once (the hasher queues beyond its thread count). */
   concurrency: number;
   events: {
@@ -124,6 +146,7 @@ export function createHashPump(options: HashPumpOptions): HashPump {
       return;
     }
     if (move(file.id, transitions.hashingStarted()) === null) return;
+    if (sendUnhashed(file) && (await deferHash(file))) return;
     try {
       const result = await hasher.hashFile(file.path, controller.signal);
       const settled = sameId(result, file) || clock.now() - result.mtimeMs >= options.settleMs;
@@ -136,6 +159,31 @@ export function createHashPump(options: HashPumpOptions): HashPump {
     } catch (err) {
       await handleError(file, err);
     }
+  }
+
+  function sendUnhashed(file: FileRecord): boolean {
+    const above = options.hashWhileSendingAbove;
+    return above !== null && file.size > above && !store.hasOtherOfSize(file.size, file.id);
+  }
+
+  /**
+   * Hands a large file to the upload queue unhashed if it still is what the scan saw; false
+   * when it is no regular file any more (hashing it reports why).
+   */
+  async function deferHash(file: FileRecord): Promise<boolean> {
+    const now = await options.statPath(file.path).catch(() => null);
+    if (now === null) {
+      move(file.id, transitions.gone(['hashing']));
+    } else if (now.kind !== 'file') {
+      return false;
+    } else if (sameId(now.identity, file)) {
+      logger.debug('large file: hashed while it is sent', { path: file.path, size: file.size });
+      move(file.id, transitions.hashDeferred());
+    } else {
+      // Moved since the scan: wait for it to settle with the identity seen now.
+      move(file.id, transitions.stillChanging(now.identity, clock.now()));
+    }
+    return true;
   }
 
   async function handleError(file: FileRecord, err: unknown): Promise<void> {

@@ -116,6 +116,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     clock,
     logger: logger.child({ part: 'hash' }),
     settleMs: options.settleMs,
+    // A dry run reports what the dedup check says, and without a vault hashing is the job.
+    hashWhileSendingAbove: dryRun || vault === null ? null : options.batchFileMaxBytes,
     concurrency: options.hashConcurrency,
     events: { activity: events.activity },
   });

@@ -9,7 +9,9 @@
 // discovered  seen on disk; waiting for its size and mtime to hold still, then hashing
 // hashing     a hash worker is reading it (at most a crash leaves it here: start() resets it)
 // queued      hashed; waiting for the vault's dedup check (dedup_checked = 0), then for an
-//             upload slot (dedup_checked = 1), possibly after a retry delay (next_attempt_at)
+//             upload slot (dedup_checked = 1), possibly after a retry delay (next_attempt_at);
+//             or a large file to be hashed while it is sent (sha256 NULL, dedup_checked = 1:
+//             see [Note: Hash while sending] in tus-uploader.ts and hashDeferred below)
 // uploading   the uploader is sending it (a crash or pause puts it back to queued; the upload
 //             URL and confirmed offset stay, so it resumes)
 // backed_up   the vault verified the sha256 of the bytes we sent
@@ -88,6 +90,7 @@ export type TransitionName =
   | 'unreadable'
   | 'hashingStarted'
   | 'hashKnown'
+  | 'hashDeferred'
   | 'hashed'
   | 'stillChanging'
   | 'hashInterrupted'
@@ -203,6 +206,13 @@ export const transitions = {
   /** Its hash is already known (unchanged identity, or a twin with the same identity). */
   hashKnown: (sha256: string) =>
     t('hashKnown', ['discovered'], 'queued', { sha256, dedupChecked: false, error: null }),
+  /**
+   * A large file goes to the uploader unhashed, to be read once (hashed while it is sent);
+   * no dedup check (there is no hash to ask with): `verified` records the hash the vault
+   * checked. See [Note: Large files, read once] in hash-pump.ts.
+   */
+  hashDeferred: () =>
+    t('hashDeferred', ['hashing'], 'queued', { sha256: null, dedupChecked: true, error: null }),
   hashed: (result: HashResult) =>
     t('hashed', ['hashing'], 'queued', {
       sha256: result.sha256,
@@ -237,9 +247,13 @@ export const transitions = {
     }),
   notOnVault: () => t('notOnVault', ['queued'], 'queued', { dedupChecked: true }),
   uploadStarted: () => t('uploadStarted', ['queued'], 'uploading'),
-  /** The vault verified the sha256 of the bytes we sent. */
-  verified: (now: number) =>
+  /**
+   * The vault verified the sha256 of the bytes we sent; `sha256` when the file was hashed
+   * while it was sent (the row had none).
+   */
+  verified: (now: number, sha256?: string) =>
     t('verified', ['uploading'], 'backed_up', {
+      ...(sha256 !== undefined ? { sha256 } : {}),
       uploadUrl: null,
       uploadOffset: null,
       attempts: 0,

@@ -374,8 +374,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       store.apply(queued.id, transitions.foundOnVault());
       return null;
     }
-    const file = store.apply(queued.id, transitions.uploadStarted());
-    return file === null || file.sha256 === null ? null : file;
+    // sha256 may be null: a large file hashed while it is sent (hashDeferred).
+    return store.apply(queued.id, transitions.uploadStarted());
   }
 
   function occupy(files: FileRecord[], batch: boolean, run: (slot: Slot) => Promise<void>): void {
@@ -483,7 +483,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   async function run(slot: Slot): Promise<void> {
     const { controller } = slot;
     const file = slot.files[0]!;
-    const sha256 = file.sha256 ?? '';
+    // null: hashed while sent; the vault checks the hash the uploader declares at the end.
+    const sha256 = file.sha256;
     try {
       const result = await uploader.upload(
         {
@@ -516,8 +517,12 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         },
         controller.signal,
       );
-      if (result.sha256.toLowerCase() !== sha256) throw verificationFailed();
-      const rec = store.apply(file.id, transitions.verified(clock.now()));
+      const verified = result.sha256.toLowerCase();
+      if (sha256 !== null && verified !== sha256) throw verificationFailed();
+      const rec = store.apply(
+        file.id,
+        transitions.verified(clock.now(), sha256 === null ? verified : undefined),
+      );
       uploadedBytes += file.size;
       events.vaultReachable(true);
       if (rec) {

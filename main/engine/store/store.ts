@@ -367,6 +367,10 @@ export function createStore(
       `SELECT * FROM files WHERE ino = @ino AND dev = @dev AND size = @size
          AND mtime_ms = @mtime AND sha256 IS NOT NULL AND id != @id LIMIT 1`,
     ),
+    // No index serves this: it runs once per large file about to be sent unhashed.
+    otherOfSize: db.prepare<[number, number], { one: number }>(
+      'SELECT 1 AS one FROM files WHERE size = ? AND id != ? LIMIT 1',
+    ),
     safeBySha: db.prepare<[string], { n: number }>(
       `SELECT count(*) AS n FROM files WHERE sha256 = ? AND state IN (${safe})`,
     ),
@@ -658,6 +662,9 @@ export function createStore(
         id: file.id,
       });
       return row === undefined ? null : toFile(row);
+    },
+    hasOtherOfSize(size, id) {
+      return q.otherOfSize.get(size, id) !== undefined;
     },
     isShaSafe(sha256) {
       return (q.safeBySha.get(sha256)?.n ?? 0) > 0;

@@ -185,6 +185,8 @@ export interface Store {
     mtimeMs: number;
   }): FileRecord | null;
   isShaSafe(sha256: string): boolean;
+  /** Whether another row has exactly this size (a possible copy: hash before sending). */
+  hasOtherOfSize(size: number, id: number): boolean;
   /** Files a crash left hashing or uploading. */
   interruptedFiles(): FileRecord[];
   /** Files with work ahead (dry run: not yet hashed and dedup-checked). */

@@ -72,6 +72,7 @@ describe('store', () => {
       unreadable: transitions.unreadable(error),
       hashingStarted: transitions.hashingStarted(),
       hashKnown: transitions.hashKnown('c'.repeat(64)),
+      hashDeferred: transitions.hashDeferred(),
       hashed: transitions.hashed({ ...identity, sha256: 'c'.repeat(64) }),
       stillChanging: transitions.stillChanging(identity, 1),
       hashInterrupted: transitions.hashInterrupted(),
