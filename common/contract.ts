@@ -99,7 +99,19 @@ export const EngineStatus = z.object({
   unreadableFolders: z.number().int().nonnegative(),
   current: z.array(UploadProgress),
   lastErrors: z.array(ActivityEvent),
-  vault: z.object({ url: z.string(), reachable: z.boolean(), embedded: z.boolean() }),
+  vault: z.object({
+    url: z.string(),
+    reachable: z.boolean(),
+    embedded: z.boolean(),
+    /** The embedded vault's storage directory (on this computer); null for any other vault. */
+    dir: z.string().nullable(),
+    /**
+     * A watched folder on the same filesystem (the same disk) as the vault's storage, or null
+     * when none is or it cannot be known (a vault elsewhere): then losing that disk loses the
+     * photos and their backup together.
+     */
+    sameDiskAs: z.string().nullable(),
+  }),
 });
 export type EngineStatus = z.infer<typeof EngineStatus>;
 

@@ -32,6 +32,41 @@ export function parseSize(text: string, defaultUnit = 1): number | null {
   return Number.isSafeInteger(bytes) ? bytes : null;
 }
 
+// [Note: One unit system]
+// Keepsake reads and writes sizes in binary units, everywhere: the CLI's summaries and
+// progress, the UI, --help, and the README. Written out, they carry the IEC symbols (KiB,
+// MiB, GiB, TiB), so a number is never read as decimal; typed in, K, M, G and T mean the same
+// binary units (See [Note: Size syntax]): "--bwlimit 4M" is 4 MiB/s and is shown as 4 MiB/s.
+const SIZE_SYMBOLS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
+
+/**
+ * `bytes` in binary units (See [Note: One unit system]): "0 B", "512 B", "1.5 KiB",
+ * "12.3 MiB", "1.23 GiB". Three significant digits at most; `formatNumber` lets a UI write
+ * the number in the person's locale (default: plain JavaScript digits).
+ */
+export function formatSize(
+  bytes: number,
+  formatNumber: (value: number, fractionDigits: number) => string = (v, d) =>
+    String(Number(v.toFixed(d))),
+): string {
+  let value = Math.max(0, bytes);
+  let i = 0;
+  while (value >= 1024 && i < SIZE_SYMBOLS.length - 1) {
+    value /= 1024;
+    i++;
+  }
+  const digits = i === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${formatNumber(i === 0 ? Math.round(value) : value, digits)} ${SIZE_SYMBOLS[i] ?? 'B'}`;
+}
+
+/** A rate in the same units: "4 MiB/s". */
+export function formatRate(
+  bytesPerSecond: number,
+  formatNumber?: (value: number, fractionDigits: number) => string,
+): string {
+  return `${formatSize(bytesPerSecond, formatNumber)}/s`;
+}
+
 const DURATION_UNITS: Record<string, number> = {
   ms: 1,
   s: 1000,

@@ -40,6 +40,8 @@ export interface EngineOptions {
     token: string;
     /** true when the CLI/shell started it in-process (shown in status). */
     embedded?: boolean;
+    /** The embedded vault's storage directory (to say where the backup is, and on which disk). */
+    dir?: string;
     /** PEM bundle for TLS inspection proxies. */
     caFile?: string;
   } | null;

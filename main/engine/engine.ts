@@ -26,6 +26,7 @@ import {
   recoverInterrupted,
   vaultIdentityOf,
 } from './runtime/recovery.js';
+import { createVaultPlace } from './runtime/vault-place.js';
 import { engineStatus } from './runtime/status.js';
 import { createSecretStore } from './secret-store.js';
 import { resolveSettings, type SettingsSource } from './store/settings.js';
@@ -60,7 +61,9 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     policy: { ...options.policy },
     overrides: { ...options.overrides },
     facts: {
-      vaultUrl: vaultConfig?.url ?? null,
+      // The embedded vault's loopback URL changes every start and is no address a person
+      // could use elsewhere: Settings names it as the embedded vault instead (status.vault.dir).
+      vaultUrl: vaultConfig?.embedded === true ? null : (vaultConfig?.url ?? null),
       // The embedded vault's own token is not one the person set.
       vaultTokenSet: !(vaultConfig?.embedded ?? true) && vaultConfig?.token !== '',
       tokenStorage: secrets.kind,
@@ -105,6 +108,9 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
   const statusEvent = coalescedEvent(bus, clock, 'status', () => status());
   const progressEvent = coalescedEvent(bus, clock, 'upload.progress', () => pipeline.current());
   const foldersEvent = coalescedEvent(bus, clock, 'folders.changed', () => folders.list());
+  // While bytes flow, the status (speed, bytes left) is sent again about once a second, so
+  // the speed chart and the counts move with "Uploading now" and not only when a file ends.
+  const statusTick = coalescedEvent(bus, clock, 'status', () => status(), 1000);
   const statusSoon = () => statusEvent.soon();
   const { fileChanged, activity } = engineNotices(bus, store, logger, statusSoon);
   let vaultReachable = true;
@@ -159,7 +165,10 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
           statusSoon();
         }
       },
-      progress: () => progressEvent.soon(),
+      progress: () => {
+        progressEvent.soon();
+        statusTick.soon();
+      },
     },
   });
   function kickAll(): void {
@@ -192,10 +201,15 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     foldersChanged: () => foldersEvent.soon(),
     statusChanged: statusSoon,
   });
+  const vaultPlace = createVaultPlace(
+    vaultConfig?.embedded === true ? (vaultConfig.dir ?? null) : null,
+    clock,
+  );
   function status() {
     return engineStatus({
       summary: store.summary(),
       current: pipeline.current(),
+      throughput: pipeline.throughput(),
       pauseReason: pause.reason(),
       pausedUntil: pause.pausedUntil(),
       vaultReachable,
@@ -208,6 +222,8 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         url: vault?.endpoint ?? '',
         reachable: vault !== null && vaultReachable,
         embedded: vaultConfig?.embedded ?? false,
+        dir: vaultPlace.dir,
+        sameDiskAs: vaultPlace.sameDiskAs(store.listFolders().map((f) => f.path)),
       },
     });
   }
@@ -293,7 +309,9 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       if (closed) return;
       closed = true;
       shutdown.abort();
-      for (const part of [statusEvent, progressEvent, foldersEvent, pause]) part.close();
+      for (const part of [statusEvent, statusTick, progressEvent, foldersEvent, pause]) {
+        part.close();
+      }
       healer.close();
       await folders.close();
       await pipeline.close();

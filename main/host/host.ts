@@ -33,6 +33,8 @@ export interface Host {
   dataDir: string;
   vaultUrl: string;
   embedded: boolean;
+  /** The embedded vault's storage directory; null when the vault is elsewhere. */
+  embeddedDir: string | null;
   /** The web UI, when startHost was asked for it. */
   ui: WebUi | null;
   /** Stops the web UI, the engine (offsets kept), then the embedded vault. Idempotent. */
@@ -79,7 +81,11 @@ export async function openHost(options: HostOptions): Promise<Host> {
       dataDir,
       logger: options.logger,
       secrets,
-      vault: { ...vault, embedded: embedded !== null },
+      vault: {
+        ...vault,
+        embedded: embedded !== null,
+        ...(embedded !== null ? { dir: embedded.dataDir } : {}),
+      },
     });
     let closing: Promise<void> | null = null;
     const host: Host = {
@@ -87,6 +93,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
       dataDir,
       vaultUrl: vault.url,
       embedded: embedded !== null,
+      embeddedDir: embedded?.dataDir ?? null,
       ui: null,
       close: () =>
         (closing ??= (async () => {

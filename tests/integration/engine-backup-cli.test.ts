@@ -256,7 +256,18 @@ describe('keepsake backup', () => {
 
     const tracked = files.filter((f) => isExpectedTracked(f.path));
     const held = tracked.filter((f) => f.relPath.startsWith('camera/'));
-    const toUpload = tracked.filter((f) => !f.relPath.startsWith('camera/'));
+    // wedding.jpg is in the tree twice: one copy would be uploaded, the other is predicted
+    // to be a duplicate of it (as the real run will record it).
+    const isWedding = (p: string) => /family\/(2019\/)?wedding\.jpg$/.test(p);
+    const toUpload = tracked.filter(
+      (f) => !f.relPath.startsWith('camera/') && !isWedding(f.relPath),
+    );
+    const predicted = out.duplicatesOfFilesHere as { path: string; of: string }[];
+    assert.equal(predicted.length, 1, `one in-folder duplicate predicted:\n${JSON.stringify(out)}`);
+    assert.ok(isWedding(predicted[0]!.path) && isWedding(predicted[0]!.of));
+    assert.notEqual(predicted[0]!.path, predicted[0]!.of);
+    const wouldUpload = (out.wouldUpload as { path: string }[]).map((f) => f.path);
+    assert.deepEqual(wouldUpload.filter(isWedding), [predicted[0]!.of], 'the first copy uploads');
     const text = JSON.stringify(out);
     // The report names each file under the heading it belongs to. We look for the lists by
     // their meaning, not by a key name we guessed: a list that contains every held file's

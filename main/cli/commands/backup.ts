@@ -3,11 +3,13 @@
 // 1 when any failed or a folder could not be read, 2 for bad input. A progress bar on a terminal only; --json prints one
 // summary object; --dry-run hashes and asks the vault but uploads nothing.
 import { statSync } from 'node:fs';
+import { formatRate, formatSize } from '../../../common/size-units.js';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { FileRow, Folder, StateCounts } from '../../../common/contract.js';
 import type { KeepsakeEngine } from '../../engine/api.js';
 import { KeepsakeError } from '../../engine/errors.js';
+import { deviceOf } from '../../engine/runtime/vault-place.js';
 import { openHost, type Host } from '../../host/host.js';
 import {
   cliLogger,
@@ -39,16 +41,65 @@ export interface BackupSummary {
   duplicates: number;
   excluded: number;
   failed: number;
+  /**
+   * Of `duplicates`, the files whose content another file here holds (uploaded from there, in
+   * this run or an earlier one): "duplicate of another file here", not "already on the vault".
+   */
+  duplicatesHere: number;
+  /** File bytes sent to the vault by this run (after a resume: only what was sent again). */
   bytesUploaded: number;
   seconds: number;
   missing: number;
   dryRun: boolean;
+  /** Where the backup went; see [Note: Saying where the backup is]. */
+  vault: { url: string; embedded: boolean; dir: string | null; sameDiskAsPhotos: boolean };
   failures: { path: string; code: string; message: string }[];
   /** Folders (or sub-folders) that could not be read: their files are not backed up. */
   problems: { path: string; code: string; reason: string }[];
   wouldUpload?: { path: string; size: number }[];
+  /** Dry run: files that would be recorded as duplicates of another file here, and of which. */
+  duplicatesOfFilesHere?: { path: string; size: number; of: string }[];
   alreadyOnVault?: { path: string; size: number }[];
   excludedFiles?: { path: string; rule: string | null }[];
+}
+
+// [Note: Saying where the backup is]
+// Without --to, the copy goes into the embedded vault under the data directory: on this
+// computer and, usually, on the same disk as the photos. That protects against a deleted
+// file, not against a dead disk or a stolen laptop, so the summary names it as such ("into
+// the embedded vault in DIR, on the same disk as your photos") rather than just "backed up".
+
+/**
+ * Duplicates whose content another file here holds: the twin a person will find beside it.
+ * Those the vault had before (another device, an earlier folder) are "already on the vault".
+ */
+function duplicatesOfFilesHere(duplicates: FileRow[], backedUp: FileRow[]): FileRow[] {
+  const here = new Set(backedUp.map((r) => r.sha256).filter((s): s is string => s !== null));
+  return duplicates.filter((r) => r.sha256 !== null && here.has(r.sha256));
+}
+
+/**
+ * Dry run: queued files whose content an earlier queued file here has. The real run uploads
+ * the first (newest first, as the queue orders them) and records the others as duplicates.
+ */
+function predictedDuplicates(queued: FileRow[]): {
+  upload: FileRow[];
+  duplicates: { row: FileRow; of: FileRow }[];
+} {
+  const order = [...queued].sort((a, b) => b.mtimeMs - a.mtimeMs || a.id - b.id);
+  const first = new Map<string, FileRow>();
+  const upload: FileRow[] = [];
+  const duplicates: { row: FileRow; of: FileRow }[] = [];
+  for (const r of order) {
+    const twin = r.sha256 === null ? undefined : first.get(r.sha256);
+    if (twin) {
+      duplicates.push({ row: r, of: twin });
+      continue;
+    }
+    if (r.sha256 !== null) first.set(r.sha256, r);
+    upload.push(r);
+  }
+  return { upload, duplicates };
 }
 
 export function registerBackupCommand(program: Command): void {
@@ -62,9 +113,9 @@ export function registerBackupCommand(program: Command): void {
     .option('--concurrency <n>', 'files uploaded at once (1-16, default 3)')
     .option(
       '--bwlimit <rate>',
-      'upload bandwidth cap, e.g. 4M, or a schedule "Mon-08:00,2M Mon-18:00,off"',
+      'upload bandwidth cap in binary units, e.g. 4M (= 4 MiB/s), or a schedule "Mon-08:00,2M Mon-18:00,off"',
     )
-    .option('--chunk-size <size>', 'tus PATCH chunk size, e.g. 8M')
+    .option('--chunk-size <size>', 'tus PATCH chunk size, e.g. 8M (= 8 MiB)')
     .option('--ca-file <file>', 'extra CA bundle (PEM) for TLS inspection proxies')
     .option('--json', 'print one JSON summary object')
     .option(
@@ -103,13 +154,6 @@ async function listAll(
   return rows;
 }
 
-function formatBytes(n: number): string {
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} B`;
-}
-
 function startProgressBar(engine: KeepsakeEngine): () => void {
   const render = async () => {
     const s = await engine.api['status.get']({});
@@ -119,10 +163,9 @@ function startProgressBar(engine: KeepsakeEngine): () => void {
     const width = 30;
     const filled = total > 0 ? Math.round((done / total) * width) : 0;
     const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
-    const rate =
-      s.throughputBytesPerSecond > 0 ? ` ${formatBytes(s.throughputBytesPerSecond)}/s` : '';
+    const rate = s.throughputBytesPerSecond > 0 ? ` ${formatRate(s.throughputBytesPerSecond)}` : '';
     process.stderr.write(
-      `\r[${bar}] ${done}/${total} files, ${formatBytes(s.bytesPending)} left${rate}${c.failed ? `, ${c.failed} failed` : ''}   `,
+      `\r[${bar}] ${done}/${total} files, ${formatSize(s.bytesPending)} left${rate}${c.failed ? `, ${c.failed} failed` : ''}   `,
     );
   };
   const timer = setInterval(() => void render().catch(() => {}), 250);
@@ -209,6 +252,9 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
     const mine = (await engine.api['folders.list']({})).filter((f) => folderIds.includes(f.id));
     const c = sumCounts(mine);
     const failedRows = await listAll(engine, folderIds, 'failed');
+    const duplicateRows = await listAll(engine, folderIds, 'duplicate');
+    const backedUpRows = await listAll(engine, folderIds, 'backed_up');
+    const vaultDev = cli.embeddedDir === null ? null : deviceOf(cli.embeddedDir);
     const summary: BackupSummary = {
       files:
         c.backed_up +
@@ -221,12 +267,19 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
         c.uploading,
       backedUp: c.backed_up,
       duplicates: c.duplicate,
+      duplicatesHere: duplicatesOfFilesHere(duplicateRows, backedUpRows).length,
       excluded: c.excluded,
       failed: c.failed,
       bytesUploaded: engine.bytesUploaded(),
       seconds: Math.round((performance.now() - startedAt) / 10) / 100,
       missing: c.missing,
       dryRun: opts.dryRun === true,
+      vault: {
+        url: cli.vaultUrl,
+        embedded: cli.embedded,
+        dir: cli.embeddedDir,
+        sameDiskAsPhotos: vaultDev !== null && folders.some((f) => deviceOf(f) === vaultDev),
+      },
       failures: failedRows.map((r) => ({
         path: r.path,
         code: r.error?.code ?? 'internal',
@@ -239,11 +292,18 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
     if (opts.dryRun) {
       const queued = await listAll(engine, folderIds, 'queued');
       const excluded = await listAll(engine, folderIds, 'excluded');
-      summary.wouldUpload = queued.map((r) => ({ path: r.path, size: r.size }));
-      const held = [
-        ...(await listAll(engine, folderIds, 'duplicate')),
-        ...(await listAll(engine, folderIds, 'backed_up')),
-      ];
+      // Same content twice among the files to upload: the real run sends it once and records
+      // the others as duplicates of it, so the dry run says so too.
+      const predicted = predictedDuplicates(queued);
+      summary.wouldUpload = predicted.upload.map((r) => ({ path: r.path, size: r.size }));
+      summary.duplicatesOfFilesHere = predicted.duplicates.map(({ row, of }) => ({
+        path: row.path,
+        size: row.size,
+        of: of.path,
+      }));
+      summary.duplicates += predicted.duplicates.length;
+      summary.duplicatesHere += predicted.duplicates.length;
+      const held = [...duplicateRows, ...backedUpRows];
       summary.alreadyOnVault = held.map((r) => ({ path: r.path, size: r.size }));
       summary.excludedFiles = excluded.map((r) => ({ path: r.path, rule: r.excludedBy }));
     }
@@ -272,18 +332,29 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
   }
 }
 
+/** "into the embedded vault in DIR, on the same disk as your photos", or "to the vault at URL". */
+function destination(v: BackupSummary['vault']): string {
+  if (!v.embedded || v.dir === null) return `to the vault at ${v.url}`;
+  return `into the embedded vault in ${v.dir}, ${v.sameDiskAsPhotos ? 'on the same disk as your photos' : 'on this computer'}`;
+}
+
 function printHuman(s: BackupSummary): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
+  // A dry run lists everything the vault holds already (backed up earlier, or found there).
+  const onVault = s.dryRun ? (s.alreadyOnVault?.length ?? 0) : s.duplicates - s.duplicatesHere;
+  const here = s.dryRun ? (s.duplicatesOfFilesHere?.length ?? 0) : s.duplicatesHere;
+  const duplicates = `${here} duplicates of another file here, ${onVault} already on the vault`;
   if (s.dryRun) {
-    for (const f of s.wouldUpload ?? []) out(`would upload  ${f.path} (${formatBytes(f.size)})`);
+    for (const f of s.wouldUpload ?? []) out(`would upload  ${f.path} (${formatSize(f.size)})`);
+    for (const f of s.duplicatesOfFilesHere ?? []) out(`duplicate     ${f.path} (of ${f.of})`);
     for (const f of s.alreadyOnVault ?? []) out(`on the vault  ${f.path}`);
     for (const f of s.excludedFiles ?? []) out(`excluded      ${f.path} (${f.rule ?? 'rule'})`);
     out(
-      `Dry run: ${s.wouldUpload?.length ?? 0} files would be uploaded (${formatBytes((s.wouldUpload ?? []).reduce((n, f) => n + f.size, 0))}), ${s.alreadyOnVault?.length ?? 0} already on the vault, ${s.excluded} excluded, ${s.failed} failed.`,
+      `Dry run: ${s.wouldUpload?.length ?? 0} files would be uploaded (${formatSize((s.wouldUpload ?? []).reduce((n, f) => n + f.size, 0))}) ${destination(s.vault)}; ${duplicates}, ${s.excluded} excluded, ${s.failed} failed.`,
     );
   } else {
     out(
-      `${s.files} files: ${s.backedUp} backed up, ${s.duplicates} already on the vault, ${s.excluded} excluded, ${s.failed} failed; ${formatBytes(s.bytesUploaded)} uploaded in ${s.seconds} s.`,
+      `${s.files} files: ${s.backedUp} backed up, ${duplicates}, ${s.excluded} excluded, ${s.failed} failed; ${formatSize(s.bytesUploaded)} uploaded in ${s.seconds} s ${destination(s.vault)}.`,
     );
     if (s.problems.length > 0) {
       out(`${s.problems.length} folder(s) could not be read; their files are not backed up:`);

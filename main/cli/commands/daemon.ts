@@ -42,9 +42,9 @@ export function registerDaemonCommand(program: Command): void {
     .option('--concurrency <n>', 'files uploaded at once (1-16, default 3)')
     .option(
       '--bwlimit <rate>',
-      'upload bandwidth cap, e.g. 4M, or a schedule "Mon-08:00,2M Mon-18:00,off"',
+      'upload bandwidth cap in binary units, e.g. 4M (= 4 MiB/s), or a schedule "Mon-08:00,2M Mon-18:00,off"',
     )
-    .option('--chunk-size <size>', 'tus PATCH chunk size, e.g. 8M')
+    .option('--chunk-size <size>', 'tus PATCH chunk size, e.g. 8M (= 8 MiB)')
     .option('--ca-file <file>', 'extra CA bundle (PEM) for TLS inspection proxies')
     .option('--ui-port <port>', 'serve the web UI on 127.0.0.1:PORT (e.g. 7417; 0 = any free port)')
     .option('--ui-token <token>', 'the web UI token (default: a new random one each start)')

@@ -1,6 +1,7 @@
 // `keepsake status`: counts per state, bytes pending, failed files and the last errors, from
 // the engine's read-only snapshot of the data directory (runtime/snapshot.ts), so it works
 // beside a running daemon (which holds the lock) and never changes anything.
+import { formatSize } from '../../../common/size-units.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -59,10 +60,9 @@ export function runStatus(opts: StatusOptions): number {
       return 0;
     }
     const out = (line: string) => process.stdout.write(`${line}\n`);
-    const mb = (n: number) => `${(n / 1024 ** 2).toFixed(1)} MiB`;
     out(`Keepsake data: ${dataDir}${report.running ? ' (a daemon is running)' : ''}`);
     out(
-      `${report.filesTotal} files (${mb(report.bytesTotal)}); ${mb(report.bytesSafe)} safe on the vault, ${mb(report.bytesPending)} pending`,
+      `${report.filesTotal} files (${formatSize(report.bytesTotal)}); ${formatSize(report.bytesSafe)} safe on the vault, ${formatSize(report.bytesPending)} pending`,
     );
     for (const s of fileStates) if (counts[s] > 0) out(`  ${s.padEnd(11)} ${counts[s]}`);
     for (const f of report.folders) out(`folder ${f.path}`);

@@ -2,6 +2,7 @@
 // and prints a summary (or one JSON object with --json). Exit 1 when anything is damaged
 // or missing; those assets are recorded so the vault reports them absent and clients
 // upload them again. A running vault scrubs itself in the background instead.
+import { formatSize } from '../../../common/size-units.js';
 import { scrubDataDir } from '../../../server/scrub.js';
 import { VaultStartError } from '../../../server/vault.js';
 
@@ -16,9 +17,8 @@ export async function runVaultScrub(opts: { dataDir: string; json?: boolean }): 
     if (opts.json === true) {
       console.log(JSON.stringify(s));
     } else {
-      const mb = (s.bytes / 1e6).toFixed(1);
       console.log(
-        `scrubbed ${s.assets} assets (${mb} MB) in ${s.seconds.toFixed(1)} s: ${s.ok} intact, ${s.damaged.length} damaged, ${s.missing.length} missing`,
+        `scrubbed ${s.assets} assets (${formatSize(s.bytes)}) in ${s.seconds.toFixed(1)} s: ${s.ok} intact, ${s.damaged.length} damaged, ${s.missing.length} missing`,
       );
       for (const sha of s.damaged) console.log(`damaged ${sha}`);
       for (const sha of s.missing) console.log(`missing ${sha}`);

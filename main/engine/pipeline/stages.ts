@@ -78,6 +78,8 @@ export interface Pipeline {
   /** A setting the queue reads changed (concurrency). */
   kickUploads(): void;
   bytesUploaded(): number;
+  /** Upload bytes per second over the last few seconds (see [Note: One throughput]). */
+  throughput(): number;
   close(): Promise<void>;
 }
 
@@ -157,6 +159,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     metadataDrained: () => metadata.drained(),
     kickUploads: () => queue.kick(),
     bytesUploaded: () => queue.bytesUploaded(),
+    throughput: () => queue.throughput(),
     async close() {
       unsubscribe();
       await queue.close();

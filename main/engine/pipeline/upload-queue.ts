@@ -49,6 +49,7 @@ import { isAbortError, KeepsakeError } from '../errors.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
 import type { BatchItemOutcome, Uploader } from '../vault/types.js';
+import { ProgressMeter, ThroughputMeter } from '../vault/progress.js';
 import type { VaultClient } from '../vault/vault-client.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { createReadyList } from './ready-list.js';
@@ -114,8 +115,13 @@ export interface UploadQueue {
   current(): UploadProgress[];
   /** true when nothing is in flight and no pass is running. */
   idle(): boolean;
-  /** Bytes the vault confirmed since this queue started. */
+  /**
+   * File bytes sent to the vault since this queue started: after a resume only what was
+   * sent again, and a byte re-sent after a fault counts twice (it crossed the wire twice).
+   */
   bytesUploaded(): number;
+  /** Bytes per second over the last few seconds, across every upload and batch. */
+  throughput(): number;
   /** Aborts in-flight uploads (offsets kept) and waits for them to unwind. */
   close(): Promise<void>;
 }
@@ -145,7 +151,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   let dedupRetryAt: number | null = null;
   let dedupFailures = 0;
   const wakeTimer = createWakeTimer(clock, () => wake());
-  let uploadedBytes = 0;
+  const wire = new ThroughputMeter(clock);
   let soonTimer: TimerHandle | null = null;
   const soonMs = 100;
 
@@ -309,6 +315,14 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     const smalls = smallList.peek(batching ? free * maxFiles : free, now, skip);
     const larges = largeAllowed > 0 ? largeList.peek(largeAllowed, now, skip) : [];
     const seenSha = new Set<string>();
+    // A twin claimed as a duplicate frees nothing, and the twins after it were stepped over
+    // (seenSha): look again once this pass ends, or a third copy would wait forever.
+    let settledTwin = false;
+    const startOne = (f: FileRecord): boolean => {
+      const started = startSingle(f);
+      if (!started) settledTwin = true;
+      return started;
+    };
     let si = 0;
     let li = 0;
     const next = (list: FileRecord[], i: number): [FileRecord | undefined, number] => {
@@ -334,14 +348,14 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         li++;
         largeAllowed--;
         take(l);
-        if (startSingle(l)) free--;
+        if (startOne(l)) free--;
         continue;
       }
       const first = s!;
       if (!batching || first.size > batchFileMaxBytes) {
         si++;
         take(first);
-        if (startSingle(first)) free--;
+        if (startOne(first)) free--;
         continue;
       }
       const group: FileRecord[] = [];
@@ -357,8 +371,10 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         bytes += f.size;
       }
       // A batch of one is a plain upload (resumable, and the watcher's usual case).
-      if (group.length === 1 ? startSingle(group[0]!) : startBatch(group)) free--;
+      if (group.length === 1 ? startOne(group[0]!) : startBatch(group)) free--;
+      else settledTwin = true;
     }
+    if (settledTwin && free > 0) wake();
     // Slots left empty: maybe only retries are waiting; wake up when the first one is due.
     // (With every slot busy, the next finished upload looks again anyway.)
     if (free > 0) {
@@ -418,6 +434,13 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     const { files, controller } = slot;
     const send = uploader.uploadBatch?.bind(uploader);
     if (send === undefined) throw new Error('runBatch without uploadBatch');
+    // The frames go out one file after another: progress is the batch's bytes so far.
+    const total = files.reduce((n, f) => n + f.size, 0);
+    const meter = new ProgressMeter(clock, files[0]!.id, total, (sample) => {
+      slot.bytesPerSecond = sample.bytesPerSecond;
+      slot.etaSeconds = sample.etaSeconds;
+      events.progress();
+    });
     let outcomes: BatchItemOutcome[];
     try {
       outcomes = await send(
@@ -432,6 +455,11 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
           mime: f.mime,
         })),
         controller.signal,
+        (n) => {
+          wire.record(n);
+          slot.bytesSent += n;
+          meter.update(slot.bytesSent);
+        },
       );
     } catch (err) {
       for (const f of files) handleFailure(f, err, controller.signal.aborted);
@@ -452,7 +480,6 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         handleFailure(f, verificationFailed(), false);
       } else if (o.outcome === 'stored') {
         if (store.apply(f.id, transitions.verified(now))) stored++;
-        uploadedBytes += f.size;
       } else {
         store.apply(f.id, transitions.foundOnVault());
       }
@@ -514,6 +541,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
             slot.etaSeconds = sample.etaSeconds;
             events.progress();
           },
+          onSent: (n) => wire.record(n),
         },
         controller.signal,
       );
@@ -523,7 +551,6 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         file.id,
         transitions.verified(clock.now(), sha256 === null ? verified : undefined),
       );
-      uploadedBytes += file.size;
       events.vaultReachable(true);
       if (rec) {
         events.activity({
@@ -671,6 +698,42 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     scheduleAt(at);
   }
 
+  function singleProgress(s: Slot): UploadProgress[] {
+    const f = s.files[0]!;
+    return [
+      {
+        fileId: f.id,
+        path: f.path,
+        bytesSent: Math.min(f.size, s.bytesSent),
+        bytesTotal: f.size,
+        bytesPerSecond: s.bytesPerSecond,
+        etaSeconds: s.etaSeconds,
+      },
+    ];
+  }
+
+  /**
+   * A batch's files in frame order: those before the batch's byte count are sent, the one it
+   * falls in is being sent (it carries the batch's rate), the rest wait their turn.
+   */
+  function batchProgress(s: Slot): UploadProgress[] {
+    let before = 0;
+    return s.files.map((f) => {
+      const sent = Math.max(0, Math.min(f.size, s.bytesSent - before));
+      const sending = sent < f.size && s.bytesSent >= before;
+      before += f.size;
+      return {
+        fileId: f.id,
+        path: f.path,
+        bytesSent: sent,
+        bytesTotal: f.size,
+        bytesPerSecond: sending ? s.bytesPerSecond : 0,
+        etaSeconds:
+          sending && s.bytesPerSecond > 0 ? Math.ceil((f.size - sent) / s.bytesPerSecond) : null,
+      };
+    });
+  }
+
   function kickSoon(): void {
     if (closed || soonTimer !== null) return;
     // Uploads in flight keep the slots busy anyway; an idle queue should not wait long.
@@ -700,21 +763,13 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       }
     },
     current() {
-      return [...slots].flatMap((s) =>
-        s.files.map((f) => ({
-          fileId: f.id,
-          path: f.path,
-          bytesSent: s.batch ? 0 : s.bytesSent,
-          bytesTotal: f.size,
-          bytesPerSecond: s.batch ? 0 : s.bytesPerSecond,
-          etaSeconds: s.batch ? null : s.etaSeconds,
-        })),
-      );
+      return [...slots].flatMap((s) => (s.batch ? batchProgress(s) : singleProgress(s)));
     },
+    throughput: () => wire.rate(),
     idle() {
       return slots.size === 0 && !passQueued && !dedupRunning && soonTimer === null;
     },
-    bytesUploaded: () => uploadedBytes,
+    bytesUploaded: () => wire.bytes(),
     async close() {
       closed = true;
       unsubscribe();

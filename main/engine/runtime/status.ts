@@ -86,6 +86,8 @@ export function tally(summary: readonly StateSummary[], folderId?: number): Tall
 export interface StatusInput {
   summary: readonly StateSummary[];
   current: UploadProgress[];
+  /** Bytes per second over the last few seconds across all uploads (the one speed shown). */
+  throughput: number;
   pauseReason: PauseReason | null;
   pausedUntil: number | null;
   vaultReachable: boolean;
@@ -104,7 +106,8 @@ export function engineStatus(input: StatusInput): EngineStatus {
   const current = input.current;
   const sentInFlight = current.reduce((n, c) => n + c.bytesSent, 0);
   const bytesPending = Math.max(0, t.bytesPending - sentInFlight);
-  const throughput = current.reduce((n, c) => n + c.bytesPerSecond, 0);
+  // Nothing in flight means nothing flowing, whatever the last seconds averaged.
+  const throughput = current.length > 0 ? input.throughput : 0;
   const reason = input.pauseReason;
   const working = counts.discovered + counts.hashing + counts.queued + counts.uploading;
   // A folder that cannot be read is as much a problem as a failed file (DESIGN.md promise 2).

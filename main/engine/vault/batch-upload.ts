@@ -81,6 +81,8 @@ export interface BatchContext {
   logger: Logger;
   maxRetries: number;
   backoff(attempt: number): number;
+  /** File bytes just handed to the request body (increments). */
+  onSent?: (bytes: number) => void;
 }
 
 /** What reading one file into its frame found out. */
@@ -305,6 +307,7 @@ async function* fileBytes(
     hash.update(buffer);
     position += want;
     yield buffer;
+    ctx.onSent?.(want);
   }
   if (short || hash.digest('hex') !== job.sha256) {
     read.problem ??= fileChanged(job);

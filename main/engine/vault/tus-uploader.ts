@@ -234,6 +234,7 @@ export class TusUploader implements Uploader {
   async uploadBatch(
     jobs: readonly BatchUploadJob[],
     signal: AbortSignal,
+    onSent?: (bytes: number) => void,
   ): Promise<BatchItemOutcome[]> {
     if (this.closed) throw new KeepsakeError('internal', 'The uploader is closed.');
     throwIfAborted(signal);
@@ -254,6 +255,7 @@ export class TusUploader implements Uploader {
             logger: this.options.logger.child({ part: 'batch' }),
             maxRetries: this.maxRetries,
             backoff: (attempt) => this.backoff(attempt),
+            ...(onSent ? { onSent } : {}),
           },
           jobs,
           controller.signal,
@@ -268,7 +270,7 @@ export class TusUploader implements Uploader {
       }
     }
     const outcomes: BatchItemOutcome[] = [];
-    for (const job of jobs) outcomes.push(await this.uploadAlone(job, signal));
+    for (const job of jobs) outcomes.push(await this.uploadAlone(job, signal, onSent));
     return outcomes;
   }
 
@@ -277,8 +279,17 @@ export class TusUploader implements Uploader {
   }
 
   /** One file of a batch through upload(); errors of that file become its outcome. */
-  private async uploadAlone(job: BatchUploadJob, signal: AbortSignal): Promise<BatchItemOutcome> {
-    const quiet = { onCreated: () => {}, onOffset: () => {}, onProgress: () => {} };
+  private async uploadAlone(
+    job: BatchUploadJob,
+    signal: AbortSignal,
+    onSent?: (bytes: number) => void,
+  ): Promise<BatchItemOutcome> {
+    const quiet = {
+      onCreated: () => {},
+      onOffset: () => {},
+      onProgress: () => {},
+      ...(onSent ? { onSent } : {}),
+    };
     try {
       const result = await this.upload({ ...job, resume: null }, quiet, signal);
       return { fileId: job.fileId, sha256: result.sha256, outcome: 'stored' };
@@ -626,6 +637,7 @@ class UploadSession {
   ) {
     if (from === null) return this.up.request(method, url, headers, this.signal);
     const length = to - from;
+    let onWire = 0;
     const sentHash = hashing ? this.hash : null;
     this.sentHash = sentHash;
     // Only errors of the file itself count as file errors: got destroys the body with its
@@ -637,7 +649,11 @@ class UploadSession {
       to,
       this.up.throttle,
       this.signal,
-      (n) => this.meter.update(from + n),
+      (n) => {
+        this.callbacks.onSent?.(n - onWire);
+        onWire = n;
+        this.meter.update(from + n);
+      },
       sentHash === null ? null : (slice) => sentHash.update(slice),
       (err) => {
         failure.error ??= err instanceof KeepsakeError ? err : fromFsError(err, this.job.path);

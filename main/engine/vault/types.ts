@@ -62,6 +62,11 @@ export interface UploadCallbacks {
   onOffset(offset: number): void;
   /** At most a few times a second. */
   onProgress(sample: UploadProgressSample): void;
+  /**
+   * `bytes` more of the file were just handed to the network (an increment: bytes sent again
+   * after a fault count again). What a run "uploaded" is the sum. Optional.
+   */
+  onSent?(bytes: number): void;
 }
 
 export interface UploadResult {
@@ -89,7 +94,12 @@ export interface Uploader {
    * other files of the batch are unaffected. Optional: without it the queue sends small
    * files one by one through upload().
    */
-  uploadBatch?(jobs: readonly BatchUploadJob[], signal: AbortSignal): Promise<BatchItemOutcome[]>;
+  uploadBatch?(
+    jobs: readonly BatchUploadJob[],
+    signal: AbortSignal,
+    /** As UploadCallbacks.onSent, for the file bytes of all the batch's frames. */
+    onSent?: (bytes: number) => void,
+  ): Promise<BatchItemOutcome[]>;
   /**
    * false once the vault said it takes no batches (uploadBatch then sends the files one by one,
    * in order): the queue stops grouping and gives each file its own slot again. Optional:

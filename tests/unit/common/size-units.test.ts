@@ -2,9 +2,29 @@
 // and --max-size read the same units as the client's --bwlimit and --chunk-size.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatDuration, parseDuration, parseSize } from '../../../common/size-units.js';
+import {
+  formatDuration,
+  formatRate,
+  formatSize,
+  parseDuration,
+  parseSize,
+} from '../../../common/size-units.js';
 
 describe('sizes', () => {
+  it('are written in the binary units they are typed in, with IEC symbols', () => {
+    assert.equal(formatSize(0), '0 B');
+    assert.equal(formatSize(1000), '1000 B');
+    assert.equal(formatSize(1536), '1.5 KiB');
+    assert.equal(formatSize(10 * 1024 ** 3), '10 GiB');
+    assert.equal(formatSize(123.4 * 1024 ** 2), '123 MiB');
+    assert.equal(formatRate(4 * 1024 ** 2), '4 MiB/s');
+    // what a person types is what they read back
+    for (const typed of ['4M', '512K', '10G', '1.5M']) {
+      const bytes = parseSize(typed) ?? -1;
+      assert.equal(parseSize(formatSize(bytes).replace(' ', '')), bytes, typed);
+    }
+  });
+
   it('read binary K, M, G and T suffixes in any spelling', () => {
     assert.equal(parseSize('10G'), 10 * 1024 ** 3);
     assert.equal(parseSize('10GiB'), 10 * 1024 ** 3);

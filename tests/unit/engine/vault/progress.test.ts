@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Clock } from '../../../../main/engine/ports.js';
 import { redactUrl } from '../../../../main/engine/vault/http-client.js';
-import { ProgressMeter } from '../../../../main/engine/vault/progress.js';
+import { ProgressMeter, ThroughputMeter } from '../../../../main/engine/vault/progress.js';
 import { backoffDelay } from '../../../../main/engine/pipeline/backoff.js';
 import type { UploadProgressSample } from '../../../../main/engine/vault/types.js';
 
@@ -18,6 +18,34 @@ function steppingClock(): Clock & { set(ms: number): void } {
     set: (ms) => (now = 1_000_000 + ms),
   };
 }
+
+describe('ThroughputMeter', () => {
+  it('reads the bytes of the last seconds across uploads, not 0 between files', () => {
+    const clock = steppingClock();
+    const meter = new ThroughputMeter(clock);
+    assert.equal(meter.rate(), 0, 'nothing sent yet');
+    // 1 MiB every 250 ms from several uploads, with a gap of 400 ms between two files
+    let t = 0;
+    for (let i = 0; i < 12; i++) {
+      clock.set(t);
+      meter.record(512 * 1024);
+      meter.record(512 * 1024);
+      t += i === 6 ? 400 : 250;
+    }
+    clock.set(t - 100);
+    const rate = meter.rate();
+    assert.ok(rate > 3 * 1024 * 1024 && rate < 5 * 1024 * 1024, `about 4 MiB/s: ${rate}`);
+    assert.equal(meter.bytes(), 12 * 1024 * 1024);
+    // the first moments of a burst read its real rate, not a fraction of it
+    const fresh = new ThroughputMeter(clock);
+    fresh.record(1024 * 1024);
+    clock.set(t + 150);
+    assert.ok(fresh.rate() >= 2 * 1024 * 1024, `a fresh burst: ${fresh.rate()}`);
+    // a quiet spell reads 0
+    clock.set(t + 10_000);
+    assert.equal(meter.rate(), 0);
+  });
+});
 
 describe('ProgressMeter', () => {
   it('emits at most four samples a second, with rate and ETA from the last seconds', () => {
