@@ -15,7 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { killAllChildren, startDaemon, type DaemonHandle } from '../support/cli.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
-import { startTestVault, type TestVault } from '../support/vault.js';
+import { blobPath, flipByte } from '../support/vault-damage.js';
+import { sha256Hex, startTestVault, type TestVault } from '../support/vault.js';
 import {
   buildRenderer,
   chromiumMissing,
@@ -346,6 +347,49 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
       String(usage.assets),
     );
     await screenshot('storage');
+  });
+
+  it('Verify now proves every file on the Overview; a damaged blob is found, repaired, and a file shows its receipt', async () => {
+    const uploaded = (await readdir(photos)).length;
+    await goto('overview');
+    await page.click('[data-testid="verify-now"]');
+    await waitForTestValue('verify-receipt', 'ok', 'data-state');
+    assert.equal(
+      await page.getAttribute('[data-testid="verify-receipt"]', 'data-proven'),
+      String(uploaded),
+    );
+    assert.match(
+      (await page.textContent('[data-testid="verify-receipt"]')) ?? '',
+      new RegExp(`^${uploaded} of ${uploaded} files proven on the vault now`),
+    );
+    await screenshot('overview-verified');
+
+    // One stored blob damaged behind the vault's back: Verify now finds it, and the daemon
+    // uploads the original again by itself.
+    const damaged = sha256Hex(await readFile(join(photos, basename(smallPhotos[0]!))));
+    await flipByte(blobPath(vaultDir, damaged), 50);
+    await page.click('[data-testid="verify-now"]');
+    await waitForTestValue('verify-receipt', 'problems', 'data-state');
+    await goto('activity');
+    await page.waitForSelector('text=/^Repaired Canon_PowerShot_S40.jpg/', { timeout: timeoutMs });
+    await goto('overview');
+    await page.click('[data-testid="verify-now"]');
+    await waitForTestValue('verify-receipt', 'ok', 'data-state');
+
+    await goto('queue');
+    await page.fill('[data-testid="queue-search"]', 'Canon_PowerShot_S40');
+    const row =
+      '[data-testid="file-row"][data-state="backed_up"][data-path$="Canon_PowerShot_S40.jpg"]';
+    await page.click(`${row} [data-testid="file-receipt-open"]`, { timeout: timeoutMs });
+    await page.waitForSelector('[data-testid="receipt-vault-state"][data-state="ok"]', {
+      timeout: timeoutMs,
+    });
+    assert.equal(await page.textContent('[data-testid="receipt-sha256"]'), damaged);
+    assert.match(
+      (await page.textContent('[data-testid="receipt-local-paths"]')) ?? '',
+      /Canon_PowerShot_S40\.jpg/,
+    );
+    await screenshot('queue-receipt');
   });
 
   it('renders settings and activity, with their states, in light and dark', async () => {

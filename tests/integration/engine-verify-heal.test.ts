@@ -230,4 +230,27 @@ describe('keepsake verify, and a backup that heals the vault', () => {
     const fourth = await verify(['--all']);
     assert.equal(fourth.run.code, 0, describeRun(fourth.run));
   });
+
+  it('without --to, verify asks the vault this data directory backs up to: the embedded one', async () => {
+    const own = await makeTempDir('keepsake-embedded-');
+    cleanups.push(own.cleanup);
+    const ownData = join(own.dir, 'data');
+    const first = await runCli(['backup', join(src, 'camera'), '--data-dir', ownData, '--json']);
+    assert.equal(first.code, 0, describeRun(first));
+    const r = await runCli(['verify', '--data-dir', ownData, '--json']);
+    assert.equal(r.code, 0, describeRun(r));
+    const receipt = parseJsonOutput<VerifyJson & { embedded: boolean }>(r);
+    assert.equal(receipt.embedded, true);
+    assert.equal(receipt.files, 3);
+    assert.equal(receipt.filesProven, 3);
+
+    // A data directory that backed up to a vault URL needs only that vault's token.
+    const byUrl = await runCli(['verify', '--data-dir', dataDir, '--token', vault.token, '--json']);
+    assert.equal(byUrl.code, 0, describeRun(byUrl));
+    assert.equal(parseJsonOutput<VerifyJson>(byUrl).vault, vault.url);
+    const noToken = await runCli(['verify', '--data-dir', dataDir], {
+      env: { KEEPSAKE_TOKEN: '' },
+    });
+    assert.equal(noToken.code, 2, describeRun(noToken));
+  });
 });

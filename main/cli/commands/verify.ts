@@ -105,7 +105,8 @@ async function chooseVault(
     const embedded = await startEmbeddedVault(dataDir);
     return { url: embedded.url, token: embedded.token, embedded };
   }
-  const stored = token ?? (await createSecretStore(dataDir).read());
+  const stored =
+    token !== undefined && token !== '' ? token : await createSecretStore(dataDir).read();
   if (!stored) {
     throw new UsageError(
       `this data directory backs up to ${remembered}: give its token with --token TOKEN (or KEEPSAKE_TOKEN)`,

@@ -15,6 +15,7 @@ import {
 } from '../format';
 import { useAction } from '../hooks';
 import { Empty, InlineError, ProgressBar, QueryView, statusWords, useSharedStatus } from '../ui';
+import { VerifyCard } from '../verify-receipt';
 
 // [Note: Throughput history]
 // The engine reports the current rate in each status snapshot (from events or the periodic
@@ -253,6 +254,8 @@ export function OverviewPage() {
               </p>
             </div>
           </section>
+
+          <VerifyCard />
 
           <section aria-label="Files by state">
             <h2>Files by state</h2>

@@ -7,6 +7,7 @@ import { bridge } from '../bridge';
 import { fileName, formatBytes, formatCount, formatDateTime } from '../format';
 import { useAction, useEvent } from '../hooks';
 import { Empty, ErrorState, InlineError, Loading, useSharedStatus } from '../ui';
+import { FileReceiptPanel } from '../verify-receipt';
 import { VirtualList } from '../virtual-list';
 import type { RowWindow } from '../virtual-window';
 import type { ErrorInfo } from '../../../common/contract';
@@ -45,6 +46,8 @@ export function QueuePage() {
   const generation = useRef(0);
   const [wantedEnd, setWantedEnd] = useState(0);
   const action = useAction();
+  const [receiptFor, setReceiptFor] = useState<number | null>(null);
+  const closeReceipt = useCallback(() => setReceiptFor(null), []);
 
   useEffect(() => {
     const timer = setTimeout(() => setSearch(searchText.trim()), 250);
@@ -201,6 +204,15 @@ export function QueuePage() {
           >
             Retry
           </button>
+        ) : row.state === 'backed_up' || row.state === 'duplicate' ? (
+          <button
+            type="button"
+            className="row-action-space"
+            data-testid="file-receipt-open"
+            onClick={() => setReceiptFor(row.id)}
+          >
+            Receipt
+          </button>
         ) : (
           <span className="row-action-space" />
         )}
@@ -252,6 +264,7 @@ export function QueuePage() {
         </button>
       </div>
       <InlineError error={action.error} />
+      {receiptFor !== null && <FileReceiptPanel fileId={receiptFor} onClose={closeReceipt} />}
       {notice && (
         <p className="notice" role="status">
           {notice}
