@@ -5,10 +5,14 @@
 //   whole-file hashing or restic's content-defined chunks of small files);
 // - every file is one Keepsake backs up (a media or sidecar name by the engine's own
 //   classifier), so Keepsake and restic read the same set of files and files/s compare;
-// - the corpus is read, never written.
+// - the corpus is read, never written;
+// - every file is older than Keepsake's settle time when a timed run starts (settledTree):
+//   the targets measure backing up a library, not a copy still being written, which
+//   Keepsake rightly waits for (it hashes a file once its mtime has held still for 2 s) and
+//   restic does not.
 import { randomFillSync, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { classifyPath } from '../../main/engine/watch/media-types.js';
 import { corpusFile } from '../support/paths.js';
@@ -51,6 +55,7 @@ export async function generateSmallFiles(
       }
     },
   );
+  await settledTree(root);
   return { files: count, bytes };
 }
 
@@ -80,7 +85,16 @@ export async function generateCameraTree(root: string, copies: number): Promise<
       bytes += data.length;
     }
   }
+  await settledTree(root);
   return { files, bytes };
+}
+
+/** Sets every file under `root` to a modification time a day ago (see the invariants above). */
+export async function settledTree(root: string): Promise<void> {
+  const dayAgo = new Date(Date.now() - 24 * 3600_000);
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  await runPool(files, 8, (path) => utimes(path, dayAgo, dayAgo));
 }
 
 /** One file of `bytes` random bytes (written 4 MiB at a time). */

@@ -3,9 +3,9 @@
 // SIZE=small) into the embedded vault, files/s, beside `restic backup` of the same tree into
 // a fresh local repository in the same run. Aim: >= 0.25 x restic. Rounds interleave
 // (Keepsake, restic, ...), each from empty state; the median is reported. How the copies are
-// made unique: generateCameraTree in ../trees.ts. Keepsake's time includes node + tsx
-// start-up and exiftool on every file (its metadata is part of its backup); restic reads the
-// bytes only.
+// made unique: generateCameraTree in ../trees.ts. Keepsake's time includes its start-up (see
+// [Note: Keepsake runs compiled] in ../baselines.ts) and exiftool on every file (its metadata
+// is part of its backup); restic reads the bytes only.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BenchCase } from '../harness.js';

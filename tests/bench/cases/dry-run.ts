@@ -3,7 +3,8 @@
 // `restic backup --dry-run` of the same tree into a fresh, initialised local repository, in
 // the same run. Both read and hash every file and store nothing. Aims: time <= 2 x restic's,
 // and Keepsake's peak RSS <= 300 MB, summed over its whole process tree (node and any
-// exiftool), sampled with ps every 200 ms. Rounds interleave (Keepsake, restic, ...), each with
+// exiftool), sampled with ps every 200 ms. Files are a day old when timing starts (see
+// settledTree in ../trees.ts). Rounds interleave (Keepsake, restic, ...), each with
 // a fresh data dir / repository; medians are reported.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import {
   resticInit,
   roundsFor,
 } from '../baselines.js';
+import { settledTree } from '../trees.js';
 import { generateScanTree } from './scan.js';
 
 export const benchCase: BenchCase = {
@@ -28,6 +30,7 @@ export const benchCase: BenchCase = {
   async run(ctx) {
     const root = join(ctx.workDir, 'tree');
     const tree = await generateScanTree(ctx, root);
+    await settledTree(root);
     const missing = missingBinary(resticBin);
     const rounds = roundsFor(ctx.small);
     const kSeconds: number[] = [];

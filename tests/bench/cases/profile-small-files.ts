@@ -11,7 +11,7 @@ import { cp, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { BenchCase } from '../harness.js';
-import { describeKeepsake, keepsakeBackupWithNodeFlags } from '../baselines.js';
+import { describeKeepsake, keepsakeBackup } from '../baselines.js';
 import { generateSmallFiles } from '../trees.js';
 import { repoRoot } from '../../support/paths.js';
 
@@ -86,7 +86,7 @@ export const benchCase: BenchCase = {
     const tree = await generateSmallFiles(root, count);
     ctx.log(`tree: ${tree.files} files, ${(tree.bytes / 1e6).toFixed(0)} MB`);
     const profDir = join(ctx.workDir, 'profiles');
-    const run = await keepsakeBackupWithNodeFlags(root, join(ctx.workDir, 'data'), [
+    const run = await keepsakeBackup(root, join(ctx.workDir, 'data'), [], {}, [
       '--cpu-prof',
       `--cpu-prof-dir=${profDir}`,
     ]);

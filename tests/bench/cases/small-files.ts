@@ -4,8 +4,8 @@
 // --data-dir D`, aim >= 0.5 x restic) and into a `keepsake vault` in another process on
 // loopback (`--to URL`, aim >= 0.35 x restic). Rounds interleave (Keepsake embedded, restic,
 // Keepsake remote, ...), each from empty state; the median of the rounds is reported.
-// Keepsake's time is its process's wall clock from spawn to exit, node + tsx start-up
-// included (logged separately); restic's cache choice: see [Note: restic's cache in the
+// Keepsake's time is its process's wall clock from spawn to exit, start-up included (logged
+// separately; see [Note: Keepsake runs compiled] in ../baselines.ts); restic's cache choice: see [Note: restic's cache in the
 // benchmarks] in ../baselines.ts.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,7 +39,7 @@ export const benchCase: BenchCase = {
       `tree: ${tree.files} files, ${(tree.bytes / 1e6).toFixed(0)} MB, written in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     const startup = await keepsakeStartupSeconds();
-    ctx.log(`keepsake start-up (node + tsx, --help): ${startup.toFixed(2)} s, inside every timing`);
+    ctx.log(`keepsake start-up (--help): ${startup.toFixed(2)} s, inside every timing`);
 
     const missing = missingBinary(resticBin);
     const rounds = roundsFor(ctx.small);
