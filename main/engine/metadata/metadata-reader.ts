@@ -523,6 +523,11 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
       return;
     }
     const failure = outcome === 'timeout' ? timeoutText : outcome.failure;
+    if (closed) {
+      // close() ended exiftool under this batch: its reads were settled there, not failed
+      for (const read of batch) read.settle({ failure: 'the metadata reader was closed' });
+      return;
+    }
     if (batch.length > 1) {
       // one bad file must not cost its batch-mates their metadata: retry each alone
       logger.warn('metadata batch failed; retrying its files one by one', {

@@ -15,6 +15,11 @@
 // - A record the vault will not take at all (no field to drop, unknown asset, the request
 //   refused for that file alone) stays 'read' with a problem saying so: it is not retried
 //   this run, and is offered again on the next one.
+// - Records go out in full batches while reads are still coming in: the vault makes one
+//   synced commit per request (an fsync, on its event loop), so sending every few records
+//   as exiftool finished them cost a 2,000-file first backup ~150 commits and 2 s of the
+//   embedded vault's main thread. A partial batch is sent once nothing is being read any
+//   more, or sendDelayMs after it was first held back, whichever comes first.
 // - The vault failing as a whole (down, 5xx, timeouts) is retried with the shared backoff.
 //   Nothing waits for that here: what is not sent is durably 'read' (or 'pending') in the
 //   store, for the next run or the daemon; `backup` waits at most its grace period.
@@ -56,6 +61,11 @@ export interface MetadataPumpOptions {
   concurrency: number;
   /** Do not send (dry run, or paused). Read on each pass. */
   sendingAllowed: () => boolean;
+  /**
+   * Longest a partial batch waits for more records while reads are in flight (default
+   * 1000 ms). See [Note: Sending metadata].
+   */
+  sendDelayMs?: number;
   events: {
     fileChanged(file: FileRecord): void;
     pauseRequired(reason: 'sign_in_needed', message: string): void;
@@ -82,6 +92,11 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
   let queued = false;
   let closed = false;
   let sendRetryTimer: TimerHandle | null = null;
+  /** Set while a partial batch is held back for more records. */
+  let flushTimer: TimerHandle | null = null;
+  /** The held-back partial batch is due: send it even if reads are in flight. */
+  let flushDue = false;
+  const sendDelayMs = options.sendDelayMs ?? 1000;
   let sendFailures = 0;
   /** false once the vault answered 404/405 to POST /api/v1/metadata (an older vault). */
   let batchEndpoint = true;
@@ -156,6 +171,19 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
           .filter((r) => !held.has(r.file.id))
           .slice(0, metadataBatchSize);
         if (rows.length === 0) return;
+        if (rows.length < metadataBatchSize && reading.size > 0 && !flushDue) {
+          // More records are being read: wait for a fuller batch (bounded by the timer).
+          flushTimer ??= clock.setTimeout(() => {
+            flushTimer = null;
+            flushDue = true;
+            kick();
+          }, sendDelayMs);
+          flushTimer.unref?.();
+          return;
+        }
+        flushDue = false;
+        if (flushTimer !== null) clock.clearTimeout(flushTimer);
+        flushTimer = null;
         if (!(await sendRows(rows)) || sendRetryTimer !== null) return;
       }
     } finally {
@@ -342,6 +370,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     async close() {
       closed = true;
       if (sendRetryTimer !== null) clock.clearTimeout(sendRetryTimer);
+      if (flushTimer !== null) clock.clearTimeout(flushTimer);
       controller.abort();
       await Promise.allSettled([...reading.values()]);
     },
