@@ -17,6 +17,7 @@ export const fileStates = [
   'excluded',
   'failed',
   'missing',
+  'skipped', // looked at: not a photo or video (excludedBy says why); never uploaded
 ] as const;
 export const FileState = z.enum(fileStates);
 export type FileState = z.infer<typeof FileState>;
@@ -84,7 +85,7 @@ export const EngineStatus = z.object({
   /** unix ms; null = until resumed */
   pausedUntil: z.number().nullable(),
   counts: StateCounts,
-  /** Media files known under the watched folders, excluding `excluded` and `missing`. */
+  /** Media files known under the watched folders, excluding `excluded`, `missing` and `skipped`. */
   filesTotal: z.number().int().nonnegative(),
   bytesTotal: z.number().nonnegative(),
   /** backed_up + duplicate */
@@ -125,7 +126,7 @@ export const FileRow = z.object({
   sha256: z.string().nullable(),
   state: FileState,
   error: ErrorInfo.nullable(),
-  /** The rule that excluded it (state `excluded`). */
+  /** The rule that excluded it (state `excluded`), or why it was skipped (state `skipped`). */
   excludedBy: z.string().nullable(),
   attempts: z.number().int().nonnegative(),
   /** unix ms of the next retry, when one is scheduled */

@@ -38,6 +38,7 @@ import { createHttpClient } from './vault/http-client.js';
 import { createVaultClient } from './vault/vault-client.js';
 import { classifyPath as defaultClassifyPath } from './watch/media-types.js';
 import { scanFolder as defaultScanFolder } from './watch/scan.js';
+import { sniffFile } from './watch/sniff.js';
 import { createFolderWatcher } from './watch/watcher.js';
 
 /** The uploader of an engine with no vault: never called (the queue does not run). */
@@ -187,6 +188,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     statPath,
     scanFolder: options.scanFolder ?? defaultScanFolder,
     classifyPath: options.classifyPath ?? defaultClassifyPath,
+    sniffContent: sniffFile,
     createWatcher:
       options.createWatcher === undefined ? createFolderWatcher : options.createWatcher,
     reconcileIntervalMs: options.reconcileIntervalMs ?? 3600_000,

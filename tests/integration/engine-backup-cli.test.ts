@@ -94,13 +94,13 @@ describe('keepsake backup', () => {
       assert.ok((s[key] as number) >= 0, `summary.${key} >= 0`);
     }
     assert.equal(
-      s.backedUp + s.duplicates + s.excluded + s.failed,
+      s.backedUp + s.duplicates + s.excluded + s.failed + (s.skipped as number),
       s.files,
       `every file counted once in the summary: ${JSON.stringify(s)}`,
     );
   }
 
-  it('backs up every photo, video and sidecar of a folder to the vault with the same sha256, and ignores non-media files', async () => {
+  it('backs up every photo, video and sidecar of a folder to the vault with the same sha256, and skips non-media files with a reason', async () => {
     const { src, dataDir, files } = await freshSetup();
     const before = await snapshotTree(src);
 
@@ -111,10 +111,11 @@ describe('keepsake backup', () => {
 
     const tracked = files.filter((f) => isExpectedTracked(f.path));
     const uniqueContent = new Map(tracked.map((f) => [f.sha256, f.size]));
+    const notMedia = files.length - tracked.length;
     assert.equal(
       summary.files,
-      tracked.length,
-      `files = media + sidecars: ${JSON.stringify(summary)}`,
+      tracked.length + notMedia,
+      `files = media + sidecars + skipped: ${JSON.stringify(summary)}`,
     );
     assert.equal(summary.failed, 0);
     assert.equal(summary.excluded, 0);
@@ -134,10 +135,12 @@ describe('keepsake backup', () => {
       const bytes = await reader.content(f.sha256);
       assert.equal(bytes.length, f.size);
     }
-    // non-media files never reach the vault
-    for (const f of files.filter((x) => !isExpectedTracked(x.path))) {
+    // non-media files never reach the vault, and each is listed as skipped with why
+    const skipped = files.filter((x) => !isExpectedTracked(x.path));
+    for (const f of skipped) {
       assert.equal(held.has(f.sha256), false, `${f.relPath} is not media and was not uploaded`);
     }
+    assert.equal(summary.skipped, skipped.length, JSON.stringify(summary));
     await assertTreeUntouched(src, before);
   });
 

@@ -18,13 +18,15 @@ import {
 } from '../support/cli.js';
 import { makeTempDir } from '../support/paths.js';
 import { assertTreeUntouched, snapshotTree } from '../support/snapshot.js';
-import { copyCorpusFiles } from '../support/tree.js';
+import { copyCorpusFiles, writeTreeFile } from '../support/tree.js';
 import { startTestVault } from '../support/vault.js';
 
 type TestVault = Awaited<ReturnType<typeof startTestVault>>;
 
 interface Summary extends BackupSummary {
   problems: { path: string; code: string; reason: string }[];
+  skipped: number;
+  skippedFiles: { path: string; reason: string }[];
 }
 
 interface StatusReport {
@@ -156,6 +158,60 @@ describe('every file and folder ends in a visible state', () => {
     );
     assert.deepEqual(statusAfter.unreadableFolders, []);
     await chmod(join(src, 'locked'), 0o700);
+    await assertTreeUntouched(src, before);
+  });
+
+  it('photos without a (known) extension are recognised by content and backed up; other files are skipped with a reason', async () => {
+    const src = await tempDir('keepsake-src-');
+    const dataDir = await tempDir('keepsake-data-');
+    const photos = await copyCorpusFiles(src, [
+      // an iPhone-style photo saved without ".jpg", with GPS in its EXIF
+      { corpus: 'ianare-exif-samples/jpg/gps/DSCN0012.jpg', dest: 'IMG_0001' },
+      { corpus: 'ianare-exif-samples/tiff/Crémieux11.tiff', dest: 'scans/page-11' },
+      // HEIF under an extension the list does not know
+      { corpus: 'exifr-fixtures/heic-single.heic', dest: 'phone/photo.hej2' },
+      { corpus: 'ianare-exif-samples/jpg/Canon_PowerShot_S40.jpg', dest: 'ok.jpg' },
+    ]);
+    const others = [
+      await writeTreeFile(src, 'notes.txt', Buffer.from('shopping list: milk, eggs\n')),
+      ...(await copyCorpusFiles(src, [
+        {
+          corpus: 'takeout/immich-go-gophers/gophers/Google Photos/gophers/metadata.json',
+          dest: 'album/metadata.json',
+        },
+      ])),
+      await writeTreeFile(src, 'README', Buffer.from('not a photo\n')),
+    ];
+    const before = await snapshotTree(src);
+    const run = await runCli([
+      'backup',
+      src,
+      '--to',
+      vault.url,
+      '--token',
+      vault.token,
+      '--data-dir',
+      dataDir,
+      '--json',
+    ]);
+    assert.equal(run.code, 0, `skipped files are not failures: ${describeRun(run)}`);
+    const summary = parseJsonOutput<Summary>(run);
+    assert.equal(summary.backedUp + summary.duplicates, photos.length, JSON.stringify(summary));
+    assert.equal(summary.skipped, others.length, JSON.stringify(summary));
+    assert.deepEqual(
+      summary.skippedFiles.map((f) => [f.path, f.reason]).sort(),
+      others.map((f) => [f.path, 'not a photo or video']).sort(),
+    );
+    assert.equal(summary.files, photos.length + others.length, 'every file is counted');
+    const held = await reader.check([...photos, ...others].map((f) => f.sha256));
+    for (const p of photos) assert.ok(held.has(p.sha256), `${p.relPath} is on the vault`);
+    for (const o of others) assert.ok(!held.has(o.sha256), `${o.relPath} is not uploaded`);
+    // its metadata was read from the content too: the vault has where it was taken
+    const asset = await reader.getAsset(photos[0]!.sha256);
+    const meta: unknown = asset?.metadata ?? null;
+    const gps = (meta as { gps?: { lat?: unknown } | null } | null)?.gps;
+    assert.equal(asset?.mime, 'image/jpeg', JSON.stringify(asset));
+    if (meta !== null) assert.equal(typeof gps?.lat, 'number', JSON.stringify(asset));
     await assertTreeUntouched(src, before);
   });
 });

@@ -46,6 +46,8 @@ export interface BackupSummary {
    * this run or an earlier one): "duplicate of another file here", not "already on the vault".
    */
   duplicatesHere: number;
+  /** Files looked at that are not photos or videos (listed in skippedFiles with why). */
+  skipped: number;
   /** File bytes sent to the vault by this run (after a resume: only what was sent again). */
   bytesUploaded: number;
   seconds: number;
@@ -54,6 +56,7 @@ export interface BackupSummary {
   /** Where the backup went; see [Note: Saying where the backup is]. */
   vault: { url: string; embedded: boolean; dir: string | null; sameDiskAsPhotos: boolean };
   failures: { path: string; code: string; message: string }[];
+  skippedFiles: { path: string; reason: string }[];
   /** Folders (or sub-folders) that could not be read: their files are not backed up. */
   problems: { path: string; code: string; reason: string }[];
   wouldUpload?: { path: string; size: number }[];
@@ -260,6 +263,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
         c.backed_up +
         c.duplicate +
         c.excluded +
+        c.skipped +
         c.failed +
         c.queued +
         c.discovered +
@@ -270,6 +274,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       duplicatesHere: duplicatesOfFilesHere(duplicateRows, backedUpRows).length,
       excluded: c.excluded,
       failed: c.failed,
+      skipped: c.skipped,
       bytesUploaded: engine.bytesUploaded(),
       seconds: Math.round((performance.now() - startedAt) / 10) / 100,
       missing: c.missing,
@@ -284,6 +289,10 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
         path: r.path,
         code: r.error?.code ?? 'internal',
         message: r.error?.message ?? 'failed',
+      })),
+      skippedFiles: (await listAll(engine, folderIds, 'skipped')).map((r) => ({
+        path: r.path,
+        reason: r.excludedBy ?? 'not a photo or video',
       })),
       problems: mine.flatMap((f) =>
         f.problems.map((p) => ({ path: p.path, code: p.code, reason: p.message })),
@@ -354,7 +363,7 @@ function printHuman(s: BackupSummary): void {
     );
   } else {
     out(
-      `${s.files} files: ${s.backedUp} backed up, ${duplicates}, ${s.excluded} excluded, ${s.failed} failed; ${formatSize(s.bytesUploaded)} uploaded in ${s.seconds} s ${destination(s.vault)}.`,
+      `${s.files} files: ${s.backedUp} backed up, ${duplicates}, ${s.excluded} excluded, ${s.skipped} skipped (not photos or videos), ${s.failed} failed; ${formatSize(s.bytesUploaded)} uploaded in ${s.seconds} s ${destination(s.vault)}.`,
     );
     if (s.problems.length > 0) {
       out(`${s.problems.length} folder(s) could not be read; their files are not backed up:`);

@@ -44,6 +44,9 @@ export function applyEntry(
   const { store } = ctx;
   const now = ctx.now();
   const c = entry.classification;
+  // A name that says nothing is looked at (watch/sniff.ts) before it reaches here; one that was
+  // not (a caller that skipped the look) changes nothing until it is.
+  if (c.kind === 'unknown') return;
   const identity = { size: entry.size, mtimeMs: entry.mtimeMs, ino: entry.ino, dev: entry.dev };
   if (row === null) {
     store.insertFile({
@@ -51,16 +54,24 @@ export function applyEntry(
       path: entry.path,
       relPath: entry.relPath,
       ...identity,
-      state: c.kind === 'excluded' ? 'excluded' : 'discovered',
-      excludedBy: c.kind === 'excluded' ? c.rule : null,
+      state: c.kind === 'excluded' ? 'excluded' : c.kind === 'skipped' ? 'skipped' : 'discovered',
+      excludedBy: c.kind === 'excluded' ? c.rule : c.kind === 'skipped' ? c.reason : null,
       priority,
       mediaKind: c.kind === 'sidecar' ? 'sidecar' : 'media',
-      mime: c.kind === 'excluded' ? null : c.mime,
+      mime: c.kind === 'media' || c.kind === 'sidecar' ? c.mime : null,
     });
     counts.added++;
     return;
   }
   const unchanged = sameId(row, identity);
+  if (c.kind === 'skipped') {
+    if (row.state === 'skipped' && row.excludedBy === c.reason && unchanged) return;
+    if (isBusy(row.state)) return;
+    if (row.uploadUrl) ctx.abandon(row.uploadUrl);
+    const seen = { relPath: entry.relPath, identity, changed: !unchanged, now };
+    if (store.apply(row.id, transitions.notMedia(c.reason, seen))) counts.changed++;
+    return;
+  }
   if (c.kind === 'excluded') {
     if (row.state === 'excluded' && row.excludedBy === c.rule && unchanged) return;
     if (isBusy(row.state)) return; // its worker finishes first; the next pass excludes it

@@ -19,20 +19,32 @@
 // excluded    a rule excluded it (excluded_by says which)
 // failed      it cannot go on without help (error_* says why; retryable says if retry helps)
 // missing     gone from disk; never deleted from the vault (a backup, not a mirror)
+// skipped     its name said nothing and its first bytes are not a photo or video (excluded_by
+//             says why): shown, never uploaded; looked at again when it changes
 import { fileStates, type FileState } from '../../../common/contract.js';
 import type { FileIdentity, HashResult } from '../hash/types.js';
 import type { FilePatch, MediaKind, StoredError } from '../store/types.js';
 
 const legal: Record<FileState, readonly FileState[]> = {
-  discovered: ['discovered', 'hashing', 'queued', 'excluded', 'failed', 'missing'],
+  discovered: ['discovered', 'hashing', 'queued', 'excluded', 'failed', 'missing', 'skipped'],
   hashing: ['discovered', 'queued', 'failed', 'missing', 'excluded'],
-  queued: ['queued', 'uploading', 'duplicate', 'discovered', 'failed', 'missing', 'excluded'],
+  queued: [
+    'queued',
+    'uploading',
+    'duplicate',
+    'discovered',
+    'failed',
+    'missing',
+    'excluded',
+    'skipped',
+  ],
   uploading: ['queued', 'backed_up', 'duplicate', 'discovered', 'failed', 'missing', 'excluded'],
-  backed_up: ['discovered', 'missing', 'excluded'],
-  duplicate: ['discovered', 'missing', 'excluded'],
-  excluded: ['discovered', 'missing', 'excluded'],
-  failed: ['discovered', 'queued', 'failed', 'missing', 'excluded'],
-  missing: ['discovered', 'missing', 'excluded'],
+  backed_up: ['discovered', 'missing', 'excluded', 'skipped'],
+  duplicate: ['discovered', 'missing', 'excluded', 'skipped'],
+  excluded: ['discovered', 'missing', 'excluded', 'skipped'],
+  failed: ['discovered', 'queued', 'failed', 'missing', 'excluded', 'skipped'],
+  missing: ['discovered', 'missing', 'excluded', 'skipped'],
+  skipped: ['discovered', 'missing', 'excluded', 'skipped'],
 };
 
 export class IllegalTransitionError extends Error {
@@ -88,6 +100,7 @@ export type TransitionName =
   | 'excluded'
   | 'gone'
   | 'unreadable'
+  | 'notMedia'
   | 'hashingStarted'
   | 'hashKnown'
   | 'hashDeferred'
@@ -194,6 +207,24 @@ export const transitions = {
   /** Not on disk any more (the scan, or a worker that found it gone). Never deleted from the vault. */
   gone: (from: readonly FileState[] = notMissing) =>
     t('gone', from, 'missing', { uploadUrl: null, uploadOffset: null }),
+  /**
+   * Its name said nothing and its first bytes are not a photo or video (watch/sniff.ts): shown
+   * as skipped with the reason, never uploaded. What the vault holds of an earlier content stays.
+   */
+  notMedia: (
+    reason: string,
+    seen: { relPath: string; identity: FileIdentity; changed: boolean; now: number },
+  ) =>
+    t('notMedia', restingStates, 'skipped', {
+      relPath: seen.relPath,
+      ...seen.identity,
+      ...(seen.changed ? { ...contentForgotten, seenAt: seen.now } : {}),
+      excludedBy: reason,
+      uploadUrl: null,
+      uploadOffset: null,
+      error: null,
+      mime: null,
+    }),
   /**
    * The scan could not read a media-named path (FIFO, permissions): visible, retryable. A file
    * already safe, excluded or missing stays so (what the vault holds is still good).

@@ -28,8 +28,10 @@ import type {
   Classification,
   FolderRules,
   FolderWatchStatus,
+  ScanEntry,
   ScanResult,
 } from '../watch/types.js';
+import type { FileIdentity } from '../hash/types.js';
 import { folderView } from './status.js';
 
 /** The part of a folder watcher the engine uses (watch/watcher.ts builds it). */
@@ -69,6 +71,10 @@ export type ScanFolder = (
 ) => Promise<ScanResult>;
 export type ClassifyPath = (relPath: string, rules: FolderRules) => Classification;
 export type CreateWatcher = (options: WatcherFactoryOptions) => Promise<FolderWatcherHandle>;
+/** Reads a file's first bytes: a photo or video, or skipped with the reason (watch/sniff.ts). */
+export type SniffContent = (
+  path: string,
+) => Promise<Extract<Classification, { kind: 'media' | 'skipped' }>>;
 
 export interface FoldersOptions {
   store: Store;
@@ -77,6 +83,7 @@ export interface FoldersOptions {
   statPath: StatPath;
   scanFolder: ScanFolder;
   classifyPath: ClassifyPath;
+  sniffContent: SniffContent;
   /** null: no watchers (one pass, as `keepsake backup` runs). */
   createWatcher: CreateWatcher | null;
   /** Periodic reconcile scan of every folder (0 = never). */
@@ -184,6 +191,8 @@ export function createFolders(options: FoldersOptions): Folders {
             return;
           }
           if (closed || !store.getFolder(folderId)) return;
+          scan = { ...scan, entries: await resolveUnknown(scan.entries) };
+          if (closed || !store.getFolder(folderId)) return;
           const counts: ReconcileCounts = reconcileFolder(reconcileCtx, folder, scan, priority);
           if (scan.rootPresent) recordUnreadable(folder, scan);
           if (!scan.rootPresent) {
@@ -213,6 +222,53 @@ export function createFolders(options: FoldersOptions): Folders {
   }
 
   /**
+   * What a file whose name says nothing is: what the database knows when its identity has not
+   * moved (so an unchanged folder reads no file), else its first bytes.
+   * See [Note: What sniffing costs] in watch/sniff.ts.
+   */
+  async function resolveContent(
+    path: string,
+    identity: FileIdentity,
+  ): Promise<Extract<Classification, { kind: 'media' | 'skipped' }>> {
+    const row = store.getFileByPath(path);
+    if (
+      row !== null &&
+      row.size === identity.size &&
+      row.mtimeMs === identity.mtimeMs &&
+      row.ino === identity.ino &&
+      row.dev === identity.dev
+    ) {
+      if (row.state === 'skipped' && row.excludedBy !== null) {
+        return { kind: 'skipped', reason: row.excludedBy };
+      }
+      if (row.mime !== null) {
+        const mediaType = row.mime.startsWith('video/') ? 'video' : 'image';
+        return { kind: 'media', mediaType, mime: row.mime };
+      }
+    }
+    return options.sniffContent(path);
+  }
+
+  /** Settles every 'unknown' entry of a scan, a few files at a time. */
+  async function resolveUnknown(entries: ScanEntry[]): Promise<ScanEntry[]> {
+    const unknown: number[] = [];
+    entries.forEach((e, i) => {
+      if (e.classification.kind === 'unknown') unknown.push(i);
+    });
+    if (unknown.length === 0) return entries;
+    const out = [...entries];
+    for (let at = 0; at < unknown.length && !closed; at += 16) {
+      await Promise.all(
+        unknown.slice(at, at + 16).map(async (i) => {
+          const e = out[i] as ScanEntry;
+          out[i] = { ...e, classification: await resolveContent(e.path, e) };
+        }),
+      );
+    }
+    return out;
+  }
+
+  /**
    * What this scan could not list replaces what the last one could not (so a folder made
    * readable again drops out on the next rescan); a newly unreadable one is told once.
    */
@@ -237,16 +293,20 @@ export function createFolders(options: FoldersOptions): Folders {
     reconciling++;
     try {
       const observed = await Promise.all(
-        hint.paths.map(async (path) => ({
-          path,
-          st: await statPath(path).catch(() => 'error' as const),
-        })),
+        hint.paths.map(async (path) => {
+          const st = await statPath(path).catch(() => 'error' as const);
+          const rel = relativeTo(folder.path, path);
+          let c = rel === null || rel === '' ? null : classifyPath(rel, rules);
+          if (c?.kind === 'unknown' && st !== 'error' && st?.kind === 'file') {
+            c = await resolveContent(path, st.identity);
+          }
+          return { path, st, rel, c };
+        }),
       );
       if (closed) return;
       store.batch(() => {
-        for (const { path, st } of observed) {
-          const rel = relativeTo(folder.path, path);
-          if (rel === null || rel === '') {
+        for (const { path, st, rel, c } of observed) {
+          if (rel === null || rel === '' || c === null) {
             needRescan = true;
             continue;
           }
@@ -258,10 +318,11 @@ export function createFolders(options: FoldersOptions): Folders {
           }
           if (st === null) {
             if (row) applyGone(reconcileCtx, row, counts);
-            else needRescan = true; // maybe a folder went away with files under it
+            // maybe a folder went away with files under it (a short-lived file with a name
+            // that says nothing, such as an editor's probe file, is not worth a rescan)
+            else if (c.kind !== 'unknown') needRescan = true;
             continue;
           }
-          const c = classifyPath(rel, rules);
           if (c.kind === 'ignored') continue;
           applyEntry(
             reconcileCtx,

@@ -3,8 +3,8 @@
 // status event, the UI's folder list and `keepsake status` (through snapshot.ts) all count
 // with the same functions, so they never disagree.
 //
-// Invariant: excluded and missing files count in their state's number but never in the
-// totals; only backed_up and duplicate count as safe; pending bytes never go below zero.
+// Invariant: excluded, missing and skipped files count in their state's number but never in
+// the totals; only backed_up and duplicate count as safe; pending bytes never go below zero.
 import {
   fileStates,
   type EngineStatus,
@@ -71,7 +71,7 @@ export function tally(summary: readonly StateSummary[], folderId?: number): Tall
   for (const row of summary) {
     if (folderId !== undefined && row.folderId !== folderId) continue;
     t.counts[row.state] += row.files;
-    if (row.state === 'excluded' || row.state === 'missing') continue;
+    if (row.state === 'excluded' || row.state === 'missing' || row.state === 'skipped') continue;
     t.filesTotal += row.files;
     t.bytesTotal += row.bytes;
     if (safeStates.includes(row.state)) {

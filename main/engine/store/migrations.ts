@@ -146,6 +146,57 @@ CREATE TABLE vault_repairs (
 ALTER TABLE files ADD COLUMN proven_at INTEGER; -- unix ms of the last verify that proved this file (vault re-hash ok, original unchanged); NULL = never
 `;
 
+// 0007: a new file state, 'skipped' (looked at: not a photo or video; excluded_by says why).
+// SQLite cannot change a CHECK constraint in place, so the files table is rebuilt (the
+// documented "12-step" way: new table, copy, drop, rename, indexes). No table references
+// files(id), so dropping it with foreign keys on cascades nowhere. Its state CHECK now also
+// allows 'skipped'; everything else is as 0001-0006 left it.
+const m0007_skipped_state = `
+CREATE TABLE files_new (
+  id                INTEGER PRIMARY KEY,  -- stable file id shown to the UI
+  folder_id         INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE, -- owning folder
+  path              TEXT NOT NULL UNIQUE, -- absolute path on disk (bytes as the OS gave them, no normalisation)
+  rel_path          TEXT NOT NULL,        -- path relative to the folder root, forward slashes
+  size              INTEGER NOT NULL,     -- bytes, as last seen on disk
+  mtime_ms          INTEGER NOT NULL,     -- modification time, unix ms (integer), as last seen
+  ino               INTEGER NOT NULL,     -- inode number as last seen
+  dev               INTEGER NOT NULL,     -- device number as last seen
+  seen_at           INTEGER NOT NULL,     -- unix ms when (size, mtime, ino, dev) took their current values (settle clock)
+  sha256            TEXT,                 -- 64 lowercase hex of the content for the identity above; NULL = not hashed yet
+  state             TEXT NOT NULL CHECK (state IN ('discovered','hashing','queued','uploading','backed_up','duplicate','excluded','failed','missing','skipped')),
+  dedup_checked     INTEGER NOT NULL DEFAULT 0, -- 1 when the vault's dedup check said it lacks sha256 (state queued)
+  error_code        TEXT,                 -- KeepsakeError code of the last failure (state failed, or a retry pending)
+  error_message     TEXT,                 -- the failure in words a person understands
+  error_retryable   INTEGER,              -- 1 if retrying may help, 0 if not
+  excluded_by       TEXT,                 -- the rule that excluded it (state excluded), or why it was skipped (state skipped)
+  attempts          INTEGER NOT NULL DEFAULT 0, -- failed upload attempts since the last success or manual retry
+  verify_failures   INTEGER NOT NULL DEFAULT 0, -- times the vault refused the content's sha256 (460)
+  next_attempt_at   INTEGER,              -- unix ms before which the queue does not retry it; NULL = now
+  upload_url        TEXT,                 -- tus upload URL of the upload in progress; NULL = none
+  upload_offset     INTEGER,              -- bytes the server confirmed for upload_url
+  priority          INTEGER NOT NULL DEFAULT 0, -- 1 = added by hand (uploads first), 0 = found by scan
+  media_kind        TEXT NOT NULL DEFAULT 'media' CHECK (media_kind IN ('media','sidecar')), -- classification
+  mime              TEXT,                 -- MIME type from the extension, or from the first bytes (no/unknown extension)
+  capture_time      TEXT,                 -- ISO 8601 with offset, from metadata; NULL = unknown/not read
+  metadata          TEXT,                 -- JSON {metadata, raw} from exiftool (bounded)
+  metadata_problems TEXT NOT NULL DEFAULT '[]', -- JSON array of problem messages in plain words
+  metadata_state    TEXT NOT NULL DEFAULT 'pending' CHECK (metadata_state IN ('pending','read','sent')), -- pending = not read; read = read, not sent to the vault; sent = on the vault
+  created_at        INTEGER NOT NULL,     -- unix ms when the row was first made
+  updated_at        INTEGER NOT NULL,     -- unix ms of the last change of state or identity
+  uploaded_at       INTEGER,              -- unix ms when the vault verified this content from our upload; NULL = never uploaded by us
+  proven_at         INTEGER               -- unix ms of the last verify that proved this file (vault re-hash ok, original unchanged); NULL = never
+) STRICT;
+INSERT INTO files_new SELECT * FROM files;
+DROP TABLE files;
+ALTER TABLE files_new RENAME TO files;
+CREATE INDEX files_upload_order ON files(state, dedup_checked, priority DESC, mtime_ms DESC);
+CREATE INDEX files_upload_size ON files(state, dedup_checked, size);
+CREATE INDEX files_metadata ON files(metadata_state, state);
+CREATE INDEX files_folder ON files(folder_id, state);
+CREATE INDEX files_identity ON files(ino, dev, size, mtime_ms);
+CREATE INDEX files_sha256 ON files(sha256);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -153,6 +204,7 @@ export const migrations: readonly Migration[] = [
   { version: 4, name: '0004_discovered_unchecked', sql: m0004_discovered_unchecked },
   { version: 5, name: '0005_folder_problems', sql: m0005_folder_problems },
   { version: 6, name: '0006_verify_receipts', sql: m0006_verify_receipts },
+  { version: 7, name: '0007_skipped_state', sql: m0007_skipped_state },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

@@ -1,6 +1,8 @@
 // Which paths under a watched folder Keepsake backs up, and why not the others.
 // classifyPath() is pure and fast (it runs for every name a scan or the watcher sees):
-// extension lookup first, then hidden/system/temporary names, then the user's globs.
+// extension lookup first, then hidden/system/temporary names, then the user's globs. A name
+// whose extension is missing or unknown is 'unknown': its first bytes decide (sniff.ts), and
+// what is not a photo or video is recorded as skipped, never silently left out.
 // Invariant: one relPath and one set of rules always give the same answer, whether it came
 // from the scan or from a watcher event, so a file never flips state by how it was noticed.
 //
@@ -12,6 +14,10 @@ import type { Classification, FolderRules } from './types.js';
 type MediaClass = Extract<Classification, { kind: 'media' }>;
 type SidecarClass = Extract<Classification, { kind: 'sidecar' }>;
 type ExcludedClass = Extract<Classification, { kind: 'excluded' }>;
+type UnknownClass = Extract<Classification, { kind: 'unknown' }>;
+
+/** A name that says nothing about its content (shared, frozen). */
+export const UNKNOWN_CONTENT: UnknownClass = Object.freeze({ kind: 'unknown' });
 
 function media(mediaType: MediaClass['mediaType'], mime: string): MediaClass {
   return Object.freeze({ kind: 'media', mediaType, mime });
@@ -225,16 +231,17 @@ function compileRules(rules: FolderRules): CompiledRules {
 }
 
 /**
- * Classifies a path relative to a folder root (forward slashes). Non-media names and
- * hidden/system/temporary files are 'ignored' (never recorded); media and sidecars that a
- * user glob rules out are 'excluded' with the rule, so the person can see why.
+ * Classifies a path relative to a folder root (forward slashes). Hidden/system/temporary
+ * files are 'ignored' (never recorded); names without a known extension are 'unknown' (the
+ * content decides); media, sidecars and unknown names that a user glob rules out are
+ * 'excluded' with the rule, so the person can see why.
  * See [Note: How include and exclude globs match].
  */
 export function classifyPath(relPath: string, rules: FolderRules): Classification {
   const slash = relPath.lastIndexOf('/');
   const name = slash >= 0 ? relPath.slice(slash + 1) : relPath;
-  const byExt = classifyByExtension(name);
-  if (!byExt || isIgnoredFileName(name)) return IGNORED;
+  if (name === '' || isIgnoredFileName(name)) return IGNORED;
+  const byExt = classifyByExtension(name) ?? UNKNOWN_CONTENT;
   if (slash >= 0) {
     for (const folder of relPath.slice(0, slash).split('/')) {
       if (isIgnoredFolderName(folder)) return IGNORED;
@@ -249,9 +256,9 @@ export function classifyPath(relPath: string, rules: FolderRules): Classificatio
  */
 export function applyRules(
   relPath: string,
-  byExt: MediaClass | SidecarClass,
+  byExt: MediaClass | SidecarClass | UnknownClass,
   rules: FolderRules,
-): Classification & { kind: 'media' | 'sidecar' | 'excluded' } {
+): Classification & { kind: 'media' | 'sidecar' | 'unknown' | 'excluded' } {
   if (rules.include.length === 0 && rules.exclude.length === 0) return byExt;
   const compiled = compileRules(rules);
   for (const e of compiled.exclude) {

@@ -2,7 +2,9 @@
 // truth (watcher events are only hints). Invariants:
 // - symlinks are never followed (reported as problems), so a link loop cannot trap the walk;
 // - nothing but lstat and readdir touch the disk: no file is opened, a FIFO or device with
-//   a media name is reported ('not_a_regular_file') without being opened;
+//   a media name is reported ('not_a_regular_file') without being opened; a file whose name
+//   says nothing (no or an unknown extension) is an entry of kind 'unknown', and the engine
+//   reads its first bytes (sniff.ts) only when it is new or changed;
 // - one unreadable entry or sub-folder is a problem in the result, never an abort; folders
 //   that could not be read are listed in unreadableDirs so that the engine does not mistake
 //   their files for deleted ones;
@@ -18,8 +20,9 @@
 // between slices: the main thread is never held for longer than one slice (plus one
 // syscall). On a network filesystem a single syscall can stall for seconds, so there the
 // walk uses the promise API with a few folders in flight and a batch of lstats per folder.
-// Names are classified before any stat, so non-media files cost no syscall at all, and the
-// classification objects are shared (see media-types.ts) to keep per-entry memory small.
+// Names are classified before any stat, so hidden and system files cost no syscall at all,
+// and the classification objects are shared (see media-types.ts) to keep per-entry memory
+// small. Files with unknown names cost one lstat, as media do (they are recorded too).
 import { type Dirent, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
@@ -31,6 +34,7 @@ import {
   classifyByExtension,
   isIgnoredFileName,
   isIgnoredFolderName,
+  UNKNOWN_CONTENT,
 } from './media-types.js';
 import type { FolderRules, ScanEntry, ScanProblem, ScanResult, UnreadableFolder } from './types.js';
 
@@ -41,7 +45,7 @@ export interface ScanOptions {
   sliceMs?: number;
 }
 
-type Classified = NonNullable<ReturnType<typeof classifyByExtension>>;
+type Classified = NonNullable<ReturnType<typeof classifyByExtension>> | typeof UNKNOWN_CONTENT;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -96,21 +100,21 @@ class ScanCollector {
         if (!name.startsWith('.')) this.symlinkProblem(prefix + name);
         continue;
       }
-      const cls = classifyByExtension(name);
-      const wanted = cls !== undefined && !isIgnoredFileName(name);
+      if (isIgnoredFileName(name)) continue;
+      const byExt = classifyByExtension(name);
       if (dirent.isFile()) {
-        if (wanted) toStat.push({ relPath: prefix + name, cls });
+        toStat.push({ relPath: prefix + name, cls: byExt ?? UNKNOWN_CONTENT });
       } else if (
         dirent.isFIFO() ||
         dirent.isSocket() ||
         dirent.isCharacterDevice() ||
         dirent.isBlockDevice()
       ) {
-        if (wanted) this.notRegularProblem(prefix + name, dirent);
-      } else if (cls !== undefined || !name.includes('.')) {
-        // DT_UNKNOWN (some filesystems do not report types): lstat decides, and it may be a
-        // folder, so names without an extension are looked at too.
-        toStat.push({ relPath: prefix + name, cls: cls ?? UNKNOWN_KIND });
+        // only a media name promises a photo; any other pipe or device is nobody's photo
+        if (byExt !== undefined) this.notRegularProblem(prefix + name, dirent);
+      } else {
+        // DT_UNKNOWN (some filesystems do not report types): lstat decides (maybe a folder)
+        toStat.push({ relPath: prefix + name, cls: byExt ?? UNKNOWN_CONTENT });
       }
     }
   }
@@ -119,7 +123,7 @@ class ScanCollector {
   addStat(relPath: string, cls: Classified, stats: Stats): string | undefined {
     const name = relPath.slice(relPath.lastIndexOf('/') + 1);
     if (stats.isFile()) {
-      if (cls === UNKNOWN_KIND || isIgnoredFileName(name)) return undefined;
+      if (isIgnoredFileName(name)) return undefined;
       const id = identityOf(stats);
       this.entries.push({
         path: this.absPath(relPath),
@@ -137,7 +141,7 @@ class ScanCollector {
       if (!name.startsWith('.')) this.symlinkProblem(relPath);
       return undefined;
     }
-    if (cls !== UNKNOWN_KIND && !isIgnoredFileName(name)) this.notRegularProblem(relPath, stats);
+    if (cls !== UNKNOWN_CONTENT && !isIgnoredFileName(name)) this.notRegularProblem(relPath, stats);
     return undefined;
   }
 
@@ -188,9 +192,6 @@ class ScanCollector {
     });
   }
 }
-
-/** Marks names of unknown type (DT_UNKNOWN) that are not media: kept only if a folder. */
-const UNKNOWN_KIND = Object.freeze({ kind: 'sidecar', mime: '' }) as Classified;
 
 async function walkSync(
   collector: ScanCollector,

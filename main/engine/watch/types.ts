@@ -9,8 +9,10 @@ export type FolderWatchMode =
 export type Classification =
   | { kind: 'media'; mediaType: 'image' | 'video' | 'raw'; mime: string }
   | { kind: 'sidecar'; mime: string } // .xmp, .aae: travel with their media
+  | { kind: 'unknown' } // no or an unknown extension: its first bytes decide (sniff.ts)
+  | { kind: 'skipped'; reason: string } // looked at, not a photo or video: shown, never uploaded
   | { kind: 'excluded'; rule: string } // a user glob, shown to the user
-  | { kind: 'ignored' }; // not media, or hidden/system/temporary: never recorded
+  | { kind: 'ignored' }; // hidden, system or temporary: never recorded
 
 export interface ScanEntry {
   /** Absolute path. */

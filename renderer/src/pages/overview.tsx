@@ -47,6 +47,12 @@ const countCards: { testId: string; label: string; states: FileState[]; tone: st
   { testId: 'count-failed', label: 'Failed', states: ['failed'], tone: 'bad' },
   { testId: 'count-excluded', label: 'Excluded', states: ['excluded'], tone: 'neutral' },
   { testId: 'count-missing', label: 'Missing', states: ['missing'], tone: 'warn' },
+  {
+    testId: 'count-skipped',
+    label: 'Skipped (not photos or videos)',
+    states: ['skipped'],
+    tone: 'neutral',
+  },
 ];
 
 function statusLine(s: EngineStatus): string {

@@ -25,6 +25,7 @@ export const stateWords: Record<FileState, string> = {
   excluded: 'Excluded',
   failed: 'Failed',
   missing: 'Missing',
+  skipped: 'Skipped',
 };
 
 interface ListState {
@@ -184,7 +185,9 @@ export function QueuePage() {
           </span>
           <span className="muted small">
             {formatBytes(row.size)} · changed {formatDateTime(row.mtimeMs)}
-            {row.excludedBy ? ` · excluded (${row.excludedBy})` : ''}
+            {row.excludedBy
+              ? ` · ${row.state === 'skipped' ? 'skipped' : 'excluded'} (${row.excludedBy})`
+              : ''}
             {row.metadataProblems.length > 0 ? ` · ${row.metadataProblems.join('; ')}` : ''}
           </span>
           {row.error && row.state === 'failed' && (

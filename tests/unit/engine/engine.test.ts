@@ -97,8 +97,10 @@ describe('engine', () => {
       const byRel = new Map(rows.map((r) => [r.relPath, r]));
       assert.equal(byRel.get('private/secret.jpg')?.state, 'excluded');
       assert.match(byRel.get('private/secret.jpg')?.excludedBy ?? '', /private\/\*\*/);
-      assert.equal(byRel.has('notes.txt'), false, 'non-media files are not tracked');
-      const media = rows.filter((r) => r.state !== 'excluded');
+      // a non-media file is shown as skipped, with why, and never uploaded
+      assert.equal(byRel.get('notes.txt')?.state, 'skipped', 'non-media files are skipped');
+      assert.equal(byRel.get('notes.txt')?.excludedBy, 'not a photo or video');
+      const media = rows.filter((r) => r.state !== 'excluded' && r.state !== 'skipped');
       assert.equal(media.length, photos.length + 1);
       for (const r of media) {
         assert.ok(['backed_up', 'duplicate'].includes(r.state), `${r.relPath}: ${r.state}`);
@@ -127,7 +129,7 @@ describe('engine', () => {
       assert.equal(engine.bytesUploaded(), 0);
       const states = (await allFiles(engine)).map((r) => r.state);
       assert.ok(
-        states.every((s) => ['backed_up', 'duplicate', 'excluded'].includes(s)),
+        states.every((s) => ['backed_up', 'duplicate', 'excluded', 'skipped'].includes(s)),
         states.join(),
       );
     } finally {
@@ -170,7 +172,9 @@ describe('engine', () => {
         await engine.start();
         await engine.whenSettled(AbortSignal.timeout(60_000));
         assert.equal(hasher.count, 0, 'the stored hashes stand');
-        const media = (await allFiles(engine)).filter((r) => r.state !== 'excluded');
+        const media = (await allFiles(engine)).filter(
+          (r) => r.state !== 'excluded' && r.state !== 'skipped',
+        );
         const shas = [...new Set(media.map((r) => r.sha256!))];
         const client = createVaultClient({ endpoint: other.url, token: other.token });
         const present = await client.check(shas);

@@ -70,6 +70,12 @@ describe('store', () => {
       excluded: transitions.excluded('*.jpg'),
       gone: transitions.gone(),
       unreadable: transitions.unreadable(error),
+      notMedia: transitions.notMedia('not a photo or video', {
+        relPath: 'a',
+        identity,
+        changed: true,
+        now: 1,
+      }),
       hashingStarted: transitions.hashingStarted(),
       hashKnown: transitions.hashKnown('c'.repeat(64)),
       hashDeferred: transitions.hashDeferred(),

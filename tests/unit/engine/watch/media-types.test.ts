@@ -65,9 +65,9 @@ describe('classifyPath', () => {
     assert.equal(classifyPath('IMG_3582.AAE', noRules).kind, 'sidecar');
   });
 
-  it('ignores non-media files and names without an extension', () => {
+  it('a name without a known extension is unknown: its content decides (never silently ignored)', () => {
     for (const relPath of ['notes.txt', 'album.json', 'Makefile', 'photo.', 'jpg', 'a/b/readme']) {
-      assert.deepEqual(classifyPath(relPath, noRules), { kind: 'ignored' }, relPath);
+      assert.deepEqual(classifyPath(relPath, noRules), { kind: 'unknown' }, relPath);
     }
   });
 
@@ -111,8 +111,12 @@ describe('classifyPath', () => {
     });
     assert.equal(classifyPath('2020/raw/x.nef', rules).kind, 'media'); // anchored glob
     assert.equal(classifyPath('a/b/scan.jpg', rules).kind, 'media');
-    // a non-media file stays ignored: nothing to show for it
-    assert.deepEqual(classifyPath('a/notes.png.txt', rules), { kind: 'ignored' });
+    // a name that says nothing is unknown (its content decides), unless a rule excludes it
+    assert.deepEqual(classifyPath('a/notes.png.txt', rules), { kind: 'unknown' });
+    assert.deepEqual(classifyPath('Screenshots/notes.txt', rules), {
+      kind: 'excluded',
+      rule: 'exclude: Screenshots',
+    });
   });
 
   it('a folder glob with a trailing slash excludes what is inside that folder', () => {

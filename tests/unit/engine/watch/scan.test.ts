@@ -32,7 +32,7 @@ function byRelPath(result: ScanResult): Map<string, ScanResult['entries'][number
 }
 
 describe('scanFolder', () => {
-  it('lists media and sidecars with their identity, and skips non-media, hidden and system files', () =>
+  it('lists media, sidecars and files of unknown kind with their identity, and skips hidden and system files', () =>
     withTemp(async (root) => {
       const photo = await put(root, '2020/trip/IMG_0001.JPG', 'jpeg bytes');
       await utimes(
@@ -59,7 +59,10 @@ describe('scanFolder', () => {
         '2020/trip/IMG_0001.JPG',
         '2020/trip/IMG_0001.xmp',
         'clip.mov',
+        'notes.txt',
       ]);
+      // a name that says nothing is recorded for the engine to look at, never left out
+      assert.deepEqual(entries.get('notes.txt')?.classification, { kind: 'unknown' });
       const entry = entries.get('2020/trip/IMG_0001.JPG');
       assert.ok(entry);
       assert.equal(entry.path, photo);
@@ -243,8 +246,8 @@ describe('scanFolder', () => {
         [...r.entries].sort((a, b) => a.relPath.localeCompare(b.relPath));
       const sortProblems = (r: ScanResult) =>
         [...r.problems].sort((a, b) => a.path.localeCompare(b.path));
-      assert.equal(fast.entries.length, 360);
-      assert.equal(fast.entries.filter((e) => e.classification.kind === 'excluded').length, 30);
+      assert.equal(fast.entries.length, 372); // 360 photos + 12 notes.txt (unknown)
+      assert.equal(fast.entries.filter((e) => e.classification.kind === 'excluded').length, 31);
       assert.deepEqual(sortEntries(net), sortEntries(fast));
       assert.deepEqual(sortProblems(net), sortProblems(fast));
       assert.equal(fast.problems.length, 2);
