@@ -81,7 +81,9 @@ export interface EngineOptions {
   metadataConcurrency?: number;
   /**
    * How often the safe files' content is checked against the vault's dedup check, so content
-   * it lost (damaged or missing) is uploaded again (default daily; 0 = only at start).
+   * it lost (damaged or missing) is uploaded again: at start when the last check is this old,
+   * then this often (default daily; 0 = at every start). See [Note: Audit cost] in
+   * verify/healer.ts.
    */
   vaultAuditIntervalMs?: number;
   /** Random source for backoff jitter (tests may seed it). */

@@ -43,8 +43,9 @@ export interface Host {
 
 /**
  * Knobs for tests and unusual setups, from the environment: KEEPSAKE_SETTLE_MS (how long a
- * file must hold still before hashing, default 2000) and KEEPSAKE_RECONCILE_INTERVAL_MS
- * (periodic full rescan, default hourly).
+ * file must hold still before hashing, default 2000), KEEPSAKE_RECONCILE_INTERVAL_MS
+ * (periodic full rescan, default hourly) and KEEPSAKE_VAULT_AUDIT_MS (how often the safe
+ * files are checked against the vault for content it lost, default daily; 0 = every start).
  */
 function envTuning(env: NodeJS.ProcessEnv): Partial<EngineOptions> {
   const out: Partial<EngineOptions> = {};
@@ -53,6 +54,8 @@ function envTuning(env: NodeJS.ProcessEnv): Partial<EngineOptions> {
   if (settle !== null) out.settleMs = settle;
   const interval = int(env.KEEPSAKE_RECONCILE_INTERVAL_MS);
   if (interval !== null) out.reconcileIntervalMs = interval;
+  const audit = int(env.KEEPSAKE_VAULT_AUDIT_MS);
+  if (audit !== null) out.vaultAuditIntervalMs = audit;
   return out;
 }
 
