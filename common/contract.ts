@@ -188,6 +188,8 @@ export const Settings = z.object({
   pauseOnBattery: setting(z.boolean()),
   pauseOnMetered: setting(z.boolean()),
   startAtLogin: setting(z.boolean()),
+  /** This computer's name on the vault (where its files came from); the host name by default. */
+  deviceName: setting(z.string()),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -207,6 +209,16 @@ export const SettingUpdate = z.discriminatedUnion('key', [
   z.object({ key: z.literal('pauseOnBattery'), value: z.boolean() }),
   z.object({ key: z.literal('pauseOnMetered'), value: z.boolean() }),
   z.object({ key: z.literal('startAtLogin'), value: z.boolean() }),
+  z.object({
+    key: z.literal('deviceName'),
+    value: z
+      .string()
+      .trim()
+      .min(1)
+      .max(255)
+      .refine((s) => !s.includes('\0'), 'must not contain NUL')
+      .nullable(),
+  }),
 ]);
 export type SettingUpdate = z.infer<typeof SettingUpdate>;
 

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerBackupCommand } from './commands/backup.js';
 import { registerDaemonCommand } from './commands/daemon.js';
+import { registerRestoreCommand } from './commands/restore.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerVaultCommand } from './commands/vault.js';
 import { registerVerifyCommand } from './commands/verify.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerBackupCommand(program);
   registerDaemonCommand(program);
   registerStatusCommand(program);
+  registerRestoreCommand(program);
   registerVaultCommand(program);
   registerVerifyCommand(program);
   return program;

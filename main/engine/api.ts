@@ -94,6 +94,8 @@ export interface EngineOptions {
 export interface KeepsakeEngine extends Engine {
   /** Resolves once metadata of hashed files has been read and sent (the caller bounds it). */
   whenMetadataSent(signal?: AbortSignal): Promise<void>;
+  /** Resolves once every safe file's place is registered on the vault (the caller bounds it). */
+  whenLocationsSent(signal?: AbortSignal): Promise<void>;
   /** Bytes the vault confirmed from this engine since it was created. */
   bytesUploaded(): number;
 }

@@ -9,6 +9,7 @@
 // closes them in close(); it never writes, renames, locks or deletes anything in a watched
 // folder (it only stats, lists and reads).
 import type { EngineOptions, KeepsakeEngine } from './api.js';
+import { defaultDeviceName, deviceIdOf } from './device.js';
 import { KeepsakeError } from './errors.js';
 import { createFileHasher } from './hash/index.js';
 import { createMetadataReader } from './metadata/index.js';
@@ -68,9 +69,11 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       // The embedded vault's own token is not one the person set.
       vaultTokenSet: !(vaultConfig?.embedded ?? true) && vaultConfig?.token !== '',
       tokenStorage: secrets.kind,
+      deviceName: defaultDeviceName(),
     },
   };
   const settings = () => resolveSettings(store, settingsSource);
+  const deviceId = deviceIdOf(store);
 
   // ---- ports: the ones given, or the production ones built now ----
   // One HTTP client (proxy, CA bundle, keep-alive) for every call to the vault.
@@ -152,6 +155,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     dryRun,
     ...(options.random ? { random: options.random } : {}),
     sendingAllowed: () => pause.reason() === null,
+    device: () => ({ id: deviceId, name: settings().deviceName.value }),
     events: {
       fileChanged,
       activity,
@@ -327,6 +331,12 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       while (!pipeline.metadataDrained()) {
         if (closed) return;
         await clock.sleep(200, signal);
+      }
+    },
+    async whenLocationsSent(signal) {
+      while (!pipeline.locationsDrained()) {
+        if (closed) return;
+        await clock.sleep(100, signal);
       }
     },
     bytesUploaded: () => pipeline.bytesUploaded(),

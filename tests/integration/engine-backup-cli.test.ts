@@ -10,6 +10,7 @@ import {
   VaultReader,
   describeRun,
   killAllChildren,
+  metricSum,
   openEngine,
   parseJsonOutput,
   runCli,
@@ -179,8 +180,16 @@ describe('keepsake backup', () => {
       uniqueBytes,
       'each distinct content uploaded exactly once (wedding.jpg is in the tree twice)',
     );
+    const metrics = await reader.metricsText();
+    assert.equal(
+      metricSum(metrics, /^keepsake_vault_uploads_deduplicated_total$/),
+      0,
+      'the vault never received a content twice',
+    );
+    // What dedup saved is the bytes of every place beyond a content's first.
+    const trackedBytes = tracked.reduce((n, f) => n + f.size, 0);
     const usage = await reader.usage();
-    assert.equal(usage.dedupSavedBytes, 0, 'the vault never received a content twice');
+    assert.equal(usage.dedupSavedBytes, trackedBytes - uniqueBytes);
     assert.equal(summary.backedUp + summary.duplicates, tracked.length);
   });
 

@@ -216,8 +216,6 @@ describe('kill -9 of the daemon', () => {
     const assets = await reader.listAssets();
     const held = new Map(assets.map((a) => [a.sha256, a]));
     for (const [rel, sha] of expected) assert.ok(held.has(sha), `${rel} on the vault`);
-    const usage = await reader.usage();
-    assert.equal(usage.dedupSavedBytes, 0, `no content uploaded twice (SEED=${seed})`);
     const metrics = await reader.metricsText();
     assert.equal(
       metricSum(metrics, /^keepsake_vault_uploads_deduplicated_total$/),

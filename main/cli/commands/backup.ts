@@ -247,6 +247,9 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
         await engine.whenMetadataSent(grace).catch(() => {
           // Metadata is never a reason to fail a backup; it is sent on a later run.
         });
+        // Where each file lives (what a restore rebuilds): sent in a few requests, unsent
+        // places are registered by the next run.
+        await engine.whenLocationsSent(grace).catch(() => {});
       }
     } finally {
       clearInterval(watchVault);

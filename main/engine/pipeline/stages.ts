@@ -1,4 +1,5 @@
-// The three stages of the pipeline (hash pump, upload queue, metadata pump) built together.
+// The stages of the pipeline (hash pump, upload queue, metadata pump, location pump) built
+// together.
 // They hand work to each other through the store: each transition is announced once
 // committed (store.onCommitted), the hash pump and the upload queue keep ready lists fed by
 // those announcements (see [Note: Ready lists] in ready-list.ts), and the metadata pump is
@@ -9,6 +10,7 @@
 // Invariant: the stages are closed in pipeline order (queue, hashes, metadata), each after
 // the one that feeds it can no longer hand it anything.
 import type { ActivityEvent, UploadProgress } from '../../../common/contract.js';
+import type { DeviceIdentity } from '../device.js';
 import type { FileHasher } from '../hash/types.js';
 import type { MetadataReader } from '../metadata/types.js';
 import type { Clock, Logger } from '../ports.js';
@@ -18,6 +20,7 @@ import type { VaultClient } from '../vault/vault-client.js';
 import type { BackoffPolicy } from './backoff.js';
 import { createHashPump, type StatPath } from './hash-pump.js';
 import { createMetadataPump, type MetadataPump } from './metadata-pump.js';
+import { createLocationPump, type LocationPump } from './location-pump.js';
 import { hashedStates } from './transitions.js';
 import { createUploadQueue } from './upload-queue.js';
 
@@ -45,6 +48,8 @@ export interface PipelineOptions {
   random?: () => number;
   /** Whether metadata may be sent now (not paused). Read on each pass. */
   sendingAllowed: () => boolean;
+  /** This computer on the vault; absent: no locations are registered (location-pump.ts). */
+  device?: () => DeviceIdentity;
   events: {
     /** The metadata pump's changes (the store announces state changes itself). */
     fileChanged: (file: FileRecord) => void;
@@ -75,6 +80,8 @@ export interface Pipeline {
   idle(): boolean;
   /** Metadata of every hashed file read and sent (or nothing to send). */
   metadataDrained(): boolean;
+  /** Every safe file's place registered on the vault, every missing one's marked gone. */
+  locationsDrained(): boolean;
   /** A setting the queue reads changed (concurrency). */
   kickUploads(): void;
   bytesUploaded(): number;
@@ -140,6 +147,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
             pauseRequired: (reason, message) => events.pauseRequired(reason, message, false),
           },
         });
+  const locations: Pick<LocationPump, 'kick' | 'drained' | 'close'> =
+    vault === null || dryRun || options.device === undefined
+      ? idleMetadataPump
+      : createLocationPump({
+          store,
+          vault,
+          clock,
+          logger: logger.child({ part: 'locations' }),
+          device: options.device,
+          sendingAllowed: options.sendingAllowed,
+          events: {
+            pauseRequired: (reason, message) => events.pauseRequired(reason, message, false),
+          },
+        });
   const unsubscribe = store.onCommitted((changes) => {
     if (changes.some((c) => hashedStates.includes(c.file.state))) metadata.kick();
   });
@@ -148,15 +169,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       hashPump.kick();
       queue.kick();
       metadata.kick();
+      locations.kick();
     },
     setPaused(paused) {
       queue.setPaused(paused);
-      if (!paused) metadata.kick();
+      if (!paused) {
+        metadata.kick();
+        locations.kick();
+      }
     },
     abortFolder: (id) => queue.abortFolder(id),
     current: () => queue.current(),
     idle: () => hashPump.idle() && queue.idle(),
     metadataDrained: () => metadata.drained(),
+    locationsDrained: () => locations.drained(),
     kickUploads: () => queue.kick(),
     bytesUploaded: () => queue.bytesUploaded(),
     throughput: () => queue.throughput(),
@@ -165,6 +191,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       await queue.close();
       await hashPump.close();
       await metadata.close();
+      await locations.close();
     },
   };
 }

@@ -325,7 +325,13 @@ export const transitions = {
   // ---- the person and the engine ----
   /** The vault is another one than last time: ask it again (stored hashes stand). */
   vaultChanged: () =>
-    t('vaultChanged', safeStates, 'discovered', { dedupChecked: false, metadataState: 'pending' }),
+    t('vaultChanged', safeStates, 'discovered', {
+      dedupChecked: false,
+      metadataState: 'pending',
+      // The new vault knows none of our places: register them there again.
+      locationSha256: null,
+      locationMtimeMs: null,
+    }),
   manualRetry: (previous: StoredError | null) =>
     t('manualRetry', ['failed'], 'discovered', {
       error: null,

@@ -197,6 +197,14 @@ CREATE INDEX files_identity ON files(ino, dev, size, mtime_ms);
 CREATE INDEX files_sha256 ON files(sha256);
 `;
 
+// 0008: what this device last told the vault about each file's place (issue 10: the vault keeps
+// every path). The location pump registers a safe file whose content or mtime differs from
+// these, and marks a missing file's place gone while location_sha256 is set.
+const m0008_locations = `
+ALTER TABLE files ADD COLUMN location_sha256 TEXT;      -- content the vault records at this file's place from our last registration; NULL = none (never registered, or marked gone)
+ALTER TABLE files ADD COLUMN location_mtime_ms INTEGER; -- the mtime (unix ms) sent with that registration
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -205,6 +213,7 @@ export const migrations: readonly Migration[] = [
   { version: 5, name: '0005_folder_problems', sql: m0005_folder_problems },
   { version: 6, name: '0006_verify_receipts', sql: m0006_verify_receipts },
   { version: 7, name: '0007_skipped_state', sql: m0007_skipped_state },
+  { version: 8, name: '0008_locations', sql: m0008_locations },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

@@ -15,6 +15,8 @@ export interface SettingValues {
   pauseOnBattery: boolean;
   pauseOnMetered: boolean;
   startAtLogin: boolean;
+  /** This computer's name on the vault; the engine supplies the host name as a fact. */
+  deviceName: string;
 }
 
 export type SettingKey = keyof SettingValues;
@@ -29,6 +31,7 @@ export const defaultSettings: SettingValues = {
   pauseOnBattery: false,
   pauseOnMetered: true,
   startAtLogin: true,
+  deviceName: 'this computer',
 };
 
 /** Keys the person may set (vaultToken is stored apart and never read back). */
@@ -40,6 +43,7 @@ const storedKeys: readonly SettingKey[] = [
   'pauseOnBattery',
   'pauseOnMetered',
   'startAtLogin',
+  'deviceName',
 ];
 
 export interface SettingsSource {

@@ -88,6 +88,8 @@ interface FileRow {
   created_at: number;
   updated_at: number;
   uploaded_at: number | null;
+  location_sha256: string | null;
+  location_mtime_ms: number | null;
 }
 
 /**
@@ -193,6 +195,8 @@ function toFile(row: FileRow): FileRecord {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     uploadedAt: row.uploaded_at,
+    locationSha256: row.location_sha256,
+    locationMtimeMs: row.location_mtime_ms,
   };
 }
 
@@ -247,6 +251,8 @@ const patchColumns: { [K in keyof FilePatch]-?: string } = {
   metadataProblems: 'metadata_problems',
   metadataState: 'metadata_state',
   uploadedAt: 'uploaded_at',
+  locationSha256: 'location_sha256',
+  locationMtimeMs: 'location_mtime_ms',
 };
 
 function patchParams(patch: FilePatch): { sets: string[]; params: Record<string, unknown> } {
@@ -400,6 +406,13 @@ export function createStore(
     metadataToSend: db.prepare<[number], FileRow & { metadata: string | null }>(
       `SELECT ${fileColumns}, metadata FROM files
         WHERE metadata_state = 'read' AND state IN (${safe}) LIMIT ?`,
+    ),
+    locationsPending: db.prepare<[number, number], FileRow>(
+      `SELECT * FROM files
+        WHERE ((state IN (${safe}) AND sha256 IS NOT NULL
+                AND (location_sha256 IS NOT sha256 OR location_mtime_ms IS NOT mtime_ms))
+               OR (state = 'missing' AND location_sha256 IS NOT NULL))
+          AND id > ? ORDER BY id LIMIT ?`,
     ),
     metadataJson: db.prepare<[number], { metadata: string | null }>(
       'SELECT metadata FROM files WHERE id = ?',
@@ -769,6 +782,11 @@ export function createStore(
     },
     metadataJson(id) {
       return q.metadataJson.get(id)?.metadata ?? null;
+    },
+
+    // ---- locations ----
+    locationsPending(afterId, limit) {
+      return q.locationsPending.all(afterId, limit).map(toFile);
     },
 
     // ---- folders ----

@@ -68,6 +68,10 @@ export interface FileRecord {
   createdAt: number;
   updatedAt: number;
   uploadedAt: number | null;
+  /** The content the vault records at this file's place from our last registration; null = none. */
+  locationSha256: string | null;
+  /** The mtime sent with that registration (unix ms). */
+  locationMtimeMs: number | null;
 }
 
 /** Columns a transition (or a plain update) may set besides the state. */
@@ -94,6 +98,8 @@ export interface FilePatch {
   metadataProblems?: string[];
   metadataState?: MetadataState;
   uploadedAt?: number | null;
+  locationSha256?: string | null;
+  locationMtimeMs?: number | null;
 }
 
 export interface NewFile {
@@ -224,6 +230,14 @@ export interface Store {
   ): void;
   setMetadataSent(id: number): void;
   metadataJson(id: number): string | null;
+
+  // ---- locations (what this device told the vault about each file's place) ----
+  /**
+   * Files whose place the vault does not know as it is, after `afterId` in id order: safe
+   * files not registered with their current sha256 and mtime, and missing files whose place
+   * is still registered.
+   */
+  locationsPending(afterId: number, limit: number): FileRecord[];
 
   // ---- folders ----
   listFolders(): FolderRecord[];

@@ -19,7 +19,16 @@ import {
   MAX_METADATA_BATCH_BYTES,
   MAX_METADATA_BATCH_ITEMS,
   checkResponseSchema,
+  assetPageSchema,
+  type AssetPage,
+  goneLocationsResponseSchema,
+  locationPageSchema,
+  type LocationPage,
+  MAX_LOCATIONS_PER_REQUEST,
   metadataBatchResponseSchema,
+  registerLocationsResponseSchema,
+  type RegisterLocationsRequest,
+  type RegisterLocationsResponse,
   usageSchema,
 } from '../../../common/vault-protocol.js';
 import type { MediaMetadata } from '../metadata/types.js';
@@ -50,6 +59,7 @@ export interface VaultClientOptions {
 
 /** What the vault said of one item of a metadata batch (common/vault-protocol.ts). */
 export type { MetadataItemResult };
+export type RegisterLocationResult = RegisterLocationsResponse['results'][number];
 
 export interface VaultClient {
   readonly endpoint: string;
@@ -65,6 +75,32 @@ export interface VaultClient {
     signal?: AbortSignal,
   ): Promise<MetadataItemResult[]>;
   usage(signal?: AbortSignal): Promise<VaultUsage>;
+  /**
+   * Registers places of this device (any number; 1,000 per request). One result per item, in
+   * order: recorded, or refused for that item alone (not_held, size_mismatch).
+   */
+  registerLocations(
+    device: { id: string; name: string },
+    items: RegisterLocationsRequest['locations'],
+    signal?: AbortSignal,
+  ): Promise<RegisterLocationResult[]>;
+  /** Marks places of this device gone (any number); per item, whether a live place was marked. */
+  markLocationsGone(
+    deviceId: string,
+    items: { folder: string; pathB64: string; sha256?: string }[],
+    signal?: AbortSignal,
+  ): Promise<boolean[]>;
+  /** One page of places (GET /api/v1/locations): `query` holds its filters, as the vault names them. */
+  listLocations(
+    query: Record<string, string>,
+    after: string | null,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<LocationPage>;
+  /** One page of assets with their metadata (GET /api/v1/assets). */
+  listAssets(after: string | null, limit: number, signal?: AbortSignal): Promise<AssetPage>;
+  /** The devices the vault knows places of, with what each holds. */
+  devices(signal?: AbortSignal): Promise<{ deviceId: string; deviceName: string }[]>;
   /** true when /healthz answers 2xx. Never throws. */
   health(signal?: AbortSignal): Promise<boolean>;
   /**
@@ -204,6 +240,77 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       }
       // A vault from before the shared schema may leave fields out: count them as 0.
       return normaliseUsage((body ?? {}) as Record<string, unknown>);
+    },
+    async registerLocations(device, items, signal) {
+      const results: RegisterLocationResult[] = [];
+      const what = 'register where files are kept';
+      for (let i = 0; i < items.length; i += MAX_LOCATIONS_PER_REQUEST) {
+        const batch = items.slice(i, i + MAX_LOCATIONS_PER_REQUEST);
+        const body = await call(
+          'POST',
+          'api/v1/locations',
+          what,
+          { deviceId: device.id, deviceName: device.name, locations: batch },
+          signal,
+        );
+        const parsed = registerLocationsResponseSchema.safeParse(body);
+        if (!parsed.success || parsed.data.results.length !== batch.length) {
+          throw notUnderstood(`${base}/api/v1/locations`, what);
+        }
+        results.push(...parsed.data.results);
+      }
+      return results;
+    },
+    async markLocationsGone(deviceId, items, signal) {
+      const marked: boolean[] = [];
+      const what = 'mark files gone on the vault';
+      for (let i = 0; i < items.length; i += MAX_LOCATIONS_PER_REQUEST) {
+        const batch = items.slice(i, i + MAX_LOCATIONS_PER_REQUEST);
+        const body = await call(
+          'POST',
+          'api/v1/locations/gone',
+          what,
+          { deviceId, locations: batch },
+          signal,
+        );
+        const parsed = goneLocationsResponseSchema.safeParse(body);
+        if (!parsed.success || parsed.data.results.length !== batch.length) {
+          throw notUnderstood(`${base}/api/v1/locations/gone`, what);
+        }
+        marked.push(...parsed.data.results.map((r) => r.marked));
+      }
+      return marked;
+    },
+    async listLocations(query, after, limit, signal) {
+      const params = new URLSearchParams({ ...query, limit: String(limit) });
+      if (after !== null) params.set('after', after);
+      const what = 'list where files were kept';
+      const body = await call(
+        'GET',
+        `api/v1/locations?${params.toString()}`,
+        what,
+        undefined,
+        signal,
+      );
+      const parsed = locationPageSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/locations`, what);
+      return parsed.data;
+    },
+    async listAssets(after, limit, signal) {
+      const params = new URLSearchParams({ limit: String(limit) });
+      if (after !== null) params.set('after', after);
+      const what = 'list the files on the vault';
+      const body = await call('GET', `api/v1/assets?${params.toString()}`, what, undefined, signal);
+      const parsed = assetPageSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/assets`, what);
+      return parsed.data;
+    },
+    async devices(signal) {
+      const what = 'list the devices on the vault';
+      const body = await call('GET', 'api/v1/usage', what, undefined, signal);
+      const parsed = usageSchema.safeParse(body);
+      if (!parsed.success) return [];
+      return parsed.data.byDevice.map(({ deviceId, deviceName }) => ({ deviceId, deviceName }));
     },
     async health(signal) {
       try {

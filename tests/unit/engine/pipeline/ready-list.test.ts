@@ -35,6 +35,8 @@ function file(id: number, extra: Partial<FileRecord> = {}): FileRecord {
     createdAt: 0,
     updatedAt: 0,
     uploadedAt: null,
+    locationSha256: null,
+    locationMtimeMs: null,
     ...extra,
   };
 }
