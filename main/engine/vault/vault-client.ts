@@ -22,7 +22,6 @@ import {
   assetPageSchema,
   type AssetPage,
   goneLocationsResponseSchema,
-  locationPageSchema,
   type LocationPage,
   MAX_LOCATIONS_PER_REQUEST,
   metadataBatchResponseSchema,
