@@ -236,7 +236,10 @@ export function createLocationPump(options: LocationPumpOptions): LocationPump {
     if (store.getFile(id) === null) return;
     store.update(id, { locationSha256: sha256, locationMtimeMs: mtimeMs });
     const now = store.getFile(id);
-    if (now !== null && (needsRegistering(now) || needsGone(now))) pending.add(id);
+    if (now === null) return;
+    // Only what moved since the batch was built (never the same registration again).
+    const moved = now.sha256 !== sha256 || now.mtimeMs !== mtimeMs;
+    if ((needsRegistering(now) && moved) || (needsGone(now) && sha256 !== null)) pending.add(id);
   }
 
   return {

@@ -99,7 +99,8 @@ interface FileRow {
 const fileColumns = `id, folder_id, path, rel_path, size, mtime_ms, ino, dev, seen_at, sha256, state,
   dedup_checked, error_code, error_message, error_retryable, excluded_by, attempts,
   verify_failures, next_attempt_at, upload_url, upload_offset, priority, media_kind, mime,
-  capture_time, metadata_problems, metadata_state, created_at, updated_at, uploaded_at`;
+  capture_time, metadata_problems, metadata_state, created_at, updated_at, uploaded_at,
+  location_sha256, location_mtime_ms`;
 
 interface ScanRowRow {
   id: number;
@@ -408,7 +409,7 @@ export function createStore(
         WHERE metadata_state = 'read' AND state IN (${safe}) LIMIT ?`,
     ),
     locationsPending: db.prepare<[number, number], FileRow>(
-      `SELECT * FROM files
+      `SELECT ${fileColumns} FROM files
         WHERE ((state IN (${safe}) AND sha256 IS NOT NULL
                 AND (location_sha256 IS NOT sha256 OR location_mtime_ms IS NOT mtime_ms))
                OR (state = 'missing' AND location_sha256 IS NOT NULL))
