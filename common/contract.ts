@@ -61,6 +61,8 @@ export const PauseReason = z.enum([
   'user', // the person paused it (until resumed, or until `pausedUntil`)
   'sign_in_needed', // the vault refused the token (401/403)
   'vault_full', // the vault answered 507
+  'disk_full', // no room for Keepsake's database on this machine (retried every minute)
+  'database_corrupt', // Keepsake's database is damaged (set aside and rebuilt at the next start)
   'battery', // pause-on-battery setting
   'metered', // pause-on-metered-network setting
 ]);

@@ -64,6 +64,8 @@ export interface EngineOptions {
   settleMs?: number;
   /** Periodic reconcile scan of every folder (default hourly; 0 = never). */
   reconcileIntervalMs?: number;
+  /** After a full disk stopped the database: how often to try writing again (default 60 s). */
+  diskFullRetryMs?: number;
   /** Runtime overrides for this run (e.g. --concurrency, --bwlimit); not persisted. */
   overrides?: Partial<Pick<SettingValues, 'concurrency' | 'bandwidthLimit' | 'chunkSizeBytes'>>;
   /** Settings locked by an administrator's policy (a later issue reads policy files). */

@@ -7,7 +7,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KeepsakeError } from './errors.js';
+import { diskFullError, KeepsakeError } from './errors.js';
 
 export function defaultDataDir(
   platform: NodeJS.Platform = process.platform,
@@ -62,9 +62,16 @@ export function lockDataDir(dataDir: string, pid: number = process.pid): DataDir
       const fd = openSync(path, 'wx', 0o600);
       try {
         writeSync(fd, `${pid}\n`);
-      } finally {
+      } catch (writeErr) {
+        // Not even the lock's few bytes fit: the words of a full disk, and no empty lock left.
         closeSync(fd);
+        rmSync(path, { force: true });
+        if ((writeErr as NodeJS.ErrnoException).code === 'ENOSPC') {
+          throw diskFullError(dataDir, writeErr);
+        }
+        throw writeErr;
       }
+      closeSync(fd);
       let released = false;
       return {
         path,

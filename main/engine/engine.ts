@@ -9,6 +9,7 @@
 // closes them in close(); it never writes, renames, locks or deletes anything in a watched
 // folder (it only stats, lists and reads).
 import type { EngineOptions, KeepsakeEngine } from './api.js';
+import { databasePath } from './data-dir.js';
 import { defaultDeviceName, deviceIdOf } from './device.js';
 import { KeepsakeError } from './errors.js';
 import { createFileHasher } from './hash/index.js';
@@ -30,6 +31,7 @@ import {
 import { createVaultPlace } from './runtime/vault-place.js';
 import { engineStatus } from './runtime/status.js';
 import { createSecretStore } from './secret-store.js';
+import { markDamaged } from './store/database.js';
 import { resolveSettings, type SettingsSource } from './store/settings.js';
 import { createHealer } from './verify/healer.js';
 import { createVerifyCommands } from './verify/verify-commands.js';
@@ -56,7 +58,12 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
   const statPath = options.statPath ?? lstatPath;
   const dryRun = options.dryRun ?? false;
 
-  const { lock, store } = await openDataDir(options.dataDir, clock, logger);
+  // A storage fault may come from any write, the first ones included: it is handled once the
+  // parts it stops exist (see onStorageFault below).
+  let storageFaultSeen: ((fault: KeepsakeError) => void) | null = null;
+  const { lock, store } = await openDataDir(options.dataDir, clock, logger, (fault) =>
+    storageFaultSeen?.(fault),
+  );
   const secrets = options.secrets ?? createSecretStore(options.dataDir);
   const vaultConfig = options.vault ?? null;
   const settingsSource: SettingsSource = {
@@ -273,9 +280,60 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     verify,
   });
 
+  // ---- storage faults: see [Note: Store fault mode] ----
+  // The store stopped writing (every stage found no more work); the engine pauses with the
+  // reason, which `keepsake backup` stops on and the UI shows. A full disk is tried again every
+  // diskFullRetryMs: once a write works, what the fault cut short is put right as after a
+  // crash, every folder is rescanned (rows of the rolled-back group), and work goes on.
+  let diskRetryTimer: ReturnType<typeof clock.setTimeout> | null = null;
+  function onStorageFault(fault: KeepsakeError): void {
+    logger.error('storage fault: Keepsake stops writing', {
+      code: fault.code,
+      error: fault.message,
+    });
+    if (fault.code === 'database_corrupt') markDamaged(databasePath(options.dataDir));
+    const reason = fault.code === 'database_corrupt' ? 'database_corrupt' : 'disk_full';
+    if (pause.block(reason, fault.message, true)) {
+      activity({ level: 'error', message: fault.message, path: null, code: fault.code });
+    }
+    if (reason === 'disk_full') scheduleDiskRetry();
+  }
+  function scheduleDiskRetry(): void {
+    if (closed || diskRetryTimer !== null) return;
+    diskRetryTimer = clock.setTimeout(() => {
+      diskRetryTimer = null;
+      if (closed) return;
+      if (!store.retryAfterFault()) {
+        scheduleDiskRetry();
+        return;
+      }
+      recoverInterrupted(store);
+      // Full again at once: the store is back in fault mode and the retry is scheduled.
+      if (store.fault() !== null) return;
+      logger.info('there is room for the database again: going on');
+      pause.unblock('disk_full');
+      activity({
+        level: 'info',
+        message: "There is room for Keepsake's database again: backing up goes on.",
+        path: null,
+        code: null,
+      });
+      for (const f of store.listFolders()) {
+        folders.rescan(f.id).catch((err: unknown) => {
+          logger.warn('rescan after a full disk failed', { error: String(err) });
+        });
+      }
+      kickAll();
+    }, options.diskFullRetryMs ?? 60_000);
+    diskRetryTimer.unref?.();
+  }
+  storageFaultSeen = onStorageFault;
+
   // ---- before anything runs: the store put right ----
   if (vaultConfig) forgetSafetyOnVaultChange(store, vaultIdentityOf(vaultConfig));
   recoverInterrupted(store);
+  const earlyFault = store.fault();
+  if (earlyFault) onStorageFault(earlyFault);
 
   return {
     api,
@@ -294,6 +352,8 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       for (;;) {
         signal?.throwIfAborted();
         if (closed) throw new KeepsakeError('internal', 'The engine was closed.');
+        const fault = store.fault();
+        if (fault) throw fault;
         const blocked = pause.blocked();
         if (blocked) throw new KeepsakeError(blocked.reason, blocked.message);
         if (
@@ -315,6 +375,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       if (closed) return;
       closed = true;
       shutdown.abort();
+      if (diskRetryTimer !== null) clock.clearTimeout(diskRetryTimer);
       for (const part of [statusEvent, statusTick, progressEvent, foldersEvent, pause]) {
         part.close();
       }

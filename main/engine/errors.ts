@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'upload_gone'
   // engine
   | 'data_dir_locked'
+  | 'disk_full'
+  | 'database_corrupt'
   | 'database_newer'
   | 'invalid_argument'
   | 'not_found'
@@ -73,6 +75,16 @@ export function serializeError(err: unknown): SerializedError {
     message,
     retryable: false,
   };
+}
+
+/** The one wording of a full disk under the data directory (code 'disk_full'). */
+export function diskFullError(dataDir: string, cause?: unknown): KeepsakeError {
+  return new KeepsakeError(
+    'disk_full',
+    `not enough disk space for Keepsake's database in ${dataDir}: free some space there`,
+    true,
+    { cause },
+  );
 }
 
 /** Maps Node's fs error codes to a KeepsakeError with words a person understands. */

@@ -161,4 +161,42 @@ describe('rebuilding the database', () => {
     assert.equal(header, 'SQLite format 3\u0000');
     await assertTreeUntouched(src, before);
   });
+
+  it('garbage in the middle of the database (its header intact) is found at open, set aside and rebuilt without re-uploading', async () => {
+    const { src, dataDir, tracked } = await backedUpTree();
+    for (const suffix of ['-wal', '-shm']) {
+      await rm(join(dataDir, databaseFile + suffix), { force: true });
+    }
+    // Overwrite the middle third of the file, page-aligned, leaving page 1 (the header and
+    // the schema) whole: the damage only a full check finds before a query trips over it.
+    const file = join(dataDir, databaseFile);
+    const damaged = await readFile(file);
+    const page = 4096;
+    assert.ok(damaged.length >= 6 * page, `a database of some pages (${damaged.length} bytes)`);
+    const from = Math.floor(damaged.length / 3 / page) * page;
+    const to = Math.floor((2 * damaged.length) / 3 / page) * page;
+    damaged.fill(0x5a, Math.max(page, from), to);
+    await writeFile(file, damaged);
+
+    const before = await snapshotTree(src);
+    const usageBefore = await reader.usage();
+    const run = await backup(src, dataDir);
+    assert.equal(run.code, 0, describeRun(run));
+    const s = parseJsonOutput<BackupSummary>(run);
+    assert.equal(s.bytesUploaded, 0, `nothing re-uploaded: ${JSON.stringify(s)}`);
+    assert.equal(s.backedUp + s.duplicates, tracked.length, JSON.stringify(s));
+    assert.equal(s.failed, 0);
+    assert.deepEqual(await reader.usage(), usageBefore, 'the vault received nothing');
+    const kept: string[] = [];
+    for (const name of await readdir(dataDir)) {
+      if (name === databaseFile) continue;
+      if ((await readFile(join(dataDir, name))).equals(damaged)) kept.push(name);
+    }
+    assert.equal(kept.length, 1, `the damaged database was set aside: ${kept.join(', ')}`);
+    // and a run after that is an ordinary one
+    const again = await backup(src, dataDir);
+    assert.equal(again.code, 0, describeRun(again));
+    assert.equal(parseJsonOutput<BackupSummary>(again).bytesUploaded, 0);
+    await assertTreeUntouched(src, before);
+  });
 });

@@ -4,14 +4,13 @@
 // 507 too and keeps what it stored; nothing stored is damaged; and once space is freed the
 // same uploads succeed. See [Note: Disk full] in server/disk-space.ts.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, rm, stat, writeFile, appendFile } from 'node:fs/promises';
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { waitFor } from '../support/cli.js';
-import { makeTempDir } from '../support/paths.js';
+import { fillDisk, mountSmallDisk } from '../support/small-disk.js';
 import {
   type BatchFile,
   postBatch,
@@ -33,52 +32,6 @@ interface DiskFullBody {
   message: string;
   freeBytes: number;
   neededBytes: number | null;
-}
-
-/** A 20 MiB tmpfs at a fresh temp dir, or the reason it cannot be mounted. */
-async function mountSmallDisk(): Promise<
-  { dir: string; unmount: () => Promise<void> } | { skip: string }
-> {
-  const temp = await makeTempDir('keepsake-vault-disk-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', temp.dir], {
-      stdio: 'pipe',
-    });
-  } catch (err) {
-    await temp.cleanup();
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    return { skip: `cannot mount a size-limited tmpfs here: ${stderr || String(err)}` };
-  }
-  return {
-    dir: temp.dir,
-    unmount: async () => {
-      execFileSync('umount', ['-l', temp.dir], { stdio: 'pipe' });
-      await temp.cleanup();
-    },
-  };
-}
-
-/** Fills the filesystem of `path` until ENOSPC, one MiB at a time. */
-async function fillDisk(path: string): Promise<void> {
-  const chunk = Buffer.alloc(MiB, 0xaa);
-  await writeFile(path, '');
-  for (;;) {
-    try {
-      await appendFile(path, chunk);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
-      throw err;
-    }
-  }
-  // the last MiB may have been cut short: take the rest byte by byte, in pages
-  for (;;) {
-    try {
-      await appendFile(path, Buffer.alloc(4096, 0xaa));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') return;
-      throw err;
-    }
-  }
 }
 
 async function assertStoredContentIsWhole(vault: TestVault, uploads: Map<string, Buffer>) {

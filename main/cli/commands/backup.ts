@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { formatRate, formatSize } from '../../../common/size-units.js';
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { FileRow, Folder, StateCounts } from '../../../common/contract.js';
 import type { KeepsakeEngine } from '../../engine/api.js';
@@ -23,6 +24,12 @@ interface BackupOptions extends EngineCliOptions {
   json?: boolean;
   dryRun?: boolean;
 }
+
+/** How long `backup` keeps asking a vault that does not answer at the start. */
+const firstContactMs = Number(process.env.KEEPSAKE_FIRST_CONTACT_MS ?? 30_000);
+
+/** How long a SIGINT/SIGTERM may take to stop a backup cleanly before it simply exits. */
+const signalGraceMs = 3000;
 
 /** How long the vault may stay unreachable before a backup gives up (exit 1). */
 const vaultLostMs = Number(process.env.KEEPSAKE_VAULT_LOST_MS ?? 120_000);
@@ -182,7 +189,18 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
   const startedAt = performance.now();
   let cli: Host | null = null;
   const abort = new AbortController();
-  const onSignal = () => abort.abort(new Error('interrupted'));
+  const onSignal = () => {
+    abort.abort(new Error('interrupted'));
+    // Stopping cleanly (offsets kept, the open group committed) normally takes well under a
+    // second; whatever it waits on (a vault that does not answer, a scan of a slow share), a
+    // signal ends the run within seconds.
+    setTimeout(() => {
+      process.stderr.write(
+        'keepsake backup: interrupted; the next run continues where this one stopped\n',
+      );
+      process.exit(130);
+    }, signalGraceMs).unref();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -209,18 +227,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       },
     });
     const { engine } = cli;
-    // Ask the vault once before any work: a wrong address or token is one clear line.
-    try {
-      await engine.api['vault.usage']({});
-    } catch (err) {
-      if (err instanceof KeepsakeError && err.code === 'vault_unreachable') {
-        throw new KeepsakeError('vault_unreachable', `cannot reach the vault at ${cli.vaultUrl}`);
-      }
-      if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
-        throw new KeepsakeError('sign_in_needed', `the vault at ${cli.vaultUrl} refused the token`);
-      }
-      throw err;
-    }
+    await firstContact(engine, cli.vaultUrl, abort.signal);
     const folderIds: number[] = [];
     for (const f of folders) folderIds.push((await engine.api['folders.add']({ path: f })).id);
     const stopBar = process.stderr.isTTY && !opts.json ? startProgressBar(engine) : null;
@@ -348,6 +355,66 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
 function destination(v: BackupSummary['vault']): string {
   if (!v.embedded || v.dir === null) return `to the vault at ${v.url}`;
   return `into the embedded vault in ${v.dir}, ${v.sameDiskAsPhotos ? 'on the same disk as your photos' : 'on this computer'}`;
+}
+
+/**
+ * Asks the vault once before any work, so a wrong address or token is one clear line. A vault
+ * that does not answer yet (restarting, its machine waking up) is asked again for up to
+ * firstContactMs before the run gives up.
+ */
+async function firstContact(
+  engine: KeepsakeEngine,
+  vaultUrl: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const deadline = performance.now() + firstContactMs;
+  let told = false;
+  for (;;) {
+    try {
+      await engine.api['vault.usage']({});
+      return;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
+        // A wrong --token is bad input (exit 2), found at the first question.
+        throw new UsageError(`the vault at ${vaultUrl} refused the token`);
+      }
+      if (!(err instanceof KeepsakeError && err.code === 'vault_unreachable')) throw err;
+      if (vaultUrl.startsWith('https:') && (await speaksPlainHttp(vaultUrl, err))) {
+        throw new UsageError(
+          `--to: ${vaultUrl} answers plain HTTP, not HTTPS: use http:// (or start the vault with --tls-cert and --tls-key)`,
+        );
+      }
+      // A lasting fault (an untrusted certificate) is not worth waiting for.
+      if (!err.retryable || performance.now() >= deadline) {
+        throw new KeepsakeError('vault_unreachable', `cannot reach the vault at ${vaultUrl}`);
+      }
+      if (!told) {
+        told = true;
+        process.stderr.write(
+          `keepsake backup: the vault at ${vaultUrl} does not answer yet; trying again for up to ${Math.round(firstContactMs / 1000)} s\n`,
+        );
+      }
+      await sleep(1000, undefined, { signal });
+    }
+  }
+}
+
+/**
+ * Whether a TLS handshake failed because the other end speaks plain HTTP (the usual
+ * "https:// against an http:// vault"): then a plain request to the same port gets an answer.
+ */
+async function speaksPlainHttp(vaultUrl: string, err: KeepsakeError): Promise<boolean> {
+  const cause = err.cause as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  if (cause?.code !== 'EPROTO' && cause?.cause?.code !== 'EPROTO') return false;
+  const plain = new URL(vaultUrl);
+  plain.protocol = 'http:';
+  try {
+    await fetch(new URL('/api/v1/health', plain), { signal: AbortSignal.timeout(3000) });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function printHuman(s: BackupSummary): void {

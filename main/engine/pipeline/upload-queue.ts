@@ -661,6 +661,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       case 'folder_overlaps':
       case 'data_dir_locked':
       case 'database_newer':
+      case 'disk_full':
+      case 'database_corrupt':
       case 'invalid_argument':
       case 'not_found':
       case 'setting_locked':

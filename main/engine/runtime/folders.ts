@@ -193,8 +193,17 @@ export function createFolders(options: FoldersOptions): Folders {
           if (closed || !store.getFolder(folderId)) return;
           scan = { ...scan, entries: await resolveUnknown(scan.entries) };
           if (closed || !store.getFolder(folderId)) return;
-          const counts: ReconcileCounts = reconcileFolder(reconcileCtx, folder, scan, priority);
-          if (scan.rootPresent) recordUnreadable(folder, scan);
+          let counts: ReconcileCounts;
+          try {
+            counts = reconcileFolder(reconcileCtx, folder, scan, priority);
+            if (scan.rootPresent) recordUnreadable(folder, scan);
+          } catch (err) {
+            // The store stopped writing (a full disk): the engine pauses on it and rescans
+            // once it writes again. See [Note: Store fault mode].
+            if (store.fault() === null) throw err;
+            r.mode = previousMode === 'scanning' ? 'watching' : previousMode;
+            return;
+          }
           if (!scan.rootPresent) {
             r.mode = 'offline';
             r.detail = `The folder ${folder.path} is not there (an unplugged drive or an unmounted share?); its files are kept as they were.`;

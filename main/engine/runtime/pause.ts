@@ -1,5 +1,6 @@
 // Why uploads are paused, if they are: one answer from four sources, in this order of
-// precedence: the vault blocked us (sign-in needed, vault full), the person paused (maybe
+// precedence: a block (the vault refused us: sign-in needed, vault full; or this machine's
+// storage failed: disk full, damaged database), the person paused (maybe
 // until a time), the battery, a metered network (each only when its setting says so).
 //
 // Invariant: every change of any source calls onChange exactly once, after the state is
@@ -8,7 +9,7 @@
 import type { PauseReason } from '../../../common/contract.js';
 import type { Clock, PowerState, TimerHandle } from '../ports.js';
 
-export type BlockReason = 'sign_in_needed' | 'vault_full';
+export type BlockReason = 'sign_in_needed' | 'vault_full' | 'disk_full' | 'database_corrupt';
 
 export interface PauseOptions {
   clock: Clock;
@@ -34,6 +35,8 @@ export interface Pause {
   pauseByUser(untilMs: number | null): void;
   /** The person resumed: also how they say "I fixed the token / made room", so it unblocks. */
   resumeByUser(): void;
+  /** The cause of a block went away by itself (the engine found room again). */
+  unblock(reason: BlockReason): void;
   setPower(state: PowerState): void;
   /** Settings changed: the answer may have too. */
   recheck(): void;
@@ -87,6 +90,11 @@ export function createPause(options: PauseOptions): Pause {
     resumeByUser() {
       userPause = null;
       clearUserTimer();
+      blockedBy = null;
+      options.onChange();
+    },
+    unblock(reason) {
+      if (blockedBy?.reason !== reason) return;
       blockedBy = null;
       options.onChange();
     },

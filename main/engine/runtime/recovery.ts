@@ -7,6 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { databasePath, lockDataDir, type DataDirLock } from '../data-dir.js';
 import type { Clock, Logger } from '../ports.js';
+import type { KeepsakeError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
 import { transitions } from '../pipeline/transitions.js';
 import { createStore, type Store } from '../store/store.js';
@@ -72,21 +73,28 @@ export async function openDataDir(
   dataDir: string,
   clock: Clock,
   logger: Logger,
+  onFault?: (fault: KeepsakeError) => void,
 ): Promise<{ lock: DataDirLock; store: Store }> {
   // Make the directory first (async), so the lock and database land in it.
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const lock = lockDataDir(dataDir);
   try {
-    return { lock, store: openStore(dataDir, clock, logger) };
+    return { lock, store: openStore(dataDir, clock, logger, onFault) };
   } catch (err) {
     lock.release();
     throw err;
   }
 }
 
-function openStore(dataDir: string, clock: Clock, logger: Logger): Store {
-  const opened = openDatabase(databasePath(dataDir), { logger, clock });
-  const store = createStore(opened.db, clock);
+function openStore(
+  dataDir: string,
+  clock: Clock,
+  logger: Logger,
+  onFault?: (fault: KeepsakeError) => void,
+): Store {
+  const file = databasePath(dataDir);
+  const opened = openDatabase(file, { logger, clock });
+  const store = createStore(opened.db, clock, { file, ...(onFault ? { onFault } : {}) });
   if (opened.setAside) {
     store.addActivity({
       level: 'warning',

@@ -114,7 +114,13 @@ export function engineStatus(input: StatusInput): EngineStatus {
   const problems = counts.failed + input.unreadableFolders;
   let status: EngineStatus['status'];
   if (reason !== null)
-    status = reason === 'sign_in_needed' || reason === 'vault_full' ? 'needs_attention' : 'paused';
+    status =
+      reason === 'sign_in_needed' ||
+      reason === 'vault_full' ||
+      reason === 'disk_full' ||
+      reason === 'database_corrupt'
+        ? 'needs_attention'
+        : 'paused';
   else if (!input.vaultReachable || input.anyFolderOffline) status = 'offline';
   else if (problems > 0 && working === 0) status = 'needs_attention';
   else if (working > 0 || input.reconciling > 0) status = 'backing_up';

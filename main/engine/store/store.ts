@@ -26,7 +26,21 @@
 // (SQLite buffers RETURNING rows in an ephemeral table). So writes run plain and the row is
 // read back by id. Rows are read without the `metadata` column (raw exiftool tags, up to
 // 32 KB each) except where the metadata pump needs it.
+//
+// [Note: Store fault mode]
+// A storage fault (a full disk, a damaged file: see [Note: Storage faults] in database.ts)
+// puts the store in fault mode at once: the open group is rolled back (its changes were never
+// durable, so nobody hears of them), onFault is told once, and from then on nothing is
+// written. State changes (apply) answer null, as for a file no longer in the transition's
+// source state, so every stage stops quietly; bookkeeping writes (offsets, metadata, activity)
+// are dropped; the work lists (next to hash, dedup, upload, metadata) are empty, so no stage
+// loops on work it cannot record; writes that must answer (a new file or folder) throw the
+// fault. What is durable stays a state the engine continues from (see [Note: Group commit]).
+// retryAfterFault() tries one small write; when it works (space was freed) the store writes
+// again and the engine re-reads its work from the database. A damaged database never leaves
+// fault mode: it is set aside at the next open.
 import type Database from 'better-sqlite3';
+import { KeepsakeError } from '../errors.js';
 import type { FileState } from '../../../common/contract.js';
 import type { Clock, TimerHandle } from '../ports.js';
 import {
@@ -38,7 +52,7 @@ import {
   unsafeStates,
   type Transition,
 } from '../pipeline/transitions.js';
-import type { SqliteDatabase } from './database.js';
+import { storageFault, type SqliteDatabase } from './database.js';
 import { createVerifyQueries } from './verify-queries.js';
 import type {
   CommittedListener,
@@ -287,6 +301,10 @@ export interface StoreOptions {
   commitEveryChanges?: number;
   /** Where a failing listener or a failed timed commit is reported (default: rethrown). */
   onError?: (err: unknown) => void;
+  /** The database file, for the words of a storage fault (default: the connection's name). */
+  file?: string;
+  /** Told once when the store enters fault mode. See [Note: Store fault mode]. */
+  onFault?: (fault: KeepsakeError) => void;
 }
 
 /** The typed gateway over an opened, migrated database. */
@@ -469,10 +487,57 @@ export function createStore(
   let closed = false;
   /** Changes of the open group, announced once it commits. */
   let unannounced: FileChange[] = [];
+  /** The storage fault the store stopped writing on. See [Note: Store fault mode]. */
+  let fault: KeepsakeError | null = null;
+  const file = options.file ?? db.name;
+
+  function isFault(err: unknown): err is KeepsakeError {
+    return err instanceof KeepsakeError && err === fault;
+  }
+
+  /** Enters fault mode on a storage fault and returns it; null when `err` is not one. */
+  function enterFault(err: unknown): KeepsakeError | null {
+    if (fault !== null && err === fault) return fault;
+    const found = storageFault(err, file);
+    if (found === null) return null;
+    if (groupTimer !== null) clock.clearTimeout(groupTimer);
+    groupTimer = null;
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+    } catch {
+      // SQLite may have rolled it back itself.
+    }
+    groupOpen = false;
+    groupChanges = 0;
+    unannounced = [];
+    if (fault === null) {
+      fault = found;
+      options.onFault?.(found);
+    }
+    return fault;
+  }
+
+  /** A write that may be dropped in fault mode (bookkeeping the next run redoes). */
+  function writeOrDrop(fn: () => void): void {
+    try {
+      write(fn);
+    } catch (err) {
+      if (!isFault(err)) throw err;
+    }
+  }
   const listeners = new Set<CommittedListener>();
 
   /** Every write goes through here: it opens the group if none is open. */
   function write<T>(fn: () => T): T {
+    if (fault !== null) throw fault;
+    try {
+      return writeInGroup(fn);
+    } catch (err) {
+      throw enterFault(err) ?? err;
+    }
+  }
+
+  function writeInGroup<T>(fn: () => T): T {
     if (!groupOpen) {
       db.exec('BEGIN IMMEDIATE');
       groupOpen = true;
@@ -482,7 +547,7 @@ export function createStore(
         try {
           commit();
         } catch (err) {
-          reportError(err);
+          if (enterFault(err) === null) reportError(err);
         }
       }, commitEveryMs);
       groupTimer.unref?.();
@@ -494,7 +559,7 @@ export function createStore(
   }
 
   function commit(): void {
-    if (!groupOpen || batchDepth > 0 || !db.open) return;
+    if (!groupOpen || batchDepth > 0 || !db.open || fault !== null) return;
     if (groupTimer !== null) clock.clearTimeout(groupTimer);
     groupTimer = null;
     try {
@@ -555,9 +620,19 @@ export function createStore(
   }
 
   function apply(id: number, transition: Transition): FileRecord | null {
+    if (fault !== null) return null;
     const current = q.stateOf.get(id);
     if (current === undefined || !transition.from.includes(current.state)) return null;
     assertTransition(current.state, transition.to);
+    try {
+      return applyInGroup(id, transition);
+    } catch (err) {
+      if (isFault(err)) return null;
+      throw err;
+    }
+  }
+
+  function applyInGroup(id: number, transition: Transition): FileRecord | null {
     return write(() => {
       // A file going back to discovered must be dedup-checked again once hashed (the hash
       // queue's index range relies on discovered rows having dedup_checked = 0).
@@ -605,6 +680,8 @@ export function createStore(
 
   let savepoints = 0;
   function batch<T>(fn: () => T): T {
+    // In fault mode a batch is its parts: changes answer null, inserts throw the fault.
+    if (fault !== null) return fn();
     return write(() => {
       const name = `batch${savepoints++}`;
       const mark = unannounced.length;
@@ -612,12 +689,16 @@ export function createStore(
       batchDepth++;
       try {
         const result = fn();
+        // A fault inside rolled back the whole group, this savepoint with it.
+        if (fault !== null) return result;
         db.exec(`RELEASE ${name}`);
         return result;
       } catch (err) {
-        db.exec(`ROLLBACK TO ${name}`);
-        db.exec(`RELEASE ${name}`);
-        unannounced.length = mark;
+        if (fault === null) {
+          db.exec(`ROLLBACK TO ${name}`);
+          db.exec(`RELEASE ${name}`);
+        }
+        unannounced.length = Math.min(mark, unannounced.length);
         throw err;
       } finally {
         batchDepth--;
@@ -650,28 +731,64 @@ export function createStore(
     insertFile,
     apply,
     update(id, patch) {
-      write(() => applyPatch(id, patch));
+      writeOrDrop(() => applyPatch(id, patch));
     },
     batch,
     onCommitted(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    commit,
+    commit() {
+      try {
+        commit();
+      } catch (err) {
+        throw enterFault(err) ?? err;
+      }
+    },
+    fault: () => fault,
+    retryAfterFault() {
+      if (fault === null) return true;
+      if (fault.code !== 'disk_full' || closed) return false;
+      try {
+        // One small durable write: it works again once there is room for the WAL to grow.
+        db.exec('BEGIN IMMEDIATE');
+        q.setSetting.run({
+          key: 'engine.lastWriteCheck',
+          value: String(clock.now()),
+          now: clock.now(),
+        });
+        db.exec('COMMIT');
+      } catch (err) {
+        try {
+          if (db.inTransaction) db.exec('ROLLBACK');
+        } catch {
+          // rolled back already
+        }
+        if (storageFault(err, file) === null) throw err;
+        return false;
+      }
+      fault = null;
+      return true;
+    },
     nextToHash(now, settleMs, limit) {
+      if (fault !== null) return [];
       return q.nextToHash.all({ cutoff: now - settleMs, limit }).map(toFile);
     },
     nextSettleAt(settleMs) {
+      if (fault !== null) return null;
       const t = q.nextSettleAt.get()?.t ?? null;
       return t === null ? null : t + settleMs;
     },
     dedupPending(limit) {
+      if (fault !== null) return [];
       return q.dedupPending.all(limit).map(toFile);
     },
     nextToUpload(now, limit, maxSize = Number.MAX_SAFE_INTEGER) {
+      if (fault !== null) return [];
       return q.nextToUpload.all({ now, maxSize, limit }).map(toFile);
     },
     nextLargeToUpload(now, limit, minSize) {
+      if (fault !== null) return [];
       return q.nextLargeToUpload.all({ now, minSize, limit }).map(toFile);
     },
     explain(name) {
@@ -688,6 +805,7 @@ export function createStore(
       return rows.map((r) => r.detail);
     },
     nextRetryAt(now) {
+      if (fault !== null) return null;
       return q.nextRetryAt.get(now)?.t ?? null;
     },
     findSameContent(file) {
@@ -761,15 +879,17 @@ export function createStore(
 
     // ---- metadata ----
     metadataPending(limit) {
+      if (fault !== null) return [];
       return q.metadataPending.all(limit).map(toFile);
     },
     metadataToSend(limit) {
+      if (fault !== null) return [];
       return q.metadataToSend
         .all(limit)
         .map((r) => ({ file: toFile(r), metadataJson: r.metadata }));
     },
     setMetadata(id, metadataJson, problems, captureTime) {
-      write(() =>
+      writeOrDrop(() =>
         q.setMetadata.run({
           id,
           metadata: metadataJson,
@@ -779,7 +899,7 @@ export function createStore(
       );
     },
     setMetadataSent(id) {
-      write(() => q.setMetadataSent.run(id));
+      writeOrDrop(() => q.setMetadataSent.run(id));
     },
     metadataJson(id) {
       return q.metadataJson.get(id)?.metadata ?? null;
@@ -828,7 +948,7 @@ export function createStore(
       );
     },
     setFolderScanned(id, at) {
-      write(() => q.setFolderScanned.run(at, id));
+      writeOrDrop(() => q.setFolderScanned.run(at, id));
     },
     setFolderProblems(folderId, problems) {
       const before = new Map(q.folderProblemsOf.all(folderId).map((r) => [r.rel_path, r]));
@@ -873,12 +993,13 @@ export function createStore(
     // ---- activity ----
     addActivity(event) {
       const at = clock.now();
-      const id = write(() => {
+      // In fault mode the event is still told to listeners (id 0), only not kept.
+      let id = 0;
+      writeOrDrop(() => {
         const info = q.insertActivity.run({ at, ...event });
-        const inserted = Number(info.lastInsertRowid);
+        id = Number(info.lastInsertRowid);
         // Keep the log bounded: drop the oldest beyond 10,000 events.
-        if (inserted % 1000 === 0 && inserted > 10_000) q.pruneActivity.run(inserted - 10_000);
-        return inserted;
+        if (id % 1000 === 0 && id > 10_000) q.pruneActivity.run(id - 10_000);
       });
       return { id, at, ...event };
     },
@@ -894,7 +1015,11 @@ export function createStore(
 
     close() {
       if (closed) return;
-      commit();
+      try {
+        commit();
+      } catch (err) {
+        if (enterFault(err) === null) throw err;
+      }
       closed = true;
       listeners.clear();
       db.close();

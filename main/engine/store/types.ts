@@ -6,6 +6,7 @@
 // store.ts) and onCommitted() announces a change only once it is durable, so a listener never
 // acts on (or shows) a state a crash could still take back.
 import type { ActivityEvent, FileState } from '../../../common/contract.js';
+import type { KeepsakeError } from '../errors.js';
 import type { Transition, TransitionName } from '../pipeline/transitions.js';
 import type { VerifyQueries } from './verify-queries.js';
 
@@ -270,6 +271,13 @@ export interface Store {
 
   // ---- verify receipts and healing ----
   verify: VerifyQueries;
+  /**
+   * The storage fault (disk full, damaged file) the store stopped writing on, or null.
+   * See [Note: Store fault mode].
+   */
+  fault(): KeepsakeError | null;
+  /** After a disk-full fault: tries one write; true when the store writes again. */
+  retryAfterFault(): boolean;
 
   /** Commits what is open and closes the database. */
   close(): void;

@@ -61,29 +61,13 @@ function statusLine(s: EngineStatus): string {
       return s.filesTotal === 0 ? 'Nothing to back up yet.' : 'Every file is safe on the vault.';
     case 'backing_up':
       return `${countOf(s.filesTotal - s.filesSafe, 'file', 'files')}, ${formatBytes(s.bytesPending)} left.`;
-    case 'paused': {
-      const until = s.pausedUntil ? ` until ${formatDateTime(s.pausedUntil)}` : ' until you resume';
-      switch (s.pauseReason) {
-        case 'user':
-        case null:
-          return `Paused${until}.`;
-        case 'sign_in_needed':
-          return 'Paused: the vault refused the token. Set a new one in Settings.';
-        case 'vault_full':
-          return 'Paused: the vault is full.';
-        case 'battery':
-          return 'Paused while on battery.';
-        case 'metered':
-          return 'Paused on a metered network.';
-        default: {
-          const never: never = s.pauseReason;
-          return String(never);
-        }
-      }
-    }
     case 'offline':
       return `The vault at ${s.vault.url} cannot be reached; Keepsake keeps trying.`;
+    case 'paused':
+      return pausedLine(s);
     case 'needs_attention': {
+      // A block (the vault refused us, this computer's disk is full) says which.
+      if (s.pauseReason !== null && s.pauseReason !== 'user') return pausedLine(s);
       const parts: string[] = [];
       if (s.counts.failed > 0) {
         parts.push(
@@ -99,6 +83,31 @@ function statusLine(s: EngineStatus): string {
     }
     default: {
       const never: never = s.status;
+      return String(never);
+    }
+  }
+}
+
+function pausedLine(s: EngineStatus): string {
+  const until = s.pausedUntil ? ` until ${formatDateTime(s.pausedUntil)}` : ' until you resume';
+  switch (s.pauseReason) {
+    case 'user':
+    case null:
+      return `Paused${until}.`;
+    case 'sign_in_needed':
+      return 'Paused: the vault refused the token. Set a new one in Settings.';
+    case 'vault_full':
+      return 'Paused: the vault is full.';
+    case 'disk_full':
+      return "Paused: not enough disk space for Keepsake's database on this computer. Free some space; Keepsake tries again every minute.";
+    case 'database_corrupt':
+      return "Paused: Keepsake's database is damaged. Restart Keepsake: it is set aside and rebuilt, and nothing already on the vault is uploaded again.";
+    case 'battery':
+      return 'Paused while on battery.';
+    case 'metered':
+      return 'Paused on a metered network.';
+    default: {
+      const never: never = s.pauseReason;
       return String(never);
     }
   }
