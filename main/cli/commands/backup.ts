@@ -66,6 +66,8 @@ export interface BackupSummary {
   skippedFiles: { path: string; reason: string }[];
   /** Folders (or sub-folders) that could not be read: their files are not backed up. */
   problems: { path: string; code: string; reason: string }[];
+  /** Why the run stopped before every file settled (e.g. vault_full); absent when it did not. */
+  stopped?: { code: string; message: string };
   wouldUpload?: { path: string; size: number }[];
   /** Dry run: files that would be recorded as duplicates of another file here, and of which. */
   duplicatesOfFilesHere?: { path: string; size: number; of: string }[];
@@ -246,10 +248,19 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
         }
       });
     }, 1000);
+    // Why the run stopped before every file settled (the vault's disk is full, the vault was
+    // lost, no room for the database here): the summary of where it stopped is still printed,
+    // then the reason, and the run exits 1; the next run goes on from there.
+    let stopped: KeepsakeError | null = null;
     try {
       await engine.start();
-      await engine.whenSettled(AbortSignal.any([abort.signal, lostVault.signal]));
-      if (!opts.dryRun) {
+      try {
+        await engine.whenSettled(AbortSignal.any([abort.signal, lostVault.signal]));
+      } catch (err) {
+        if (abort.signal.aborted || !(err instanceof KeepsakeError)) throw err;
+        stopped = err;
+      }
+      if (!opts.dryRun && stopped === null) {
         const grace = AbortSignal.any([abort.signal, AbortSignal.timeout(metadataGraceMs)]);
         await engine.whenMetadataSent(grace).catch(() => {
           // Metadata is never a reason to fail a backup; it is sent on a later run.
@@ -326,10 +337,16 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       summary.alreadyOnVault = held.map((r) => ({ path: r.path, size: r.size }));
       summary.excludedFiles = excluded.map((r) => ({ path: r.path, rule: r.excludedBy }));
     }
+    if (stopped !== null) summary.stopped = { code: stopped.code, message: stopped.message };
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(summary)}\n`);
     } else {
       printHuman(summary);
+    }
+    if (stopped !== null) {
+      const { code, line } = describeFailure(stopped);
+      process.stderr.write(`keepsake backup: ${line}\n`);
+      return code;
     }
     return summary.failed > 0 || summary.problems.length > 0 ? 1 : 0;
   } catch (caught) {

@@ -118,11 +118,27 @@ export function storageFault(err: unknown, file: string): KeepsakeError | null {
 }
 
 function nearlyFull(dir: string): boolean {
+  return freeBytes(dir) < nearlyFullBytes;
+}
+
+/**
+ * Room a full disk must have again before the database is written to once more: a small probe
+ * write fits in the WAL's old frames long before a rescan fits, and going on at once would
+ * only fill the disk again (and again, every retry).
+ */
+const roomToGoOnBytes = 4 * 1024 * 1024;
+
+/** Whether the disk under the database has room to go on after a disk-full fault. */
+export function roomToGoOn(file: string): boolean {
+  return freeBytes(dirname(file)) >= roomToGoOnBytes;
+}
+
+function freeBytes(dir: string): number {
   try {
     const s = statfsSync(dir);
-    return s.bavail * s.bsize < nearlyFullBytes;
+    return s.bavail * s.bsize;
   } catch {
-    return false;
+    return Number.POSITIVE_INFINITY;
   }
 }
 

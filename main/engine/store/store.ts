@@ -52,7 +52,7 @@ import {
   unsafeStates,
   type Transition,
 } from '../pipeline/transitions.js';
-import { storageFault, type SqliteDatabase } from './database.js';
+import { roomToGoOn, storageFault, type SqliteDatabase } from './database.js';
 import { createVerifyQueries } from './verify-queries.js';
 import type {
   CommittedListener,
@@ -748,7 +748,7 @@ export function createStore(
     fault: () => fault,
     retryAfterFault() {
       if (fault === null) return true;
-      if (fault.code !== 'disk_full' || closed) return false;
+      if (fault.code !== 'disk_full' || closed || !roomToGoOn(file)) return false;
       try {
         // One small durable write: it works again once there is room for the WAL to grow.
         db.exec('BEGIN IMMEDIATE');

@@ -62,6 +62,7 @@ import {
   errorForStatus,
   isNetworkError,
   untrustedCertificate,
+  vaultFullMessage,
 } from './response-table.js';
 import type { BandwidthThrottle } from './throttle.js';
 import type { BatchItemOutcome, BatchUploadJob } from './types.js';
@@ -396,8 +397,14 @@ function outcomeFor(
     case 'too_large':
       return refused(job, 'too_large', 'This file is larger than the vault accepts.', false);
     case 'quota_exceeded':
-    case 'insufficient_storage':
       return refused(job, 'vault_full', 'The vault is full: free space or raise its quota.', true);
+    case 'insufficient_storage':
+      return refused(
+        job,
+        'vault_full',
+        vaultFullMessage(JSON.stringify({ ...result, error: result.code })),
+        true,
+      );
     default:
       return refused(
         job,

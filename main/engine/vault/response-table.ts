@@ -34,6 +34,7 @@
 // backoff. Every row has a test in tests/unit/engine/vault/response-table.test.ts or the
 // integration tests.
 import { RequestError } from 'got';
+import { formatSize } from '../../../common/size-units.js';
 import { CHECKSUM_MISMATCH_STATUS } from '../../../common/vault-protocol.js';
 import { KeepsakeError, isAbortError, type ErrorCode } from '../errors.js';
 import { redactUrl } from './http-client.js';
@@ -115,8 +116,7 @@ export function actionForStatus(x: HttpExchange): ResponseAction {
         : 'The vault refused access with this token: sign in again or ask for access.',
     );
   if (s === 413) return fail('too_large', 'This file is larger than the vault accepts.');
-  if (s === 507)
-    return fail('vault_full', 'The vault is full: free space or raise its quota.', true);
+  if (s === 507) return fail('vault_full', vaultFullMessage(x.body), true);
   if (s >= 400 && s < 500)
     return fail(
       'upload_rejected',
@@ -127,6 +127,26 @@ export function actionForStatus(x: HttpExchange): ResponseAction {
     'upload_rejected',
     `Unexpected answer ${s} to ${x.method} from the vault: ${serverMessage(x.body) || 'no body'}`,
   );
+}
+
+/**
+ * The words for a 507: the vault's disk is full (body `insufficient_storage`, with the bytes it
+ * can still store), or its quota is used up.
+ */
+export function vaultFullMessage(body: string): string {
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    // not JSON: an older vault, or a proxy
+  }
+  const o = (parsed ?? {}) as { error?: unknown; freeBytes?: unknown };
+  if (o.error === 'insufficient_storage') {
+    const free =
+      typeof o.freeBytes === 'number' ? ` (it can store ${formatSize(o.freeBytes)} more)` : '';
+    return `the vault's disk is full${free}: free space on the vault's disk, and the backup goes on.`;
+  }
+  return 'The vault is full: free space or raise its quota.';
 }
 
 /** The human part of an error body: JSON {error|message}, else the text, trimmed. */
