@@ -23,7 +23,7 @@ import { systemClock } from '../../engine/ports.js';
 import { createSecretStore } from '../../engine/secret-store.js';
 import type { Store } from '../../engine/store/store.js';
 import { queueRepair } from '../../engine/verify/healer.js';
-import { runVerify } from '../../engine/verify/verify-run.js';
+import { runVerify, type VerifyProgress } from '../../engine/verify/verify-run.js';
 import { createHttpClient } from '../../engine/vault/http-client.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
 import { startEmbeddedVault, type EmbeddedVault } from '../../host/embedded-vault.js';
@@ -162,6 +162,7 @@ export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
             return hasher.hashFile(path, signal);
           },
           clock: systemClock,
+          ...(process.stderr.isTTY && !opts.json ? { onProgress: showProgress } : {}),
           // Only the vault this data directory backs up to is healed from here.
           repair:
             remembered === identity
@@ -185,6 +186,7 @@ export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
           code: null,
         });
       }
+      if (process.stderr.isTTY && !opts.json) process.stderr.write('\r\x1b[K');
       if (opts.json) process.stdout.write(`${JSON.stringify(receiptJson(receipt))}\n`);
       else printReceipt(receipt);
       return receipt.problemCount > 0 ? 1 : 0;
@@ -202,7 +204,11 @@ export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
       return 1;
     }
     const { code, line } = describeFailure(err);
-    process.stderr.write(`keepsake verify: ${line}\n`);
+    const hint =
+      err instanceof KeepsakeError && err.code === 'data_dir_locked'
+        ? ' (a running daemon verifies from its UI: Verify now on the Overview)'
+        : '';
+    process.stderr.write(`keepsake verify: ${line}${hint}\n`);
     return code;
   } finally {
     process.off('SIGINT', onSignal);
@@ -249,6 +255,15 @@ function formatBytes(n: number): string {
   if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
   if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${n} B`;
+}
+
+/** One line on a terminal, rewritten in place. */
+function showProgress(p: VerifyProgress): void {
+  const line =
+    p.phase === 'originals'
+      ? `checking the originals: ${p.done} of ${p.total}`
+      : `the vault is re-hashing: ${p.done} of ${p.total} (${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)})`;
+  process.stderr.write(`\r\x1b[K${line}`);
 }
 
 function printReceipt(r: VerifyReceipt): void {

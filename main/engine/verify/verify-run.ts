@@ -45,6 +45,17 @@ export interface VerifyDeps {
    * one this data directory backs up to (then problems are only reported).
    */
   repair: ((request: RepairRequest) => number) | null;
+  /** Progress: originals checked, then content the vault re-hashed (files and bytes). */
+  onProgress?: (p: VerifyProgress) => void;
+}
+
+export interface VerifyProgress {
+  phase: 'originals' | 'vault';
+  done: number;
+  total: number;
+  /** bytes the vault re-hashed so far, and in all (phase vault) */
+  bytesDone: number;
+  bytesTotal: number;
 }
 
 /** What the local check found for one original. */
@@ -186,19 +197,33 @@ export async function runVerify(
 
   // The originals first: a changed one leaves the safe states before any repair is queued.
   const local = new Map<number, LocalFinding>();
+  const progress = deps.onProgress;
   await pool(files, statConcurrency, async (f) => {
     signal.throwIfAborted();
     local.set(f.id, await checkOriginal(deps, f, signal));
+    if (progress && (local.size % 500 === 0 || local.size === files.length)) {
+      progress({
+        phase: 'originals',
+        done: local.size,
+        total: files.length,
+        bytesDone: 0,
+        bytesTotal: 0,
+      });
+    }
   });
 
   const sizes = new Map(files.map((f) => [f.sha256, f.size]));
   const content = [...sizes.keys()];
   const states = new Map<string, BlobState>();
+  const bytesTotal = content.reduce((n, sha256) => n + (sizes.get(sha256) ?? 0), 0);
+  let bytesDone = 0;
   for (const batch of verifyBatches(content, sizes)) {
     for (const [sha256, state] of await deps.vault.verify(batch, signal)) {
       states.set(sha256, state);
     }
     signal.throwIfAborted();
+    bytesDone += batch.reduce((n, sha256) => n + (sizes.get(sha256) ?? 0), 0);
+    progress?.({ phase: 'vault', done: states.size, total: content.length, bytesDone, bytesTotal });
   }
 
   const finishedAt = clock.now();
