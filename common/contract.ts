@@ -130,6 +130,11 @@ export const FileRow = z.object({
   error: ErrorInfo.nullable(),
   /** The rule that excluded it (state `excluded`), or why it was skipped (state `skipped`). */
   excludedBy: z.string().nullable(),
+  /**
+   * State `duplicate`: another file here with the same content, which was uploaded ("a
+   * duplicate of another file here"); null when the vault had the content already.
+   */
+  duplicateOf: z.string().nullable(),
   attempts: z.number().int().nonnegative(),
   /** unix ms of the next retry, when one is scheduled */
   nextAttemptAt: z.number().nullable(),
@@ -370,7 +375,13 @@ export const commands = {
   'settings.set': { args: SettingUpdate, result: Settings },
   'vault.usage': { args: Empty, result: VaultUsage },
   'activity.list': {
-    args: z.object({ limit: z.number().int().min(1).max(1000).default(100) }).strict(),
+    args: z
+      .object({
+        limit: z.number().int().min(1).max(1000).default(100),
+        /** Only warnings and errors (however many files were backed up since). */
+        problems: z.boolean().optional(),
+      })
+      .strict(),
     result: z.array(ActivityEvent),
   },
   /** Asks the vault to re-hash the selected content and checks the originals; keeps the receipt. */

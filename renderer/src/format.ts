@@ -1,35 +1,26 @@
 // Sizes, counts, dates and durations in the person's locale (Intl, the browser's language).
+// Sizes in the binary units the CLI and the docs use (common/size-units.ts).
+import { formatRate as formatSizeRate, formatSize } from '../../common/size-units';
 const locale = undefined;
 
-const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte', 'petabyte'] as const;
-const unitFormatters = new Map<string, Intl.NumberFormat>();
-
-export function formatBytes(bytes: number): string {
-  let value = Math.max(0, bytes);
-  let i = 0;
-  while (value >= 1000 && i < units.length - 1) {
-    value /= 1000;
-    i++;
-  }
-  const unit = units[i] ?? 'byte';
-  const digits = i === 0 || value >= 100 ? 0 : 1;
-  const key = `${unit}:${digits}`;
-  let fmt = unitFormatters.get(key);
+const numberFormatters = new Map<number, Intl.NumberFormat>();
+/** A number in the person's locale with at most `digits` decimals. */
+function localNumber(value: number, digits: number): string {
+  let fmt = numberFormatters.get(digits);
   if (!fmt) {
-    fmt = new Intl.NumberFormat(locale, {
-      style: 'unit',
-      unit,
-      // "0 bytes", "12 bytes" (the short form of byte has no plural in most locales)
-      unitDisplay: i === 0 ? 'long' : 'short',
-      maximumFractionDigits: digits,
-    });
-    unitFormatters.set(key, fmt);
+    fmt = new Intl.NumberFormat(locale, { maximumFractionDigits: digits });
+    numberFormatters.set(digits, fmt);
   }
   return fmt.format(value);
 }
 
+/** Binary units, as the CLI and the docs write them (See [Note: One unit system]). */
+export function formatBytes(bytes: number): string {
+  return formatSize(bytes, localNumber);
+}
+
 export function formatRate(bytesPerSecond: number): string {
-  return `${formatBytes(bytesPerSecond)}/s`;
+  return formatSizeRate(bytesPerSecond, localNumber);
 }
 
 const countFmt = new Intl.NumberFormat(locale);

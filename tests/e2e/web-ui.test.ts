@@ -249,6 +249,21 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
     assert.equal(await row.first().getAttribute('data-path'), join(photos, basename(largePhoto)));
     const reason = (await row.locator('[data-testid="file-error"]').textContent()) ?? '';
     assert.ok(reason.trim().length > 10, `a reason in words: "${reason}"`);
+    // The row shows one line of it; Details shows all of it, nothing cut off.
+    await row.locator('[data-testid="file-details"]').click();
+    const detail = page.locator('[data-testid="file-detail-reason"]');
+    await detail.waitFor();
+    assert.equal((await detail.textContent())?.trim(), reason.trim());
+    assert.ok(
+      await detail.evaluate(
+        (el: unknown) =>
+          (el as { scrollWidth: number; clientWidth: number }).scrollWidth <=
+          (el as { clientWidth: number }).clientWidth,
+      ),
+      'the whole reason is visible in the details',
+    );
+    await screenshot('queue-file-detail');
+    await page.click('[data-testid="file-detail-close"]');
     await page.selectOption('[data-testid="queue-filter"]', 'all');
     await page.locator('[data-testid="file-row"]').nth(smallPhotos.length).waitFor();
     await screenshot('queue-with-failure');
@@ -310,6 +325,24 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
       new RegExp(basename(slowPhoto).replace('.', '\\.')),
     );
     await waitForTestValue('sync-status', 'backing_up', 'data-status');
+    // "Uploading now", the counts and the speed agree while the photo is in upload.
+    await waitForTestValue('uploads-now-count', 1);
+    await page.waitForFunction(
+      () =>
+        /^Now [1-9][\d.,]* (B|KiB|MiB)\/s/.test(
+          (
+            globalThis as unknown as {
+              document: { querySelector(s: string): { textContent: string | null } | null };
+            }
+          ).document.querySelector('.chart figcaption')?.textContent ?? '',
+        ),
+      undefined,
+      { timeout: timeoutMs, polling: 100 },
+    );
+    // One unit system: binary sizes with IEC symbols, as the CLI and the README write them.
+    const uploading = (await page.textContent('[data-testid="uploads-now"]')) ?? '';
+    assert.match(uploading, /KiB|MiB/, uploading);
+    assert.doesNotMatch(uploading, /\b(kB|MB)\b/, uploading);
     // The bar moves while the cap holds the upload back.
     await page.waitForFunction(
       () =>
@@ -401,9 +434,47 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
     await page.reload();
     await page.waitForSelector('[data-testid="setting-concurrency"] .source[data-source="user"]');
     assert.equal(await page.inputValue('#setting-concurrency'), '5');
+    // Start at login and the battery / metered pauses belong to the desktop app only.
+    for (const desktopOnly of ['startAtLogin', 'pauseOnBattery', 'pauseOnMetered']) {
+      assert.equal(await page.locator(`[data-testid="setting-${desktopOnly}"]`).count(), 0);
+    }
+    assert.match(
+      (await page.textContent('[data-testid="setting-bandwidthLimit"]')) ?? '',
+      /4 MiB\/s/,
+    );
     await screenshot('settings');
     await goto('activity');
     await page.waitForSelector('[data-testid="activity-list"] li');
+    // Problems first: the oversized photo's failure heads the page, above the backups, and
+    // the files backed up one after another are one line, not one line each.
+    const firstItem = page.locator('[data-testid="activity-list"] li').first();
+    assert.match((await firstItem.getAttribute('class')) ?? '', /level-(error|warning)/);
+    assert.match(
+      (await page.textContent('[data-testid="activity-problems"]')) ?? '',
+      new RegExp(basename(largePhoto).replace('.', '\\.')),
+    );
+    const other = await page
+      .locator('[data-testid="activity-other"] > li')
+      .evaluateAll((items: unknown[]) =>
+        items.map((li) =>
+          (li as { getAttribute(n: string): string | null }).getAttribute('data-testid'),
+        ),
+      );
+    for (let i = 1; i < other.length; i++) {
+      assert.ok(
+        !(other[i] === 'activity-backed-up-group' && other[i - 1] === 'activity-backed-up-group'),
+        'neighbouring backups are folded into one line',
+      );
+    }
+    const folded = page.locator('[data-testid="activity-backed-up-group"]');
+    const total = (
+      await folded.evaluateAll((items: unknown[]) =>
+        items.map((li) =>
+          Number((li as { getAttribute(n: string): string | null }).getAttribute('data-value')),
+        ),
+      )
+    ).reduce((a, b) => a + b, 0);
+    assert.ok(total >= smallPhotos.length + 3, `every backed-up file counted (${total})`);
     await screenshot('activity');
     // Export diagnostics: a bundle a person can attach to a support request, without secrets.
     const downloading = page.waitForEvent('download');

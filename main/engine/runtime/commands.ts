@@ -66,7 +66,7 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
       });
       const last = files[files.length - 1];
       return Promise.resolve({
-        files: files.map(toFileRow),
+        files: files.map((f) => toFileRow(f, store)),
         next: files.length === limit && last ? String(last.id) : null,
         total,
       });
@@ -128,7 +128,10 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
       options.vault
         ? options.vault.usage(options.signal)
         : Promise.reject(new KeepsakeError('vault_unreachable', 'No vault is configured.')),
-    'activity.list': ({ limit }) => Promise.resolve(store.listActivity(limit ?? 100)),
+    'activity.list': ({ limit, problems }) =>
+      Promise.resolve(
+        problems === true ? store.listProblems(limit ?? 100) : store.listActivity(limit ?? 100),
+      ),
     'diagnostics.export': () => {
       const bundle = {
         generatedAt: new Date(clock.now()).toISOString(),

@@ -94,7 +94,7 @@ export function engineNotices(
   activity: (event: Omit<ActivityEvent, 'id' | 'at'>) => void;
 } {
   function fileChanged(f: FileRecord): void {
-    if (bus.listened('file.changed')) bus.emit('file.changed', toFileRow(f));
+    if (bus.listened('file.changed')) bus.emit('file.changed', toFileRow(f, store));
     statusChanged();
   }
   store.onCommitted((changes) => {

@@ -20,6 +20,7 @@ import type {
   FolderProblemRecord,
   FolderRecord,
   StateSummary,
+  Store,
 } from '../store/store.js';
 import { pendingStates, safeStates } from '../pipeline/transitions.js';
 
@@ -27,7 +28,11 @@ export function emptyCounts(): StateCounts {
   return Object.fromEntries(fileStates.map((s) => [s, 0])) as StateCounts;
 }
 
-export function toFileRow(f: FileRecord): FileRow {
+/**
+ * A file as the UI shows it. `store` answers which other file here a duplicate copies; without
+ * it (or for any other state) duplicateOf is null.
+ */
+export function toFileRow(f: FileRecord, store?: Pick<Store, 'uploadedCopyOf'>): FileRow {
   return {
     id: f.id,
     folderId: f.folderId,
@@ -39,6 +44,10 @@ export function toFileRow(f: FileRecord): FileRow {
     state: f.state,
     error: f.error ? { name: 'KeepsakeError', ...f.error } : null,
     excludedBy: f.excludedBy,
+    duplicateOf:
+      f.state === 'duplicate' && f.sha256 !== null && store
+        ? store.uploadedCopyOf(f.sha256, f.id)
+        : null,
     attempts: f.attempts,
     nextAttemptAt: f.nextAttemptAt,
     captureTime: f.captureTime,

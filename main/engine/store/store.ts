@@ -415,6 +415,9 @@ export function createStore(
     otherOfSize: db.prepare<[number, number], { one: number }>(
       'SELECT 1 AS one FROM files WHERE size = ? AND id != ? LIMIT 1',
     ),
+    uploadedCopy: db.prepare<[string, number], { path: string }>(
+      `SELECT path FROM files WHERE sha256 = ? AND id != ? AND state = 'backed_up' ORDER BY id LIMIT 1`,
+    ),
     safeBySha: db.prepare<[string], { n: number }>(
       `SELECT count(*) AS n FROM files WHERE sha256 = ? AND state IN (${safe})`,
     ),
@@ -475,6 +478,9 @@ export function createStore(
     activity: db.prepare<[number], ActivityRow>('SELECT * FROM activity ORDER BY id DESC LIMIT ?'),
     lastErrors: db.prepare<[number], ActivityRow>(
       `SELECT * FROM activity WHERE level = 'error' ORDER BY id DESC LIMIT ?`,
+    ),
+    problems: db.prepare<[number], ActivityRow>(
+      `SELECT * FROM activity WHERE level IN ('warning', 'error') ORDER BY id DESC LIMIT ?`,
     ),
     pruneActivity: db.prepare<[number]>('DELETE FROM activity WHERE id <= ?'),
   };
@@ -821,6 +827,9 @@ export function createStore(
     hasOtherOfSize(size, id) {
       return q.otherOfSize.get(size, id) !== undefined;
     },
+    uploadedCopyOf(sha256, exceptId) {
+      return q.uploadedCopy.get(sha256, exceptId)?.path ?? null;
+    },
     isShaSafe(sha256) {
       return (q.safeBySha.get(sha256)?.n ?? 0) > 0;
     },
@@ -1008,6 +1017,9 @@ export function createStore(
     },
     lastErrors(limit) {
       return q.lastErrors.all(limit);
+    },
+    listProblems(limit) {
+      return q.problems.all(limit);
     },
 
     // ---- verify and healing (verify-queries.ts) ----

@@ -192,6 +192,8 @@ export interface Store {
     mtimeMs: number;
   }): FileRecord | null;
   isShaSafe(sha256: string): boolean;
+  /** Another file here that was uploaded with this content (backed_up), or null. */
+  uploadedCopyOf(sha256: string, exceptId: number): string | null;
   /** Whether another row has exactly this size (a possible copy: hash before sending). */
   hasOtherOfSize(size: number, id: number): boolean;
   /** Files a crash left hashing or uploading. */
@@ -268,6 +270,8 @@ export interface Store {
   addActivity(event: Omit<ActivityEvent, 'id' | 'at'>): ActivityEvent;
   listActivity(limit: number): ActivityEvent[];
   lastErrors(limit: number): ActivityEvent[];
+  /** The newest warnings and errors, however many files were backed up since. */
+  listProblems(limit: number): ActivityEvent[];
 
   // ---- verify receipts and healing ----
   verify: VerifyQueries;

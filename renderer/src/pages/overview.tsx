@@ -33,6 +33,9 @@ function recordSample(s: EngineStatus): void {
 }
 bridge.on('status', recordSample);
 
+/** Uploads listed by name; a batch of hundreds of small photos is summed up after them. */
+const shownUploads = 8;
+
 const countCards: { testId: string; label: string; states: FileState[]; tone: string }[] = [
   {
     testId: 'count-checking',
@@ -43,7 +46,7 @@ const countCards: { testId: string; label: string; states: FileState[]; tone: st
   { testId: 'count-queued', label: 'Queued', states: ['queued'], tone: 'neutral' },
   { testId: 'count-uploading', label: 'Uploading', states: ['uploading'], tone: 'info' },
   { testId: 'count-backed-up', label: 'Backed up', states: ['backed_up'], tone: 'ok' },
-  { testId: 'count-duplicate', label: 'Already on vault', states: ['duplicate'], tone: 'ok' },
+  { testId: 'count-duplicate', label: 'Duplicates', states: ['duplicate'], tone: 'ok' },
   { testId: 'count-failed', label: 'Failed', states: ['failed'], tone: 'bad' },
   { testId: 'count-excluded', label: 'Excluded', states: ['excluded'], tone: 'neutral' },
   { testId: 'count-missing', label: 'Missing', states: ['missing'], tone: 'warn' },
@@ -55,10 +58,22 @@ const countCards: { testId: string; label: string; states: FileState[]; tone: st
   },
 ];
 
+/** Whether the backup shares this computer (embedded vault) or a disk with the photos. */
+function backupIsLocal(s: EngineStatus): boolean {
+  return s.vault.embedded || s.vault.sameDiskAs !== null;
+}
+
 function statusLine(s: EngineStatus): string {
   switch (s.status) {
     case 'up_to_date':
-      return s.filesTotal === 0 ? 'Nothing to back up yet.' : 'Every file is safe on the vault.';
+      if (s.filesTotal === 0) return 'Nothing to back up yet.';
+      // Not "safe": a copy on the same disk goes with the disk. See VaultPlace below.
+      if (s.vault.sameDiskAs !== null) {
+        return `Every file is copied into the ${s.vault.embedded ? 'embedded vault' : 'vault'}, on the same disk as your photos.`;
+      }
+      return s.vault.embedded
+        ? 'Every file is copied into the embedded vault on this computer.'
+        : 'Every file is safe on the vault.';
     case 'backing_up':
       return `${countOf(s.filesTotal - s.filesSafe, 'file', 'files')}, ${formatBytes(s.bytesPending)} left.`;
     case 'offline':
@@ -111,6 +126,38 @@ function pausedLine(s: EngineStatus): string {
       return String(never);
     }
   }
+}
+
+/**
+ * Where the backup is, when that is this computer or the photos' own disk (issue 9 item 14):
+ * what that protects against, and how to add a vault on another disk or machine.
+ */
+function VaultPlace({ s }: { s: EngineStatus }) {
+  if (!backupIsLocal(s)) return null;
+  const where = s.vault.embedded
+    ? `Your backup is in the embedded vault in ${s.vault.dir ?? 'the data directory'}`
+    : `Your backup is in the vault at ${s.vault.url}`;
+  const disk =
+    s.vault.sameDiskAs !== null
+      ? `, on the same disk as your photos (${s.vault.sameDiskAs})`
+      : ', on this computer';
+  return (
+    <section className="vault-place" data-testid="vault-place" aria-label="Where the backup is">
+      <p>
+        <strong>
+          {where}
+          {disk}.
+        </strong>{' '}
+        It protects against a photo deleted or damaged by mistake, not against losing this{' '}
+        {s.vault.sameDiskAs !== null ? 'disk' : 'computer'}.
+      </p>
+      <p className="muted">
+        For a copy elsewhere, run a vault on another disk or machine (
+        <code>keepsake vault --data-dir /mnt/other-disk/keepsake-vault</code>) and set its address
+        and token under <a href="#/settings">Settings</a>.
+      </p>
+    </section>
+  );
 }
 
 function ThroughputChart({ status }: { status: EngineStatus }) {
@@ -229,23 +276,33 @@ export function OverviewPage() {
             </section>
           )}
 
+          <VaultPlace s={s} />
+
           <section className="card-grid" aria-label="Coverage">
             <div className="card">
-              <h2>Files safe</h2>
+              <h2>{backupIsLocal(s) ? 'Files copied' : 'Files safe'}</h2>
               <p className="big">
                 {s.filesTotal === 0 ? '–' : formatPercent(s.filesSafe, s.filesTotal)}
               </p>
-              <ProgressBar value={s.filesSafe} max={s.filesTotal} label="Files safe" />
+              <ProgressBar
+                value={s.filesSafe}
+                max={s.filesTotal}
+                label={backupIsLocal(s) ? 'Files copied' : 'Files safe'}
+              />
               <p className="muted">
                 {formatCount(s.filesSafe)} of {formatCount(s.filesTotal)} files
               </p>
             </div>
             <div className="card">
-              <h2>Bytes safe</h2>
+              <h2>{backupIsLocal(s) ? 'Bytes copied' : 'Bytes safe'}</h2>
               <p className="big">
                 {s.filesTotal === 0 ? '–' : formatPercent(s.bytesSafe, s.bytesTotal)}
               </p>
-              <ProgressBar value={s.bytesSafe} max={s.bytesTotal} label="Bytes safe" />
+              <ProgressBar
+                value={s.bytesSafe}
+                max={s.bytesTotal}
+                label={backupIsLocal(s) ? 'Bytes copied' : 'Bytes safe'}
+              />
               <p className="muted">
                 {formatBytes(s.bytesSafe)} of {formatBytes(s.bytesTotal)}
               </p>
@@ -293,31 +350,57 @@ export function OverviewPage() {
 
           <section className="two-col">
             <div>
-              <h2>Uploading now</h2>
+              <h2>
+                Uploading now
+                {s.current.length > 0 && (
+                  <>
+                    {' '}
+                    <span
+                      className="muted"
+                      data-testid="uploads-now-count"
+                      data-value={s.current.length}
+                    >
+                      ({countOf(s.current.length, 'file', 'files')})
+                    </span>
+                  </>
+                )}
+              </h2>
               {s.current.length === 0 ? (
                 <Empty>
                   <p>{s.paused ? 'Uploads are paused.' : 'Nothing is uploading right now.'}</p>
                 </Empty>
               ) : (
                 <ul className="uploads" data-testid="uploads-now">
-                  {s.current.map((u) => (
-                    <li key={u.fileId}>
-                      <div className="upload-head">
-                        <span className="name" title={u.path}>
-                          {fileName(u.path)}
-                        </span>
-                        <span className="muted">
-                          {formatBytes(u.bytesSent)} / {formatBytes(u.bytesTotal)} ·{' '}
-                          {formatRate(u.bytesPerSecond)}
-                        </span>
-                      </div>
-                      <ProgressBar
-                        value={u.bytesSent}
-                        max={u.bytesTotal}
-                        label={`Uploading ${fileName(u.path)}`}
-                      />
+                  {/* The ones being sent first; a batch's waiting files after them. */}
+                  {[...s.current]
+                    .sort(
+                      (a, b) => b.bytesPerSecond - a.bytesPerSecond || b.bytesSent - a.bytesSent,
+                    )
+                    .slice(0, shownUploads)
+                    .map((u) => (
+                      <li key={u.fileId}>
+                        <div className="upload-head">
+                          <span className="name" title={u.path}>
+                            {fileName(u.path)}
+                          </span>
+                          <span className="muted">
+                            {formatBytes(u.bytesSent)} / {formatBytes(u.bytesTotal)} ·{' '}
+                            {formatRate(u.bytesPerSecond)}
+                          </span>
+                        </div>
+                        <ProgressBar
+                          value={u.bytesSent}
+                          max={u.bytesTotal}
+                          label={`Uploading ${fileName(u.path)}`}
+                        />
+                      </li>
+                    ))}
+                  {s.current.length > shownUploads && (
+                    <li className="muted">
+                      and {countOf(s.current.length - shownUploads, 'more file', 'more files')} in
+                      the same requests
                     </li>
-                  ))}
+                  )}
                 </ul>
               )}
             </div>

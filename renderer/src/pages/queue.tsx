@@ -21,12 +21,93 @@ export const stateWords: Record<FileState, string> = {
   queued: 'Queued',
   uploading: 'Uploading',
   backed_up: 'Backed up',
-  duplicate: 'Already on vault',
+  duplicate: 'Duplicate',
   excluded: 'Excluded',
   failed: 'Failed',
   missing: 'Missing',
   skipped: 'Skipped',
 };
+
+/** Why a file is in its state, in full (the row shows one line of it). */
+function reasonOf(row: FileRow): string | null {
+  if (row.error) return row.error.message;
+  if (row.state === 'duplicate') {
+    return row.duplicateOf
+      ? `Duplicate of another file here: ${row.duplicateOf}`
+      : 'Already on the vault (the same content was backed up before).';
+  }
+  if (row.excludedBy) {
+    return row.state === 'skipped'
+      ? `Skipped: ${row.excludedBy}`
+      : `Excluded by the rule ${row.excludedBy}`;
+  }
+  return null;
+}
+
+/** Everything known about one file, with its reason in full: the row shows one line of it. */
+function FileDetail({ row, onClose }: { row: FileRow; onClose: () => void }) {
+  const reason = reasonOf(row);
+  return (
+    <section className="file-detail" data-testid="file-detail" aria-label="File details">
+      <div className="file-detail-head">
+        <h2 className="name">{fileName(row.path)}</h2>
+        <span className={`badge state-${row.state}`}>{stateWords[row.state]}</span>
+        <span className="spacer" />
+        <button type="button" data-testid="file-detail-close" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      {reason && (
+        <p className={row.state === 'failed' ? 'file-error' : ''} data-testid="file-detail-reason">
+          {reason}
+        </p>
+      )}
+      <dl>
+        <dt>Path</dt>
+        <dd>{row.path}</dd>
+        <dt>Size</dt>
+        <dd>{formatBytes(row.size)}</dd>
+        <dt>Changed</dt>
+        <dd>{formatDateTime(row.mtimeMs)}</dd>
+        {row.error && (
+          <>
+            <dt>Error code</dt>
+            <dd>
+              <code>{row.error.code}</code>
+              {row.error.retryable ? ' (retrying may help)' : ' (retrying will not help)'}
+            </dd>
+          </>
+        )}
+        {row.attempts > 0 && (
+          <>
+            <dt>Attempts</dt>
+            <dd>{formatCount(row.attempts)}</dd>
+          </>
+        )}
+        {row.nextAttemptAt !== null && (
+          <>
+            <dt>Next try</dt>
+            <dd>{formatDateTime(row.nextAttemptAt)}</dd>
+          </>
+        )}
+        {row.sha256 && (
+          <>
+            <dt>SHA-256</dt>
+            <dd>
+              <code>{row.sha256}</code>
+            </dd>
+          </>
+        )}
+        {row.metadataProblems.length > 0 && (
+          <>
+            <dt>Metadata</dt>
+            <dd>{row.metadataProblems.join('; ')}</dd>
+          </>
+        )}
+      </dl>
+    </section>
+  );
+}
 
 interface ListState {
   rows: FileRow[];
@@ -49,6 +130,7 @@ export function QueuePage() {
   const action = useAction();
   const [receiptFor, setReceiptFor] = useState<number | null>(null);
   const closeReceipt = useCallback(() => setReceiptFor(null), []);
+  const [picked, setPicked] = useState<FileRow | null>(null);
 
   useEffect(() => {
     const timer = setTimeout(() => setSearch(searchText.trim()), 250);
@@ -168,9 +250,14 @@ export function QueuePage() {
     }
   };
 
+  // The row as last loaded or changed (file.changed events keep it current).
+  // Kept when a new filter no longer lists it: the detail stays open until closed.
+  const selected = picked && (list?.rows.find((r) => r.id === picked.id) ?? picked);
+
   const renderRow = (index: number) => {
     const row = list?.rows[index];
     if (!row) return <div className="file-row placeholder">Loading…</div>;
+    const reason = reasonOf(row);
     return (
       <div
         className="file-row"
@@ -188,16 +275,30 @@ export function QueuePage() {
             {row.excludedBy
               ? ` · ${row.state === 'skipped' ? 'skipped' : 'excluded'} (${row.excludedBy})`
               : ''}
+            {row.state === 'duplicate'
+              ? row.duplicateOf
+                ? ` · duplicate of ${fileName(row.duplicateOf)} here`
+                : ' · already on the vault'
+              : ''}
             {row.metadataProblems.length > 0 ? ` · ${row.metadataProblems.join('; ')}` : ''}
           </span>
           {row.error && row.state === 'failed' && (
-            <span className="file-error" data-testid="file-error">
+            <span className="file-error" data-testid="file-error" title={reason ?? undefined}>
               {row.error.message}
               {row.nextAttemptAt ? ` (next try ${formatDateTime(row.nextAttemptAt)})` : ''}
             </span>
           )}
         </div>
         <span className={`badge state-${row.state}`}>{stateWords[row.state]}</span>
+        <button
+          type="button"
+          data-testid="file-details"
+          aria-expanded={picked?.id === row.id}
+          aria-label={`Details of ${fileName(row.path)}`}
+          onClick={() => setPicked(picked?.id === row.id ? null : row)}
+        >
+          Details
+        </button>
         {row.state === 'failed' ? (
           <button
             type="button"
@@ -268,6 +369,7 @@ export function QueuePage() {
       </div>
       <InlineError error={action.error} />
       {receiptFor !== null && <FileReceiptPanel fileId={receiptFor} onClose={closeReceipt} />}
+      {selected && <FileDetail row={selected} onClose={() => setPicked(null)} />}
       {notice && (
         <p className="notice" role="status">
           {notice}

@@ -6,7 +6,7 @@ import type { Settings, SettingUpdate } from '../../../common/contract';
 type SettingSource = Settings['vaultUrl']['source'];
 import { isDesktop } from '../bridge';
 import { useAction, useCommand } from '../hooks';
-import { InlineError, QueryView } from '../ui';
+import { InlineError, QueryView, useSharedStatus } from '../ui';
 
 const sourceWords: Record<SettingSource, string> = {
   default: 'Default',
@@ -84,6 +84,9 @@ function SettingsForm({
 }) {
   const action = useAction();
   const [token, setToken] = useState('');
+  const vault = useSharedStatus().data?.vault;
+  // The embedded vault listens on a new loopback port each start: name it by its directory.
+  const embedded = vault?.embedded === true && settings.vaultUrl.value === null;
   const save = (update: SettingUpdate) =>
     void action.run('settings.set', update).then((s) => {
       if (s) onSaved(s);
@@ -93,11 +96,24 @@ function SettingsForm({
     <div className="settings">
       <section>
         <h2>Vault</h2>
+        {embedded && (
+          <p data-testid="vault-embedded">
+            <strong>Embedded vault ({vault.dir ?? 'in the data directory'})</strong>
+            <br />
+            <span className="muted small">
+              {vault.sameDiskAs !== null
+                ? 'On the same disk as your photos. '
+                : 'On this computer. '}
+              To keep a copy on another disk or machine, run <code>keepsake vault</code> there and
+              enter its address and token below.
+            </span>
+          </p>
+        )}
         <TextSetting
           id="vaultUrl"
-          label="Vault address"
+          label={embedded ? 'Another vault’s address' : 'Vault address'}
           entry={settings.vaultUrl}
-          placeholder="Empty: the built-in vault on this computer"
+          placeholder="Empty: the embedded vault on this computer"
           busy={action.busy}
           save={(value) => save({ key: 'vaultUrl', value })}
         />
@@ -158,7 +174,7 @@ function SettingsForm({
           busy={action.busy}
           help={
             <>
-              A rate such as <code>4M</code> (4 MB/s), <code>off</code>, or a schedule:{' '}
+              A rate such as <code>4M</code> (4 MiB/s), <code>off</code>, or a schedule:{' '}
               <code>Mon-08:00,2M Mon-18:00,off</code>.
             </>
           }
@@ -180,27 +196,30 @@ function SettingsForm({
         </Field>
       </section>
 
-      <section>
-        <h2>When to back up</h2>
-        {(
-          [
-            ['pauseOnBattery', 'Pause while on battery'],
-            ['pauseOnMetered', 'Pause on metered networks'],
-            ['startAtLogin', 'Start Keepsake when I log in'],
-          ] as const
-        ).map(([key, label]) => (
-          <Field key={key} id={key} label={label} entry={settings[key]}>
-            <input
-              id={`setting-${key}`}
-              type="checkbox"
-              className="switch"
-              checked={settings[key].value}
-              disabled={settings[key].locked || action.busy}
-              onChange={(e) => save({ key, value: e.target.checked })}
-            />
-          </Field>
-        ))}
-      </section>
+      {/* Power, network and login come from the desktop app; headless, they do nothing. */}
+      {isDesktop && (
+        <section data-testid="desktop-settings">
+          <h2>When to back up</h2>
+          {(
+            [
+              ['pauseOnBattery', 'Pause while on battery'],
+              ['pauseOnMetered', 'Pause on metered networks'],
+              ['startAtLogin', 'Start Keepsake when I log in'],
+            ] as const
+          ).map(([key, label]) => (
+            <Field key={key} id={key} label={label} entry={settings[key]}>
+              <input
+                id={`setting-${key}`}
+                type="checkbox"
+                className="switch"
+                checked={settings[key].value}
+                disabled={settings[key].locked || action.busy}
+                onChange={(e) => save({ key, value: e.target.checked })}
+              />
+            </Field>
+          ))}
+        </section>
+      )}
       <InlineError error={action.error} />
     </div>
   );
