@@ -78,6 +78,15 @@ function send(
   res.end(body);
 }
 
+/** decodeURIComponent, or null for malformed percent-encoding (bad input: a 400, not a 500). */
+function decodePath(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, JSON.stringify(value), 'application/json; charset=utf-8');
 }
@@ -170,7 +179,9 @@ export async function startWebUi(options: WebUiOptions): Promise<WebUi> {
 
   const serveStatic = async (req: IncomingMessage, res: ServerResponse, pathname: string) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'Method not allowed.');
-    const rel = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '');
+    const decoded = decodePath(pathname);
+    if (decoded === null) return send(res, 400, 'Malformed percent-encoding in the path.');
+    const rel = pathname === '/' ? 'index.html' : decoded.replace(/^\/+/, '');
     const file = normalize(join(rendererDir, rel));
     if (file !== rendererDir && !file.startsWith(rendererDir + sep)) {
       return send(res, 404, 'Not found.');
@@ -235,7 +246,9 @@ export async function startWebUi(options: WebUiOptions): Promise<WebUi> {
       );
     }
     if (url.pathname.startsWith('/api/invoke/')) {
-      return handleInvoke(req, res, decodeURIComponent(url.pathname.slice('/api/invoke/'.length)));
+      const name = decodePath(url.pathname.slice('/api/invoke/'.length));
+      if (name === null) return send(res, 400, 'Malformed percent-encoding in the path.');
+      return handleInvoke(req, res, name);
     }
     if (url.pathname === '/api/events') {
       if (req.method !== 'GET') return send(res, 405, 'Use GET.');

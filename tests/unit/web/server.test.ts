@@ -157,6 +157,16 @@ describe('web UI server', () => {
     }
   });
 
+  it('answers malformed percent-encoding in a path with 400, not 500', async () => {
+    for (const path of ['/%E0%A4%A', '/assets/%zz.js', '/api/invoke/status.%E0']) {
+      const res = await http(ui.port, path, {
+        method: path.startsWith('/api/') ? 'POST' : 'GET',
+        headers: { Cookie: cookie },
+      });
+      assert.equal(res.status, 400, path);
+    }
+  });
+
   it('answers nothing to a Host that is not its loopback address (DNS rebinding)', async () => {
     for (const host of [`evil.example:${ui.port}`, 'localhost', `127.0.0.1:${ui.port + 1}`]) {
       const res = await http(ui.port, '/api/invoke/files.retryAll', {
