@@ -6,7 +6,7 @@
 // in-folder copy reads "duplicate of another file here". Real daemon, real corpus photos,
 // Debian's Chromium; every wait is on something the page shows.
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -137,5 +137,25 @@ describe('web UI with the embedded vault', { skip: skip ?? false }, () => {
     await row.first().locator('[data-testid="file-details"]').click();
     const reason = (await page.textContent('[data-testid="file-detail-reason"]')) ?? '';
     assert.match(reason, new RegExp(`another file here: .*${basename(photo).replace('.', '\\.')}`));
+  });
+
+  it('"Saved by deduplication" counts the copy the client itself recognised', async () => {
+    // The copy was never sent (the queue saw its twin's content safe): only its location
+    // tells the vault it exists, and the saving is counted from locations.
+    const size = (await stat(corpusFile(photo))).size;
+    await goto('storage');
+    await page.waitForFunction(
+      (want) =>
+        (globalThis as unknown as { document: BrowserDocument }).document
+          .querySelector('[data-testid="storage-dedup"]')
+          ?.getAttribute('data-bytes') === want,
+      String(size),
+      { timeout: timeoutMs, polling: 250 },
+    );
+    assert.match(
+      (await page.textContent('[data-testid="storage-dedup"]')) ?? '',
+      /^[\d.,]+ (B|KiB|MiB)$/,
+      'in binary units',
+    );
   });
 });
