@@ -101,6 +101,10 @@ describe('web UI with the embedded vault', { skip: skip ?? false }, () => {
     assert.match(place, new RegExp(`embedded vault in ${join(dataDir, 'vault')}`), place);
     assert.match(place, /on the same disk as your photos/, place);
     assert.match(place, /keepsake vault/, 'how to run a vault elsewhere');
+    assert.match(
+      daemon.stdout(),
+      new RegExp(`ready: .*the embedded vault in ${join(dataDir, 'vault')}`),
+    );
     const detail = (await page.textContent('.status-detail')) ?? '';
     assert.doesNotMatch(detail, /safe/i, `no unqualified "safe": ${detail}`);
     assert.doesNotMatch((await page.textContent('main')) ?? '', /Files safe|Bytes safe/);

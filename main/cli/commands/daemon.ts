@@ -91,7 +91,7 @@ export function registerDaemonCommand(program: Command): void {
       }
       const folders = await daemon.engine.api['folders.list']({});
       process.stdout.write(
-        `keepsake daemon ready: ${folders.length} folder(s), vault ${daemon.vaultUrl}${daemon.embedded ? ' (embedded)' : ''}, data ${daemon.dataDir}\n`,
+        `keepsake daemon ready: ${folders.length} folder(s), ${daemon.embeddedDir !== null ? `the embedded vault in ${daemon.embeddedDir} (${daemon.vaultUrl}, on this computer)` : `vault ${daemon.vaultUrl}`}, data ${daemon.dataDir}\n`,
       );
       if (daemon.ui) process.stdout.write(`ui ${daemon.ui.url}\n`);
       if (!stopRequested) {
