@@ -5,7 +5,7 @@
 // `nobody` through setpriv (CI runs as root, which reads everything).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, chown } from 'node:fs/promises';
+import { chmod, chown, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -13,12 +13,13 @@ import {
   VaultReader,
   describeRun,
   killAllChildren,
+  listEngineFiles,
   parseJsonOutput,
   runCli,
 } from '../support/cli.js';
 import { makeTempDir } from '../support/paths.js';
 import { assertTreeUntouched, snapshotTree } from '../support/snapshot.js';
-import { copyCorpusFiles, writeTreeFile } from '../support/tree.js';
+import { copyCorpusFiles, sha256Of, writeTreeFile } from '../support/tree.js';
 import { startTestVault } from '../support/vault.js';
 
 type TestVault = Awaited<ReturnType<typeof startTestVault>>;
@@ -213,5 +214,51 @@ describe('every file and folder ends in a visible state', () => {
     assert.equal(asset?.mime, 'image/jpeg', JSON.stringify(asset));
     if (meta !== null) assert.equal(typeof gps?.lat, 'number', JSON.stringify(asset));
     await assertTreeUntouched(src, before);
+  });
+
+  it('an in-place edit that keeps the size and puts the mtime back (touch -r) is re-hashed and uploaded', async () => {
+    const src = await tempDir('keepsake-src-');
+    const dataDir = await tempDir('keepsake-data-');
+    const [photo] = await copyCorpusFiles(src, [
+      { corpus: 'ianare-exif-samples/jpg/gps/DSCN0021.jpg', dest: 'DSCN0021.jpg' },
+    ]);
+    const run = () =>
+      runCli([
+        'backup',
+        src,
+        '--to',
+        vault.url,
+        '--token',
+        vault.token,
+        '--data-dir',
+        dataDir,
+        '--json',
+      ]);
+    const first = await run();
+    assert.equal(first.code, 0, describeRun(first));
+    // the edit: same length, other bytes near the end, then the old mtime put back
+    const ref = join(dataDir, 'mtime-reference');
+    execFileSync('touch', ['-r', photo!.path, ref]);
+    const bytes = await readFile(photo!.path);
+    const edited = Buffer.from(bytes);
+    for (let i = edited.length - 64; i < edited.length - 2; i++) edited[i] = edited[i]! ^ 0x5a;
+    await chmod(photo!.path, 0o644);
+    await writeFile(photo!.path, edited);
+    await chmod(photo!.path, 0o444);
+    execFileSync('touch', ['-r', ref, photo!.path]);
+    const st = await stat(photo!.path);
+    assert.equal(st.size, photo!.size, 'same size');
+    const editedSha = sha256Of(edited);
+    assert.notEqual(editedSha, photo!.sha256);
+
+    const second = await run();
+    assert.equal(second.code, 0, describeRun(second));
+    const s = parseJsonOutput<Summary>(second);
+    assert.ok(s.bytesUploaded > 0, `the new bytes were sent: ${JSON.stringify(s)}`);
+    const held = await reader.check([photo!.sha256, editedSha]);
+    assert.ok(held.has(editedSha), 'the edited content is on the vault');
+    assert.ok(held.has(photo!.sha256), 'and the earlier version stays there');
+    const rows = await listEngineFiles(dataDir);
+    assert.equal(rows.find((r) => r.path === photo!.path)?.sha256, editedSha, 'no stale hash');
   });
 });

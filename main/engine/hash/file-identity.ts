@@ -1,4 +1,5 @@
-// What makes two looks at one file "the same file, unchanged": size, mtime, inode and device.
+// What makes two looks at one file "the same file, unchanged": size, mtime, inode, device and
+// ctime (the inode's change time: an in-place edit that restores the old mtime still moves it).
 // Scan and hasher both derive a FileIdentity through identityOf() so that the engine can
 // compare a scan entry with a hash result field by field. Invariant: mtimeMs is always
 // Math.round of the same double Node reports, so one file always yields one integer.
@@ -13,6 +14,7 @@ export function identityOf(stats: Stats): FileIdentity {
     mtimeMs: Math.round(stats.mtimeMs),
     ino: stats.ino,
     dev: stats.dev,
+    ctimeMs: Math.round(stats.ctimeMs),
   };
 }
 

@@ -8,6 +8,12 @@ export interface FileIdentity {
   mtimeMs: number;
   ino: number;
   dev: number;
+  /**
+   * Inode change time, unix ms (integer). Moves with every write, even one whose tool puts
+   * the mtime back (`touch -r`), and cannot be set back. Absent: not known (a row recorded
+   * before Keepsake stored it, or a caller that never stat'ed).
+   */
+  ctimeMs?: number;
 }
 
 export interface HashResult extends FileIdentity {

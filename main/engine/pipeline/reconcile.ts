@@ -28,8 +28,15 @@ export interface ReconcileCounts {
   failed: number;
 }
 
+/** `a` is what the row holds: a ctime it does not know yet (0) is not a change. */
 function sameId(a: FileIdentity, b: FileIdentity): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
+  return (
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ino === b.ino &&
+    a.dev === b.dev &&
+    (!a.ctimeMs || a.ctimeMs === b.ctimeMs)
+  );
 }
 
 /** Applies one disk observation of a path to its row (insert, update or nothing). */
@@ -47,7 +54,13 @@ export function applyEntry(
   // A name that says nothing is looked at (watch/sniff.ts) before it reaches here; one that was
   // not (a caller that skipped the look) changes nothing until it is.
   if (c.kind === 'unknown') return;
-  const identity = { size: entry.size, mtimeMs: entry.mtimeMs, ino: entry.ino, dev: entry.dev };
+  const identity = {
+    size: entry.size,
+    mtimeMs: entry.mtimeMs,
+    ino: entry.ino,
+    dev: entry.dev,
+    ctimeMs: entry.ctimeMs,
+  };
   if (row === null) {
     store.insertFile({
       folderId: folder.id,
@@ -64,6 +77,9 @@ export function applyEntry(
     return;
   }
   const unchanged = sameId(row, identity);
+  // a row from before ctimes were kept learns it now, without a change of state
+  if (unchanged && !row.ctimeMs && identity.ctimeMs)
+    store.update(row.id, { ctimeMs: identity.ctimeMs });
   if (c.kind === 'skipped') {
     if (row.state === 'skipped' && row.excludedBy === c.reason && unchanged) return;
     if (isBusy(row.state)) return;

@@ -251,6 +251,7 @@ export const transitions = {
       mtimeMs: result.mtimeMs,
       ino: result.ino,
       dev: result.dev,
+      ctimeMs: result.ctimeMs,
       dedupChecked: false,
       error: null,
     }),

@@ -336,7 +336,13 @@ export function createFolders(options: FoldersOptions): Folders {
           applyEntry(
             reconcileCtx,
             folder,
-            { path, relPath: rel, ...st.identity, classification: c },
+            {
+              path,
+              relPath: rel,
+              ...st.identity,
+              ctimeMs: st.identity.ctimeMs ?? 0,
+              classification: c,
+            },
             row,
             0,
             counts,

@@ -205,6 +205,13 @@ ALTER TABLE files ADD COLUMN location_sha256 TEXT;      -- content the vault rec
 ALTER TABLE files ADD COLUMN location_mtime_ms INTEGER; -- the mtime (unix ms) sent with that registration
 `;
 
+// 0009: a file's inode change time belongs to its identity, so an in-place edit that puts the
+// old mtime back (same size, `touch -r`) is still seen as a change. 0 = not known yet: a row
+// from before is compared without it once, and its ctime recorded then (no mass re-hash).
+const m0009_ctime = `
+ALTER TABLE files ADD COLUMN ctime_ms INTEGER NOT NULL DEFAULT 0; -- inode change time as last seen, unix ms (integer); 0 = not known yet
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -214,6 +221,7 @@ export const migrations: readonly Migration[] = [
   { version: 6, name: '0006_verify_receipts', sql: m0006_verify_receipts },
   { version: 7, name: '0007_skipped_state', sql: m0007_skipped_state },
   { version: 8, name: '0008_locations', sql: m0008_locations },
+  { version: 9, name: '0009_ctime', sql: m0009_ctime },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

@@ -80,6 +80,7 @@ interface FileRow {
   mtime_ms: number;
   ino: number;
   dev: number;
+  ctime_ms: number;
   seen_at: number;
   sha256: string | null;
   state: FileState;
@@ -124,6 +125,7 @@ interface ScanRowRow {
   mtime_ms: number;
   ino: number;
   dev: number;
+  ctime_ms: number;
   state: FileState;
   excluded_by: string | null;
   error_code: string | null;
@@ -183,6 +185,7 @@ function toFile(row: FileRow): FileRecord {
     mtimeMs: row.mtime_ms,
     ino: row.ino,
     dev: row.dev,
+    ctimeMs: row.ctime_ms,
     seenAt: row.seen_at,
     sha256: row.sha256,
     state: row.state,
@@ -224,6 +227,7 @@ function toScanRow(row: ScanRowRow): ScanRow {
     mtimeMs: row.mtime_ms,
     ino: row.ino,
     dev: row.dev,
+    ctimeMs: row.ctime_ms,
     state: row.state,
     excludedBy: row.excluded_by,
     error: row.error_code === null ? null : { code: row.error_code },
@@ -249,6 +253,7 @@ const patchColumns: { [K in keyof FilePatch]-?: string } = {
   mtimeMs: 'mtime_ms',
   ino: 'ino',
   dev: 'dev',
+  ctimeMs: 'ctime_ms',
   seenAt: 'seen_at',
   sha256: 'sha256',
   dedupChecked: 'dedup_checked',
@@ -329,16 +334,16 @@ export function createStore(
       `SELECT ${fileColumns} FROM files WHERE folder_id = ?`,
     ),
     scanRows: db.prepare<[number, number, number], ScanRowRow>(
-      `SELECT id, path, rel_path, size, mtime_ms, ino, dev, state, excluded_by, error_code,
-              upload_url
+      `SELECT id, path, rel_path, size, mtime_ms, ino, dev, ctime_ms, state, excluded_by,
+              error_code, upload_url
          FROM files WHERE folder_id = ? AND id > ? ORDER BY id LIMIT ?`,
     ),
     insertFile: db.prepare(
-      `INSERT INTO files (folder_id, path, rel_path, size, mtime_ms, ino, dev, seen_at, sha256,
-         state, excluded_by, error_code, error_message, error_retryable, priority, media_kind,
-         mime, created_at, updated_at)
-       VALUES (@folder_id, @path, @rel_path, @size, @mtime_ms, @ino, @dev, @now, @sha256,
-         @state, @excluded_by, @error_code, @error_message, @error_retryable, @priority,
+      `INSERT INTO files (folder_id, path, rel_path, size, mtime_ms, ino, dev, ctime_ms, seen_at,
+         sha256, state, excluded_by, error_code, error_message, error_retryable, priority,
+         media_kind, mime, created_at, updated_at)
+       VALUES (@folder_id, @path, @rel_path, @size, @mtime_ms, @ino, @dev, @ctime_ms, @now,
+         @sha256, @state, @excluded_by, @error_code, @error_message, @error_retryable, @priority,
          @media_kind, @mime, @now, @now)`,
     ),
     stateOf: db.prepare<[number], { state: FileState }>('SELECT state FROM files WHERE id = ?'),
@@ -665,6 +670,7 @@ export function createStore(
         mtime_ms: file.mtimeMs,
         ino: file.ino,
         dev: file.dev,
+        ctime_ms: file.ctimeMs ?? 0,
         now,
         sha256: file.sha256 ?? null,
         state: file.state,

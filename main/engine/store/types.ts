@@ -49,6 +49,8 @@ export interface FileRecord {
   mtimeMs: number;
   ino: number;
   dev: number;
+  /** inode change time as last seen, unix ms; 0 = not known yet (a row from before 0008) */
+  ctimeMs: number;
   seenAt: number;
   sha256: string | null;
   state: FileState;
@@ -82,6 +84,7 @@ export interface FilePatch {
   mtimeMs?: number;
   ino?: number;
   dev?: number;
+  ctimeMs?: number;
   seenAt?: number;
   sha256?: string | null;
   dedupChecked?: boolean;
@@ -111,6 +114,7 @@ export interface NewFile {
   mtimeMs: number;
   ino: number;
   dev: number;
+  ctimeMs?: number;
   state: FileState;
   sha256?: string | null;
   excludedBy?: string | null;
@@ -156,6 +160,7 @@ export type ScanRow = Pick<
   | 'mtimeMs'
   | 'ino'
   | 'dev'
+  | 'ctimeMs'
   | 'state'
   | 'excludedBy'
   | 'uploadUrl'

@@ -132,6 +132,7 @@ class ScanCollector {
         mtimeMs: id.mtimeMs,
         ino: id.ino,
         dev: id.dev,
+        ctimeMs: id.ctimeMs ?? 0,
         classification: applyRules(relPath, cls, this.rules),
       });
       return undefined;

@@ -24,6 +24,8 @@ export interface ScanEntry {
   mtimeMs: number;
   ino: number;
   dev: number;
+  /** inode change time, unix ms, integer (see FileIdentity) */
+  ctimeMs: number;
   classification: Exclude<Classification, { kind: 'ignored' }>;
 }
 

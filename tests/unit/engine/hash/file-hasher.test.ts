@@ -89,7 +89,13 @@ describe('file hasher', () => {
         const result = await hasher.hashFile(path);
         assert.equal(result.sha256, sha256(data));
         assert.deepEqual(
-          { size: result.size, mtimeMs: result.mtimeMs, ino: result.ino, dev: result.dev },
+          {
+            size: result.size,
+            mtimeMs: result.mtimeMs,
+            ino: result.ino,
+            dev: result.dev,
+            ctimeMs: result.ctimeMs,
+          },
           identityOf(await stat(path)),
         );
         assert.ok(Number.isInteger(result.mtimeMs));

@@ -15,6 +15,7 @@ function file(id: number, extra: Partial<FileRecord> = {}): FileRecord {
     mtimeMs: id,
     ino: id,
     dev: 1,
+    ctimeMs: 1,
     seenAt: 0,
     sha256: null,
     state: 'discovered',

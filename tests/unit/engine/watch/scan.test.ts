@@ -67,7 +67,13 @@ describe('scanFolder', () => {
       assert.ok(entry);
       assert.equal(entry.path, photo);
       assert.deepEqual(
-        { size: entry.size, mtimeMs: entry.mtimeMs, ino: entry.ino, dev: entry.dev },
+        {
+          size: entry.size,
+          mtimeMs: entry.mtimeMs,
+          ino: entry.ino,
+          dev: entry.dev,
+          ctimeMs: entry.ctimeMs,
+        },
         identityOf(lstatSync(photo)),
       );
       assert.equal(entry.mtimeMs, Date.parse('2020-06-01T10:00:00.987Z'));
