@@ -238,6 +238,13 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
     await goto('folders');
     await waitForTestValue('folder-backed-up', smallPhotos.length);
     await screenshot('folders');
+    // Adding it again changes nothing and says so, not "Added".
+    await page.fill('[data-testid="add-folder-input"]', photos);
+    await page.click('[data-testid="add-folder-submit"]');
+    const done = page.locator('[data-testid="add-folder-done"]');
+    await done.waitFor({ timeout: timeoutMs });
+    assert.equal((await done.textContent())?.trim(), `${photos} is already watched.`);
+    assert.equal(await page.locator('[data-testid="folder-card"]').count(), 1);
   });
 
   it('shows the failed file with the reason, and Retry backs it up once the vault accepts it', async () => {

@@ -136,16 +136,18 @@ export function FoldersPage() {
   const folders = useCommand('folders.list', {});
   useEvent('folders.changed', () => folders.reload());
   const [path, setPath] = useState('');
-  const [added, setAdded] = useState<string>();
+  const [added, setAdded] = useState<{ path: string; already: boolean }>();
   const action = useAction();
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const trimmed = path.trim();
     if (!trimmed) return;
+    // Adding a watched folder again changes nothing; the answer is the folder already there.
+    const known = new Set((folders.data ?? []).map((f) => f.id));
     const folder = await action.run('folders.add', { path: trimmed });
     if (folder) {
-      setAdded(folder.path);
+      setAdded({ path: folder.path, already: known.has(folder.id) });
       setPath('');
       folders.reload();
     }
@@ -188,7 +190,9 @@ export function FoldersPage() {
         <InlineError error={action.error} />
         {added && !action.error && (
           <p className="notice" role="status" data-testid="add-folder-done">
-            Added {added}. Keepsake is scanning it now.
+            {added.already
+              ? `${added.path} is already watched.`
+              : `Added ${added.path}. Keepsake is scanning it now.`}
           </p>
         )}
       </form>
