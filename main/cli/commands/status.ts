@@ -1,11 +1,12 @@
 // `keepsake status`: counts per state, bytes pending, failed files and the last errors, from
+// and the last verify receipt (what was proven on which vault, and when), from
 // the engine's read-only snapshot of the data directory (runtime/snapshot.ts), so it works
 // beside a running daemon (which holds the lock) and never changes anything.
 import { formatSize } from '../../../common/size-units.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { fileStates } from '../../../common/contract.js';
+import { fileStates, type VerifyReceipt } from '../../../common/contract.js';
 import { lockFileName } from '../../engine/data-dir.js';
 import { readStatusSnapshot } from '../../engine/runtime/snapshot.js';
 import { describeFailure, parseEngineCliOptions } from '../engine-setup.js';
@@ -37,6 +38,35 @@ export function registerStatusCommand(program: Command): void {
     });
 }
 
+/** "3 days ago", "5 minutes ago", "just now": how long ago `at` was, in words. */
+function timeAgo(at: number, now: number): string {
+  const seconds = Math.max(0, Math.round((now - at) / 1000));
+  if (seconds < 60) return 'just now';
+  for (const [unit, size] of [
+    ['year', 365 * 86_400],
+    ['month', 30 * 86_400],
+    ['day', 86_400],
+    ['hour', 3600],
+    ['minute', 60],
+  ] as const) {
+    const n = Math.floor(seconds / size);
+    if (n >= 1) return `${n} ${unit}${n === 1 ? '' : 's'} ago`;
+  }
+  return 'just now';
+}
+
+/** "1,204 of 1,204 files proven on the vault 3 days ago (http://nas:8420)"; problems after. */
+function lastVerifyLine(r: VerifyReceipt | null, now: number): string {
+  if (r === null) return 'Last verify: never verified';
+  const n = (x: number) => x.toLocaleString('en-US');
+  const where = r.vault.embedded ? 'the embedded vault' : r.vault.url;
+  const problems =
+    r.problemCount === 0
+      ? ''
+      : `; ${n(r.problemCount)} problem${r.problemCount === 1 ? '' : 's'} (keepsake verify lists them)`;
+  return `Last verify: ${n(r.filesProven)} of ${n(r.files)} files proven on the vault ${timeAgo(r.finishedAt, now)} (${where})${problems}`;
+}
+
 export function runStatus(opts: StatusOptions): number {
   try {
     const { dataDir } = parseEngineCliOptions({
@@ -54,6 +84,19 @@ export function runStatus(opts: StatusOptions): number {
         path: e.path,
         code: e.code,
       })),
+      lastVerify: snapshot.lastVerify && {
+        ok: snapshot.lastVerify.problemCount === 0,
+        files: snapshot.lastVerify.files,
+        filesProven: snapshot.lastVerify.filesProven,
+        bytes: snapshot.lastVerify.bytes,
+        bytesProven: snapshot.lastVerify.bytesProven,
+        verifiedAt: new Date(snapshot.lastVerify.finishedAt).toISOString(),
+        vault: snapshot.lastVerify.vault.url,
+        embedded: snapshot.lastVerify.vault.embedded,
+        sample: snapshot.lastVerify.sample,
+        folder: snapshot.lastVerify.folder,
+        problemCount: snapshot.lastVerify.problemCount,
+      },
     };
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -65,6 +108,7 @@ export function runStatus(opts: StatusOptions): number {
       `${report.filesTotal} files (${formatSize(report.bytesTotal)}); ${formatSize(report.bytesSafe)} safe on the vault, ${formatSize(report.bytesPending)} pending`,
     );
     for (const s of fileStates) if (counts[s] > 0) out(`  ${s.padEnd(11)} ${counts[s]}`);
+    out(lastVerifyLine(snapshot.lastVerify, Date.now()));
     for (const f of report.folders) out(`folder ${f.path}`);
     for (const p of report.unreadableFolders) out(`cannot read  ${p.path}: ${p.message}`);
     for (const f of report.failedFiles.slice(0, 50)) out(`failed  ${f.path}: ${f.message}`);

@@ -3,7 +3,12 @@
 // before it builds an engine). Works beside a running daemon, which holds the data-directory
 // lock: the database is opened read-only and nothing is written.
 import { existsSync } from 'node:fs';
-import type { ActivityEvent, Folder, StateCounts } from '../../../common/contract.js';
+import type {
+  ActivityEvent,
+  Folder,
+  StateCounts,
+  VerifyReceipt,
+} from '../../../common/contract.js';
 import { databasePath } from '../data-dir.js';
 import { systemClock } from '../ports.js';
 import { openDatabaseReadOnly } from '../store/database.js';
@@ -27,6 +32,8 @@ export interface StatusSnapshot extends Omit<Tally, 'filesSafe'> {
     retryable: boolean;
   }[];
   lastErrors: ActivityEvent[];
+  /** The receipt of the last `keepsake verify` (or Verify now); null when never verified. */
+  lastVerify: VerifyReceipt | null;
 }
 
 function withReadOnlyStore<T>(dataDir: string, read: (store: Store) => T): T | null {
@@ -64,6 +71,7 @@ export function readStatusSnapshot(dataDir: string): StatusSnapshot {
         retryable: f.error?.retryable ?? false,
       })),
       lastErrors: store.lastErrors(20),
+      lastVerify: store.verify.lastReceipt(),
     };
   });
   return (
@@ -77,6 +85,7 @@ export function readStatusSnapshot(dataDir: string): StatusSnapshot {
       unreadableFolders: [],
       failedFiles: [],
       lastErrors: [],
+      lastVerify: null,
     }
   );
 }
