@@ -247,6 +247,12 @@ export type TusUploadMetadata = z.infer<typeof tusUploadMetadataSchema>;
 export const DEFERRED_HASH_HEADER = 'Keepsake-Deferred-Hash';
 /** On the final PATCH of a deferred-hash upload: the file's SHA-256, 64 lowercase hex. */
 export const FINAL_SHA256_HEADER = 'Keepsake-Sha256';
+/**
+ * On the vault's answer to a deferred-hash creation: '1' when it holds content of exactly
+ * Upload-Length bytes, so the file may be a copy (the client hashes it and asks before
+ * sending). See [Note: Large files, read once] in main/engine/pipeline/hash-pump.ts.
+ */
+export const SIZE_HELD_HEADER = 'Keepsake-Size-Held';
 /** The status the vault answers when stored bytes do not hash to the declared sha256. */
 export const CHECKSUM_MISMATCH_STATUS = 460;
 

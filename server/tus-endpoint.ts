@@ -35,6 +35,7 @@ import {
   DEFERRED_HASH_HEADER,
   FINAL_SHA256_HEADER,
   SHA256_HEX,
+  SIZE_HELD_HEADER,
   TUS_PATH,
 } from '../common/vault-protocol.js';
 import type { VaultMetrics } from './metrics.js';
@@ -336,6 +337,18 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     res.end(mapped.body);
   }
 
+  /**
+   * A deferred-hash creation is told whether content of its exact size is here already, so
+   * the client can hash a likely copy and ask before sending it (the header is merged into
+   * @tus/server's 201). See [Note: Large files, read once] in the engine's hash-pump.ts.
+   */
+  function hintSizeHeld(req: IncomingMessage, res: ServerResponse): void {
+    if (req.headers[DEFERRED_HASH_HEADER.toLowerCase()] !== '1') return;
+    const length = req.headers['upload-length'];
+    if (typeof length !== 'string' || !/^\d{1,15}$/.test(length)) return;
+    if (index.holdsSize(Number(length))) res.setHeader(SIZE_HELD_HEADER, '1');
+  }
+
   // One finish per upload at a time: the final PATCH and a HEAD (or the startup pass) may
   // both find an upload complete.
   const finishing = new Map<string, Promise<void>>();
@@ -437,6 +450,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     async handle(req, res) {
       // Error bodies are JSON, also those @tus/server writes without onResponseError.
       sendErrorsAsJson(res);
+      if (req.method === 'POST') hintSizeHeld(req, res);
       if (req.method === 'PATCH') {
         checkFinalPatch(req);
         const target = fastPatchTarget(req);

@@ -147,6 +147,10 @@ export class VaultIndex {
     this.health = new HealthStore(db);
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>('SELECT * FROM assets WHERE sha256 = ?'),
+      // No index on size: asked once per large upload created without its hash.
+      assetOfSize: db.prepare<[number], { one: number }>(
+        'SELECT 1 AS one FROM assets WHERE size = ? LIMIT 1',
+      ),
       insertAsset: db.prepare(
         `INSERT INTO assets (sha256, size, mime, kind, filename, relpath, mtime_ms, first_uploaded_at)
          VALUES (@sha256, @size, @mime, @kind, @filename, @relpath, @mtimeMs, @at)
@@ -188,6 +192,11 @@ export class VaultIndex {
   getAsset(sha256: string): AssetRecord | undefined {
     const row = this.stmts.getAsset.get(sha256);
     return row ? toAsset(row) : undefined;
+  }
+
+  /** Whether the vault holds any content of exactly `size` bytes. */
+  holdsSize(size: number): boolean {
+    return this.stmts.assetOfSize.get(size) !== undefined;
   }
 
   /** Which of the given hashes the vault holds (one statement per chunk of 500). */

@@ -209,7 +209,7 @@ describe('large files hashed while sending', () => {
     );
   });
 
-  it('a large file the vault already holds ends backed up, stored once', async () => {
+  it('a large file the vault already holds (another device, or a lost database) is not sent again', async () => {
     const { dir, dataDir } = fresh();
     const path = await treeWith(dir, 'known.mov', 10 * MiB + 7);
     const data = await readFile(path);
@@ -217,7 +217,7 @@ describe('large files hashed while sending', () => {
     const put = await uploadBuffer(vault, data, { filename: 'elsewhere.mov' });
     assert.equal(put.res.status, 201, put.text);
     const blobsBefore = await blobCount(vault);
-    const dedupBefore = await metric(/^keepsake_vault_uploads_deduplicated_total$/);
+    const receivedBefore = await metric(/^keepsake_vault_bytes_received_total$/);
     const run = await backup(dir, dataDir);
     assert.equal(run.code, 0, describeRun(run));
     const summary = parseJsonOutput<BackupSummary>(run);
@@ -231,12 +231,30 @@ describe('large files hashed while sending', () => {
       1,
       'one asset',
     );
+    assert.match(run.stderr, /already holds this content/, describeRun(run));
     assert.equal(
-      (await metric(/^keepsake_vault_uploads_deduplicated_total$/)) - dedupBefore,
-      summary.backedUp,
-      'a copy that was sent again was recognised by the vault',
+      (await metric(/^keepsake_vault_bytes_received_total$/)) - receivedBefore,
+      0,
+      'the vault said it holds content of that size: hashed and asked before sending',
     );
     assert.equal(await partialBytes(vault), 0, 'no partial left behind');
+  });
+
+  it('a large file of the same size as other content on the vault is still sent and verified', async () => {
+    const { dir, dataDir } = fresh();
+    const size = 9 * MiB + 77;
+    const path = await treeWith(dir, 'same-size.mov', size);
+    const put = await uploadBuffer(vault, randomBytes(size), { filename: 'other.mov' });
+    assert.equal(put.res.status, 201, put.text);
+    const expected = sha256(await readFile(path));
+    const receivedBefore = await metric(/^keepsake_vault_bytes_received_total$/);
+    const run = await backup(dir, dataDir);
+    assert.equal(run.code, 0, describeRun(run));
+    const [row] = await listEngineFiles(dataDir);
+    assert.equal(row?.state, 'backed_up');
+    assert.equal(row?.sha256, expected);
+    assert.equal(sha256(await reader.content(expected)), expected);
+    assert.equal((await metric(/^keepsake_vault_bytes_received_total$/)) - receivedBefore, size);
   });
 
   it('two copies of a large file on this machine are hashed first and sent once', async () => {

@@ -19,15 +19,19 @@
 // sending] in tus-uploader.ts), so its bytes leave the disk once instead of twice. The vault
 // still verifies the SHA-256 the final request declares before the file counts as safe, and
 // `verified` records that hash on the row.
-// The trade-off is the dedup check, which needs the hash first: a large file is sent before
-// anyone knows whether the vault holds it. Where a copy is likely the file is hashed first as
-// before: when another row here has exactly its size (a copy on this machine, a file in two
-// watched folders; byte-exact sizes of distinct multi-megabyte files rarely collide, and the
-// query runs once per large file). A copy only the vault knows (another device's, or this
-// device's after its database was lost) is sent once more; the vault stores it once (its
-// blob is content-addressed) and the file ends backed_up, so the cost is bandwidth, not
-// storage or correctness. No hash is deferred in a dry run (it reports what the dedup check
-// says) nor without a vault (hashing is then the whole job).
+// The trade-off is the dedup check, which needs the hash first: a large file would be sent
+// before anyone knows whether the vault holds it. Two cheap questions keep copies from being
+// sent: here, a file with another row of exactly its size (a copy on this machine, a file in
+// two watched folders) is hashed first, as before; and the vault's answer to the upload's
+// creation says whether it holds content of exactly this size, in which case the uploader
+// hashes the file and asks before sending a byte (See [Note: A copy the vault may hold] in
+// tus-uploader.ts: another device's copy, or this device's after its database was lost).
+// Byte-exact sizes of distinct multi-megabyte files rarely collide, so the extra local read
+// is paid almost only where it saves a send. Should both miss (two devices sending the same
+// file at once), the vault still stores the content once (its blobs are content-addressed)
+// and the file ends backed_up: the cost is bandwidth, never storage or correctness. No hash
+// is deferred in a dry run (it reports what the dedup check says) nor without a vault
+// (hashing is then the whole job).
 //
 // What to hash next comes from a ready list fed by the store's committed changes (see
 // [Note: Ready lists] in ready-list.ts), not from a query after every hashed file.

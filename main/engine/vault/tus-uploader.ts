@@ -43,6 +43,15 @@
 // header: it stores what it is sent and the uploader returns the hash it computed.
 // Whenever the digest is known, the final PATCH to a Keepsake Vault carries it, so an
 // upload created either way finishes the same.
+//
+// [Note: A copy the vault may hold]
+// An unhashed file skipped the dedup check. The vault's answer to its creation says
+// (Keepsake-Size-Held: 1) when it already holds content of exactly this size: then, before
+// a byte is sent, the file is hashed from disk and the vault asked by that hash; if it holds
+// it, the new upload is terminated and the file is done, as after a dedup check. Exact sizes
+// of distinct multi-megabyte files rarely collide, so this costs a local read only where a
+// copy is likely (another device's, or this device's after its database was lost), and
+// saves sending it.
 import { type Hash, createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -50,6 +59,7 @@ import { Readable } from 'node:stream';
 import {
   DEFERRED_HASH_HEADER,
   FINAL_SHA256_HEADER,
+  SIZE_HELD_HEADER,
   withoutControlCharacters,
 } from '../../../common/vault-protocol.js';
 import { KeepsakeError, fromFsError } from '../errors.js';
@@ -480,6 +490,10 @@ class UploadSession {
           }
           this.lostUrl = null;
           await this.create();
+          if (this.url !== null && (await this.heldAlready(this.url))) {
+            this.meter.update(this.job.size, true);
+            return { sha256: await this.digest(), uploadUrl: this.url };
+          }
         } else if (this.offset === null) {
           await this.head();
         } else if (this.offset < this.job.size) {
@@ -528,6 +542,7 @@ class UploadSession {
       );
     }
     this.url = new URL(location, this.up.filesUrl).href;
+    this.sizeHeld = header(res.headers, SIZE_HELD_HEADER.toLowerCase()) === '1';
     this.offset = 0;
     this.callbacks.onCreated(this.url);
     this.reported = 0;
@@ -535,6 +550,24 @@ class UploadSession {
     if (withData && confirmed !== null) this.confirm(confirmed, job.size);
     this.log.debug('upload created', { url: redactUrl(this.url), offset: this.offset });
   }
+
+  /**
+   * After creating an unhashed upload the vault said may be a copy: hashes the file and asks.
+   * True (the new upload terminated) when the vault holds it. See [Note: A copy the vault may
+   * hold].
+   */
+  private async heldAlready(url: string): Promise<boolean> {
+    if (!this.sizeHeld || this.sha256 !== null) return false;
+    this.sizeHeld = false;
+    const sha256 = await this.digest();
+    if (!(await this.up.vaultHolds(sha256, this.signal))) return false;
+    this.log.info('the vault already holds this content; not sending it', { size: this.job.size });
+    await this.up.abandon(url, this.signal).catch(() => {});
+    return true;
+  }
+
+  /** The creation's answer said the vault holds content of this size (deferred hash only). */
+  private sizeHeld = false;
 
   private async head(): Promise<void> {
     const url = this.url ?? '';
