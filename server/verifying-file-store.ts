@@ -205,9 +205,14 @@ export class VerifyingFileStore extends FileStore {
       readable.unpipe(tee);
       tee.end();
     };
-    readable.once('error', endEarly);
-    readable.once('close', endEarly);
-    readable.pipe(tee);
+    if (readable.destroyed) {
+      // Gone before we got here (cut while the upload was looked up): nothing to store.
+      tee.end();
+    } else {
+      readable.once('error', endEarly);
+      readable.once('close', endEarly);
+      readable.pipe(tee);
+    }
     let failure: unknown;
     const t0 = performance.now();
     try {
