@@ -7,7 +7,14 @@
 //   deleted from the vault); a folder whose root is gone changes nothing (offline);
 // - a file being hashed or uploaded is left to the hasher/uploader, which detect a change
 //   themselves (file_changed) and start it over;
-// - scan problems on media-named paths become visible failed files; never an abort.
+// - scan problems on media-named paths become visible failed files; never an abort;
+// - a whole-folder reconcile yields to the event loop every yieldEvery entries, so the
+//   stages start on the first files while later ones are still being recorded, and the
+//   announcements of committed groups are handed on instead of piling up (100,000 new files
+//   made 100,000 queued announcements before any ran). What it decided from its snapshot of
+//   the rows stays safe across a yield: every move is a compare-and-set on the current state,
+//   and a path someone else recorded meanwhile (a watcher hint) is applied to that row.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { FileIdentity } from '../hash/types.js';
 import type { Classification, FolderRules, ScanEntry, ScanResult } from '../watch/types.js';
 import type { FolderRecord, ScanRow, Store } from '../store/store.js';
@@ -62,7 +69,7 @@ export function applyEntry(
     ctimeMs: entry.ctimeMs,
   };
   if (row === null) {
-    store.insertFile({
+    const inserted = store.insertFileIfNew({
       folderId: folder.id,
       path: entry.path,
       relPath: entry.relPath,
@@ -73,7 +80,14 @@ export function applyEntry(
       mediaKind: c.kind === 'sidecar' ? 'sidecar' : 'media',
       mime: c.kind === 'media' || c.kind === 'sidecar' ? c.mime : null,
     });
-    counts.added++;
+    if (inserted !== null) {
+      counts.added++;
+      return;
+    }
+    // Recorded meanwhile (a watcher hint while a reconcile yielded): apply to that row.
+    const current = store.getFileByPath(entry.path);
+    if (current === null) return;
+    applyEntry(ctx, folder, entry, current, priority, counts);
     return;
   }
   const unchanged = sameId(row, identity);
@@ -191,13 +205,20 @@ function applySymlink(
   if (ctx.store.apply(row.id, transitions.excluded(symlinkRule))) counts.changed++;
 }
 
-/** Reconciles a whole folder with a completed scan. Returns what changed. */
-export function reconcileFolder(
+/** Entries a whole-folder reconcile applies between two yields to the event loop. */
+const yieldEvery = 1000;
+
+/**
+ * Reconciles a whole folder with a completed scan. Returns what changed. Once `signal` is
+ * aborted (shutdown) it stops at the next yield, leaving the folder not marked as scanned.
+ */
+export async function reconcileFolder(
   ctx: ReconcileContext,
   folder: FolderRecord,
   scan: ScanResult,
   priority: number,
-): ReconcileCounts {
+  signal?: AbortSignal,
+): Promise<ReconcileCounts> {
   const counts: ReconcileCounts = { added: 0, changed: 0, missing: 0, failed: 0 };
   if (!scan.rootPresent) return counts; // offline: nothing is missing, nothing changes
   const rows = new Map<string, ScanRow>();
@@ -206,9 +227,14 @@ export function reconcileFolder(
   const rules: FolderRules = { include: folder.include, exclude: folder.exclude };
   // No transaction of its own: the store groups whatever changes (see [Note: Group commit] in
   // store/store.ts), so an unchanged folder of 100,000 files writes nothing but its scan time.
+  let applied = 0;
   for (const entry of scan.entries) {
     seen.add(entry.path);
     applyEntry(ctx, folder, entry, rows.get(entry.path) ?? null, priority, counts);
+    if (++applied % yieldEvery === 0) {
+      await yieldToEventLoop();
+      if (signal?.aborted) return counts;
+    }
   }
   for (const problem of scan.problems) {
     if (seen.has(problem.path)) continue;

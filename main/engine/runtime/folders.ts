@@ -195,7 +195,7 @@ export function createFolders(options: FoldersOptions): Folders {
           if (closed || !store.getFolder(folderId)) return;
           let counts: ReconcileCounts;
           try {
-            counts = reconcileFolder(reconcileCtx, folder, scan, priority);
+            counts = await reconcileFolder(reconcileCtx, folder, scan, priority, shutdown.signal);
             if (scan.rootPresent) recordUnreadable(folder, scan);
           } catch (err) {
             // The store stopped writing (a full disk): the engine pauses on it and rescans

@@ -741,6 +741,15 @@ export function createStore(
       }
     },
     insertFile,
+    insertFileIfNew(file) {
+      try {
+        return insertFile(file);
+      } catch (err) {
+        // path is the only unique column a new row can collide on (id is the rowid)
+        if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE') return null;
+        throw err;
+      }
+    },
     apply,
     update(id, patch) {
       writeOrDrop(() => applyPatch(id, patch));

@@ -213,6 +213,8 @@ export interface Store {
 
   // ---- files: changes ----
   insertFile(file: NewFile): FileRecord;
+  /** insertFile, or null when a row for file.path exists already (nothing is written). */
+  insertFileIfNew(file: NewFile): FileRecord | null;
   /**
    * Applies a named transition: does nothing (null) unless the file is in one of its
    * from-states; throws IllegalTransitionError if the move is not in the state table.
