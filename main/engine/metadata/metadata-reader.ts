@@ -33,8 +33,13 @@ export interface MetadataReaderOptions {
   timeZone?: string;
   /** Longest a single read may take (default 20 s). */
   taskTimeoutMs?: number;
-  /** exiftool processes (default: the cores but one, at least 1). */
+  /**
+   * exiftool processes while the engine is busy (default: the cores but one, at least 1).
+   * See [Note: exiftool processes].
+   */
   maxProcs?: number;
+  /** exiftool processes while the engine is idle (default: the cores, at least maxProcs). */
+  idleMaxProcs?: number;
   /** Files per exiftool call (default 16). */
   batchSize?: number;
 }
@@ -435,12 +440,24 @@ export function defaultMaxProcs(): number {
   return Math.max(1, availableParallelism() - 1);
 }
 
+// [Note: exiftool processes]
+// exiftool costs ~2 ms of CPU per photo, about as much as everything else a first backup does
+// per small file. While files are being hashed and uploaded, one core is left to the engine
+// (maxProcs = cores - 1: one process on a 2-core machine). Once the engine has nothing to hash
+// or upload, what is left of a backup is metadata, and a core left to an idle engine is
+// wasted: the reader then keeps idleMaxProcs batches in flight (every core). The pipeline
+// says which through setEngineBusy(). exiftool-vendored starts a process only when a batch
+// waits for one and ends a process idle for a minute, so the count follows the batches.
+
 export function createMetadataReader(options: MetadataReaderOptions): MetadataReader {
   const logger = options.logger.child({ module: 'metadata' });
   const clock = options.clock;
   const timeZone = options.timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
   const taskTimeoutMs = options.taskTimeoutMs ?? 20_000;
-  const maxProcs = options.maxProcs ?? defaultMaxProcs();
+  const busyMaxProcs = options.maxProcs ?? defaultMaxProcs();
+  const idleMaxProcs = Math.max(busyMaxProcs, options.idleMaxProcs ?? availableParallelism());
+  /** Batches in flight at most now. See [Note: exiftool processes]. */
+  let maxProcs = busyMaxProcs;
   const batchSize = Math.max(1, options.batchSize ?? 16);
   const timeoutText = `exiftool did not answer within ${Math.round(taskTimeoutMs / 1000)} s`;
   let exiftool: ExifTool | undefined;
@@ -454,7 +471,7 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
 
   function instance(): ExifTool {
     exiftool ??= new ExifTool({
-      maxProcs,
+      maxProcs: idleMaxProcs,
       taskTimeoutMillis: taskTimeoutMs,
       taskRetries: 0, // a file that hangs exiftool once will hang it again
       minDelayBetweenSpawnMillis: 0,
@@ -601,7 +618,14 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
 
   return {
     // two batches per process: one running, one ready to start the moment it ends
-    wantsInFlight: maxProcs * batchSize * 2,
+    wantsInFlight: idleMaxProcs * batchSize * 2,
+
+    setEngineBusy(busy: boolean): void {
+      const next = busy ? busyMaxProcs : idleMaxProcs;
+      if (next === maxProcs) return;
+      maxProcs = next;
+      pump();
+    },
 
     async read(
       path: string,

@@ -28,5 +28,10 @@ export interface MetadataReader {
   read(path: string, fallbackMtimeMs: number, signal?: AbortSignal): Promise<MetadataReadResult>;
   /** Reads in flight that keep every exiftool process busy with full batches (a hint). */
   readonly wantsInFlight?: number;
+  /**
+   * Whether the rest of the engine is busy (hashing, uploading): the reader then leaves it a
+   * core; idle, it may use every core. See [Note: exiftool processes] in metadata-reader.ts.
+   */
+  setEngineBusy?(busy: boolean): void;
   close(): Promise<void>;
 }

@@ -66,6 +66,11 @@ export interface MetadataPumpOptions {
    * 1000 ms). See [Note: Sending metadata].
    */
   sendDelayMs?: number;
+  /**
+   * Whether files are being hashed or uploaded (default: always). The reader leaves that work
+   * a core while it is; see [Note: exiftool processes] in metadata/metadata-reader.ts.
+   */
+  engineBusy?: () => boolean;
   events: {
     fileChanged(file: FileRecord): void;
     pauseRequired(reason: 'sign_in_needed', message: string): void;
@@ -108,6 +113,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     queued = true;
     queueMicrotask(() => {
       queued = false;
+      reader.setEngineBusy?.(options.engineBusy?.() ?? true);
       fillReads();
       void sendAll();
     });

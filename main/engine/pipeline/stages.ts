@@ -142,6 +142,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           logger: logger.child({ part: 'metadata' }),
           concurrency: options.metadataConcurrency,
           sendingAllowed: () => !dryRun && options.sendingAllowed(),
+          engineBusy: () => !(hashPump.idle() && queue.idle()),
           events: {
             fileChanged: events.fileChanged,
             pauseRequired: (reason, message) => events.pauseRequired(reason, message, false),
