@@ -367,7 +367,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
           store.commit();
           return;
         }
-        await clock.sleep(100, signal);
+        await clock.sleep(20, signal);
       }
     },
     setPowerState: (state) => pause.setPower(state),
@@ -391,7 +391,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     async whenMetadataSent(signal) {
       while (!pipeline.metadataDrained()) {
         if (closed) return;
-        await clock.sleep(200, signal);
+        await clock.sleep(50, signal);
       }
     },
     async whenLocationsSent(signal) {
