@@ -29,6 +29,11 @@
 //   header is invalid, or that is too large or over quota) is refused alone; its bytes are
 //   read and dropped so the next frame is found, and the other files are unaffected. Only a
 //   body that is not a batch (unreadable header, wrong length) fails the whole request.
+// - Disk space is reserved 16 MiB at a time for the batch (the free-space check tus uses),
+//   not per file: each check is a statfs on the same thread pool as the fsyncs, and the
+//   frame reader waited for it behind them, once per file. Reserving a little more than the
+//   batch will write, until it ends, promises nothing twice; near a full disk a step that
+//   does not fit falls back to the file's own size.
 // - A file the vault already holds is hashed but not written (duplicate), and costs no
 //   quota; a blob known to be damaged or missing is replaced (See [Note: Replacing a bad
 //   blob] in blob-store.ts).
@@ -39,6 +44,7 @@ import { join } from 'node:path';
 import {
   BATCH_CONTENT_TYPE,
   BATCH_COUNT_HEADER,
+  type BatchFrameHeader,
   type BatchItemResult,
   type BatchResponse,
   batchFrameHeaderSchema,
@@ -59,6 +65,11 @@ import type { VaultMetrics } from './metrics.js';
 const BUFFERED_FRAME_BYTES = 1 << 20;
 /** Files being written and synced at once; beyond it the reader waits (bounded memory). */
 const SYNC_CONCURRENCY = 16;
+/**
+ * Disk space is reserved for a batch this much at a time (or one file's size, if larger),
+ * not file by file. See [Note: Small files in batches].
+ */
+const RESERVE_STEP_BYTES = 16 << 20;
 /** A batch whose client sends nothing for this long is dropped (its files are not kept). */
 const IDLE_TIMEOUT_MS = 120_000;
 
@@ -165,6 +176,24 @@ export function createBatchApi(deps: BatchApiDeps) {
     let reserved = 0;
     /** disk space promised to this batch's writes, released when the batch ends */
     const diskReleases: (() => void)[] = [];
+    /** bytes of those promises not yet used by a file */
+    let roomLeft = 0;
+    // Throws 507 insufficient_storage (with the free bytes) before anything of the frame
+    // is written; the whole batch then keeps nothing, as on ENOSPC.
+    const reserveRoom = async (bytes: number): Promise<void> => {
+      if (bytes <= roomLeft) {
+        roomLeft -= bytes;
+        return;
+      }
+      const step = Math.max(bytes, RESERVE_STEP_BYTES);
+      try {
+        diskReleases.push(await deps.diskSpace.reserve(step, 'this batch'));
+        roomLeft += step - bytes;
+      } catch (err) {
+        if (step === bytes) throw err;
+        diskReleases.push(await deps.diskSpace.reserve(bytes, 'this batch'));
+      }
+    };
     let totalBytes = 0;
     /** content accepted earlier in this batch: a repeat is a duplicate of it */
     const inBatch = new Map<string, number>();
@@ -181,6 +210,8 @@ export function createBatchApi(deps: BatchApiDeps) {
 
     // State of the frame being read.
     let header: Record<string, unknown> = {};
+    /** the header once it passed the schema (null: refused at the header) */
+    let valid: BatchFrameHeader | null = null;
     let size = 0;
     let hash: Hash | null = null;
     let verdict: BatchItemResult | null = null; // a refusal decided at the header
@@ -218,6 +249,7 @@ export function createBatchApi(deps: BatchApiDeps) {
           parts = [];
           stream = null;
           const parsed = batchFrameHeaderSchema.safeParse(header);
+          valid = parsed.success ? parsed.data : null;
           if (!parsed.success) {
             const issue = firstIssue(parsed.error);
             verdict = refused(header.sha256, 'invalid_metadata', issue.message, false);
@@ -241,9 +273,7 @@ export function createBatchApi(deps: BatchApiDeps) {
                 metrics.uploadsRejected.quota_exceeded += 1;
                 needBytes = false;
               } else {
-                // Throws 507 insufficient_storage (with the free bytes) before anything of
-                // this frame is written; the whole batch then keeps nothing, as on ENOSPC.
-                diskReleases.push(await deps.diskSpace.reserve(size, 'this batch'));
+                await reserveRoom(size);
                 reservedThis = size;
                 reserved += size;
                 deps.reservations.bytes += size;
@@ -274,7 +304,7 @@ export function createBatchApi(deps: BatchApiDeps) {
           stream = null;
           continue;
         }
-        const h = batchFrameHeaderSchema.parse(header);
+        const h = valid ?? batchFrameHeaderSchema.parse(header);
         const actual = hash?.digest('hex');
         if (actual !== h.sha256) {
           metrics.verificationFailures += 1;
