@@ -40,7 +40,9 @@
 // |                                        |   quota_exceeded -> vault_full; others ->         |
 // |                                        |   upload_rejected with the vault's words          |
 import { createHash } from 'node:crypto';
-import { type FileHandle, open, stat } from 'node:fs/promises';
+import * as fs from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import type { Response } from 'got';
 import {
@@ -250,6 +252,15 @@ async function sendOnce(
   };
 }
 
+// Plain descriptors, not FileHandles: one FileHandle per small file cost the event loop
+// more than reading it (2,000 files of 36 KB: 260-320 ms against 660-1,320 ms for open +
+// I/O + close). Every descriptor is closed in frames()'s finally, which also runs when the
+// request ends early (the body stream is destroyed and the generator returns).
+const openFd = promisify(fs.open);
+const fstatFd = promisify(fs.fstat);
+const readFd = promisify(fs.read);
+const closeFd = promisify(fs.close);
+
 /** The request body: for each job a header line, then exactly `size` bytes. */
 async function* frames(
   ctx: BatchContext,
@@ -259,22 +270,22 @@ async function* frames(
 ): AsyncGenerator<Buffer> {
   for (const job of jobs) {
     const read: FrameRead = { problem: null };
-    let handle: FileHandle | null = null;
+    let fd: number | null = null;
     try {
       try {
-        handle = await open(job.path, 'r');
-        read.problem = await changedSince(job, handle);
+        fd = await openFd(job.path, 'r');
+        read.problem = await changedSince(job, fd);
       } catch (err) {
         read.problem = fromFsError(err, job.path);
       }
       const size = read.problem === null ? job.size : 0;
       yield frameHeader(job, size);
-      if (handle !== null && read.problem === null) {
-        yield* fileBytes(ctx, job, handle, read, signal);
+      if (fd !== null && read.problem === null) {
+        yield* fileBytes(ctx, job, fd, read, signal);
       }
     } finally {
       reads.push(read);
-      void handle?.close().catch(() => {});
+      if (fd !== null) void closeFd(fd).catch(() => {});
     }
   }
 }
@@ -283,7 +294,7 @@ async function* frames(
 async function* fileBytes(
   ctx: BatchContext,
   job: BatchUploadJob,
-  handle: FileHandle,
+  fd: number,
   read: FrameRead,
   signal: AbortSignal,
 ): AsyncGenerator<Buffer> {
@@ -297,7 +308,7 @@ async function* fileBytes(
     while (!short && filled < want) {
       let n: number;
       try {
-        ({ bytesRead: n } = await handle.read(buffer, filled, want - filled, position + filled));
+        ({ bytesRead: n } = await readFd(fd, buffer, filled, want - filled, position + filled));
       } catch (err) {
         read.problem ??= fromFsError(err, job.path);
         n = 0;
@@ -315,11 +326,8 @@ async function* fileBytes(
   }
 }
 
-async function changedSince(
-  job: BatchUploadJob,
-  handle: FileHandle,
-): Promise<KeepsakeError | null> {
-  const [viaHandle, viaPath] = await Promise.all([handle.stat(), stat(job.path)]);
+async function changedSince(job: BatchUploadJob, fd: number): Promise<KeepsakeError | null> {
+  const [viaHandle, viaPath] = await Promise.all([fstatFd(fd), stat(job.path)]);
   const same = (s: { size: number; mtimeMs: number }) =>
     s.size === job.size && Math.abs(s.mtimeMs - job.mtimeMs) < 1;
   if (!viaHandle.isFile()) {
