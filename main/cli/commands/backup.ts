@@ -261,13 +261,22 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
         stopped = err;
       }
       if (!opts.dryRun && stopped === null) {
-        const grace = AbortSignal.any([abort.signal, AbortSignal.timeout(metadataGraceMs)]);
-        await engine.whenMetadataSent(grace).catch(() => {
-          // Metadata is never a reason to fail a backup; it is sent on a later run.
-        });
-        // Where each file lives (what a restore rebuilds): sent in a few requests, unsent
-        // places are registered by the next run.
-        await engine.whenLocationsSent(grace).catch(() => {});
+        // A timer we hold, not AbortSignal.timeout(): inside AbortSignal.any() Node 20 holds
+        // the timeout signal weakly, and once a GC collected it the grace never ended (a
+        // 20,000-file backup waited for every file's metadata).
+        const graceOver = new AbortController();
+        const graceTimer = setTimeout(() => graceOver.abort(), metadataGraceMs);
+        const grace = AbortSignal.any([abort.signal, graceOver.signal]);
+        try {
+          await engine.whenMetadataSent(grace).catch(() => {
+            // Metadata is never a reason to fail a backup; it is sent on a later run.
+          });
+          // Where each file lives (what a restore rebuilds): sent in a few requests, unsent
+          // places are registered by the next run.
+          await engine.whenLocationsSent(grace).catch(() => {});
+        } finally {
+          clearTimeout(graceTimer);
+        }
       }
     } finally {
       clearInterval(watchVault);
