@@ -130,6 +130,25 @@ describe('store', () => {
     assert.equal(store.getFile(f.id)?.state, 'backed_up');
   });
 
+  it('a path recorded meanwhile by someone else is not recorded twice, and its row is kept', () => {
+    const first = addFile('backed_up', { path: '/photos/a.jpg' });
+    const again = store.insertFileIfNew({
+      folderId: first.folderId,
+      path: '/photos/a.jpg',
+      relPath: 'a.jpg',
+      size: 5,
+      mtimeMs: 5,
+      ino: 5,
+      dev: 1,
+      state: 'discovered',
+    });
+    assert.equal(again, null);
+    const row = store.getFileByPath('/photos/a.jpg');
+    assert.equal(row?.id, first.id);
+    assert.equal(row?.state, 'backed_up');
+    assert.equal(row?.size, 100);
+  });
+
   it('a stale worker cannot overwrite a newer decision about the file', () => {
     const f = addFile('discovered');
     assert.ok(store.apply(f.id, transitions.hashingStarted()));
