@@ -321,6 +321,62 @@ export type FileReceipt = z.infer<typeof FileReceipt>;
 const Empty = z.object({}).strict();
 const Ok = z.object({ ok: z.literal(true) });
 
+// ---- restore (issue 10 section 6): browse the vault's places, restore a selection ----
+
+/** Which of the vault's places to show or restore (all of them when empty). */
+export const RestoreSelection = z
+  .object({
+    /** a device's name or id */
+    device: z.string().min(1).max(255).optional(),
+    /** a watched folder's label */
+    folder: z.string().min(1).max(255).optional(),
+    /** a glob over the path inside the folder, e.g. "2019/**" */
+    path: z.string().min(1).max(1000).optional(),
+    /** capture time bounds, unix ms (since inclusive, until exclusive) */
+    since: z.number().int().optional(),
+    until: z.number().int().optional(),
+    /** the places held at this moment, unix ms (default now) */
+    at: z.number().int().optional(),
+  })
+  .strict();
+export type RestoreSelection = z.infer<typeof RestoreSelection>;
+
+export const RestoreItem = z.object({
+  deviceName: z.string(),
+  folder: z.string(),
+  /** the path inside the folder, for display */
+  path: z.string(),
+  size: z.number().nonnegative(),
+  /** unix ms */
+  mtimeMs: z.number().nullable(),
+});
+export type RestoreItem = z.infer<typeof RestoreItem>;
+
+export const RestoreState = z.object({
+  running: z.boolean(),
+  /** the destination of the current or last restore */
+  to: z.string().nullable(),
+  filesTotal: z.number().int(),
+  filesDone: z.number().int(),
+  bytesTotal: z.number(),
+  bytesDone: z.number(),
+  /** the last finished restore's counts */
+  result: z
+    .object({
+      files: z.number().int(),
+      restored: z.number().int(),
+      skipped: z.number().int(),
+      failed: z.number().int(),
+      bytesDownloaded: z.number(),
+      seconds: z.number(),
+      failures: z.array(z.object({ path: z.string(), message: z.string() })),
+    })
+    .nullable(),
+  /** why the last restore stopped, when it did not finish */
+  error: z.string().nullable(),
+});
+export type RestoreState = z.infer<typeof RestoreState>;
+
 /** Every command: name -> argument and result schemas. Intent-level only. */
 export const commands = {
   'status.get': { args: Empty, result: EngineStatus },
@@ -400,6 +456,26 @@ export const commands = {
   'verify.last': { args: Empty, result: VerifyReceipt.nullable() },
   /** One file's receipt: the vault's word on its content and every place it lives. */
   'files.receipt': { args: z.object({ id: z.number().int() }).strict(), result: FileReceipt },
+  /** The devices the vault holds files of. */
+  'restore.devices': {
+    args: Empty,
+    result: z.array(z.object({ deviceId: z.string(), deviceName: z.string() })),
+  },
+  /** What a selection holds: counts, and its first files (at most 500). */
+  'restore.preview': {
+    args: RestoreSelection,
+    result: z.object({
+      files: z.number().int(),
+      bytes: z.number(),
+      items: z.array(RestoreItem),
+    }),
+  },
+  /** Starts restoring a selection into a folder (one restore at a time); see restore.state. */
+  'restore.start': {
+    args: RestoreSelection.extend({ to: z.string().min(1).max(4096) }).strict(),
+    result: Ok,
+  },
+  'restore.state': { args: Empty, result: RestoreState },
   'diagnostics.export': {
     args: Empty,
     /** A JSON bundle of logs and status; never contains tokens. */

@@ -34,6 +34,7 @@ import { createSecretStore } from './secret-store.js';
 import { markDamaged } from './store/database.js';
 import { resolveSettings, type SettingsSource } from './store/settings.js';
 import { createHealer } from './verify/healer.js';
+import { createRestoreCommands } from './restore/restore-commands.js';
 import { createVerifyCommands } from './verify/verify-commands.js';
 import { createTusUploader } from './vault/tus-uploader.js';
 import type { Uploader } from './vault/types.js';
@@ -262,6 +263,16 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     activity,
     kickAll,
   });
+  const restore = createRestoreCommands({
+    vault,
+    content:
+      vaultConfig && http
+        ? { http, endpoint: vault?.endpoint ?? vaultConfig.url, token: vaultConfig.token }
+        : null,
+    clock,
+    logger: logger.child({ part: 'restore' }),
+    signal: shutdown.signal,
+  });
   const api = createCommands({
     store,
     clock,
@@ -278,6 +289,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     statusChanged: statusSoon,
     settingChanged: (key) => (key === 'bandwidthLimit' ? applyBandwidth() : pipeline.kickUploads()),
     verify,
+    restore,
   });
 
   // ---- storage faults: see [Note: Store fault mode] ----

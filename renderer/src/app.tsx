@@ -7,6 +7,7 @@ import { ActivityPage } from './pages/activity';
 import { FoldersPage } from './pages/folders';
 import { OverviewPage } from './pages/overview';
 import { QueuePage } from './pages/queue';
+import { RestorePage } from './pages/restore';
 import { SettingsPage } from './pages/settings';
 import { StoragePage } from './pages/storage';
 import { StatusContext, statusWords } from './ui';
@@ -15,6 +16,7 @@ const pages = [
   { id: 'overview', title: 'Overview', Page: OverviewPage },
   { id: 'queue', title: 'Queue', Page: QueuePage },
   { id: 'storage', title: 'Storage', Page: StoragePage },
+  { id: 'restore', title: 'Restore', Page: RestorePage },
   { id: 'folders', title: 'Folders', Page: FoldersPage },
   { id: 'settings', title: 'Settings', Page: SettingsPage },
   { id: 'activity', title: 'Activity', Page: ActivityPage },

@@ -188,7 +188,7 @@ export function ensureCompiled(): Promise<void> {
 }
 
 /** node arguments that run `keepsake <args>`: bin/keepsake.js, or main/cli/main.ts under tsx. */
-function keepsakeArgs(args: string[], nodeFlags: string[] = []): string[] {
+export function keepsakeArgs(args: string[], nodeFlags: string[] = []): string[] {
   return fromSource
     ? [...nodeFlags, '--import', 'tsx', join(repoRoot, 'main/cli/main.ts'), ...args]
     : [...nodeFlags, join(repoRoot, 'bin/keepsake.js'), ...args];

@@ -16,6 +16,7 @@ import { transitions } from '../pipeline/transitions.js';
 import { applySettingUpdate, type SettingsSource } from '../store/settings.js';
 import type { FileRecord, Store } from '../store/store.js';
 import type { VaultClient } from '../vault/vault-client.js';
+import type { RestoreCommands } from '../restore/restore-commands.js';
 import type { VerifyCommands } from '../verify/verify-commands.js';
 import type { Folders } from './folders.js';
 import type { Pause } from './pause.js';
@@ -41,6 +42,8 @@ export interface CommandsOptions {
   settingChanged: (key: 'bandwidthLimit' | 'concurrency') => void;
   /** verify.run, verify.last, files.receipt (main/engine/verify/verify-commands.ts). */
   verify: VerifyCommands;
+  /** restore.devices, .preview, .start, .state (main/engine/restore/restore-commands.ts). */
+  restore: RestoreCommands;
 }
 
 export function createCommands(options: CommandsOptions): KeepsakeApi {
@@ -53,6 +56,7 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
 
   return {
     ...options.verify,
+    ...options.restore,
     'status.get': () => Promise.resolve(options.status()),
     'files.list': (args) => {
       const afterId = args.cursor ? Number.parseInt(args.cursor, 10) : 0;

@@ -196,6 +196,19 @@ function SettingsForm({
         </Field>
       </section>
 
+      <section>
+        <h2>This computer</h2>
+        <TextSetting
+          id="deviceName"
+          label="Name on the vault"
+          entry={settings.deviceName}
+          placeholder="The computer's host name"
+          busy={action.busy}
+          help="Where its files came from, when you browse or restore them."
+          save={(value) => save({ key: 'deviceName', value })}
+        />
+      </section>
+
       {/* Power, network and login come from the desktop app; headless, they do nothing. */}
       {isDesktop && (
         <section data-testid="desktop-settings">

@@ -5,12 +5,14 @@
 // - 5,000 small files of 4-64 KiB (500 at SIZE=small), files/s; curl fetches them over
 //   keep-alive with --parallel-max 4, as many at once as the restore does.
 // Rounds interleave (Keepsake, curl, ...), each into an empty folder; the median is reported.
-// Keepsake's time is its process's wall clock (node + tsx start-up, listing the locations,
+// Keepsake's time is its process's wall clock (the compiled CLI's start-up, listing locations,
 // download, SHA-256, fsync and rename of every file, mtimes); curl's is its process's.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BenchCase, BenchMeasurement } from '../harness.js';
 import {
+  ensureCompiled,
+  keepsakeArgs,
   keepsakeBackup,
   keepsakeStartupSeconds,
   median,
@@ -19,7 +21,8 @@ import {
   runCommand,
 } from '../baselines.js';
 import { generateSmallFiles, writeRandomFile } from '../trees.js';
-import { parseJsonOutput, runCli, describeRun } from '../../support/cli.js';
+import { parseJsonOutput } from '../../support/cli.js';
+import { repoRoot } from '../../support/paths.js';
 import { spawnVaultProcess, type VaultProcess } from '../../support/vault.js';
 
 const MiB = 1024 * 1024;
@@ -52,12 +55,21 @@ async function vaultContents(vault: VaultProcess): Promise<Map<string, number>> 
 }
 
 async function keepsakeRestore(vault: VaultProcess, to: string): Promise<[number, RestoreJson]> {
-  const run = await runCli(
-    ['restore', '--to', to, '--from', vault.url, '--token', vault.token, '--json'],
-    { timeoutMs: 3_600_000 },
+  await ensureCompiled();
+  const run = await runCommand(
+    process.execPath,
+    keepsakeArgs(['restore', '--to', to, '--from', vault.url, '--token', vault.token, '--json']),
+    { cwd: repoRoot, group: true, timeoutMs: 3_600_000, env: { NO_COLOR: '1' } },
   );
-  if (run.code !== 0) throw new Error(`keepsake restore failed: ${describeRun(run)}`);
-  return [run.ms / 1000, parseJsonOutput<RestoreJson>(run)];
+  const summary = parseJsonOutput<RestoreJson>({
+    code: run.code,
+    signal: null,
+    stdout: run.stdout,
+    stderr: run.stderr,
+    timedOut: false,
+    ms: run.seconds * 1000,
+  });
+  return [run.seconds, summary];
 }
 
 /** curl fetching every content into `to` (one file per content), with a config file. */
