@@ -137,6 +137,12 @@ describe("Keepsake's data directory on a full disk", () => {
     // Still full: it keeps trying and stays paused (a few retry periods pass).
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal((await engine.api['status.get']({})).pauseReason, 'disk_full');
+    // `keepsake status` beside it says so too (the engine cannot write it down).
+    const status = await runCli(['status', '--data-dir', s.dataDir, '--json']);
+    assert.equal(status.code, 0, describeRun(status));
+    const report = parseJsonOutput<{ storage: { code: string; message: string } | null }>(status);
+    assert.equal(report.storage?.code, 'disk_full', status.stdout);
+    assert.match(report.storage.message, /not enough disk space for Keepsake's database in /);
 
     await rm(s.filler);
     await waitFor(

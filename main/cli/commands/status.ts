@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { fileStates, type VerifyReceipt } from '../../../common/contract.js';
-import { lockFileName } from '../../engine/data-dir.js';
+import { databasePath, lockFileName } from '../../engine/data-dir.js';
+import { storageProblem } from '../../engine/store/database.js';
 import { readStatusSnapshot } from '../../engine/runtime/snapshot.js';
 import { describeFailure, parseEngineCliOptions } from '../engine-setup.js';
 
@@ -74,9 +75,12 @@ export function runStatus(opts: StatusOptions): number {
     });
     const snapshot = readStatusSnapshot(dataDir);
     const { counts } = snapshot;
+    // A daemon paused on a full disk or a damaged database cannot write that down: say it here.
+    const problem = storageProblem(databasePath(dataDir));
     const report = {
       dataDir,
       running: daemonPid(dataDir) !== null,
+      storage: problem === null ? null : { code: problem.code, message: problem.message },
       ...snapshot,
       lastErrors: snapshot.lastErrors.map((e) => ({
         at: new Date(e.at).toISOString(),
@@ -104,6 +108,7 @@ export function runStatus(opts: StatusOptions): number {
     }
     const out = (line: string) => process.stdout.write(`${line}\n`);
     out(`Keepsake data: ${dataDir}${report.running ? ' (a daemon is running)' : ''}`);
+    if (report.storage) out(`problem  ${report.storage.message}`);
     out(
       `${report.filesTotal} files (${formatSize(report.bytesTotal)}); ${formatSize(report.bytesSafe)} safe on the vault, ${formatSize(report.bytesPending)} pending`,
     );

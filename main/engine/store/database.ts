@@ -87,6 +87,16 @@ export function markDamaged(file: string): void {
   }
 }
 
+/**
+ * A storage fault as seen from outside the engine that holds the database (`keepsake status`
+ * beside a daemon paused on it): the damage mark, or a disk without room to go on.
+ */
+export function storageProblem(file: string): KeepsakeError | null {
+  if (existsSync(damageMarker(file))) return storageFault({ code: 'SQLITE_CORRUPT' }, file);
+  if (!roomToGoOn(file)) return diskFullError(dirname(file));
+  return null;
+}
+
 /** Below this much free space, an I/O error writing the database is taken as a full disk. */
 const nearlyFullBytes = 1024 * 1024;
 
