@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { registerBackupCommand } from './commands/backup.js';
 import { registerDaemonCommand } from './commands/daemon.js';
+import { registerFilesCommand } from './commands/files.js';
 import { registerRestoreCommand } from './commands/restore.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerVaultCommand } from './commands/vault.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerBackupCommand(program);
   registerDaemonCommand(program);
   registerStatusCommand(program);
+  registerFilesCommand(program);
   registerRestoreCommand(program);
   registerVaultCommand(program);
   registerVerifyCommand(program);

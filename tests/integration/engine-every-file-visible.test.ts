@@ -30,6 +30,22 @@ interface Summary extends BackupSummary {
   skippedFiles: { path: string; reason: string }[];
 }
 
+interface Listed {
+  path: string;
+  state: string;
+  reason: string | null;
+  sha256: string | null;
+  size: number | null;
+}
+
+/** The JSON lines `keepsake files --json` prints. */
+function parseLines(stdout: string): Listed[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Listed);
+}
+
 interface StatusReport {
   unreadableFolders: { path: string; code: string; message: string }[];
 }
@@ -144,6 +160,23 @@ describe('every file and folder ends in a visible state', () => {
     );
     const human = await runCli(['status', '--data-dir', dataDir], { asNobody: true });
     assert.match(human.stdout, new RegExp(`cannot read +${join(src, 'locked')}`));
+    // `keepsake files` lists the folders that could not be read, with why, beside the files
+    const listed = await runCli(['files', '--data-dir', dataDir, '--json'], { asNobody: true });
+    assert.equal(listed.code, 0, describeRun(listed));
+    const lines = parseLines(listed.stdout);
+    assert.deepEqual(
+      lines
+        .filter((l) => l.state === 'unreadable')
+        .map((l) => l.path)
+        .sort(),
+      [join(src, 'locked'), lockedRoot].sort(),
+    );
+    for (const l of lines.filter((x) => x.state === 'unreadable')) {
+      assert.match(l.reason ?? '', /not allowed to open this folder/);
+    }
+    const photoLine = lines.find((l) => l.path === files[0]!.path);
+    assert.equal(photoLine?.sha256, files[0]!.sha256);
+    assert.ok(['backed_up', 'duplicate'].includes(photoLine?.state ?? ''), JSON.stringify(lines));
 
     // the person fixes the permissions: the next run reads both and backs the photos up
     await chmod(join(src, 'locked'), 0o755);
@@ -207,6 +240,49 @@ describe('every file and folder ends in a visible state', () => {
     const held = await reader.check([...photos, ...others].map((f) => f.sha256));
     for (const p of photos) assert.ok(held.has(p.sha256), `${p.relPath} is on the vault`);
     for (const o of others) assert.ok(!held.has(o.sha256), `${o.relPath} is not uploaded`);
+    // `keepsake files` accounts for every file, each in a state, with a reason where needed
+    const listed = await runCli(['files', '--data-dir', dataDir, '--json']);
+    assert.equal(listed.code, 0, describeRun(listed));
+    const lines = parseLines(listed.stdout);
+    assert.deepEqual(
+      lines.map((l) => l.path).sort(),
+      [...photos, ...others].map((f) => f.path).sort(),
+      'one line per file',
+    );
+    for (const o of others) {
+      assert.deepEqual(
+        lines.find((l) => l.path === o.path),
+        {
+          path: o.path,
+          state: 'skipped',
+          reason: 'not a photo or video',
+          sha256: null,
+          size: o.size,
+        },
+      );
+    }
+    for (const p of photos) {
+      const line = lines.find((l) => l.path === p.path);
+      assert.ok(line && ['backed_up', 'duplicate'].includes(line.state), JSON.stringify(line));
+      assert.equal(line.sha256, p.sha256);
+      assert.equal(line.size, p.size);
+    }
+    const onlySkipped = await runCli([
+      'files',
+      '--data-dir',
+      dataDir,
+      '--state',
+      'skipped',
+      '--folder',
+      join(src, 'album'),
+    ]);
+    assert.equal(onlySkipped.code, 0, describeRun(onlySkipped));
+    assert.equal(
+      onlySkipped.stdout,
+      `skipped    ${join(src, 'album/metadata.json')}  (not a photo or video)\n`,
+    );
+    const badState = await runCli(['files', '--data-dir', dataDir, '--state', 'lost']);
+    assert.equal(badState.code, 2, describeRun(badState));
     // its metadata was read from the content too: the vault has where it was taken
     const asset = await reader.getAsset(photos[0]!.sha256);
     const meta: unknown = asset?.metadata ?? null;

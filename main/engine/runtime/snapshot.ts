@@ -1,10 +1,12 @@
-// Reading a data directory without starting an engine: what `keepsake status` shows, and the
+// Reading a data directory without starting an engine: what `keepsake status` and
+// `keepsake files` show, and the
 // vault URL a person set in Settings (the host decides between it and the embedded vault
 // before it builds an engine). Works beside a running daemon, which holds the data-directory
 // lock: the database is opened read-only and nothing is written.
 import { existsSync } from 'node:fs';
 import type {
   ActivityEvent,
+  FileState,
   Folder,
   StateCounts,
   VerifyReceipt,
@@ -12,7 +14,7 @@ import type {
 import { databasePath } from '../data-dir.js';
 import { systemClock } from '../ports.js';
 import { openDatabaseReadOnly } from '../store/database.js';
-import { createStore, type Store } from '../store/store.js';
+import { createStore, type FileRecord, type Store } from '../store/store.js';
 import { emptyCounts, tally, type Tally } from './status.js';
 
 export interface StatusSnapshot extends Omit<Tally, 'filesSafe'> {
@@ -101,4 +103,57 @@ export function storedVaultUrl(dataDir: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** One line of `keepsake files`: a file, or a folder that could not be read ('unreadable'). */
+export interface FileListing {
+  path: string;
+  state: FileState | 'unreadable';
+  /** Why it is in this state, in words, when the state needs one (null: backed up, queued...). */
+  reason: string | null;
+  sha256: string | null;
+  /** bytes; null for a folder */
+  size: number | null;
+}
+
+/** Why a file is where it is, for the states that need a word (and for an empty photo). */
+export function reasonOf(f: FileRecord): string | null {
+  switch (f.state) {
+    case 'failed':
+      return f.error?.message ?? 'failed';
+    case 'excluded':
+      return f.excludedBy ?? 'excluded by a rule';
+    case 'skipped':
+      return f.excludedBy ?? 'not a photo or video';
+    case 'missing':
+      return 'gone from disk (what the vault holds of it stays there)';
+    case 'backed_up':
+    case 'duplicate':
+      return f.size === 0 ? 'this photo is an empty file' : null;
+    case 'discovered':
+    case 'hashing':
+    case 'queued':
+    case 'uploading':
+      return f.error?.message ?? null;
+    default: {
+      const never: never = f.state;
+      return String(never);
+    }
+  }
+}
+
+/**
+ * Every file Keepsake knows under the watched folders (skipped, excluded and missing ones
+ * too), then every folder the last scan could not read, as FileListings in id order. Reads
+ * the database read-only, so it works beside a running daemon. No database: nothing.
+ */
+export function listEveryFile(dataDir: string, visit: (line: FileListing) => void): void {
+  withReadOnlyStore(dataDir, (store) => {
+    for (const f of store.everyFile()) {
+      visit({ path: f.path, state: f.state, reason: reasonOf(f), sha256: f.sha256, size: f.size });
+    }
+    for (const p of store.folderProblems()) {
+      visit({ path: p.path, state: 'unreadable', reason: p.message, sha256: null, size: null });
+    }
+  });
 }

@@ -333,6 +333,9 @@ export function createStore(
     filesOfFolder: db.prepare<[number], FileRow>(
       `SELECT ${fileColumns} FROM files WHERE folder_id = ?`,
     ),
+    filesPage: db.prepare<[number, number], FileRow>(
+      `SELECT ${fileColumns} FROM files WHERE id > ? ORDER BY id LIMIT ?`,
+    ),
     scanRows: db.prepare<[number, number, number], ScanRowRow>(
       `SELECT id, path, rel_path, size, mtime_ms, ino, dev, ctime_ms, state, excluded_by,
               error_code, upload_url
@@ -728,6 +731,17 @@ export function createStore(
     },
     filesOfFolder(folderId) {
       return q.filesOfFolder.all(folderId).map(toFile);
+    },
+    *everyFile() {
+      const page = 1000;
+      let after = 0;
+      for (;;) {
+        const rows = q.filesPage.all(after, page);
+        for (const r of rows) yield toFile(r);
+        const last = rows[rows.length - 1];
+        if (last === undefined || rows.length < page) return;
+        after = last.id;
+      }
     },
     *scanRowsOfFolder(folderId) {
       const page = 5000;

@@ -171,6 +171,8 @@ export interface Store {
   getFile(id: number): FileRecord | null;
   getFileByPath(path: string): FileRecord | null;
   filesOfFolder(folderId: number): FileRecord[];
+  /** Every file row, in id order, read in pages (bounded memory): `keepsake files`. */
+  everyFile(): Iterable<FileRecord>;
   /** A folder's rows reduced to what reconcile compares, in pages (bounded memory). */
   scanRowsOfFolder(folderId: number): Iterable<ScanRow>;
   /** Discovered files whose identity held still since `now - settleMs`, in upload order. */
