@@ -39,6 +39,8 @@ const slowPhoto =
   'takeout/osxphotos/Takeout/Google Photos/Photos from 2018/St James Park_edited.jpg';
 /** Copied in while uploads are paused. */
 const latePhoto = 'ianare-exif-samples/jpg/Samsung_Digimax_i50_MP3.jpg';
+/** Copied in while the Queue is searched: its arrival changes the counts. */
+const countsPhoto = 'ianare-exif-samples/jpg/Ricoh_Caplio_RR330.jpg';
 
 /** The little of the DOM the page functions below use (this file compiles without DOM types). */
 type BrowserDocument = {
@@ -430,6 +432,59 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
       /Canon_PowerShot_S40\.jpg/,
     );
     await screenshot('queue-receipt');
+  });
+
+  it('the Queue lists only what its search box says: while typing, and after the counts change', async () => {
+    await goto('overview');
+    await goto('queue');
+    await waitForTestValue('queue-total', (await readdir(photos)).length);
+    // Every moment the page shows a row its search box excludes is written down: checked
+    // after every DOM change and just after every keystroke (before the debounced fetch).
+    await page.evaluate(`(() => {
+      window.__shownAgainstBox = [];
+      const check = (when) => {
+        const box = document.querySelector('[data-testid="queue-search"]');
+        const text = box ? box.value.trim() : '';
+        for (const row of document.querySelectorAll('[data-testid="file-row"]')) {
+          const path = row.getAttribute('data-path') || '';
+          if (!path.includes(text) && window.__shownAgainstBox.length < 20)
+            window.__shownAgainstBox.push(when + ': "' + text + '" lists ' + path);
+        }
+      };
+      document.addEventListener('input', () => setTimeout(() => check('typing'), 0), true);
+      new MutationObserver(() => check('change')).observe(document.body, {
+        subtree: true,
+        childList: true,
+        attributes: true,
+      });
+    })()`);
+    await page.fill('[data-testid="queue-search"]', 'Canon_PowerShot_S40');
+    await waitForTestValue('queue-total', 1);
+    // A new photo changes the counts; the page refetches its list (at most once a second).
+    await copyFile(corpusFile(countsPhoto), join(photos, basename(countsPhoto)));
+    await page.waitForSelector(
+      `[data-testid="queue-filter"] option:has-text("Backed up (${
+        (await readdir(photos)).length
+      })")`,
+      { state: 'attached', timeout: timeoutMs },
+    );
+    await page.waitForResponse((r) => r.url().endsWith('/api/invoke/files.list'), {
+      timeout: timeoutMs,
+    });
+    assert.equal(await page.inputValue('[data-testid="queue-search"]'), 'Canon_PowerShot_S40');
+    await waitForTestValue('queue-total', 1);
+    const paths = await page
+      .locator('[data-testid="file-row"]')
+      .evaluateAll((rows: unknown[]) =>
+        rows.map((r) =>
+          (r as { getAttribute(n: string): string | null }).getAttribute('data-path'),
+        ),
+      );
+    assert.deepEqual(
+      paths.map((p) => basename(p ?? '')),
+      ['Canon_PowerShot_S40.jpg'],
+    );
+    assert.deepEqual(await page.evaluate('window.__shownAgainstBox'), []);
   });
 
   it('renders settings and activity, with their states, in light and dark', async () => {

@@ -110,11 +110,15 @@ function FileDetail({ row, onClose }: { row: FileRow; onClose: () => void }) {
 }
 
 interface ListState {
+  /** The state filter and search these rows were fetched for (see queryOf). */
+  query: string;
   rows: FileRow[];
   total: number;
   next: string | null;
   done: boolean;
 }
+
+const queryOf = (filter: FileState | 'all', search: string) => JSON.stringify([filter, search]);
 
 export function QueuePage() {
   const status = useSharedStatus();
@@ -157,6 +161,7 @@ export function QueuePage() {
         const rows =
           cursor === null || !prev ? res.value.files : [...prev.rows, ...res.value.files];
         return {
+          query: queryOf(filter, search),
           rows,
           total: res.value.total,
           next: res.value.next,
@@ -249,6 +254,11 @@ export function QueuePage() {
       reset();
     }
   };
+
+  // Only rows fetched for what the toolbar says now are shown: while the search is debounced
+  // or a fetch for it is in flight, the page says it is loading instead of listing rows the
+  // box excludes (a refetch, e.g. on a change in the counts, keeps the same query).
+  const shown = list && list.query === queryOf(filter, searchText.trim()) ? list : null;
 
   // The row as last loaded or changed (file.changed events keep it current).
   // Kept when a new filter no longer lists it: the detail stays open until closed.
@@ -375,11 +385,11 @@ export function QueuePage() {
           {notice}
         </p>
       )}
-      {error && !list ? (
+      {error && !shown ? (
         <ErrorState error={error} retry={reset} />
-      ) : !list ? (
+      ) : !shown ? (
         <Loading what="the queue" />
-      ) : list.total === 0 ? (
+      ) : shown.total === 0 ? (
         <Empty>
           <p>
             {filter === 'all' && !search
@@ -390,11 +400,11 @@ export function QueuePage() {
       ) : (
         <>
           {error && <InlineError error={error} />}
-          <p className="muted" data-testid="queue-total" data-value={list.total}>
-            {formatCount(list.total)} files
+          <p className="muted" data-testid="queue-total" data-value={shown.total}>
+            {formatCount(shown.total)} files
           </p>
           <VirtualList
-            count={list.total}
+            count={shown.total}
             rowHeight={rowHeight}
             renderRow={renderRow}
             onWindowChange={onWindowChange}
