@@ -81,7 +81,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     },
   };
   const settings = () => resolveSettings(store, settingsSource);
-  const deviceId = deviceIdOf(store);
+  const deviceId = deviceIdOf(options.dataDir, store);
 
   // ---- ports: the ones given, or the production ones built now ----
   // One HTTP client (proxy, CA bundle, keep-alive) for every call to the vault.
