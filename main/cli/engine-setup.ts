@@ -49,6 +49,30 @@ export interface ParsedEngineCliOptions {
   overrides: NonNullable<EngineOptions['overrides']>;
 }
 
+/**
+ * A vault named on the command line (`--to` of backup, daemon and verify, `--from` of
+ * restore): an http(s) URL without trailing slashes, and the token it needs.
+ */
+export function vaultFlag(
+  flag: string,
+  value: string,
+  token: string | undefined,
+): { url: string; token: string } {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${flag}: "${value}" is not a URL (expected e.g. http://nas.local:7418)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`${flag}: "${value}" must be an http:// or https:// URL`);
+  }
+  if (!token) {
+    throw new UsageError(`${flag} needs --token TOKEN (or KEEPSAKE_TOKEN in the environment)`);
+  }
+  return { url: value.replace(/\/+$/, ''), token };
+}
+
 /** Validates every option before anything starts (so bad input never half-starts a run). */
 export function parseEngineCliOptions(
   opts: EngineCliOptions,
@@ -58,19 +82,7 @@ export function parseEngineCliOptions(
   let vault: ParsedEngineCliOptions['vault'] = null;
   const token = opts.token ?? env.KEEPSAKE_TOKEN;
   if (opts.to !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(opts.to);
-    } catch {
-      throw new UsageError(`--to: "${opts.to}" is not a URL (expected e.g. http://nas.local:7418)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new UsageError(`--to: "${opts.to}" must be an http:// or https:// URL`);
-    }
-    if (!token) {
-      throw new UsageError('--to needs --token TOKEN (or KEEPSAKE_TOKEN in the environment)');
-    }
-    vault = { url: opts.to.replace(/\/+$/, ''), token };
+    vault = vaultFlag('--to', opts.to, token);
   } else if (opts.token !== undefined) {
     throw new UsageError('--token is only used with --to URL');
   }

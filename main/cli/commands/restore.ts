@@ -25,7 +25,7 @@ import { createSecretStore } from '../../engine/secret-store.js';
 import { createHttpClient } from '../../engine/vault/http-client.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
 import { startEmbeddedVault, type EmbeddedVault } from '../../host/embedded-vault.js';
-import { cliLogger, describeFailure, UsageError } from '../engine-setup.js';
+import { cliLogger, describeFailure, UsageError, vaultFlag } from '../engine-setup.js';
 
 interface RestoreCliOptions {
   to?: string;
@@ -99,17 +99,7 @@ async function chooseVault(opts: RestoreCliOptions): Promise<VaultChoice> {
     throw new UsageError(`--ca-file: no such file ${opts.caFile}`);
   }
   if (opts.from !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(opts.from);
-    } catch {
-      throw new UsageError(`--from: "${opts.from}" is not a URL (expected e.g. http://nas:7418)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new UsageError(`--from: "${opts.from}" must be an http:// or https:// URL`);
-    }
-    if (!token) throw new UsageError('--from needs --token TOKEN (or KEEPSAKE_TOKEN)');
-    return { url: opts.from.replace(/\/+$/, ''), token, ...caFile, embedded: null };
+    return { ...vaultFlag('--from', opts.from, token), ...caFile, embedded: null };
   }
   if (opts.token !== undefined) throw new UsageError('--token is only used with --from URL');
   const dataDir = resolve(opts.dataDir ?? process.env.KEEPSAKE_DATA_DIR ?? defaultDataDir());

@@ -27,7 +27,7 @@ import { runVerify, type VerifyProgress } from '../../engine/verify/verify-run.j
 import { createHttpClient } from '../../engine/vault/http-client.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
 import { startEmbeddedVault, type EmbeddedVault } from '../../host/embedded-vault.js';
-import { cliLogger, describeFailure, UsageError } from '../engine-setup.js';
+import { cliLogger, describeFailure, UsageError, vaultFlag } from '../engine-setup.js';
 
 interface VerifyOptions {
   all?: boolean;
@@ -84,17 +84,7 @@ async function chooseVault(
   const token = opts.token ?? process.env.KEEPSAKE_TOKEN;
   const caFile = opts.caFile !== undefined ? { caFile: resolve(opts.caFile) } : {};
   if (opts.to !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(opts.to);
-    } catch {
-      throw new UsageError(`--to: "${opts.to}" is not a URL (expected e.g. http://nas.local:7418)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new UsageError(`--to: "${opts.to}" must be an http:// or https:// URL`);
-    }
-    if (!token) throw new UsageError('--to needs --token TOKEN (or KEEPSAKE_TOKEN)');
-    return { url: opts.to.replace(/\/+$/, ''), token, ...caFile, embedded: null };
+    return { ...vaultFlag('--to', opts.to, token), ...caFile, embedded: null };
   }
   if (remembered === null) {
     throw new UsageError(
