@@ -95,6 +95,7 @@ const captureTimeSourceSchema = z.enum([
   'gps', // GPSDateStamp + GPSTimeStamp (UTC)
   'filename', // e.g. IMG_20190312_101112.jpg
   'mtime', // the file's modification time, last resort
+  'takeout', // photoTakenTime of a Google Takeout sidecar (UTC; issue 12)
 ]);
 const timeZoneSourceSchema = z.enum([
   'offset_time_original',
@@ -147,6 +148,19 @@ export const mediaMetadataSchema = z.strictObject({
   originalPath: text(4096).min(1).optional(),
   /** Set by the engine: the host name of the device. */
   device: text(255).min(1).optional(),
+  /**
+   * Where the fields below and an import's capture time came from when not the file itself
+   * (issue 12): 'takeout' = a Google Takeout JSON sidecar. Absent = read from the file.
+   */
+  source: z.enum(['takeout', 'icloud']).optional(),
+  /** The caption a person gave the item (Google Photos' description). */
+  description: text(16_384).optional(),
+  /** Marked as a favourite where it came from. */
+  favorite: z.boolean().optional(),
+  /** Archived (hidden from the main timeline) where it came from. */
+  archived: z.boolean().optional(),
+  /** Keywords, e.g. the names of the people recognised in it. */
+  keywords: z.array(text(256).min(1)).max(1000).optional(),
 });
 export type MediaMetadata = z.infer<typeof mediaMetadataSchema>;
 
