@@ -519,3 +519,61 @@ export const assetHealthSchema = z.object({
   problemSince: z.number().nullable(),
 });
 export type AssetHealthJson = z.infer<typeof assetHealthSchema>;
+
+// ---------------------------------------------------------------------------------------
+// Albums (issue 12): GET /api/v1/albums, POST /api/v1/albums, GET /api/v1/albums/:id.
+// An album is a named, ordered list of contents (by sha256) that an import rebuilt. POST is
+// idempotent by (source, key): the same album posted again (a re-run import) is the album
+// already there, with members it lacked appended, never a second album.
+
+export const albumSourceSchema = z.enum(['takeout', 'icloud', 'folder']);
+export type AlbumSource = z.infer<typeof albumSourceSchema>;
+export const MAX_ALBUM_MEMBERS = 100_000;
+/** The request body, bytes. */
+export const MAX_ALBUM_REQUEST_BYTES = 8 * 1024 * 1024;
+
+export const createAlbumRequestSchema = z.object({
+  name: text(1024).min(1),
+  description: text(16_384).optional(),
+  source: albumSourceSchema,
+  /**
+   * The client's identity of the album within its source, e.g. the album folder's path in a
+   * Takeout export: posting the same (source, key) again answers the album already there.
+   */
+  key: text(4096).min(1),
+  /** In album order; each content once (a repeat keeps its first place). */
+  members: z.array(sha256Schema).max(MAX_ALBUM_MEMBERS),
+});
+export type CreateAlbumRequest = z.infer<typeof createAlbumRequestSchema>;
+
+export const albumSummarySchema = z.object({
+  /** the vault's id for the album */
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  source: albumSourceSchema,
+  key: z.string(),
+  /** unix ms, vault clock */
+  created: z.number(),
+  memberCount: z.number(),
+});
+export type AlbumSummary = z.infer<typeof albumSummarySchema>;
+export const albumJsonSchema = albumSummarySchema.extend({
+  /** sha256 of each member, in album order */
+  members: z.array(sha256Schema),
+});
+export type AlbumJson = z.infer<typeof albumJsonSchema>;
+export const albumListSchema = z.object({ albums: z.array(albumSummarySchema) });
+export type AlbumList = z.infer<typeof albumListSchema>;
+/**
+ * 201 when the album was made, 200 when (source, key) was already there. `added`: members
+ * appended by this request; `notHeld`: members refused because the vault holds no such
+ * content (upload it, then post again).
+ */
+export const createAlbumResponseSchema = z.object({
+  album: albumJsonSchema,
+  created: z.boolean(),
+  added: z.number(),
+  notHeld: z.array(sha256Schema),
+});
+export type CreateAlbumResponse = z.infer<typeof createAlbumResponseSchema>;

@@ -18,6 +18,7 @@ import {
   SHA256_HEX,
   type Usage,
 } from '../common/vault-protocol.js';
+import { createAlbumsApi } from './albums-api.js';
 import type { AssetHealth } from './asset-health.js';
 import type { BlobStore } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
@@ -289,6 +290,7 @@ export function createApi(deps: ApiDeps) {
 
   const locations = createLocationsApi({ index, now: deps.now });
   const verifyApi = createVerifyApi({ index, health: deps.health });
+  const albums = createAlbumsApi({ index, now: deps.now });
 
   /** Routes one /api/v1/ request; throws VaultHttpError for the router to answer. */
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -318,6 +320,7 @@ export function createApi(deps: ApiDeps) {
       return deps.batch.handle(req, res);
     }
     if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1));
+    if (p0 === 'albums') return albums.handle(req, res, url, parts.slice(1));
     if (p0 === 'verify' && parts.length === 1) {
       if (method !== 'POST') methodNotAllowed('POST');
       return verifyApi.verify(req, res);

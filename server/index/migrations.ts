@@ -108,4 +108,29 @@ INSERT INTO counters (name, value) VALUES
 CREATE INDEX locations_folder ON locations (device_id, folder);
 `,
   },
+  {
+    version: 5,
+    name: '0005_albums',
+    sql: `
+-- Albums an import rebuilt (issue 12: Takeout, iCloud, folders). Posting an album again with
+-- the same (source, key) finds this row: a re-run import makes no second album.
+CREATE TABLE albums (
+  id INTEGER PRIMARY KEY,            -- the album's id in the API
+  name TEXT NOT NULL,                -- its title as the source showed it (emoji and all)
+  description TEXT NOT NULL,         -- '' when none
+  source TEXT NOT NULL CHECK (source IN ('takeout', 'icloud', 'folder')),
+  key TEXT NOT NULL,                 -- the client's identity of it within the source
+  created_at INTEGER NOT NULL        -- unix ms (vault clock) of the first POST
+) STRICT;
+CREATE UNIQUE INDEX albums_source_key ON albums (source, key);
+-- Each content at most once per album; position orders the album.
+CREATE TABLE album_members (
+  album_id INTEGER NOT NULL,         -- an albums row
+  sha256 TEXT NOT NULL,              -- an assets row's content
+  position INTEGER NOT NULL,         -- 0-based place in the album
+  PRIMARY KEY (album_id, sha256)
+) STRICT;
+CREATE INDEX album_members_order ON album_members (album_id, position);
+`,
+  },
 ];

@@ -5,6 +5,7 @@
 // Invariant: an assets row is inserted only after its blob is durable on disk (see
 // [Note: Commit order] in ../blob-store.ts), so every row has its blob.
 import Database from 'better-sqlite3';
+import { AlbumStore } from './album-store.js';
 import { HealthStore } from './health-store.js';
 import { LocationStore } from './location-store.js';
 import { migrations } from './migrations.js';
@@ -134,6 +135,8 @@ export class VaultIndex {
   readonly locations: LocationStore;
   /** What the last re-read of each asset's bytes found, and the scrubber's place. */
   readonly health: HealthStore;
+  /** Albums imports rebuilt (issue 12). */
+  readonly albums: AlbumStore;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -145,6 +148,7 @@ export class VaultIndex {
     const db = this.db;
     this.locations = new LocationStore(db);
     this.health = new HealthStore(db);
+    this.albums = new AlbumStore(db);
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>('SELECT * FROM assets WHERE sha256 = ?'),
       // No index on size: asked once per large upload created without its hash.

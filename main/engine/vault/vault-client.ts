@@ -7,6 +7,13 @@
 import type { Response } from 'got';
 import type { VaultUsage } from '../../../common/contract.js';
 import {
+  type AlbumJson,
+  type AlbumSummary,
+  albumJsonSchema,
+  albumListSchema,
+  type CreateAlbumRequest,
+  type CreateAlbumResponse,
+  createAlbumResponseSchema,
   type AssetHealthJson,
   type BlobState,
   type LocationJson,
@@ -116,6 +123,15 @@ export interface VaultClient {
   assetHealth(sha256: string, signal?: AbortSignal): Promise<AssetHealthJson | null>;
   /** Every place (device, folder, path) the vault knows this content at, gone ones too. */
   locationsOf(sha256: string, signal?: AbortSignal): Promise<LocationJson[]>;
+  /** Every album on the vault (GET /api/v1/albums). */
+  albums(signal?: AbortSignal): Promise<AlbumSummary[]>;
+  /** One album with its members in order; null when the vault has none with this id. */
+  album(id: string, signal?: AbortSignal): Promise<AlbumJson | null>;
+  /**
+   * Makes the album of (source, key), or finds it and appends the members it lacks
+   * (POST /api/v1/albums: idempotent, so a re-run import makes no second album).
+   */
+  createAlbum(album: CreateAlbumRequest, signal?: AbortSignal): Promise<CreateAlbumResponse>;
   close(): void;
 }
 
@@ -302,6 +318,34 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       const body = await call('GET', `api/v1/assets?${params.toString()}`, what, undefined, signal);
       const parsed = assetPageSchema.safeParse(body);
       if (!parsed.success) throw notUnderstood(`${base}/api/v1/assets`, what);
+      return parsed.data;
+    },
+    async albums(signal) {
+      const what = 'list the albums on the vault';
+      const body = await call('GET', 'api/v1/albums', what, undefined, signal);
+      const parsed = albumListSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/albums`, what);
+      return parsed.data.albums;
+    },
+    async album(id, signal) {
+      const what = 'read an album on the vault';
+      const path = `api/v1/albums/${encodeURIComponent(id)}`;
+      let body: unknown;
+      try {
+        body = await call('GET', path, what, undefined, signal);
+      } catch (err) {
+        if (err instanceof UploadHttpError && err.status === 404) return null;
+        throw err;
+      }
+      const parsed = albumJsonSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/${path}`, what);
+      return parsed.data;
+    },
+    async createAlbum(album, signal) {
+      const what = `make the album "${album.name}" on the vault`;
+      const body = await call('POST', 'api/v1/albums', what, album, signal);
+      const parsed = createAlbumResponseSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/albums`, what);
       return parsed.data;
     },
     async devices(signal) {

@@ -39,6 +39,8 @@ describe('vault index (SQLite)', () => {
       )
       .all();
     assert.deepEqual(tables.map((t) => t.name).sort(), [
+      'album_members',
+      'albums',
       'asset_checks',
       'assets',
       'counters',
