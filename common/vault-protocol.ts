@@ -577,3 +577,39 @@ export const createAlbumResponseSchema = z.object({
   notHeld: z.array(sha256Schema),
 });
 export type CreateAlbumResponse = z.infer<typeof createAlbumResponseSchema>;
+
+// ---------------------------------------------------------------------------------------
+// Previews (issue 11): GET /api/v1/assets/:sha256/thumbnail (longest side 256 px) and
+// /preview (longest side 1440 px) answer image/jpeg, upright, with an ETag and
+// `Cache-Control: private, max-age=31536000, immutable`. When there is no picture they
+// answer 404 with the usual error body, and the code tells why:
+//   preview_pending  not made yet (the vault makes it in the background after the upload;
+//                    Retry-After says when to look again)
+//   no_preview       none can be made; the message is the reason (a format this vault
+//                    cannot decode, a damaged file, no video decoder)
+//   not_found        the vault holds no such asset
+// 404 rather than 202 for "not made yet": an <img> or a cache treats any 2xx as the picture.
+export const PREVIEW_PENDING_CODE = 'preview_pending';
+export const NO_PREVIEW_CODE = 'no_preview';
+export const previewVariantSchema = z.enum(['thumbnail', 'preview']);
+export type PreviewVariant = z.infer<typeof previewVariantSchema>;
+
+/** What became of an asset's previews (GET /api/v1/assets/:sha256/previews). */
+export const previewStatusSchema = z.discriminatedUnion('state', [
+  z.object({ state: z.literal('pending') }),
+  z.object({
+    state: z.literal('made'),
+    /** decoded: from the file; embedded: a RAW's own JPEG; poster: a video frame */
+    source: z.enum(['decoded', 'embedded', 'poster']),
+    /** unix ms */
+    madeAt: z.number(),
+  }),
+  z.object({
+    state: z.literal('none'),
+    /** why no preview can be made, for a person to read */
+    reason: z.string(),
+    /** unix ms */
+    madeAt: z.number(),
+  }),
+]);
+export type PreviewStatus = z.infer<typeof previewStatusSchema>;

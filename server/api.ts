@@ -24,6 +24,7 @@ import type { BlobStore } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import type { AssetRecord, VaultIndex } from './index/vault-index.js';
 import { createLocationsApi } from './locations-api.js';
+import type { createPreviewsApi } from './previews-api.js';
 import { MAX_METADATA_BYTES, parseMetadataBody } from './metadata-schema.js';
 import type { VaultMetrics } from './metrics.js';
 import { serveVerifiedContent } from './verified-content.js';
@@ -43,6 +44,8 @@ export interface ApiDeps {
   metrics: VaultMetrics;
   /** POST /api/v1/batch (batch-api.ts) */
   batch: { handle(req: IncomingMessage, res: ServerResponse): Promise<void> };
+  /** thumbnails and previews (previews-api.ts) */
+  previews: ReturnType<typeof createPreviewsApi>;
 }
 
 function assetJson(a: AssetRecord): AssetJson {
@@ -347,6 +350,16 @@ export function createApi(deps: ApiDeps) {
         if (p2 === 'content') {
           if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');
           return content(sha256, req, res);
+        }
+        if (p2 === 'thumbnail' || p2 === 'preview') {
+          if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');
+          getAsset(sha256);
+          return deps.previews.picture(sha256, p2, req, res);
+        }
+        if (p2 === 'previews') {
+          if (method !== 'GET') methodNotAllowed('GET');
+          getAsset(sha256);
+          return sendJson(res, 200, deps.previews.status(sha256));
         }
         if (p2 === 'health') {
           if (method !== 'GET') methodNotAllowed('GET');

@@ -25,6 +25,8 @@ export type VaultErrorCode =
   | 'content_damaged'
   | 'content_missing'
   | 'not_implemented'
+  | 'preview_pending'
+  | 'no_preview'
   | 'internal';
 
 export class VaultHttpError extends Error {

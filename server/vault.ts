@@ -9,6 +9,9 @@
 //                             files (batch-*, See [Note: Small files in batches])
 //   upload-state/             empty: hash checkpoints of older versions, removed at start
 //   blobs/ab/cd/<sha256>      verified content, each content once
+//   previews/ab/cd/<sha256>-thumb.jpg, -preview.jpg
+//                             derived pictures, remade at will (See [Note: Preview work is
+//                             the index] in previews.ts)
 // Every route but /healthz needs `Authorization: Bearer TOKEN`.
 import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -25,6 +28,9 @@ import { listen, type VaultTimeouts, type VaultTls } from './listener.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
 import { type RouteClass, VaultMetrics } from './metrics.js';
+import { createPreviewRenderer, findFfmpeg } from './preview-render.js';
+import { createPreviewsApi } from './previews-api.js';
+import { PREVIEWS_DIR, PreviewFiles, type PreviewOptions, PreviewWorker } from './previews.js';
 import { type ScrubOptions, startScrubber } from './scrub.js';
 import { VaultStartError } from './start-error.js';
 import { sweepAfterStart } from './startup-sweep.js';
@@ -64,6 +70,8 @@ export interface VaultOptions {
   tls?: VaultTls;
   /** idle limits of connections (See [Note: Vault timeouts] in listener.ts) */
   timeouts?: VaultTimeouts;
+  /** thumbnails and previews made in the background (See previews.ts); false = none made */
+  previews?: PreviewOptions | false;
   logger?: VaultLogger;
 }
 
@@ -116,7 +124,7 @@ async function prepareDataDir(dataDir: string): Promise<void> {
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await access(dataDir, fsConstants.W_OK | fsConstants.X_OK);
-    for (const sub of ['uploads', 'upload-state', 'blobs']) {
+    for (const sub of ['uploads', 'upload-state', 'blobs', PREVIEWS_DIR]) {
       await mkdir(join(dataDir, sub), { recursive: true, mode: 0o700 });
     }
   } catch (err) {
@@ -227,7 +235,42 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       diskSpace,
       now,
     });
-    const api = createApi({ index: idx, blobs, quotaBytes, now, health, metrics, batch });
+    const previewFiles = new PreviewFiles(join(dataDir, PREVIEWS_DIR));
+    const previewWorker =
+      options.previews === false
+        ? undefined
+        : new PreviewWorker({
+            index: idx,
+            blobs,
+            files: previewFiles,
+            renderer:
+              options.previews?.renderer ??
+              createPreviewRenderer({
+                ffmpegPath:
+                  options.previews?.ffmpegPath === undefined
+                    ? await findFfmpeg()
+                    : options.previews.ffmpegPath,
+              }),
+            logger,
+            now,
+            concurrency: options.previews?.concurrency,
+          });
+    idx.onNewAssets = () => previewWorker?.notify();
+    const previews = createPreviewsApi({
+      index: idx,
+      files: previewFiles,
+      making: previewWorker !== undefined,
+    });
+    const api = createApi({
+      index: idx,
+      blobs,
+      quotaBytes,
+      now,
+      health,
+      metrics,
+      batch,
+      previews,
+    });
 
     const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const url = new URL(req.url ?? '/', 'http://vault.invalid');
@@ -356,6 +399,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       options.scrub === false
         ? undefined
         : startScrubber({ index: idx, health, metrics, logger, now, options: options.scrub ?? {} });
+    previewWorker?.start();
     logger.info('vault listening', { url, dataDir });
 
     let closing: Promise<void> | undefined;
@@ -380,6 +424,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
           await Promise.allSettled([...inFlight]);
           await store.work.idle();
           await scrubber?.stop();
+          await previewWorker?.stop();
           idx.close();
           await lock.release();
           logger.info('vault closed', { dataDir });

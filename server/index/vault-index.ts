@@ -9,6 +9,7 @@ import { AlbumStore } from './album-store.js';
 import { HealthStore } from './health-store.js';
 import { LocationStore } from './location-store.js';
 import { migrations } from './migrations.js';
+import { PreviewStore } from './preview-store.js';
 
 export type AssetKind = 'image' | 'video' | 'other';
 
@@ -137,6 +138,13 @@ export class VaultIndex {
   readonly health: HealthStore;
   /** Albums imports rebuilt (issue 12). */
   readonly albums: AlbumStore;
+  /** What the vault made of each asset's thumbnail and preview (issue 11). */
+  readonly previews: PreviewStore;
+  /**
+   * Told, after the commit, of content that just became a verified asset (every path that
+   * commits an upload goes through commitVerifiedUpload or commitBatch). Must return at once.
+   */
+  onNewAssets: ((assets: readonly NewAsset[]) => void) | undefined;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -149,6 +157,7 @@ export class VaultIndex {
     this.locations = new LocationStore(db);
     this.health = new HealthStore(db);
     this.albums = new AlbumStore(db);
+    this.previews = new PreviewStore(db);
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>('SELECT * FROM assets WHERE sha256 = ?'),
       // No index on size: asked once per large upload created without its hash.
@@ -307,7 +316,7 @@ export class VaultIndex {
    * Returns true when the content was new.
    */
   commitVerifiedUpload(uploadId: string, asset: NewAsset): boolean {
-    return this.durably(() =>
+    const isNew = this.durably(() =>
       this.db.transaction(() => {
         const inserted = this.stmts.insertAsset.run(asset).changes === 1;
         if (!inserted) this.stmts.addDedup.run(asset.size);
@@ -315,6 +324,8 @@ export class VaultIndex {
         return inserted;
       })(),
     );
+    if (isNew) this.onNewAssets?.([asset]);
+    return isNew;
   }
 
   /**
@@ -325,7 +336,7 @@ export class VaultIndex {
    */
   commitBatch(assets: readonly NewAsset[]): boolean[] {
     if (assets.length === 0) return [];
-    return this.durably(() =>
+    const isNew = this.durably(() =>
       this.db.transaction(() =>
         assets.map((asset) => {
           const inserted = this.stmts.insertAsset.run(asset).changes === 1;
@@ -334,6 +345,9 @@ export class VaultIndex {
         }),
       )(),
     );
+    const added = assets.filter((_, i) => isNew[i]);
+    if (added.length > 0) this.onNewAssets?.(added);
+    return isNew;
   }
 
   /** Runs one commit with synchronous = FULL. See [Note: Which commits are synced]. */

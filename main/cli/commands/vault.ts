@@ -11,6 +11,7 @@ import {
   DEFAULT_VAULT_PORT,
 } from '../../../server/vault.js';
 import type { VaultLogger } from '../../../server/logger.js';
+import { runVaultPreviews } from './vault-previews.js';
 import { runVaultScrub } from './vault-scrub.js';
 
 /** A size with the units of --bwlimit / --chunk-size. See [Note: Size syntax]. */
@@ -59,6 +60,7 @@ interface VaultCommandOptions {
   scrubPeriodDays?: number;
   scrubRate?: number;
   json?: boolean;
+  rebuild?: boolean;
 }
 
 function parsePositiveInt(value: string): number {
@@ -74,7 +76,10 @@ export function registerVaultCommand(program: Command): void {
     .description(
       'Run a Keepsake Vault: tus uploads at /files/, verified by SHA-256, and the JSON API at /api/v1/',
     )
-    .argument('[action]', '"scrub": re-hash everything the vault stores now, print a summary, exit')
+    .argument(
+      '[action]',
+      '"scrub": re-hash everything the vault stores now, print a summary, exit; "previews --rebuild": delete every thumbnail and preview and make them again, exit',
+    )
     .requiredOption('--data-dir <dir>', 'where the vault keeps its index, blobs and token')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, DEFAULT_VAULT_PORT)
@@ -106,11 +111,19 @@ export function registerVaultCommand(program: Command): void {
       'the background scrub reads at most this many bytes per second (default 20 MiB/s)',
       parsePositiveInt,
     )
-    .option('--json', 'scrub: print the summary as one JSON object')
+    .option('--json', 'scrub, previews: print the summary as one JSON object')
+    .option('--rebuild', 'previews: delete every thumbnail and preview and make them all again')
     .action(async (action: string | undefined, opts: VaultCommandOptions) => {
       if (action !== undefined) {
+        if (action === 'previews') {
+          return runVaultPreviews({
+            dataDir: opts.dataDir,
+            rebuild: opts.rebuild === true,
+            json: opts.json === true,
+          });
+        }
         if (action !== 'scrub') {
-          console.error(`keepsake vault: unknown action ${action} (only "scrub")`);
+          console.error(`keepsake vault: unknown action ${action} ("scrub" or "previews")`);
           process.exitCode = 2;
           return;
         }

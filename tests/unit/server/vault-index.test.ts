@@ -45,6 +45,7 @@ describe('vault index (SQLite)', () => {
       'assets',
       'counters',
       'locations',
+      'previews',
       'uploads',
     ]);
     assert.ok(
@@ -122,5 +123,41 @@ describe('vault index (SQLite)', () => {
     assert.match(plan, /USING (COVERING )?INDEX/);
     assert.doesNotMatch(plan, /SCAN assets/);
     db.close();
+  });
+  it('tells of new content once, and keeps it pending until its previews are recorded', () => {
+    const index = new VaultIndex(join(temp.dir, 'previews.db'));
+    try {
+      const told: string[] = [];
+      index.onNewAssets = (assets) => told.push(...assets.map((a) => a.sha256));
+      index.recordUploadCreated({ id: 'u1', sha256: hex('a'), size: 1, at: 1 });
+      index.commitVerifiedUpload('u1', asset(hex('a'), 1));
+      index.recordUploadCreated({ id: 'u2', sha256: hex('a'), size: 1, at: 2 });
+      index.commitVerifiedUpload('u2', asset(hex('a'), 1)); // the same content again
+      index.commitBatch([asset(hex('a'), 1), asset(hex('b'), 2), asset(hex('c'), 3)]);
+      assert.deepEqual(told, [hex('a'), hex('b'), hex('c')]);
+
+      assert.deepEqual(
+        index.previews.pendingAfter(0, 10).map((p) => p.sha256),
+        [hex('a'), hex('b'), hex('c')],
+      );
+      index.previews.record(hex('a'), { state: 'made', source: 'decoded' }, 5);
+      index.previews.record(hex('b'), { state: 'none', reason: 'no decoder' }, 6);
+      const pending = index.previews.pendingAfter(0, 10);
+      assert.deepEqual(
+        pending.map((p) => p.sha256),
+        [hex('c')],
+      );
+      assert.deepEqual(index.previews.pendingAfter(pending[0]!.id, 10), []);
+      assert.deepEqual(index.previews.get(hex('b')), {
+        state: 'none',
+        reason: 'no decoder',
+        madeAt: 6,
+      });
+      assert.deepEqual(index.previews.counts(), { made: 1, none: 1 });
+      index.previews.clear();
+      assert.equal(index.previews.pendingAfter(0, 10).length, 3);
+    } finally {
+      index.close();
+    }
   });
 });

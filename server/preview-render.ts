@@ -1,0 +1,319 @@
+// Turns one stored asset into its thumbnail (longest side 256 px) and preview (longest side
+// 1440 px), WebP, upright, or into the reason none can be made. Pure work on a blob's bytes:
+// it writes nothing and knows nothing of the index (previews.ts does).
+// Invariant: a reason is returned only for a lasting condition (the format cannot be decoded
+// here, the file is damaged); a passing failure (exiftool or ffmpeg could not be started)
+// throws, so the asset stays pending and is tried again.
+//
+// [Note: How each format gets its preview]
+// - JPEG, PNG, WebP, AVIF, TIFF, GIF (first frame), and whatever else the prebuilt libvips in
+//   sharp reads: decoded directly, EXIF orientation applied. Detected by content, not by
+//   name (a PNG named .jpeg, a JPEG named .nef are decoded as what they are).
+// - HEIC/HEIF with HEVC: sharp's prebuilt libvips carries libheif with the AV1 decoder only
+//   (patents keep HEVC out), so these get the reason HEIC_REASON until the vault has an HEVC
+//   decoder (libheif-js / heic-decode would do).
+// - RAW (CR2, CR3, NEF, ARW, RAF, RW2, ORF, DNG, ...): the largest JPEG the camera embedded
+//   (JpgFromRaw, PreviewImage, OtherImage, ThumbnailImage; exiftool reads them), turned by
+//   the RAW's Orientation tag, since the embedded JPEG usually carries none. Without one,
+//   libvips is tried on the file itself (a DNG or TIFF-based RAW often holds a small RGB
+//   image); else the reason says no embedded preview and no RAW decoder.
+// - Video: a frame one second in (or the first, for a shorter clip) through ffmpeg when the
+//   vault has an ffmpeg binary; else the reason VIDEO_REASON.
+// One decode feeds both sizes: the preview's pixels are kept raw and the thumbnail is made
+// from them, so a large photo is read and shrunk once. Both are JPEG, transparency laid on
+// white: WebP would be smaller, but its encoder took 200-480 ms for one 1440 px preview on
+// one core where JPEG took 25 ms, and previews share the vault's cores with uploads.
+import { spawn } from 'node:child_process';
+import { access, constants, open } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { ExifTool } from 'exiftool-vendored';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import type { PreviewSource } from './index/preview-store.js';
+
+export const THUMBNAIL_SIZE = 256;
+export const PREVIEW_SIZE = 1440;
+export const PREVIEW_CONTENT_TYPE = 'image/jpeg';
+/** Changes when the pictures made for the same content would differ (it is in the ETag). */
+export const PREVIEW_RENDER_VERSION = 1;
+
+export const HEIC_REASON =
+  'HEIC/HEIF photos (HEVC) cannot be decoded on this vault yet: it has no HEVC decoder';
+export const VIDEO_REASON = 'no video decoder on this vault (ffmpeg was not found)';
+
+const RAW_EXTENSIONS = new Set([
+  '3fr', 'ari', 'arw', 'bay', 'cr2', 'cr3', 'crw', 'dcr', 'dng', 'erf', 'fff', 'iiq', 'k25',
+  'kdc', 'mef', 'mos', 'mrw', 'nef', 'nrw', 'orf', 'pef', 'raf', 'raw', 'rw2', 'rwl', 'sr2',
+  'srf', 'srw', 'x3f',
+]); // prettier-ignore
+const VIDEO_EXTENSIONS = new Set([
+  '3g2', '3gp', 'avi', 'dv', 'flv', 'm2ts', 'm4v', 'mkv', 'mov', 'mp4', 'mpg', 'mpeg', 'mts',
+  'webm', 'wmv',
+]); // prettier-ignore
+/** Embedded images of a RAW, best first when of equal size. */
+const EMBEDDED_TAGS = ['JpgFromRaw', 'PreviewImage', 'OtherImage', 'ThumbnailImage'] as const;
+const MAX_INPUT_PIXELS = 200_000_000;
+const FFMPEG_TIMEOUT_MS = 60_000;
+
+export interface RenderedPreviews {
+  thumb: Buffer;
+  preview: Buffer;
+  source: PreviewSource;
+}
+
+export type RenderOutcome = { made: RenderedPreviews } | { none: string };
+
+/** What the renderer is told of an asset besides its bytes. */
+export interface RenderSubject {
+  kind: 'image' | 'video' | 'other';
+  mime: string | null;
+  filename: string;
+}
+
+export interface PreviewRenderer {
+  render(blobPath: string, subject: RenderSubject): Promise<RenderOutcome>;
+  readonly ffmpegPath: string | null;
+  close(): Promise<void>;
+}
+
+export interface PreviewRendererOptions {
+  /** ffmpeg to take video frames with; null/undefined = none (See findFfmpeg) */
+  ffmpegPath?: string | null;
+}
+
+/** The first `ffmpeg` on PATH that is executable, else null. */
+export async function findFfmpeg(): Promise<string | null> {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, process.platform === 'win32' ? 'ffmpeg.exe' : 'ffmpeg');
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+function extensionOf(filename: string): string {
+  const dot = filename.lastIndexOf('.');
+  return dot < 0 ? '' : filename.slice(dot + 1).toLowerCase();
+}
+
+type Sniffed = 'jpeg' | 'png' | 'gif' | 'webp' | 'other';
+
+async function sniff(path: string): Promise<Sniffed> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(12);
+    const { bytesRead } = await fh.read(head, 0, 12, 0);
+    const b = head.subarray(0, bytesRead);
+    if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+    if (b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+      return 'png';
+    if (b.subarray(0, 4).toString('latin1') === 'GIF8') return 'gif';
+    if (b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString() === 'WEBP')
+      return 'webp';
+    return 'other';
+  } finally {
+    await fh.close();
+  }
+}
+
+/** sharp operations that turn an image stored with EXIF orientation 1-8 upright. */
+function orient(image: Sharp, orientation: number): Sharp {
+  // sharp flips and flops before it rotates.
+  switch (orientation) {
+    case 2:
+      return image.flop();
+    case 3:
+      return image.rotate(180);
+    case 4:
+      return image.flip();
+    case 5:
+      return image.flop().rotate(270);
+    case 6:
+      return image.rotate(90);
+    case 7:
+      return image.flop().rotate(90);
+    case 8:
+      return image.rotate(270);
+    default:
+      return image;
+  }
+}
+
+/** A decoder's message without the blob's path (a reason is shown to people). */
+function cleanMessage(err: unknown, blobPath: string): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const line = (text.split('\n').find((l) => l.trim() !== '') ?? text).trim();
+  return line.split(blobPath).join('the file').slice(0, 200);
+}
+
+/**
+ * Both sizes from one decode. `orientation` undefined = the image's own EXIF orientation.
+ * Throws the decoder's error.
+ */
+async function renderImage(
+  input: string | Buffer,
+  orientation?: number,
+): Promise<{ thumb: Buffer; preview: Buffer }> {
+  let image = sharp(input, { failOn: 'none', limitInputPixels: MAX_INPUT_PIXELS });
+  image = orientation === undefined ? image.rotate() : orient(image, orientation);
+  const { data, info } = await image
+    .resize(PREVIEW_SIZE, PREVIEW_SIZE, { fit: 'inside', withoutEnlargement: true })
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  const raw = { raw: { width: info.width, height: info.height, channels: info.channels } };
+  const [preview, thumb] = await Promise.all([
+    sharp(data, raw).jpeg({ quality: 80 }).toBuffer(),
+    sharp(data, raw)
+      .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
+      .jpeg({ quality: 80 })
+      .toBuffer(),
+  ]);
+  return { thumb, preview };
+}
+
+function binarySize(value: unknown): number {
+  if (typeof value !== 'string') return 0;
+  const m = /Binary data (\d+) bytes/.exec(value);
+  return m ? Number(m[1]) : 0;
+}
+
+export function createPreviewRenderer(options: PreviewRendererOptions): PreviewRenderer {
+  const ffmpegPath = options.ffmpegPath ?? null;
+  let exiftool: ExifTool | undefined;
+
+  function tools(): ExifTool {
+    exiftool ??= new ExifTool({
+      maxProcs: 1,
+      taskTimeoutMillis: 20_000,
+      taskRetries: 0,
+      maxIdleMsPerProcess: 60_000,
+      geolocation: false,
+    });
+    return exiftool;
+  }
+
+  async function decodeDirectly(blobPath: string): Promise<RenderOutcome> {
+    let meta: Metadata;
+    try {
+      meta = await sharp(blobPath, { failOn: 'none' }).metadata();
+    } catch (err) {
+      const text = cleanMessage(err, blobPath);
+      if (/unsupported image format/i.test(text)) {
+        return { none: 'this vault has no decoder for this file format' };
+      }
+      return { none: `the image could not be decoded: ${text}` };
+    }
+    if (meta.format === 'heif' && meta.compression === 'hevc') return { none: HEIC_REASON };
+    try {
+      return { made: { ...(await renderImage(blobPath)), source: 'decoded' } };
+    } catch (err) {
+      return { none: `the image could not be decoded: ${cleanMessage(err, blobPath)}` };
+    }
+  }
+
+  async function fromEmbedded(blobPath: string): Promise<RenderOutcome> {
+    const et = tools();
+    const tags = await et.readRaw<Record<string, unknown>>(blobPath, {
+      readArgs: ['-n', '-Orientation', ...EMBEDDED_TAGS.map((t) => `-${t}`)],
+    });
+    const orientation = typeof tags.Orientation === 'number' ? tags.Orientation : 1;
+    const candidates = EMBEDDED_TAGS.map((tag) => ({ tag, size: binarySize(tags[tag]) }))
+      .filter((c) => c.size > 0)
+      .sort((a, b) => b.size - a.size);
+    for (const { tag } of candidates) {
+      let bytes: Buffer;
+      try {
+        bytes = await et.extractBinaryTagToBuffer(tag, blobPath);
+      } catch {
+        continue; // listed but not extractable: try the next
+      }
+      try {
+        return { made: { ...(await renderImage(bytes, orientation)), source: 'embedded' } };
+      } catch {
+        // a stub or a damaged embedded image (test files strip them): try the next
+      }
+    }
+    const direct = await decodeDirectly(blobPath);
+    if ('made' in direct) return direct;
+    return {
+      none: 'this RAW file has no usable embedded preview, and this vault has no RAW decoder',
+    };
+  }
+
+  /** One frame as PNG, `atSeconds` in; an empty buffer when the clip is shorter. */
+  function grabFrame(blobPath: string, atSeconds: number, ffmpeg: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(
+        ffmpeg,
+        [
+          '-nostdin', '-v', 'error', '-ss', String(atSeconds), '-i', blobPath,
+          '-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', '-',
+        ], // prettier-ignore
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const out: Buffer[] = [];
+      let err = '';
+      child.stdout.on('data', (c: Buffer) => out.push(c));
+      child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+      const timer = setTimeout(() => child.kill('SIGKILL'), FFMPEG_TIMEOUT_MS);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (signal !== null) reject(new Error(`ffmpeg was stopped (${signal})`));
+        else if (code !== 0 && out.length === 0)
+          reject(new VideoDecodeError(err.trim() || `ffmpeg exited with ${code}`));
+        else resolve(Buffer.concat(out));
+      });
+    });
+  }
+
+  async function fromVideo(blobPath: string): Promise<RenderOutcome> {
+    if (ffmpegPath === null) return { none: VIDEO_REASON };
+    try {
+      let frame = await grabFrame(blobPath, 1, ffmpegPath);
+      if (frame.length === 0) frame = await grabFrame(blobPath, 0, ffmpegPath);
+      if (frame.length === 0) return { none: 'the video has no frame ffmpeg could decode' };
+      return { made: { ...(await renderImage(frame)), source: 'poster' } };
+    } catch (err) {
+      if (err instanceof VideoDecodeError) {
+        return { none: `the video could not be decoded: ${cleanMessage(err, blobPath)}` };
+      }
+      throw err;
+    }
+  }
+
+  return {
+    ffmpegPath,
+    async render(blobPath, subject) {
+      const ext = extensionOf(subject.filename);
+      const sniffed = await sniff(blobPath);
+      if (sniffed !== 'other') return decodeDirectly(blobPath);
+      if (
+        subject.mime?.startsWith('video/') === true ||
+        (subject.kind === 'video' && !subject.mime?.startsWith('image/')) ||
+        VIDEO_EXTENSIONS.has(ext)
+      ) {
+        return fromVideo(blobPath);
+      }
+      if (RAW_EXTENSIONS.has(ext)) return fromEmbedded(blobPath);
+      return decodeDirectly(blobPath);
+    },
+    async close() {
+      await exiftool?.end();
+      exiftool = undefined;
+    },
+  };
+}
+
+class VideoDecodeError extends Error {
+  override name = 'VideoDecodeError';
+}

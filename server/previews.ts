@@ -1,0 +1,190 @@
+// The vault's previews: where their files live (previews/ab/cd/<sha256>-thumb.jpg and
+// -preview.jpg, beside blobs/ and outside the content-addressed space), the background
+// worker that makes them, and the rebuild behind `keepsake vault previews --rebuild`.
+// Invariant: a 'made' row in the index has both files on disk (they are written first), and
+// an asset with no row is pending and gets made by a running vault.
+//
+// [Note: Preview work is the index]
+// There is no separate queue: an asset without a previews row is pending. The worker walks
+// the assets table by id from a cursor (pendingAfter), so on start it picks up everything
+// left by a crash, by an older vault without previews, or by a rebuild, and a newly verified
+// asset (VaultIndex.onNewAssets, the one place every upload path commits through) only wakes
+// it: the upload's answer never waits for a picture. An attempt that fails for a passing
+// reason (a write error, exiftool not starting) leaves no row, so it is tried again at the
+// next start; a lasting one (undecodable, no decoder) is recorded as 'none' with its reason,
+// and is the asset's note. The pool is small and sharp runs one libvips thread per image
+// (See [Note: Preview pacing]).
+//
+// [Note: Preview pacing]
+// On the 2-core machines a vault often shares with the client, a thumbnail competes with the
+// hashing of uploads. The worker runs `concurrency` pictures at a time (default 1) and sharp
+// is limited to one libvips thread per picture, so previews take at most about one core
+// while uploads arrive, and catch up when they stop.
+import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import sharp from 'sharp';
+import type { BlobStore } from './blob-store.js';
+import type { PendingPreview } from './index/preview-store.js';
+import type { VaultIndex } from './index/vault-index.js';
+import type { VaultLogger } from './logger.js';
+import { SHA256_HEX } from '../common/vault-protocol.js';
+import type { PreviewRenderer, RenderedPreviews } from './preview-render.js';
+
+export const PREVIEWS_DIR = 'previews';
+const PAGE = 64;
+
+export interface PreviewOptions {
+  /** pictures made at once; default 1 (See [Note: Preview pacing]) */
+  concurrency?: number;
+  /** ffmpeg for video poster frames; default: `ffmpeg` on PATH, if any; null = none */
+  ffmpegPath?: string | null;
+  /** what makes the pictures; default createPreviewRenderer (sharp, exiftool, ffmpeg) */
+  renderer?: PreviewRenderer;
+}
+
+export type PreviewFileKind = 'thumb' | 'preview';
+
+/** The preview files of each content, beside the blobs. */
+export class PreviewFiles {
+  constructor(readonly root: string) {}
+
+  pathOf(sha256: string, which: PreviewFileKind): string {
+    if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
+    return join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), `${sha256}-${which}.jpg`);
+  }
+
+  /** Writes both files, each through a temp name (a reader never sees half a picture). */
+  async write(sha256: string, images: RenderedPreviews): Promise<void> {
+    const thumb = this.pathOf(sha256, 'thumb');
+    await mkdir(dirname(thumb), { recursive: true });
+    for (const [which, bytes] of [
+      ['preview', images.preview],
+      ['thumb', images.thumb],
+    ] as const) {
+      const final = this.pathOf(sha256, which);
+      const temp = `${final}.tmp-${process.pid}`;
+      // Derived data: no fsync. A file lost to power loss is remade by a rebuild.
+      await writeFile(temp, bytes);
+      await rename(temp, final);
+    }
+  }
+
+  async remove(sha256: string): Promise<void> {
+    for (const which of ['thumb', 'preview'] as const) {
+      await unlink(this.pathOf(sha256, which)).catch(() => undefined);
+    }
+  }
+
+  async removeAll(): Promise<void> {
+    await rm(this.root, { recursive: true, force: true });
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+  }
+}
+
+export interface PreviewWorkerDeps {
+  index: VaultIndex;
+  blobs: BlobStore;
+  files: PreviewFiles;
+  renderer: PreviewRenderer;
+  logger: VaultLogger;
+  now: () => number;
+  concurrency?: number;
+}
+
+/** Makes pending previews in the background. See [Note: Preview work is the index]. */
+export class PreviewWorker {
+  private cursor = 0;
+  private stopped = false;
+  private woken = false;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly concurrency: number;
+
+  constructor(private readonly deps: PreviewWorkerDeps) {
+    this.concurrency = Math.max(1, deps.concurrency ?? 1);
+    // See [Note: Preview pacing]. A process-wide setting: the vault is sharp's only user.
+    sharp.concurrency(1);
+    sharp.cache(false);
+  }
+
+  /** Starts the background loop from the first pending asset. */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** New pending work exists (an upload was verified). Returns at once. */
+  notify(): void {
+    this.woken = true;
+    this.wake?.();
+  }
+
+  /** Makes everything pending after the cursor, then returns how many it tried. */
+  async processPending(): Promise<number> {
+    let tried = 0;
+    while (!this.stopped) {
+      const page = this.deps.index.previews.pendingAfter(this.cursor, PAGE);
+      const last = page.at(-1);
+      if (last === undefined) return tried;
+      this.cursor = last.id;
+      let next = 0;
+      const lane = async () => {
+        while (!this.stopped && next < page.length) {
+          const item = page[next++];
+          if (item) await this.makeOne(item);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.concurrency, page.length) }, lane));
+      tried += page.length;
+    }
+    return tried;
+  }
+
+  /** Starts over from the first asset (after a rebuild cleared the index's outcomes). */
+  rewind(): void {
+    this.cursor = 0;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+    await this.deps.renderer.close();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      this.woken = false;
+      await this.processPending();
+      if (this.stopped) return;
+      if (!this.woken) await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
+
+  private async makeOne(item: PendingPreview): Promise<void> {
+    const { index, blobs, files, renderer, logger, now } = this.deps;
+    try {
+      if (!(await blobs.has(item.sha256))) {
+        // The content's health is the scrubber's business; a repair re-uploads it, and the
+        // next start makes its previews.
+        logger.warn('no preview made: the stored content is missing', { sha256: item.sha256 });
+        return;
+      }
+      const outcome = await renderer.render(blobs.pathOf(item.sha256), item);
+      if ('made' in outcome) {
+        await files.write(item.sha256, outcome.made);
+        index.previews.record(item.sha256, { state: 'made', source: outcome.made.source }, now());
+      } else {
+        await files.remove(item.sha256);
+        index.previews.record(item.sha256, { state: 'none', reason: outcome.none }, now());
+        logger.debug('no preview can be made', { sha256: item.sha256, reason: outcome.none });
+      }
+    } catch (err) {
+      if (this.stopped) return; // the index may be closing under us
+      logger.warn('making a preview failed; it is tried again at the next start', {
+        sha256: item.sha256,
+        error: String(err),
+      });
+    }
+  }
+}

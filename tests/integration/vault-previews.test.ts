@@ -1,0 +1,314 @@
+// Thumbnails and previews on a real vault on loopback, from real corpus files (issue 11
+// section 2): pictures decode at the promised size and upright, a RAW gets its thumbnail
+// from its embedded JPEG, what cannot be shown gets a 404 that says why, the upload answer
+// never waits for a picture, work left pending resumes at start, and `keepsake vault
+// previews --rebuild` brings deleted previews back.
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import {
+  NO_PREVIEW_CODE,
+  PREVIEW_PENDING_CODE,
+  type PreviewStatus,
+  previewStatusSchema,
+} from '../../common/vault-protocol.js';
+import {
+  createPreviewRenderer,
+  findFfmpeg,
+  HEIC_REASON,
+  type PreviewRenderer,
+  VIDEO_REASON,
+} from '../../server/preview-render.js';
+import { killAllChildren, runCli } from '../support/cli.js';
+import { corpusFile, makeTempDir } from '../support/paths.js';
+import {
+  type BatchFile,
+  postBatch,
+  startTestVault,
+  type TestVault,
+  uploadBuffer,
+  type VaultEndpoint,
+  vaultFetch,
+} from '../support/vault.js';
+
+async function corpus(relPath: string, mime?: string): Promise<BatchFile> {
+  return {
+    data: await readFile(corpusFile(relPath)),
+    filename: relPath.split('/').at(-1)!,
+    relpath: relPath,
+    ...(mime === undefined ? {} : { mime }),
+  };
+}
+
+async function status(vault: VaultEndpoint, sha256: string): Promise<PreviewStatus> {
+  const res = await vaultFetch(vault, `/api/v1/assets/${sha256}/previews`);
+  assert.equal(res.status, 200);
+  return previewStatusSchema.parse(await res.json());
+}
+
+/** Waits until the vault says the asset's previews are no longer pending. */
+async function settled(vault: VaultEndpoint, sha256: string): Promise<PreviewStatus> {
+  for (let i = 0; i < 600; i++) {
+    const s = await status(vault, sha256);
+    if (s.state !== 'pending') return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`previews of ${sha256} still pending after 30 s`);
+}
+
+async function picture(
+  vault: VaultEndpoint,
+  sha256: string,
+  variant: 'thumbnail' | 'preview',
+): Promise<{ res: Response; body: Buffer }> {
+  const res = await vaultFetch(vault, `/api/v1/assets/${sha256}/${variant}`);
+  return { res, body: Buffer.from(await res.arrayBuffer()) };
+}
+
+async function uploaded(vault: VaultEndpoint, files: BatchFile[]): Promise<string[]> {
+  const r = await postBatch(vault, files);
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const results = (r.json as { results: { sha256: string; status: string }[] }).results;
+  for (const x of results) assert.equal(x.status, 'stored');
+  return results.map((x) => x.sha256);
+}
+
+/** The real renderer, held until released: shows what the vault does while a picture is made. */
+function gated(inner: PreviewRenderer): PreviewRenderer & { release(): void } {
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  return {
+    ffmpegPath: inner.ffmpegPath,
+    async render(path, subject) {
+      await gate;
+      return inner.render(path, subject);
+    },
+    close: () => inner.close(),
+    release: () => open(),
+  };
+}
+
+describe('vault previews', () => {
+  let vault: TestVault;
+  let hasFfmpeg: boolean;
+  before(async () => {
+    vault = await startTestVault({ scrub: false });
+    hasFfmpeg = (await findFfmpeg()) !== null;
+  });
+  after(async () => {
+    await vault.close();
+    await killAllChildren();
+  });
+
+  it('a rotated JPEG gets an upright 256 px thumbnail and a preview, cacheable by ETag', async () => {
+    // Stored 450 x 600 with EXIF orientation 6: a person sees it 600 x 450.
+    const [sha] = await uploaded(vault, [
+      await corpus('ianare-exif-samples/jpg/orientation/landscape_6.jpg', 'image/jpeg'),
+    ]);
+    assert.ok(sha);
+    const s = await settled(vault, sha);
+    assert.equal(s.state, 'made');
+    assert.equal(s.state === 'made' ? s.source : undefined, 'decoded');
+    const thumb = await picture(vault, sha, 'thumbnail');
+    assert.equal(thumb.res.status, 200);
+    assert.equal(thumb.res.headers.get('content-type'), 'image/jpeg');
+    assert.match(thumb.res.headers.get('cache-control') ?? '', /immutable/);
+    const meta = await sharp(thumb.body).metadata();
+    assert.equal(meta.format, 'jpeg');
+    assert.deepEqual([meta.width, meta.height], [256, 192], 'landscape, longest side 256');
+    assert.equal(meta.orientation, undefined, 'no orientation left to apply');
+
+    const preview = await picture(vault, sha, 'preview');
+    assert.equal(preview.res.status, 200);
+    const pmeta = await sharp(preview.body).metadata();
+    assert.deepEqual([pmeta.width, pmeta.height], [600, 450], 'never enlarged past the original');
+
+    const etag = thumb.res.headers.get('etag');
+    assert.ok(etag);
+    const again = await vaultFetch(vault, `/api/v1/assets/${sha}/thumbnail`, {
+      headers: { 'If-None-Match': etag },
+    });
+    assert.equal(again.status, 304);
+  });
+
+  it('a large photo gets a 1440 px preview and a 256 px thumbnail', async () => {
+    const [sha] = await uploaded(vault, [
+      await corpus('takeout/osxphotos/Takeout/Google Photos/Adelaide/IMG_4547.jpg'),
+    ]);
+    assert.ok(sha);
+    assert.equal((await settled(vault, sha)).state, 'made');
+    for (const [variant, side] of [
+      ['thumbnail', 256],
+      ['preview', 1440],
+    ] as const) {
+      const { res, body } = await picture(vault, sha, variant);
+      assert.equal(res.status, 200);
+      const m = await sharp(body).metadata();
+      assert.equal(Math.max(m.width ?? 0, m.height ?? 0), side, variant);
+    }
+  });
+
+  it('a RAW file gets its thumbnail from the JPEG the camera embedded', async () => {
+    // Its image data was stripped; the preview JPEG the camera wrote is still there.
+    const [sha] = await uploaded(vault, [await corpus('exiftool-t-images/FujiFilm.raf')]);
+    assert.ok(sha);
+    const s = await settled(vault, sha);
+    assert.equal(s.state, 'made');
+    assert.equal(s.state === 'made' ? s.source : undefined, 'embedded');
+    const { res, body } = await picture(vault, sha, 'thumbnail');
+    assert.equal(res.status, 200);
+    const m = await sharp(body).metadata();
+    assert.equal(m.format, 'jpeg');
+    assert.ok((m.width ?? 0) > 0 && (m.height ?? 0) > 0);
+  });
+
+  it('what cannot be shown answers 404 with the reason, and the upload still counts', async () => {
+    const files = [
+      await corpus('osxphotos/badimage.jpeg'), // a damaged JPEG
+      await corpus('osxphotos/IMG_1853.HEIC'), // HEVC
+      await corpus('osxphotos/media_types/IMG_3582.mov'),
+    ];
+    const [bad, heic, mov] = await uploaded(vault, files);
+    for (const sha of [bad, heic, mov]) assert.ok(sha);
+    const reasons = new Map<string, string>();
+    for (const sha of [bad!, heic!, ...(hasFfmpeg ? [] : [mov!])]) {
+      const s = await settled(vault, sha);
+      assert.equal(s.state, 'none', sha);
+      reasons.set(sha, s.state === 'none' ? s.reason : '');
+      for (const variant of ['thumbnail', 'preview'] as const) {
+        const res = await vaultFetch(vault, `/api/v1/assets/${sha}/${variant}`);
+        assert.equal(res.status, 404);
+        const body = (await res.json()) as { error: string; message: string };
+        assert.equal(body.error, NO_PREVIEW_CODE);
+        assert.equal(body.message, reasons.get(sha));
+      }
+    }
+    assert.match(reasons.get(bad!) ?? '', /could not be decoded/);
+    assert.ok(!(reasons.get(bad!) ?? '').includes(vault.dataDir), 'no vault paths in reasons');
+    assert.equal(reasons.get(heic!), HEIC_REASON);
+    if (!hasFfmpeg) assert.equal(reasons.get(mov!), VIDEO_REASON);
+    // the content itself is held and served as uploaded
+    const content = await vaultFetch(vault, `/api/v1/assets/${bad}/content`);
+    assert.equal(content.status, 200);
+    assert.deepEqual(Buffer.from(await content.arrayBuffer()), files[0]!.data);
+  });
+
+  it('an unknown asset answers 404 not_found', async () => {
+    const res = await vaultFetch(vault, `/api/v1/assets/${'0'.repeat(64)}/thumbnail`);
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { error: string }).error, 'not_found');
+  });
+});
+
+describe('vault previews: background work', () => {
+  after(() => killAllChildren());
+
+  it('an upload is answered before its previews exist (batch and tus)', async () => {
+    const renderer = gated(createPreviewRenderer({ ffmpegPath: null }));
+    const vault = await startTestVault({ scrub: false, previews: { renderer } });
+    try {
+      const [fromBatch] = await uploaded(vault, [
+        await corpus('ianare-exif-samples/jpg/orientation/portrait_3.jpg'),
+      ]);
+      const tus = await uploadBuffer(
+        vault,
+        await readFile(corpusFile('ianare-exif-samples/jpg/orientation/portrait_8.jpg')),
+        { filename: 'portrait_8.jpg' },
+      );
+      assert.equal(tus.res.status, 201, tus.text);
+      for (const sha of [fromBatch!, tus.sha256]) {
+        assert.deepEqual(await status(vault, sha), { state: 'pending' });
+        const res = await vaultFetch(vault, `/api/v1/assets/${sha}/thumbnail`);
+        assert.equal(res.status, 404);
+        assert.equal(res.headers.get('retry-after'), '2');
+        assert.equal(((await res.json()) as { error: string }).error, PREVIEW_PENDING_CODE);
+      }
+      renderer.release();
+      for (const sha of [fromBatch!, tus.sha256]) {
+        assert.equal((await settled(vault, sha)).state, 'made');
+        const { res, body } = await picture(vault, sha, 'thumbnail');
+        assert.equal(res.status, 200);
+        const m = await sharp(body).metadata();
+        assert.equal(Math.max(m.width ?? 0, m.height ?? 0), 256);
+        assert.ok((m.height ?? 0) > (m.width ?? 0), 'portrait stays portrait');
+      }
+    } finally {
+      renderer.release();
+      await vault.close();
+    }
+  });
+
+  it('previews left pending are made when the vault starts again', async () => {
+    const temp = await makeTempDir('keepsake-vault-previews-');
+    try {
+      const off = await startTestVault({ dataDir: temp.dir, scrub: false, previews: false });
+      let sha: string | undefined;
+      try {
+        [sha] = await uploaded(off, [await corpus('exifr-fixtures/IMG_20180725_163423-tiny.jpg')]);
+        assert.deepEqual(await status(off, sha!), { state: 'pending' });
+      } finally {
+        await off.close();
+      }
+      const on = await startTestVault({ dataDir: temp.dir, scrub: false });
+      try {
+        assert.equal((await settled(on, sha!)).state, 'made');
+        assert.equal((await picture(on, sha!, 'thumbnail')).res.status, 200);
+      } finally {
+        await on.close();
+      }
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
+  it('keepsake vault previews --rebuild makes deleted previews again', async () => {
+    const temp = await makeTempDir('keepsake-vault-previews-');
+    try {
+      const first = await startTestVault({ dataDir: temp.dir, scrub: false });
+      const shas: string[] = [];
+      try {
+        shas.push(
+          ...(await uploaded(first, [
+            await corpus('ianare-exif-samples/jpg/orientation/landscape_6.jpg'),
+            await corpus('exiftool-t-images/Panasonic.rw2'),
+            await corpus('osxphotos/badimage.jpeg'),
+          ])),
+        );
+        for (const sha of shas) await settled(first, sha);
+      } finally {
+        await first.close();
+      }
+      await rm(join(temp.dir, 'previews'), { recursive: true, force: true });
+
+      const run = await runCli([
+        'vault',
+        'previews',
+        '--rebuild',
+        '--json',
+        '--data-dir',
+        temp.dir,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      const summary = JSON.parse(run.stdout) as { assets: number; made: number; none: number };
+      assert.deepEqual(
+        { assets: summary.assets, made: summary.made, none: summary.none },
+        { assets: 3, made: 2, none: 1 },
+      );
+
+      const again = await startTestVault({ dataDir: temp.dir, scrub: false });
+      try {
+        const [landscape, raw, bad] = shas;
+        const m = await sharp((await picture(again, landscape!, 'thumbnail')).body).metadata();
+        assert.deepEqual([m.width, m.height], [256, 192]);
+        assert.equal((await picture(again, raw!, 'preview')).res.status, 200);
+        assert.equal((await picture(again, bad!, 'thumbnail')).res.status, 404);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await temp.cleanup();
+    }
+  });
+});
