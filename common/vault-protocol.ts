@@ -36,13 +36,17 @@ export function hasControlCharacter(text: string): boolean {
 }
 
 /**
- * A file name or path as the vault accepts it: each control character becomes U+FFFD. For
+ * A file name or path as the vault accepts it: each control character becomes U+FFFD, and so
+ * does each lone surrogate (how the engine carries a byte of a name that is not UTF-8). For
  * clients, whose files may have such names (the name sent is informational; content is
- * identified by its sha256).
+ * identified by its sha256, and a location carries a path's exact bytes in pathB64).
  */
 export function withoutControlCharacters(text: string): string {
   let out = '';
-  for (const ch of text) out += isControl(ch.charCodeAt(0)) ? '\uFFFD' : ch;
+  for (const ch of text) {
+    const code = ch.codePointAt(0) as number; // a valid surrogate pair is one code point
+    out += isControl(code) || (code >= 0xd800 && code <= 0xdfff) ? '\uFFFD' : ch;
+  }
   return out;
 }
 

@@ -2,12 +2,14 @@
 // under the watched folders, skipped, excluded and missing ones included, and every folder
 // that could not be read (state `unreadable`), one per line with its state and, where the
 // state needs one, the reason. --json prints JSON lines {"path","state","reason","sha256",
-// "size"}. Reads the data directory through the engine's read-only snapshot
-// (runtime/snapshot.ts), so it works beside a running daemon and changes nothing.
+// "size"} (and "pathB64" for a name that is not UTF-8). Reads the data directory through the
+// engine's read-only snapshot (runtime/snapshot.ts), so it works beside a running daemon and
+// changes nothing.
 // Exit 0; 2 for bad input (an unknown state).
 import { resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { fileStates } from '../../../common/contract.js';
+import { displayPath, hasRawBytes, rawPathBytes } from '../../engine/raw-path.js';
 import { listEveryFile, type FileListing } from '../../engine/runtime/snapshot.js';
 import { describeFailure, parseEngineCliOptions, UsageError } from '../engine-setup.js';
 
@@ -63,7 +65,7 @@ export function runFiles(opts: FilesOptions): number {
     };
     listEveryFile(dataDir, (line) => {
       if (!wanted(line)) return;
-      chunk += opts.json ? `${JSON.stringify(line)}\n` : `${humanLine(line)}\n`;
+      chunk += opts.json ? `${jsonLine(line)}\n` : `${humanLine(line)}\n`;
       if (chunk.length > 64 * 1024) flush();
     });
     flush();
@@ -75,6 +77,22 @@ export function runFiles(opts: FilesOptions): number {
   }
 }
 
+// A name that is not UTF-8 shows with U+FFFD for each byte that is not; in --json its exact
+// bytes are added as "pathB64" (base64), so two names that show alike can be told apart. See
+// [Note: Names that are not UTF-8] in main/engine/raw-path.ts.
 function humanLine(line: FileListing): string {
-  return `${line.state.padEnd(10)} ${line.path}${line.reason !== null ? `  (${line.reason})` : ''}`;
+  const reason = line.reason !== null ? `  (${displayPath(line.reason)})` : '';
+  return `${line.state.padEnd(10)} ${displayPath(line.path)}${reason}`;
+}
+
+function jsonLine(line: FileListing): string {
+  if (!hasRawBytes(line.path) && (line.reason === null || !hasRawBytes(line.reason))) {
+    return JSON.stringify(line);
+  }
+  return JSON.stringify({
+    ...line,
+    path: displayPath(line.path),
+    reason: line.reason === null ? null : displayPath(line.reason),
+    ...(hasRawBytes(line.path) ? { pathB64: rawPathBytes(line.path).toString('base64') } : {}),
+  });
 }

@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { describeNonRegular, identityOf } from './file-identity.js';
+import { fsPath } from '../raw-path.js';
 import type { HashJobReply, HashJobRequest, HashWorkerData } from './protocol.js';
 
 const data = workerData as HashWorkerData;
@@ -39,7 +40,8 @@ function sameContentStamp(a: Stats, b: Stats): boolean {
 }
 
 function hashOne(job: HashJobRequest): HashJobReply {
-  const { jobId, path } = job;
+  const { jobId } = job;
+  const path = fsPath(job.path); // exact bytes of a name that is not UTF-8
   let fd: number | undefined;
   try {
     const before = lstatSync(path);

@@ -12,11 +12,13 @@
 //   costs only its own metadata. A read may wait its turn behind others in the queue.
 // - Files are only read, never written (no exiftool write APIs are used here).
 // See [Note: Capture time and time zones] in capture-time.ts for how dates are chosen.
-import { basename, extname, resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import { availableParallelism, tmpdir } from 'node:os';
 import tzLookup from '@photostructure/tz-lookup';
 import { ExifTool, ExifToolTask } from 'exiftool-vendored';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
+import { displayPath, hasRawBytes, rawPathBytes } from '../raw-path.js';
 import { classifyByExtension } from '../watch/media-types.js';
 import { gpsPosition, resolveCaptureTime } from './capture-time.js';
 import type {
@@ -616,6 +618,35 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
     });
   }
 
+  /**
+   * exiftool is handed file names as text (UTF-8 on its command channel), so a name that is not
+   * UTF-8 cannot reach it as it is: it reads the file through a symbolic link with a UTF-8
+   * name in a private temporary folder (a link, not a hard link: the temporary folder may be
+   * on another filesystem; nothing is ever made in the watched folder). The link's name keeps
+   * the extension, which exiftool's format checks read. When no link can be made, the file is
+   * backed up without its metadata and says why. See [Note: Names that are not UTF-8].
+   */
+  async function readTagsThroughLink(
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<{ tags: Record<string, unknown> } | { failure: string }> {
+    let dir: string | undefined;
+    try {
+      dir = await mkdtemp(join(tmpdir(), 'keepsake-name-'));
+      const link = join(dir, `file${displayPath(extname(path))}`);
+      await symlink(rawPathBytes(resolve(path)), link);
+      return await readTags(link, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      return {
+        failure: `its name is not valid UTF-8 and no temporary link to it could be made (${code})`,
+      };
+    } finally {
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
   return {
     // two batches per process: one running, one ready to start the moment it ends
     wantsInFlight: idleMaxProcs * batchSize * 2,
@@ -649,7 +680,9 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
           zoneAt,
         });
       }
-      const outcome = await readTags(resolve(path), signal);
+      const outcome = hasRawBytes(path)
+        ? await readTagsThroughLink(path, signal)
+        : await readTags(resolve(path), signal);
       if ('failure' in outcome) {
         logger.warn('metadata read failed', { path, failure: outcome.failure });
         return buildMetadata({

@@ -22,6 +22,7 @@ import { basename } from 'node:path';
 import type { RegisterLocationsRequest } from '../../../common/vault-protocol.js';
 import type { DeviceIdentity } from '../device.js';
 import { isAbortError, KeepsakeError } from '../errors.js';
+import { rawPathBytes } from '../raw-path.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { FileRecord, FolderRecord, Store } from '../store/store.js';
 import type { VaultClient } from '../vault/vault-client.js';
@@ -67,9 +68,12 @@ export function folderLabels(folders: readonly FolderRecord[]): Map<number, stri
   return labels;
 }
 
-/** Raw bytes of a path inside its folder, '/'-separated. */
+/**
+ * Raw bytes of a path inside its folder, '/'-separated: the exact bytes of a name that is not
+ * UTF-8 (see [Note: Names that are not UTF-8] in raw-path.ts), so restore gives it back as it was.
+ */
 export function relPathBytes(relPath: string): Buffer {
-  return Buffer.from(relPath.split('\\').join('/'), 'utf8');
+  return rawPathBytes(relPath.split('\\').join('/'));
 }
 
 function needsRegistering(f: FileRecord): f is FileRecord & { sha256: string } {

@@ -11,6 +11,7 @@ import { lstat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ActivityEvent, Folder } from '../../../common/contract.js';
 import { KeepsakeError } from '../errors.js';
+import { fsPath } from '../raw-path.js';
 import { identityOf } from '../hash/index.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { StatPath } from '../pipeline/hash-pump.js';
@@ -53,7 +54,7 @@ export interface WatcherFactoryOptions {
 /** The production StatPath: lstat, null when the path is not there. */
 export const lstatPath: StatPath = async (path) => {
   try {
-    const s = await lstat(path);
+    const s = await lstat(fsPath(path));
     return {
       kind: s.isFile() ? 'file' : s.isDirectory() ? 'directory' : 'other',
       identity: identityOf(s),

@@ -212,6 +212,15 @@ const m0009_ctime = `
 ALTER TABLE files ADD COLUMN ctime_ms INTEGER NOT NULL DEFAULT 0; -- inode change time as last seen, unix ms (integer); 0 = not known yet
 `;
 
+// 0010: the exact bytes of a path that is not valid UTF-8 (issue 9 item 2). The text columns
+// path and rel_path keep the name as the engine's string (each escaped byte bound as its own
+// three-byte sequence, so two names that show alike stay two unique paths), but SQLite hands
+// such text back with U+FFFD in it: the row mappers take the name from these bytes instead.
+// See [Note: Names that are not UTF-8] in raw-path.ts.
+const m0010_raw_names = `
+ALTER TABLE files ADD COLUMN rel_path_raw BLOB; -- rel_path as the exact bytes of the name on disk when they are not valid UTF-8; NULL = rel_path is exact
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -222,6 +231,7 @@ export const migrations: readonly Migration[] = [
   { version: 7, name: '0007_skipped_state', sql: m0007_skipped_state },
   { version: 8, name: '0008_locations', sql: m0008_locations },
   { version: 9, name: '0009_ctime', sql: m0009_ctime },
+  { version: 10, name: '0010_raw_names', sql: m0010_raw_names },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

@@ -52,6 +52,8 @@ import {
   unsafeStates,
   type Transition,
 } from '../pipeline/transitions.js';
+import { displayPath } from '../raw-path.js';
+import { exactPaths, relPathRaw } from './exact-paths.js';
 import { roomToGoOn, storageFault, type SqliteDatabase } from './database.js';
 import { createVerifyQueries } from './verify-queries.js';
 import type {
@@ -105,6 +107,7 @@ interface FileRow {
   uploaded_at: number | null;
   location_sha256: string | null;
   location_mtime_ms: number | null;
+  rel_path_raw: Buffer | null;
 }
 
 /**
@@ -115,7 +118,7 @@ const fileColumns = `id, folder_id, path, rel_path, size, mtime_ms, ino, dev, se
   dedup_checked, error_code, error_message, error_retryable, excluded_by, attempts,
   verify_failures, next_attempt_at, upload_url, upload_offset, priority, media_kind, mime,
   capture_time, metadata_problems, metadata_state, created_at, updated_at, uploaded_at,
-  location_sha256, location_mtime_ms`;
+  location_sha256, location_mtime_ms, rel_path_raw`;
 
 interface ScanRowRow {
   id: number;
@@ -130,6 +133,7 @@ interface ScanRowRow {
   excluded_by: string | null;
   error_code: string | null;
   upload_url: string | null;
+  rel_path_raw: Buffer | null;
 }
 
 interface FolderRow {
@@ -179,8 +183,7 @@ function toFile(row: FileRow): FileRecord {
   return {
     id: row.id,
     folderId: row.folder_id,
-    path: row.path,
-    relPath: row.rel_path,
+    ...exactPaths(row),
     size: row.size,
     mtimeMs: row.mtime_ms,
     ino: row.ino,
@@ -221,8 +224,7 @@ function toFile(row: FileRow): FileRecord {
 function toScanRow(row: ScanRowRow): ScanRow {
   return {
     id: row.id,
-    path: row.path,
-    relPath: row.rel_path,
+    ...exactPaths(row),
     size: row.size,
     mtimeMs: row.mtime_ms,
     ino: row.ino,
@@ -292,6 +294,10 @@ function patchParams(patch: FilePatch): { sets: string[]; params: Record<string,
     }
     const column = patchColumns[key];
     sets.push(`${column} = @${column}`);
+    if (key === 'relPath') {
+      sets.push('rel_path_raw = @rel_path_raw');
+      params.rel_path_raw = relPathRaw(value as string);
+    }
     if (key === 'dedupChecked') params[column] = value ? 1 : 0;
     else if (key === 'metadataProblems') params[column] = JSON.stringify(value);
     else params[column] = value;
@@ -338,16 +344,16 @@ export function createStore(
     ),
     scanRows: db.prepare<[number, number, number], ScanRowRow>(
       `SELECT id, path, rel_path, size, mtime_ms, ino, dev, ctime_ms, state, excluded_by,
-              error_code, upload_url
+              error_code, upload_url, rel_path_raw
          FROM files WHERE folder_id = ? AND id > ? ORDER BY id LIMIT ?`,
     ),
     insertFile: db.prepare(
       `INSERT INTO files (folder_id, path, rel_path, size, mtime_ms, ino, dev, ctime_ms, seen_at,
          sha256, state, excluded_by, error_code, error_message, error_retryable, priority,
-         media_kind, mime, created_at, updated_at)
+         media_kind, mime, created_at, updated_at, rel_path_raw)
        VALUES (@folder_id, @path, @rel_path, @size, @mtime_ms, @ino, @dev, @ctime_ms, @now,
          @sha256, @state, @excluded_by, @error_code, @error_message, @error_retryable, @priority,
-         @media_kind, @mime, @now, @now)`,
+         @media_kind, @mime, @now, @now, @rel_path_raw)`,
     ),
     stateOf: db.prepare<[number], { state: FileState }>('SELECT state FROM files WHERE id = ?'),
     folders: db.prepare<[], FolderRow>('SELECT * FROM folders ORDER BY id'),
@@ -669,6 +675,7 @@ export function createStore(
         folder_id: file.folderId,
         path: file.path,
         rel_path: file.relPath,
+        rel_path_raw: relPathRaw(file.relPath),
         size: file.size,
         mtime_ms: file.mtimeMs,
         ino: file.ino,
@@ -1034,7 +1041,13 @@ export function createStore(
       // In fault mode the event is still told to listeners (id 0), only not kept.
       let id = 0;
       writeOrDrop(() => {
-        const info = q.insertActivity.run({ at, ...event });
+        // kept as a person reads it (see [Note: Names that are not UTF-8])
+        const info = q.insertActivity.run({
+          at,
+          ...event,
+          message: displayPath(event.message),
+          path: event.path === null ? null : displayPath(event.path),
+        });
         id = Number(info.lastInsertRowid);
         // Keep the log bounded: drop the oldest beyond 10,000 events.
         if (id % 1000 === 0 && id > 10_000) q.pruneActivity.run(id - 10_000);

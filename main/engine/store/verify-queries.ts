@@ -9,6 +9,7 @@
 import type { FileState, VerifyProblem, VerifyReceipt } from '../../../common/contract.js';
 import { safeStates, sqlStates } from '../pipeline/transitions.js';
 import type { SqliteDatabase } from './database.js';
+import { exactPaths } from './exact-paths.js';
 import type { MediaKind } from './types.js';
 
 /** A safe file as verify sees it: its identity when hashed, and its content. */
@@ -70,6 +71,7 @@ interface CandidateRow {
   state: FileState;
   mime: string | null;
   media_kind: MediaKind;
+  rel_path_raw: Buffer | null;
 }
 
 interface ReceiptRow {
@@ -96,8 +98,7 @@ function toCandidate(r: CandidateRow): VerifyCandidate {
   return {
     id: r.id,
     folderId: r.folder_id,
-    path: r.path,
-    relPath: r.rel_path,
+    ...exactPaths(r),
     size: r.size,
     mtimeMs: r.mtime_ms,
     ino: r.ino,
@@ -135,7 +136,7 @@ export function createVerifyQueries(
 ): VerifyQueries {
   const safe = sqlStates(safeStates);
   const columns = `id, folder_id, path, rel_path, size, mtime_ms, ino, dev, sha256, state, mime,
-    media_kind`;
+    media_kind, rel_path_raw`;
   const q = {
     safeFiles: db.prepare<[], CandidateRow>(
       `SELECT ${columns} FROM files WHERE state IN (${safe}) AND sha256 IS NOT NULL ORDER BY id`,

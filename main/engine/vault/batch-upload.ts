@@ -42,6 +42,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { fsPath } from '../raw-path.js';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import type { Response } from 'got';
@@ -273,7 +274,7 @@ async function* frames(
     let fd: number | null = null;
     try {
       try {
-        fd = await openFd(job.path, 'r');
+        fd = await openFd(fsPath(job.path), 'r');
         read.problem = await changedSince(job, fd);
       } catch (err) {
         read.problem = fromFsError(err, job.path);
@@ -327,7 +328,7 @@ async function* fileBytes(
 }
 
 async function changedSince(job: BatchUploadJob, fd: number): Promise<KeepsakeError | null> {
-  const [viaHandle, viaPath] = await Promise.all([fstatFd(fd), stat(job.path)]);
+  const [viaHandle, viaPath] = await Promise.all([fstatFd(fd), stat(fsPath(job.path))]);
   const same = (s: { size: number; mtimeMs: number }) =>
     s.size === job.size && Math.abs(s.mtimeMs - job.mtimeMs) < 1;
   if (!viaHandle.isFile()) {

@@ -55,6 +55,7 @@
 import { type Hash, createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { open, type FileHandle } from 'node:fs/promises';
+import { fsPath } from '../raw-path.js';
 import { Readable } from 'node:stream';
 import {
   DEFERRED_HASH_HEADER,
@@ -222,7 +223,7 @@ export class TusUploader implements Uploader {
     let handle: FileHandle | null = null;
     try {
       try {
-        handle = await open(job.path, 'r');
+        handle = await open(fsPath(job.path), 'r');
       } catch (err) {
         throw fromFsError(err, job.path);
       }
@@ -763,7 +764,7 @@ class UploadSession {
     let viaHandle;
     let viaPath;
     try {
-      [viaHandle, viaPath] = await Promise.all([this.handle.stat(), stat(this.job.path)]);
+      [viaHandle, viaPath] = await Promise.all([this.handle.stat(), stat(fsPath(this.job.path))]);
     } catch (err) {
       throw fromFsError(err, this.job.path);
     }

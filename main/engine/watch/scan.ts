@@ -23,11 +23,14 @@
 // Names are classified before any stat, so hidden and system files cost no syscall at all,
 // and the classification objects are shared (see media-types.ts) to keep per-entry memory
 // small. Files with unknown names cost one lstat, as media do (they are recorded too).
+// A folder is listed a second time, with encoding 'buffer', only when a name in it came back
+// with U+FFFD: see [Note: Names that are not UTF-8] in raw-path.ts.
 import { type Dirent, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { fromFsError } from '../errors.js';
 import { identityOf } from '../hash/file-identity.js';
+import { decodeRawName, fsPath } from '../raw-path.js';
 import { detectNetworkFilesystem } from './filesystem.js';
 import {
   applyRules,
@@ -60,6 +63,33 @@ function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** A folder's entries with their exact names (see [Note: Names that are not UTF-8]). */
+interface Listing {
+  dirents: readonly Dirent[] | readonly Dirent<Buffer>[];
+  /** The exact name of each dirent, when a name was not UTF-8; else dirent.name is exact. */
+  names?: readonly string[];
+}
+
+/** A name Node decoded with U+FFFD in it may not be the name on disk. */
+const mayBeLossy = (dirents: readonly Dirent[]): boolean =>
+  dirents.some((d) => d.name.includes('\uFFFD'));
+
+function exactListing(dirents: Dirent<Buffer>[]): Listing {
+  return { dirents, names: dirents.map((d) => decodeRawName(d.name)) };
+}
+
+function listSync(dir: string): Listing {
+  const dirents = readdirSync(fsPath(dir), { withFileTypes: true });
+  if (!mayBeLossy(dirents)) return { dirents };
+  return exactListing(readdirSync(fsPath(dir), { withFileTypes: true, encoding: 'buffer' }));
+}
+
+async function listAsync(dir: string): Promise<Listing> {
+  const dirents = await readdir(fsPath(dir), { withFileTypes: true });
+  if (!mayBeLossy(dirents)) return { dirents };
+  return exactListing(await readdir(fsPath(dir), { withFileTypes: true, encoding: 'buffer' }));
+}
+
 class ScanCollector {
   readonly entries: ScanEntry[] = [];
   readonly problems: ScanProblem[] = [];
@@ -85,13 +115,15 @@ class ScanCollector {
   /** Sorts one folder's listing: sub-folders to walk, media files to stat, problems. */
   sortListing(
     relDir: string,
-    dirents: Dirent[],
+    listing: Listing,
     subdirs: string[],
     toStat: { relPath: string; cls: Classified }[],
   ): void {
     const prefix = relDir === '' ? '' : `${relDir}/`;
-    for (const dirent of dirents) {
-      const name = dirent.name;
+    const { dirents, names } = listing;
+    for (let i = 0; i < dirents.length; i++) {
+      const dirent = dirents[i] as Dirent | Dirent<Buffer>;
+      const name = names?.[i] ?? (dirent.name as string);
       if (dirent.isDirectory()) {
         if (!isIgnoredFolderName(name)) subdirs.push(prefix + name);
         continue;
@@ -177,7 +209,7 @@ class ScanCollector {
     });
   }
 
-  private notRegularProblem(relPath: string, kind: Dirent | Stats): void {
+  private notRegularProblem(relPath: string, kind: Dirent | Dirent<Buffer> | Stats): void {
     const path = this.absPath(relPath);
     const what = kind.isFIFO()
       ? 'a named pipe (FIFO)'
@@ -210,15 +242,15 @@ async function walkSync(
       sliceStart = performance.now();
     }
     const relDir = stack.pop() as string;
-    let dirents: Dirent[];
+    let listing: Listing;
     try {
-      dirents = readdirSync(collector.absPath(relDir), { withFileTypes: true });
+      listing = listSync(collector.absPath(relDir));
     } catch (err) {
       collector.listingFailed(relDir, err);
       continue;
     }
     toStat.length = 0;
-    collector.sortListing(relDir, dirents, stack, toStat);
+    collector.sortListing(relDir, listing, stack, toStat);
     for (let i = 0; i < toStat.length; i++) {
       const item = toStat[i] as { relPath: string; cls: Classified };
       if ((i & 63) === 63 && performance.now() - sliceStart > sliceMs) {
@@ -228,7 +260,7 @@ async function walkSync(
       }
       let stats: Stats;
       try {
-        stats = lstatSync(collector.absPath(item.relPath));
+        stats = lstatSync(fsPath(collector.absPath(item.relPath)));
       } catch (err) {
         collector.statFailed(item.relPath, err);
         continue;
@@ -250,19 +282,19 @@ async function walkAsync(
 
   // never rejects: every fs failure becomes a problem; abort is checked by the loop below
   const visit = async (relDir: string): Promise<void> => {
-    let dirents: Dirent[];
+    let listing: Listing;
     try {
-      dirents = await readdir(collector.absPath(relDir), { withFileTypes: true });
+      listing = await listAsync(collector.absPath(relDir));
     } catch (err) {
       collector.listingFailed(relDir, err);
       return;
     }
     const toStat: { relPath: string; cls: Classified }[] = [];
-    collector.sortListing(relDir, dirents, pending, toStat);
+    collector.sortListing(relDir, listing, pending, toStat);
     for (let i = 0; i < toStat.length && !signal?.aborted; i += statBatch) {
       const batch = toStat.slice(i, i + statBatch);
       const results = await Promise.allSettled(
-        batch.map((item) => lstat(collector.absPath(item.relPath))),
+        batch.map((item) => lstat(fsPath(collector.absPath(item.relPath)))),
       );
       results.forEach((result, j) => {
         const item = batch[j] as { relPath: string; cls: Classified };

@@ -14,6 +14,7 @@
 // ordinary photos (all with known extensions) never sniff at all.
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { fsPath } from '../raw-path.js';
 import type { Classification } from './types.js';
 
 type MediaClass = Extract<Classification, { kind: 'media' }>;
@@ -160,7 +161,10 @@ export function classifyContent(b: Buffer): MediaClass | SkippedClass {
 export async function sniffFile(path: string | Buffer): Promise<MediaClass | SkippedClass> {
   let handle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    handle = await open(
+      typeof path === 'string' ? fsPath(path) : path,
+      constants.O_RDONLY | constants.O_NONBLOCK,
+    );
     const buf = Buffer.alloc(SNIFF_BYTES);
     const { bytesRead } = await handle.read(buf, 0, SNIFF_BYTES, 0);
     return classifyContent(buf.subarray(0, bytesRead));

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { fileStates, type FileState } from '../../../../common/contract.js';
 import { KeepsakeError } from '../../../../main/engine/errors.js';
+import { decodeRawName } from '../../../../main/engine/raw-path.js';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
 import { openDatabase } from '../../../../main/engine/store/database.js';
 import { resolveSettings, applySettingUpdate } from '../../../../main/engine/store/settings.js';
@@ -147,6 +148,72 @@ describe('store', () => {
     assert.equal(row?.id, first.id);
     assert.equal(row?.state, 'backed_up');
     assert.equal(row?.size, 100);
+  });
+
+  it('two names that are not UTF-8 but show alike are two files, each read back with its exact bytes', () => {
+    const folder = store.addFolder('/photos', [], []);
+    const latin1 = (byte: number) =>
+      decodeRawName(Buffer.from([0x63, 0x61, 0x66, byte, 0x2e, 0x6a]));
+    const names = [latin1(0xe9), latin1(0xe8), 'caf\uFFFD.j']; // the last really holds U+FFFD
+    const ids = names.map(
+      (relPath, i) =>
+        store.insertFile({
+          folderId: folder.id,
+          path: `/photos/${relPath}`,
+          relPath,
+          size: 10 + i,
+          mtimeMs: 1000,
+          ino: 100 + i,
+          dev: 1,
+          state: 'discovered',
+        }).id,
+    );
+    assert.equal(new Set(ids).size, 3);
+    names.forEach((relPath, i) => {
+      const row = store.getFileByPath(`/photos/${relPath}`);
+      assert.equal(row?.id, ids[i]);
+      assert.equal(row?.relPath, relPath);
+      assert.equal(row?.path, `/photos/${relPath}`);
+    });
+    assert.deepEqual(
+      [...store.scanRowsOfFolder(folder.id)].map((r) => r.relPath),
+      names,
+    );
+    // the same name again is the same file
+    assert.equal(
+      store.insertFileIfNew({
+        folderId: folder.id,
+        path: `/photos/${names[1]}`,
+        relPath: names[1] as string,
+        size: 1,
+        mtimeMs: 1,
+        ino: 1,
+        dev: 1,
+        state: 'discovered',
+      }),
+      null,
+    );
+    // a transition that rewrites the relPath keeps it exact
+    const seen = {
+      relPath: names[0] as string,
+      identity: { size: 7, mtimeMs: 2000, ino: 100, dev: 1 },
+      changed: true,
+      now: 3,
+    };
+    const moved = store.apply(ids[0] as number, transitions.excluded('*.j', seen));
+    assert.equal(moved?.relPath, names[0]);
+    assert.equal(store.getFile(ids[0] as number)?.path, `/photos/${names[0]}`);
+    // what a person reads shows U+FFFD, once per byte
+    const told = store.addActivity({
+      level: 'info',
+      message: `Backed up ${names[0]}`,
+      path: `/photos/${names[0]}`,
+      code: null,
+    });
+    assert.equal(told.path, `/photos/${names[0]}`);
+    store.commit();
+    assert.equal(store.listActivity(1)[0]?.message, 'Backed up caf\uFFFD.j');
+    assert.equal(store.listActivity(1)[0]?.path, '/photos/caf\uFFFD.j');
   });
 
   it('a stale worker cannot overwrite a newer decision about the file', () => {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { lstatSync } from 'node:fs';
+import { lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { identityOf } from '../../../../main/engine/hash/file-identity.js';
+import { fsPath, rawPathBytes } from '../../../../main/engine/raw-path.js';
 import { scanFolder, scanSubtree } from '../../../../main/engine/watch/scan.js';
 import type { FolderRules, ScanResult } from '../../../../main/engine/watch/types.js';
 import { makeTempDir, repoRoot } from '../../../support/paths.js';
@@ -235,6 +236,33 @@ describe('scanFolder', () => {
       const result = await scanFolder(root, noRules);
       const names = result.entries.map((e) => e.relPath).sort();
       assert.deepEqual(names, [nfc, nfd].sort());
+    }));
+
+  it('finds names that are not UTF-8 (also in a folder so named) with their exact bytes, in both walks', () =>
+    withTemp(async (root) => {
+      const raw = (...parts: (string | number[])[]): Buffer =>
+        Buffer.concat(parts.map((p) => Buffer.from(p)));
+      const under = (rel: Buffer): Buffer => Buffer.concat([Buffer.from(`${root}/`), rel]);
+      mkdirSync(under(raw('Fotos ', [0xe9], 't', [0xe9])));
+      const names = [
+        raw('caf', [0xe9], '.jpg'),
+        raw('caf', [0xe8], '.jpg'),
+        raw('Fotos ', [0xe9], 't', [0xe9], '/', [0xff], '.heic'),
+      ];
+      names.forEach((n, i) => writeFileSync(under(n), `photo ${i}`));
+      await put(root, 'caf\uFFFD.jpg', 'a real U+FFFD'); // a valid name holding U+FFFD
+      await put(root, 'plain.jpg');
+      for (const asyncIo of [false, true]) {
+        const result = await scanFolder(root, noRules, undefined, { asyncIo });
+        assert.deepEqual(result.problems, []);
+        const found = result.entries.map((e) => rawPathBytes(e.relPath).toString('hex')).sort();
+        const wanted = [...names, raw('caf\uFFFD.jpg'), raw('plain.jpg')];
+        assert.deepEqual(found, wanted.map((b) => b.toString('hex')).sort());
+        for (const e of result.entries) {
+          assert.equal(e.classification.kind, 'media');
+          assert.equal(e.size, lstatSync(fsPath(e.path)).size); // the exact path opens
+        }
+      }
     }));
 
   it('the promise-based walk (used on network shares) finds exactly what the fast walk finds', () =>
