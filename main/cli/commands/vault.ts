@@ -61,6 +61,8 @@ interface VaultCommandOptions {
   scrubRate?: number;
   json?: boolean;
   rebuild?: boolean;
+  /** false with --no-previews */
+  previews?: boolean;
 }
 
 function parsePositiveInt(value: string): number {
@@ -112,6 +114,10 @@ export function registerVaultCommand(program: Command): void {
       parsePositiveInt,
     )
     .option('--json', 'scrub, previews: print the summary as one JSON object')
+    .option(
+      '--no-previews',
+      'make no thumbnails or previews (GET .../thumbnail answers 404 preview_pending)',
+    )
     .option('--rebuild', 'previews: delete every thumbnail and preview and make them all again')
     .action(async (action: string | undefined, opts: VaultCommandOptions) => {
       if (action !== undefined) {
@@ -164,6 +170,7 @@ export function registerVaultCommand(program: Command): void {
                 : {}),
               ...(opts.scrubRate !== undefined ? { maxBytesPerSecond: opts.scrubRate } : {}),
             },
+            ...(opts.previews === false ? { previews: false as const } : {}),
             logger: stderrLogger(opts.verbose === true),
           });
         } catch (err) {
