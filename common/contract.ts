@@ -100,6 +100,8 @@ export const EngineStatus = z.object({
   oldestUnsafeMtimeMs: z.number().nullable(),
   /** Folders (watched roots or sub-folders) the last scan could not read: see Folder.problems. */
   unreadableFolders: z.number().int().nonnegative(),
+  /** Backed-up photos of 0 bytes (empty files, or possibly damaged since): see FileRow.problem. */
+  emptyFiles: z.number().int().nonnegative(),
   current: z.array(UploadProgress),
   lastErrors: z.array(ActivityEvent),
   vault: z.object({
@@ -143,6 +145,12 @@ export const FileRow = z.object({
   mime: z.string().nullable(),
   /** Metadata problems in plain words (never a reason not to back up). */
   metadataProblems: z.array(z.string()),
+  /**
+   * A problem with a file that is nevertheless on the vault: 'empty_file' (a photo of 0 bytes)
+   * or 'possible_damage' (it was backed up with more bytes and is now empty; the earlier
+   * version stays on the vault); null when none.
+   */
+  problem: z.object({ code: z.string(), message: z.string() }).nullable(),
   /** unix ms */
   updatedAt: z.number(),
 });

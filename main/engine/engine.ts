@@ -231,6 +231,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       reconciling: folders.reconciling(),
       oldestUnsafeMtimeMs: store.oldestUnsafeMtime(),
       unreadableFolders: store.folderProblems().length,
+      emptyFiles: store.emptyFileCount(),
       lastErrors: store.lastErrors(10),
       vault: {
         url: vault?.endpoint ?? '',

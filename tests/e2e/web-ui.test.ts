@@ -7,7 +7,7 @@
 // the vault refuses that upload (413) and the file fails with the vault's reason; the fix is
 // the vault restarted on the same data directory and port without the limit, then Retry.
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
@@ -599,6 +599,35 @@ describe('web UI in Chromium against keepsake daemon', { skip: skip ?? false }, 
       (await readdir(photos)).length,
       'removing a folder deletes nothing from the vault',
     );
+  });
+
+  it('an empty photo needs attention on the Overview and is named in the Queue, until it is gone', async () => {
+    // its own folder, after the others are done: the empty content on the vault and the
+    // missing row it leaves would change their counts
+    const folder = join(temp.dir, 'Empty');
+    await mkdir(folder);
+    const empty = join(folder, 'empty.jpg');
+    await writeFile(empty, '');
+    await goto('folders');
+    await page.fill('[data-testid="add-folder-input"]', folder);
+    await page.click('[data-testid="add-folder-submit"]');
+    await page.waitForSelector(`[data-testid="folder-card"][data-path="${folder}"]`);
+    await goto('overview');
+    await waitForTestValue('sync-status', 'needs_attention', 'data-status');
+    assert.match(
+      (await page.textContent('.status-detail')) ?? '',
+      /1 photo is an empty file\. See the queue\./,
+    );
+    await goto('queue');
+    const row = page.locator(`[data-testid="file-row"][data-path="${empty}"]`);
+    await row.waitFor({ timeout: timeoutMs });
+    assert.equal(
+      (await row.locator('[data-testid="file-problem"]').textContent())?.trim(),
+      'this photo is an empty file',
+    );
+    await rm(empty);
+    await goto('overview');
+    await waitForTestValue('sync-status', 'up_to_date', 'data-status');
   });
 
   it('breaks no Content-Security-Policy rule and throws no error on any page', () => {

@@ -1,6 +1,6 @@
 // `keepsake backup FOLDER...`: one pass (scan, hash, dedup, upload, verify, metadata), then
 // exit once every file has settled: 0 when every file is backed_up, duplicate or excluded,
-// 1 when any failed or a folder could not be read, 2 for bad input. A progress bar on a terminal only; --json prints one
+// 1 when any failed, a folder could not be read or a backed-up photo is empty, 2 for bad input. A progress bar on a terminal only; --json prints one
 // summary object; --dry-run hashes and asks the vault but uploads nothing.
 import { statSync } from 'node:fs';
 import { formatRate, formatSize } from '../../../common/size-units.js';
@@ -64,7 +64,11 @@ export interface BackupSummary {
   vault: { url: string; embedded: boolean; dir: string | null; sameDiskAsPhotos: boolean };
   failures: { path: string; code: string; message: string }[];
   skippedFiles: { path: string; reason: string }[];
-  /** Folders (or sub-folders) that could not be read: their files are not backed up. */
+  /**
+   * Folders (or sub-folders) that could not be read (their files are not backed up), and
+   * backed-up photos of 0 bytes ('empty_file'; 'possible_damage' when one was backed up with
+   * more bytes and is now empty).
+   */
   problems: { path: string; code: string; reason: string }[];
   /** Why the run stopped before every file settled (e.g. vault_full); absent when it did not. */
   stopped?: { code: string; message: string };
@@ -324,9 +328,16 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
         path: r.path,
         reason: r.excludedBy ?? 'not a photo or video',
       })),
-      problems: mine.flatMap((f) =>
-        f.problems.map((p) => ({ path: p.path, code: p.code, reason: p.message })),
-      ),
+      problems: [
+        ...mine.flatMap((f) =>
+          f.problems.map((p) => ({ path: p.path, code: p.code, reason: p.message })),
+        ),
+        ...[...backedUpRows, ...duplicateRows].flatMap((r) =>
+          r.problem === null
+            ? []
+            : [{ path: r.path, code: r.problem.code, reason: r.problem.message }],
+        ),
+      ],
     };
     if (opts.dryRun) {
       const queued = await listAll(engine, folderIds, 'queued');
@@ -443,6 +454,11 @@ async function speaksPlainHttp(vaultUrl: string, err: KeepsakeError): Promise<bo
   }
 }
 
+/** A problem of a backed-up file (an empty photo), not of a folder that could not be read. */
+function isFileProblem(code: string): boolean {
+  return code === 'empty_file' || code === 'possible_damage';
+}
+
 function printHuman(s: BackupSummary): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   // A dry run lists everything the vault holds already (backed up earlier, or found there).
@@ -461,10 +477,13 @@ function printHuman(s: BackupSummary): void {
     out(
       `${s.files} files: ${s.backedUp} backed up, ${duplicates}, ${s.excluded} excluded, ${s.skipped} skipped (not photos or videos), ${s.failed} failed; ${formatSize(s.bytesUploaded)} uploaded in ${s.seconds} s ${destination(s.vault)}.`,
     );
-    if (s.problems.length > 0) {
-      out(`${s.problems.length} folder(s) could not be read; their files are not backed up:`);
+    const unreadable = s.problems.filter((p) => !isFileProblem(p.code)).length;
+    if (unreadable > 0) {
+      out(`${unreadable} folder(s) could not be read; their files are not backed up:`);
     }
   }
   for (const f of s.failures) out(`failed        ${f.path}: ${f.message}`);
-  for (const p of s.problems) out(`cannot read   ${p.path}: ${p.reason}`);
+  for (const p of s.problems) {
+    out(`${(isFileProblem(p.code) ? 'problem' : 'cannot read').padEnd(14)}${p.path}: ${p.reason}`);
+  }
 }

@@ -76,10 +76,15 @@ export function relPathBytes(relPath: string): Buffer {
   return rawPathBytes(relPath.split('\\').join('/'));
 }
 
+/**
+ * A photo that was backed up and is now empty (emptiedFrom) is never registered: its place on
+ * the vault keeps the earlier version (registering would mark that one gone).
+ */
 function needsRegistering(f: FileRecord): f is FileRecord & { sha256: string } {
   return (
     safeStates.includes(f.state) &&
     f.sha256 !== null &&
+    f.emptiedFrom === null &&
     (f.locationSha256 !== f.sha256 || f.locationMtimeMs !== f.mtimeMs)
   );
 }

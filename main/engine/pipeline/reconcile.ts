@@ -18,7 +18,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { FileIdentity } from '../hash/types.js';
 import type { Classification, FolderRules, ScanEntry, ScanResult } from '../watch/types.js';
 import type { FolderRecord, ScanRow, Store } from '../store/store.js';
-import { isBusy, transitions } from './transitions.js';
+import { emptiedFromOf, isBusy, transitions } from './transitions.js';
 
 export interface ReconcileContext {
   store: Store;
@@ -26,6 +26,8 @@ export interface ReconcileContext {
   classify(relPath: string, rules: FolderRules): Classification;
   /** tus termination of an upload that will never finish (content changed or gone). */
   abandon(uploadUrl: string): void;
+  /** A photo that was backed up with `bytes` bytes is now empty (possible damage): told once. */
+  emptied?(path: string, bytes: number): void;
 }
 
 export interface ReconcileCounts {
@@ -124,8 +126,15 @@ export function applyEntry(
   }
   if (isBusy(row.state)) return;
   if (row.uploadUrl) ctx.abandon(row.uploadUrl);
-  if (store.apply(row.id, transitions.changedOnDisk(entry.relPath, identity, classified, now)))
+  // Only a file now empty needs its whole row (rare): was it backed up, and with what size?
+  const before = identity.size === 0 ? store.getFile(row.id) : null;
+  const emptiedFrom = before === null ? null : emptiedFromOf(before, 0);
+  const change = transitions.changedOnDisk(entry.relPath, identity, classified, now, emptiedFrom);
+  if (store.apply(row.id, change)) {
     counts.changed++;
+    if (emptiedFrom !== null && before?.emptiedFrom === null)
+      ctx.emptied?.(entry.path, emptiedFrom);
+  }
 }
 
 /** A path that is no longer on disk. */

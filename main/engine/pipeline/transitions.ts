@@ -23,7 +23,7 @@
 //             says why): shown, never uploaded; looked at again when it changes
 import { fileStates, type FileState } from '../../../common/contract.js';
 import type { FileIdentity, HashResult } from '../hash/types.js';
-import type { FilePatch, MediaKind, StoredError } from '../store/types.js';
+import type { FilePatch, FileRecord, MediaKind, StoredError } from '../store/types.js';
 
 const legal: Record<FileState, readonly FileState[]> = {
   discovered: ['discovered', 'hashing', 'queued', 'excluded', 'failed', 'missing', 'skipped'],
@@ -151,6 +151,22 @@ const contentForgotten: FilePatch = {
 
 const notMissing = restingStates.filter((s) => s !== 'missing');
 
+/**
+ * What a row's emptiedFrom becomes when its file is seen again at `size` bytes: a photo that was
+ * backed up (or whose place the vault holds) and is now 0 bytes keeps the size it had, so the
+ * person is warned of possible damage and the location pump never registers the empty content
+ * over the earlier version's place; an empty file stays emptied; any other size clears it.
+ */
+export function emptiedFromOf(
+  before: Pick<FileRecord, 'size' | 'state' | 'locationSha256' | 'emptiedFrom'>,
+  size: number,
+): number | null {
+  if (size !== 0) return null;
+  if (before.emptiedFrom !== null) return before.emptiedFrom;
+  const wasBackedUp = safeStates.includes(before.state) || before.locationSha256 !== null;
+  return wasBackedUp && before.size > 0 ? before.size : null;
+}
+
 export interface Classified {
   mime: string | null;
   mediaKind: MediaKind;
@@ -162,11 +178,21 @@ export interface Classified {
  */
 export const transitions = {
   // ---- the scan / watcher (reconcile) ----
-  /** Size, mtime or inode moved: the content is new to us (re-hash, re-check, re-upload). */
-  changedOnDisk: (relPath: string, identity: FileIdentity, c: Classified, now: number) =>
+  /**
+   * Size, mtime or inode moved: the content is new to us (re-hash, re-check, re-upload).
+   * `emptiedFrom`: see emptiedFromOf.
+   */
+  changedOnDisk: (
+    relPath: string,
+    identity: FileIdentity,
+    c: Classified,
+    now: number,
+    emptiedFrom: number | null = null,
+  ) =>
     t('changedOnDisk', restingStates, 'discovered', {
       relPath,
       ...identity,
+      emptiedFrom,
       ...contentForgotten,
       seenAt: now,
       error: null,

@@ -33,7 +33,7 @@ import type {
   ScanResult,
 } from '../watch/types.js';
 import type { FileIdentity } from '../hash/types.js';
-import { folderView } from './status.js';
+import { emptiedWords, folderView } from './status.js';
 
 /** The part of a folder watcher the engine uses (watch/watcher.ts builds it). */
 export interface FolderWatcherHandle {
@@ -139,6 +139,13 @@ export function createFolders(options: FoldersOptions): Folders {
     now: () => clock.now(),
     classify: (relPath, rules) => classifyPath(relPath, rules),
     abandon: options.abandonUpload,
+    emptied: (path, bytes) =>
+      options.activity({
+        level: 'warning',
+        message: emptiedWords(bytes),
+        path,
+        code: 'possible_damage',
+      }),
   };
 
   function runtimeOf(id: number): FolderRuntime {

@@ -15,7 +15,7 @@ import { databasePath } from '../data-dir.js';
 import { systemClock } from '../ports.js';
 import { openDatabaseReadOnly } from '../store/database.js';
 import { createStore, type FileRecord, type Store } from '../store/store.js';
-import { emptyCounts, tally, type Tally } from './status.js';
+import { emptyCounts, safeFileProblem, tally, type Tally } from './status.js';
 
 export interface StatusSnapshot extends Omit<Tally, 'filesSafe'> {
   folders: {
@@ -33,6 +33,11 @@ export interface StatusSnapshot extends Omit<Tally, 'filesSafe'> {
     message: string;
     retryable: boolean;
   }[];
+  /**
+   * Backed-up photos of 0 bytes: 'empty_file', or 'possible_damage' when one was backed up
+   * with more bytes and is now empty (the earlier version stays on the vault).
+   */
+  emptyFiles: { path: string; relPath: string; code: string; message: string }[];
   lastErrors: ActivityEvent[];
   /** The receipt of the last `keepsake verify` (or Verify now); null when never verified. */
   lastVerify: VerifyReceipt | null;
@@ -72,6 +77,10 @@ export function readStatusSnapshot(dataDir: string): StatusSnapshot {
         message: f.error?.message ?? 'failed',
         retryable: f.error?.retryable ?? false,
       })),
+      emptyFiles: store.emptyFiles(1000).flatMap((f) => {
+        const problem = safeFileProblem(f);
+        return problem === null ? [] : [{ path: f.path, relPath: f.relPath, ...problem }];
+      }),
       lastErrors: store.lastErrors(20),
       lastVerify: store.verify.lastReceipt(),
     };
@@ -86,6 +95,7 @@ export function readStatusSnapshot(dataDir: string): StatusSnapshot {
       folders: [],
       unreadableFolders: [],
       failedFiles: [],
+      emptyFiles: [],
       lastErrors: [],
       lastVerify: null,
     }
@@ -129,7 +139,7 @@ export function reasonOf(f: FileRecord): string | null {
       return 'gone from disk (what the vault holds of it stays there)';
     case 'backed_up':
     case 'duplicate':
-      return f.size === 0 ? 'this photo is an empty file' : null;
+      return safeFileProblem(f)?.message ?? null;
     case 'discovered':
     case 'hashing':
     case 'queued':

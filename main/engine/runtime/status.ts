@@ -24,6 +24,24 @@ import type {
 } from '../store/store.js';
 import { pendingStates, safeStates } from '../pipeline/transitions.js';
 
+/** "possible damage: this photo was backed up with N bytes and is now empty; ..." */
+export function emptiedWords(bytes: number): string {
+  return `possible damage: this photo was backed up with ${bytes.toLocaleString('en-US')} bytes and is now empty; the earlier version stays on the vault`;
+}
+
+/**
+ * The problem with a file that is nevertheless safe on the vault, or null: a photo of 0 bytes
+ * (an empty file holds no picture), or one that was backed up and is now empty (possible damage).
+ */
+export function safeFileProblem(
+  f: Pick<FileRecord, 'state' | 'size' | 'emptiedFrom'>,
+): { code: 'empty_file' | 'possible_damage'; message: string } | null {
+  if (!safeStates.includes(f.state) || f.size !== 0) return null;
+  if (f.emptiedFrom !== null)
+    return { code: 'possible_damage', message: emptiedWords(f.emptiedFrom) };
+  return { code: 'empty_file', message: 'this photo is an empty file' };
+}
+
 export function emptyCounts(): StateCounts {
   return Object.fromEntries(fileStates.map((s) => [s, 0])) as StateCounts;
 }
@@ -53,6 +71,7 @@ export function toFileRow(f: FileRecord, store?: Pick<Store, 'uploadedCopyOf'>):
     captureTime: f.captureTime,
     mime: f.mime,
     metadataProblems: f.metadataProblems,
+    problem: safeFileProblem(f),
     updatedAt: f.updatedAt,
   };
 }
@@ -106,6 +125,8 @@ export interface StatusInput {
   oldestUnsafeMtimeMs: number | null;
   /** Folders the last scans could not read (each a problem the person must see). */
   unreadableFolders: number;
+  /** Safe files of 0 bytes (empty photos, possible damage): see safeFileProblem. */
+  emptyFiles: number;
   lastErrors: ActivityEvent[];
   vault: EngineStatus['vault'];
 }
@@ -120,7 +141,7 @@ export function engineStatus(input: StatusInput): EngineStatus {
   const reason = input.pauseReason;
   const working = counts.discovered + counts.hashing + counts.queued + counts.uploading;
   // A folder that cannot be read is as much a problem as a failed file (DESIGN.md promise 2).
-  const problems = counts.failed + input.unreadableFolders;
+  const problems = counts.failed + input.unreadableFolders + input.emptyFiles;
   let status: EngineStatus['status'];
   if (reason !== null)
     status =
@@ -150,6 +171,7 @@ export function engineStatus(input: StatusInput): EngineStatus {
     etaSeconds: throughput > 0 ? Math.round(bytesPending / throughput) : null,
     oldestUnsafeMtimeMs: input.oldestUnsafeMtimeMs,
     unreadableFolders: input.unreadableFolders,
+    emptyFiles: input.emptyFiles,
     current,
     lastErrors: input.lastErrors,
     vault: input.vault,

@@ -221,6 +221,15 @@ const m0010_raw_names = `
 ALTER TABLE files ADD COLUMN rel_path_raw BLOB; -- rel_path as the exact bytes of the name on disk when they are not valid UTF-8; NULL = rel_path is exact
 `;
 
+// 0011: an empty photo is a problem shown beside its state (issue 9 item 6), and a photo that
+// was backed up and is now 0 bytes is possible damage: emptied_from keeps the size it had, and
+// the location pump never registers the empty content over the earlier version's place. The
+// partial index serves "every empty safe file" (status, the Overview) without a table scan.
+const m0011_emptied_from = `
+ALTER TABLE files ADD COLUMN emptied_from INTEGER; -- bytes the file had when it was last backed up, when it is now 0 bytes (possible damage); NULL = not emptied
+CREATE INDEX files_empty ON files(state) WHERE size = 0;
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -232,6 +241,7 @@ export const migrations: readonly Migration[] = [
   { version: 8, name: '0008_locations', sql: m0008_locations },
   { version: 9, name: '0009_ctime', sql: m0009_ctime },
   { version: 10, name: '0010_raw_names', sql: m0010_raw_names },
+  { version: 11, name: '0011_emptied_from', sql: m0011_emptied_from },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

@@ -108,6 +108,7 @@ interface FileRow {
   location_sha256: string | null;
   location_mtime_ms: number | null;
   rel_path_raw: Buffer | null;
+  emptied_from: number | null;
 }
 
 /**
@@ -118,7 +119,7 @@ const fileColumns = `id, folder_id, path, rel_path, size, mtime_ms, ino, dev, se
   dedup_checked, error_code, error_message, error_retryable, excluded_by, attempts,
   verify_failures, next_attempt_at, upload_url, upload_offset, priority, media_kind, mime,
   capture_time, metadata_problems, metadata_state, created_at, updated_at, uploaded_at,
-  location_sha256, location_mtime_ms, rel_path_raw`;
+  location_sha256, location_mtime_ms, rel_path_raw, emptied_from`;
 
 interface ScanRowRow {
   id: number;
@@ -218,6 +219,7 @@ function toFile(row: FileRow): FileRecord {
     uploadedAt: row.uploaded_at,
     locationSha256: row.location_sha256,
     locationMtimeMs: row.location_mtime_ms,
+    emptiedFrom: row.emptied_from,
   };
 }
 
@@ -275,6 +277,7 @@ const patchColumns: { [K in keyof FilePatch]-?: string } = {
   uploadedAt: 'uploaded_at',
   locationSha256: 'location_sha256',
   locationMtimeMs: 'location_mtime_ms',
+  emptiedFrom: 'emptied_from',
 };
 
 function patchParams(patch: FilePatch): { sets: string[]; params: Record<string, unknown> } {
@@ -445,7 +448,7 @@ export function createStore(
     ),
     locationsPending: db.prepare<[number, number], FileRow>(
       `SELECT ${fileColumns} FROM files
-        WHERE ((state IN (${safe}) AND sha256 IS NOT NULL
+        WHERE ((state IN (${safe}) AND sha256 IS NOT NULL AND emptied_from IS NULL
                 AND (location_sha256 IS NOT sha256 OR location_mtime_ms IS NOT mtime_ms))
                OR (state = 'missing' AND location_sha256 IS NOT NULL))
           AND id > ? ORDER BY id LIMIT ?`,
@@ -463,6 +466,13 @@ export function createStore(
     summary: db.prepare<[], { state: FileState; folder_id: number; files: number; bytes: number }>(
       `SELECT state, folder_id, count(*) AS files, coalesce(sum(size), 0) AS bytes
          FROM files GROUP BY state, folder_id`,
+    ),
+    // Served by the partial index files_empty (size = 0): rare rows, never a table scan.
+    emptyFiles: db.prepare<[number], FileRow>(
+      `SELECT ${fileColumns} FROM files WHERE size = 0 AND state IN (${safe}) ORDER BY id LIMIT ?`,
+    ),
+    emptyFileCount: db.prepare<[], { n: number }>(
+      `SELECT count(*) AS n FROM files WHERE size = 0 AND state IN (${safe})`,
     ),
     oldestUnsafe: db.prepare<[], { t: number | null }>(
       `SELECT min(mtime_ms) AS t FROM files WHERE state IN (${sqlStates(unsafeStates)})`,
@@ -840,6 +850,7 @@ export function createStore(
         nextToHash: { cutoff: 0, limit: 1 },
         dedupPending: [1],
         metadataPending: [1],
+        emptyFileCount: [],
       };
       const stmt = db.prepare(`EXPLAIN QUERY PLAN ${q[name].source}`);
       const p = params[name];
@@ -920,6 +931,12 @@ export function createStore(
     },
     oldestUnsafeMtime() {
       return q.oldestUnsafe.get()?.t ?? null;
+    },
+    emptyFiles(limit) {
+      return q.emptyFiles.all(limit).map(toFile);
+    },
+    emptyFileCount() {
+      return q.emptyFileCount.get()?.n ?? 0;
     },
 
     // ---- metadata ----

@@ -75,6 +75,11 @@ export interface FileRecord {
   locationSha256: string | null;
   /** The mtime sent with that registration (unix ms). */
   locationMtimeMs: number | null;
+  /**
+   * Bytes the file had when it was last backed up, when it is now 0 bytes (possible damage:
+   * its place on the vault keeps the earlier version); null = not emptied.
+   */
+  emptiedFrom: number | null;
 }
 
 /** Columns a transition (or a plain update) may set besides the state. */
@@ -104,6 +109,7 @@ export interface FilePatch {
   uploadedAt?: number | null;
   locationSha256?: string | null;
   locationMtimeMs?: number | null;
+  emptiedFrom?: number | null;
 }
 
 export interface NewFile {
@@ -188,7 +194,13 @@ export interface Store {
   nextRetryAt(now: number): number | null;
   /** EXPLAIN QUERY PLAN of a frequent query (tests assert which index serves it). */
   explain(
-    name: 'nextToUpload' | 'nextLargeToUpload' | 'nextToHash' | 'dedupPending' | 'metadataPending',
+    name:
+      | 'nextToUpload'
+      | 'nextLargeToUpload'
+      | 'nextToHash'
+      | 'dedupPending'
+      | 'metadataPending'
+      | 'emptyFileCount',
   ): string[];
   /** Another row with the same (ino, dev, size, mtime) and a known hash: a rename or move. */
   findSameContent(file: {
@@ -212,6 +224,12 @@ export interface Store {
   listFiles(query: FileQuery): { files: FileRecord[]; total: number };
   summary(): StateSummary[];
   oldestUnsafeMtime(): number | null;
+  /**
+   * Safe (backed_up, duplicate) files of 0 bytes, in id order: empty photos, and photos that
+   * were backed up and are now empty (emptiedFrom set). Each is a problem shown to the person.
+   */
+  emptyFiles(limit: number): FileRecord[];
+  emptyFileCount(): number;
 
   // ---- files: changes ----
   insertFile(file: NewFile): FileRecord;

@@ -18,7 +18,7 @@ import { type BlobState, MAX_VERIFY_HASHES } from '../../../common/vault-protoco
 import { KeepsakeError } from '../errors.js';
 import type { HashResult } from '../hash/types.js';
 import type { StatPath } from '../pipeline/hash-pump.js';
-import { transitions } from '../pipeline/transitions.js';
+import { emptiedFromOf, transitions } from '../pipeline/transitions.js';
 import type { Clock } from '../ports.js';
 import type { Store } from '../store/store.js';
 import type { VaultProblem, VerifyCandidate } from '../store/verify-queries.js';
@@ -167,6 +167,8 @@ async function checkOriginal(
       identity,
       { mime: file.mime, mediaKind: file.mediaKind },
       deps.clock.now(),
+      // a safe file (verify proves only those) whose place the vault holds
+      emptiedFromOf({ ...file, locationSha256: file.sha256, emptiedFrom: null }, hashed.size),
     ),
   );
   return {

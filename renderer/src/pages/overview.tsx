@@ -94,6 +94,11 @@ function statusLine(s: EngineStatus): string {
           `${countOf(s.unreadableFolders, 'folder', 'folders')} could not be read. See Folders.`,
         );
       }
+      if (s.emptyFiles > 0) {
+        parts.push(
+          `${countOf(s.emptyFiles, 'photo is an empty file', 'photos are empty files')}. See the queue.`,
+        );
+      }
       return parts.length > 0 ? parts.join(' ') : 'Something needs your attention.';
     }
     default: {

@@ -31,6 +31,9 @@ export const stateWords: Record<FileState, string> = {
 /** Why a file is in its state, in full (the row shows one line of it). */
 function reasonOf(row: FileRow): string | null {
   if (row.error) return row.error.message;
+  // An empty photo is on the vault, but it holds no picture: the problem comes first.
+  if (row.problem)
+    return `${row.problem.message[0]?.toUpperCase() ?? ''}${row.problem.message.slice(1)}.`;
   if (row.state === 'duplicate') {
     return row.duplicateOf
       ? `Duplicate of another file here: ${row.duplicateOf}`
@@ -296,6 +299,11 @@ export function QueuePage() {
             <span className="file-error" data-testid="file-error" title={reason ?? undefined}>
               {row.error.message}
               {row.nextAttemptAt ? ` (next try ${formatDateTime(row.nextAttemptAt)})` : ''}
+            </span>
+          )}
+          {row.problem && (
+            <span className="file-error" data-testid="file-problem" title={reason ?? undefined}>
+              {row.problem.message}
             </span>
           )}
         </div>

@@ -38,6 +38,7 @@ function file(id: number, extra: Partial<FileRecord> = {}): FileRecord {
     uploadedAt: null,
     locationSha256: null,
     locationMtimeMs: null,
+    emptiedFrom: null,
     ...extra,
   };
 }

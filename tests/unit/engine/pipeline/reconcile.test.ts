@@ -4,7 +4,17 @@
 // name is a visible failure; a symbolic link is shown as excluded by its rule.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFile, copyFile, mkdir, rename, rm, symlink, utimes } from 'node:fs/promises';
+import {
+  appendFile,
+  copyFile,
+  mkdir,
+  rename,
+  rm,
+  symlink,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
@@ -166,5 +176,37 @@ describe('reconcile', () => {
     } finally {
       await rm(join(root, 'link.jpg'));
     }
+  });
+  it('a backed-up photo now 0 bytes keeps the size it had (possible damage, told once); content back clears it', async () => {
+    const emptied: [string, number][] = [];
+    const withWarning = (): ReconcileContext => ({
+      ...ctx(),
+      emptied: (path, bytes) => emptied.push([path, bytes]),
+    });
+    const reconcileWarned = async () => {
+      const folder = store.listFolders()[0]!;
+      const scan = await scanFolder(root, { include: [], exclude: [] });
+      return reconcileFolder(withWarning(), folder, scan, 0);
+    };
+    await copyFile(corpusFile('exifr-fixtures/cookiezen.jpg'), join(root, 'four.jpg'));
+    await reconcileWarned();
+    markBackedUp('four.jpg', '4'.repeat(64));
+    const size = row('four.jpg')!.size;
+    await truncate(join(root, 'four.jpg'), 0);
+    await reconcileWarned();
+    assert.equal(row('four.jpg')?.state, 'discovered');
+    assert.equal(row('four.jpg')?.emptiedFrom, size);
+    // still empty, touched: still the size it was backed up with, and no second warning
+    await utimes(join(root, 'four.jpg'), new Date(), new Date(Date.now() + 5000));
+    await reconcileWarned();
+    assert.equal(row('four.jpg')?.emptiedFrom, size);
+    assert.deepEqual(emptied, [[join(root, 'four.jpg'), size]]);
+    await copyFile(corpusFile('exifr-fixtures/cookiezen.jpg'), join(root, 'four.jpg'));
+    await reconcileWarned();
+    assert.equal(row('four.jpg')?.emptiedFrom, null);
+    // a photo that was never backed up and is created empty is not "emptied"
+    await writeFile(join(root, 'five.jpg'), '');
+    await reconcileWarned();
+    assert.equal(row('five.jpg')?.emptiedFrom, null);
   });
 });

@@ -344,6 +344,24 @@ describe('store', () => {
     }
   });
 
+  it('lists safe empty files (and the size an emptied one had) through the files_empty index', () => {
+    const empty = addFile('backed_up', { size: 0 });
+    const emptied = addFile('duplicate', { size: 0 });
+    store.update(emptied.id, { emptiedFrom: 4096 });
+    addFile('queued', { size: 0 }); // not settled yet: not shown
+    addFile('backed_up', { size: 10 });
+    assert.deepEqual(
+      store.emptyFiles(10).map((f) => [f.id, f.emptiedFrom]),
+      [
+        [empty.id, null],
+        [emptied.id, 4096],
+      ],
+    );
+    assert.equal(store.emptyFileCount(), 2);
+    const plan = store.explain('emptyFileCount').join('\n');
+    assert.match(plan, /files_empty/, plan);
+  });
+
   it('orders uploads manual additions first, then newest first, skipping pending retries', () => {
     const old = addFile('queued', { mtimeMs: 1000 });
     const newer = addFile('queued', { mtimeMs: 5000 });
