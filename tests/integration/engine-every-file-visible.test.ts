@@ -337,4 +337,47 @@ describe('every file and folder ends in a visible state', () => {
     const rows = await listEngineFiles(dataDir);
     assert.equal(rows.find((r) => r.path === photo!.path)?.sha256, editedSha, 'no stale hash');
   });
+
+  it('a file whose name says nothing and that cannot be read failed with "could not read: permission denied", never skipped as not a photo', async (t) => {
+    if (!canDropToNobody()) {
+      t.skip('cannot drop to uid 65534 with setpriv here: running as root reads any file');
+      return;
+    }
+    const src = await tempDir('keepsake-src-');
+    const dataDir = await nobodyDataDir();
+    const [photo, locked] = await copyCorpusFiles(src, [
+      { corpus: 'ianare-exif-samples/jpg/Canon_PowerShot_S40.jpg', dest: 'ok.jpg' },
+      // an extensionless JPEG only root may read: its first bytes cannot be looked at
+      { corpus: 'ianare-exif-samples/jpg/gps/DSCN0012.jpg', dest: 'IMG_0002' },
+    ]);
+    execFileSync('chmod', ['-R', 'a+rX', src]);
+    await chmod(locked!.path, 0o600);
+
+    const run = await backupAsNobody([src], dataDir);
+    assert.equal(run.code, 1, `an unreadable file fails the run: ${describeRun(run)}`);
+    const summary = parseJsonOutput<Summary>(run);
+    assert.equal(summary.skipped, 0, JSON.stringify(summary));
+    assert.equal(summary.failed, 1, JSON.stringify(summary));
+    assert.deepEqual(summary.failures, [
+      {
+        path: locked!.path,
+        code: 'permission_denied',
+        message: 'could not read: permission denied',
+      },
+    ]);
+    const listed = await runCli(['files', '--data-dir', dataDir, '--json'], { asNobody: true });
+    assert.equal(listed.code, 0, describeRun(listed));
+    const line = parseLines(listed.stdout).find((l) => l.path === locked!.path);
+    assert.equal(line?.state, 'failed', JSON.stringify(line));
+    assert.equal(line?.reason, 'could not read: permission denied');
+
+    // readable again: the next run looks at it and backs it up
+    await chmod(locked!.path, 0o644);
+    const again = await backupAsNobody([src], dataDir);
+    assert.equal(again.code, 0, describeRun(again));
+    const fixed = parseJsonOutput<Summary>(again);
+    assert.equal(fixed.failed, 0, JSON.stringify(fixed));
+    const held = await reader.check([photo!.sha256, locked!.sha256]);
+    assert.ok(held.has(locked!.sha256) && held.has(photo!.sha256), 'both are on the vault');
+  });
 });

@@ -63,6 +63,13 @@ export function applyEntry(
   // A name that says nothing is looked at (watch/sniff.ts) before it reaches here; one that was
   // not (a caller that skipped the look) changes nothing until it is.
   if (c.kind === 'unknown') return;
+  // Its first bytes could not be read (permissions): a failed file with the reason, never
+  // "not a photo"; the next scan reads it again.
+  if (c.kind === 'unreadable') {
+    const problem = { path: entry.path, relPath: entry.relPath, code: c.code, message: c.message };
+    applyProblem(ctx, folder, problem, row, counts);
+    return;
+  }
   const identity = {
     size: entry.size,
     mtimeMs: entry.mtimeMs,

@@ -44,7 +44,7 @@ const legal: Record<FileState, readonly FileState[]> = {
   excluded: ['discovered', 'missing', 'excluded', 'skipped'],
   failed: ['discovered', 'queued', 'failed', 'missing', 'excluded', 'skipped'],
   missing: ['discovered', 'missing', 'excluded', 'skipped'],
-  skipped: ['discovered', 'missing', 'excluded', 'skipped'],
+  skipped: ['discovered', 'missing', 'excluded', 'skipped', 'failed'],
 };
 
 export class IllegalTransitionError extends Error {
@@ -252,11 +252,15 @@ export const transitions = {
       mime: null,
     }),
   /**
-   * The scan could not read a media-named path (FIFO, permissions): visible, retryable. A file
-   * already safe, excluded or missing stays so (what the vault holds is still good).
+   * The scan could not read a media-named path (FIFO, permissions), or the first bytes of a
+   * file whose name says nothing: visible, retryable. A file already safe, excluded or missing
+   * stays so (what the vault holds is still good); one skipped as not a photo may be one.
    */
   unreadable: (error: StoredError) =>
-    t('unreadable', ['discovered', 'queued', 'failed'], 'failed', { error }),
+    t('unreadable', ['discovered', 'queued', 'failed', 'skipped'], 'failed', {
+      error,
+      excludedBy: null,
+    }),
 
   // ---- the hash stage ----
   hashingStarted: () => t('hashingStarted', ['discovered'], 'hashing'),

@@ -72,10 +72,13 @@ export type ScanFolder = (
 ) => Promise<ScanResult>;
 export type ClassifyPath = (relPath: string, rules: FolderRules) => Classification;
 export type CreateWatcher = (options: WatcherFactoryOptions) => Promise<FolderWatcherHandle>;
-/** Reads a file's first bytes: a photo or video, or skipped with the reason (watch/sniff.ts). */
+/**
+ * Reads a file's first bytes: a photo or video, skipped with the reason, or unreadable (a
+ * failed file) with the reason (watch/sniff.ts).
+ */
 export type SniffContent = (
   path: string,
-) => Promise<Extract<Classification, { kind: 'media' | 'skipped' }>>;
+) => Promise<Extract<Classification, { kind: 'media' | 'skipped' | 'unreadable' }>>;
 
 export interface FoldersOptions {
   store: Store;
@@ -246,7 +249,7 @@ export function createFolders(options: FoldersOptions): Folders {
   async function resolveContent(
     path: string,
     identity: FileIdentity,
-  ): Promise<Extract<Classification, { kind: 'media' | 'skipped' }>> {
+  ): Promise<Extract<Classification, { kind: 'media' | 'skipped' | 'unreadable' }>> {
     const row = store.getFileByPath(path);
     if (
       row !== null &&
@@ -255,7 +258,13 @@ export function createFolders(options: FoldersOptions): Folders {
       row.ino === identity.ino &&
       row.dev === identity.dev
     ) {
-      if (row.state === 'skipped' && row.excludedBy !== null) {
+      // A row skipped before unreadable files were failed ones ("could not be read to tell
+      // whether..."): never known as not a photo, so looked at again.
+      if (
+        row.state === 'skipped' &&
+        row.excludedBy !== null &&
+        !row.excludedBy.startsWith('could not be read')
+      ) {
         return { kind: 'skipped', reason: row.excludedBy };
       }
       if (row.mime !== null) {

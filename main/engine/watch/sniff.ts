@@ -3,8 +3,9 @@
 // .jxr, .pgf or .hej2). Reads the first bytes only, never the whole file.
 //
 // Invariants: a file is media only on a positive signature (a magic number, or an ISO-BMFF
-// brand that is not audio-only); anything else, an empty file or one that cannot be read
-// included, is 'skipped' with a reason the person can read. Classification objects are
+// brand that is not audio-only); anything else, an empty file included, is 'skipped' with a
+// reason the person can read. A file that cannot be read is never 'skipped' (nobody knows what
+// it is): it is 'unreadable', a failed file with the reason, looked at again by every scan. Classification objects are
 // shared and frozen, as in media-types.ts.
 //
 // [Note: What sniffing costs]
@@ -19,6 +20,7 @@ import type { Classification } from './types.js';
 
 type MediaClass = Extract<Classification, { kind: 'media' }>;
 type SkippedClass = Extract<Classification, { kind: 'skipped' }>;
+type UnreadableClass = Extract<Classification, { kind: 'unreadable' }>;
 
 /** Enough for every signature below, an ISO-BMFF ftyp box with its brands, and two TS packets. */
 export const SNIFF_BYTES = 512;
@@ -152,13 +154,43 @@ export function classifyContent(b: Buffer): MediaClass | SkippedClass {
   return NOT_MEDIA;
 }
 
+/** Why a file could not be read, in the words `keepsake files` and the Queue show. */
+function unreadable(err: unknown): UnreadableClass {
+  const errno = (err as NodeJS.ErrnoException).code ?? String(err);
+  switch (errno) {
+    case 'EACCES':
+    case 'EPERM':
+      return {
+        kind: 'unreadable',
+        code: 'permission_denied',
+        message: 'could not read: permission denied',
+      };
+    case 'ENOENT':
+      return { kind: 'unreadable', code: 'file_not_found', message: 'could not read: it is gone' };
+    case 'EIO':
+      return {
+        kind: 'unreadable',
+        code: 'read_error',
+        message: 'could not read: input/output error',
+      };
+    default:
+      return {
+        kind: 'unreadable',
+        code: 'read_error',
+        message: `could not read: ${errno}`,
+      };
+  }
+}
+
 /**
  * Reads the first bytes of `path` and says whether it is a photo or a video. Never throws: a
- * file that cannot be read is skipped with a reason that says so (it names the error), so the
- * person sees it and can fix the permissions. Opened non-blocking: a file swapped for a FIFO
+ * file that cannot be read is 'unreadable' with the reason (a failed file the person sees and
+ * can fix, never skipped as "not a photo"). Opened non-blocking: a file swapped for a FIFO
  * since the scan cannot hang the engine.
  */
-export async function sniffFile(path: string | Buffer): Promise<MediaClass | SkippedClass> {
+export async function sniffFile(
+  path: string | Buffer,
+): Promise<MediaClass | SkippedClass | UnreadableClass> {
   let handle;
   try {
     handle = await open(
@@ -169,11 +201,7 @@ export async function sniffFile(path: string | Buffer): Promise<MediaClass | Ski
     const { bytesRead } = await handle.read(buf, 0, SNIFF_BYTES, 0);
     return classifyContent(buf.subarray(0, bytesRead));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-    return {
-      kind: 'skipped',
-      reason: `could not be read to tell whether it is a photo or video (${code})`,
-    };
+    return unreadable(err);
   } finally {
     await handle?.close().catch(() => {});
   }

@@ -11,6 +11,7 @@ export type Classification =
   | { kind: 'sidecar'; mime: string } // .xmp, .aae: travel with their media
   | { kind: 'unknown' } // no or an unknown extension: its first bytes decide (sniff.ts)
   | { kind: 'skipped'; reason: string } // looked at, not a photo or video: shown, never uploaded
+  | { kind: 'unreadable'; code: string; message: string } // its first bytes could not be read: failed, retried by every scan
   | { kind: 'excluded'; rule: string } // a user glob, shown to the user
   | { kind: 'ignored' }; // hidden, system or temporary: never recorded
 

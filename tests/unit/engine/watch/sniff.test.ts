@@ -101,14 +101,17 @@ describe('sniffing content', () => {
     assert.equal(classifyContent(m4a), NOT_MEDIA);
   });
 
-  it('an empty or tiny file is not a photo, and an unreadable one says so', async () => {
+  it('an empty or tiny file is not a photo; one that cannot be read is unreadable, never "not a photo"', async () => {
     assert.equal(classifyContent(Buffer.alloc(0)), NOT_MEDIA);
     assert.equal(classifyContent(Buffer.from('hi')), NOT_MEDIA);
     const { dir, cleanup } = await makeTempDir('keepsake-sniff-');
     try {
       const gone = await sniffFile(join(dir, 'nothing-here'));
-      assert.equal(gone.kind, 'skipped');
-      assert.match((gone as { reason: string }).reason, /could not be read.*ENOENT/);
+      assert.deepEqual(gone, {
+        kind: 'unreadable',
+        code: 'file_not_found',
+        message: 'could not read: it is gone',
+      });
       const text = join(dir, 'README');
       await writeFile(text, 'just words\n');
       await chmod(text, 0o644);
