@@ -36,16 +36,30 @@
 // use chokidar's awaitWriteFinish: it compares sizes only and can fire on a half-written
 // file; the engine's settle check and stat-before/after are what make content trusted.
 //
+// [Note: Watch events for names that are not UTF-8]
+// inotify reports a child's name as the bytes on disk; Node's fs.watch (under chokidar) hands
+// it over decoded as UTF-8, so a byte that is not UTF-8 arrives as U+FFFD and the name in the
+// event is no longer one that lstat can find ("caf\xe9.jpg" arrives as "caf\uFFFD.jpg", and so
+// does "caf\xe8.jpg"). Such an event is resolved by listing its folder again with encoding
+// 'buffer' and hinting every name there that Node decodes to the event's name (see [Note:
+// Names that are not UTF-8] in raw-path.ts). When none is there any more (the file was deleted
+// or renamed away), the folder is rescanned instead: the exact name that vanished cannot be
+// told from the event. (When one of two look-alike names vanishes while the other stays, the
+// next periodic reconcile scan notices.) A folder whose own name is not UTF-8 is not watched
+// (chokidar lists and watches it by the decoded name, which is not there): changes in it are
+// found by the reconcile scan.
+//
 // Falls back to polling (a rescan hint every pollIntervalMs) when the OS has no watch
 // handles left (ENOSPC/EMFILE from inotify: the status detail names the sysctl to raise)
 // or when the folder is on a network filesystem (see [Note: Why network shares are polled]
 // in filesystem.ts). Inotify queue overflows are not reported by Node's fs.watch; the
 // periodic reconcile scan is what covers them.
 import type { Stats } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
+import { decodeRawName, fsPath } from '../raw-path.js';
 import { detectNetworkFilesystem } from './filesystem.js';
 import { classifyPath, isIgnoredFolderName } from './media-types.js';
 import type { ChangeHint, FolderRules, FolderWatchMode, FolderWatchStatus } from './types.js';
@@ -252,12 +266,37 @@ export async function createFolderWatcher(options: FolderWatcherOptions): Promis
       // the root itself was renamed or deleted (or, rarely, a child has the root's name)
       void confirmRootPresence();
     }
-    const path = join(dir, evPath);
+    void eventName; // 'rename' and 'change' are both "look at this path again"
+    if (evPath.includes('\uFFFD')) {
+      // maybe not the name on disk: see [Note: Watch events for names that are not UTF-8]
+      void hintExactNames(dir, evPath);
+      return;
+    }
+    hintPath(join(dir, evPath));
+  }
+
+  function hintPath(path: string): void {
     const rel = relativeToRoot(path);
     if (rel === '' || rel.startsWith('..')) return;
     if (classifyPath(rel, rules).kind === 'ignored') return;
     queuePath(path);
-    void eventName; // 'rename' and 'change' are both "look at this path again"
+  }
+
+  async function hintExactNames(dir: string, decodedName: string): Promise<void> {
+    let names: Buffer[];
+    try {
+      names = await readdir(fsPath(dir), { encoding: 'buffer' });
+    } catch {
+      queueRescan(); // the folder went away, or cannot be read: the scan says which
+      return;
+    }
+    if (closed || status.mode !== 'watching') return;
+    const matches = names.filter((name) => name.toString('utf8') === decodedName);
+    if (matches.length === 0) {
+      queueRescan();
+      return;
+    }
+    for (const name of matches) hintPath(join(dir, decodeRawName(name)));
   }
 
   function onDirEvent(kind: 'addDir' | 'unlinkDir', chokidarPath: string): void {

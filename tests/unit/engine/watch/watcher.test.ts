@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
+import { decodeRawName } from '../../../../main/engine/raw-path.js';
 import {
   detectNetworkFilesystem,
   networkFilesystemName,
@@ -148,6 +149,28 @@ describe('folder watcher', () => {
         await rec.waitFor('both paths', () =>
           [growing, deleted].every((p) => rec.hintedPaths().includes(p)),
         );
+      },
+    ));
+
+  it('a photo whose name is not UTF-8 is hinted by its exact name; when it is gone, the folder is rescanned', () =>
+    withWatcher(
+      (root) => makeTree(root, 1, 1),
+      async ({ root, rec }) => {
+        const dir = join(root, 'album-0');
+        const exact = (byte: number): Buffer =>
+          Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([byte]), Buffer.from('.jpg')]);
+        writeFileSync(exact(0xe9), 'one');
+        writeFileSync(exact(0xe8), 'two');
+        const wanted = [decodeRawName(exact(0xe9)), decodeRawName(exact(0xe8))];
+        await rec.waitFor('hints for both exact names', () =>
+          wanted.every((p) => rec.hintedPaths().includes(p)),
+        );
+        await quietPeriod();
+        assert.deepEqual([...new Set(rec.hintedPaths())].sort(), [...wanted].sort());
+        assert.equal(rec.rescans(), 0);
+        rmSync(exact(0xe9));
+        rmSync(exact(0xe8));
+        await rec.waitFor('a rescan', () => rec.rescans() > 0);
       },
     ));
 
