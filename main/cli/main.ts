@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerBackupCommand } from './commands/backup.js';
 import { registerDaemonCommand } from './commands/daemon.js';
 import { registerFilesCommand } from './commands/files.js';
+import { registerImportCommand } from './commands/import.js';
 import { registerRestoreCommand } from './commands/restore.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerVaultCommand } from './commands/vault.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerRestoreCommand(program);
   registerVaultCommand(program);
   registerVerifyCommand(program);
+  registerImportCommand(program);
   return program;
 }
 
