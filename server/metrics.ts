@@ -42,6 +42,8 @@ export class VaultMetrics {
   scrubLastFullPassAt = () => 0;
   /** Assets whose last check found them damaged or missing. */
   assetProblems = () => ({ damaged: 0, missing: 0 });
+  /** Assets whose previews were made, or found impossible (the rest are pending). */
+  previewCounts = () => ({ made: 0, none: 0 });
   private readonly latency = new Map<string, Histogram>();
 
   observeRequest(route: RouteClass, method: string, status: number, seconds: number): void {
@@ -140,6 +142,14 @@ export class VaultMetrics {
       '# TYPE keepsake_vault_assets_with_problem gauge',
       `keepsake_vault_assets_with_problem{state="damaged"} ${problems.damaged}`,
       `keepsake_vault_assets_with_problem{state="missing"} ${problems.missing}`,
+    );
+    const previews = this.previewCounts();
+    out.push(
+      '# HELP keepsake_vault_previews Assets by what became of their thumbnail and preview.',
+      '# TYPE keepsake_vault_previews gauge',
+      `keepsake_vault_previews{state="made"} ${previews.made}`,
+      `keepsake_vault_previews{state="none"} ${previews.none}`,
+      `keepsake_vault_previews{state="pending"} ${Math.max(0, gauges.assets - previews.made - previews.none)}`,
     );
     gauge('keepsake_vault_assets', 'Assets held.', gauges.assets);
     gauge('keepsake_vault_asset_bytes', 'Bytes of content held (each content once).', gauges.bytes);

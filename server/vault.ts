@@ -178,6 +178,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     await blobs.init();
     const health = new AssetHealth({ index: idx, blobs, metrics, logger, now });
     metrics.assetProblems = () => idx.health.counts();
+    metrics.previewCounts = () => idx.previews.counts();
     const uploadsDir = join(dataDir, 'uploads');
     const stateDir = join(dataDir, 'upload-state');
     await sweepAfterStart({ uploadsDir, stateDir, index: idx, logger });

@@ -189,10 +189,34 @@ describe('vault previews', () => {
     assert.ok(!(reasons.get(bad!) ?? '').includes(vault.dataDir), 'no vault paths in reasons');
     assert.equal(reasons.get(heic!), HEIC_REASON);
     if (!hasFfmpeg) assert.equal(reasons.get(mov!), VIDEO_REASON);
+    else await settled(vault, mov!);
     // the content itself is held and served as uploaded
     const content = await vaultFetch(vault, `/api/v1/assets/${bad}/content`);
     assert.equal(content.status, 200);
     assert.deepEqual(Buffer.from(await content.arrayBuffer()), files[0]!.data);
+  });
+
+  it('a video gets a poster frame when the vault has ffmpeg', async (t) => {
+    if (!hasFfmpeg) {
+      t.skip('no ffmpeg on this machine: videos get the "no video decoder" reason (tested above)');
+      return;
+    }
+    const [sha] = await uploaded(vault, [
+      await corpus('metadata-extractor-images/mp4/with-gps.mp4'),
+    ]);
+    const s = await settled(vault, sha!);
+    assert.equal(s.state === 'made' ? s.source : s.state, 'poster');
+    const m = await sharp((await picture(vault, sha!, 'thumbnail')).body).metadata();
+    assert.equal(Math.max(m.width ?? 0, m.height ?? 0), 256);
+  });
+
+  it('the metrics count previews made, impossible and pending', async () => {
+    const text = await (await vaultFetch(vault, '/metrics')).text();
+    const value = (state: string) =>
+      Number(new RegExp(`keepsake_vault_previews\\{state="${state}"\\} (\\d+)`).exec(text)?.[1]);
+    assert.ok(value('made') >= 3, text);
+    assert.ok(value('none') >= 2, text);
+    assert.equal(value('pending'), 0);
   });
 
   it('an unknown asset answers 404 not_found', async () => {
