@@ -446,6 +446,10 @@ export function createStore(
       `SELECT ${fileColumns}, metadata FROM files
         WHERE metadata_state = 'read' AND state IN (${safe}) LIMIT ?`,
     ),
+    countMetadataToSend: db.prepare<[number], { n: number }>(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM files
+        WHERE metadata_state = 'read' AND state IN (${safe}) LIMIT ?)`,
+    ),
     locationsPending: db.prepare<[number, number], FileRow>(
       `SELECT ${fileColumns} FROM files
         WHERE ((state IN (${safe}) AND sha256 IS NOT NULL AND emptied_from IS NULL
@@ -949,6 +953,10 @@ export function createStore(
       return q.metadataToSend
         .all(limit)
         .map((r) => ({ file: toFile(r), metadataJson: r.metadata }));
+    },
+    countMetadataToSend(limit) {
+      if (fault !== null) return 0;
+      return q.countMetadataToSend.get(limit)?.n ?? 0;
     },
     setMetadata(id, metadataJson, problems, captureTime) {
       writeOrDrop(() =>

@@ -252,6 +252,8 @@ export interface Store {
   // ---- metadata ----
   metadataPending(limit: number): FileRecord[];
   metadataToSend(limit: number): { file: FileRecord; metadataJson: string | null }[];
+  /** How many rows metadataToSend(limit) would answer, without reading them. */
+  countMetadataToSend(limit: number): number;
   setMetadata(
     id: number,
     metadataJson: string,
