@@ -35,6 +35,24 @@
 //
 // What to hash next comes from a ready list fed by the store's committed changes (see
 // [Note: Ready lists] in ready-list.ts), not from a query after every hashed file.
+//
+// [Note: A due file the list did not hold]
+// A first backup of 5,000 fresh files (the bench's re-run tree) once sat for good with every
+// row discovered. The ready list holds at most `readyCapacity` files; the scan inserts newest
+// first (and a reload takes them in upload order, newest first too), so an overflowing list
+// held the newest files, which settle LAST, while the oldest, which settle first, stayed in
+// the database only. The pump slept until the database's earliest settle time
+// (store.nextSettleAt, over every discovered row), woke to a list with nothing settled, and
+// then, that time being past, scheduled no wake-up at all: nothing else would ever run it.
+// Reproduced with the CLI (5,000 files, mtimes 0.1 s apart by folder, settle 20 s: all rows
+// discovered after 120 s) and in tests/unit/engine/pipeline/hash-pump.test.ts.
+// Now: (1) the list loads the files already settled first, then the newest of the rest; (2)
+// when a fill took fewer files than it could and the database says a discovered file is due,
+// a list that may miss files (stale: it overflowed) reloads at once, and a list that should
+// hold every candidate (not stale, no change still unannounced) breaks its invariant: that is
+// logged once as a warning and the list reloads all the same (the safety net); (3) while a
+// file is due that still could not be taken, the pump polls every dueRetryMs instead of
+// sleeping without a wake-up, so a backup can be slow but never sit forever.
 import { basename } from 'node:path';
 import type { ActivityEvent } from '../../../common/contract.js';
 import { isAbortError, KeepsakeError } from '../errors.js';
@@ -63,6 +81,8 @@ export interface HashPumpOptions {
   hashWhileSendingAbove: number | null;
   /** Files hashed at once (the hasher queues beyond its thread count). */
   concurrency: number;
+  /** Files the ready list holds at most (default 4096). */
+  readyCapacity?: number;
   events: {
     activity(event: Omit<ActivityEvent, 'id' | 'at'>): void;
   };
@@ -73,6 +93,12 @@ export interface HashPump {
   idle(): boolean;
   close(): Promise<void>;
 }
+
+/**
+ * How often the pump looks again while a file is due that it could not take (an announcement
+ * still on its way, or a broken invariant): it never sleeps without a wake-up.
+ */
+const dueRetryMs = 1000;
 
 function sameId(a: FileIdentity, b: FileIdentity): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
@@ -85,10 +111,22 @@ export function createHashPump(options: HashPumpOptions): HashPump {
   let queued = false;
   let closed = false;
   const wakeTimer = createWakeTimer(clock, () => kick(), 10);
+  let invariantWarned = false;
   const ready = createReadyList({
-    capacity: 4096,
-    // Every discovered file in order, settled or not (readyAt tells them apart).
-    load: (limit) => store.nextToHash(Number.MAX_SAFE_INTEGER, 0, limit),
+    capacity: options.readyCapacity ?? 4096,
+    // The settled files first, then the newest of the rest (readyAt tells them apart).
+    // See [Note: A due file the list did not hold].
+    load: (limit) => {
+      const due = store.nextToHash(clock.now(), options.settleMs, limit);
+      if (due.length >= limit) return due;
+      const have = new Set(due.map((f) => f.id));
+      const rest = store.nextToHash(Number.MAX_SAFE_INTEGER, 0, limit);
+      for (const f of rest) {
+        if (due.length >= limit) break;
+        if (!have.has(f.id)) due.push(f);
+      }
+      return due;
+    },
     belongs: (f) => f.state === 'discovered',
     readyAt: (f) => Math.min(f.mtimeMs, f.seenAt) + options.settleMs,
   });
@@ -119,7 +157,37 @@ export function createHashPump(options: HashPumpOptions): HashPump {
     const free = options.concurrency - inFlight.size;
     if (free <= 0) return;
     const now = clock.now();
-    const picked = ready.peek(free, now, (f) => inFlight.has(f.id));
+    let picked = start(free, now);
+    if (picked < free) {
+      const at = store.nextSettleAt(options.settleMs);
+      if (at === null) return;
+      if (at > now) {
+        scheduleAt(at);
+        return;
+      }
+      // A discovered file is due, yet the list gave no more. See [Note: A due file the list
+      // did not hold].
+      if (ready.stale()) {
+        ready.reload();
+        picked += start(free - picked, now);
+      } else if (picked === 0 && inFlight.size === 0 && store.unannouncedChanges() === 0) {
+        if (!invariantWarned) {
+          invariantWarned = true;
+          logger.warn(
+            'ready list invariant broken: a discovered file is due that the hash list does not hold; reloading it from the database',
+            { dueSince: at },
+          );
+        }
+        ready.reload();
+        picked += start(free, now);
+      }
+      if (picked === 0 && inFlight.size === 0) scheduleAt(now + dueRetryMs);
+    }
+  }
+
+  /** Starts up to n files the list has ready at `now`; returns how many. */
+  function start(n: number, now: number): number {
+    const picked = ready.peek(n, now, (f) => inFlight.has(f.id));
     for (const file of picked) {
       ready.remove(file.id);
       const p = process(file).finally(() => {
@@ -128,10 +196,7 @@ export function createHashPump(options: HashPumpOptions): HashPump {
       });
       inFlight.set(file.id, p);
     }
-    if (picked.length < free) {
-      const at = store.nextSettleAt(options.settleMs);
-      if (at !== null && at > now) scheduleAt(at);
-    }
+    return picked.length;
   }
 
   function move(id: number, transition: Transition): FileRecord | null {

@@ -16,6 +16,10 @@
 // every committed change, and each announcement adds the file to (or drops it from) the
 // lists it belongs to. The query runs only to (re)load a list: at start, and after the list
 // overflowed its capacity (a scan of 100,000 new files is never held in memory at once).
+// A list that overflowed holds only some of the candidates, and not always the ones due
+// first: a stage whose candidates become due at different times (the hash pump's settle
+// time) must reload when the store says a candidate is due that the list did not give
+// (See [Note: A due file the list did not hold] in hash-pump.ts).
 import type { FileRecord } from '../store/types.js';
 
 export interface ReadyListOptions {
@@ -32,8 +36,15 @@ export interface ReadyListOptions {
 export interface ReadyList {
   /** A committed change of a file: adds, replaces or drops its entry. */
   offer(file: FileRecord): void;
-  /** The database may hold entries the list does not: reload before the next take. */
+  /**
+   * The database may hold entries the list does not: reload before the next take once the
+   * list has drained to half its capacity (at once if it holds fewer).
+   */
   invalidate(): void;
+  /** Reloads from the store before the next take, however full the list is. */
+  reload(): void;
+  /** True when the database may hold candidates the list does not (overflow, invalidate). */
+  stale(): boolean;
   /** Up to n entries ready at `now`, in order, without removing them. */
   peek(n: number, now: number, skip?: (file: FileRecord) => boolean): FileRecord[];
   remove(id: number): void;
@@ -50,8 +61,10 @@ export function createReadyList(options: ReadyListOptions): ReadyList {
   let head = 0;
   let sorted = true;
   let stale = true;
+  let mustReload = false;
 
   function reload(): void {
+    mustReload = false;
     const rows = options.load(options.capacity);
     entries = new Map(rows.map((f) => [f.id, f]));
     stale = rows.length >= options.capacity;
@@ -61,7 +74,7 @@ export function createReadyList(options: ReadyListOptions): ReadyList {
   }
 
   function ordered(): FileRecord[] {
-    if (stale && entries.size < options.capacity / 2) reload();
+    if (mustReload || (stale && entries.size < options.capacity / 2)) reload();
     if (!sorted || head > order.length / 2) {
       order = [...entries.values()].sort(uploadOrder);
       head = 0;
@@ -89,6 +102,11 @@ export function createReadyList(options: ReadyListOptions): ReadyList {
     invalidate() {
       stale = true;
     },
+    reload() {
+      stale = true;
+      mustReload = true;
+    },
+    stale: () => stale,
     peek(n, now, skip) {
       const list = ordered();
       const out: FileRecord[] = [];

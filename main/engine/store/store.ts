@@ -521,6 +521,8 @@ export function createStore(
   let closed = false;
   /** Changes of the open group, announced once it commits. */
   let unannounced: FileChange[] = [];
+  /** Changes committed whose announcement is queued (a microtask away). */
+  let announcing = 0;
   /** The storage fault the store stopped writing on. See [Note: Store fault mode]. */
   let fault: KeepsakeError | null = null;
   const file = options.file ?? db.name;
@@ -608,11 +610,13 @@ export function createStore(
     if (changes.length > 0 && listeners.size > 0 && !closed) {
       // Asynchronously: a listener that applies transitions itself must not re-enter a caller
       // that is still in the middle of its own change.
+      announcing += changes.length;
       queueMicrotask(() => announce(changes));
     }
   }
 
   function announce(changes: readonly FileChange[]): void {
+    announcing -= changes.length;
     if (closed) return;
     for (const listener of [...listeners]) {
       try {
@@ -801,6 +805,7 @@ export function createStore(
         throw enterFault(err) ?? err;
       }
     },
+    unannouncedChanges: () => unannounced.length + announcing,
     fault: () => fault,
     retryAfterFault() {
       if (fault === null) return true;

@@ -248,6 +248,12 @@ export interface Store {
   onCommitted(listener: CommittedListener): () => void;
   /** Commits the open group now (before a read from another process, before exit). */
   commit(): void;
+  /**
+   * File changes this connection already sees that onCommitted() listeners have not heard of
+   * yet (the open group, or a committed group whose announcement is queued). While it is not
+   * 0, a stage's in-memory list may lag the database without anything being lost.
+   */
+  unannouncedChanges(): number;
 
   // ---- metadata ----
   metadataPending(limit: number): FileRecord[];
