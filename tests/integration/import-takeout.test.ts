@@ -15,7 +15,7 @@ import type { TakeoutReport } from '../../main/engine/import/takeout/takeout-imp
 import { createVaultClient, type VaultClient } from '../../main/engine/vault/vault-client.js';
 import { describeRun, killAllChildren, parseJsonOutput, runCli } from '../support/cli.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
-import { startTestVault, type TestVault } from '../support/vault.js';
+import { startTestVault, type TestVault, uploadBuffer } from '../support/vault.js';
 import { writeZip } from '../support/zip-writer.js';
 
 const OSX = 'takeout/osxphotos/Takeout';
@@ -225,8 +225,26 @@ describe('keepsake import takeout', () => {
     await writeZip(zip2, part2);
     const before = await readdir(input);
 
+    // One photo was backed up before, with what a backup reads from the file itself.
+    const tulips = readFileSync(corpusFile(`${OSX}/Google Photos/Photos from 2019/Tulips.jpg`));
+    const up = await uploadBuffer(vault, tulips, { filename: 'Tulips.jpg' });
+    assert.equal(up.res.status, 201, up.text);
+    await client.putMetadata(up.sha256, {
+      captureTime: '2019-04-15T10:00:00.000+02:00',
+      captureTimeSource: 'exif_original',
+      timeZone: { offsetMinutes: 120, source: 'assumed_local' },
+      gps: null,
+      camera: { make: 'Apple', model: 'iPhone X' },
+      width: 4032,
+      height: 3024,
+      durationSec: null,
+      orientation: 1,
+      mime: 'image/jpeg',
+    });
+
     const first = await importTakeout([zip1, zip2]);
-    assert.equal(first.uploaded, 13);
+    assert.equal(first.uploaded, 12);
+    assert.equal(first.alreadyOnVault, 1);
     assert.equal(first.matchedSidecars, 16);
     assert.equal(first.unmatchedSidecars.length, 5);
     assert.deepEqual(first.problems, []);
@@ -245,6 +263,16 @@ describe('keepsake import takeout', () => {
         ['Pumpkin Farm', 3],
       ],
     );
+    const before2019 = (await client.asset(up.sha256))?.metadata as {
+      camera: unknown;
+      width: number;
+      captureTime: string;
+      source: string;
+    };
+    assert.deepEqual(before2019.camera, { make: 'Apple', model: 'iPhone X' });
+    assert.equal(before2019.width, 4032);
+    assert.equal(before2019.source, 'takeout');
+    assert.equal(Date.parse(before2019.captureTime), taken.get(up.sha256));
     // nothing was written next to the input, and nothing is left staged
     assert.deepEqual(await readdir(input), before);
     const staging = join(tmp.dir, 'data', 'import-staging');

@@ -9,6 +9,8 @@ import type { VaultUsage } from '../../../common/contract.js';
 import {
   type AlbumJson,
   type AlbumSummary,
+  type AssetJson,
+  assetJsonSchema,
   albumJsonSchema,
   albumListSchema,
   type CreateAlbumRequest,
@@ -103,6 +105,8 @@ export interface VaultClient {
     limit: number,
     signal?: AbortSignal,
   ): Promise<LocationPage>;
+  /** One asset with its metadata (GET /api/v1/assets/:sha256); null when not held. */
+  asset(sha256: string, signal?: AbortSignal): Promise<AssetJson | null>;
   /** One page of assets with their metadata (GET /api/v1/assets). */
   listAssets(after: string | null, limit: number, signal?: AbortSignal): Promise<AssetPage>;
   /** The devices the vault knows places of, with what each holds. */
@@ -318,6 +322,20 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       const body = await call('GET', `api/v1/assets?${params.toString()}`, what, undefined, signal);
       const parsed = assetPageSchema.safeParse(body);
       if (!parsed.success) throw notUnderstood(`${base}/api/v1/assets`, what);
+      return parsed.data;
+    },
+    async asset(sha256, signal) {
+      const what = 'read an asset on the vault';
+      const path = `api/v1/assets/${sha256}`;
+      let body: unknown;
+      try {
+        body = await call('GET', path, what, undefined, signal);
+      } catch (err) {
+        if (err instanceof UploadHttpError && err.status === 404) return null;
+        throw err;
+      }
+      const parsed = assetJsonSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/${path}`, what);
       return parsed.data;
     },
     async albums(signal) {

@@ -33,6 +33,7 @@ import { folderRole } from './album-folders.js';
 import type { ExportEntry, ExportSource } from './export-source.js';
 import { matchSidecars, type MediaMatch } from './sidecar-match.js';
 import {
+  mergeMetadata,
   metadataFromSidecar,
   parseTakeoutAlbum,
   parseTakeoutSidecar,
@@ -305,6 +306,13 @@ export async function importTakeout(
     const withMetadata = [...contents.values()].filter(
       (c): c is Content & { metadata: MediaMetadata } => c.metadata !== null && held.has(c.sha256),
     );
+    // Content the vault held before keeps what a backup read from the file itself.
+    const sentNow = new Set(missing);
+    const before = withMetadata.filter((c) => !sentNow.has(c));
+    await eachLimited(before, HASH_PARALLEL, async (c) => {
+      const asset = await deps.vault?.asset(c.sha256, signal);
+      if (asset && asset.metadata !== null) c.metadata = mergeMetadata(asset.metadata, c.metadata);
+    });
     if (withMetadata.length > 0) {
       const results = await deps.vault.putMetadataBatch(
         withMetadata.map((c) => ({ sha256: c.sha256, metadata: c.metadata })),

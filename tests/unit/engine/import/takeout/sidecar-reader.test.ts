@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import tzLookup from '@photostructure/tz-lookup';
 import { mediaMetadataSchema } from '../../../../../common/vault-protocol.js';
 import {
+  mergeMetadata,
   metadataFromSidecar,
   parseTakeoutAlbum,
   parseTakeoutSidecar,
@@ -129,5 +130,60 @@ describe('what a Takeout sidecar says about its photo', () => {
     );
     assert.ok(album.ok);
     assert.equal(album.value.title, "Gopher's gallery");
+  });
+
+  it("laid over what a backup read from the file: camera and file facts stay, the date is the sidecar's", () => {
+    const fromFile = {
+      captureTime: '2021-04-08T12:00:00.000+02:00',
+      captureTimeSource: 'exif_original' as const,
+      timeZone: { offsetMinutes: 120, source: 'assumed_local' as const },
+      gps: null,
+      camera: { make: 'Apple', model: 'iPhone 12' },
+      width: 4032,
+      height: 3024,
+      durationSec: null,
+      orientation: 6,
+      mime: 'image/jpeg',
+      originalPath: 'Pictures/IMG_4179.jpeg',
+    };
+    const sidecarMeta = metadataFromSidecar(
+      sidecar(`${OSX}/Photos from 2021/IMG_4179.jpeg.json`),
+      opts,
+    );
+    const merged = mergeMetadata(fromFile, sidecarMeta);
+    assert.deepEqual(merged.camera, fromFile.camera);
+    assert.equal(merged.width, 4032);
+    assert.equal(merged.orientation, 6);
+    assert.equal(merged.originalPath, 'Pictures/IMG_4179.jpeg');
+    assert.equal(merged.captureTime, '2021-04-08T16:04:55.000-07:00');
+    assert.equal(merged.captureTimeSource, 'takeout');
+    assert.deepEqual(merged.gps, sidecarMeta.gps);
+    assert.equal(merged.favorite, true);
+    assert.equal(merged.source, 'takeout');
+    assert.ok(mediaMetadataSchema.safeParse(merged).success);
+  });
+
+  it('the same instant with a known zone from the file keeps that zone (the sidecar has none)', () => {
+    const fromFile = {
+      captureTime: '2025-03-13T18:05:10.000+01:00',
+      captureTimeSource: 'exif_original' as const,
+      timeZone: { offsetMinutes: 60, source: 'offset_time_original' as const },
+      gps: null,
+      camera: null,
+      width: null,
+      height: null,
+      durationSec: null,
+      orientation: null,
+      mime: null,
+    };
+    const merged = mergeMetadata(
+      fromFile,
+      metadataFromSidecar({ photoTakenTime: { timestamp: '1741885510' } }, opts),
+    );
+    assert.equal(merged.captureTime, fromFile.captureTime);
+    assert.deepEqual(merged.timeZone, fromFile.timeZone);
+    // metadata the vault holds that is not valid is replaced whole
+    const sidecarOnly = metadataFromSidecar({ photoTakenTime: { timestamp: '1741885510' } }, opts);
+    assert.deepEqual(mergeMetadata({ bogus: 1 }, sidecarOnly), sidecarOnly);
   });
 });
