@@ -10,9 +10,11 @@
 // left by a crash, by an older vault without previews, or by a rebuild, and a newly verified
 // asset (VaultIndex.onNewAssets, the one place every upload path commits through) only wakes
 // it: the upload's answer never waits for a picture. An attempt that fails for a passing
-// reason (a write error, exiftool not starting) leaves no row, so it is tried again at the
-// next start; a lasting one (undecodable, no decoder) is recorded as 'none' with its reason,
-// and is the asset's note. The pool is small and sharp runs one libvips thread per image
+// reason (a write error, exiftool not starting) leaves no row, so it is tried again: the
+// worker walks from the start again after RETRY_MIN_MS, doubling to RETRY_MAX_MS while
+// failures go on, and at every start. A lasting one (undecodable, no decoder) is recorded as
+// 'none' with its reason, and is the asset's note. Content whose damaged blob a new upload
+// repaired is forgotten and made again (its old outcome came from the bad bytes). The pool is small and sharp runs one libvips thread per image
 // (See [Note: Preview pacing]).
 //
 // [Note: Preview pacing]
@@ -32,6 +34,8 @@ import type { PreviewRenderer, RenderedPreviews } from './preview-render.js';
 
 export const PREVIEWS_DIR = 'previews';
 const PAGE = 64;
+const RETRY_MIN_MS = 60_000;
+const RETRY_MAX_MS = 60 * 60_000;
 
 export interface PreviewOptions {
   /** pictures made at once; default 1 (See [Note: Preview pacing]) */
@@ -99,6 +103,10 @@ export class PreviewWorker {
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private readonly concurrency: number;
+  /** a passing failure happened since the last walk from the start */
+  private failed = false;
+  private retryMs = RETRY_MIN_MS;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: PreviewWorkerDeps) {
     this.concurrency = Math.max(1, deps.concurrency ?? 1);
@@ -144,8 +152,16 @@ export class PreviewWorker {
     this.cursor = 0;
   }
 
+  /** This content's bytes were replaced (a repair): its previews are made again. */
+  remake(sha256: string): void {
+    this.deps.index.previews.forget(sha256);
+    this.rewind();
+    this.notify();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
     this.wake?.();
     await this.loop;
     await this.deps.renderer.close();
@@ -156,24 +172,41 @@ export class PreviewWorker {
       this.woken = false;
       await this.processPending();
       if (this.stopped) return;
+      if (this.failed) this.scheduleRetry();
       if (!this.woken) await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
     }
+  }
+
+  /** See [Note: Preview work is the index]: passing failures are tried again, later. */
+  private scheduleRetry(): void {
+    this.failed = false;
+    if (this.retryTimer !== undefined) return;
+    const delay = this.retryMs;
+    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.rewind();
+      this.notify();
+    }, delay);
+    this.retryTimer.unref();
   }
 
   private async makeOne(item: PendingPreview): Promise<void> {
     const { index, blobs, files, renderer, logger, now } = this.deps;
     try {
       if (!(await blobs.has(item.sha256))) {
-        // The content's health is the scrubber's business; a repair re-uploads it, and the
-        // next start makes its previews.
+        // The content's health is the scrubber's business; an upload repairs it, and its
+        // previews are made then (remake) or at the next retry.
         logger.warn('no preview made: the stored content is missing', { sha256: item.sha256 });
+        this.failed = true;
         return;
       }
       const outcome = await renderer.render(blobs.pathOf(item.sha256), item);
       if ('made' in outcome) {
         await files.write(item.sha256, outcome.made);
         index.previews.record(item.sha256, { state: 'made', source: outcome.made.source }, now());
+        this.retryMs = RETRY_MIN_MS;
       } else {
         await files.remove(item.sha256);
         index.previews.record(item.sha256, { state: 'none', reason: outcome.none }, now());
@@ -181,7 +214,8 @@ export class PreviewWorker {
       }
     } catch (err) {
       if (this.stopped) return; // the index may be closing under us
-      logger.warn('making a preview failed; it is tried again at the next start', {
+      this.failed = true;
+      logger.warn('making a preview failed; it is tried again later', {
         sha256: item.sha256,
         error: String(err),
       });

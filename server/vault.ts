@@ -173,6 +173,8 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       repaired: (sha256) => {
         idx.health.record(sha256, 'ok', now());
         logger.info('repaired stored content with a verified upload', { sha256 });
+        // (called only for uploads, so after previewWorker below is set)
+        previewWorker?.remake(sha256);
       },
     });
     await blobs.init();

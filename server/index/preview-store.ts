@@ -63,6 +63,7 @@ export class PreviewStore {
         'SELECT state, COUNT(*) AS n FROM previews GROUP BY state',
       ),
       clear: db.prepare('DELETE FROM previews'),
+      forget: db.prepare<[string]>('DELETE FROM previews WHERE sha256 = ?'),
     };
   }
 
@@ -93,6 +94,11 @@ export class PreviewStore {
     const out = { made: 0, none: 0 };
     for (const r of this.stmts.counts.all()) out[r.state] = r.n;
     return out;
+  }
+
+  /** Forgets one content's outcome: it is pending again. */
+  forget(sha256: string): void {
+    this.stmts.forget.run(sha256);
   }
 
   /** Forgets every outcome: every asset is pending again (a rebuild). */

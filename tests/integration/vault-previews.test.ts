@@ -23,6 +23,7 @@ import {
 } from '../../server/preview-render.js';
 import { killAllChildren, runCli } from '../support/cli.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
+import { blobPath, flipByte } from '../support/vault-damage.js';
 import {
   type BatchFile,
   postBatch,
@@ -258,6 +259,32 @@ describe('vault previews: background work', () => {
         assert.equal(Math.max(m.width ?? 0, m.height ?? 0), 256);
         assert.ok((m.height ?? 0) > (m.width ?? 0), 'portrait stays portrait');
       }
+    } finally {
+      renderer.release();
+      await vault.close();
+    }
+  });
+
+  it('content whose damaged bytes an upload repaired gets its previews made again', async () => {
+    const renderer = gated(createPreviewRenderer({ ffmpegPath: null }));
+    const vault = await startTestVault({ scrub: false, previews: { renderer } });
+    try {
+      const photo = await corpus('ianare-exif-samples/jpg/orientation/landscape_3.jpg');
+      const [sha] = await uploaded(vault, [photo]);
+      // The disk damages the blob before its previews are made: they cannot be.
+      await flipByte(blobPath(vault.dataDir, sha!), 0);
+      renderer.release();
+      assert.equal((await settled(vault, sha!)).state, 'none');
+      const verify = await vaultFetch(vault, '/api/v1/verify', {
+        method: 'POST',
+        body: JSON.stringify({ sha256: [sha] }),
+      });
+      assert.equal(verify.status, 200);
+      // A client holding the original uploads it again: the blob is repaired...
+      await uploaded(vault, [photo]);
+      // ...and the previews are made from the good bytes.
+      assert.equal((await settled(vault, sha!)).state, 'made');
+      assert.equal((await picture(vault, sha!, 'thumbnail')).res.status, 200);
     } finally {
       renderer.release();
       await vault.close();
