@@ -1,6 +1,7 @@
 // The engine's seams to the outside world (see DESIGN.md "Boundaries the engine is built
 // around"). Production and tests pass real implementations; a seeded simulation may pass
 // deterministic ones. Nothing below main/engine/ calls Date.now() or setTimeout directly.
+import { displayJson } from './raw-path.js';
 
 /** Wall-clock time and timers. */
 export interface Clock {
@@ -77,9 +78,9 @@ export function jsonLogger(
     (level: keyof typeof order) =>
     (msg: string, fields?: LogFields): void => {
       if (order[level] < order[minLevel]) return;
-      write(
-        `${JSON.stringify({ t: new Date(clock.now()).toISOString(), level, msg, ...base, ...fields })}\n`,
-      );
+      const entry = { t: new Date(clock.now()).toISOString(), level, msg, ...base, ...fields };
+      // a path that is not UTF-8 is logged as a person reads it (U+FFFD)
+      write(`${displayJson(entry)}\n`);
     };
   return {
     debug: log('debug'),

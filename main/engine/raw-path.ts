@@ -27,7 +27,8 @@
 //   location), and restore writes the name back from those bytes.
 // - What a person reads (status, `keepsake files`, the UI, logs) is displayPath(): each
 //   escaped byte shows as U+FFFD. Writing such a string to a terminal or the browser shows
-//   U+FFFD too (both encode a lone surrogate as U+FFFD), so only JSON needs the explicit call.
+//   U+FFFD too (both encode a lone surrogate as U+FFFD), so only JSON needs the explicit call
+//   (displayJson; `keepsake files --json` adds the exact bytes as base64 beside it).
 // macOS (APFS, HFS+) and Windows (UTF-16) do not let such names exist on their own disks; on
 // those systems the escape is simply never produced.
 
@@ -109,4 +110,9 @@ export function fsPath(path: string): string | Buffer {
 /** The path as a person reads it: each byte that is not UTF-8 shows as U+FFFD. */
 export function displayPath(path: string): string {
   return hasRawBytes(path) ? path.replace(loneSurrogates, '\uFFFD') : path;
+}
+
+/** JSON text with every string as a person reads it (for --json output and log lines). */
+export function displayJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? displayPath(v) : v));
 }

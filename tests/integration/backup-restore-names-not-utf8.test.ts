@@ -96,6 +96,8 @@ describe('names that are not UTF-8', () => {
     assert.equal(summary.failed, 0);
     assert.equal(summary.backedUp + summary.duplicates, tree.length);
     assert.equal(summary.duplicates, 1); // the copy in the Latin-1 folder
+    // what a person reads (summary, logs) shows U+FFFD, never an escape of the engine's own
+    assert.ok(!/\\ud[c-f]/i.test(backup.stdout + backup.stderr), describeRun(backup));
 
     // The engine knows each by its exact name, and read the photo's own date from it.
     const rows = await listEngineFiles(dataDir);
@@ -160,5 +162,28 @@ describe('names that are not UTF-8', () => {
       original,
       'every name back byte for byte, with its content and mtime',
     );
+
+    // A second restore finds each file there under its exact name and downloads nothing.
+    const again = await runCli([
+      'restore',
+      '--to',
+      out,
+      '--from',
+      vault.url,
+      '--token',
+      vault.token,
+      '--data-dir',
+      join(temp.dir, 'fresh-data'),
+      '--json',
+    ]);
+    assert.equal(again.code, 0, describeRun(again));
+    const second = parseJsonOutput<{ restored: number; skipped: number; bytesDownloaded: number }>(
+      again,
+    );
+    assert.deepEqual(
+      { restored: second.restored, skipped: second.skipped, bytes: second.bytesDownloaded },
+      { restored: 0, skipped: tree.length, bytes: 0 },
+    );
+    assert.equal(rawTree(Buffer.from(join(out, 'Photos'))).size, tree.length, 'no extra copies');
   });
 });

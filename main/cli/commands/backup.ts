@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import type { FileRow, Folder, StateCounts } from '../../../common/contract.js';
 import type { KeepsakeEngine } from '../../engine/api.js';
 import { KeepsakeError } from '../../engine/errors.js';
+import { displayJson } from '../../engine/raw-path.js';
 import { deviceOf } from '../../engine/runtime/vault-place.js';
 import { openHost, type Host } from '../../host/host.js';
 import {
@@ -359,7 +360,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
     }
     if (stopped !== null) summary.stopped = { code: stopped.code, message: stopped.message };
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      process.stdout.write(`${displayJson(summary)}\n`); // names as a person reads them
     } else {
       printHuman(summary);
     }

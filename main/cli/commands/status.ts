@@ -11,6 +11,7 @@ import { databasePath, lockFileName } from '../../engine/data-dir.js';
 import { storageProblem } from '../../engine/store/database.js';
 import { readStatusSnapshot } from '../../engine/runtime/snapshot.js';
 import { describeFailure, parseEngineCliOptions } from '../engine-setup.js';
+import { displayJson } from '../../engine/raw-path.js';
 
 interface StatusOptions {
   dataDir?: string;
@@ -103,7 +104,7 @@ export function runStatus(opts: StatusOptions): number {
       },
     };
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(report)}\n`);
+      process.stdout.write(`${displayJson(report)}\n`);
       return 0;
     }
     const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -28,6 +28,7 @@ import { createHttpClient } from '../../engine/vault/http-client.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
 import { startEmbeddedVault, type EmbeddedVault } from '../../host/embedded-vault.js';
 import { cliLogger, describeFailure, UsageError, vaultFlag } from '../engine-setup.js';
+import { displayJson } from '../../engine/raw-path.js';
 
 interface VerifyOptions {
   all?: boolean;
@@ -177,7 +178,7 @@ export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
         });
       }
       if (process.stderr.isTTY && !opts.json) process.stderr.write('\r\x1b[K');
-      if (opts.json) process.stdout.write(`${JSON.stringify(receiptJson(receipt))}\n`);
+      if (opts.json) process.stdout.write(`${displayJson(receiptJson(receipt))}\n`);
       else printReceipt(receipt);
       return receipt.problemCount > 0 ? 1 : 0;
     } finally {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   decodeRawName,
+  displayJson,
   displayPath,
   fsPath,
   hasRawBytes,
@@ -30,6 +31,7 @@ describe('names that are not UTF-8', () => {
     assert.deepEqual(rawPathBytes(name), raw);
     assert.deepEqual(fsPath(name), raw);
     assert.equal(displayPath(name), 'caf\uFFFD.jpg');
+    assert.equal(displayJson({ path: name, n: 1 }), '{"path":"caf\uFFFD.jpg","n":1}');
   });
 
   it('two names that show the same stay two names', () => {
