@@ -1,6 +1,7 @@
 // Where each file lives, told to the vault (issue 10 section 1): every backed-up and duplicate
 // file's place (device, folder label, path inside the folder as raw bytes, size, mtime) is
-// registered in batches of up to 1,000, and a file that went missing has its place marked gone.
+// registered in batches of up to 1,000, and a file that went missing, or whose watched folder
+// was removed (a tombstone), has its place marked gone.
 // It never moves a file's state and never holds an upload up.
 //
 // Invariant: a file's location columns (location_sha256, location_mtime_ms) say what the
@@ -24,7 +25,7 @@ import type { DeviceIdentity } from '../device.js';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import { rawPathBytes } from '../raw-path.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
-import type { FileRecord, FolderRecord, Store } from '../store/store.js';
+import type { FileRecord, FolderRecord, LocationTombstone, Store } from '../store/store.js';
 import type { VaultClient } from '../vault/vault-client.js';
 import { backoffDelay, defaultBackoff } from './backoff.js';
 import { safeStates } from './transitions.js';
@@ -160,6 +161,10 @@ export function createLocationPump(options: LocationPumpOptions): LocationPump {
           return;
         }
       }
+      while (!closed && options.sendingAllowed()) {
+        const tombstones = store.locationTombstones(batchSize);
+        if (tombstones.length === 0 || !(await sendTombstones(tombstones))) return;
+      }
     } finally {
       sending = false;
     }
@@ -238,6 +243,57 @@ export function createLocationPump(options: LocationPumpOptions): LocationPump {
   }
 
   /**
+   * Places of a removed folder's files: marked gone on the vault (only where it still holds
+   * the content we told it), then forgotten. false when the vault failed (retry scheduled).
+   */
+  async function sendTombstones(tombstones: readonly LocationTombstone[]): Promise<boolean> {
+    const device = options.device();
+    const ok = await guarded(() =>
+      vault.markLocationsGone(
+        device.id,
+        tombstones.map((t) => ({
+          folder: t.folder,
+          pathB64: t.path.toString('base64'),
+          sha256: t.sha256,
+        })),
+        controller.signal,
+      ),
+    );
+    if (ok) store.dropLocationTombstones(tombstones.map((t) => t.id));
+    return ok;
+  }
+
+  /**
+   * Runs one request to the vault: false when it failed as a whole (a retry is scheduled with
+   * the shared backoff, or the engine pauses on a refused token) or the pump is closing.
+   */
+  async function guarded(request: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await request();
+    } catch (err) {
+      if (isAbortError(err) || closed) return false;
+      if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
+        options.events.pauseRequired('sign_in_needed', err.message);
+        return false;
+      }
+      failures++;
+      const delay = backoffDelay(defaultBackoff, failures);
+      logger.warn('registering file locations failed; will retry', {
+        error: String(err),
+        delay,
+      });
+      retryTimer = clock.setTimeout(() => {
+        retryTimer = null;
+        kick();
+      }, delay);
+      retryTimer.unref?.();
+      return false;
+    }
+    failures = 0;
+    return true;
+  }
+
+  /**
    * Records what the vault now holds at the file's place (only one batch is ever in flight,
    * so nothing newer can be overwritten), and looks at the file again if it moved on.
    */
@@ -256,7 +312,12 @@ export function createLocationPump(options: LocationPumpOptions): LocationPump {
     drained() {
       if (sending || queued) return false;
       if (!options.sendingAllowed()) return true;
-      return loaded && pending.size === 0 && retryTimer === null;
+      return (
+        loaded &&
+        pending.size === 0 &&
+        retryTimer === null &&
+        store.locationTombstones(1).length === 0
+      );
     },
     async close() {
       closed = true;

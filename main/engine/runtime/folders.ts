@@ -15,6 +15,7 @@ import { fsPath } from '../raw-path.js';
 import { identityOf } from '../hash/index.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { StatPath } from '../pipeline/hash-pump.js';
+import { folderLabels } from '../pipeline/location-pump.js';
 import {
   applyEntry,
   applyGone,
@@ -490,8 +491,12 @@ export function createFolders(options: FoldersOptions): Folders {
       for (const f of store.filesOfFolder(id)) {
         if (f.uploadUrl && f.state !== 'uploading') options.abandonUpload(f.uploadUrl);
       }
-      store.removeFolder(id);
+      // The vault is told its places are gone (by the location pump, from tombstones), never
+      // left believing these files are still here.
+      store.removeFolder(id, folderLabels(store.listFolders()).get(id));
+      store.commit();
       runtime.delete(id);
+      options.kickAll();
       options.activity({
         level: 'info',
         message: `Stopped watching ${folder.path} (what is on the vault stays there)`,

@@ -230,6 +230,19 @@ ALTER TABLE files ADD COLUMN emptied_from INTEGER; -- bytes the file had when it
 CREATE INDEX files_empty ON files(state) WHERE size = 0;
 `;
 
+// 0012: a watched folder the person removed leaves, for each file whose place the vault knows,
+// a tombstone: the location pump marks those places gone on the vault, then drops them. The
+// folder's files are forgotten at once, but the vault is never left believing they are there.
+const m0012_location_tombstones = `
+CREATE TABLE location_tombstones (
+  id         INTEGER PRIMARY KEY,
+  folder     TEXT NOT NULL,    -- the removed folder's label on the vault (see folderLabels)
+  path       BLOB NOT NULL,    -- the file's path inside that folder: its exact bytes, '/'-separated
+  sha256     TEXT NOT NULL,    -- the content the vault records there (marked gone only while it still does)
+  created_at INTEGER NOT NULL  -- unix ms when the folder was removed
+) STRICT;
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -242,6 +255,7 @@ export const migrations: readonly Migration[] = [
   { version: 9, name: '0009_ctime', sql: m0009_ctime },
   { version: 10, name: '0010_raw_names', sql: m0010_raw_names },
   { version: 11, name: '0011_emptied_from', sql: m0011_emptied_from },
+  { version: 12, name: '0012_location_tombstones', sql: m0012_location_tombstones },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

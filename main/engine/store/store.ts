@@ -367,6 +367,15 @@ export function createStore(
        VALUES (@path, @include, @exclude, @now)`,
     ),
     deleteFolder: db.prepare<[number]>('DELETE FROM folders WHERE id = ?'),
+    buryLocations: db.prepare<[string, number, number]>(
+      `INSERT INTO location_tombstones (folder, path, sha256, created_at)
+       SELECT ?, coalesce(rel_path_raw, CAST(rel_path AS BLOB)), location_sha256, ? FROM files
+        WHERE folder_id = ? AND location_sha256 IS NOT NULL ORDER BY id`,
+    ),
+    tombstones: db.prepare<[number], { id: number; folder: string; path: Buffer; sha256: string }>(
+      'SELECT id, folder, path, sha256 FROM location_tombstones ORDER BY id LIMIT ?',
+    ),
+    dropTombstone: db.prepare<[number]>('DELETE FROM location_tombstones WHERE id = ?'),
     setFolderRules: db.prepare(
       'UPDATE folders SET include_globs = @include, exclude_globs = @exclude WHERE id = @id',
     ),
@@ -984,6 +993,16 @@ export function createStore(
     locationsPending(afterId, limit) {
       return q.locationsPending.all(afterId, limit).map(toFile);
     },
+    locationTombstones(limit) {
+      return q.tombstones
+        .all(limit)
+        .map((r) => ({ id: r.id, folder: r.folder, path: r.path, sha256: r.sha256 }));
+    },
+    dropLocationTombstones(ids) {
+      writeOrDrop(() => {
+        for (const id of ids) q.dropTombstone.run(id);
+      });
+    },
 
     // ---- folders ----
     listFolders() {
@@ -1010,8 +1029,11 @@ export function createStore(
       if (row === undefined) throw new Error('inserted folder vanished');
       return toFolder(row);
     },
-    removeFolder(id) {
-      write(() => q.deleteFolder.run(id));
+    removeFolder(id, vaultLabel) {
+      write(() => {
+        if (vaultLabel !== undefined) q.buryLocations.run(vaultLabel, clock.now(), id);
+        q.deleteFolder.run(id);
+      });
     },
     setFolderRules(id, include, exclude) {
       write(() =>

@@ -31,6 +31,16 @@ export interface FolderProblemRecord {
   since: number;
 }
 
+/** A place on the vault of a file of a removed folder, to be marked gone there. */
+export interface LocationTombstone {
+  id: number;
+  /** the removed folder's label on the vault */
+  folder: string;
+  /** the exact bytes of the path inside that folder, '/'-separated */
+  path: Buffer;
+  sha256: string;
+}
+
 export interface StoredError {
   code: string;
   message: string;
@@ -276,14 +286,22 @@ export interface Store {
    * is still registered.
    */
   locationsPending(afterId: number, limit: number): FileRecord[];
+  /** Places of removed folders the vault has not been told are gone, oldest first. */
+  locationTombstones(limit: number): LocationTombstone[];
+  /** The vault was told: forget these tombstones. */
+  dropLocationTombstones(ids: readonly number[]): void;
 
   // ---- folders ----
   listFolders(): FolderRecord[];
   getFolder(id: number): FolderRecord | null;
   getFolderByPath(path: string): FolderRecord | null;
   addFolder(path: string, include: string[], exclude: string[]): FolderRecord;
-  /** Forgets a folder and its files (never touches the vault or the disk). */
-  removeFolder(id: number): void;
+  /**
+   * Forgets a folder and its files (never touches the vault or the disk). With `vaultLabel`
+   * (the folder's name on the vault), each file whose place the vault knows leaves a
+   * tombstone, in the same transaction, for the location pump to mark gone.
+   */
+  removeFolder(id: number, vaultLabel?: string): void;
   setFolderRules(id: number, include: string[], exclude: string[]): void;
   setFolderScanned(id: number, at: number): void;
   /**

@@ -59,6 +59,7 @@ describe('store migrations', () => {
         'files',
         'folder_problems',
         'folders',
+        'location_tombstones',
         'settings',
         'vault_repairs',
         'verify_receipts',

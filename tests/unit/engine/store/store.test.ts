@@ -362,6 +362,22 @@ describe('store', () => {
     assert.match(plan, /files_empty/, plan);
   });
 
+  it('removing a folder leaves a tombstone for each file whose place the vault knows, with its exact name', () => {
+    const told = addFile('backed_up', { path: '/photos/told.jpg' });
+    store.update(told.id, { locationSha256: 'b'.repeat(64) });
+    addFile('backed_up', { path: '/photos/untold.jpg' });
+    const folder = store.getFolderByPath('/photos')!;
+    store.removeFolder(folder.id, 'photos');
+    assert.equal(store.getFile(told.id), null, 'the files are forgotten');
+    const tombstones = store.locationTombstones(10);
+    assert.deepEqual(
+      tombstones.map((t) => [t.folder, t.path.toString('utf8'), t.sha256]),
+      [['photos', 'told.jpg', 'b'.repeat(64)]],
+    );
+    store.dropLocationTombstones(tombstones.map((t) => t.id));
+    assert.deepEqual(store.locationTombstones(10), []);
+  });
+
   it('orders uploads manual additions first, then newest first, skipping pending retries', () => {
     const old = addFile('queued', { mtimeMs: 1000 });
     const newer = addFile('queued', { mtimeMs: 5000 });
