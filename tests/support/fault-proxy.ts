@@ -28,7 +28,13 @@ export type Fault =
   /** Forward the request, swallow whatever the server answers (connection stays open). */
   | { kind: 'dropResponse'; once?: boolean }
   /** Client->server bytes through one bucket shared by every connection. */
-  | { kind: 'throttle'; bytesPerSecond: number };
+  | { kind: 'throttle'; bytesPerSecond: number }
+  /**
+   * Forward `afterBytes` of what the server answers on a connection (counted from the later
+   * of "the connection opened" and "this fault was set"), then reset it: a download cut
+   * mid-body.
+   */
+  | { kind: 'cutResponse'; afterBytes: number; once?: boolean };
 
 export interface FaultProxy {
   port: number;
@@ -65,6 +71,10 @@ interface ConnectionState {
   stalled: boolean;
   droppingResponse: boolean;
   done: boolean;
+  /** server->client bytes on this connection, and the count when the fault last changed */
+  received: number;
+  receivedGeneration: number;
+  receivedBase: number;
 }
 
 export async function startFaultProxy(options: {
@@ -129,6 +139,13 @@ export async function startFaultProxy(options: {
     conn.upstream.destroy();
   };
 
+  /** Resets both sides once what was written towards the client has been handed over. */
+  const killAfterFlush = (conn: ConnectionState): void => {
+    conn.done = true;
+    conn.upstream.destroy();
+    conn.client.write(Buffer.alloc(0), () => conn.client.resetAndDestroy());
+  };
+
   /** Applies the current fault to one chunk going client->server. */
   const forwardChunk = async (conn: ConnectionState, chunk: Buffer): Promise<void> => {
     let data = chunk;
@@ -141,7 +158,7 @@ export async function startFaultProxy(options: {
       }
       const pos = conn.sent - conn.base; // bytes since the fault applies to this connection
       const fault = current?.fault;
-      if (!current || !fault || fault.kind === 'dropResponse') {
+      if (!current || !fault || fault.kind === 'dropResponse' || fault.kind === 'cutResponse') {
         conn.sent += data.length;
         await writeUpstream(conn, data);
         return;
@@ -256,6 +273,9 @@ export async function startFaultProxy(options: {
       stalled: false,
       droppingResponse: false,
       done: false,
+      received: 0,
+      receivedGeneration: active?.generation ?? 0,
+      receivedBase: 0,
     };
     open.add(conn);
     client.setNoDelay(true);
@@ -292,6 +312,20 @@ export async function startFaultProxy(options: {
         if (fire(current)) conn.droppingResponse = true;
       }
       if (conn.droppingResponse) return;
+      if (current?.fault.kind === 'cutResponse') {
+        if (conn.receivedGeneration !== current.generation) {
+          conn.receivedGeneration = current.generation;
+          conn.receivedBase = conn.received;
+        }
+        const room = current.fault.afterBytes - (conn.received - conn.receivedBase);
+        if (room < chunk.length && fire(current)) {
+          if (room > 0) client.write(chunk.subarray(0, room));
+          conn.received += Math.max(0, room);
+          killAfterFlush(conn);
+          return;
+        }
+      }
+      conn.received += chunk.length;
       if (!client.write(chunk)) {
         upstream.pause();
         client.once('drain', () => upstream.resume());

@@ -17,6 +17,15 @@
 // Contents are then fetched once each: the first path of a content is downloaded (or copied
 // from an identical file already there), the others are copied from it locally and proven
 // again, so album copies and duplicates cost no extra download.
+//
+// [Note: A failed file keeps its partial]
+// A file whose attempts ran out (the network kept cutting, the vault kept answering 5xx, the
+// content is damaged on the vault for now) keeps its `.keepsake-partial-*` file: the bytes in
+// it came from the vault, so the next run resumes from them instead of starting over. A
+// partial is deleted only when its bytes are proven wrong (the finished file did not hash to
+// the content's SHA-256: fetch-content.ts removes it then), or when it was proven whole but
+// its target was taken meanwhile (EEXIST: the next run places the file under another name,
+// so this partial would never be found again).
 import { lstat, mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isAbortError, KeepsakeError } from '../errors.js';
@@ -217,7 +226,10 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreSummar
           code: typeof code === 'string' ? code : 'internal',
           message: err instanceof Error ? err.message : String(err),
         });
-        await rm(partialPathOf(p.target, p.item.sha256), { force: true }).catch(() => {});
+        // See [Note: A failed file keeps its partial].
+        if (code === 'EEXIST') {
+          await rm(partialPathOf(p.target, p.item.sha256), { force: true }).catch(() => {});
+        }
       } finally {
         progress.filesDone++;
       }
