@@ -2,17 +2,31 @@
 // this file only assembles them, so subcommands stay independent of each other. Usage errors
 // commander finds itself (a missing argument, an unknown option or command) exit 2, as every
 // other bad input does (commander's own default is 1); --help and --version exit 0.
+//
+// Each subcommand's module is imported only when it runs: `keepsake restore` does not load
+// the engine's pipeline, exiftool or the vault server. A first argument naming a command
+// loads that one alone; anything else (--help, a typo) loads them all so help lists them.
 import { Command } from 'commander';
-import { registerBackupCommand } from './commands/backup.js';
-import { registerDaemonCommand } from './commands/daemon.js';
-import { registerFilesCommand } from './commands/files.js';
-import { registerImportCommand } from './commands/import.js';
-import { registerRestoreCommand } from './commands/restore.js';
-import { registerStatusCommand } from './commands/status.js';
-import { registerVaultCommand } from './commands/vault.js';
-import { registerVerifyCommand } from './commands/verify.js';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/** Every subcommand, in the order help lists them. */
+const commands: Record<string, () => Promise<Register>> = {
+  backup: async () => (await import('./commands/backup.js')).registerBackupCommand,
+  daemon: async () => (await import('./commands/daemon.js')).registerDaemonCommand,
+  status: async () => (await import('./commands/status.js')).registerStatusCommand,
+  files: async () => (await import('./commands/files.js')).registerFilesCommand,
+  restore: async () => (await import('./commands/restore.js')).registerRestoreCommand,
+  vault: async () => (await import('./commands/vault.js')).registerVaultCommand,
+  verify: async () => (await import('./commands/verify.js')).registerVerifyCommand,
+  import: async () => (await import('./commands/import.js')).registerImportCommand,
+};
+
+export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
+  const named = argv[2];
+  const wanted =
+    named !== undefined && Object.hasOwn(commands, named) ? [named] : Object.keys(commands);
+  const registers = await Promise.all(wanted.map((name) => commands[name]!()));
   const program = new Command()
     .name('keepsake')
     .description(
@@ -24,15 +38,8 @@ export function buildProgram(): Command {
       // Commander has printed its message already; only the exit code is ours.
       process.exit(err.exitCode === 0 ? 0 : 2);
     });
-  registerBackupCommand(program);
-  registerDaemonCommand(program);
-  registerStatusCommand(program);
-  registerFilesCommand(program);
-  registerRestoreCommand(program);
-  registerVaultCommand(program);
-  registerVerifyCommand(program);
-  registerImportCommand(program);
+  for (const register of registers) register(program);
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+await (await buildProgram()).parseAsync(process.argv);
