@@ -5,8 +5,9 @@
 // did, 2 for bad input, 130 when interrupted.
 //
 // Which vault: --from URL --token TOKEN (a new machine needs nothing else); else the vault
-// set in the data directory's Settings; else the data directory's embedded vault, started in
-// this process (so `keepsake restore --to DIR` alone restores what `keepsake backup` put there).
+// set in the data directory's Settings; else the data directory's embedded vault: the one a
+// running daemon or desktop app serves, else started in this process (so `keepsake restore
+// --to DIR` alone restores what `keepsake backup` put there, daemon running or not).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -24,7 +25,7 @@ import { storedVaultUrl } from '../../engine/runtime/snapshot.js';
 import { createSecretStore } from '../../engine/secret-store.js';
 import { createHttpClient } from '../../engine/vault/http-client.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
-import { startEmbeddedVault, type EmbeddedVault } from '../../host/embedded-vault.js';
+import type { EmbeddedVault } from '../../host/embedded-vault.js';
 import { cliLogger, describeFailure, UsageError, vaultFlag } from '../engine-setup.js';
 
 interface RestoreCliOptions {
@@ -111,6 +112,17 @@ async function chooseVault(opts: RestoreCliOptions): Promise<VaultChoice> {
   if (!existsSync(join(dataDir, 'vault'))) {
     throw new UsageError(
       `no vault to restore from: ${dataDir} has none; give --from URL --token TOKEN`,
+    );
+  }
+  // Loaded only here: the vault server is most of what this command would otherwise load.
+  const { runningEmbeddedVault, startEmbeddedVault } = await import('../../host/embedded-vault.js');
+  // A daemon or the desktop app holding this data directory serves its vault already:
+  // restore through it. See [Note: Finding a running embedded vault].
+  const running = runningEmbeddedVault(dataDir);
+  if (running?.url != null) return { url: running.url, token: running.token, embedded: null };
+  if (running !== null) {
+    throw new UsageError(
+      `the vault in ${dataDir} is in use by process ${running.pid}, which does not say where it listens: stop that process and run this again, or give --from URL --token TOKEN`,
     );
   }
   const embedded = await startEmbeddedVault(dataDir);
