@@ -29,8 +29,9 @@
 // for a large file a final fsync that had to write out everything at once. So:
 // - content GETs go through a bare node:http request on the HttpClient's agents;
 // - the partial is opened once (O_CREAT, fstat gives the resume offset) and that one
-//   descriptor writes, sets the mtime and fsyncs; received chunks are gathered into ~1 MiB
-//   writev calls, one in flight, the socket paused only when 8 MiB wait for the disk;
+//   descriptor writes, sets the mtime and fsyncs; received chunks are gathered into 256 KiB
+//   writev calls, one in flight, and the socket is paused while another 256 KiB waits, so a
+//   kill -9 loses at most about 512 KiB besides the socket buffers;
 // - SHA-256 is computed on the main thread as chunks arrive (node:crypto runs at ~1.5 GB/s
 //   here, below what loopback delivers, and a worker would cost a copy per chunk); the file
 //   is never read back;
@@ -115,7 +116,7 @@ class PartialWriter {
     private readonly fh: FileHandle,
     /** where the next byte goes */
     public position: number,
-    private readonly gather = 1 << 20,
+    private readonly gather = 256 << 10,
     private readonly flushBehind = 32 << 20,
   ) {}
 
@@ -125,7 +126,7 @@ class PartialWriter {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.writing === null && this.pendingBytes >= this.gather) this.writing = this.writeOut();
-    return this.pendingBytes >= 8 * this.gather && this.writing !== null ? this.writing : undefined;
+    return this.pendingBytes >= this.gather && this.writing !== null ? this.writing : undefined;
   }
 
   private async writeOut(): Promise<void> {
