@@ -1,13 +1,26 @@
-// Content-addressed storage: blobs/ab/cd/<sha256>. A blob's name is the SHA-256 of its bytes,
-// computed by the vault from the bytes it stored; a file under its final name is always
-// complete and durable.
+// Content-addressed storage: blobs/ab/<sha256> (blobs/ab/cd/<sha256> in vaults made before
+// that: See [Note: Blob layout]). A blob's name is the SHA-256 of its bytes, computed by the
+// vault from the bytes it stored; a file under its final name is always complete and durable.
+//
+// [Note: Blob layout]
+// One level of 256 directories (ab/<sha256>, as git's objects/), not two (ab/cd/<sha256>,
+// 65,536 leaves). With two levels nearly every new small file of a young vault landed in a
+// directory of its own: a first backup of 2,000 photos made ~2,200 directories (mkdir, and on
+// ext4 the inode allocator's search for each: ~0.5 s of kernel CPU) and fsynced ~3,200
+// directories, where one level fsyncs each of the <= 256 directories a batch touched once.
+// 256 directories of a million blobs hold ~4,000 names each, which ext4 (htree), XFS, APFS
+// and NTFS look up by index. The layout is written beside blobs/ (blobs.layout) when a vault
+// is made, durably, before its first blob; a vault without that file and with anything in
+// blobs/ is from before and keeps ab/cd/<sha256>. An unknown layout is refused, never guessed.
+// (An older Keepsake already refuses a vault this version made: its vault.db is newer.)
 //
 // [Note: Commit order]
 // A verified upload becomes an asset in this order:
-//   1. the partial file is fsynced, then renamed to its final name blobs/ab/cd/<sha256>:
+//   1. the partial file is fsynced, then renamed to its final name blobs/ab/<sha256>:
 //      rename is atomic, so the final name never holds a partial;
-//   2. the directories that gained an entry (ab/cd/, and ab/ or blobs/ when created) are
-//      fsynced, so the rename itself survives power loss;
+//   2. the directories that gained an entry (ab/, and blobs/ when ab/ was created; in the
+//      older layout ab/cd/, and ab/ or blobs/ when created) are fsynced, so the rename
+//      itself survives power loss;
 //   3. only then the asset row is committed in SQLite.
 // A crash between 2 and 3 leaves a blob without a row: harmless (the next upload of that
 // content finds the blob and reuses it). A row without its blob is impossible, short of
@@ -22,8 +35,9 @@
 import * as fs from 'node:fs';
 import { constants } from 'node:fs';
 import { promisify } from 'node:util';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { SHA256_HEX } from '../common/vault-protocol.js';
 
 export { SHA256_HEX };
@@ -36,20 +50,48 @@ export interface BlobRepairs {
   repaired(sha256: string): void;
 }
 
+/** How blob paths are made. See [Note: Blob layout]. */
+export type BlobLayout = 'ab/<sha256>' | 'ab/cd/<sha256>';
+const LAYOUTS: readonly BlobLayout[] = ['ab/<sha256>', 'ab/cd/<sha256>'];
+
 export class BlobStore {
+  readonly layout: BlobLayout;
+  /** false until blobs.layout is on disk (a new vault: written by init()) */
+  private layoutWritten: boolean;
+
   constructor(
     readonly root: string,
     private readonly repairs?: BlobRepairs,
-  ) {}
+  ) {
+    const found = readLayout(layoutFileOf(root));
+    this.layoutWritten = found !== null;
+    this.layout = found ?? (isEmptyOrMissing(root) ? 'ab/<sha256>' : 'ab/cd/<sha256>');
+  }
 
+  /** Makes blobs/ and writes the layout down (durably) before the first blob is stored. */
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true });
+    if (this.layoutWritten) return;
+    const file = layoutFileOf(this.root);
+    const temp = `${file}.${process.pid}.tmp`;
+    await writeFile(temp, `${this.layout}\n`, { mode: 0o600, flush: true });
+    await rename(temp, file);
+    await fsyncDir(dirname(file));
+    this.layoutWritten = true;
   }
 
   /** The final path of a blob. Only ever called with a validated sha256. */
   pathOf(sha256: string): string {
     if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
-    return join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+    return this.layout === 'ab/<sha256>'
+      ? join(this.root, sha256.slice(0, 2), sha256)
+      : join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  }
+
+  /** The directories between the root and a blob, outermost first. */
+  private dirsOf(sha256: string): string[] {
+    const leaf = dirname(this.pathOf(sha256));
+    return this.layout === 'ab/<sha256>' ? [leaf] : [dirname(leaf), leaf];
   }
 
   async has(sha256: string): Promise<boolean> {
@@ -75,14 +117,15 @@ export class BlobStore {
       return false;
     }
     await syncFile(sourcePath);
-    const cd = dirname(finalPath);
-    const ab = dirname(cd);
-    const createdAb = await mkdirIfMissing(ab);
-    const createdCd = await mkdirIfMissing(cd);
+    const dirs = this.dirsOf(sha256);
+    const created: boolean[] = [];
+    for (const dir of dirs) created.push(await mkdirIfMissing(dir));
     await rename(sourcePath, finalPath);
-    await fsyncDir(cd);
-    if (createdCd) await fsyncDir(ab);
-    if (createdAb) await fsyncDir(this.root);
+    // the leaf's new entry, then each new directory's entry in its parent, deepest first
+    await fsyncDir(dirname(finalPath));
+    for (let i = dirs.length - 1; i >= 0; i--) {
+      if (created[i]) await fsyncDir(dirname(dirs[i]!));
+    }
     // The source directory is not fsynced: the rename is one journal transaction (ext4,
     // XFS, APFS, NTFS), committed by the fsync of the target directory; at worst a stale
     // partial entry reappears after power loss and is swept at start.
@@ -109,7 +152,8 @@ export class BlobStore {
   async placeSynced(files: readonly { path: string; sha256: string }[]): Promise<void> {
     const finals = files.map((f) => ({ ...f, final: this.pathOf(f.sha256) }));
     const leaves = [...new Set(finals.map((f) => dirname(f.final)))];
-    const tops = [...new Set(leaves.map((d) => dirname(d)))];
+    const tops =
+      this.layout === 'ab/cd/<sha256>' ? [...new Set(leaves.map((d) => dirname(d)))] : [];
     // Directories to fsync, deepest first: a new directory's own entries are synced before
     // its entry in its parent.
     const newTops = await Promise.all(tops.map(mkdirIfMissing));
@@ -122,6 +166,30 @@ export class BlobStore {
     );
     if (newTops.some(Boolean)) await fsyncDir(this.root);
     for (const f of repaired) this.repairs?.repaired(f.sha256);
+  }
+}
+
+function layoutFileOf(root: string): string {
+  return join(dirname(root), `${basename(root)}.layout`);
+}
+
+/** The layout written down for a vault, or null when none is (yet). */
+function readLayout(file: string): BlobLayout | null {
+  if (!existsSync(file)) return null;
+  const text = readFileSync(file, 'utf8').trim();
+  const layout = LAYOUTS.find((l) => l === text);
+  if (layout === undefined) {
+    throw new Error(`${file} names a blob layout this version does not know: ${text}`);
+  }
+  return layout;
+}
+
+function isEmptyOrMissing(dir: string): boolean {
+  try {
+    return readdirSync(dir).length === 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw err;
   }
 }
 

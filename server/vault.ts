@@ -8,7 +8,9 @@
 //   uploads/                  tus partials (<id>) and their info (<id>.json); batch temp
 //                             files (batch-*, See [Note: Small files in batches])
 //   upload-state/             empty: hash checkpoints of older versions, removed at start
-//   blobs/ab/cd/<sha256>      verified content, each content once
+//   blobs/ab/<sha256>         verified content, each content once (ab/cd/<sha256> in
+//                             vaults made before blobs.layout: See [Note: Blob layout])
+//   blobs.layout              how blobs/ is laid out
 //   previews/ab/cd/<sha256>-thumb.jpg, -preview.jpg
 //                             derived pictures, remade at will (See [Note: Preview work is
 //                             the index] in previews.ts)

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { corpusFile, corpusRoot, makeTempDir } from '../support/paths.js';
+import { blobPath } from '../support/vault-damage.js';
 import {
   type BatchFile,
   batchBody,
@@ -326,13 +327,7 @@ describe('vault: killed with SIGKILL during batches', () => {
             await vaultFetch(proc, `/api/v1/assets?limit=1000${after ? `&after=${after}` : ''}`)
           ).json()) as { assets: { sha256: string; size: number }[]; next: string | null };
           for (const a of page.assets) {
-            const blob = join(
-              temp.dir,
-              'blobs',
-              a.sha256.slice(0, 2),
-              a.sha256.slice(2, 4),
-              a.sha256,
-            );
+            const blob = blobPath(temp.dir, a.sha256);
             const bytes = await readFile(blob);
             assert.equal(bytes.length, a.size, `blob ${a.sha256} is whole`);
             assert.equal(createHash('sha256').update(bytes).digest('hex'), a.sha256);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Upload } from 'tus-js-client';
 import { makeTempDir } from '../support/paths.js';
+import { blobPath } from '../support/vault-damage.js';
 import {
   sha256Hex,
   spawnVaultProcess,
@@ -76,7 +77,7 @@ async function checkConsistency(vault: VaultProcess, dataDir: string): Promise<S
       await vaultFetch(vault, `/api/v1/assets?limit=1000${after ? `&after=${after}` : ''}`)
     ).json()) as { assets: { sha256: string; size: number }[]; next: string | null };
     for (const a of page.assets) {
-      const blob = join(dataDir, 'blobs', a.sha256.slice(0, 2), a.sha256.slice(2, 4), a.sha256);
+      const blob = blobPath(dataDir, a.sha256);
       const st = await stat(blob).catch(() => undefined);
       assert.ok(st, `asset ${a.sha256} has its blob`);
       assert.equal(st.size, a.size, `blob ${a.sha256} is whole`);

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { DetailedError, Upload, type UploadOptions } from 'tus-js-client';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
+import { blobPath } from '../support/vault-damage.js';
 import {
   sha256Hex,
   startTestVault,
@@ -199,7 +200,7 @@ describe('vault with tus-js-client', () => {
     }
     assert.equal(statusOf(err), 460, String(err));
     assert.equal((await vaultFetch(vault, `/api/v1/assets/${sha256}`)).status, 404);
-    const blob = join(vault.dataDir, 'blobs', sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+    const blob = blobPath(vault.dataDir, sha256);
     await assert.rejects(access(blob), 'no blob under the declared name');
     assert.deepEqual(await leftoverPartials(vault), []);
     // the client's retry then succeeds

@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BlobStore } from '../../server/blob-store.js';
 import { vaultFetch, type VaultEndpoint } from './vault.js';
 
+/** Where a vault keeps a blob, in whichever layout it has (See [Note: Blob layout]). */
 export function blobPath(dataDir: string, sha256: string): string {
-  return join(dataDir, 'blobs', sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  return new BlobStore(join(dataDir, 'blobs')).pathOf(sha256);
 }
 
 /** Flips every bit of the byte at `at` in place (same size, different content). */
