@@ -158,6 +158,18 @@ describe('keepsake import takeout', () => {
         ['Pumpkin Farm', 3],
       ],
     );
+    // every path is recorded, the album copy and the year folder's alike, for restore
+    assert.equal(report.placesRegistered, 16);
+    const pumpkin = sha256(
+      readFileSync(corpusFile(`${OSX}/Google Photos/Pumpkin Farm/Pumkins1.jpg`)),
+    );
+    assert.deepEqual(
+      (await client.locationsOf(pumpkin)).map((p) => `${p.folder}/${p.path}`).sort(),
+      [
+        'Google Takeout/Google Photos/Photos from 2018/Pumkins1.jpg',
+        'Google Takeout/Google Photos/Pumpkin Farm/Pumkins1.jpg',
+      ],
+    );
     const pumpkins = await client.album(albums[1]!.id);
     const root = corpusFile(`${OSX}/Google Photos/Pumpkin Farm`);
     assert.deepEqual(
@@ -171,7 +183,14 @@ describe('keepsake import takeout', () => {
   });
 
   it('importing the same export again sends nothing and makes no second album', async () => {
+    const pumpkin = sha256(
+      readFileSync(corpusFile(`${OSX}/Google Photos/Pumpkin Farm/Pumkins1.jpg`)),
+    );
+    const placesOf = async () =>
+      (await client.locationsOf(pumpkin)).map((p) => `${p.folder}/${p.path}`).sort();
+    const placesBefore = await placesOf();
     const report = await importTakeout([corpusFile(OSX)]);
+    assert.deepEqual(await placesOf(), placesBefore);
     assert.equal(report.uploaded, 0);
     assert.equal(report.alreadyOnVault, 13);
     assert.deepEqual(
@@ -282,6 +301,28 @@ describe('keepsake import takeout', () => {
     assert.equal(again.uploaded, 0);
     assert.equal(again.alreadyOnVault, 13);
     assert.equal((await client.albums()).length, 2);
+    // and everything comes back: restore rebuilds every path of the export, byte for byte
+    const out = join(tmp.dir, 'restored');
+    const restored = await runCli([
+      'restore',
+      '--to',
+      out,
+      '--from',
+      vault.url,
+      '--token',
+      vault.token,
+      '--data-dir',
+      join(tmp.dir, 'restore-data'),
+      '--json',
+    ]);
+    assert.equal(restored.code, 0, describeRun(restored));
+    for (const rel of filesUnder(OSX).filter((p) => !/\.(json|html|md)$/.test(p))) {
+      assert.deepEqual(
+        readFileSync(join(out, 'Google Takeout', rel)),
+        readFileSync(join(corpusFile(OSX), rel)),
+        rel,
+      );
+    }
     // and the unpacked folder of the same export is the same library
     const folder = await importTakeout([corpusFile(OSX)]);
     assert.equal(folder.uploaded, 0);

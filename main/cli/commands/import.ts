@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import tzLookup from '@photostructure/tz-lookup';
 import type { Command } from 'commander';
 import { defaultDataDir } from '../../engine/data-dir.js';
+import { defaultDeviceName, deviceIdOf } from '../../engine/device.js';
 import {
   type ExportSource,
   openFolderSource,
@@ -16,6 +17,8 @@ import {
 } from '../../engine/import/takeout/export-source.js';
 import { importTakeout, type TakeoutReport } from '../../engine/import/takeout/takeout-import.js';
 import { systemClock } from '../../engine/ports.js';
+import { openDataDir } from '../../engine/runtime/recovery.js';
+import type { Store } from '../../engine/store/store.js';
 import { createHttpClient } from '../../engine/vault/http-client.js';
 import { createTusUploader } from '../../engine/vault/tus-uploader.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
@@ -75,6 +78,8 @@ export async function runImportTakeout(
   process.once('SIGTERM', onSignal);
   const sources: ExportSource[] = [];
   let embedded: EmbeddedVault | null = null;
+  let store: Store | null = null;
+  let release: (() => void) | null = null;
   try {
     const inputs = parseInputs(paths);
     const dataDir = resolve(opts.dataDir ?? process.env.KEEPSAKE_DATA_DIR ?? defaultDataDir());
@@ -94,6 +99,18 @@ export async function runImportTakeout(
       );
     }
     const logger = cliLogger('warn');
+    // This computer's identity on the vault, under which every imported path is recorded.
+    let device: { id: string; name: string } | null = null;
+    if (!opts.dryRun) {
+      const opened = await openDataDir(dataDir, systemClock, logger);
+      store = opened.store;
+      release = () => opened.lock.release();
+      const named = store.userSettings().get('deviceName');
+      device = {
+        id: deviceIdOf(dataDir, store),
+        name: typeof named === 'string' && named.trim() !== '' ? named : defaultDeviceName(),
+      };
+    }
     const http = vault ? createHttpClient({ endpoint: vault.url, idleTimeoutMs: 120_000 }) : null;
     const client =
       vault && http ? createVaultClient({ endpoint: vault.url, token: vault.token, http }) : null;
@@ -122,6 +139,7 @@ export async function runImportTakeout(
             }
           },
           logger,
+          device,
         },
         {
           dryRun: opts.dryRun === true,
@@ -149,6 +167,8 @@ export async function runImportTakeout(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     for (const s of sources) s.close();
+    store?.close();
+    release?.();
     await embedded?.close();
   }
 }

@@ -54,7 +54,16 @@ export interface TakeoutImportDeps {
   stagingDir: string;
   zoneAt: (lat: number, lon: number) => string | undefined;
   logger: Logger;
+  /**
+   * This computer as the vault knows it: every imported file's place is registered under it
+   * (folder TAKEOUT_FOLDER_LABEL, its path in the export), so restore brings each path back,
+   * album copies included. null: places are not registered.
+   */
+  device: { id: string; name: string } | null;
 }
+
+/** The folder label imported files are registered under (see TakeoutImportDeps.device). */
+export const TAKEOUT_FOLDER_LABEL = 'Google Takeout';
 
 export interface TakeoutImportOptions {
   dryRun: boolean;
@@ -85,6 +94,8 @@ export interface TakeoutReport {
   alreadyOnVault: number;
   /** metadata records the vault stored */
   metadataStored: number;
+  /** files whose place (device, "Google Takeout", path) the vault recorded */
+  placesRegistered: number;
   albums: TakeoutAlbumReport[];
   matchedSidecars: number;
   unmatchedSidecars: { path: string; reason: string }[];
@@ -177,6 +188,7 @@ export async function importTakeout(
     uploadedBytes: 0,
     alreadyOnVault: 0,
     metadataStored: 0,
+    placesRegistered: 0,
     albums: [],
     matchedSidecars: 0,
     unmatchedSidecars: [],
@@ -329,6 +341,32 @@ export async function importTakeout(
         }
       });
     }
+  }
+
+  // Every file's place, so restore brings back each path (album copies included).
+  if (!opts.dryRun && deps.vault && deps.device) {
+    const placed = items.filter(
+      (i): i is Item & { sha256: string } => i.sha256 !== null && held.has(i.sha256),
+    );
+    const results = await deps.vault.registerLocations(
+      deps.device,
+      placed.map((i) => ({
+        sha256: i.sha256,
+        folder: TAKEOUT_FOLDER_LABEL,
+        pathB64: Buffer.from(i.entry.path, 'utf8').toString('base64'),
+        path: i.entry.path,
+        size: i.entry.size,
+        mtimeMs: i.entry.mtimeMs,
+      })),
+      signal,
+    );
+    results.forEach((r, k) => {
+      if (r.ok) report.placesRegistered++;
+      else {
+        const path = placed[k]?.entry.path ?? '';
+        report.problems.push({ path, message: `its place was not recorded: ${r.message}` });
+      }
+    });
   }
 
   // Albums: every folder of media that is not a year, trash or archive folder.
