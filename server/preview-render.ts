@@ -39,6 +39,7 @@ export const PREVIEW_RENDER_VERSION = 1;
 export const HEIC_REASON =
   'HEIC/HEIF photos (HEVC) cannot be decoded on this vault yet: it has no HEVC decoder';
 export const VIDEO_REASON = 'no video decoder on this vault (ffmpeg was not found)';
+const NO_DECODER_REASON = 'this vault has no decoder for this file format';
 
 const RAW_EXTENSIONS = new Set([
   '3fr', 'ari', 'arw', 'bay', 'cr2', 'cr3', 'crw', 'dcr', 'dng', 'erf', 'fff', 'iiq', 'k25',
@@ -205,7 +206,7 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
     } catch (err) {
       const text = cleanMessage(err, blobPath);
       if (/unsupported image format/i.test(text)) {
-        return { none: 'this vault has no decoder for this file format' };
+        return { none: NO_DECODER_REASON };
       }
       return { none: `the image could not be decoded: ${text}` };
     }
@@ -305,7 +306,12 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
         return fromVideo(blobPath);
       }
       if (RAW_EXTENSIONS.has(ext)) return fromEmbedded(blobPath);
-      return decodeDirectly(blobPath);
+      const direct = await decodeDirectly(blobPath);
+      // A sidecar, a document: say so rather than blame a missing decoder.
+      if (subject.kind === 'other' && 'none' in direct && direct.none === NO_DECODER_REASON) {
+        return { none: 'not a photo or video' };
+      }
+      return direct;
     },
     async close() {
       await exiftool?.end();

@@ -170,11 +170,12 @@ describe('vault previews', () => {
       await corpus('osxphotos/badimage.jpeg'), // a damaged JPEG
       await corpus('osxphotos/IMG_1853.HEIC'), // HEVC
       await corpus('osxphotos/media_types/IMG_3582.mov'),
+      await corpus('exifr-fixtures/BonTonARTSTORplusIPTC.xmp'), // a sidecar
     ];
-    const [bad, heic, mov] = await uploaded(vault, files);
-    for (const sha of [bad, heic, mov]) assert.ok(sha);
+    const [bad, heic, mov, xmp] = await uploaded(vault, files);
+    for (const sha of [bad, heic, mov, xmp]) assert.ok(sha);
     const reasons = new Map<string, string>();
-    for (const sha of [bad!, heic!, ...(hasFfmpeg ? [] : [mov!])]) {
+    for (const sha of [bad!, heic!, xmp!, ...(hasFfmpeg ? [] : [mov!])]) {
       const s = await settled(vault, sha);
       assert.equal(s.state, 'none', sha);
       reasons.set(sha, s.state === 'none' ? s.reason : '');
@@ -189,6 +190,7 @@ describe('vault previews', () => {
     assert.match(reasons.get(bad!) ?? '', /could not be decoded/);
     assert.ok(!(reasons.get(bad!) ?? '').includes(vault.dataDir), 'no vault paths in reasons');
     assert.equal(reasons.get(heic!), HEIC_REASON);
+    assert.equal(reasons.get(xmp!), 'not a photo or video');
     if (!hasFfmpeg) assert.equal(reasons.get(mov!), VIDEO_REASON);
     else await settled(vault, mov!);
     // the content itself is held and served as uploaded
