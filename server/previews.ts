@@ -1,4 +1,4 @@
-// The vault's previews: where their files live (previews/ab/cd/<sha256>-thumb.jpg and
+// The vault's previews: where their files live (previews/ab/<sha256>-thumb.jpg and
 // -preview.jpg, beside blobs/ and outside the content-addressed space), the background
 // worker that makes them, and the rebuild behind `keepsake vault previews --rebuild`.
 // Invariant: a 'made' row in the index has both files on disk (they are written first), and
@@ -54,7 +54,7 @@ export class PreviewFiles {
 
   pathOf(sha256: string, which: PreviewFileKind): string {
     if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
-    return join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), `${sha256}-${which}.jpg`);
+    return join(this.root, sha256.slice(0, 2), `${sha256}-${which}.jpg`);
   }
 
   /** Writes both files, each through a temp name (a reader never sees half a picture). */

@@ -11,7 +11,7 @@
 //   blobs/ab/<sha256>         verified content, each content once (ab/cd/<sha256> in
 //                             vaults made before blobs.layout: See [Note: Blob layout])
 //   blobs.layout              how blobs/ is laid out
-//   previews/ab/cd/<sha256>-thumb.jpg, -preview.jpg
+//   previews/ab/<sha256>-thumb.jpg, -preview.jpg
 //                             derived pictures, remade at will (See [Note: Preview work is
 //                             the index] in previews.ts)
 // Every route but /healthz needs `Authorization: Bearer TOKEN`.

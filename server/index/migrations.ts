@@ -140,7 +140,7 @@ CREATE INDEX album_members_order ON album_members (album_id, position);
 -- What the vault made of each asset's previews (issue 11): derived data, rebuilt at will.
 -- An asset without a row here is pending (See [Note: Preview work is the index] in
 -- ../previews.ts), so this table starts empty and every asset held before it is made on
--- the next start. Files: previews/ab/cd/<sha256>-thumb.jpg and -preview.jpg.
+-- the next start. Files: previews/ab/<sha256>-thumb.jpg and -preview.jpg.
 CREATE TABLE previews (
   sha256 TEXT PRIMARY KEY,           -- an assets row
   state TEXT NOT NULL CHECK (state IN ('made', 'none')), -- 'none' = no preview can be made
