@@ -18,6 +18,7 @@ import {
   listEngineFiles,
   parseJsonOutput,
   runCli,
+  VaultReader,
 } from '../support/cli.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import { spawnVaultProcess, vaultFetch, type VaultProcess } from '../support/vault.js';
@@ -104,6 +105,12 @@ describe('names that are not UTF-8', () => {
     const wedding = rows.find((r) => r.relPath === 'caf\udce9.jpg');
     assert.ok(wedding, `rows: ${rows.map((r) => JSON.stringify(r.relPath)).join(', ')}`);
     assert.match(wedding.captureTime ?? '', /^2019-04-15T14:40:24/);
+    // its metadata reached the vault, with a path a person can read
+    const asset = await new VaultReader(vault.url, vault.token).getAsset(wedding.sha256 ?? '');
+    const sent = asset?.metadata as { captureTimeSource?: string; originalPath?: string } | null;
+    assert.equal(sent?.captureTimeSource, 'exif_original', JSON.stringify(asset));
+    assert.ok(sent?.originalPath?.includes('\uFFFD'), JSON.stringify(asset));
+    assert.ok(!/\p{Cs}/u.test(sent?.originalPath ?? ''), JSON.stringify(asset));
 
     // `keepsake files`: U+FFFD where a byte is not UTF-8; --json adds the exact bytes.
     const human = await runCli(['files', '--data-dir', dataDir]);

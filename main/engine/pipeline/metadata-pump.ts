@@ -36,6 +36,8 @@ import {
 } from '../metadata/refusals.js';
 import type { MediaMetadata, MetadataReader } from '../metadata/types.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
+// the path the vault shows; its exact bytes travel in the file's location (location-pump.ts)
+import { displayPath } from '../raw-path.js';
 import type { FileRecord, Store } from '../store/store.js';
 import { UploadHttpError } from '../vault/response-table.js';
 import type { MetadataItemResult, VaultClient } from '../vault/vault-client.js';
@@ -219,7 +221,8 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     const items: Outgoing[] = [];
     for (const { file, metadataJson } of rows) {
       const stored = parseStoredMetadata(metadataJson);
-      const body = stored && metadataToSend(stored, { originalPath: file.path, device });
+      const body =
+        stored && metadataToSend(stored, { originalPath: displayPath(file.path), device });
       if (file.sha256 === null || !stored || !body) {
         store.setMetadataSent(file.id); // nothing was read: nothing to send
         continue;
@@ -275,7 +278,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
       return;
     }
     const dropped = dropRefusedField(item.stored, result, {
-      originalPath: item.file.path,
+      originalPath: displayPath(item.file.path),
       device,
     });
     if (dropped === null) {
