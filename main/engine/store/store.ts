@@ -1055,13 +1055,16 @@ export function createStore(
       write(() => {
         q.deleteFolderProblems.run(folderId);
         for (const p of problems) {
-          const old = before.get(p.relPath);
+          // kept as a person reads it: a folder problem is only ever shown (two folders whose
+          // names show alike share one line). See [Note: Names that are not UTF-8].
+          const relPath = displayPath(p.relPath);
+          const old = before.get(relPath);
           const row: FolderProblemRow = {
             folder_id: folderId,
-            rel_path: p.relPath,
-            path: p.path,
+            rel_path: relPath,
+            path: displayPath(p.path),
             code: p.code,
-            message: p.message,
+            message: displayPath(p.message),
             since: old?.code === p.code ? old.since : now,
           };
           q.insertFolderProblem.run(row);

@@ -216,6 +216,25 @@ describe('store', () => {
     assert.equal(store.listActivity(1)[0]?.path, '/photos/caf\uFFFD.j');
   });
 
+  it('an unreadable folder whose name is not UTF-8 is told once, and shown with U+FFFD', () => {
+    const folder = store.addFolder('/photos', [], []);
+    const relPath = decodeRawName(Buffer.from([0x46, 0xe9, 0x74, 0xe9])); // "F\xe9t\xe9"
+    const problem = {
+      path: `/photos/${relPath}`,
+      relPath,
+      code: 'permission_denied',
+      message: `not allowed: /photos/${relPath}`,
+    };
+    const first = store.setFolderProblems(folder.id, [problem]);
+    assert.equal(first.length, 1);
+    assert.equal(first[0]?.path, '/photos/F\uFFFDt\uFFFD');
+    assert.deepEqual(store.setFolderProblems(folder.id, [problem]), []);
+    assert.equal(
+      store.folderProblems(folder.id)[0]?.message,
+      'not allowed: /photos/F\uFFFDt\uFFFD',
+    );
+  });
+
   it('a stale worker cannot overwrite a newer decision about the file', () => {
     const f = addFile('discovered');
     assert.ok(store.apply(f.id, transitions.hashingStarted()));
