@@ -27,8 +27,27 @@ import { spawn } from 'node:child_process';
 import { access, constants, open } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { ExifTool } from 'exiftool-vendored';
-import sharp, { type Metadata, type Sharp } from 'sharp';
+import type { Metadata, Sharp } from 'sharp';
 import type { PreviewSource } from './index/preview-store.js';
+
+type SharpFunction = (typeof import('sharp'))['default'];
+let sharpLoaded: Promise<SharpFunction> | undefined;
+
+/**
+ * sharp, loaded with the first picture to make, not with the vault: libvips is the heaviest
+ * thing the process loads (about 0.5 s of a `keepsake backup` start on a busy machine, where
+ * an unchanged re-run makes no picture at all).
+ */
+function loadSharp(): Promise<SharpFunction> {
+  sharpLoaded ??= import('sharp').then(({ default: sharp }) => {
+    // See [Note: Preview pacing] in previews.ts. A process-wide setting: the vault is sharp's
+    // only user.
+    sharp.concurrency(1);
+    sharp.cache(false);
+    return sharp;
+  });
+  return sharpLoaded;
+}
 
 export const THUMBNAIL_SIZE = 256;
 export const PREVIEW_SIZE = 1440;
@@ -159,6 +178,7 @@ async function renderImage(
   input: string | Buffer,
   orientation?: number,
 ): Promise<{ thumb: Buffer; preview: Buffer }> {
+  const sharp = await loadSharp();
   let image = sharp(input, { failOn: 'none', limitInputPixels: MAX_INPUT_PIXELS });
   image = orientation === undefined ? image.rotate() : orient(image, orientation);
   const { data, info } = await image
@@ -200,6 +220,7 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
   }
 
   async function decodeDirectly(blobPath: string): Promise<RenderOutcome> {
+    const sharp = await loadSharp();
     let meta: Metadata;
     try {
       meta = await sharp(blobPath, { failOn: 'none' }).metadata();

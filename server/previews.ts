@@ -24,7 +24,6 @@
 // while uploads arrive, and catch up when they stop.
 import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import sharp from 'sharp';
 import type { BlobStore } from './blob-store.js';
 import type { PendingPreview } from './index/preview-store.js';
 import type { VaultIndex } from './index/vault-index.js';
@@ -110,9 +109,8 @@ export class PreviewWorker {
 
   constructor(private readonly deps: PreviewWorkerDeps) {
     this.concurrency = Math.max(1, deps.concurrency ?? 1);
-    // See [Note: Preview pacing]. A process-wide setting: the vault is sharp's only user.
-    sharp.concurrency(1);
-    sharp.cache(false);
+    // sharp's process-wide pacing (See [Note: Preview pacing]) is set where it is loaded, with
+    // the first picture: loadSharp() in preview-render.ts.
   }
 
   /** Starts the background loop from the first pending asset. */
