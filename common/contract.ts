@@ -102,6 +102,8 @@ export const EngineStatus = z.object({
   unreadableFolders: z.number().int().nonnegative(),
   /** Backed-up photos of 0 bytes (empty files, or possibly damaged since): see FileRow.problem. */
   emptyFiles: z.number().int().nonnegative(),
+  /** Files whose place (folder, path) the vault refused to record: see FileRow.problem. */
+  placesNotRecorded: z.number().int().nonnegative(),
   current: z.array(UploadProgress),
   lastErrors: z.array(ActivityEvent),
   vault: z.object({

@@ -232,6 +232,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       oldestUnsafeMtimeMs: store.oldestUnsafeMtime(),
       unreadableFolders: store.folderProblems().length,
       emptyFiles: store.emptyFileCount(),
+      placesNotRecorded: store.locationRefusedCount(),
       lastErrors: store.lastErrors(10),
       vault: {
         url: vault?.endpoint ?? '',

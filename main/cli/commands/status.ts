@@ -119,6 +119,7 @@ export function runStatus(opts: StatusOptions): number {
     for (const p of report.unreadableFolders) out(`cannot read  ${p.path}: ${p.message}`);
     for (const f of report.failedFiles.slice(0, 50)) out(`failed  ${f.path}: ${f.message}`);
     for (const f of report.emptyFiles.slice(0, 50)) out(`problem ${f.path}: ${f.message}`);
+    for (const f of report.placesNotRecorded.slice(0, 50)) out(`problem ${f.path}: ${f.message}`);
     for (const e of report.lastErrors.slice(0, 10)) out(`error   ${e.at} ${e.message}`);
     return 0;
   } catch (err) {

@@ -17,7 +17,9 @@
 //   path inside the folder, as raw bytes (`pathB64`: a name need not be UTF-8).
 // - The vault answering as a whole with an error (down, 5xx) is retried with the shared
 //   backoff; an item refused alone (not_held, size_mismatch) is left unregistered for this
-//   run and logged: the next start offers it again.
+//   run, logged, and kept on the file (locationRefused) as a problem the person sees in
+//   status, files and the Queue: the next start offers it again, and a place the vault
+//   records clears it.
 import { setMaxListeners } from 'node:events';
 import { basename } from 'node:path';
 import type { RegisterLocationsRequest } from '../../../common/vault-protocol.js';
@@ -199,6 +201,8 @@ export function createLocationPump(options: LocationPumpOptions): LocationPump {
             settle(file.id, file.sha256, file.mtimeMs);
           } else {
             held.add(file.id);
+            const words = result?.message ?? result?.error ?? 'no answer for this file';
+            if (store.getFile(file.id) !== null) store.update(file.id, { locationRefused: words });
             logger.warn('the vault did not record where a file is kept', {
               path: file.path,
               error: result?.error,
@@ -299,7 +303,7 @@ export function createLocationPump(options: LocationPumpOptions): LocationPump {
    */
   function settle(id: number, sha256: string | null, mtimeMs: number | null): void {
     if (store.getFile(id) === null) return;
-    store.update(id, { locationSha256: sha256, locationMtimeMs: mtimeMs });
+    store.update(id, { locationSha256: sha256, locationMtimeMs: mtimeMs, locationRefused: null });
     const now = store.getFile(id);
     if (now === null) return;
     // Only what moved since the batch was built (never the same registration again).

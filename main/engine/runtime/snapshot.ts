@@ -38,6 +38,8 @@ export interface StatusSnapshot extends Omit<Tally, 'filesSafe'> {
    * with more bytes and is now empty (the earlier version stays on the vault).
    */
   emptyFiles: { path: string; relPath: string; code: string; message: string }[];
+  /** Backed-up files whose place the vault refused to record ('place_not_recorded'). */
+  placesNotRecorded: { path: string; relPath: string; code: string; message: string }[];
   lastErrors: ActivityEvent[];
   /** The receipt of the last `keepsake verify` (or Verify now); null when never verified. */
   lastVerify: VerifyReceipt | null;
@@ -81,6 +83,12 @@ export function readStatusSnapshot(dataDir: string): StatusSnapshot {
         const problem = safeFileProblem(f);
         return problem === null ? [] : [{ path: f.path, relPath: f.relPath, ...problem }];
       }),
+      placesNotRecorded: store.locationRefusedFiles(1000).flatMap((f) => {
+        const problem = safeFileProblem(f);
+        return problem?.code !== 'place_not_recorded'
+          ? []
+          : [{ path: f.path, relPath: f.relPath, ...problem }];
+      }),
       lastErrors: store.lastErrors(20),
       lastVerify: store.verify.lastReceipt(),
     };
@@ -96,6 +104,7 @@ export function readStatusSnapshot(dataDir: string): StatusSnapshot {
       unreadableFolders: [],
       failedFiles: [],
       emptyFiles: [],
+      placesNotRecorded: [],
       lastErrors: [],
       lastVerify: null,
     }

@@ -29,14 +29,27 @@ export function emptiedWords(bytes: number): string {
   return `possible damage: this photo was backed up with ${bytes.toLocaleString('en-US')} bytes and is now empty; the earlier version stays on the vault`;
 }
 
+/** "the vault did not record where this file is kept (WHY); ..." */
+export function placeRefusedWords(why: string): string {
+  return `the vault did not record where this file is kept (${why}); a restore would not bring it back under this name. Keepsake offers it again at its next start`;
+}
+
 /**
  * The problem with a file that is nevertheless safe on the vault, or null: a photo of 0 bytes
- * (an empty file holds no picture), or one that was backed up and is now empty (possible damage).
+ * (an empty file holds no picture), or one that was backed up and is now empty (possible
+ * damage), or one whose place the vault refused to record (place_not_recorded).
  */
 export function safeFileProblem(
-  f: Pick<FileRecord, 'state' | 'size' | 'emptiedFrom'>,
-): { code: 'empty_file' | 'possible_damage'; message: string } | null {
-  if (!safeStates.includes(f.state) || f.size !== 0) return null;
+  f: Pick<FileRecord, 'state' | 'size' | 'emptiedFrom'> &
+    Partial<Pick<FileRecord, 'locationRefused'>>,
+): { code: 'empty_file' | 'possible_damage' | 'place_not_recorded'; message: string } | null {
+  if (!safeStates.includes(f.state)) return null;
+  if (f.size !== 0) {
+    const refused = f.locationRefused ?? null;
+    return refused === null
+      ? null
+      : { code: 'place_not_recorded', message: placeRefusedWords(refused) };
+  }
   if (f.emptiedFrom !== null)
     return { code: 'possible_damage', message: emptiedWords(f.emptiedFrom) };
   return { code: 'empty_file', message: 'this photo is an empty file' };
@@ -127,6 +140,8 @@ export interface StatusInput {
   unreadableFolders: number;
   /** Safe files of 0 bytes (empty photos, possible damage): see safeFileProblem. */
   emptyFiles: number;
+  /** Files whose place the vault refused to record: see safeFileProblem. */
+  placesNotRecorded: number;
   lastErrors: ActivityEvent[];
   vault: EngineStatus['vault'];
 }
@@ -141,7 +156,8 @@ export function engineStatus(input: StatusInput): EngineStatus {
   const reason = input.pauseReason;
   const working = counts.discovered + counts.hashing + counts.queued + counts.uploading;
   // A folder that cannot be read is as much a problem as a failed file (DESIGN.md promise 2).
-  const problems = counts.failed + input.unreadableFolders + input.emptyFiles;
+  const problems =
+    counts.failed + input.unreadableFolders + input.emptyFiles + input.placesNotRecorded;
   let status: EngineStatus['status'];
   if (reason !== null)
     status =
@@ -172,6 +188,7 @@ export function engineStatus(input: StatusInput): EngineStatus {
     oldestUnsafeMtimeMs: input.oldestUnsafeMtimeMs,
     unreadableFolders: input.unreadableFolders,
     emptyFiles: input.emptyFiles,
+    placesNotRecorded: input.placesNotRecorded,
     current,
     lastErrors: input.lastErrors,
     vault: input.vault,

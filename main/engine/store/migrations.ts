@@ -243,6 +243,15 @@ CREATE TABLE location_tombstones (
 ) STRICT;
 `;
 
+// 0013: a place the vault refused to record (issue 10 section 1: it answered not_held or
+// size_mismatch for that one file) is a problem the person sees beside the file, not only a
+// log line. Cleared when the vault records the place. The partial index serves "every file
+// with a refused place" (status, the Overview) without a table scan.
+const m0013_location_refused = `
+ALTER TABLE files ADD COLUMN location_refused TEXT; -- the vault's words when it refused to record this file's place (device, folder, path); NULL = none
+CREATE INDEX files_location_refused ON files(id) WHERE location_refused IS NOT NULL;
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -256,6 +265,7 @@ export const migrations: readonly Migration[] = [
   { version: 10, name: '0010_raw_names', sql: m0010_raw_names },
   { version: 11, name: '0011_emptied_from', sql: m0011_emptied_from },
   { version: 12, name: '0012_location_tombstones', sql: m0012_location_tombstones },
+  { version: 13, name: '0013_location_refused', sql: m0013_location_refused },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

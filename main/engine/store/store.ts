@@ -109,6 +109,7 @@ interface FileRow {
   location_mtime_ms: number | null;
   rel_path_raw: Buffer | null;
   emptied_from: number | null;
+  location_refused: string | null;
 }
 
 /**
@@ -119,7 +120,7 @@ const fileColumns = `id, folder_id, path, rel_path, size, mtime_ms, ino, dev, se
   dedup_checked, error_code, error_message, error_retryable, excluded_by, attempts,
   verify_failures, next_attempt_at, upload_url, upload_offset, priority, media_kind, mime,
   capture_time, metadata_problems, metadata_state, created_at, updated_at, uploaded_at,
-  location_sha256, location_mtime_ms, rel_path_raw, emptied_from`;
+  location_sha256, location_mtime_ms, rel_path_raw, emptied_from, location_refused`;
 
 interface ScanRowRow {
   id: number;
@@ -220,6 +221,7 @@ function toFile(row: FileRow): FileRecord {
     locationSha256: row.location_sha256,
     locationMtimeMs: row.location_mtime_ms,
     emptiedFrom: row.emptied_from,
+    locationRefused: row.location_refused,
   };
 }
 
@@ -278,6 +280,7 @@ const patchColumns: { [K in keyof FilePatch]-?: string } = {
   locationSha256: 'location_sha256',
   locationMtimeMs: 'location_mtime_ms',
   emptiedFrom: 'emptied_from',
+  locationRefused: 'location_refused',
 };
 
 function patchParams(patch: FilePatch): { sets: string[]; params: Record<string, unknown> } {
@@ -483,6 +486,13 @@ export function createStore(
     // Served by the partial index files_empty (size = 0): rare rows, never a table scan.
     emptyFiles: db.prepare<[number], FileRow>(
       `SELECT ${fileColumns} FROM files WHERE size = 0 AND state IN (${safe}) ORDER BY id LIMIT ?`,
+    ),
+    // Served by the partial index files_location_refused: rare rows, never a table scan.
+    locationRefusedFiles: db.prepare<[number], FileRow>(
+      `SELECT ${fileColumns} FROM files WHERE location_refused IS NOT NULL ORDER BY id LIMIT ?`,
+    ),
+    locationRefusedCount: db.prepare<[], { n: number }>(
+      'SELECT count(*) AS n FROM files WHERE location_refused IS NOT NULL',
     ),
     emptyFileCount: db.prepare<[], { n: number }>(
       `SELECT count(*) AS n FROM files WHERE size = 0 AND state IN (${safe})`,
@@ -955,6 +965,12 @@ export function createStore(
     },
     emptyFileCount() {
       return q.emptyFileCount.get()?.n ?? 0;
+    },
+    locationRefusedFiles(limit) {
+      return q.locationRefusedFiles.all(limit).map(toFile);
+    },
+    locationRefusedCount() {
+      return q.locationRefusedCount.get()?.n ?? 0;
     },
 
     // ---- metadata ----

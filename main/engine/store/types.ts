@@ -90,6 +90,8 @@ export interface FileRecord {
    * its place on the vault keeps the earlier version); null = not emptied.
    */
   emptiedFrom: number | null;
+  /** The vault's words when it refused to record this file's place; null = none. */
+  locationRefused: string | null;
 }
 
 /** Columns a transition (or a plain update) may set besides the state. */
@@ -120,6 +122,7 @@ export interface FilePatch {
   locationSha256?: string | null;
   locationMtimeMs?: number | null;
   emptiedFrom?: number | null;
+  locationRefused?: string | null;
 }
 
 export interface NewFile {
@@ -240,6 +243,9 @@ export interface Store {
    */
   emptyFiles(limit: number): FileRecord[];
   emptyFileCount(): number;
+  /** Files whose place the vault refused to record (locationRefused set), in id order. */
+  locationRefusedFiles(limit: number): FileRecord[];
+  locationRefusedCount(): number;
 
   // ---- files: changes ----
   insertFile(file: NewFile): FileRecord;

@@ -94,6 +94,11 @@ function statusLine(s: EngineStatus): string {
           `${countOf(s.unreadableFolders, 'folder', 'folders')} could not be read. See Folders.`,
         );
       }
+      if (s.placesNotRecorded > 0) {
+        parts.push(
+          `The vault did not record where ${countOf(s.placesNotRecorded, 'file is', 'files are')} kept. See the queue.`,
+        );
+      }
       if (s.emptyFiles > 0) {
         parts.push(
           `${countOf(s.emptyFiles, 'photo is an empty file', 'photos are empty files')}. See the queue.`,

@@ -39,6 +39,7 @@ function file(id: number, extra: Partial<FileRecord> = {}): FileRecord {
     locationSha256: null,
     locationMtimeMs: null,
     emptiedFrom: null,
+    locationRefused: null,
     ...extra,
   };
 }

@@ -22,6 +22,7 @@ function input(extra: Partial<StatusInput> = {}): StatusInput {
     oldestUnsafeMtimeMs: null,
     unreadableFolders: 0,
     emptyFiles: 0,
+    placesNotRecorded: 0,
     lastErrors: [],
     vault: { url: 'http://v', reachable: true, embedded: false, dir: null, sameDiskAs: null },
     ...extra,
