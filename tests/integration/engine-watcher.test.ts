@@ -27,7 +27,8 @@ import {
   uniqueVariant,
 } from '../support/tree.js';
 import { startTestVault } from '../support/vault.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { decodeRawName } from '../../main/engine/raw-path.js';
 
 type TestVault = Awaited<ReturnType<typeof startTestVault>>;
 
@@ -120,6 +121,24 @@ describe('watching folders', () => {
     const before = await snapshotTree(dir);
     await e.whenSettled(AbortSignal.timeout(60_000));
     await assertTreeUntouched(dir, before);
+  });
+
+  it('photos named in Latin-1 that appear in a watched folder are backed up under their exact names', async () => {
+    const dir = await tempDir('keepsake-src-');
+    const e = await watching(dir);
+    // "caf\xe9.jpg" and "caf\xe8.jpg": both read "caf\uFFFD.jpg" (see [Note: Names that are not UTF-8])
+    const exact = (byte: number): Buffer =>
+      Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([byte]), Buffer.from('.jpg')]);
+    const contents = [photo('latin1-e9'), photo('latin1-e8')];
+    writeFileSync(exact(0xe9), contents[0] as Buffer);
+    writeFileSync(exact(0xe8), contents[1] as Buffer);
+    for (const [i, byte] of [0xe9, 0xe8].entries()) {
+      await waitForFile(e, decodeRawName(exact(byte)), safe, sha256Of(contents[i] as Buffer));
+    }
+    assert.equal((await reader.check(contents.map(sha256Of))).size, 2, 'the vault holds both');
+    rmSync(exact(0xe9));
+    rmSync(exact(0xe8));
+    for (const byte of [0xe9, 0xe8]) await waitForFile(e, decodeRawName(exact(byte)), ['missing']);
   });
 
   it('a photo copied slowly in pieces is never uploaded half-written', async () => {
