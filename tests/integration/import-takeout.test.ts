@@ -5,6 +5,7 @@
 // a photo in an album and in its year folder is one asset, unmatched files are listed, a
 // dry run sends nothing, and importing again sends nothing and makes no second album.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -327,5 +328,51 @@ describe('keepsake import takeout', () => {
     const folder = await importTakeout([corpusFile(OSX)]);
     assert.equal(folder.uploaded, 0);
     assert.equal((await client.albums()).length, 2);
+  });
+
+  it('multi-part .tgz (GNU and pax tar, as tar writes them): same dates and albums, re-import a no-op', async () => {
+    client.close();
+    await vault.close();
+    vault = await startTestVault();
+    client = createVaultClient({ endpoint: vault.url, token: vault.token });
+    const input = join(tmp.dir, 'tgz');
+    await mkdir(input);
+    const root = corpusFile('takeout/osxphotos');
+    const all = filesUnder(OSX).map((p) => `Takeout/${p}`);
+    const media = all.filter((p) => !/\.(json|html|md)$/.test(p));
+    const json = all.filter((p) => /\.(json|html|md)$/.test(p));
+    const tgz1 = join(input, 'takeout-20260101T000000Z-001.tgz');
+    const tgz2 = join(input, 'takeout-20260101T000000Z-002.tgz');
+    for (const [file, names, format] of [
+      [tgz1, media, 'gnu'],
+      [tgz2, json, 'pax'],
+    ] as const) {
+      const made = spawnSync('tar', [`--format=${format}`, '-czf', file, '-C', root, ...names]);
+      assert.equal(made.status, 0, made.stderr.toString());
+    }
+    const first = await importTakeout([tgz1, tgz2]);
+    assert.equal(first.uploaded, 13);
+    assert.equal(first.matchedSidecars, 16);
+    assert.deepEqual(first.problems, []);
+    const taken = takenTimes(OSX);
+    const assets = await allAssets(client);
+    assert.equal(assets.length, 13);
+    for (const a of assets) {
+      const expected = taken.get(a.sha256);
+      const m = a.metadata as { captureTime: string };
+      if (expected !== undefined) assert.equal(Date.parse(m.captureTime), expected, a.filename);
+    }
+    assert.deepEqual(
+      (await client.albums()).map((a) => [a.name, a.memberCount]),
+      [
+        ['Adelaide', 1],
+        ['Pumpkin Farm', 3],
+      ],
+    );
+    const again = await importTakeout([tgz2, tgz1]);
+    assert.equal(again.uploaded, 0);
+    assert.equal((await client.albums()).length, 2);
+    const staging = join(tmp.dir, 'data', 'import-staging');
+    assert.deepEqual(await readdir(staging).catch(() => []), []);
   });
 });

@@ -1,6 +1,6 @@
 // `keepsake import takeout PATH... [--to URL --token TOKEN] [--data-dir DIR] [--dry-run]
 // [--include-trashed] [--json]`: a Google Takeout export (its unpacked folder, or its .zip
-// parts, all at once) to the vault with dates, places, captions and albums from its JSON
+// or .tgz parts, all at once) to the vault with dates, places, captions and albums from its JSON
 // sidecars (main/engine/import/takeout/). Without --to, the embedded vault of the data
 // directory. Prints what was found and done; --json prints it as one object. Exit 0 when
 // every file was imported or already there, 1 on any problem, 2 for bad input.
@@ -16,6 +16,7 @@ import {
   openZipSource,
 } from '../../engine/import/takeout/export-source.js';
 import { importTakeout, type TakeoutReport } from '../../engine/import/takeout/takeout-import.js';
+import { openTgzSource } from '../../engine/import/takeout/tgz-source.js';
 import { systemClock } from '../../engine/ports.js';
 import { openDataDir } from '../../engine/runtime/recovery.js';
 import type { Store } from '../../engine/store/store.js';
@@ -43,7 +44,10 @@ export function registerImportCommand(program: Command): void {
     .description(
       'A Google Takeout export (folder or .zip parts): photos, videos, dates, places and albums',
     )
-    .argument('<paths...>', 'the unpacked Takeout folder, or every takeout-*.zip of one export')
+    .argument(
+      '<paths...>',
+      'the unpacked Takeout folder, or every takeout-*.zip / .tgz of one export',
+    )
     .option('--to <url>', 'vault URL (default: the embedded vault of the data directory)')
     .option('--token <token>', 'vault access token (or KEEPSAKE_TOKEN)')
     .option('--data-dir <dir>', 'where Keepsake keeps its state (default: per-user)')
@@ -55,16 +59,14 @@ export function registerImportCommand(program: Command): void {
     });
 }
 
-function parseInputs(paths: readonly string[]): { path: string; kind: 'folder' | 'zip' }[] {
+function parseInputs(paths: readonly string[]): { path: string; kind: 'folder' | 'zip' | 'tgz' }[] {
   return paths.map((p) => {
     const path = resolve(p);
     if (!existsSync(path)) throw new UsageError(`no such file or folder: ${p}`);
     if (statSync(path).isDirectory()) return { path, kind: 'folder' };
     if (/\.zip$/i.test(path)) return { path, kind: 'zip' };
-    if (/\.(tgz|tar\.gz)$/i.test(path)) {
-      throw new UsageError(`${p}: .tgz exports are not read yet; unpack it, or export as .zip`);
-    }
-    throw new UsageError(`${p}: expected a Takeout folder or a .zip part`);
+    if (/\.(tgz|tar\.gz)$/i.test(path)) return { path, kind: 'tgz' };
+    throw new UsageError(`${p}: expected a Takeout folder, a .zip or a .tgz part`);
   });
 }
 
@@ -95,7 +97,9 @@ export async function runImportTakeout(
       sources.push(
         input.kind === 'folder'
           ? await openFolderSource(input.path)
-          : await openZipSource(input.path),
+          : input.kind === 'zip'
+            ? await openZipSource(input.path)
+            : await openTgzSource(input.path, abort.signal),
       );
     }
     const logger = cliLogger('warn');

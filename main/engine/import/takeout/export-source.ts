@@ -23,6 +23,8 @@ export interface ExportEntry {
   diskPath: string | null;
   /** Its bytes, from the start. The caller consumes or destroys the stream. */
   open(): Promise<Readable>;
+  /** Its SHA-256 when the listing already read it (an archive read only in order). */
+  sha256?: string;
 }
 
 export interface ExportSource {
@@ -30,6 +32,14 @@ export interface ExportSource {
   entries: ExportEntry[];
   /** Names refused (see the invariant above), with why. */
   refused: { path: string; message: string }[];
+  /**
+   * For an archive read only in order (.tgz): one pass that hands out the bytes of the
+   * `wanted` paths as it meets them; each body must be consumed before the next is asked.
+   */
+  scan?(
+    wanted: ReadonlySet<string>,
+    signal: AbortSignal,
+  ): AsyncIterable<{ path: string; body: Readable }>;
   close(): void;
 }
 

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   RECOMMENDED_BATCH_BYTES,
@@ -269,7 +270,7 @@ export async function importTakeout(
   // Hash every file (streamed, in place), and group copies of one content.
   await eachLimited(items, HASH_PARALLEL, async (item) => {
     try {
-      item.sha256 = await hashEntry(item.entry, signal);
+      item.sha256 = item.entry.sha256 ?? (await hashEntry(item.entry, signal));
     } catch (err) {
       if (isAbortError(err) || signal.aborted) throw err;
       report.problems.push({ path: item.entry.path, message: `unreadable: ${message(err)}` });
@@ -309,7 +310,14 @@ export async function importTakeout(
     report.uploaded = missing.length;
     report.uploadedBytes = missing.reduce((n, c) => n + (c.items[0]?.entry.size ?? 0), 0);
   } else {
-    const sent = await sendMissing(missing, deps.uploader, deps.stagingDir, report, signal);
+    const sent = await sendMissing(
+      missing,
+      sources,
+      deps.uploader,
+      deps.stagingDir,
+      report,
+      signal,
+    );
     for (const s of sent) held.add(s);
   }
 
@@ -434,6 +442,7 @@ function orderKey(item: Item): number {
  */
 async function sendMissing(
   missing: readonly Content[],
+  sources: readonly ExportSource[],
   uploader: Uploader,
   stagingDir: string,
   report: TakeoutReport,
@@ -443,15 +452,17 @@ async function sendMissing(
   let fileId = 0;
   const staged: string[] = [];
   let runDir: string | null = null;
-  const pathFor = async (c: Content, entry: ExportEntry): Promise<string> => {
+  const pathFor = async (c: Content, entry: ExportEntry, body?: Readable): Promise<string> => {
     if (entry.diskPath !== null) return entry.diskPath;
     if (runDir === null) {
       await mkdir(stagingDir, { recursive: true, mode: 0o700 });
       runDir = await mkdtemp(join(stagingDir, 'run-'));
     }
     const target = join(runDir, c.sha256);
-    await pipeline(await entry.open(), createWriteStream(target, { mode: 0o600 }), { signal });
     staged.push(target);
+    await pipeline(body ?? (await entry.open()), createWriteStream(target, { mode: 0o600 }), {
+      signal,
+    });
     // The uploader checks that a file still has the size and mtime it was hashed with.
     await utimes(target, new Date(entry.mtimeMs), new Date(entry.mtimeMs));
     return target;
@@ -459,12 +470,12 @@ async function sendMissing(
   const clearStaged = async () => {
     await Promise.all(staged.splice(0).map((p) => rm(p, { force: true })));
   };
-  const jobOf = async (c: Content): Promise<BatchUploadJob> => {
+  const jobOf = async (c: Content, body?: Readable): Promise<BatchUploadJob> => {
     const entry = (c.items[0] as Item).entry;
     const mime = classifyByExtension(baseName(entry.path));
     return {
       fileId: ++fileId,
-      path: await pathFor(c, entry),
+      path: await pathFor(c, entry, body),
       size: entry.size,
       sha256: c.sha256,
       mtimeMs: entry.mtimeMs,
@@ -477,55 +488,88 @@ async function sendMissing(
     const path = c.items[0]?.entry.path ?? c.sha256;
     report.problems.push({ path, message: `not sent: ${message(err)}` });
   };
+  const sendGroup = async (group: readonly { c: Content; job: BatchUploadJob }[]) => {
+    try {
+      const jobs = group.map((g) => g.job);
+      const outcomes = uploader.uploadBatch
+        ? await uploader.uploadBatch(jobs, signal)
+        : await uploadOneByOne(uploader, jobs, signal);
+      outcomes.forEach((o, k) => {
+        const c = (group[k] as { c: Content }).c;
+        if (o.outcome === 'refused') problem(c, o.error);
+        else {
+          held.push(c.sha256);
+          report.uploaded++;
+          report.uploadedBytes += c.items[0]?.entry.size ?? 0;
+        }
+      });
+    } finally {
+      await clearStaged();
+    }
+  };
+  const sendLarge = async (c: Content, job: () => Promise<BatchUploadJob>) => {
+    try {
+      const j = await job();
+      await uploader.upload({ ...j, resume: null }, noCallbacks, signal);
+      held.push(c.sha256);
+      report.uploaded++;
+      report.uploadedBytes += j.size;
+    } catch (err) {
+      if (isAbortError(err) || signal.aborted) throw err;
+      if (err instanceof KeepsakeError && !fileLevel(err)) throw err;
+      problem(c, err);
+    } finally {
+      await clearStaged();
+    }
+  };
+  const sizeOf = (c: Content) => c.items[0]?.entry.size ?? 0;
+  // Parts read only in order (.tgz) send what they hold in one pass each, below.
+  const inOrder = new Map(sources.filter((s) => s.scan !== undefined).map((s) => [s.part, s]));
   try {
-    const small = missing.filter((c) => (c.items[0]?.entry.size ?? 0) <= BATCH_FILE_LIMIT);
-    const large = missing.filter((c) => (c.items[0]?.entry.size ?? 0) > BATCH_FILE_LIMIT);
+    const random = missing.filter((c) => !inOrder.has(c.items[0]?.entry.part ?? ''));
+    const small = random.filter((c) => sizeOf(c) <= BATCH_FILE_LIMIT);
     // Small files in groups of at most RECOMMENDED_BATCH_BYTES (staged ones on disk only
     // for their group).
     for (let i = 0; i < small.length;) {
-      const group: Content[] = [];
+      const group: { c: Content; job: BatchUploadJob }[] = [];
       let bytes = 0;
       while (i < small.length) {
         const c = small[i] as Content;
-        const size = c.items[0]?.entry.size ?? 0;
-        if (group.length > 0 && bytes + size > RECOMMENDED_BATCH_BYTES) break;
-        group.push(c);
-        bytes += size;
+        if (group.length > 0 && bytes + sizeOf(c) > RECOMMENDED_BATCH_BYTES) break;
+        group.push({ c, job: await jobOf(c) });
+        bytes += sizeOf(c);
         i++;
       }
-      const jobs = [];
-      for (const c of group) jobs.push(await jobOf(c));
-      try {
-        const outcomes = uploader.uploadBatch
-          ? await uploader.uploadBatch(jobs, signal)
-          : await uploadOneByOne(uploader, jobs, signal);
-        outcomes.forEach((o, k) => {
-          const c = group[k] as Content;
-          if (o.outcome === 'refused') problem(c, o.error);
-          else {
-            held.push(c.sha256);
-            report.uploaded++;
-            report.uploadedBytes += c.items[0]?.entry.size ?? 0;
-          }
-        });
-      } finally {
-        await clearStaged();
-      }
+      await sendGroup(group);
     }
-    for (const c of large) {
-      try {
-        const job = await jobOf(c);
-        await uploader.upload({ ...job, resume: null }, noCallbacks, signal);
-        held.push(c.sha256);
-        report.uploaded++;
-        report.uploadedBytes += job.size;
-      } catch (err) {
-        if (isAbortError(err) || signal.aborted) throw err;
-        if (err instanceof KeepsakeError && !fileLevel(err)) throw err;
-        problem(c, err);
-      } finally {
-        await clearStaged();
+    for (const c of random.filter((x) => sizeOf(x) > BATCH_FILE_LIMIT)) {
+      await sendLarge(c, () => jobOf(c));
+    }
+    for (const source of inOrder.values()) {
+      const wanted = new Map(
+        missing
+          .filter((c) => c.items[0]?.entry.part === source.part)
+          .map((c) => [(c.items[0] as Item).entry.path, c]),
+      );
+      if (wanted.size === 0 || !source.scan) continue;
+      let group: { c: Content; job: BatchUploadJob }[] = [];
+      let bytes = 0;
+      for await (const found of source.scan(new Set(wanted.keys()), signal)) {
+        const c = wanted.get(found.path);
+        if (!c) continue;
+        if (sizeOf(c) > BATCH_FILE_LIMIT) {
+          await sendLarge(c, () => jobOf(c, found.body));
+          continue;
+        }
+        if (group.length > 0 && bytes + sizeOf(c) > RECOMMENDED_BATCH_BYTES) {
+          await sendGroup(group);
+          group = [];
+          bytes = 0;
+        }
+        group.push({ c, job: await jobOf(c, found.body) });
+        bytes += sizeOf(c);
       }
+      if (group.length > 0) await sendGroup(group);
     }
   } finally {
     await clearStaged();
