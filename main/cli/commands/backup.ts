@@ -292,12 +292,12 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
     const failedRows = await listAll(engine, folderIds, 'failed');
     const duplicateRows = await listAll(engine, folderIds, 'duplicate');
     // Every backed-up row is read only when something needs it: the twins of duplicates, the
-    // empty photos among them (problems), the dry run's list. An unchanged re-run of 5,000
-    // files spent a tenth of its CPU listing them for nothing.
+    // safe files with a problem (safeFileProblem in runtime/status.ts: status counts each kind),
+    // the dry run's list. An unchanged re-run of 5,000 files spent a tenth of its CPU listing
+    // them for nothing.
+    const st = await engine.api['status.get']({});
     const needBackedUp =
-      opts.dryRun === true ||
-      duplicateRows.length > 0 ||
-      (await engine.api['status.get']({})).emptyFiles > 0;
+      opts.dryRun === true || duplicateRows.length > 0 || st.emptyFiles + st.placesNotRecorded > 0;
     const backedUpRows = needBackedUp ? await listAll(engine, folderIds, 'backed_up') : [];
     const vaultDev = cli.embeddedDir === null ? null : deviceOf(cli.embeddedDir);
     const summary: BackupSummary = {

@@ -38,6 +38,8 @@ export function placeRefusedWords(why: string): string {
  * The problem with a file that is nevertheless safe on the vault, or null: a photo of 0 bytes
  * (an empty file holds no picture), or one that was backed up and is now empty (possible
  * damage), or one whose place the vault refused to record (place_not_recorded).
+ * Each kind has its count in the status: `keepsake backup` lists the backed-up rows for their
+ * problems only when one of those counts is not 0 (a new kind adds its count there too).
  */
 export function safeFileProblem(
   f: Pick<FileRecord, 'state' | 'size' | 'emptiedFrom'> &
