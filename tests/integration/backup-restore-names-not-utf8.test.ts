@@ -7,7 +7,15 @@
 // same bytes, content and mtime. Runs `keepsake` as a person does against a real vault.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  utimesSync,
+} from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +28,7 @@ import {
   runCli,
   VaultReader,
 } from '../support/cli.js';
+import { decodeRawName } from '../../main/engine/raw-path.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import { spawnVaultProcess, vaultFetch, type VaultProcess } from '../support/vault.js';
 
@@ -33,7 +42,10 @@ const tree: [Buffer, string][] = [
   [bytes('Fotos ', [0xe9], 't', [0xe9], '/IMG', [0xff], '.jpg'), 'osxphotos/wedding_edited.jpg'],
   [bytes('Fotos ', [0xe9], 't', [0xe9], '/copy of caf', [0xe9], '.jpg'), 'osxphotos/wedding.jpg'],
   [bytes('plain.jpg'), 'exifr-fixtures/cookiezen.jpg'],
+  // past the batch limit (8 MiB), so it goes by tus: a JPEG with 9 MiB after its end marker
+  [bytes('gro', [0xdf], 'e Datei.jpg'), 'osxphotos/wedding_edited.jpg'],
 ];
+const padded = new Set(['gro\udcdfe Datei.jpg']);
 
 const under = (root: string, rel: Buffer): Buffer => Buffer.concat([Buffer.from(`${root}/`), rel]);
 
@@ -73,6 +85,7 @@ describe('names that are not UTF-8', () => {
       const target = under(photos, rel);
       mkdirSync(target.subarray(0, target.lastIndexOf(0x2f)), { recursive: true });
       copyFileSync(corpusFile(from), target);
+      if (padded.has(decodeRawName(rel))) appendFileSync(target, Buffer.alloc(9 << 20, 0x5a));
       const t = new Date(Date.UTC(2021, 0, 1 + i, 12, 0, 0));
       utimesSync(target, t, t);
     });
