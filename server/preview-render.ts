@@ -141,7 +141,7 @@ async function sniff(path: string): Promise<Sniffed> {
 }
 
 /** sharp operations that turn an image stored with EXIF orientation 1-8 upright. */
-function orient(image: Sharp, orientation: number): Sharp {
+export function orient(image: Sharp, orientation: number): Sharp {
   // sharp flips and flops before it rotates.
   switch (orientation) {
     case 2:
