@@ -6,6 +6,7 @@ import type { FileHasher } from './hash/types.js';
 import type { MetadataReader } from './metadata/types.js';
 import type { BackoffPolicy } from './pipeline/backoff.js';
 import type { StatPath } from './pipeline/hash-pump.js';
+import type { KeepsakeError } from './errors.js';
 import type { Clock, Logger, PowerState, SecretStore } from './ports.js';
 import type { ClassifyPath, CreateWatcher, ScanFolder } from './runtime/folders.js';
 import type { SettingValues } from './store/settings.js';
@@ -90,6 +91,12 @@ export interface EngineOptions {
   vaultAuditIntervalMs?: number;
   /** Random source for backoff jitter (tests may seed it). */
   random?: () => number;
+  /**
+   * Told once when the database stops taking writes (a full disk, a damaged file: see
+   * [Note: Store fault mode]); the daemon and the app rebuild a damaged one in-process
+   * (host/rebuilding-engine.ts).
+   */
+  onStorageFault?: (fault: KeepsakeError) => void;
 }
 
 /** The Engine of api.ts plus what `keepsake backup` needs for its summary (additive). */

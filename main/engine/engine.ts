@@ -311,6 +311,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       activity({ level: 'error', message: fault.message, path: null, code: fault.code });
     }
     if (reason === 'disk_full') scheduleDiskRetry();
+    options.onStorageFault?.(fault);
   }
   function scheduleDiskRetry(): void {
     if (closed || diskRetryTimer !== null) return;

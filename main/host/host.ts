@@ -15,6 +15,7 @@ import { storedVaultUrl } from '../engine/runtime/snapshot.js';
 import { createSecretStore } from '../engine/secret-store.js';
 import { startWebUi, type WebUi, type WebUiOptions } from '../web/server.js';
 import { startEmbeddedVault, type EmbeddedVault } from './embedded-vault.js';
+import { createRebuildingEngine } from './rebuilding-engine.js';
 
 export interface HostOptions {
   dataDir: string;
@@ -26,6 +27,12 @@ export interface HostOptions {
   /** Engine options for this run (tuning, runtime overrides, dry run, test ports). */
   engine?: Omit<Partial<EngineOptions>, 'dataDir' | 'vault' | 'secrets' | 'logger'>;
   env?: NodeJS.ProcessEnv;
+  /**
+   * A database found damaged while running is set aside and rebuilt in-process (the daemon and
+   * the desktop app, which run for weeks); otherwise the engine stops on it (`keepsake backup`
+   * exits and the next run rebuilds). See [Note: Rebuilding while running].
+   */
+  rebuildDamagedDatabase?: boolean;
 }
 
 export interface Host {
@@ -78,7 +85,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
     vault = { url: embedded.url, token: embedded.token };
   }
   try {
-    const engine = await createEngine({
+    const engineOptions = {
       ...envTuning(env),
       ...options.engine,
       dataDir,
@@ -89,7 +96,13 @@ export async function openHost(options: HostOptions): Promise<Host> {
         embedded: embedded !== null,
         ...(embedded !== null ? { dir: embedded.dataDir } : {}),
       },
-    });
+    };
+    const engine = options.rebuildDamagedDatabase
+      ? await createRebuildingEngine(
+          (onStorageFault) => createEngine({ ...engineOptions, onStorageFault }),
+          options.logger,
+        )
+      : await createEngine(engineOptions);
     let closing: Promise<void> | null = null;
     const host: Host = {
       engine,
@@ -122,9 +135,12 @@ export interface StartHostOptions extends HostOptions {
   ui?: Omit<WebUiOptions, 'engine' | 'logger'> | null;
 }
 
-/** Opens the host, adds the folders, starts the engine (watchers, queue) and the web UI. */
+/**
+ * Opens the host, adds the folders, starts the engine (watchers, queue) and the web UI. It runs
+ * for long: a database damaged meanwhile is rebuilt in-process (rebuildDamagedDatabase).
+ */
 export async function startHost(options: StartHostOptions): Promise<Host> {
-  const host = await openHost(options);
+  const host = await openHost({ rebuildDamagedDatabase: true, ...options });
   try {
     for (const path of options.folders ?? []) await host.engine.api['folders.add']({ path });
     await host.engine.start();

@@ -16,6 +16,8 @@ export interface EventBus {
   emit: <K extends EventName>(event: K, payload: EventPayload<K>) => void;
   /** Whether anyone listens (lets callers skip building a payload nobody reads). */
   listened: (event: EventName) => boolean;
+  /** A payload that could not be built (e.g. a damaged database): logged, the event skipped. */
+  payloadFailed: (event: EventName, err: unknown) => void;
 }
 
 export function createEventBus(logger: Logger): EventBus {
@@ -43,6 +45,9 @@ export function createEventBus(logger: Logger): EventBus {
       }
     },
     listened: (event) => (listeners.get(event)?.size ?? 0) > 0,
+    payloadFailed(event, err) {
+      logger.warn('an event could not be built', { event, error: String(err) });
+    },
   };
 }
 
@@ -68,7 +73,16 @@ export function coalescedEvent<K extends EventName>(
       if (timer !== null || closed || !bus.listened(event)) return;
       timer = clock.setTimeout(() => {
         timer = null;
-        if (!closed) bus.emit(event, payload());
+        if (closed) return;
+        // Never thrown from a timer: the next change asks for the event again.
+        let value: EventPayload<K>;
+        try {
+          value = payload();
+        } catch (err) {
+          bus.payloadFailed(event, err);
+          return;
+        }
+        bus.emit(event, value);
       }, windowMs);
       timer.unref?.();
     },

@@ -37,8 +37,9 @@
 // loops on work it cannot record; writes that must answer (a new file or folder) throw the
 // fault. What is durable stays a state the engine continues from (see [Note: Group commit]).
 // retryAfterFault() tries one small write; when it works (space was freed) the store writes
-// again and the engine re-reads its work from the database. A damaged database never leaves
-// fault mode: it is set aside at the next open.
+// again and the engine re-reads its work from the database. A damaged database (met by a
+// write or a read) never leaves fault mode: it is set aside at the next open, which the
+// daemon and the app do in-process (see [Note: Rebuilding while running] in host/).
 import type Database from 'better-sqlite3';
 import { KeepsakeError } from '../errors.js';
 import type { FileState } from '../../../common/contract.js';
@@ -324,6 +325,23 @@ export interface StoreOptions {
   onFault?: (fault: KeepsakeError) => void;
 }
 
+/** Wraps a statement's run/get/all so an error thrown by one passes through `fault` first. */
+function reportFaultsOf(stmt: Database.Statement, fault: (err: unknown) => unknown): void {
+  for (const method of ['run', 'get', 'all'] as const) {
+    const original: unknown = Reflect.get(stmt, method);
+    if (typeof original !== 'function') continue;
+    Object.defineProperty(stmt, method, {
+      value(...args: unknown[]): unknown {
+        try {
+          return Reflect.apply(original, stmt, args);
+        } catch (err) {
+          throw fault(err);
+        }
+      },
+    });
+  }
+}
+
 /** The typed gateway over an opened, migrated database. */
 export function createStore(
   db: SqliteDatabase,
@@ -531,6 +549,11 @@ export function createStore(
     ),
     pruneActivity: db.prepare<[number]>('DELETE FROM activity WHERE id <= ?'),
   };
+
+  // A damaged page may be met by any query, a read as much as a write: every statement reports
+  // it as the storage fault it is (a read of a damaged database pauses the engine as a write
+  // does, and is rebuilt; see [Note: Store fault mode]).
+  for (const stmt of Object.values(q)) reportFaultsOf(stmt, (err) => enterFault(err) ?? err);
 
   // ---- group commit: see [Note: Group commit] ----
   let groupOpen = false;

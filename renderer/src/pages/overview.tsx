@@ -126,7 +126,7 @@ function pausedLine(s: EngineStatus): string {
     case 'disk_full':
       return "Paused: not enough disk space for Keepsake's database on this computer. Free some space; Keepsake tries again every minute.";
     case 'database_corrupt':
-      return "Paused: Keepsake's database is damaged. Restart Keepsake: it is set aside and rebuilt, and nothing already on the vault is uploaded again.";
+      return "Paused: Keepsake's database is damaged. It is being set aside (kept, renamed) and rebuilt from your folders and the vault; nothing already on the vault is uploaded again. If this stays, restart Keepsake.";
     case 'battery':
       return 'Paused while on battery.';
     case 'metered':
