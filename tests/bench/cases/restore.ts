@@ -3,7 +3,7 @@
 // (GET /api/v1/assets/:sha256/content, which the vault verifies as it streams for both):
 // - one 1 GiB file of random bytes (64 MiB at SIZE=small), MB/s. Aim: >= 0.8 x curl.
 // - 5,000 small files of 4-64 KiB (500 at SIZE=small), files/s; curl fetches them over
-//   keep-alive with --parallel-max 4, as many at once as the restore does.
+//   keep-alive with --parallel-max 8, as many at once as the restore does.
 // Rounds interleave (Keepsake, curl, ...), each into an empty folder; the median is reported.
 // Keepsake's time is its process's wall clock (the compiled CLI's start-up, listing locations,
 // download, SHA-256, fsync and rename of every file, mtimes); curl's is its process's.
@@ -86,7 +86,7 @@ async function curlAll(
   }
   await writeFile(configPath, `${lines.join('\n')}\n`);
   const args = ['-K', configPath];
-  if (shas.length > 1) args.push('--parallel', '--parallel-max', '4');
+  if (shas.length > 1) args.push('--parallel', '--parallel-max', '8');
   return (await runCommand(curlBin, args)).seconds;
 }
 
@@ -168,7 +168,7 @@ export const benchCase: BenchCase = {
         label: `${small.files} files of 4-64 KiB from a vault on loopback: files/s`,
         keepsake: small.files / median(small.keepsake),
         baseline: missing ? Number.NaN : small.files / median(small.curl),
-        baselineName: 'curl --parallel-max 4',
+        baselineName: 'curl --parallel-max 8',
         unit: 'files/s',
         higherIsBetter: true,
         ...(missing ? { baselineMissing: missing } : {}),
