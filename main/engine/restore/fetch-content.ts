@@ -217,9 +217,12 @@ export async function fetchToPartial(
   partial: Buffer,
   signal: AbortSignal,
   onBytes: (n: number) => void,
+  /** No partial was there a moment ago: start one without asking its size. */
+  fresh = false,
 ): Promise<number> {
   const url = `${source.endpoint}/api/v1/assets/${content.sha256}/content`;
-  const fh = await open(partial, constants.O_RDWR | constants.O_CREAT, 0o600);
+  const flags = constants.O_RDWR | constants.O_CREAT | (fresh ? constants.O_TRUNC : 0);
+  const fh = await open(partial, flags, 0o600);
   let closed = false;
   const close = async () => {
     if (!closed) {
@@ -228,7 +231,7 @@ export async function fetchToPartial(
     }
   };
   try {
-    let offset = (await fh.stat()).size;
+    let offset = fresh ? 0 : (await fh.stat()).size;
     if (offset > content.size) {
       await fh.truncate(0);
       offset = 0;

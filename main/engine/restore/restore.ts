@@ -27,7 +27,7 @@
 // its target was taken meanwhile (EEXIST: the next run places the file under another name,
 // so this partial would never be found again).
 import { setMaxListeners } from 'node:events';
-import { lstat, mkdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import type { Clock, Logger } from '../ports.js';
@@ -90,7 +90,8 @@ export interface RestoreSummary {
 }
 
 type Placement =
-  | { kind: 'restore'; item: RestoreItem; target: Buffer }
+  /** fresh: no partial of it was in its folder when placement looked (nothing to resume) */
+  | { kind: 'restore'; item: RestoreItem; target: Buffer; fresh: boolean }
   | { kind: 'skip'; item: RestoreItem; target: Buffer }
   | { kind: 'fail'; item: RestoreItem; failure: RestoreFailure };
 
@@ -197,10 +198,17 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreSummar
           await copyToPartial(from, item, partial);
           await finishPartial(partial, target, item.mtimeMs);
         } else {
-          const received = await fetchToPartial(options.content, item, partial, signal, (n) => {
-            done += n;
-            progress.bytesDone += n;
-          });
+          const received = await fetchToPartial(
+            options.content,
+            item,
+            partial,
+            signal,
+            (n) => {
+              done += n;
+              progress.bytesDone += n;
+            },
+            attempt === 1 && p.fresh,
+          );
           summary.bytesDownloaded += received; // after the await: workers run side by side
           await placePartial(partial, target);
         }
@@ -264,6 +272,7 @@ async function place(
 ): Promise<Placement[]> {
   /** Paths this run gave out (hex of the bytes) -> the content placed there. */
   const claimed = new Map<string, string>();
+  const listings = new Map<string, Listing>();
   const out: Placement[] = [];
   for (const item of items) {
     signal.throwIfAborted();
@@ -292,10 +301,14 @@ async function place(
         }
         continue;
       }
-      const there = await whatIsAt(target, item);
+      const listing = await listFolder(target.subarray(0, target.lastIndexOf(0x2f)), listings);
+      const there = await whatIsAt(target, item, listing);
       if (there === 'absent') {
         claimed.set(key, item.sha256);
-        out.push({ kind: 'restore', item, target });
+        const partial = partialPathOf(target, item.sha256);
+        const partialName = partial.subarray(partial.lastIndexOf(0x2f) + 1).toString('hex');
+        const fresh = typeof listing === 'string' || !listing.has(partialName);
+        out.push({ kind: 'restore', item, target, fresh });
         break;
       }
       if (there === 'same') {
@@ -323,10 +336,39 @@ async function place(
   return out;
 }
 
+/**
+ * The names in a folder (hex of their bytes), listed once per folder per run: most targets of
+ * a restore are absent, and one readdir answers for all of a folder's files instead of a
+ * failed lstat each. 'absent': no such folder yet; 'blocked': a file is where a folder of the
+ * path should be.
+ */
+type Listing = Set<string> | 'absent' | 'blocked';
+
+async function listFolder(dir: Buffer, cache: Map<string, Listing>): Promise<Listing> {
+  const key = dir.toString('hex');
+  const known = cache.get(key);
+  if (known !== undefined) return known;
+  let listing: Listing;
+  try {
+    const names = await readdir(dir, { encoding: 'buffer' });
+    listing = new Set(names.map((n) => n.toString('hex')));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') listing = 'absent';
+    else if (code === 'ENOTDIR') listing = 'blocked';
+    else throw err;
+  }
+  cache.set(key, listing);
+  return listing;
+}
+
 async function whatIsAt(
   target: Buffer,
   item: RestoreItem,
+  listing: Listing,
 ): Promise<'absent' | 'same' | 'other' | 'blocked'> {
+  if (typeof listing === 'string') return listing;
+  if (!listing.has(target.subarray(target.lastIndexOf(0x2f) + 1).toString('hex'))) return 'absent';
   let st;
   try {
     st = await lstat(target);
