@@ -209,7 +209,7 @@ describe('keepsake import takeout', () => {
     assert.equal(report.matchedSidecars, 10);
     assert.deepEqual(
       report.albums.map((a) => [a.name, a.key, a.members]),
-      [["Gopher's gallery", 'Google Photos/gophers', 5]],
+      [["Gopher's gallery", 'gophers', 5]],
     );
     const taken = takenTimes(GOPHERS);
     for (const a of await allAssets(client)) {
@@ -324,9 +324,17 @@ describe('keepsake import takeout', () => {
         rel,
       );
     }
-    // and the unpacked folder of the same export is the same library
+    // and the unpacked folder of the same export is the same library, whichever folder of
+    // it is given
     const folder = await importTakeout([corpusFile(OSX)]);
     assert.equal(folder.uploaded, 0);
+    const inner = await importTakeout([corpusFile(`${OSX}/Google Photos`)]);
+    assert.equal(inner.uploaded, 0);
+    assert.equal(inner.placesRegistered, 16);
+    const pumpkin = sha256(
+      readFileSync(corpusFile(`${OSX}/Google Photos/Pumpkin Farm/Pumkins1.jpg`)),
+    );
+    assert.equal((await client.locationsOf(pumpkin)).length, 2); // the same places, not new ones
     assert.equal((await client.albums()).length, 2);
   });
 

@@ -195,7 +195,7 @@ function printReport(r: TakeoutReport, vaultUrl: string | null): void {
   if (r.skippedTrash.length > 0) out(`Skipped as trash: ${n(r.skippedTrash.length)}`);
   for (const p of r.skippedTrash) out(`  ${p}`);
   if (r.mediaWithoutSidecar.length > 0) {
-    out(`Without a sidecar (dates from the file only): ${n(r.mediaWithoutSidecar.length)}`);
+    out(`Without a sidecar (no date or place from Google): ${n(r.mediaWithoutSidecar.length)}`);
     for (const p of r.mediaWithoutSidecar) out(`  ${p}`);
   }
   if (r.unmatchedSidecars.length > 0) {

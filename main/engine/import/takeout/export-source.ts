@@ -6,7 +6,7 @@
 // (absolute, "..", NUL) is refused as a problem, never opened.
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 
@@ -56,8 +56,12 @@ export function exportPath(raw: string): string | null {
   return kept.length === 0 ? null : kept.join('/');
 }
 
-/** Every regular file under `root` (symlinks are not followed). */
+/**
+ * Every regular file under `root` (symlinks are not followed). Given the "Google Photos"
+ * folder itself, its name leads every path, as it does when the export's root is given.
+ */
 export async function openFolderSource(root: string): Promise<ExportSource> {
+  const lead = /^Google (Photos|Fotos)$/i.test(basename(root)) ? `${basename(root)}/` : '';
   const entries: ExportEntry[] = [];
   const refused: ExportSource['refused'] = [];
   const names = await readdir(root, { recursive: true, withFileTypes: true });
@@ -65,7 +69,7 @@ export async function openFolderSource(root: string): Promise<ExportSource> {
     if (!d.isFile()) continue;
     const full = join(d.parentPath, d.name);
     const rel = full.slice(root.length).replace(/^[/\\]+/, '');
-    const path = exportPath(rel);
+    const path = exportPath(`${lead}${rel}`);
     if (path === null) {
       refused.push({ path: rel, message: 'the name leaves the export' });
       continue;

@@ -74,7 +74,10 @@ export interface TakeoutImportOptions {
 
 export interface TakeoutAlbumReport {
   name: string;
-  /** the album folder's path in the export (its identity on the vault) */
+  /**
+   * the album folder's name (its identity on the vault with source 'takeout'): unique in an
+   * export, and the same whichever folder or part it is read from
+   */
   key: string;
   members: number;
   /** true: made now; false: it was on the vault already; null: dry run */
@@ -216,21 +219,23 @@ export async function importTakeout(
 
   // Sidecars and album titles (small JSON, read whole).
   const sidecars = new Map<string, TakeoutSidecar | null>();
-  for (const m of match.media) {
-    if (m.sidecar === null || sidecars.has(m.sidecar)) continue;
-    const entry = byPath.get(m.sidecar);
+  const sidecarPaths = [
+    ...new Set(match.media.flatMap((m) => (m.sidecar === null ? [] : [m.sidecar]))),
+  ];
+  await eachLimited(sidecarPaths, HASH_PARALLEL, async (path) => {
+    const entry = byPath.get(path);
     let parsed: TakeoutSidecar | null = null;
     try {
       if (entry) {
         const result = parseTakeoutSidecar(await readText(entry));
         if (result.ok) parsed = result.value;
-        else report.problems.push({ path: m.sidecar, message: `sidecar ${result.problem}` });
+        else report.problems.push({ path, message: `sidecar ${result.problem}` });
       }
     } catch (err) {
-      report.problems.push({ path: m.sidecar, message: `sidecar unreadable: ${message(err)}` });
+      report.problems.push({ path, message: `sidecar unreadable: ${message(err)}` });
     }
-    sidecars.set(m.sidecar, parsed);
-  }
+    sidecars.set(path, parsed);
+  });
   const albumTitles = new Map<string, { title: string; description: string }>();
   for (const [folder, path] of match.albumMetadata) {
     const entry = byPath.get(path);
@@ -398,9 +403,10 @@ export async function importTakeout(
       ),
     ];
     const name = title?.title ?? baseName(folder);
+    const key = baseName(folder);
     if (members.length === 0) continue;
     if (opts.dryRun || !deps.vault) {
-      report.albums.push({ name, key: folder, members: members.length, created: null });
+      report.albums.push({ name, key, members: members.length, created: null });
       continue;
     }
     try {
@@ -409,14 +415,14 @@ export async function importTakeout(
           name,
           ...(title?.description ? { description: title.description } : {}),
           source: 'takeout',
-          key: folder,
+          key,
           members,
         },
         signal,
       );
       report.albums.push({
         name,
-        key: folder,
+        key,
         members: reply.album.memberCount,
         created: reply.created,
       });
