@@ -3,15 +3,20 @@
 // embedded vault under `node --cpu-prof`, then the top self-time functions of each profiled
 // thread, and the same summed per source file: "the profile of what is left". The
 // .cpuprofile files are kept (path printed) for Chrome DevTools or speedscope.
+// Beside them (Linux): the CPU seconds of every program the run started (node, exiftool's
+// perl, ...) from /proc, and when the files were found, verified and the run ended (from
+// the client's database): where the wall time went, not only the main thread's.
 //
 // Self time: a .cpuprofile holds a call tree (nodes) and a list of samples (the node that was
 // on top of the stack) with the time since the previous sample; a function's self time is the
 // sum of the deltas of the samples that landed in it.
+import { readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import Database from 'better-sqlite3';
 import type { BenchCase } from '../harness.js';
-import { describeKeepsake, keepsakeBackup } from '../baselines.js';
+import { describeKeepsake, ensureCompiled, keepsakeBackup } from '../baselines.js';
 import { generateSmallFiles } from '../trees.js';
 import { repoRoot } from '../../support/paths.js';
 
@@ -74,6 +79,82 @@ export function selfTimes(profile: CpuProfile): {
   return { totalMs, byFunction: sorted(fns), byFile: sorted(files) };
 }
 
+/**
+ * CPU seconds (user + sys) per program name of every process descending from this one,
+ * sampled from /proc every `intervalMs` until stop() (a process's last < intervalMs after
+ * its final sample is not seen). Empty where /proc is missing (not Linux).
+ */
+function sampleTreeCpu(intervalMs = 100): { stop(): Map<string, number> } {
+  const ticks = 100; // USER_HZ on Linux
+  const seen = new Map<number, { comm: string; cpu: number }>();
+  const sample = () => {
+    let pids: number[];
+    try {
+      pids = readdirSync('/proc')
+        .filter((n) => /^\d+$/.test(n))
+        .map(Number);
+    } catch {
+      return;
+    }
+    const stats = new Map<number, { ppid: number; comm: string; cpu: number }>();
+    for (const pid of pids) {
+      try {
+        const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const close = text.lastIndexOf(')');
+        const comm = text.slice(text.indexOf('(') + 1, close);
+        const f = text.slice(close + 2).split(' ');
+        // fields after the name: state ppid ... utime (12th) stime (13th)
+        stats.set(pid, { ppid: Number(f[1]), comm, cpu: (Number(f[11]) + Number(f[12])) / ticks });
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const mine = (pid: number): boolean => {
+      for (let p = stats.get(pid)?.ppid; p !== undefined && p > 1; p = stats.get(p)?.ppid) {
+        if (p === process.pid) return true;
+      }
+      return false;
+    };
+    for (const [pid, st] of stats) if (mine(pid)) seen.set(pid, { comm: st.comm, cpu: st.cpu });
+  };
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      const byComm = new Map<string, number>();
+      for (const { comm, cpu } of seen.values()) byComm.set(comm, (byComm.get(comm) ?? 0) + cpu);
+      return byComm;
+    },
+  };
+}
+
+/** Seconds after `startMs` when the files were found, verified, and last changed. */
+function phases(dbPath: string, startMs: number): Record<string, number | null> {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    const r = db
+      .prepare(
+        `SELECT min(created_at) AS foundFirst, max(created_at) AS foundLast,
+                min(uploaded_at) AS verifiedFirst, max(uploaded_at) AS verifiedLast,
+                max(updated_at) AS lastChange,
+                sum(metadata_state = 'sent') AS metadataSent FROM files`,
+      )
+      .get() as Record<string, number | null>;
+    const at = (ms: number | null) => (ms === null ? null : (ms - startMs) / 1000);
+    return {
+      foundFirst: at(r.foundFirst ?? null),
+      foundLast: at(r.foundLast ?? null),
+      verifiedFirst: at(r.verifiedFirst ?? null),
+      verifiedLast: at(r.verifiedLast ?? null),
+      lastChange: at(r.lastChange ?? null),
+      metadataSent: r.metadataSent ?? null,
+    };
+  } finally {
+    db.close();
+  }
+}
+
 export const benchCase: BenchCase = {
   name: 'profile-small-files',
   description:
@@ -86,11 +167,33 @@ export const benchCase: BenchCase = {
     const tree = await generateSmallFiles(root, count);
     ctx.log(`tree: ${tree.files} files, ${(tree.bytes / 1e6).toFixed(0)} MB`);
     const profDir = join(ctx.workDir, 'profiles');
-    const run = await keepsakeBackup(root, join(ctx.workDir, 'data'), [], {}, [
-      '--cpu-prof',
-      `--cpu-prof-dir=${profDir}`,
-    ]);
+    await ensureCompiled(); // outside the timing and the CPU tally
+    const startMs = Date.now();
+    const cpu = sampleTreeCpu();
+    let cpuByProgram: [string, number][] = [];
+    let run: Awaited<ReturnType<typeof keepsakeBackup>>;
+    try {
+      run = await keepsakeBackup(root, join(ctx.workDir, 'data'), [], {}, [
+        '--cpu-prof',
+        `--cpu-prof-dir=${profDir}`,
+      ]);
+    } finally {
+      cpuByProgram = [...cpu.stop()].sort((a, b) => b[1] - a[1]);
+    }
     ctx.log(`keepsake backup under --cpu-prof: ${describeKeepsake(run)}`);
+    const cpuTotal = cpuByProgram.reduce((n, [, s]) => n + s, 0);
+    if (cpuTotal > 0) {
+      ctx.log(
+        `CPU by program (user+sys, s): ${cpuByProgram
+          .map(([comm, s]) => `${comm} ${s.toFixed(2)} (${((100 * s) / cpuTotal).toFixed(0)} %)`)
+          .join(', ')}; ${(cpuTotal / run.seconds).toFixed(2)} cores busy on average`,
+      );
+    }
+    const when = phases(join(ctx.workDir, 'data', 'keepsake.db'), startMs);
+    const s = (v: number | null | undefined) => (typeof v === 'number' ? v.toFixed(2) : '?');
+    ctx.log(
+      `wall (s from spawn): files found ${s(when.foundFirst)}-${s(when.foundLast)}, verified ${s(when.verifiedFirst)}-${s(when.verifiedLast)}, last change ${s(when.lastChange)}, exit ${run.seconds.toFixed(2)} (${String(when.metadataSent)} files' metadata sent)`,
+    );
 
     const names = (await readdir(profDir)).filter((n) => n.endsWith('.cpuprofile'));
     const profiles = [];
@@ -127,6 +230,8 @@ export const benchCase: BenchCase = {
       extra: {
         files: count,
         seconds: run.seconds,
+        cpuByProgram: Object.fromEntries(cpuByProgram),
+        phases: when,
         kept,
         profiles: profiles.map((p) => ({
           name: p.name,
