@@ -17,8 +17,15 @@
 //   the RAW's Orientation tag, since the embedded JPEG usually carries none. Without one,
 //   libvips is tried on the file itself (a DNG or TIFF-based RAW often holds a small RGB
 //   image); else the reason says no embedded preview and no RAW decoder.
-// - Video: a frame one second in (or the first, for a shorter clip) through ffmpeg when the
-//   vault has an ffmpeg binary; else the reason VIDEO_REASON.
+// - Video: a poster frame through ffmpeg when the vault has an ffmpeg binary, else the reason
+//   VIDEO_REASON. One ffmpeg run reads the container (a file it cannot open, or one with no
+//   video stream, gets its reason here), then the frame one second in (the first, for a clip
+//   under 2 s): many clips open on a fade or a black frame, so a blank frame (every colour
+//   channel nearly flat) is passed over for the middle of the clip. A clip blank at both is
+//   shown by its livelier frame, unless that is black: then a reason, since a black tile
+//   looks like a broken one. ffmpeg applies the rotation a phone writes in the video's
+//   display matrix itself (autorotate is its default), so portrait videos come out upright.
+//   Every run is killed after FFMPEG_TIMEOUT_MS, and a run that hangs is a lasting reason.
 // One decode feeds both sizes: the preview's pixels are kept raw and the thumbnail is made
 // from them, so a large photo is read and shrunk once. Both are JPEG, transparency laid on
 // white: WebP would be smaller, but its encoder took 200-480 ms for one 1440 px preview on
@@ -73,6 +80,10 @@ const VIDEO_EXTENSIONS = new Set([
 const EMBEDDED_TAGS = ['JpgFromRaw', 'PreviewImage', 'OtherImage', 'ThumbnailImage'] as const;
 const MAX_INPUT_PIXELS = 200_000_000;
 const FFMPEG_TIMEOUT_MS = 60_000;
+/** A frame whose colour channels all vary less than this (0-255 stdev) is blank. */
+const BLANK_SPREAD = 6;
+/** ... and one this dark (brightest channel's mean) is black. */
+const BLACK_MEAN = 24;
 
 export interface RenderedPreviews {
   thumb: Buffer;
@@ -268,49 +279,52 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
     };
   }
 
-  /** One frame as PNG, `atSeconds` in; an empty buffer when the clip is shorter. */
-  function grabFrame(blobPath: string, atSeconds: number, ffmpeg: string): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(
-        ffmpeg,
-        [
-          '-nostdin', '-v', 'error', '-ss', String(atSeconds), '-i', blobPath,
-          '-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', '-',
-        ], // prettier-ignore
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      const out: Buffer[] = [];
-      let err = '';
-      child.stdout.on('data', (c: Buffer) => out.push(c));
-      child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-      const timer = setTimeout(() => child.kill('SIGKILL'), FFMPEG_TIMEOUT_MS);
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        if (signal !== null) reject(new Error(`ffmpeg was stopped (${signal})`));
-        else if (code !== 0 && out.length === 0)
-          reject(new VideoDecodeError(err.trim() || `ffmpeg exited with ${code}`));
-        else resolve(Buffer.concat(out));
-      });
-    });
-  }
-
   async function fromVideo(blobPath: string): Promise<RenderOutcome> {
     if (ffmpegPath === null) return { none: VIDEO_REASON };
-    try {
-      let frame = await grabFrame(blobPath, 1, ffmpegPath);
-      if (frame.length === 0) frame = await grabFrame(blobPath, 0, ffmpegPath);
-      if (frame.length === 0) return { none: 'the video has no frame ffmpeg could decode' };
-      return { made: { ...(await renderImage(frame)), source: 'poster' } };
-    } catch (err) {
-      if (err instanceof VideoDecodeError) {
-        return { none: `the video could not be decoded: ${cleanMessage(err, blobPath)}` };
-      }
-      throw err;
+    // See [Note: How each format gets its preview]: probe, then frames until one is not blank.
+    const probe = await runFfmpeg(ffmpegPath, ['-hide_banner', '-nostdin', '-i', blobPath]);
+    // ffmpeg's reason is the last line of reading a container and the first of decoding.
+    const failed = (r: FfmpegRun) => ({
+      none: r.timedOut
+        ? `the video could not be decoded: ffmpeg took longer than ${FFMPEG_TIMEOUT_MS / 1000} s`
+        : `the video could not be decoded: ${ffmpegMessage(r.err, blobPath, r === probe)}`,
+    });
+    if (!/^Input #0/m.test(probe.err)) return failed(probe);
+    if (!/^\s*Stream #.*: Video: (?!.*\(attached pic\))/m.test(probe.err)) {
+      return { none: 'the file holds no video stream (sound only)' };
     }
+    const d = /Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)/.exec(probe.err);
+    const duration = d ? Number(d[1]) * 3600 + Number(d[2]) * 60 + Number(d[3]) : null;
+    const times = duration !== null && duration < 2 ? [0] : [1, 0];
+    if (duration !== null && duration >= 4) times.splice(1, 0, duration / 2);
+    let best: { png: Buffer; spread: number; mean: number } | undefined;
+    let lastRun: FfmpegRun | undefined;
+    for (const at of times) {
+      if (best !== undefined && at === 0) break; // 0 is only the fallback for a short clip
+      const run = await runFfmpeg(ffmpegPath, [
+        '-nostdin', '-v', 'error', '-ss', String(at), '-i', blobPath,
+        '-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', '-',
+      ]); // prettier-ignore
+      lastRun = run;
+      if (run.out.length === 0) continue;
+      const stats = await (await loadSharp())(run.out).stats();
+      const spread = Math.max(...stats.channels.slice(0, 3).map((c) => c.stdev));
+      const mean = Math.max(...stats.channels.slice(0, 3).map((c) => c.mean));
+      if (best === undefined || spread > best.spread) best = { png: run.out, spread, mean };
+      if (spread >= BLANK_SPREAD) break;
+    }
+    if (best === undefined) {
+      if (lastRun !== undefined && (lastRun.timedOut || lastRun.err.trim() !== '')) {
+        return failed(lastRun);
+      }
+      return { none: 'the video has no frame ffmpeg could decode' };
+    }
+    if (best.spread < BLANK_SPREAD && best.mean < BLACK_MEAN) {
+      return {
+        none: 'the video is black wherever it was looked at (near its start and its middle)',
+      };
+    }
+    return { made: { ...(await renderImage(best.png)), source: 'poster' } };
   }
 
   return {
@@ -341,6 +355,53 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
   };
 }
 
-class VideoDecodeError extends Error {
-  override name = 'VideoDecodeError';
+interface FfmpegRun {
+  out: Buffer;
+  err: string;
+  timedOut: boolean;
+}
+
+/**
+ * One ffmpeg run, killed (SIGKILL) when it outlasts FFMPEG_TIMEOUT_MS: a damaged file can
+ * make a decoder spin. Rejects only when ffmpeg cannot be started (a passing failure).
+ */
+function runFfmpeg(ffmpeg: string, args: string[]): Promise<FfmpegRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    let timedOut = false;
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      if (err.length < 64_000) err += c.toString('utf8');
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, FFMPEG_TIMEOUT_MS);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve({ out: timedOut ? Buffer.alloc(0) : Buffer.concat(out), err, timedOut });
+    });
+  });
+}
+
+/**
+ * ffmpeg's own reason: its last (or first) line that is not a hint, without the file's path or the
+ * `[demuxer @ 0x55...]` prefix (an address that changes with every run).
+ */
+function ffmpegMessage(stderr: string, blobPath: string, last: boolean): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^(At least one output file|Consider increasing)/.test(l));
+  const line = (lines.at(last ? -1 : 0) ?? 'ffmpeg failed').replace(
+    /^\[([^\]@]+?) @ 0x[0-9a-f]+\] /,
+    '$1: ',
+  );
+  return line.split(blobPath).join('the file').slice(0, 200);
 }

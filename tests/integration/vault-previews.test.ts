@@ -4,6 +4,7 @@
 // never waits for a picture, work left pending resumes at start, and `keepsake vault
 // previews --rebuild` brings deleted previews back.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -199,18 +200,52 @@ describe('vault previews', () => {
     assert.deepEqual(Buffer.from(await content.arrayBuffer()), files[0]!.data);
   });
 
-  it('a video gets a poster frame when the vault has ffmpeg', async (t) => {
+  it('a video gets an upright, non-blank poster frame when the vault has ffmpeg', async (t) => {
     if (!hasFfmpeg) {
       t.skip('no ffmpeg on this machine: videos get the "no video decoder" reason (tested above)');
       return;
     }
-    const [sha] = await uploaded(vault, [
-      await corpus('metadata-extractor-images/mp4/with-gps.mp4'),
-    ]);
-    const s = await settled(vault, sha!);
-    assert.equal(s.state === 'made' ? s.source : s.state, 'poster');
-    const m = await sharp((await picture(vault, sha!, 'thumbnail')).body).metadata();
-    assert.equal(Math.max(m.width ?? 0, m.height ?? 0), 256);
+    const files = [
+      await corpus('metadata-extractor-images/mp4/with-gps.mp4'), // 1920 x 1080, 0.17 s
+      await corpus('metadata-extractor-images/mov/with-gps.mov'), // 568 x 320, turned -90
+      await corpus('metadata-extractor-images/mp4/sample_mpeg4.mp4'), // opens on a white fade
+      await corpus('exiftool-t-images/Matroska.mkv'), // a truncated file
+    ];
+    const [mp4, phone, fade, broken] = await uploaded(vault, files);
+    const thumbOf = async (sha: string) => {
+      const s = await settled(vault, sha);
+      assert.equal(s.state === 'made' ? s.source : s.state, 'poster', sha);
+      const body = (await picture(vault, sha, 'thumbnail')).body;
+      return { meta: await sharp(body).metadata(), stats: await sharp(body).stats() };
+    };
+    const wide = await thumbOf(mp4!);
+    assert.deepEqual([wide.meta.width, wide.meta.height], [256, 144]);
+    const upright = await thumbOf(phone!);
+    assert.deepEqual([upright.meta.width, upright.meta.height], [144, 256], 'shown portrait');
+    const faded = await thumbOf(fade!);
+    const spread = Math.max(...faded.stats.channels.map((c) => c.stdev));
+    assert.ok(spread > 20, `a frame with something in it, not the blank opening (${spread})`);
+
+    const s = await settled(vault, broken!);
+    assert.equal(s.state, 'none');
+    const reason = s.state === 'none' ? s.reason : '';
+    assert.match(reason, /^the video could not be decoded: /);
+    assert.ok(!reason.includes(vault.dataDir), `no vault paths in reasons: ${reason}`);
+    assert.ok(!/0x[0-9a-f]{6,}/.test(reason), `no addresses that change each run: ${reason}`);
+
+    // A clip that is black throughout (a pocket recording) says so rather than show black.
+    const tmp = await makeTempDir();
+    try {
+      const file = join(tmp.dir, 'black.mp4');
+      execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'color=black:s=64x48:d=5', file]);
+      const [black] = await uploaded(vault, [
+        { data: await readFile(file), filename: 'black.mp4', relpath: 'black.mp4' },
+      ]);
+      const b = await settled(vault, black!);
+      assert.match(b.state === 'none' ? b.reason : b.state, /^the video is black/);
+    } finally {
+      await tmp.cleanup();
+    }
   });
 
   it('the metrics count previews made, impossible and pending', async () => {
