@@ -185,7 +185,7 @@ export function createLocationPump(options: LocationPumpOptions): LocationPump {
       else if (needsGone(file)) gone.push({ file, label });
     }
     const device = options.device();
-    try {
+    return guarded(async () => {
       if (register.length > 0) {
         const items: RegisterLocationsRequest['locations'] = register.map(({ file, label }) => ({
           sha256: file.sha256,
@@ -223,27 +223,7 @@ export function createLocationPump(options: LocationPumpOptions): LocationPump {
         );
         for (const { file } of gone) settle(file.id, null, null);
       }
-    } catch (err) {
-      if (isAbortError(err) || closed) return false;
-      if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
-        options.events.pauseRequired('sign_in_needed', err.message);
-        return false;
-      }
-      failures++;
-      const delay = backoffDelay(defaultBackoff, failures);
-      logger.warn('registering file locations failed; will retry', {
-        error: String(err),
-        delay,
-      });
-      retryTimer = clock.setTimeout(() => {
-        retryTimer = null;
-        kick();
-      }, delay);
-      retryTimer.unref?.();
-      return false;
-    }
-    failures = 0;
-    return true;
+    });
   }
 
   /**
