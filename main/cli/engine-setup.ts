@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultDataDir } from '../engine/data-dir.js';
 import type { EngineOptions } from '../engine/api.js';
+import type { EmbeddedVault } from '../host/embedded-vault.js';
 import { KeepsakeError } from '../engine/errors.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';
 import { parseBandwidthLimit, parseChunkSize } from '../engine/vault/bandwidth.js';
@@ -124,4 +125,28 @@ export function cliLogger(defaultLevel: 'debug' | 'info' | 'warn' | 'error'): Lo
   const level =
     env === 'debug' || env === 'info' || env === 'warn' || env === 'error' ? env : defaultLevel;
   return jsonLogger((line) => process.stderr.write(line), level);
+}
+
+/**
+ * The data directory's embedded vault for a one-off command (restore, verify): the one a
+ * running daemon or the desktop app serves, else started in this process (the caller closes
+ * `embedded`). See [Note: Finding a running embedded vault] in host/embedded-vault.ts.
+ * `instead` names the flags that pick another vault, for when a process holds this one
+ * without saying where it listens.
+ */
+export async function useEmbeddedVault(
+  dataDir: string,
+  instead: string,
+): Promise<{ url: string; token: string; embedded: EmbeddedVault | null }> {
+  // Loaded only here: the vault server is most of what a command would otherwise load.
+  const { runningEmbeddedVault, startEmbeddedVault } = await import('../host/embedded-vault.js');
+  const running = runningEmbeddedVault(dataDir);
+  if (running?.url != null) return { url: running.url, token: running.token, embedded: null };
+  if (running !== null) {
+    throw new UsageError(
+      `the vault in ${dataDir} is in use by process ${running.pid}, which does not say where it listens: stop that process and run this again, or give ${instead}`,
+    );
+  }
+  const embedded = await startEmbeddedVault(dataDir);
+  return { url: embedded.url, token: embedded.token, embedded };
 }

@@ -26,7 +26,13 @@ import { createSecretStore } from '../../engine/secret-store.js';
 import { createHttpClient } from '../../engine/vault/http-client.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
 import type { EmbeddedVault } from '../../host/embedded-vault.js';
-import { cliLogger, describeFailure, UsageError, vaultFlag } from '../engine-setup.js';
+import {
+  cliLogger,
+  describeFailure,
+  UsageError,
+  useEmbeddedVault,
+  vaultFlag,
+} from '../engine-setup.js';
 
 interface RestoreCliOptions {
   to?: string;
@@ -114,19 +120,9 @@ async function chooseVault(opts: RestoreCliOptions): Promise<VaultChoice> {
       `no vault to restore from: ${dataDir} has none; give --from URL --token TOKEN`,
     );
   }
-  // Loaded only here: the vault server is most of what this command would otherwise load.
-  const { runningEmbeddedVault, startEmbeddedVault } = await import('../../host/embedded-vault.js');
   // A daemon or the desktop app holding this data directory serves its vault already:
-  // restore through it. See [Note: Finding a running embedded vault].
-  const running = runningEmbeddedVault(dataDir);
-  if (running?.url != null) return { url: running.url, token: running.token, embedded: null };
-  if (running !== null) {
-    throw new UsageError(
-      `the vault in ${dataDir} is in use by process ${running.pid}, which does not say where it listens: stop that process and run this again, or give --from URL --token TOKEN`,
-    );
-  }
-  const embedded = await startEmbeddedVault(dataDir);
-  return { url: embedded.url, token: embedded.token, embedded };
+  // restore through it.
+  return useEmbeddedVault(dataDir, '--from URL --token TOKEN');
 }
 
 function formatBytes(n: number): string {

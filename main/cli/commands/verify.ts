@@ -1,8 +1,9 @@
 // `keepsake verify [--all | --sample N] [--folder DIR] [--to URL --token TOKEN] [--data-dir DIR]
 // [--json]`: proof that what this data directory backed up is on the vault, byte for byte
 // (main/engine/verify/verify-run.ts). Without --to, the vault the data directory last backed
-// up to (its remembered identity: the embedded vault, started here, or a vault URL with the
-// token from --token, KEEPSAKE_TOKEN or Settings). Prints a receipt (files and bytes proven,
+// up to (its remembered identity: the embedded vault, the one another Keepsake process serves
+// or else started here, or a vault URL with the token from --token, KEEPSAKE_TOKEN or
+// Settings). Prints a receipt (files and bytes proven,
 // when, by which vault, each problem with its path); --json prints it as one object. Exit 0
 // when everything selected was proven, 1 on any problem, 2 for bad input.
 import { existsSync } from 'node:fs';
@@ -26,8 +27,14 @@ import { queueRepair } from '../../engine/verify/healer.js';
 import { runVerify, type VerifyProgress } from '../../engine/verify/verify-run.js';
 import { createHttpClient } from '../../engine/vault/http-client.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
-import { startEmbeddedVault, type EmbeddedVault } from '../../host/embedded-vault.js';
-import { cliLogger, describeFailure, UsageError, vaultFlag } from '../engine-setup.js';
+import type { EmbeddedVault } from '../../host/embedded-vault.js';
+import {
+  cliLogger,
+  describeFailure,
+  UsageError,
+  useEmbeddedVault,
+  vaultFlag,
+} from '../engine-setup.js';
 import { displayJson } from '../../engine/raw-path.js';
 
 interface VerifyOptions {
@@ -64,6 +71,9 @@ interface ChosenVault {
   url: string;
   token: string;
   caFile?: string;
+  /** the data directory's embedded vault, whoever serves it */
+  isEmbedded: boolean;
+  /** set when this process started it (and closes it) */
   embedded: EmbeddedVault | null;
 }
 
@@ -85,7 +95,7 @@ async function chooseVault(
   const token = opts.token ?? process.env.KEEPSAKE_TOKEN;
   const caFile = opts.caFile !== undefined ? { caFile: resolve(opts.caFile) } : {};
   if (opts.to !== undefined) {
-    return { ...vaultFlag('--to', opts.to, token), ...caFile, embedded: null };
+    return { ...vaultFlag('--to', opts.to, token), ...caFile, isEmbedded: false, embedded: null };
   }
   if (remembered === null) {
     throw new UsageError(
@@ -93,8 +103,8 @@ async function chooseVault(
     );
   }
   if (remembered === 'embedded') {
-    const embedded = await startEmbeddedVault(dataDir);
-    return { url: embedded.url, token: embedded.token, embedded };
+    // The vault another Keepsake process serves for this data directory, if one does.
+    return { ...(await useEmbeddedVault(dataDir, '--to URL --token TOKEN')), isEmbedded: true };
   }
   const stored =
     token !== undefined && token !== '' ? token : await createSecretStore(dataDir).read();
@@ -103,7 +113,7 @@ async function chooseVault(
       `this data directory backs up to ${remembered}: give its token with --token TOKEN (or KEEPSAKE_TOKEN)`,
     );
   }
-  return { url: remembered, token: stored, ...caFile, embedded: null };
+  return { url: remembered, token: stored, ...caFile, isEmbedded: false, embedded: null };
 }
 
 export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
@@ -127,7 +137,7 @@ export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
     release = () => opened.lock.release();
     const remembered = rememberedVaultIdentity(store);
     vault = await chooseVault(opts, dataDir, remembered);
-    const identity = vaultIdentityOf({ url: vault.url, embedded: vault.embedded !== null });
+    const identity = vaultIdentityOf({ url: vault.url, embedded: vault.isEmbedded });
     const http = createHttpClient({
       endpoint: vault.url,
       ...(vault.caFile ? { caFile: vault.caFile } : {}),
@@ -146,7 +156,7 @@ export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
         {
           store: s,
           vault: client,
-          vaultInfo: { url: vault.url, embedded: vault.embedded !== null },
+          vaultInfo: { url: vault.url, embedded: vault.isEmbedded },
           statPath: lstatPath,
           hashFile: (path, signal) => {
             hasher ??= createFileHasher({ logger: logger.child({ part: 'hash' }) });
