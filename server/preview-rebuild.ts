@@ -2,15 +2,12 @@
 // vault and makes them all again, now. A running vault would do the same in the background
 // (See [Note: Preview work is the index] in previews.ts); this is for a person who wants
 // them back at once, after deleting them or after a decoder was added.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlobStore } from './blob-store.js';
-import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
-import { acquireDataDirLock } from './lock.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
 import { createPreviewRenderer, findFfmpeg } from './preview-render.js';
 import { PREVIEWS_DIR, PreviewFiles, type PreviewOptions, PreviewWorker } from './previews.js';
-import { VaultStartError } from './start-error.js';
+import { withStoppedVault } from './stopped-vault.js';
 
 export interface RebuildSummary {
   assets: number;
@@ -24,27 +21,8 @@ export async function rebuildPreviews(opts: {
   previews?: PreviewOptions;
   logger?: VaultLogger;
 }): Promise<RebuildSummary> {
-  if (!existsSync(join(opts.dataDir, 'vault.db'))) {
-    throw new VaultStartError('no_vault', `${opts.dataDir} holds no vault (no vault.db)`);
-  }
-  const lock = await acquireDataDirLock(opts.dataDir).catch((err: unknown) => {
-    if (err instanceof VaultStartError && err.code === 'data_dir_locked') {
-      throw new VaultStartError(
-        'data_dir_locked',
-        `a vault is running on ${opts.dataDir}; stop it to rebuild its previews`,
-      );
-    }
-    throw err;
-  });
   const started = performance.now();
-  let index: VaultIndex | undefined;
-  try {
-    try {
-      index = new VaultIndex(join(opts.dataDir, 'vault.db'));
-    } catch (err) {
-      if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
-      throw err;
-    }
+  return withStoppedVault(opts.dataDir, 'stop it to rebuild its previews', async (index) => {
     const files = new PreviewFiles(join(opts.dataDir, PREVIEWS_DIR));
     index.previews.clear();
     await files.removeAll();
@@ -67,8 +45,5 @@ export async function rebuildPreviews(opts: {
     } finally {
       await worker.stop();
     }
-  } finally {
-    index?.close();
-    await lock.release();
-  }
+  });
 }

@@ -15,17 +15,15 @@
 // per chunk read (1 MiB), with at most one second of saved-up credit, so an idle spell
 // never turns into a burst. A vault larger than cap x period cannot be covered in one
 // period; the cap wins (the disk is the user's), and the last-full-pass metric shows it.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AssetHealth, type BlobState } from './asset-health.js';
 import { BlobStore } from './blob-store.js';
 import type { ScrubPlace } from './index/health-store.js';
-import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
-import { acquireDataDirLock } from './lock.js';
+import type { VaultIndex } from './index/vault-index.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
 import { VaultMetrics } from './metrics.js';
-import { VaultStartError } from './start-error.js';
+import { withStoppedVault } from './stopped-vault.js';
 
 export const DEFAULT_SCRUB_PERIOD_MS = 30 * 24 * 60 * 60 * 1000;
 export const DEFAULT_SCRUB_MAX_BYTES_PER_SECOND = 20 * 1024 * 1024;
@@ -182,73 +180,54 @@ export async function scrubDataDir(opts: {
   onProgress?: (done: { assets: number; bytes: number; total: number }) => void;
   signal?: AbortSignal;
 }): Promise<ScrubSummary> {
-  if (!existsSync(join(opts.dataDir, 'vault.db'))) {
-    throw new VaultStartError('no_vault', `${opts.dataDir} holds no vault (no vault.db)`);
-  }
-  const lock = await acquireDataDirLock(opts.dataDir).catch((err: unknown) => {
-    if (err instanceof VaultStartError && err.code === 'data_dir_locked') {
-      throw new VaultStartError(
-        'data_dir_locked',
-        `a vault is running on ${opts.dataDir}; it scrubs in the background (stop it to scrub now)`,
-      );
-    }
-    throw err;
-  });
   const started = performance.now();
-  let index: VaultIndex | undefined;
-  try {
-    try {
-      index = new VaultIndex(join(opts.dataDir, 'vault.db'));
-    } catch (err) {
-      if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
-      throw err;
-    }
-    const idx = index;
-    const metrics = new VaultMetrics();
-    const logger = opts.logger ?? silentVaultLogger;
-    const blobs = new BlobStore(join(opts.dataDir, 'blobs'));
-    const health = new AssetHealth({ index: idx, blobs, metrics, logger, now: Date.now });
-    const total = idx.usage().assets;
-    const summary: ScrubSummary = {
-      assets: 0,
-      bytes: 0,
-      ok: 0,
-      damaged: [],
-      missing: [],
-      seconds: 0,
-    };
-    const tally = (sha256: string, state: BlobState) => {
-      if (state === 'ok') summary.ok += 1;
-      else summary[state].push(sha256);
-    };
-    const passStartedAt = Date.now();
-    let cursor = 0;
-    for (;;) {
-      const batch = idx.health.assetsAfter(cursor, BATCH);
-      if (batch.length === 0) break;
-      let next = 0;
-      const worker = async () => {
-        while (next < batch.length) {
-          const asset = batch[next++]!;
-          const found = await health.check(
-            asset,
-            'scrub',
-            opts.signal ? { signal: opts.signal } : {},
-          );
-          tally(asset.sha256, found.state);
-          summary.assets += 1;
-          summary.bytes += found.bytesRead;
-          opts.onProgress?.({ assets: summary.assets, bytes: summary.bytes, total });
-        }
+  return withStoppedVault(
+    opts.dataDir,
+    'it scrubs in the background (stop it to scrub now)',
+    async (idx) => {
+      const metrics = new VaultMetrics();
+      const logger = opts.logger ?? silentVaultLogger;
+      const blobs = new BlobStore(join(opts.dataDir, 'blobs'));
+      const health = new AssetHealth({ index: idx, blobs, metrics, logger, now: Date.now });
+      const total = idx.usage().assets;
+      const summary: ScrubSummary = {
+        assets: 0,
+        bytes: 0,
+        ok: 0,
+        damaged: [],
+        missing: [],
+        seconds: 0,
       };
-      await Promise.all([worker(), worker()]);
-      cursor = batch.at(-1)!.id;
-    }
-    idx.health.saveScrubPlace({ cursor: 0, passStartedAt, lastFullPassAt: Date.now() });
-    summary.seconds = (performance.now() - started) / 1000;
-    return summary;
-  } finally {
-    index?.close();
-    await lock.release();
-  }
+      const tally = (sha256: string, state: BlobState) => {
+        if (state === 'ok') summary.ok += 1;
+        else summary[state].push(sha256);
+      };
+      const passStartedAt = Date.now();
+      let cursor = 0;
+      for (;;) {
+        const batch = idx.health.assetsAfter(cursor, BATCH);
+        if (batch.length === 0) break;
+        let next = 0;
+        const worker = async () => {
+          while (next < batch.length) {
+            const asset = batch[next++]!;
+            const found = await health.check(
+              asset,
+              'scrub',
+              opts.signal ? { signal: opts.signal } : {},
+            );
+            tally(asset.sha256, found.state);
+            summary.assets += 1;
+            summary.bytes += found.bytesRead;
+            opts.onProgress?.({ assets: summary.assets, bytes: summary.bytes, total });
+          }
+        };
+        await Promise.all([worker(), worker()]);
+        cursor = batch.at(-1)!.id;
+      }
+      idx.health.saveScrubPlace({ cursor: 0, passStartedAt, lastFullPassAt: Date.now() });
+      summary.seconds = (performance.now() - started) / 1000;
+      return summary;
+    },
+  );
 }

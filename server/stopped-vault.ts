@@ -1,0 +1,45 @@
+// Opening a vault that is not running, for the maintenance commands that work on its data
+// directory directly (`keepsake vault scrub`, `keepsake vault previews --rebuild`). Invariant:
+// such a command holds the data directory's lock for as long as it uses the index, so it
+// never works beside a running vault, and it always closes the index and releases the lock.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
+import { acquireDataDirLock } from './lock.js';
+import { VaultStartError } from './start-error.js';
+
+/**
+ * Runs `work` with the index of the stopped vault in `dataDir`. `whenRunning` is what to tell
+ * a person whose vault is running (after "a vault is running on DIR; ").
+ */
+export async function withStoppedVault<T>(
+  dataDir: string,
+  whenRunning: string,
+  work: (index: VaultIndex) => Promise<T>,
+): Promise<T> {
+  if (!existsSync(join(dataDir, 'vault.db'))) {
+    throw new VaultStartError('no_vault', `${dataDir} holds no vault (no vault.db)`);
+  }
+  const lock = await acquireDataDirLock(dataDir).catch((err: unknown) => {
+    if (err instanceof VaultStartError && err.code === 'data_dir_locked') {
+      throw new VaultStartError(
+        'data_dir_locked',
+        `a vault is running on ${dataDir}; ${whenRunning}`,
+      );
+    }
+    throw err;
+  });
+  let index: VaultIndex | undefined;
+  try {
+    try {
+      index = new VaultIndex(join(dataDir, 'vault.db'));
+    } catch (err) {
+      if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
+      throw err;
+    }
+    return await work(index);
+  } finally {
+    index?.close();
+    await lock.release();
+  }
+}
