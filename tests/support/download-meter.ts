@@ -13,7 +13,10 @@ export interface DownloadMeter {
   url: string;
   /** Response body bytes sent to clients since start. */
   readonly bytesServed: number;
-  /** Response body bytes per second to all clients together; null = as fast as it comes. */
+  /**
+   * Response body bytes per second to all clients together; null = as fast as it comes;
+   * 0 = hold every response where it is (nothing more is sent until the rate is raised).
+   */
   setRate(bytesPerSecond: number | null): void;
   close(): Promise<void>;
 }
@@ -31,6 +34,10 @@ export async function startDownloadMeter(target: string): Promise<DownloadMeter>
     for (;;) {
       const r = rate;
       if (r === null) return;
+      if (r === 0) {
+        await new Promise((done) => setTimeout(done, 10));
+        continue;
+      }
       const now = performance.now();
       tokens = Math.min(r / 10, tokens + ((now - last) / 1000) * r);
       last = now;
