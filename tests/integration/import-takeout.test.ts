@@ -6,9 +6,9 @@
 // dry run sends nothing, and importing again sends nothing and makes no second album.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AssetJson } from '../../common/vault-protocol.js';
@@ -358,7 +358,12 @@ describe('keepsake import takeout', () => {
       const made = spawnSync('tar', [`--format=${format}`, '-czf', file, '-C', root, ...names]);
       assert.equal(made.status, 0, made.stderr.toString());
     }
+    // what an import killed mid-send (kill -9) left staged is cleared by the next import
+    const staging = join(tmp.dir, 'data', 'import-staging');
+    await mkdir(join(staging, 'run-killed'), { recursive: true });
+    await writeFile(join(staging, 'run-killed', 'a'.repeat(64)), randomBytes(4096));
     const first = await importTakeout([tgz1, tgz2]);
+    assert.deepEqual(await readdir(staging), []);
     assert.equal(first.uploaded, 13);
     assert.equal(first.matchedSidecars, 16);
     assert.deepEqual(first.problems, []);
@@ -380,7 +385,6 @@ describe('keepsake import takeout', () => {
     const again = await importTakeout([tgz2, tgz1]);
     assert.equal(again.uploaded, 0);
     assert.equal((await client.albums()).length, 2);
-    const staging = join(tmp.dir, 'data', 'import-staging');
     assert.deepEqual(await readdir(staging).catch(() => []), []);
   });
 });

@@ -13,7 +13,8 @@
 // files from disk (it re-reads for resume and batches), so an entry the vault lacks is
 // copied into the data directory's private staging folder just before it is sent and
 // removed right after, a batch (at most 16 MiB) at a time: what is staged is bounded and
-// never lies next to the input.
+// never lies next to the input. What a killed run left there is removed by the next run,
+// before it stages anything.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
@@ -461,6 +462,9 @@ async function sendMissing(
   const pathFor = async (c: Content, entry: ExportEntry, body?: Readable): Promise<string> => {
     if (entry.diskPath !== null) return entry.diskPath;
     if (runDir === null) {
+      // A run killed mid-send (kill -9, power cut) left its staged copies behind; the import
+      // holds the data directory's lock, so every run-* folder here is such a leftover.
+      await rm(stagingDir, { recursive: true, force: true });
       await mkdir(stagingDir, { recursive: true, mode: 0o700 });
       runDir = await mkdtemp(join(stagingDir, 'run-'));
     }
