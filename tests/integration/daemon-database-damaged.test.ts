@@ -4,11 +4,9 @@
 // on backing up, uploading nothing the vault already holds. Real daemon, real vault, real
 // SQLite file damaged mid-file (the pages of the files table, the header left whole).
 import assert from 'node:assert/strict';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { copyFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import {
   VaultReader,
   describeRun,
@@ -19,6 +17,7 @@ import {
   waitFor,
   type DaemonHandle,
 } from '../support/cli.js';
+import { damageTable } from '../support/damage-db.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import { copyCorpusFiles, sha256Of } from '../support/tree.js';
 import { startTestVault, type TestVault } from '../support/vault.js';
@@ -26,46 +25,6 @@ import { startTestVault, type TestVault } from '../support/vault.js';
 interface StatusReport {
   counts: Record<string, number>;
   storage: { code: string; message: string } | null;
-}
-
-const pageSize = 4096;
-
-/**
- * Damages every page of the files table in the database file (the WAL first checkpointed into
- * it), then commits one small change through another connection: the daemon's connection
- * drops its page cache at its next read, as after any other writer, and meets the damage.
- */
-function damageFilesTable(dbFile: string): void {
-  const probe = new Database(dbFile);
-  let pages: number[];
-  try {
-    probe.pragma('wal_checkpoint(TRUNCATE)');
-    const rows = probe.prepare(`SELECT pageno FROM dbstat WHERE name = 'files'`).all() as {
-      pageno: number;
-    }[];
-    pages = rows.map((r) => r.pageno);
-  } finally {
-    probe.close();
-  }
-  assert.ok(pages.length > 0 && !pages.includes(1), `files pages: ${pages.join(',')}`);
-  const garbage = Buffer.alloc(pageSize, 0x5a);
-  const fd = openSync(dbFile, 'r+');
-  try {
-    for (const p of pages) writeSync(fd, garbage, 0, pageSize, (p - 1) * pageSize);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  const poke = new Database(dbFile);
-  try {
-    poke
-      .prepare(
-        `INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES ('test.poke', '1', 0)`,
-      )
-      .run();
-  } finally {
-    poke.close();
-  }
 }
 
 describe('a database damaged while the daemon runs', () => {
@@ -107,7 +66,7 @@ describe('a database damaged while the daemon runs', () => {
     });
     const usageBefore = await reader.usage();
 
-    damageFilesTable(join(dataDir, 'keepsake.db'));
+    damageTable(join(dataDir, 'keepsake.db'));
     // a new photo arrives: the daemon looks the path up in the damaged table
     const late = join(src, 'late.jpg');
     await copyFile(corpusFile('exifr-fixtures/noexif.jpg'), late);

@@ -59,6 +59,7 @@ import { isAbortError, KeepsakeError } from '../errors.js';
 import type { FileHasher, FileIdentity } from '../hash/types.js';
 import type { Clock, Logger } from '../ports.js';
 import type { FileRecord, Store } from '../store/store.js';
+import { detached } from './detached.js';
 import { createReadyList } from './ready-list.js';
 import { transitions, type Transition } from './transitions.js';
 import { createWakeTimer } from './wake-timer.js';
@@ -190,7 +191,7 @@ export function createHashPump(options: HashPumpOptions): HashPump {
     const picked = ready.peek(n, now, (f) => inFlight.has(f.id));
     for (const file of picked) {
       ready.remove(file.id);
-      const p = process(file).finally(() => {
+      const p = detached(process(file), { store, logger, what: 'hashing' }).finally(() => {
         inFlight.delete(file.id);
         kick();
       });

@@ -30,6 +30,7 @@ import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { FileRecord, FolderRecord, LocationTombstone, Store } from '../store/store.js';
 import type { VaultClient } from '../vault/vault-client.js';
 import { backoffDelay, defaultBackoff } from './backoff.js';
+import { detached } from './detached.js';
 import { safeStates } from './transitions.js';
 
 const batchSize = 1000;
@@ -141,7 +142,7 @@ export function createLocationPump(options: LocationPumpOptions): LocationPump {
     queued = true;
     queueMicrotask(() => {
       queued = false;
-      void sendAll();
+      void detached(sendAll(), { store, logger, what: 'sending places' });
     });
   }
 

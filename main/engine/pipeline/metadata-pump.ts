@@ -27,6 +27,7 @@ import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import { backoffDelay, defaultBackoff } from './backoff.js';
+import { detached } from './detached.js';
 import {
   dropRefusedField,
   metadataToSend,
@@ -117,7 +118,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
       queued = false;
       reader.setEngineBusy?.(options.engineBusy?.() ?? true);
       fillReads();
-      void sendAll();
+      void detached(sendAll(), { store, logger, what: 'sending metadata' });
     });
   }
 
@@ -129,7 +130,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
       .filter((f) => !reading.has(f.id))
       .slice(0, free);
     for (const file of files) {
-      const p = read(file).finally(() => {
+      const p = detached(read(file), { store, logger, what: 'reading metadata' }).finally(() => {
         reading.delete(file.id);
         kick();
       });

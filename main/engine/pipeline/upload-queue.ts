@@ -52,6 +52,7 @@ import type { BatchItemOutcome, Uploader } from '../vault/types.js';
 import { ProgressMeter, ThroughputMeter } from '../vault/progress.js';
 import type { VaultClient } from '../vault/vault-client.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { detached } from './detached.js';
 import { createReadyList } from './ready-list.js';
 import { transitions, type Transition } from './transitions.js';
 import { createWakeTimer } from './wake-timer.js';
@@ -214,7 +215,9 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   function pass(): void {
     try {
       if (paused || closed || vault === null) return;
-      if (dedupWanted && !dedupBlocked) void dedup(vault);
+      if (dedupWanted && !dedupBlocked) {
+        void detached(dedup(vault), { store, logger, what: 'asking the vault for duplicates' });
+      }
       if (options.dryRun) return;
       fillSlots();
     } catch (err) {
@@ -408,7 +411,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
     for (const f of files) slotOf.set(f.id, slot);
     // Durable before a byte is sent. See [Note: Uploading is committed first].
     store.commit();
-    slot.done = run(slot).finally(() => {
+    slot.done = detached(run(slot), { store, logger, what: 'uploading' }).finally(() => {
       slots.delete(slot);
       for (const f of files) slotOf.delete(f.id);
       events.progress();

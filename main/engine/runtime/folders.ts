@@ -15,6 +15,7 @@ import { fsPath } from '../raw-path.js';
 import { identityOf } from '../hash/index.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { StatPath } from '../pipeline/hash-pump.js';
+import { detached } from '../pipeline/detached.js';
 import { folderLabels } from '../pipeline/location-pump.js';
 import {
   applyEntry,
@@ -171,6 +172,11 @@ export function createFolders(options: FoldersOptions): Folders {
       r?.detail ?? null,
       store.folderProblems(folder.id),
     );
+  }
+
+  /** A rescan nobody awaits (see [Note: Detached work]). */
+  function rescanDetached(folderId: number, priority = 0): void {
+    void detached(rescan(folderId, priority), { store, logger, what: 'scanning a folder' });
   }
 
   function rescan(folderId: number, priority = 0): Promise<void> {
@@ -394,7 +400,7 @@ export function createFolders(options: FoldersOptions): Folders {
           r.mode = status.mode;
           r.detail = status.detail;
           options.foldersChanged();
-          if (wasOffline && status.mode !== 'offline') void rescan(folder.id);
+          if (wasOffline && status.mode !== 'offline') rescanDetached(folder.id);
         },
       });
       if (closed) await r.watcher.close();
@@ -421,7 +427,7 @@ export function createFolders(options: FoldersOptions): Folders {
     if (options.reconcileIntervalMs <= 0 || closed) return;
     periodic = clock.setTimeout(() => {
       periodic = null;
-      for (const f of store.listFolders()) void rescan(f.id);
+      for (const f of store.listFolders()) rescanDetached(f.id);
       schedulePeriodic();
     }, options.reconcileIntervalMs);
     periodic.unref?.();
@@ -478,7 +484,7 @@ export function createFolders(options: FoldersOptions): Folders {
         // Watch first, then scan: a change after the watcher is ready raises an event, one
         // before it is seen by the scan, so nothing falls in between.
         await startWatcher(folder);
-        void rescan(folder.id, 1);
+        rescanDetached(folder.id, 1);
       }
       options.foldersChanged();
       return view(folder);
@@ -514,7 +520,7 @@ export function createFolders(options: FoldersOptions): Folders {
       if (started) {
         await stopWatcher(id);
         await startWatcher(updated);
-        void rescan(id);
+        rescanDetached(id);
       }
       options.foldersChanged();
       return view(updated);

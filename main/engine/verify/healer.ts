@@ -11,6 +11,7 @@
 import { basename } from 'node:path';
 import type { ActivityEvent } from '../../../common/contract.js';
 import { isAbortError } from '../errors.js';
+import { detached } from '../pipeline/detached.js';
 import { transitions } from '../pipeline/transitions.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 import type { Store } from '../store/store.js';
@@ -183,7 +184,7 @@ export function createHealer(options: HealerOptions): Healer {
     if (closed || options.auditIntervalMs <= 0) return;
     timer = clock.setTimeout(() => {
       timer = null;
-      void audit().finally(schedule);
+      void detached(audit(), { store, logger, what: 'auditing the vault' }).finally(schedule);
     }, options.auditIntervalMs);
     timer.unref?.();
   }

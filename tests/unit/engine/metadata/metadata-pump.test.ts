@@ -17,6 +17,7 @@ import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
 import { openDatabase } from '../../../../main/engine/store/database.js';
 import { createStore, type Store } from '../../../../main/engine/store/store.js';
 import { createVaultClient, type VaultClient } from '../../../../main/engine/vault/vault-client.js';
+import { damageTable } from '../../../support/damage-db.js';
 import { corpusFile, makeTempDir } from '../../../support/paths.js';
 import {
   sha256Hex,
@@ -64,8 +65,9 @@ describe('metadata pump (real vault, store and exiftool)', () => {
     await cleanup();
   });
 
-  function setup(endpoint = vault.url) {
-    const { db } = openDatabase(join(dir, `s${n++}.db`), {
+  function setup(endpoint = vault.url, metadataReader = reader) {
+    const file = join(dir, `s${n++}.db`);
+    const { db } = openDatabase(file, {
       logger: silentLogger,
       clock: systemClock,
     });
@@ -73,7 +75,7 @@ describe('metadata pump (real vault, store and exiftool)', () => {
     const client = createVaultClient({ endpoint, token: vault.token, timeoutMs: 2000 });
     const pump = createMetadataPump({
       store,
-      reader,
+      reader: metadataReader,
       vault: client,
       clock: systemClock,
       logger: silentLogger,
@@ -107,7 +109,7 @@ describe('metadata pump (real vault, store and exiftool)', () => {
       });
       return { id: rec.id, sha256 };
     }
-    return { store, pump, addBackedUp };
+    return { store, pump, addBackedUp, file };
   }
 
   async function onVault(sha256: string): Promise<MediaMetadata | null> {
@@ -185,6 +187,42 @@ describe('metadata pump (real vault, store and exiftool)', () => {
       local.dropped.map((d) => d.field),
       ['width'],
     );
+  });
+
+  it('a database damaged while a file is read ends the read quietly: the fault is told, nothing thrown', async () => {
+    // The store meets the damage in the read's callback, after an await: a daemon that met it
+    // there died of the unhandled rejection instead of rebuilding (CI, 2026-11-29).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started = false;
+    const gated: MetadataReader = {
+      async read(path, fallbackMtimeMs, signal) {
+        started = true;
+        await gate;
+        return reader.read(path, fallbackMtimeMs, signal);
+      },
+      close: async () => {},
+    };
+    const thrown: unknown[] = [];
+    const onRejection = (err: unknown) => thrown.push(err);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const { store, pump, addBackedUp, file } = setup(vault.url, gated);
+      const [photo] = await copies('damaged');
+      await addBackedUp(photo!);
+      store.commit();
+      pump.kick();
+      await until('the read started', () => started);
+      damageTable(file);
+      release();
+      await until('the store met the damage', () => store.fault() !== null);
+      await until('the read ended', () => pump.drained());
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(store.fault()?.code, 'database_corrupt');
+      assert.deepEqual(thrown.map(String), []);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
   });
 
   it('metadata of a file the vault does not hold is not marked sent, and says so', async () => {
