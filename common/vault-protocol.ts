@@ -617,3 +617,74 @@ export const previewStatusSchema = z.discriminatedUnion('state', [
   }),
 ]);
 export type PreviewStatus = z.infer<typeof previewStatusSchema>;
+
+// ---------------------------------------------------------------------------------------
+// The library (issue 11 section 3): GET /api/v1/library is the timeline of what the vault
+// holds, newest first by capture time (the file's mtime, then the upload time, when the
+// metadata has none), one page at a time by an opaque cursor:
+//   ?type=photo|video|raw|live  &folder=<label>  &device=<id>  &problems=1  &after=  &limit=
+// `total` (how many match the filters) comes with the first page only (no `after`).
+// GET /api/v1/library/folders lists the folders (per device) the vault holds places in, for
+// the filter. A content that is a non-primary member of a group (a Live Photo's video, a
+// sidecar) is not a tile of its own once the vault records groups: its primary stands for it.
+
+export const libraryTypeSchema = z.enum(['photo', 'video', 'raw', 'live']);
+export type LibraryType = z.infer<typeof libraryTypeSchema>;
+
+/** Why an asset needs a look: its stored bytes failed a re-read, or its metadata is thin. */
+export const libraryProblemSchema = z.enum([
+  'damaged', // the stored bytes no longer hash to the sha256
+  'missing', // the stored blob is gone
+  'no_metadata', // no client sent metadata for it
+  'no_capture_time', // metadata without a capture time: it sorts by file time
+]);
+export type LibraryProblem = z.infer<typeof libraryProblemSchema>;
+
+/** What a tile shows for a group: LIVE, RAW+JPEG, edited. */
+export const libraryBadgeSchema = z.enum(['live', 'raw+jpeg', 'edited']);
+export type LibraryBadge = z.infer<typeof libraryBadgeSchema>;
+
+export const libraryItemSchema = z.object({
+  sha256: sha256Schema,
+  kind: assetKindSchema,
+  mime: z.string().nullable(),
+  filename: z.string(),
+  /** bytes */
+  size: z.number(),
+  /** the sort key: capture time, else the file's mtime, else the upload time (unix ms) */
+  takenAt: z.number(),
+  /** ISO 8601 with the offset it was taken at; null when the metadata has none */
+  captureTime: z.string().nullable(),
+  width: z.number().nullable(),
+  height: z.number().nullable(),
+  durationSec: z.number().nullable(),
+  /** the folders (per device) where it lives now */
+  folders: z.array(z.object({ deviceId: z.string(), deviceName: z.string(), folder: z.string() })),
+  problems: z.array(libraryProblemSchema),
+  /** the group it belongs to (vaults that record groups) */
+  group: z.object({ id: z.string(), role: z.string() }).optional(),
+  badge: libraryBadgeSchema.optional(),
+});
+export type LibraryItem = z.infer<typeof libraryItemSchema>;
+
+export const libraryPageSchema = z.object({
+  items: z.array(libraryItemSchema),
+  /** the cursor for ?after= of the next page; null at the end */
+  next: z.string().nullable(),
+  /** how many match the filters; on the first page only */
+  total: z.number().optional(),
+});
+export type LibraryPage = z.infer<typeof libraryPageSchema>;
+
+export const libraryFoldersSchema = z.object({
+  folders: z.array(
+    z.object({
+      deviceId: z.string(),
+      deviceName: z.string(),
+      folder: z.string(),
+      /** contents held there now */
+      assets: z.number(),
+    }),
+  ),
+});
+export type LibraryFolders = z.infer<typeof libraryFoldersSchema>;

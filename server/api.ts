@@ -23,6 +23,7 @@ import type { AssetHealth } from './asset-health.js';
 import type { BlobStore } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import type { AssetRecord, VaultIndex } from './index/vault-index.js';
+import { createLibraryApi } from './library-api.js';
 import { createLocationsApi } from './locations-api.js';
 import type { createPreviewsApi } from './previews-api.js';
 import { MAX_METADATA_BYTES, parseMetadataBody } from './metadata-schema.js';
@@ -294,6 +295,7 @@ export function createApi(deps: ApiDeps) {
   const locations = createLocationsApi({ index, now: deps.now });
   const verifyApi = createVerifyApi({ index, health: deps.health });
   const albums = createAlbumsApi({ index, now: deps.now });
+  const library = createLibraryApi({ index });
 
   /** Routes one /api/v1/ request; throws VaultHttpError for the router to answer. */
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -324,6 +326,7 @@ export function createApi(deps: ApiDeps) {
     }
     if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1));
     if (p0 === 'albums') return albums.handle(req, res, url, parts.slice(1));
+    if (p0 === 'library') return library.handle(req, res, url, parts.slice(1));
     if (p0 === 'verify' && parts.length === 1) {
       if (method !== 'POST') methodNotAllowed('POST');
       return verifyApi.verify(req, res);

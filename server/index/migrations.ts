@@ -150,4 +150,23 @@ CREATE TABLE previews (
 ) STRICT;
 `,
   },
+  {
+    version: 7,
+    name: '0007_library_timeline',
+    sql: `
+-- The library's timeline (issue 11 section 3): newest first by capture time. taken_at is
+-- derived, never written: the metadata's captureTime as unix ms (SQLite reads its offset),
+-- else the file's mtime, else the upload time. VIRTUAL, so adding it rewrites no row; the
+-- index holds the computed value, so paging reads it without parsing JSON.
+ALTER TABLE assets ADD COLUMN taken_at INTEGER GENERATED ALWAYS AS (
+  COALESCE(
+    CAST(ROUND(unixepoch(json_extract(metadata, '$.captureTime'), 'subsec') * 1000) AS INTEGER),
+    mtime_ms,
+    first_uploaded_at
+  )
+) VIRTUAL;                           -- unix ms
+-- Keyset paging: (taken_at, id) < (cursor) walks this index backwards from the cursor.
+CREATE INDEX assets_timeline ON assets (taken_at DESC, id DESC);
+`,
+  },
 ];

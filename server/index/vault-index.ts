@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import { AlbumStore } from './album-store.js';
 import { HealthStore } from './health-store.js';
+import { LibraryStore } from './library-store.js';
 import { LocationStore } from './location-store.js';
 import { migrations } from './migrations.js';
 import { PreviewStore } from './preview-store.js';
@@ -140,6 +141,8 @@ export class VaultIndex {
   readonly albums: AlbumStore;
   /** What the vault made of each asset's thumbnail and preview (issue 11). */
   readonly previews: PreviewStore;
+  /** The timeline the Library page pages through (issue 11 section 3). */
+  readonly library: LibraryStore;
   /**
    * Told, after the commit, of content that just became a verified asset (every path that
    * commits an upload goes through commitVerifiedUpload or commitBatch). Must return at once.
@@ -158,6 +161,7 @@ export class VaultIndex {
     this.health = new HealthStore(db);
     this.albums = new AlbumStore(db);
     this.previews = new PreviewStore(db);
+    this.library = new LibraryStore(db);
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>('SELECT * FROM assets WHERE sha256 = ?'),
       // No index on size: asked once per large upload created without its hash.

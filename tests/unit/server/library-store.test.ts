@@ -1,0 +1,179 @@
+// The library timeline on a real SQLite file: newest first by capture time (falling back to
+// mtime, then upload time), paged by cursor without repeats or gaps, filtered by type,
+// folder, device and problems, and served by its index (EXPLAIN QUERY PLAN).
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { VaultIndex } from '../../../server/index/vault-index.js';
+import type { LibraryCursor, LibraryFilter } from '../../../server/index/library-store.js';
+import { libraryItem } from '../../../server/library-api.js';
+import { makeTempDir } from '../../support/paths.js';
+
+const hex = (n: number) => n.toString(16).padStart(64, '0');
+
+function meta(captureTime: string | null) {
+  return JSON.stringify({
+    captureTime,
+    captureTimeSource: captureTime === null ? null : 'exif_original',
+    timeZone: null,
+    gps: null,
+    camera: null,
+    width: 4000,
+    height: 3000,
+    durationSec: null,
+    orientation: null,
+    mime: null,
+  });
+}
+
+describe('library timeline (SQLite)', () => {
+  let temp: { dir: string; cleanup: () => Promise<void> };
+  let index: VaultIndex;
+  let n = 0;
+  function add(opts: {
+    filename: string;
+    kind?: 'image' | 'video' | 'other';
+    captureTime?: string | null;
+    mtimeMs?: number | null;
+    noMetadata?: boolean;
+  }): string {
+    const sha256 = hex(++n);
+    index.recordUploadCreated({ id: `u${n}`, sha256, size: 10, at: 1 });
+    index.commitVerifiedUpload(`u${n}`, {
+      sha256,
+      size: 10,
+      mime: null,
+      kind: opts.kind ?? 'image',
+      filename: opts.filename,
+      relpath: null,
+      mtimeMs: opts.mtimeMs ?? null,
+      at: 1000 + n,
+    });
+    if (opts.noMetadata !== true) index.setMetadata(sha256, meta(opts.captureTime ?? null), 5);
+    return sha256;
+  }
+
+  function all(filter: LibraryFilter, pageSize: number): string[] {
+    const out: string[] = [];
+    let cursor: LibraryCursor | null = null;
+    for (;;) {
+      const rows = index.library.page(filter, cursor, pageSize);
+      out.push(...rows.map((r) => r.filename));
+      const last = rows.at(-1);
+      if (rows.length < pageSize || last === undefined) return out;
+      cursor = { takenAt: last.takenAt, id: last.id };
+    }
+  }
+
+  before(async () => {
+    temp = await makeTempDir('keepsake-library-');
+    index = new VaultIndex(join(temp.dir, 'vault.db'));
+  });
+  after(async () => {
+    index.close();
+    await temp.cleanup();
+  });
+
+  it('lists newest first by the moment of capture, whatever zone it was taken in', () => {
+    // 10:00 in Tokyo is 01:00 UTC: earlier than 09:00 in London the same day.
+    add({ filename: 'tokyo.jpg', captureTime: '2021-06-01T10:00:00+09:00' });
+    add({ filename: 'london.jpg', captureTime: '2021-06-01T09:00:00+01:00' });
+    add({ filename: 'old.jpg', captureTime: '2015-01-01T12:00:00.250Z' });
+    // No capture time: the file's mtime stands in (2019), then the upload time (1970).
+    add({ filename: 'mtime.jpg', captureTime: null, mtimeMs: Date.parse('2019-05-05T00:00:00Z') });
+    add({ filename: 'bare.mov', kind: 'video', noMetadata: true });
+    assert.deepEqual(all({}, 100), ['london.jpg', 'tokyo.jpg', 'mtime.jpg', 'old.jpg', 'bare.mov']);
+    const old = index.library.page({}, null, 10).find((r) => r.filename === 'old.jpg');
+    assert.equal(old?.takenAt, Date.parse('2015-01-01T12:00:00.250Z'));
+  });
+
+  it('pages by cursor without repeating or skipping, also among equal capture times', () => {
+    for (let i = 0; i < 25; i++)
+      add({ filename: `same-${i}.jpg`, captureTime: '2020-02-02T02:02:02Z' });
+    const whole = all({}, 1000);
+    for (const size of [1, 3, 7, 24]) assert.deepEqual(all({}, size), whole, `page size ${size}`);
+    assert.equal(new Set(whole).size, whole.length);
+    assert.equal(index.library.count({}), whole.length);
+  });
+
+  it('filters by type: photos, videos, and RAW by its file name', () => {
+    add({ filename: 'IMG_1.CR2', captureTime: '2018-01-01T00:00:00Z' });
+    add({ filename: 'scan.dng', captureTime: '2018-01-02T00:00:00Z' });
+    assert.deepEqual(all({ type: 'raw' }, 10), ['scan.dng', 'IMG_1.CR2']);
+    assert.deepEqual(all({ type: 'video' }, 10), ['bare.mov']);
+    assert.ok(!all({ type: 'photo' }, 100).includes('bare.mov'));
+    assert.equal(index.library.count({ type: 'photo' }), all({ type: 'photo' }, 100).length);
+    // Live Photos are groups: a vault that records none has none.
+    assert.deepEqual(all({ type: 'live' }, 10), []);
+  });
+
+  it('filters by folder and device from the places held now, and lists the folders', () => {
+    const a = add({ filename: 'in-camera.jpg', captureTime: '2017-01-01T00:00:00Z' });
+    const b = add({ filename: 'in-both.jpg', captureTime: '2017-01-02T00:00:00Z' });
+    const now = 10_000;
+    const place = (sha256: string, folder: string, path: string) => ({
+      sha256,
+      folder,
+      path: Buffer.from(path),
+      size: 10,
+      mtimeMs: null,
+    });
+    index.locations.register(
+      { id: 'laptop', name: 'Laptop' },
+      [place(a, 'Camera', 'a.jpg'), place(b, 'Camera', 'b.jpg')],
+      now,
+    );
+    index.locations.register({ id: 'phone', name: 'Phone' }, [place(b, 'DCIM', 'b.jpg')], now);
+    assert.deepEqual(all({ folder: 'Camera' }, 10), ['in-both.jpg', 'in-camera.jpg']);
+    assert.deepEqual(all({ deviceId: 'phone' }, 10), ['in-both.jpg']);
+    assert.deepEqual(all({ folder: 'Camera', deviceId: 'phone' }, 10), []);
+    const first = index.library.page({ folder: 'Camera' }, null, 1)[0];
+    assert.deepEqual(first?.folders, [
+      { deviceId: 'laptop', deviceName: 'Laptop', folder: 'Camera' },
+      { deviceId: 'phone', deviceName: 'Phone', folder: 'DCIM' },
+    ]);
+    // A place reported gone no longer puts the content in that folder.
+    index.locations.markGone('laptop', [{ folder: 'Camera', path: Buffer.from('a.jpg') }], now + 1);
+    assert.deepEqual(all({ folder: 'Camera' }, 10), ['in-both.jpg']);
+    assert.deepEqual(index.library.folders(), [
+      { deviceId: 'laptop', deviceName: 'Laptop', folder: 'Camera', assets: 1 },
+      { deviceId: 'phone', deviceName: 'Phone', folder: 'DCIM', assets: 1 },
+    ]);
+  });
+
+  it('"has problems" finds damaged bytes and missing capture times, and says which', () => {
+    const damaged = add({ filename: 'damaged.jpg', captureTime: '2016-01-01T00:00:00Z' });
+    index.health.record(damaged, 'damaged', 50);
+    const found = index.library.page({ problems: true }, null, 100);
+    const byName = new Map(found.map((r) => [r.filename, libraryItem(r).problems]));
+    assert.deepEqual(byName.get('damaged.jpg'), ['damaged']);
+    assert.deepEqual(byName.get('mtime.jpg'), ['no_capture_time']);
+    assert.deepEqual(byName.get('bare.mov'), ['no_metadata']);
+    assert.ok(!byName.has('london.jpg'));
+    const london = index.library.page({}, null, 1)[0];
+    assert.ok(london !== undefined);
+    const item = libraryItem(london);
+    assert.deepEqual(
+      [item.filename, item.captureTime, item.width, item.problems],
+      ['london.jpg', '2021-06-01T09:00:00+01:00', 4000, []],
+    );
+  });
+
+  it('pages through the timeline index, never sorting the table', () => {
+    const db = (index as unknown as { db: import('better-sqlite3').Database }).db;
+    const plan = (sql: string, ...args: unknown[]) =>
+      db
+        .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+        .all(...args)
+        .map((r) => r.detail)
+        .join(' | ');
+    const p = plan(
+      `SELECT a.id FROM assets a INDEXED BY assets_timeline WHERE (a.taken_at, a.id) < (?, ?)
+       ORDER BY a.taken_at DESC, a.id DESC LIMIT 10`,
+      0,
+      0,
+    );
+    assert.match(p, /USING (COVERING )?INDEX assets_timeline/);
+    assert.doesNotMatch(p, /TEMP B-TREE/);
+  });
+});
