@@ -16,7 +16,7 @@ export class UsageError extends Error {
 }
 
 /** KeepsakeError codes that mean "the input was wrong", not "something failed". */
-const usageCodes = new Set([
+export const usageErrorCodes: ReadonlySet<string> = new Set([
   'folder_not_found',
   'folder_not_a_directory',
   'folder_overlaps',
@@ -29,7 +29,7 @@ const usageCodes = new Set([
 export function describeFailure(err: unknown): { code: number; line: string } {
   if (err instanceof UsageError) return { code: 2, line: err.message };
   if (err instanceof KeepsakeError) {
-    return { code: usageCodes.has(err.code) ? 2 : 1, line: err.message };
+    return { code: usageErrorCodes.has(err.code) ? 2 : 1, line: err.message };
   }
   return { code: 1, line: err instanceof Error ? err.message : String(err) };
 }

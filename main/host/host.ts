@@ -6,7 +6,9 @@
 //
 // Invariants: the data directory's lock is checked before an embedded vault starts inside it;
 // close() stops the web UI, then the engine (uploads keep their offsets), then the embedded
-// vault, once however often it is called; a failed start leaves nothing running.
+// vault, once however often it is called; a failed start leaves nothing running. While a
+// started host runs, other Keepsake commands reach its contract through control.json (see
+// [Note: Commands beside a running Keepsake] in ./control-endpoint.ts).
 import type { EngineOptions, KeepsakeEngine } from '../engine/api.js';
 import { lockDataDir } from '../engine/data-dir.js';
 import { createEngine } from '../engine/engine.js';
@@ -14,6 +16,7 @@ import type { Logger, SecretStore } from '../engine/ports.js';
 import { storedVaultUrl } from '../engine/runtime/snapshot.js';
 import { createSecretStore } from '../engine/secret-store.js';
 import { startWebUi, type WebUi, type WebUiOptions } from '../web/server.js';
+import { publishControlEndpoint } from './control-endpoint.js';
 import { startEmbeddedVault, type EmbeddedVault } from './embedded-vault.js';
 import { createRebuildingEngine } from './rebuilding-engine.js';
 
@@ -44,6 +47,11 @@ export interface Host {
   embeddedDir: string | null;
   /** The web UI, when startHost was asked for it. */
   ui: WebUi | null;
+  /**
+   * The contract API other Keepsake commands reach it by (startHost: the web UI when asked
+   * for, else an API-only server). See [Note: Commands beside a running Keepsake].
+   */
+  control: WebUi | null;
   /** Stops the web UI, the engine (offsets kept), then the embedded vault. Idempotent. */
   close(): Promise<void>;
 }
@@ -111,6 +119,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
       embedded: embedded !== null,
       embeddedDir: embedded?.dataDir ?? null,
       ui: null,
+      control: null,
       close: () =>
         (closing ??= (async () => {
           try {
@@ -126,6 +135,32 @@ export async function openHost(options: HostOptions): Promise<Host> {
     await embedded?.close();
     throw err;
   }
+}
+
+/**
+ * Serves the contract to other Keepsake commands (the web UI's server when there is one) and
+ * says where in <data-dir>/control.json; close() then takes both away first.
+ */
+async function offerControl(host: Host, logger: Logger): Promise<void> {
+  const control =
+    host.ui ?? (await startWebUi({ port: 0, apiOnly: true, engine: host.engine, logger }));
+  host.control = control;
+  let published: { remove(): void } | null = null;
+  const closeHost = host.close.bind(host);
+  let closing: Promise<void> | null = null;
+  host.close = () =>
+    (closing ??= (async () => {
+      published?.remove();
+      try {
+        if (control !== host.ui) await control.close();
+      } finally {
+        await closeHost();
+      }
+    })());
+  published = publishControlEndpoint(host.dataDir, {
+    url: `http://127.0.0.1:${control.port}`,
+    token: control.token,
+  });
 }
 
 export interface StartHostOptions extends HostOptions {
@@ -147,6 +182,7 @@ export async function startHost(options: StartHostOptions): Promise<Host> {
     if (options.ui) {
       host.ui = await startWebUi({ ...options.ui, engine: host.engine, logger: options.logger });
     }
+    await offerControl(host, options.logger);
   } catch (err) {
     await host.close();
     throw err;

@@ -36,6 +36,11 @@ export interface WebUiOptions {
   logger: Logger;
   /** The built renderer (index.html + assets); defaults to dist/renderer. */
   rendererDir?: string;
+  /**
+   * Serve the contract only (no pages): the control API a host offers to one-off commands
+   * when no web UI was asked for (see [Note: Commands beside a running Keepsake]).
+   */
+  apiOnly?: boolean;
 }
 
 export interface WebUi {
@@ -254,7 +259,7 @@ export async function startWebUi(options: WebUiOptions): Promise<WebUi> {
       if (req.method !== 'GET') return send(res, 405, 'Use GET.');
       return handleEvents(req, res);
     }
-    if (url.pathname.startsWith('/api/')) return send(res, 404, 'Not found.');
+    if (url.pathname.startsWith('/api/') || options.apiOnly) return send(res, 404, 'Not found.');
     return serveStatic(req, res, url.pathname);
   };
 
@@ -275,10 +280,10 @@ export async function startWebUi(options: WebUiOptions): Promise<WebUi> {
     });
   });
   port = (server.address() as AddressInfo).port;
-  if (!existsSync(join(rendererDir, 'index.html'))) {
+  if (!options.apiOnly && !existsSync(join(rendererDir, 'index.html'))) {
     log.warn('the renderer is not built; the web UI will say so', { rendererDir });
   }
-  log.info('web UI listening', { port });
+  log.info(options.apiOnly ? 'control API listening' : 'web UI listening', { port });
 
   return {
     url: `http://127.0.0.1:${port}/?token=${encodeURIComponent(token)}`,

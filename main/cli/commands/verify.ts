@@ -5,7 +5,8 @@
 // or else started here, or a vault URL with the token from --token, KEEPSAKE_TOKEN or
 // Settings). Prints a receipt (files and bytes proven,
 // when, by which vault, each problem with its path); --json prints it as one object. Exit 0
-// when everything selected was proven, 1 on any problem, 2 for bad input.
+// when everything selected was proven, 1 on any problem, 2 for bad input. Beside a running
+// daemon or desktop app, that process runs it (See [Note: Commands beside a running Keepsake]).
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -27,11 +28,13 @@ import { queueRepair } from '../../engine/verify/healer.js';
 import { runVerify, type VerifyProgress } from '../../engine/verify/verify-run.js';
 import { createHttpClient } from '../../engine/vault/http-client.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
+import { invokeRunning, runningKeepsake } from '../../host/control-endpoint.js';
 import type { EmbeddedVault } from '../../host/embedded-vault.js';
 import {
   cliLogger,
   describeFailure,
   UsageError,
+  usageErrorCodes,
   useEmbeddedVault,
   vaultFlag,
 } from '../engine-setup.js';
@@ -131,6 +134,10 @@ export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
     if (!existsSync(databasePath(dataDir))) {
       throw new UsageError(`no Keepsake data in ${dataDir} (nothing backed up from here yet)`);
     }
+    const running = runningKeepsake(dataDir);
+    if (running !== null) {
+      return await verifyThroughRunning(running, dataDir, opts, sample, abort.signal);
+    }
     const logger = cliLogger('warn');
     const opened = await openDataDir(dataDir, systemClock, logger);
     store = opened.store;
@@ -200,16 +207,16 @@ export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
       process.stderr.write('keepsake verify: interrupted\n');
       return 130;
     }
+    if (err instanceof RunningVerifyError) {
+      process.stderr.write(`keepsake verify: ${err.message}\n`);
+      return err.exitCode;
+    }
     if (err instanceof KeepsakeError && err.code === 'vault_unreachable' && vault) {
       process.stderr.write(`keepsake verify: cannot reach the vault at ${vault.url}\n`);
       return 1;
     }
     const { code, line } = describeFailure(err);
-    const hint =
-      err instanceof KeepsakeError && err.code === 'data_dir_locked'
-        ? ' (a running daemon verifies from its UI: Verify now on the Overview)'
-        : '';
-    process.stderr.write(`keepsake verify: ${line}${hint}\n`);
+    process.stderr.write(`keepsake verify: ${line}\n`);
     return code;
   } finally {
     process.off('SIGINT', onSignal);
@@ -219,6 +226,73 @@ export async function runVerifyCommand(opts: VerifyOptions): Promise<number> {
     release?.();
     await vault?.embedded?.close();
   }
+}
+
+/** What the running Keepsake answered instead of a receipt, with the exit code it means. */
+class RunningVerifyError extends Error {
+  override name = 'RunningVerifyError';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * verify beside the daemon or the desktop app: the running Keepsake runs it (its "Verify now")
+ * and this prints its receipt as a verify of its own would, with the same exit codes. See
+ * [Note: Commands beside a running Keepsake] in host/control-endpoint.ts. Ctrl-C only stops
+ * waiting: the running Keepsake finishes the verify and keeps its receipt.
+ */
+async function verifyThroughRunning(
+  running: NonNullable<ReturnType<typeof runningKeepsake>>,
+  dataDir: string,
+  opts: VerifyOptions,
+  sample: number | null,
+  signal: AbortSignal,
+): Promise<number> {
+  const { control, pid } = running;
+  if (control === null) {
+    throw new UsageError(
+      `another Keepsake (pid ${pid}) is using the data directory ${dataDir} (a backup or an import, or one still starting): run verify again once it has finished`,
+    );
+  }
+  if (opts.to !== undefined) {
+    // The running Keepsake verifies the vault it backs up to, and only that one.
+    const status = await invokeRunning(control, 'status.get', {}, signal);
+    if (!status.ok) throw new RunningVerifyError(status.error.message, 1);
+    const same =
+      !status.value.vault.embedded &&
+      status.value.vault.url.replace(/\/+$/, '') === opts.to.replace(/\/+$/, '');
+    if (!same) {
+      throw new UsageError(
+        `the Keepsake running on ${dataDir} (pid ${pid}) backs up to ${status.value.vault.embedded ? 'the embedded vault' : status.value.vault.url}, not ${opts.to}: verify that one without --to, or stop it first`,
+      );
+    }
+  }
+  if (process.stderr.isTTY && !opts.json) {
+    process.stderr.write(`the running Keepsake (pid ${pid}) is verifying…`);
+  }
+  const answer = await invokeRunning(
+    control,
+    'verify.run',
+    {
+      ...(sample !== null ? { sample } : {}),
+      ...(opts.folder !== undefined ? { folder: resolve(opts.folder) } : {}),
+    },
+    signal,
+  );
+  if (process.stderr.isTTY && !opts.json) process.stderr.write('\r\x1b[K');
+  if (!answer.ok) {
+    const { code, message } = answer.error;
+    if (code === 'vault_unreachable') throw new RunningVerifyError(message, 1);
+    throw new RunningVerifyError(message, usageErrorCodes.has(code) ? 2 : 1);
+  }
+  const receipt = answer.value;
+  if (opts.json) process.stdout.write(`${displayJson(receiptJson(receipt))}\n`);
+  else printReceipt(receipt);
+  return receipt.problemCount > 0 ? 1 : 0;
 }
 
 /** "1,204 of 1,204 files (3.1 GiB) proven on the vault at …". */
@@ -270,7 +344,12 @@ function showProgress(p: VerifyProgress): void {
 function printReceipt(r: VerifyReceipt): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`${receiptSentence(r)}, ${new Date(r.finishedAt).toISOString()}.`);
+  if (r.files === 0 && r.folder === null) {
+    out('Nothing to prove yet: no file in the watched folders has been backed up.');
+  }
   if (r.localReread > 0) out(`${r.localReread} originals had moved and were read again.`);
   if (r.localGone > 0) out(`${r.localGone} originals are no longer on this computer.`);
   for (const p of r.problems) out(`${p.problem.padEnd(10)} ${p.path}: ${p.message}`);
+  const unlisted = r.problemCount - r.problems.length;
+  if (unlisted > 0) out(`…and ${unlisted.toLocaleString('en-US')} more problems (see Activity).`);
 }
