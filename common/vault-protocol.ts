@@ -174,6 +174,28 @@ export type MediaMetadata = z.infer<typeof mediaMetadataSchema>;
 export const assetKindSchema = z.enum(['image', 'video', 'other']);
 export type AssetKind = z.infer<typeof assetKindSchema>;
 
+// Group roles (See [Note: A declaration replaces] in the groups section below).
+/**
+ * A member's role. primary: the asset's original, the one a tile shows (a Live Photo's still,
+ * the RAW of a RAW+JPEG pair, the unedited photo); live-video: a Live Photo's video;
+ * raw: a RAW beside a primary that is not itself the RAW (e.g. an Apple ProRAW DNG beside the
+ * HEIC of a Live Photo); rendition: a camera's JPEG of the RAW primary; edit: an edited copy
+ * (Apple IMG_E1234, Google -edited); sidecar: an XMP or AAE file holding edits or ratings.
+ */
+export const groupRoleSchema = z.enum([
+  'primary',
+  'live-video',
+  'raw',
+  'rendition',
+  'edit',
+  'sidecar',
+]);
+export type GroupRole = z.infer<typeof groupRoleSchema>;
+
+/** `group` on an asset: the vault's id of its group and its role there. */
+export const assetGroupSchema = z.object({ id: z.string(), role: groupRoleSchema });
+export type AssetGroup = z.infer<typeof assetGroupSchema>;
+
 export const assetJsonSchema = z.object({
   sha256: sha256Schema,
   /** bytes */
@@ -188,6 +210,11 @@ export const assetJsonSchema = z.object({
   firstUploadedAt: z.number(),
   /** MediaMetadata as last stored, or null before any */
   metadata: z.unknown(),
+  /**
+   * The group this content belongs to and its role in it (issue 11); null when it stands
+   * alone. Absent from vaults older than groups. See [Note: A declaration replaces].
+   */
+  group: assetGroupSchema.nullable().optional(),
 });
 export type AssetJson = z.infer<typeof assetJsonSchema>;
 
@@ -688,3 +715,85 @@ export const libraryFoldersSchema = z.object({
   ),
 });
 export type LibraryFolders = z.infer<typeof libraryFoldersSchema>;
+
+// Groups (issue 11 section 1): contents that are one asset to a person, such as a Live
+// Photo's still and video, a RAW and its JPEG, an original and its edit, a photo and its
+// XMP/AAE sidecars. The engine decides (main/engine/grouping/), the vault records: every
+// member stays its own content, backed up byte-exact; a group is metadata about them.
+//   POST /api/v1/groups          declare groups (a batch, each item answered on its own)
+//   GET  /api/v1/groups/:id      one group with its members
+//   GET  /api/v1/assets/:sha256  and the asset listing carry `group: {id, role} | null`
+//
+// [Note: A declaration replaces]
+// A content belongs to at most one group. A group is known by its primary: declaring a
+// group whose primary already leads one replaces that group's members (same id), so a
+// re-sent declaration changes nothing and a corrected one (an edit found later, a sidecar
+// gone) simply wins. A member declared in a new group leaves the group it was in, and a
+// group left with fewer than two members ends. Declaring the primary alone ends its group
+// (status 'dissolved'). Every member must be content the vault holds: a declaration naming
+// any other is refused whole (status 'not_held'), so the client sends it again once its
+// members are uploaded. The last declaration wins, whichever device sent it.
+
+export const MAX_GROUP_MEMBERS = 64;
+export const MAX_GROUPS_PER_REQUEST = 500;
+/** The request body of POST /api/v1/groups, bytes. */
+export const MAX_GROUPS_REQUEST_BYTES = 4 * 1024 * 1024;
+
+export const groupMemberSchema = z.object({ sha256: sha256Schema, role: groupRoleSchema });
+export type GroupMember = z.infer<typeof groupMemberSchema>;
+
+/** One group as declared: exactly one primary, each content once, in display order. */
+export const groupDeclarationSchema = z.object({
+  members: z
+    .array(groupMemberSchema)
+    .min(1)
+    .max(MAX_GROUP_MEMBERS)
+    .refine(
+      (ms) => ms.filter((m) => m.role === 'primary').length === 1,
+      'a group has exactly one member with role "primary"',
+    )
+    .refine(
+      (ms) => new Set(ms.map((m) => m.sha256)).size === ms.length,
+      'a content is a member of a group at most once',
+    ),
+});
+export type GroupDeclaration = z.infer<typeof groupDeclarationSchema>;
+
+export const declareGroupsRequestSchema = z.object({
+  groups: z.array(groupDeclarationSchema).min(1).max(MAX_GROUPS_PER_REQUEST),
+});
+export type DeclareGroupsRequest = z.infer<typeof declareGroupsRequestSchema>;
+
+/** What the vault parses first: each declaration is then checked on its own. */
+export const declareGroupsEnvelopeSchema = z.object({
+  groups: z.array(z.unknown()).min(1).max(MAX_GROUPS_PER_REQUEST),
+});
+
+/**
+ * Per declaration, in request order. stored: the group now has exactly these members
+ * (`change` says whether anything moved); dissolved: the primary was declared alone and its
+ * group ended (or it had none); not_held: refused because the vault holds no content with
+ * these sha256 (upload them, then declare again); refused: the declaration is invalid.
+ */
+export const groupResultSchema = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('stored'),
+    id: z.string(),
+    change: z.enum(['created', 'replaced', 'unchanged']),
+  }),
+  z.object({ status: z.literal('dissolved') }),
+  z.object({ status: z.literal('not_held'), notHeld: z.array(sha256Schema) }),
+  z.object({ status: z.literal('refused'), field: z.string(), message: z.string() }),
+]);
+export type GroupResult = z.infer<typeof groupResultSchema>;
+export const declareGroupsResponseSchema = z.object({ results: z.array(groupResultSchema) });
+export type DeclareGroupsResponse = z.infer<typeof declareGroupsResponseSchema>;
+
+/** GET /api/v1/groups/:id: the members in declared order (the primary among them). */
+export const groupJsonSchema = z.object({
+  id: z.string(),
+  members: z.array(groupMemberSchema),
+  /** unix ms (vault clock) of the declaration that last changed it */
+  declaredAt: z.number(),
+});
+export type GroupJson = z.infer<typeof groupJsonSchema>;

@@ -19,6 +19,7 @@ import {
   type Usage,
 } from '../common/vault-protocol.js';
 import { createAlbumsApi } from './albums-api.js';
+import { createGroupsApi } from './groups-api.js';
 import type { AssetHealth } from './asset-health.js';
 import type { BlobStore } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
@@ -60,6 +61,7 @@ function assetJson(a: AssetRecord): AssetJson {
     mtimeMs: a.mtimeMs,
     firstUploadedAt: a.firstUploadedAt,
     metadata: a.metadata,
+    group: a.group === null ? null : { id: String(a.group.id), role: a.group.role },
   };
 }
 
@@ -296,6 +298,7 @@ export function createApi(deps: ApiDeps) {
   const verifyApi = createVerifyApi({ index, health: deps.health });
   const albums = createAlbumsApi({ index, now: deps.now });
   const library = createLibraryApi({ index });
+  const groups = createGroupsApi({ index, now: deps.now });
 
   /** Routes one /api/v1/ request; throws VaultHttpError for the router to answer. */
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -327,6 +330,7 @@ export function createApi(deps: ApiDeps) {
     if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1));
     if (p0 === 'albums') return albums.handle(req, res, url, parts.slice(1));
     if (p0 === 'library') return library.handle(req, res, url, parts.slice(1));
+    if (p0 === 'groups') return groups.handle(req, res, url, parts.slice(1));
     if (p0 === 'verify' && parts.length === 1) {
       if (method !== 'POST') methodNotAllowed('POST');
       return verifyApi.verify(req, res);

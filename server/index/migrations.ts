@@ -169,4 +169,25 @@ ALTER TABLE assets ADD COLUMN taken_at INTEGER GENERATED ALWAYS AS (
 CREATE INDEX assets_timeline ON assets (taken_at DESC, id DESC);
 `,
   },
+  {
+    version: 8,
+    name: '0008_groups',
+    sql: `
+-- Contents that are one asset to a person (issue 11): a Live Photo's still and video, a RAW
+-- and its JPEG, an original and its edit, a photo and its sidecars. Clients declare them;
+-- the vault records. A content is in at most one group; a group has one primary and at
+-- least two members (See [Note: A declaration replaces] in common/vault-protocol.ts).
+CREATE TABLE groups (
+  id INTEGER PRIMARY KEY,            -- the group's id in the API
+  declared_at INTEGER NOT NULL       -- unix ms (vault clock) of the declaration that last changed it
+) STRICT;
+CREATE TABLE group_members (
+  sha256 TEXT PRIMARY KEY,           -- an assets row's content; in one group at most
+  group_id INTEGER NOT NULL,         -- a groups row
+  role TEXT NOT NULL CHECK (role IN ('primary', 'live-video', 'raw', 'rendition', 'edit', 'sidecar')),
+  position INTEGER NOT NULL          -- 0-based place in the declaration
+) STRICT;
+CREATE INDEX group_members_group ON group_members (group_id, position);
+`,
+  },
 ];

@@ -5,7 +5,9 @@
 // Invariant: an assets row is inserted only after its blob is durable on disk (see
 // [Note: Commit order] in ../blob-store.ts), so every row has its blob.
 import Database from 'better-sqlite3';
+import type { GroupRole } from '../../common/vault-protocol.js';
 import { AlbumStore } from './album-store.js';
+import { GroupStore } from './group-store.js';
 import { HealthStore } from './health-store.js';
 import { LibraryStore } from './library-store.js';
 import { LocationStore } from './location-store.js';
@@ -25,6 +27,8 @@ export interface AssetRecord {
   firstUploadedAt: number;
   /** Parsed MediaMetadata JSON, or null before any PUT. */
   metadata: unknown;
+  /** The group this content belongs to and its role there; null when it stands alone. */
+  group: { id: number; role: GroupRole } | null;
 }
 
 export interface NewAsset {
@@ -65,7 +69,13 @@ interface AssetRow {
   mtime_ms: number | null;
   first_uploaded_at: number;
   metadata: string | null;
+  group_id: number | null;
+  group_role: GroupRole | null;
 }
+
+/** An assets row with its group membership (group_members is keyed by sha256). */
+const SELECT_ASSET = `SELECT a.*, g.group_id, g.role AS group_role
+  FROM assets a LEFT JOIN group_members g ON g.sha256 = a.sha256`;
 
 interface UploadRow {
   id: string;
@@ -91,6 +101,10 @@ function toAsset(row: AssetRow): AssetRecord {
     mtimeMs: row.mtime_ms,
     firstUploadedAt: row.first_uploaded_at,
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as unknown),
+    group:
+      row.group_id === null || row.group_role === null
+        ? null
+        : { id: row.group_id, role: row.group_role },
   };
 }
 
@@ -143,6 +157,8 @@ export class VaultIndex {
   readonly previews: PreviewStore;
   /** The timeline the Library page pages through (issue 11 section 3). */
   readonly library: LibraryStore;
+  /** Which contents are one asset to a person (issue 11). */
+  readonly groups: GroupStore;
   /**
    * Told, after the commit, of content that just became a verified asset (every path that
    * commits an upload goes through commitVerifiedUpload or commitBatch). Must return at once.
@@ -162,8 +178,9 @@ export class VaultIndex {
     this.albums = new AlbumStore(db);
     this.previews = new PreviewStore(db);
     this.library = new LibraryStore(db);
+    this.groups = new GroupStore(db);
     this.stmts = {
-      getAsset: db.prepare<[string], AssetRow>('SELECT * FROM assets WHERE sha256 = ?'),
+      getAsset: db.prepare<[string], AssetRow>(`${SELECT_ASSET} WHERE a.sha256 = ?`),
       // No index on size: asked once per large upload created without its hash.
       assetOfSize: db.prepare<[number], { one: number }>(
         'SELECT 1 AS one FROM assets WHERE size = ? LIMIT 1',
@@ -180,7 +197,7 @@ export class VaultIndex {
         "SELECT value FROM counters WHERE name = 'dedup_saved_bytes'",
       ),
       listAssets: db.prepare<[number, number], AssetRow>(
-        'SELECT * FROM assets WHERE id > ? ORDER BY id LIMIT ?',
+        `${SELECT_ASSET} WHERE a.id > ? ORDER BY a.id LIMIT ?`,
       ),
       setMetadata: db.prepare<[string, number, string]>(
         'UPDATE assets SET metadata = ?, metadata_updated_at = ? WHERE sha256 = ?',

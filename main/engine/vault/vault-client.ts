@@ -16,6 +16,12 @@ import {
   type CreateAlbumRequest,
   type CreateAlbumResponse,
   createAlbumResponseSchema,
+  declareGroupsResponseSchema,
+  type GroupDeclaration,
+  type GroupJson,
+  groupJsonSchema,
+  type GroupResult,
+  MAX_GROUPS_PER_REQUEST,
   type AssetHealthJson,
   type BlobState,
   type LocationJson,
@@ -136,6 +142,13 @@ export interface VaultClient {
    * (POST /api/v1/albums: idempotent, so a re-run import makes no second album).
    */
   createAlbum(album: CreateAlbumRequest, signal?: AbortSignal): Promise<CreateAlbumResponse>;
+  /**
+   * Declares groups (POST /api/v1/groups, any number; 500 per request): one result per
+   * declaration, in order. See [Note: A declaration replaces] in common/vault-protocol.ts.
+   */
+  declareGroups(groups: readonly GroupDeclaration[], signal?: AbortSignal): Promise<GroupResult[]>;
+  /** One group with its members; null when the vault has none with this id. */
+  group(id: string, signal?: AbortSignal): Promise<GroupJson | null>;
   close(): void;
 }
 
@@ -364,6 +377,33 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       const body = await call('POST', 'api/v1/albums', what, album, signal);
       const parsed = createAlbumResponseSchema.safeParse(body);
       if (!parsed.success) throw notUnderstood(`${base}/api/v1/albums`, what);
+      return parsed.data;
+    },
+    async declareGroups(groups, signal) {
+      const what = 'send groups (Live Photos, RAW+JPEG, edits, sidecars) to the vault';
+      const results: GroupResult[] = [];
+      for (let i = 0; i < groups.length; i += MAX_GROUPS_PER_REQUEST) {
+        const batch = groups.slice(i, i + MAX_GROUPS_PER_REQUEST);
+        const body = await call('POST', 'api/v1/groups', what, { groups: batch }, signal);
+        const parsed = declareGroupsResponseSchema.safeParse(body);
+        if (!parsed.success || parsed.data.results.length !== batch.length)
+          throw notUnderstood(`${base}/api/v1/groups`, what);
+        results.push(...parsed.data.results);
+      }
+      return results;
+    },
+    async group(id, signal) {
+      const what = 'read a group on the vault';
+      const path = `api/v1/groups/${encodeURIComponent(id)}`;
+      let body: unknown;
+      try {
+        body = await call('GET', path, what, undefined, signal);
+      } catch (err) {
+        if (err instanceof UploadHttpError && err.status === 404) return null;
+        throw err;
+      }
+      const parsed = groupJsonSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/${path}`, what);
       return parsed.data;
     },
     async devices(signal) {

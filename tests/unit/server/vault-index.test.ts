@@ -44,6 +44,8 @@ describe('vault index (SQLite)', () => {
       'asset_checks',
       'assets',
       'counters',
+      'group_members',
+      'groups',
       'locations',
       'previews',
       'uploads',

@@ -1,0 +1,104 @@
+// /api/v1/groups (issue 11 section 1): the engine declares which contents are one asset (a
+// Live Photo, a RAW+JPEG pair, an edit, sidecars) and anyone reads a group back by id.
+// Invariant: a request is validated whole (its envelope) before anything is stored; each
+// declaration is then checked on its own, and one that names content the vault does not hold
+// is refused whole, never stored in part. See [Note: A declaration replaces] in
+// common/vault-protocol.ts.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  declareGroupsEnvelopeSchema,
+  type DeclareGroupsResponse,
+  firstIssue,
+  groupDeclarationSchema,
+  type GroupJson,
+  type GroupResult,
+  MAX_GROUPS_PER_REQUEST,
+  MAX_GROUPS_REQUEST_BYTES,
+} from '../common/vault-protocol.js';
+import { parseJson, readBody, sendJson } from './api.js';
+import { VaultHttpError } from './http-error.js';
+import type { GroupMemberRecord } from './index/group-store.js';
+import type { VaultIndex } from './index/vault-index.js';
+
+export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) {
+  const { index } = deps;
+
+  async function declare(req: IncomingMessage, res: ServerResponse) {
+    const envelope = declareGroupsEnvelopeSchema.safeParse(
+      parseJson(await readBody(req, MAX_GROUPS_REQUEST_BYTES)),
+    );
+    if (!envelope.success) {
+      throw new VaultHttpError(
+        400,
+        'bad_request',
+        `expected {"groups": [{"members": [{"sha256", "role"}]}]} with 1 to ${MAX_GROUPS_PER_REQUEST} groups: ${firstIssue(envelope.error).message}`,
+      );
+    }
+    const results: GroupResult[] = [];
+    const valid: { at: number; members: GroupMemberRecord[] }[] = [];
+    const parsed = envelope.data.groups.map((g) => groupDeclarationSchema.safeParse(g));
+    const held = new Set(
+      index.present([
+        ...new Set(parsed.flatMap((p) => (p.success ? p.data.members.map((m) => m.sha256) : []))),
+      ]),
+    );
+    for (const p of parsed) {
+      if (!p.success) {
+        results.push({ status: 'refused', ...firstIssue(p.error) });
+        continue;
+      }
+      const notHeld = p.data.members.map((m) => m.sha256).filter((s) => !held.has(s));
+      if (notHeld.length > 0) {
+        results.push({ status: 'not_held', notHeld });
+        continue;
+      }
+      valid.push({ at: results.length, members: p.data.members });
+      results.push({ status: 'dissolved' }); // replaced below by what the store did
+    }
+    const outcomes = index.groups.declareMany(
+      valid.map((v) => v.members),
+      deps.now(),
+    );
+    valid.forEach((v, i) => {
+      const outcome = outcomes[i];
+      if (outcome === undefined) return;
+      results[v.at] =
+        outcome.status === 'stored'
+          ? { status: 'stored', id: String(outcome.id), change: outcome.change }
+          : outcome;
+    });
+    const reply: DeclareGroupsResponse = { results };
+    sendJson(res, 200, reply);
+  }
+
+  function groupJson(id: string): GroupJson {
+    const group = /^\d{1,15}$/.test(id) ? index.groups.get(Number(id)) : undefined;
+    if (!group) throw new VaultHttpError(404, 'not_found', 'the vault holds no group with this id');
+    return { id: String(group.id), members: group.members, declaredAt: group.declaredAt };
+  }
+
+  /** Routes /api/v1/groups[/:id]; `rest` is the path after "groups". */
+  function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    rest: readonly string[],
+  ): Promise<void> | void {
+    const method = req.method ?? 'GET';
+    const methodNotAllowed = (allowed: string): never => {
+      throw new VaultHttpError(405, 'method_not_allowed', `this resource answers ${allowed} only`);
+    };
+    if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) {
+      if (method !== 'POST') methodNotAllowed('POST');
+      return declare(req, res);
+    }
+    const [id] = rest;
+    if (rest.length === 1 && id !== undefined) {
+      if (method !== 'GET') methodNotAllowed('GET');
+      return sendJson(res, 200, groupJson(id));
+    }
+    throw new VaultHttpError(404, 'not_found', `no such API endpoint: ${url.pathname}`);
+  }
+
+  return { handle };
+}

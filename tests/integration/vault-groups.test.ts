@@ -1,0 +1,192 @@
+// Groups on the vault (issue 11 section 1), through the engine's own vault client against a
+// real vault on loopback, with real corpus files: a Live Photo's still and video are one
+// group, each member's asset says its group and role, a declaration sent again changes
+// nothing, a corrected one replaces it (same id), a member taken into another group leaves
+// its old one (which ends when it breaks), content the vault does not hold is refused whole,
+// and groups survive a restart.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { createVaultClient, type VaultClient } from '../../main/engine/vault/vault-client.js';
+import { corpusFile, makeTempDir } from '../support/paths.js';
+import { startTestVault, uploadBuffer, vaultFetch, type TestVault } from '../support/vault.js';
+
+const NOT_HELD = 'f'.repeat(64);
+
+describe('vault: groups', () => {
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  let vault: TestVault;
+  let client: VaultClient;
+  const sha: Record<string, string> = {};
+
+  before(async () => {
+    dir = await makeTempDir('keepsake-groups-');
+    vault = await startTestVault({ dataDir: dir.dir });
+    client = createVaultClient({ endpoint: vault.url, token: vault.token });
+    for (const [name, rel] of Object.entries({
+      still: 'osxphotos/media_types/IMG_3582.HEIC',
+      video: 'osxphotos/media_types/IMG_3582.mov',
+      orphan: 'osxphotos/IMG_1853.HEIC',
+      aae: 'osxphotos/IMG_1853.AAE',
+      edit: 'osxphotos/IMG_E1853.heic',
+      wedding: 'osxphotos/wedding.jpg',
+    })) {
+      const up = await uploadBuffer(vault, await readFile(corpusFile(rel)));
+      assert.ok(up.res.status === 201 || up.res.status === 204, up.text);
+      sha[name] = up.sha256;
+    }
+  });
+  after(async () => {
+    client?.close();
+    await vault?.close();
+    await dir?.cleanup();
+  });
+
+  it('a Live Photo declared as a group: each member says its group and role', async () => {
+    const [result] = await client.declareGroups([
+      {
+        members: [
+          { sha256: sha.still!, role: 'primary' },
+          { sha256: sha.video!, role: 'live-video' },
+        ],
+      },
+    ]);
+    assert.ok(result?.status === 'stored', JSON.stringify(result));
+    assert.equal(result.change, 'created');
+    const still = await client.asset(sha.still!);
+    const video = await client.asset(sha.video!);
+    assert.deepEqual(still?.group, { id: result.id, role: 'primary' });
+    assert.deepEqual(video?.group, { id: result.id, role: 'live-video' });
+    const group = await client.group(result.id);
+    assert.ok(group);
+    assert.deepEqual(group.members, [
+      { sha256: sha.still, role: 'primary' },
+      { sha256: sha.video, role: 'live-video' },
+    ]);
+    assert.ok(group.declaredAt > 0);
+    // A content in no group says so, and the listing carries groups too.
+    assert.equal((await client.asset(sha.wedding!))?.group, null);
+    const page = await client.listAssets(null, 100);
+    assert.deepEqual(page.assets.find((a) => a.sha256 === sha.video)?.group, {
+      id: result.id,
+      role: 'live-video',
+    });
+  });
+
+  it('the same declaration sent again changes nothing; a corrected one replaces it, same id', async () => {
+    const members = [
+      { sha256: sha.orphan!, role: 'primary' as const },
+      { sha256: sha.aae!, role: 'sidecar' as const },
+    ];
+    const [first] = await client.declareGroups([{ members }]);
+    const [again] = await client.declareGroups([{ members }]);
+    assert.ok(first?.status === 'stored' && again?.status === 'stored');
+    assert.equal(again.change, 'unchanged');
+    assert.equal(again.id, first.id);
+    const [grown] = await client.declareGroups([
+      { members: [...members, { sha256: sha.edit!, role: 'edit' }] },
+    ]);
+    assert.ok(grown?.status === 'stored');
+    assert.equal(grown.change, 'replaced');
+    assert.equal(grown.id, first.id);
+    assert.equal((await client.group(first.id))?.members.length, 3);
+    assert.deepEqual((await client.asset(sha.edit!))?.group, { id: first.id, role: 'edit' });
+  });
+
+  it('a member declared into another group leaves its old one, which ends when one member is left', async () => {
+    const [live] = await client.declareGroups([
+      {
+        members: [
+          { sha256: sha.still!, role: 'primary' },
+          { sha256: sha.video!, role: 'live-video' },
+        ],
+      },
+    ]);
+    assert.ok(live?.status === 'stored');
+    const [taken] = await client.declareGroups([
+      {
+        members: [
+          { sha256: sha.wedding!, role: 'primary' },
+          { sha256: sha.video!, role: 'edit' },
+        ],
+      },
+    ]);
+    assert.ok(taken?.status === 'stored' && taken.change === 'created');
+    assert.notEqual(taken.id, live.id);
+    assert.equal(await client.group(live.id), null, 'the Live Photo group ended');
+    assert.equal((await client.asset(sha.still!))?.group, null);
+    // Declaring the primary alone ends its group.
+    const [alone] = await client.declareGroups([
+      { members: [{ sha256: sha.wedding!, role: 'primary' }] },
+    ]);
+    assert.deepEqual(alone, { status: 'dissolved' });
+    assert.equal(await client.group(taken.id), null);
+    assert.equal((await client.asset(sha.video!))?.group, null);
+  });
+
+  it('a declaration naming content the vault does not hold is refused whole, beside a stored one', async () => {
+    const results = await client.declareGroups([
+      {
+        members: [
+          { sha256: sha.still!, role: 'primary' },
+          { sha256: NOT_HELD, role: 'live-video' },
+        ],
+      },
+      {
+        members: [
+          { sha256: sha.still!, role: 'primary' },
+          { sha256: sha.video!, role: 'live-video' },
+        ],
+      },
+    ]);
+    assert.deepEqual(results[0], { status: 'not_held', notHeld: [NOT_HELD] });
+    assert.equal(results[1]?.status, 'stored');
+    assert.equal((await client.asset(sha.video!))?.group?.role, 'live-video');
+  });
+
+  it('refuses a declaration without exactly one primary, or with a content twice', async () => {
+    const res = await vaultFetch(vault, '/api/v1/groups', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        groups: [
+          { members: [{ sha256: sha.still, role: 'live-video' }] },
+          {
+            members: [
+              { sha256: sha.still, role: 'primary' },
+              { sha256: sha.still, role: 'edit' },
+            ],
+          },
+          { members: [{ sha256: sha.still, role: 'thumbnail' }] },
+        ],
+      }),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { results: { status: string; field?: string }[] };
+    assert.deepEqual(
+      body.results.map((r) => r.status),
+      ['refused', 'refused', 'refused'],
+    );
+    assert.equal(body.results[2]?.field, 'members.0.role');
+    const empty = await vaultFetch(vault, '/api/v1/groups', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ groups: [] }),
+    });
+    assert.equal(empty.status, 400);
+    assert.equal((await vaultFetch(vault, '/api/v1/groups/abc')).status, 404);
+    assert.equal((await vaultFetch(vault, '/api/v1/groups/999999')).status, 404);
+    assert.equal((await vaultFetch(vault, '/api/v1/groups')).status, 405);
+  });
+
+  it('groups survive a restart of the vault', async () => {
+    const before = await client.asset(sha.still!);
+    assert.ok(before?.group);
+    client.close();
+    await vault.close();
+    vault = await startTestVault({ dataDir: dir.dir, token: vault.token });
+    client = createVaultClient({ endpoint: vault.url, token: vault.token });
+    assert.deepEqual((await client.asset(sha.still!))?.group, before.group);
+    assert.equal((await client.group(before.group.id))?.members.length, 2);
+  });
+});

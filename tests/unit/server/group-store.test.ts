@@ -1,0 +1,135 @@
+// The vault's groups tables (migration 0008) through VaultIndex, on a real SQLite file: an
+// index from before groups gains them and keeps its assets; after any declaration every
+// content is in one group at most and every group has one primary and two members or more;
+// the listing finds each asset's group by key, not by a scan.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { migrations } from '../../../server/index/migrations.js';
+import { migrate, VaultIndex } from '../../../server/index/vault-index.js';
+import { makeTempDir } from '../../support/paths.js';
+
+const hex = (c: string) => c.repeat(64);
+const asset = (sha256: string) => ({
+  sha256,
+  size: 1,
+  mime: 'image/jpeg',
+  kind: 'image' as const,
+  filename: 'a.jpg',
+  relpath: null,
+  mtimeMs: null,
+  at: 1,
+});
+
+describe('vault index: groups', () => {
+  let temp: { dir: string; cleanup: () => Promise<void> };
+  before(async () => {
+    temp = await makeTempDir('keepsake-group-store-');
+  });
+  after(async () => {
+    await temp.cleanup();
+  });
+
+  it('an index from before groups gains them and keeps its assets, which stand alone', () => {
+    const path = join(temp.dir, 'v7.db');
+    const db = new Database(path);
+    db.transaction(() => {
+      for (const m of migrations.filter((m) => m.version <= 7)) db.exec(m.sql);
+      db.pragma('user_version = 7');
+    })();
+    db.prepare(
+      `INSERT INTO assets (sha256, size, kind, filename, first_uploaded_at) VALUES (?, 1, 'image', 'a.jpg', 1)`,
+    ).run(hex('a'));
+    db.close();
+    const index = new VaultIndex(path);
+    try {
+      assert.equal(index.getAsset(hex('a'))?.group, null);
+      const [outcome] = index.groups.declareMany(
+        [
+          [
+            { sha256: hex('a'), role: 'primary' },
+            { sha256: hex('b'), role: 'sidecar' },
+          ],
+        ],
+        5,
+      );
+      assert.equal(outcome?.status, 'stored');
+    } finally {
+      index.close();
+    }
+  });
+
+  it('keeps one group per content and one primary per group through every declaration', () => {
+    const index = new VaultIndex(join(temp.dir, 'invariant.db'));
+    try {
+      index.commitBatch(['a', 'b', 'c', 'd', 'e'].map((c) => asset(hex(c))));
+      const outcomes = index.groups.declareMany(
+        [
+          // a leads {a, b, c}
+          [
+            { sha256: hex('a'), role: 'primary' },
+            { sha256: hex('b'), role: 'live-video' },
+            { sha256: hex('c'), role: 'sidecar' },
+          ],
+          // d takes a (the first group's primary): the rest of that group ends
+          [
+            { sha256: hex('d'), role: 'primary' },
+            { sha256: hex('a'), role: 'edit' },
+          ],
+          // e takes c out of nothing in particular
+          [
+            { sha256: hex('e'), role: 'primary' },
+            { sha256: hex('c'), role: 'sidecar' },
+          ],
+        ],
+        7,
+      );
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ['stored', 'stored', 'stored'],
+      );
+      const first = outcomes[0]!.status === 'stored' ? outcomes[0]!.id : -1;
+      assert.equal(index.groups.get(first), undefined, 'a group that lost its primary ends');
+      assert.equal(index.getAsset(hex('b'))?.group, null);
+      assert.equal(index.getAsset(hex('a'))?.group?.role, 'edit');
+      assert.equal(index.getAsset(hex('c'))?.group?.role, 'sidecar');
+      // e leading c, taken away by a declaration of c alone: e's group ends.
+      assert.deepEqual(index.groups.declareMany([[{ sha256: hex('c'), role: 'primary' }]], 8), [
+        { status: 'dissolved' },
+      ]);
+      assert.equal(index.getAsset(hex('e'))?.group, null);
+
+      const db = new Database(join(temp.dir, 'invariant.db'), { readonly: true });
+      const broken = db
+        .prepare(
+          `SELECT group_id FROM group_members GROUP BY group_id
+           HAVING COUNT(*) < 2 OR SUM(role = 'primary') <> 1`,
+        )
+        .all();
+      const orphans = db
+        .prepare('SELECT id FROM groups WHERE id NOT IN (SELECT group_id FROM group_members)')
+        .all();
+      db.close();
+      assert.deepEqual(broken, []);
+      assert.deepEqual(orphans, []);
+    } finally {
+      index.close();
+    }
+  });
+
+  it('finds an asset group by its key, not by a scan of the members', () => {
+    const db = new Database(':memory:');
+    migrate(db);
+    const plan = db
+      .prepare<[], { detail: string }>(
+        `EXPLAIN QUERY PLAN SELECT a.*, g.group_id FROM assets a
+         LEFT JOIN group_members g ON g.sha256 = a.sha256 WHERE a.id > 0 ORDER BY a.id LIMIT 100`,
+      )
+      .all()
+      .map((r) => r.detail)
+      .join('\n');
+    assert.doesNotMatch(plan, /SCAN g\b/);
+    db.close();
+  });
+});
