@@ -100,6 +100,7 @@ const captureTimeSourceSchema = z.enum([
   'filename', // e.g. IMG_20190312_101112.jpg
   'mtime', // the file's modification time, last resort
   'takeout', // photoTakenTime of a Google Takeout sidecar (UTC; issue 12)
+  'icloud', // originalCreationDate of iCloud's Photo Details.csv (GMT, to the minute; issue 12)
 ]);
 const timeZoneSourceSchema = z.enum([
   'offset_time_original',
@@ -154,7 +155,8 @@ export const mediaMetadataSchema = z.strictObject({
   device: text(255).min(1).optional(),
   /**
    * Where the fields below and an import's capture time came from when not the file itself
-   * (issue 12): 'takeout' = a Google Takeout JSON sidecar. Absent = read from the file.
+   * (issue 12): 'takeout' = a Google Takeout JSON sidecar; 'icloud' = a row of the Photo
+   * Details.csv in Apple's iCloud Photos copy. Absent = read from the file.
    */
   source: z.enum(['takeout', 'icloud']).optional(),
   /** The caption a person gave the item (Google Photos' description). */
@@ -163,6 +165,8 @@ export const mediaMetadataSchema = z.strictObject({
   favorite: z.boolean().optional(),
   /** Archived (hidden from the main timeline) where it came from. */
   archived: z.boolean().optional(),
+  /** Hidden where it came from (Apple Photos' Hidden album: out of the library's view). */
+  hidden: z.boolean().optional(),
   /** Keywords, e.g. the names of the people recognised in it. */
   keywords: z.array(text(256).min(1)).max(1000).optional(),
 });

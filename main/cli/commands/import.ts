@@ -14,7 +14,7 @@ import {
   type ExportSource,
   openFolderSource,
   openZipSource,
-} from '../../engine/import/takeout/export-source.js';
+} from '../../engine/import/common/export-source.js';
 import { importTakeout, type TakeoutReport } from '../../engine/import/takeout/takeout-import.js';
 import { openTgzSource } from '../../engine/import/takeout/tgz-source.js';
 import { systemClock } from '../../engine/ports.js';

@@ -18,7 +18,8 @@
 // | trashed                            | not metadata: the import skips the item           |
 // | people[].name                      | keywords (trimmed, each once)                     |
 import { z } from 'zod';
-import { type MediaMetadata, mediaMetadataSchema } from '../../../../common/vault-protocol.js';
+import type { MediaMetadata } from '../../../../common/vault-protocol.js';
+import { mergeImportedMetadata } from '../common/merge-metadata.js';
 import { formatInOffset, zoneOffsetAt } from '../../metadata/capture-time.js';
 
 const timestampSchema = z.object({ timestamp: z.string().regex(/^-?\d{1,12}$/) });
@@ -138,38 +139,8 @@ export function metadataFromSidecar(
 
 /**
  * The sidecar's metadata laid over what the vault already holds for the content (e.g. read
- * from the file by a backup): the file's own facts (camera, size, duration, orientation, its
- * GPS) are kept; the capture time is the sidecar's, except that an existing time of the same
- * instant keeps its known zone; caption, favourite, archived and keywords are the sidecar's.
+ * from the file by a backup). See mergeImportedMetadata: Takeout's times are to the second.
  */
 export function mergeMetadata(existing: unknown, fromSidecar: MediaMetadata): MediaMetadata {
-  const parsed = mediaMetadataSchema.safeParse(existing);
-  if (!parsed.success) return fromSidecar;
-  const old = parsed.data;
-  const sameInstant =
-    old.captureTime !== null &&
-    fromSidecar.captureTime !== null &&
-    Date.parse(old.captureTime) === Date.parse(fromSidecar.captureTime);
-  const keepOldTime =
-    fromSidecar.captureTime === null || (sameInstant && fromSidecar.timeZone === null);
-  return {
-    ...old,
-    ...(keepOldTime
-      ? {}
-      : {
-          captureTime: fromSidecar.captureTime,
-          captureTimeSource: fromSidecar.captureTimeSource,
-          timeZone: fromSidecar.timeZone,
-        }),
-    gps: old.gps ?? fromSidecar.gps,
-    mime: old.mime ?? fromSidecar.mime,
-    source: 'takeout',
-    ...(fromSidecar.description !== undefined ? { description: fromSidecar.description } : {}),
-    ...(fromSidecar.favorite !== undefined ? { favorite: fromSidecar.favorite } : {}),
-    ...(fromSidecar.archived !== undefined ? { archived: fromSidecar.archived } : {}),
-    ...(fromSidecar.keywords !== undefined ? { keywords: fromSidecar.keywords } : {}),
-    ...(old.originalPath === undefined && fromSidecar.originalPath !== undefined
-      ? { originalPath: fromSidecar.originalPath }
-      : {}),
-  };
+  return mergeImportedMetadata(existing, fromSidecar);
 }

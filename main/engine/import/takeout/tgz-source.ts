@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { type ExportEntry, type ExportSource, exportPath } from './export-source.js';
+import { type ExportEntry, type ExportSource, exportPath } from '../common/export-source.js';
 
 const BLOCK = 512;
 /** JSON up to this size is kept from the listing pass (sidecars are a few KiB). */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { folderRole } from '../../../../../main/engine/import/takeout/album-folders.js';
-import { exportPath } from '../../../../../main/engine/import/takeout/export-source.js';
+import { exportPath } from '../../../../../main/engine/import/common/export-source.js';
 
 describe('which Takeout folders are albums', () => {
   it('a folder with metadata.json is an album, whatever its name', () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openFolderSource } from '../../../../../main/engine/import/takeout/export-source.js';
+import { openFolderSource } from '../../../../../main/engine/import/common/export-source.js';
 import { importTakeout } from '../../../../../main/engine/import/takeout/takeout-import.js';
 import { silentLogger } from '../../../../../main/engine/ports.js';
 import { makeTempDir } from '../../../../support/paths.js';

@@ -1,7 +1,8 @@
-// Where a Takeout export's files come from: an unpacked folder, or the .zip parts Google
-// hands out, read in place (yauzl: the central directory for the listing, one entry's
-// bytes streamed when asked). Every part is listed into one tree of paths inside the export,
-// so a sidecar in takeout-002.zip meets its photo from takeout-001.zip.
+// Where an export's files come from (Google Takeout, Apple's iCloud Photos copy): an unpacked
+// folder, or the .zip parts the service hands out, read in place (yauzl: the central
+// directory for the listing, one entry's bytes streamed when asked). Every part is listed
+// into one tree of paths inside the export, so a sidecar in takeout-002.zip meets its photo
+// from takeout-001.zip.
 // Invariant: nothing here writes anything, anywhere; a name that would leave the export
 // (absolute, "..", NUL) is refused as a problem, never opened.
 import { createReadStream } from 'node:fs';
@@ -57,11 +58,15 @@ export function exportPath(raw: string): string | null {
 }
 
 /**
- * Every regular file under `root` (symlinks are not followed). Given the "Google Photos"
- * folder itself, its name leads every path, as it does when the export's root is given.
+ * Every regular file under `root` (symlinks are not followed). `keepRootName`: the folder's
+ * own name leads every path, so that a part given as its folder names its files as its zip
+ * (or the export's root) does. By default for Takeout's "Google Photos" folder.
  */
-export async function openFolderSource(root: string): Promise<ExportSource> {
-  const lead = /^Google (Photos|Fotos)$/i.test(basename(root)) ? `${basename(root)}/` : '';
+export async function openFolderSource(
+  root: string,
+  keepRootName: boolean = /^Google (Photos|Fotos)$/i.test(basename(root)),
+): Promise<ExportSource> {
+  const lead = keepRootName ? `${basename(root)}/` : '';
   const entries: ExportEntry[] = [];
   const refused: ExportSource['refused'] = [];
   const names = await readdir(root, { recursive: true, withFileTypes: true });
