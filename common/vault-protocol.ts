@@ -722,7 +722,7 @@ export type LibraryFolders = z.infer<typeof libraryFoldersSchema>;
 
 // Groups (issue 11 section 1): contents that are one asset to a person, such as a Live
 // Photo's still and video, a RAW and its JPEG, an original and its edit, a photo and its
-// XMP/AAE sidecars. The engine decides (main/engine/grouping/), the vault records: every
+// XMP/AAE sidecars. The engine decides (main/engine/metadata/grouping.ts), the vault records: every
 // member stays its own content, backed up byte-exact; a group is metadata about them.
 //   POST /api/v1/groups          declare groups (a batch, each item answered on its own)
 //   GET  /api/v1/groups/:id      one group with its members
