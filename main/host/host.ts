@@ -42,6 +42,8 @@ export interface Host {
   engine: KeepsakeEngine;
   dataDir: string;
   vaultUrl: string;
+  /** The token for vaultUrl (for a command's own calls beside the engine's, e.g. import device). */
+  vaultToken: string;
   embedded: boolean;
   /** The embedded vault's storage directory; null when the vault is elsewhere. */
   embeddedDir: string | null;
@@ -116,6 +118,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
       engine,
       dataDir,
       vaultUrl: vault.url,
+      vaultToken: vault.token,
       embedded: embedded !== null,
       embeddedDir: embedded?.dataDir ?? null,
       ui: null,

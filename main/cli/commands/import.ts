@@ -25,6 +25,7 @@ import { createTusUploader } from '../../engine/vault/tus-uploader.js';
 import { createVaultClient } from '../../engine/vault/vault-client.js';
 import { startEmbeddedVault, type EmbeddedVault } from '../../host/embedded-vault.js';
 import { cliLogger, describeFailure, UsageError, vaultFlag } from '../engine-setup.js';
+import { registerImportDeviceCommand } from './import-device.js';
 
 interface ImportTakeoutOptions {
   to?: string;
@@ -57,6 +58,7 @@ export function registerImportCommand(program: Command): void {
     .action(async (paths: string[], opts: ImportTakeoutOptions) => {
       process.exitCode = await runImportTakeout(paths, opts);
     });
+  registerImportDeviceCommand(command);
 }
 
 function parseInputs(paths: readonly string[]): { path: string; kind: 'folder' | 'zip' | 'tgz' }[] {
