@@ -6,6 +6,7 @@
 //
 // Pure module: imports zod only, so the renderer, the engine and the transports can all use it.
 import { z } from 'zod';
+import { libraryItemSchema, libraryTypeSchema, previewStatusSchema } from './vault-protocol.js';
 
 export const fileStates = [
   'discovered',
@@ -387,6 +388,100 @@ export const RestoreState = z.object({
 });
 export type RestoreState = z.infer<typeof RestoreState>;
 
+// ---- the library (issue 11 section 3): what the vault holds, as a timeline ----
+
+/** One tile of the Library: an asset (a group's primary stands for its group). */
+export const LibraryTile = libraryItemSchema;
+export type LibraryTile = z.infer<typeof LibraryTile>;
+
+export const LibraryFilter = z
+  .object({
+    type: libraryTypeSchema.optional(),
+    /** a watched folder's label */
+    folder: z.string().min(1).max(255).optional(),
+    /** a device's id on the vault */
+    device: z.string().min(1).max(128).optional(),
+    /** only assets with a problem (damaged or missing on the vault, no capture time) */
+    problems: z.boolean().optional(),
+  })
+  .strict();
+export type LibraryFilter = z.infer<typeof LibraryFilter>;
+
+/** Everything the Library's detail view shows of one asset. */
+export const LibraryAsset = z.object({
+  sha256: z.string(),
+  filename: z.string(),
+  kind: z.enum(['image', 'video', 'other']),
+  mime: z.string().nullable(),
+  size: z.number(),
+  /** what the client that backed it up read from the file (null: none sent) */
+  metadata: z
+    .object({
+      /** ISO 8601 with the offset it was taken at */
+      captureTime: z.string().nullable(),
+      /** where the time came from, e.g. exif_original, quicktime, mtime */
+      captureTimeSource: z.string().nullable(),
+      timeZone: z.object({ offsetMinutes: z.number(), source: z.string() }).nullable(),
+      camera: z
+        .object({
+          make: z.string().optional(),
+          model: z.string().optional(),
+          lens: z.string().optional(),
+        })
+        .nullable(),
+      gps: z.object({ lat: z.number(), lon: z.number(), alt: z.number().optional() }).nullable(),
+      width: z.number().nullable(),
+      height: z.number().nullable(),
+      durationSec: z.number().nullable(),
+    })
+    .nullable(),
+  /** the vault's proof: when it verified the SHA-256, its last re-read, and what it found */
+  proof: z
+    .object({
+      state: z.enum(['ok', 'damaged', 'missing']),
+      verifiedAt: z.number(),
+      checkedAt: z.number().nullable(),
+    })
+    .nullable(),
+  /** every place it lives (any device), gone ones too */
+  places: z.array(
+    z.object({
+      deviceId: z.string(),
+      deviceName: z.string(),
+      folder: z.string(),
+      path: z.string(),
+      goneAt: z.number().nullable(),
+    }),
+  ),
+  /** the group it belongs to and its members (vaults that record groups), else null */
+  group: z
+    .object({
+      id: z.string(),
+      role: z.string(),
+      members: z.array(z.object({ sha256: z.string(), role: z.string() })),
+    })
+    .nullable(),
+  preview: previewStatusSchema.nullable(),
+});
+export type LibraryAsset = z.infer<typeof LibraryAsset>;
+
+/**
+ * Where the UI finds an asset's pictures and bytes: a path relative to the page, served by the
+ * transport (the daemon's loopback server, the desktop app's own scheme) from the vault. See
+ * [Note: Pictures travel as URLs] in main/engine/library/media.ts.
+ */
+export const mediaVariants = ['thumbnail', 'preview', 'original'] as const;
+export type MediaVariant = (typeof mediaVariants)[number];
+export function mediaPath(sha256: string, variant: MediaVariant): string {
+  return `media/${sha256}/${variant}`;
+}
+/** The (sha256, variant) a request path names, or null when it names none. */
+export function parseMediaPath(pathname: string): { sha256: string; variant: MediaVariant } | null {
+  const m = /^\/media\/([0-9a-f]{64})\/(thumbnail|preview|original)$/.exec(pathname);
+  if (!m) return null;
+  return { sha256: m[1] as string, variant: m[2] as MediaVariant };
+}
+
 /** Every command: name -> argument and result schemas. Intent-level only. */
 export const commands = {
   'status.get': { args: Empty, result: EngineStatus },
@@ -486,6 +581,36 @@ export const commands = {
     result: Ok,
   },
   'restore.state': { args: Empty, result: RestoreState },
+  /** One page of the Library's timeline, newest first; `cursor` is a previous page's `next`. */
+  'library.list': {
+    args: LibraryFilter.extend({
+      limit: z.number().int().min(1).max(1000).default(200),
+      cursor: z.string().max(100).nullable().optional(),
+    }).strict(),
+    result: z.object({
+      tiles: z.array(LibraryTile),
+      next: z.string().nullable(),
+      /** how many match; on the first page only */
+      total: z.number().int().nullable(),
+    }),
+  },
+  /** The folders (per device) the vault holds files in, for the Library's filter. */
+  'library.folders': {
+    args: Empty,
+    result: z.array(
+      z.object({
+        deviceId: z.string(),
+        deviceName: z.string(),
+        folder: z.string(),
+        assets: z.number().int(),
+      }),
+    ),
+  },
+  /** One asset's metadata, proof, places and group, for the Library's detail view. */
+  'library.asset': {
+    args: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict(),
+    result: LibraryAsset,
+  },
   'diagnostics.export': {
     args: Empty,
     /** A JSON bundle of logs and status; never contains tokens. */

@@ -23,7 +23,8 @@ import {
   shell,
   Tray,
 } from 'electron';
-import type { EngineStatus, SettingUpdate } from '../../common/contract.js';
+import { Readable } from 'node:stream';
+import { type EngineStatus, parseMediaPath, type SettingUpdate } from '../../common/contract.js';
 import type { Engine } from '../engine/api.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';
 import { createSecretStore } from '../engine/secret-store.js';
@@ -33,6 +34,7 @@ import {
   appCsp,
   appIndexUrl,
   appScheme,
+  isAppUrl,
   mayNavigate,
   mayOpenExternally,
   rendererFileFor,
@@ -86,6 +88,8 @@ function createWindow(): BrowserWindow {
 function serveRenderer(): void {
   const rendererDir = join(app.getAppPath(), 'dist', 'renderer');
   protocol.handle(appScheme, async (request) => {
+    const media = isAppUrl(request.url) ? parseMediaPath(new URL(request.url).pathname) : null;
+    if (media !== null) return serveMedia(request, media);
     const rel = rendererFileFor(request.url);
     if (rel === null) return new Response('Not found', { status: 404 });
     const file = join(rendererDir, rel);
@@ -96,6 +100,32 @@ function serveRenderer(): void {
     headers.set('X-Content-Type-Options', 'nosniff');
     return new Response(res.body, { status: res.status, headers });
   });
+}
+
+/**
+ * app://keepsake/media/<sha256>/<variant>: an asset's pictures and bytes from the vault, the
+ * same path the daemon's web UI serves (See [Note: Pictures travel as URLs] in
+ * main/engine/library/media.ts); only this app's own renderer can reach its scheme.
+ */
+async function serveMedia(
+  request: Request,
+  media: NonNullable<ReturnType<typeof parseMediaPath>>,
+): Promise<Response> {
+  if (engine === null) return new Response('Keepsake is starting.', { status: 503 });
+  const inm = request.headers.get('if-none-match');
+  const answer = await engine.media.fetch(media.sha256, media.variant, {
+    ...(inm !== null ? { ifNoneMatch: inm } : {}),
+    signal: request.signal,
+  });
+  const headers = new Headers(answer.headers);
+  headers.set('X-Content-Type-Options', 'nosniff');
+  const body =
+    answer.body === null
+      ? null
+      : Buffer.isBuffer(answer.body)
+        ? new Uint8Array(answer.body)
+        : (Readable.toWeb(answer.body) as ReadableStream<Uint8Array>);
+  return new Response(answer.status === 304 ? null : body, { status: answer.status, headers });
 }
 
 /** Checklist items: no permissions, no navigation, no new windows, no webviews. */

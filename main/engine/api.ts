@@ -11,10 +11,13 @@ import type { Clock, Logger, PowerState, SecretStore } from './ports.js';
 import type { ClassifyPath, CreateWatcher, ScanFolder } from './runtime/folders.js';
 import type { SettingValues } from './store/settings.js';
 import type { Uploader } from './vault/types.js';
+import type { MediaSource } from './library/media.js';
 
 export interface Engine {
   /** Every command of the contract, as methods taking already-validated arguments. */
   readonly api: KeepsakeApi;
+  /** An asset's pictures and bytes from the vault, for the UI transports to serve. */
+  readonly media: MediaSource;
   /** Subscribes to an engine event; returns the unsubscribe function. */
   on<K extends EventName>(event: K, listener: (payload: EventPayload<K>) => void): () => void;
   /** Reconcile-scans the folders, starts the watchers and the upload queue. */

@@ -35,6 +35,8 @@ import { markDamaged } from './store/database.js';
 import { resolveSettings, type SettingsSource } from './store/settings.js';
 import { createHealer } from './verify/healer.js';
 import { createRestoreCommands } from './restore/restore-commands.js';
+import { createLibraryCommands } from './library/library-commands.js';
+import { createMediaSource, noVaultMedia } from './library/media.js';
 import { createVerifyCommands } from './verify/verify-commands.js';
 import { createTusUploader } from './vault/tus-uploader.js';
 import type { Uploader } from './vault/types.js';
@@ -275,6 +277,15 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     logger: logger.child({ part: 'restore' }),
     signal: shutdown.signal,
   });
+  const library = createLibraryCommands({ vault, signal: shutdown.signal });
+  const media =
+    vaultConfig && http
+      ? createMediaSource({
+          http,
+          endpoint: vault?.endpoint ?? vaultConfig.url,
+          token: vaultConfig.token,
+        })
+      : noVaultMedia;
   const api = createCommands({
     store,
     clock,
@@ -292,6 +303,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     settingChanged: (key) => (key === 'bandwidthLimit' ? applyBandwidth() : pipeline.kickUploads()),
     verify,
     restore,
+    library,
   });
 
   // ---- storage faults: see [Note: Store fault mode] ----
@@ -352,6 +364,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
 
   return {
     api,
+    media,
     on: bus.on,
     async start() {
       if (started) return;

@@ -132,6 +132,10 @@ export async function createRebuildingEngine(
 
   return {
     api,
+    media: {
+      fetch: async (sha256, variant, opts) =>
+        (await engineNow()).media.fetch(sha256, variant, opts),
+    },
     on(event, listener) {
       const s: Subscription = { event, listener, off: () => {} };
       subscriptions.add(s);

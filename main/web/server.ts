@@ -3,6 +3,9 @@
 //   POST /api/invoke/<command>  JSON args -> JSON Envelope (errors as data, always HTTP 200)
 //   GET  /api/events            Server-Sent Events: `event: <contract event>` + JSON data
 //   GET  /?token=...            exchanges the token for the session cookie, then redirects
+//   GET  /media/<sha256>/<thumbnail|preview|original>  an asset's pictures and bytes from
+//                               the vault (See [Note: Pictures travel as URLs] in
+//                               main/engine/library/media.ts)
 // Invariant: every request passes the gate of ./security.ts before anything else happens,
 // and every command goes through common/dispatch.ts (the same validation as the IPC bridge).
 import { randomBytes } from 'node:crypto';
@@ -12,7 +15,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { events, type EventName } from '../../common/contract.js';
+import {
+  events,
+  type EventName,
+  type MediaVariant,
+  parseMediaPath,
+} from '../../common/contract.js';
 import { dispatchCommand, invalidArgument } from '../../common/dispatch.js';
 import type { Engine } from '../engine/api.js';
 import type { Logger } from '../engine/ports.js';
@@ -26,7 +34,8 @@ import {
 } from './security.js';
 
 export interface WebUiOptions {
-  engine: Pick<Engine, 'api' | 'on'>;
+  /** `media` absent: /media/ answers 404 (a UI without pictures). */
+  engine: Pick<Engine, 'api' | 'on'> & Partial<Pick<Engine, 'media'>>;
   /** Only loopback is ever served; anything else is refused. */
   host?: '127.0.0.1';
   /** 0 = an ephemeral port. */
@@ -182,6 +191,37 @@ export async function startWebUi(options: WebUiOptions): Promise<WebUi> {
     res.on('error', stop);
   };
 
+  const handleMedia = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    media: { sha256: string; variant: MediaVariant },
+  ) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'Use GET.');
+    if (engine.media === undefined) return send(res, 404, 'Not found.');
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const inm = req.headers['if-none-match'];
+    const answer = await engine.media.fetch(media.sha256, media.variant, {
+      ...(inm !== undefined ? { ifNoneMatch: inm } : {}),
+      signal: abort.signal,
+    });
+    // The security headers (nosniff, CORP same-origin) with the picture's own caching.
+    res.writeHead(answer.status, {
+      ...webSecurityHeaders,
+      'Cache-Control': 'no-store',
+      ...answer.headers,
+    });
+    const body = answer.body;
+    if (body === null || req.method === 'HEAD') {
+      if (body !== null && !Buffer.isBuffer(body)) body.destroy();
+      return void res.end();
+    }
+    if (Buffer.isBuffer(body)) return void res.end(body);
+    body.on('error', () => res.destroy());
+    res.on('close', () => body.destroy());
+    body.pipe(res);
+  };
+
   const serveStatic = async (req: IncomingMessage, res: ServerResponse, pathname: string) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'Method not allowed.');
     const decoded = decodePath(pathname);
@@ -260,6 +300,11 @@ export async function startWebUi(options: WebUiOptions): Promise<WebUi> {
       return handleEvents(req, res);
     }
     if (url.pathname.startsWith('/api/') || options.apiOnly) return send(res, 404, 'Not found.');
+    if (url.pathname.startsWith('/media/')) {
+      const media = parseMediaPath(url.pathname);
+      if (media === null) return send(res, 404, 'Not found.');
+      return handleMedia(req, res, media);
+    }
     return serveStatic(req, res, url.pathname);
   };
 

@@ -16,6 +16,7 @@ import { transitions } from '../pipeline/transitions.js';
 import { applySettingUpdate, type SettingsSource } from '../store/settings.js';
 import type { FileRecord, Store } from '../store/store.js';
 import type { VaultClient } from '../vault/vault-client.js';
+import type { LibraryCommands } from '../library/library-commands.js';
 import type { RestoreCommands } from '../restore/restore-commands.js';
 import type { VerifyCommands } from '../verify/verify-commands.js';
 import type { Folders } from './folders.js';
@@ -44,6 +45,8 @@ export interface CommandsOptions {
   verify: VerifyCommands;
   /** restore.devices, .preview, .start, .state (main/engine/restore/restore-commands.ts). */
   restore: RestoreCommands;
+  /** library.list, .folders, .asset (main/engine/library/library-commands.ts). */
+  library: LibraryCommands;
 }
 
 export function createCommands(options: CommandsOptions): KeepsakeApi {
@@ -57,6 +60,7 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
   return {
     ...options.verify,
     ...options.restore,
+    ...options.library,
     'status.get': () => Promise.resolve(options.status()),
     'files.list': (args) => {
       const afterId = args.cursor ? Number.parseInt(args.cursor, 10) : 0;

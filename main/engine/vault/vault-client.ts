@@ -44,6 +44,12 @@ import {
   type RegisterLocationsRequest,
   type RegisterLocationsResponse,
   usageSchema,
+  type LibraryFolders,
+  libraryFoldersSchema,
+  type LibraryPage,
+  libraryPageSchema,
+  type PreviewStatus,
+  previewStatusSchema,
 } from '../../../common/vault-protocol.js';
 import type { MediaMetadata } from '../metadata/types.js';
 import { type HttpClient, createHttpClient } from './http-client.js';
@@ -149,6 +155,17 @@ export interface VaultClient {
   declareGroups(groups: readonly GroupDeclaration[], signal?: AbortSignal): Promise<GroupResult[]>;
   /** One group with its members; null when the vault has none with this id. */
   group(id: string, signal?: AbortSignal): Promise<GroupJson | null>;
+  /** One page of the library's timeline (GET /api/v1/library); `query` as the vault names it. */
+  library(
+    query: Record<string, string>,
+    after: string | null,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<LibraryPage>;
+  /** The folders (per device) the vault holds places in (GET /api/v1/library/folders). */
+  libraryFolders(signal?: AbortSignal): Promise<LibraryFolders['folders']>;
+  /** What became of one asset's previews; null when the vault holds no such asset. */
+  previewStatus(sha256: string, signal?: AbortSignal): Promise<PreviewStatus | null>;
   close(): void;
 }
 
@@ -487,6 +504,42 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
         after = parsed.data.next;
       }
       return all;
+    },
+    async library(query, after, limit, signal) {
+      const params = new URLSearchParams({ ...query, limit: String(limit) });
+      if (after !== null) params.set('after', after);
+      const what = 'list the library on the vault';
+      const body = await call(
+        'GET',
+        `api/v1/library?${params.toString()}`,
+        what,
+        undefined,
+        signal,
+      );
+      const parsed = libraryPageSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/library`, what);
+      return parsed.data;
+    },
+    async libraryFolders(signal) {
+      const what = 'list the folders on the vault';
+      const body = await call('GET', 'api/v1/library/folders', what, undefined, signal);
+      const parsed = libraryFoldersSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/library/folders`, what);
+      return parsed.data.folders;
+    },
+    async previewStatus(sha256, signal) {
+      const what = 'read the state of a preview';
+      const path = `api/v1/assets/${sha256}/previews`;
+      let body: unknown;
+      try {
+        body = await call('GET', path, what, undefined, signal);
+      } catch (err) {
+        if (err instanceof UploadHttpError && err.status === 404) return null;
+        throw err;
+      }
+      const parsed = previewStatusSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/${path}`, what);
+      return parsed.data;
     },
     close() {
       if (options.http === undefined) http.destroy();
