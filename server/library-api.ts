@@ -5,6 +5,7 @@
 // a 400 invalid_cursor, never a page from somewhere else.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  type LibraryBadge,
   type LibraryItem,
   type LibraryPage,
   type LibraryProblem,
@@ -32,6 +33,15 @@ function parseCursor(raw: string): LibraryCursor {
   return { takenAt: Number(m[1]), id: Number(m[2]) };
 }
 
+/** What a group's tile says: LIVE over RAW+JPEG over edited (sidecars earn no badge). */
+function badgeOf(memberRoles: readonly string[]): { badge?: LibraryBadge } {
+  if (memberRoles.includes('live-video')) return { badge: 'live' };
+  if (memberRoles.includes('rendition') || memberRoles.includes('raw'))
+    return { badge: 'raw+jpeg' };
+  if (memberRoles.includes('edit')) return { badge: 'edited' };
+  return {};
+}
+
 export function libraryItem(r: LibraryRecord): LibraryItem {
   // Metadata was validated when stored; a vault whose schema grew since reads what it can.
   const parsed = mediaMetadataSchema.safeParse(r.metadata);
@@ -53,6 +63,8 @@ export function libraryItem(r: LibraryRecord): LibraryItem {
     durationSec: m?.durationSec ?? null,
     folders: r.folders,
     problems,
+    ...(r.group === null ? {} : { group: r.group }),
+    ...badgeOf(r.memberRoles),
   };
 }
 

@@ -35,6 +35,10 @@ export interface LibraryRecord {
   /** the last re-read's finding when it found a problem; null when ok or never re-read */
   blobProblem: 'damaged' | 'missing' | null;
   folders: { deviceId: string; deviceName: string; folder: string }[];
+  /** its group (only a primary or a content in no group is a row) */
+  group: { id: string; role: string } | null;
+  /** the roles of its group's other members (empty when in no group) */
+  memberRoles: string[];
 }
 
 interface LibraryRow {
@@ -47,6 +51,10 @@ interface LibraryRow {
   taken_at: number;
   metadata: string | null;
   blob_problem: 'damaged' | 'missing' | null;
+  group_id: number | null;
+  group_role: string | null;
+  /** the other members' roles, comma-separated */
+  member_roles: string | null;
 }
 
 /**
@@ -61,6 +69,12 @@ export const RAW_EXTENSIONS = [
 
 // LIKE is case-insensitive for ASCII, so IMG_1.DNG and img_1.dng both match.
 const isRawSql = `(${RAW_EXTENSIONS.map((e) => `a.filename LIKE '%.${e}'`).join(' OR ')})`;
+
+// A group's other members are not tiles of their own: its primary stands for the group.
+const notSecondarySql = `NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.sha256 = a.sha256 AND gm.role <> 'primary')`;
+const isLiveSql = `EXISTS (SELECT 1 FROM group_members gp JOIN group_members gv
+  ON gv.group_id = gp.group_id AND gv.role = 'live-video'
+  WHERE gp.sha256 = a.sha256 AND gp.role = 'primary')`;
 
 const hasBlobProblemSql = `EXISTS (SELECT 1 FROM asset_checks c WHERE c.sha256 = a.sha256 AND c.state <> 'ok')`;
 const thinMetadataSql = `(a.metadata IS NULL OR json_extract(a.metadata, '$.captureTime') IS NULL)`;
@@ -89,7 +103,7 @@ export class LibraryStore {
 
   /** The WHERE clauses and their parameters for a filter (without the cursor). */
   private where(filter: LibraryFilter): { key: string; clauses: string[]; params: unknown[] } {
-    const clauses: string[] = [];
+    const clauses: string[] = [notSecondarySql];
     const params: unknown[] = [];
     const key: string[] = [];
     switch (filter.type) {
@@ -105,8 +119,8 @@ export class LibraryStore {
         clauses.push(isRawSql);
         break;
       case 'live':
-        // Live Photos are groups (issue 11 section 1); a vault that records no groups has none.
-        clauses.push('0');
+        // Live Photos are groups (issue 11 section 1): a primary with a live-video member.
+        clauses.push(isLiveSql);
         break;
       default: {
         const unknownType: never = filter.type;
@@ -149,9 +163,13 @@ export class LibraryStore {
       stmt = this.db.prepare<unknown[], LibraryRow>(
         `SELECT a.id, a.sha256, a.kind, a.mime, a.filename, a.size, a.taken_at, a.metadata,
                 (SELECT c.state FROM asset_checks c
-                  WHERE c.sha256 = a.sha256 AND c.state <> 'ok') AS blob_problem
+                  WHERE c.sha256 = a.sha256 AND c.state <> 'ok') AS blob_problem,
+                g.group_id, g.role AS group_role,
+                (SELECT group_concat(o.role) FROM group_members o
+                  WHERE o.group_id = g.group_id AND o.sha256 <> a.sha256) AS member_roles
          FROM assets a INDEXED BY assets_timeline
-         ${all.length > 0 ? `WHERE ${all.join(' AND ')}` : ''}
+         LEFT JOIN group_members g ON g.sha256 = a.sha256
+         WHERE ${all.join(' AND ')}
          ORDER BY a.taken_at DESC, a.id DESC LIMIT ?`,
       );
       this.pages.set(cacheKey, stmt);
@@ -171,6 +189,11 @@ export class LibraryStore {
       metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as unknown),
       blobProblem: r.blob_problem,
       folders: folders.get(r.sha256) ?? [],
+      group:
+        r.group_id === null || r.group_role === null
+          ? null
+          : { id: String(r.group_id), role: r.group_role },
+      memberRoles: r.member_roles === null ? [] : r.member_roles.split(','),
     }));
   }
 
@@ -180,7 +203,7 @@ export class LibraryStore {
     let stmt = this.counts.get(key);
     if (stmt === undefined) {
       stmt = this.db.prepare<unknown[], { n: number }>(
-        `SELECT COUNT(*) AS n FROM assets a ${clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : ''}`,
+        `SELECT COUNT(*) AS n FROM assets a WHERE ${clauses.join(' AND ')}`,
       );
       this.counts.set(key, stmt);
     }

@@ -159,6 +159,53 @@ describe('library timeline (SQLite)', () => {
     );
   });
 
+  it('shows a group as its primary alone, with its badge, and finds Live Photos', () => {
+    const still = add({ filename: 'IMG_1.HEIC', captureTime: '2014-01-01T00:00:00Z' });
+    const video = add({
+      filename: 'IMG_1.MOV',
+      kind: 'video',
+      captureTime: '2014-01-01T00:00:00Z',
+    });
+    const raw = add({ filename: 'DSC_2.NEF', captureTime: '2013-01-01T00:00:00Z' });
+    const jpeg = add({ filename: 'DSC_2.JPG', captureTime: '2013-01-01T00:00:00Z' });
+    const orig = add({ filename: 'IMG_3.jpg', captureTime: '2012-01-01T00:00:00Z' });
+    const edit = add({ filename: 'IMG_E3.jpg', captureTime: '2012-01-01T00:00:00Z' });
+    const before = index.library.count({});
+    index.groups.declareMany(
+      [
+        [
+          { sha256: still, role: 'primary' },
+          { sha256: video, role: 'live-video' },
+        ],
+        [
+          { sha256: raw, role: 'primary' },
+          { sha256: jpeg, role: 'rendition' },
+        ],
+        [
+          { sha256: orig, role: 'primary' },
+          { sha256: edit, role: 'edit' },
+        ],
+      ],
+      10,
+    );
+    assert.equal(index.library.count({}), before - 3);
+    const names = all({}, 7);
+    for (const hidden of ['IMG_1.MOV', 'DSC_2.JPG', 'IMG_E3.jpg'])
+      assert.ok(!names.includes(hidden));
+    const badges = new Map(
+      index.library
+        .page({}, null, 1000)
+        .map((r) => libraryItem(r))
+        .map((i) => [i.filename, [i.badge, i.group?.role]]),
+    );
+    assert.deepEqual(badges.get('IMG_1.HEIC'), ['live', 'primary']);
+    assert.deepEqual(badges.get('DSC_2.NEF'), ['raw+jpeg', 'primary']);
+    assert.deepEqual(badges.get('IMG_3.jpg'), ['edited', 'primary']);
+    assert.deepEqual(badges.get('london.jpg'), [undefined, undefined]);
+    assert.deepEqual(all({ type: 'live' }, 10), ['IMG_1.HEIC']);
+    assert.deepEqual(all({ type: 'video' }, 10), ['bare.mov']);
+  });
+
   it('pages through the timeline index, never sorting the table', () => {
     const db = (index as unknown as { db: import('better-sqlite3').Database }).db;
     const plan = (sql: string, ...args: unknown[]) =>
