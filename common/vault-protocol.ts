@@ -801,3 +801,111 @@ export const groupJsonSchema = z.object({
   declaredAt: z.number(),
 });
 export type GroupJson = z.infer<typeof groupJsonSchema>;
+// Devices (issue 13): each device has its own token; the admin token administers them.
+//   POST /api/v1/devices {name}                  (admin) -> DeviceCreated (token shown once)
+//   GET  /api/v1/devices                         (admin) -> {devices: DeviceJson[]}
+//   POST /api/v1/devices/:name/revoke            (admin) -> DeviceJson
+//   POST /api/v1/devices/:name/rename {name}     (admin) -> DeviceJson
+//   POST /api/v1/enrolments {ttlMs}              (admin) -> EnrolmentCreated (code shown once)
+//   POST /api/v1/enrol {code, name}              (no token) -> DeviceCreated
+//   POST /api/v1/heartbeat Heartbeat             (a device token) -> 204
+// A revoked device's token is answered 401 with error DEVICE_REVOKED_CODE.
+
+/** Where a client exchanges an enrolment code (relative to the vault URL; needs no token). */
+export const ENROLL_PATH = 'api/v1/enrol';
+export const DEVICE_REVOKED_CODE = 'device_revoked';
+export const ENROLMENT_USED_CODE = 'enrolment_used';
+export const ENROLMENT_EXPIRED_CODE = 'enrolment_expired';
+export const ENROLMENT_UNKNOWN_CODE = 'enrolment_unknown';
+
+/** What an administrator calls a device: 1-100 characters, no control characters, no '/'. */
+export const deviceNameSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .refine((s) => !hasControlCharacter(s) && !s.includes('/') && s.trim() === s, {
+    message: 'a device name is 1-100 characters without control characters, "/" or edge spaces',
+  });
+
+export const createDeviceRequestSchema = z.object({ name: deviceNameSchema });
+export const renameDeviceRequestSchema = z.object({ name: deviceNameSchema });
+export const createEnrolmentRequestSchema = z.object({
+  /** how long the code may be used, ms (at most a year) */
+  ttlMs: z
+    .number()
+    .int()
+    .positive()
+    .max(366 * 24 * 3600 * 1000),
+});
+export const enrolRequestSchema = z.object({
+  code: z.string().min(1).max(100),
+  name: deviceNameSchema,
+});
+
+export const deviceCreatedSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** the device's bearer token: shown this once, only its SHA-256 is kept */
+  token: z.string(),
+});
+export type DeviceCreated = z.infer<typeof deviceCreatedSchema>;
+
+export const enrolmentCreatedSchema = z.object({
+  code: z.string(),
+  /** unix ms */
+  expiresAt: z.number(),
+});
+export type EnrolmentCreated = z.infer<typeof enrolmentCreatedSchema>;
+
+/**
+ * What a client reports after each reconcile and each completed backup pass (section 2 of
+ * issue 13). Small: counts, not file lists; names nothing but the device's own version/OS.
+ */
+export const heartbeatSchema = z.object({
+  /** the client's version, e.g. 0.9.0 */
+  version: z.string().max(100),
+  /** e.g. linux 6.8.0 x64 */
+  os: z.string().max(200),
+  /** files per state (discovered, hashing, queued, uploading, backed_up, ...) */
+  counts: z.record(z.string().max(40), z.number().int().nonnegative()),
+  bytesPending: z.number().nonnegative(),
+  /** age in ms of the oldest file not yet safe; null when every file is safe */
+  oldestUnsafeAgeMs: z.number().nonnegative().nullable(),
+  /** the latest error a person should see, null when none */
+  lastError: z.string().max(1000).nullable(),
+  paused: z.boolean(),
+  /** why paused (user, schedule, battery, sign_in_needed, vault_full, ...), null when running */
+  pausedReason: z.string().max(200).nullable(),
+  /** what the client just finished: a reconcile pass, or a backup pass that left nothing pending */
+  pass: z.enum(['reconcile', 'backup']),
+  /** unix ms (client clock) the pass ended */
+  at: z.number(),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+/** healthy; behind: its oldest unsafe file is older than the threshold; silent: no heartbeat
+ *  for the silence threshold; failing: it reports an error or a blocking pause. */
+export const deviceVerdictSchema = z.enum(['healthy', 'behind', 'silent', 'failing']);
+export type DeviceVerdict = z.infer<typeof deviceVerdictSchema>;
+
+export const deviceJsonSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** unix ms */
+  createdAt: z.number(),
+  revokedAt: z.number().nullable(),
+  lastSeenAt: z.number().nullable(),
+  /** unix ms of the latest heartbeat after a completed backup pass */
+  lastBackupAt: z.number().nullable(),
+  lastHeartbeatAt: z.number().nullable(),
+  version: z.string().nullable(),
+  /** places it registered with its own token that are still there, and their bytes */
+  filesSafe: z.number(),
+  bytesSafe: z.number(),
+  heartbeat: heartbeatSchema.nullable(),
+  verdict: deviceVerdictSchema,
+  /** why the verdict, for a person to read */
+  verdictReason: z.string(),
+});
+export type DeviceJson = z.infer<typeof deviceJsonSchema>;
+export const deviceListSchema = z.object({ devices: z.array(deviceJsonSchema) });

@@ -21,6 +21,7 @@ import {
 import { createAlbumsApi } from './albums-api.js';
 import { createGroupsApi } from './groups-api.js';
 import type { AssetHealth } from './asset-health.js';
+import type { Principal } from './devices.js';
 import type { BlobStore } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import type { AssetRecord, VaultIndex } from './index/vault-index.js';
@@ -301,7 +302,12 @@ export function createApi(deps: ApiDeps) {
   const groups = createGroupsApi({ index, now: deps.now });
 
   /** Routes one /api/v1/ request; throws VaultHttpError for the router to answer. */
-  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    principal: Principal,
+  ): Promise<void> {
     const rest = url.pathname.slice(API_PREFIX.length);
     let parts: string[];
     try {
@@ -327,7 +333,7 @@ export function createApi(deps: ApiDeps) {
       if (method !== 'POST') methodNotAllowed('POST');
       return deps.batch.handle(req, res);
     }
-    if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1));
+    if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1), principal);
     if (p0 === 'albums') return albums.handle(req, res, url, parts.slice(1));
     if (p0 === 'library') return library.handle(req, res, url, parts.slice(1));
     if (p0 === 'groups') return groups.handle(req, res, url, parts.slice(1));

@@ -27,6 +27,12 @@ export type VaultErrorCode =
   | 'not_implemented'
   | 'preview_pending'
   | 'no_preview'
+  | 'forbidden'
+  | 'device_revoked'
+  | 'device_exists'
+  | 'enrolment_used'
+  | 'enrolment_expired'
+  | 'enrolment_unknown'
   | 'internal';
 
 export class VaultHttpError extends Error {

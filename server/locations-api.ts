@@ -18,6 +18,7 @@ import {
 import { VaultHttpError } from './http-error.js';
 import type { LocationFilter, LocationRecord, NewLocation } from './index/location-store.js';
 import type { VaultIndex } from './index/vault-index.js';
+import type { Principal } from './devices.js';
 
 const MAX_LOCATIONS_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_PAGE = 100;
@@ -95,7 +96,7 @@ function intParam(url: URL, name: string, max: number): number | undefined {
 export function createLocationsApi(deps: { index: VaultIndex; now: () => number }) {
   const { index } = deps;
 
-  async function register(req: IncomingMessage, res: ServerResponse) {
+  async function register(req: IncomingMessage, res: ServerResponse, principal: Principal) {
     const body = parseBody(
       registerLocationsRequestSchema,
       parseJson(await readBody(req, MAX_LOCATIONS_BODY_BYTES)),
@@ -108,7 +109,11 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
       mtimeMs: l.mtimeMs ?? null,
     }));
     const results = index.locations.register(
-      { id: body.deviceId, name: body.deviceName },
+      {
+        id: body.deviceId,
+        name: body.deviceName,
+        vaultDevice: principal.kind === 'device' ? principal.id : null,
+      },
       items,
       deps.now(),
     );
@@ -188,6 +193,7 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
     res: ServerResponse,
     url: URL,
     rest: readonly string[],
+    principal: Principal,
   ): Promise<void> | void {
     const method = req.method ?? 'GET';
     const methodNotAllowed = (allowed: string): never => {
@@ -195,7 +201,7 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
     };
     if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) {
       if (method === 'GET') return list(url, res);
-      if (method === 'POST') return register(req, res);
+      if (method === 'POST') return register(req, res, principal);
       return methodNotAllowed('GET, POST');
     }
     if (rest.length === 1 && rest[0] === 'gone') {

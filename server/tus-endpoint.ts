@@ -22,9 +22,11 @@
 // per-upload lock (one MemoryLocker). A later request asking for the lock, or the client
 // going away, ends this one's body where it is: what arrived is stored and counted, as
 // @tus/server does. The finish, the 204 and its headers are the same as @tus/server's.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EXPOSED_HEADERS, MemoryLocker, Server, type Upload } from '@tus/server';
 import type { BlobStore } from './blob-store.js';
+import type { Principal } from './devices.js';
 import { type DiskSpace, isOutOfSpace } from './disk-space.js';
 import { codeForStatus, VaultHttpError } from './http-error.js';
 import type { VaultIndex } from './index/vault-index.js';
@@ -59,6 +61,10 @@ export interface TusEndpointDeps {
   partials?: AbandonedPartials;
 }
 
+function ownerOf(principal: Principal | undefined): string | null {
+  return principal?.kind === 'device' ? principal.id : null;
+}
+
 function isTusErrorShape(err: unknown): err is { status_code: number; body: string } {
   return (
     typeof err === 'object' &&
@@ -68,7 +74,7 @@ function isTusErrorShape(err: unknown): err is { status_code: number; body: stri
 }
 
 export function createTusEndpoint(deps: TusEndpointDeps): {
-  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  handle(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void>;
   cleanUpExpired(): Promise<number>;
   completeLeftovers(): Promise<number>;
 } {
@@ -78,6 +84,9 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     metrics.uploadsRejected[reason] += 1;
     return err.toTusError();
   };
+
+  // Who sent the request @tus/server is handling: its hooks see only a web Request.
+  const asking = new AsyncLocalStorage<Principal>();
 
   // One lock per upload, shared by @tus/server and the PATCH fast path.
   const locker = new MemoryLocker();
@@ -115,6 +124,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
         sha256: declared.sha256 ?? '',
         size,
         at: deps.now(),
+        owner: ownerOf(asking.getStore()),
       });
       metrics.uploadsStarted += 1;
       return {};
@@ -433,6 +443,22 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     });
   }
 
+  /**
+   * A device may touch only the uploads it created: another's (or one the admin token made)
+   * is answered 404 exactly as an unknown one, so a device learns nothing of others' work.
+   * The admin token may touch every upload.
+   */
+  function refuseOthersUpload(req: IncomingMessage, principal: Principal): void {
+    if (principal.kind !== 'device') return;
+    const method = req.method ?? '';
+    if (method !== 'HEAD' && method !== 'PATCH' && method !== 'DELETE') return;
+    const id = new URL(req.url ?? '/', 'http://vault.invalid').pathname.split('/').at(-1) ?? '';
+    const row = UPLOAD_ID.test(id) ? index.getUpload(id) : undefined;
+    if (row !== undefined && row.owner !== principal.id) {
+      throw new VaultHttpError(404, 'not_found', 'no such upload');
+    }
+  }
+
   return {
     /**
      * Verifies and commits every partial that holds all its bytes (left so by a crash
@@ -447,7 +473,8 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       }
       return completed;
     },
-    async handle(req, res) {
+    async handle(req, res, principal) {
+      refuseOthersUpload(req, principal);
       // Error bodies are JSON, also those @tus/server writes without onResponseError.
       sendErrorsAsJson(res);
       if (req.method === 'POST') hintSizeHeld(req, res);
@@ -459,7 +486,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       // srvx's response promise never settles when the client is already gone: stop
       // waiting when the response closes (the store's own work is tracked separately).
       await Promise.race([
-        tus.handle(req, res),
+        asking.run(principal, () => tus.handle(req, res)),
         new Promise<void>((resolve) => {
           if (res.destroyed) resolve();
           res.once('close', () => resolve());

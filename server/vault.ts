@@ -20,6 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { API_PREFIX, createApi, sendError, sendJson } from './api.js';
 import { AssetHealth } from './asset-health.js';
+import { createDevicesApi, DeviceRegistry, type FleetThresholds } from './devices.js';
 import { AbandonedPartials, DEFAULT_PARTIAL_TTL_MS } from './partials.js';
 import { BatchReservations, createBatchApi } from './batch-api.js';
 import { BlobStore } from './blob-store.js';
@@ -36,8 +37,8 @@ import { PREVIEWS_DIR, PreviewFiles, type PreviewOptions, PreviewWorker } from '
 import { type ScrubOptions, startScrubber } from './scrub.js';
 import { VaultStartError } from './start-error.js';
 import { sweepAfterStart } from './startup-sweep.js';
-import { isAuthorized, loadOrCreateToken } from './token.js';
-import { TUS_PATH } from '../common/vault-protocol.js';
+import { loadOrCreateToken } from './token.js';
+import { ENROLL_PATH, TUS_PATH } from '../common/vault-protocol.js';
 import { createTusEndpoint } from './tus-endpoint.js';
 import { VerifyingFileStore } from './verifying-file-store.js';
 
@@ -75,6 +76,10 @@ export interface VaultOptions {
   /** thumbnails and previews made in the background (See previews.ts); false = none made */
   previews?: PreviewOptions | false;
   logger?: VaultLogger;
+  /** when a device counts as behind or silent (See devices.ts) */
+  fleet?: FleetThresholds;
+  /** the vault's clock, unix ms; tests pass a controllable one (default Date.now) */
+  now?: () => number;
 }
 
 export interface RunningVault {
@@ -138,6 +143,18 @@ async function prepareDataDir(dataDir: string): Promise<void> {
   }
 }
 
+/** The parts of an /api/v1/ path, percent-decoded (400 when the encoding is broken). */
+function apiPathParts(pathname: string): string[] {
+  try {
+    return pathname
+      .slice(API_PREFIX.length)
+      .split('/')
+      .map((p) => decodeURIComponent(p));
+  } catch {
+    throw new VaultHttpError(400, 'invalid_path', 'the request path is not valid percent-encoding');
+  }
+}
+
 function routeClassOf(pathname: string): RouteClass {
   if (pathname === '/healthz') return 'health';
   if (pathname === '/metrics') return 'metrics';
@@ -155,7 +172,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
   const quotaBytes = options.quotaBytes ?? null;
   const maxSizeBytes = options.maxSizeBytes ?? null;
   const partialTtlMs = options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS;
-  const now = () => Date.now();
+  const now = options.now ?? (() => Date.now());
 
   await prepareDataDir(dataDir);
   const lock: DataDirLock = await acquireDataDirLock(dataDir);
@@ -266,6 +283,8 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       files: previewFiles,
       making: previewWorker !== undefined,
     });
+    const registry = new DeviceRegistry(idx.devices, now, options.fleet);
+    const devicesApi = createDevicesApi(registry);
     const api = createApi({
       index: idx,
       blobs,
@@ -286,10 +305,13 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
         }
         return sendJson(res, 200, { ok: true });
       }
-      if (!isAuthorized(req.headers.authorization, token)) {
-        throw new VaultHttpError(401, 'unauthorized', 'missing or wrong bearer token');
-      }
+      // The enrolment code is the credential of its exchange: no token yet.
+      if (url.pathname === `/${ENROLL_PATH}`) return devicesApi.enrol(req, res);
+      const principal = registry.authenticate(req.headers.authorization, token);
       if (url.pathname === '/metrics') {
+        if (principal.kind !== 'admin') {
+          throw new VaultHttpError(403, 'forbidden', 'metrics need the vault administrator token');
+        }
         const u = idx.usage();
         const text = metrics.render(u);
         res.writeHead(200, {
@@ -299,7 +321,13 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
         res.end(text);
         return;
       }
-      if (url.pathname.startsWith(API_PREFIX)) return api.handle(req, res, url);
+      if (url.pathname.startsWith(API_PREFIX)) {
+        const first = url.pathname.slice(API_PREFIX.length).split('/')[0];
+        if (first === 'devices' || first === 'enrolments' || first === 'heartbeat') {
+          return devicesApi.handle(req, res, principal, apiPathParts(url.pathname));
+        }
+        return api.handle(req, res, url, principal);
+      }
       if (url.pathname === TUS_PATH || url.pathname.startsWith(`${TUS_PATH}/`)) {
         if (!['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'].includes(method)) {
           res.setHeader('Allow', 'POST, HEAD, PATCH, DELETE, OPTIONS');
@@ -327,7 +355,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
             'the vault needs Upload-Length at creation (Upload-Defer-Length is not supported)',
           );
         }
-        return tus.handle(req, res);
+        return tus.handle(req, res, principal);
       }
       throw new VaultHttpError(404, 'not_found', `nothing at ${url.pathname}`);
     };

@@ -42,11 +42,15 @@ export interface EngineCliOptions {
   bwlimit?: string;
   chunkSize?: string;
   concurrency?: string;
+  /** a one-time enrolment code to exchange at --to for this device's own token */
+  enroll?: string;
 }
 
 export interface ParsedEngineCliOptions {
   dataDir: string;
   vault: { url: string; token: string; caFile?: string } | null;
+  /** --enroll CODE --to URL: exchanged before the host opens (see enrol.ts) */
+  enrol: { url: string; code: string } | null;
   overrides: NonNullable<EngineOptions['overrides']>;
 }
 
@@ -82,7 +86,16 @@ export function parseEngineCliOptions(
   const dataDir = resolve(opts.dataDir ?? env.KEEPSAKE_DATA_DIR ?? defaultDataDir());
   let vault: ParsedEngineCliOptions['vault'] = null;
   const token = opts.token ?? env.KEEPSAKE_TOKEN;
-  if (opts.to !== undefined) {
+  let enrol: ParsedEngineCliOptions['enrol'] = null;
+  if (opts.enroll !== undefined) {
+    if (opts.to === undefined) {
+      throw new UsageError('--enroll needs --to URL (the vault that issued the code)');
+    }
+    if (opts.token !== undefined) {
+      throw new UsageError('--enroll gets this computer its own token: leave out --token');
+    }
+    enrol = { url: vaultFlag('--to', opts.to, 'enrolling').url, code: opts.enroll };
+  } else if (opts.to !== undefined) {
     vault = vaultFlag('--to', opts.to, token);
   } else if (opts.token !== undefined) {
     throw new UsageError('--token is only used with --to URL');
@@ -92,6 +105,7 @@ export function parseEngineCliOptions(
       throw new UsageError(`--ca-file: no such file ${opts.caFile}`);
     }
     if (vault) vault.caFile = resolve(opts.caFile);
+    if (enrol) throw new UsageError('--enroll does not take --ca-file yet: enrol over trusted TLS');
   }
   const overrides: ParsedEngineCliOptions['overrides'] = {};
   if (opts.concurrency !== undefined) {
@@ -117,7 +131,7 @@ export function parseEngineCliOptions(
     }
     throw err;
   }
-  return { dataDir, vault, overrides };
+  return { dataDir, vault, enrol, overrides };
 }
 
 export function cliLogger(defaultLevel: 'debug' | 'info' | 'warn' | 'error'): Logger {

@@ -91,16 +91,21 @@ export class LocationStore {
         `SELECT id, sha256 FROM locations
          WHERE device_id = ? AND folder = ? AND path = ? AND gone_at IS NULL`,
       ),
-      seen: db.prepare<[string, number, number | null, number, number]>(
-        'UPDATE locations SET device_name = ?, size = ?, mtime_ms = ?, last_seen = ? WHERE id = ?',
+      // A place first registered with the admin token is adopted by the device token that
+      // registers it next (setups that moved to device tokens); a device's own stays its own.
+      seen: db.prepare<[string, number, number | null, number, string | null, number]>(
+        `UPDATE locations SET device_name = ?, size = ?, mtime_ms = ?, last_seen = ?,
+           vault_device = coalesce(?, vault_device) WHERE id = ?`,
       ),
       markGone: db.prepare<[number, number]>(
         'UPDATE locations SET gone_at = ? WHERE id = ? AND gone_at IS NULL',
       ),
       insert: db.prepare(
         `INSERT INTO locations
-           (sha256, device_id, device_name, folder, path, size, mtime_ms, first_seen, last_seen)
-         VALUES (@sha256, @deviceId, @deviceName, @folder, @path, @size, @mtimeMs, @at, @at)`,
+           (sha256, device_id, device_name, folder, path, size, mtime_ms, first_seen, last_seen,
+            vault_device)
+         VALUES (@sha256, @deviceId, @deviceName, @folder, @path, @size, @mtimeMs, @at, @at,
+            @vaultDevice)`,
       ),
       // Bytes of every live place of a content beyond its first: what dedup saved.
       dedupSaved: db.prepare<[], { bytes: number; places: number }>(
@@ -123,10 +128,11 @@ export class LocationStore {
 
   /**
    * Registers a device's locations in one durable transaction, in order. A content the vault
-   * does not hold (or whose size differs) is refused for that item only.
+   * does not hold (or whose size differs) is refused for that item only. `vaultDevice` is the
+   * devices row whose token sent them (null: the admin token).
    */
   register(
-    device: { id: string; name: string },
+    device: { id: string; name: string; vaultDevice?: string | null },
     items: readonly NewLocation[],
     at: number,
   ): RegisterOutcome[] {
@@ -150,7 +156,14 @@ export class LocationStore {
           }
           const live = this.stmts.live.get(device.id, item.folder, item.path);
           if (live?.sha256 === item.sha256) {
-            this.stmts.seen.run(device.name, item.size, item.mtimeMs, at, live.id);
+            this.stmts.seen.run(
+              device.name,
+              item.size,
+              item.mtimeMs,
+              at,
+              device.vaultDevice ?? null,
+              live.id,
+            );
             return { ok: true, change: 'seen' };
           }
           if (live) this.stmts.markGone.run(at, live.id);
@@ -163,6 +176,7 @@ export class LocationStore {
             size: item.size,
             mtimeMs: item.mtimeMs,
             at,
+            vaultDevice: device.vaultDevice ?? null,
           });
           return { ok: true, change: live ? 'replaced' : 'added' };
         }),

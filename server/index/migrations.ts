@@ -190,4 +190,40 @@ CREATE TABLE group_members (
 CREATE INDEX group_members_group ON group_members (group_id, position);
 `,
   },
+  {
+    version: 9,
+    name: '0009_devices',
+    sql: `
+-- Devices the vault knows by their own token (issue 13 section 1). The vault's admin token
+-- stays for administration and for setups made before devices; a device token is good for
+-- backing up and restoring. Revoking keeps the row (its uploads and places keep naming it)
+-- and makes its token answer 401 device_revoked at once. See [Note: Device tokens] in
+-- ../devices.ts.
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY,               -- 'dev_' + 16 lowercase hex; stable across renames
+  name TEXT NOT NULL,                -- what the administrator calls it; unique among live devices
+  token_sha256 BLOB NOT NULL UNIQUE, -- SHA-256 of the device token (the token is never stored)
+  created_at INTEGER NOT NULL,       -- unix ms (vault clock)
+  revoked_at INTEGER,                -- unix ms the token stopped working; NULL = live
+  last_seen_at INTEGER,              -- unix ms of its latest accepted request (updated at most once a minute)
+  last_backup_at INTEGER,            -- unix ms of its latest heartbeat after a completed backup pass
+  heartbeat_at INTEGER,              -- unix ms (vault clock) its latest heartbeat arrived
+  heartbeat TEXT                     -- that heartbeat as sent, JSON (common/vault-protocol.ts heartbeatSchema)
+) STRICT;
+CREATE UNIQUE INDEX devices_live_name ON devices (name) WHERE revoked_at IS NULL;
+-- One-time enrolment codes: a client exchanges one for its own device token.
+CREATE TABLE enrolments (
+  code_sha256 BLOB PRIMARY KEY,      -- SHA-256 of the code as printed (the code is never stored)
+  created_at INTEGER NOT NULL,       -- unix ms
+  expires_at INTEGER NOT NULL,       -- unix ms after which the code is refused
+  used_at INTEGER,                   -- unix ms it was exchanged; NULL = unused
+  device_id TEXT                     -- the devices row it made
+) STRICT;
+-- Who created each tus upload: a device may touch only its own partials (404 for others').
+ALTER TABLE uploads ADD COLUMN owner TEXT;         -- devices.id; NULL = the admin token
+-- Which device's token registered each place (its own, whatever deviceId the body names).
+ALTER TABLE locations ADD COLUMN vault_device TEXT; -- devices.id; NULL = the admin token
+CREATE INDEX locations_vault_device ON locations (vault_device) WHERE gone_at IS NULL;
+`,
+  },
 ];

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import type { GroupRole } from '../../common/vault-protocol.js';
 import { AlbumStore } from './album-store.js';
+import { DeviceStore } from './device-store.js';
 import { GroupStore } from './group-store.js';
 import { HealthStore } from './health-store.js';
 import { LibraryStore } from './library-store.js';
@@ -49,6 +50,8 @@ export interface UploadRecord {
   state: 'receiving' | 'finished';
   createdAt: number;
   finishedAt: number | null;
+  /** the devices row whose token created it; null = the admin token */
+  owner: string | null;
 }
 
 export interface UsageTotals {
@@ -84,6 +87,7 @@ interface UploadRow {
   state: 'receiving' | 'finished';
   created_at: number;
   finished_at: number | null;
+  owner: string | null;
 }
 
 export class IndexTooNewError extends Error {
@@ -116,6 +120,7 @@ function toUpload(row: UploadRow): UploadRecord {
     state: row.state,
     createdAt: row.created_at,
     finishedAt: row.finished_at,
+    owner: row.owner,
   };
 }
 
@@ -159,6 +164,8 @@ export class VaultIndex {
   readonly library: LibraryStore;
   /** Which contents are one asset to a person (issue 11). */
   readonly groups: GroupStore;
+  /** Device tokens, their heartbeats, and enrolment codes (issue 13). */
+  readonly devices: DeviceStore;
   /**
    * Told, after the commit, of content that just became a verified asset (every path that
    * commits an upload goes through commitVerifiedUpload or commitBatch). Must return at once.
@@ -179,6 +186,7 @@ export class VaultIndex {
     this.previews = new PreviewStore(db);
     this.library = new LibraryStore(db);
     this.groups = new GroupStore(db);
+    this.devices = new DeviceStore(db);
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>(`${SELECT_ASSET} WHERE a.sha256 = ?`),
       // No index on size: asked once per large upload created without its hash.
@@ -209,7 +217,8 @@ export class VaultIndex {
         "SELECT COALESCE(SUM(size), 0) AS bytes FROM uploads WHERE state = 'receiving'",
       ),
       insertUpload: db.prepare(
-        `INSERT INTO uploads (id, sha256, size, state, created_at) VALUES (@id, @sha256, @size, 'receiving', @at)`,
+        `INSERT INTO uploads (id, sha256, size, state, created_at, owner)
+         VALUES (@id, @sha256, @size, 'receiving', @at, @owner)`,
       ),
       getUpload: db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?'),
       finishUpload: db.prepare<[number, string]>(
@@ -303,8 +312,15 @@ export class VaultIndex {
     return held + (this.stmts.reservedBytes.get()?.bytes ?? 0);
   }
 
-  recordUploadCreated(u: { id: string; sha256: string; size: number; at: number }): void {
-    this.stmts.insertUpload.run(u);
+  /** `owner`: the devices row whose token created it; null or absent = the admin token. */
+  recordUploadCreated(u: {
+    id: string;
+    sha256: string;
+    size: number;
+    at: number;
+    owner?: string | null;
+  }): void {
+    this.stmts.insertUpload.run({ ...u, owner: u.owner ?? null });
   }
 
   /** Records the sha256 a deferred-hash upload's final PATCH declared (its row had ''). */

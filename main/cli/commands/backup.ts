@@ -12,7 +12,9 @@ import type { KeepsakeEngine } from '../../engine/api.js';
 import { KeepsakeError } from '../../engine/errors.js';
 import { displayJson } from '../../engine/raw-path.js';
 import { deviceOf } from '../../engine/runtime/vault-place.js';
+import { isDeviceRevoked } from '../../engine/vault/response-table.js';
 import { openHost, type Host } from '../../host/host.js';
+import { enrolIfAsked, rememberEnrolment } from '../enrol.js';
 import {
   cliLogger,
   describeFailure,
@@ -126,6 +128,10 @@ export function registerBackupCommand(program: Command): void {
     .argument('<folders...>', 'folders to back up')
     .option('--to <url>', 'vault URL (default: an embedded vault under the data directory)')
     .option('--token <token>', 'vault access token (or KEEPSAKE_TOKEN)')
+    .option(
+      '--enroll <code>',
+      "with --to: exchange the vault administrator's one-time enrolment code for this computer's own token (remembered)",
+    )
     .option('--data-dir <dir>', 'where Keepsake keeps its state (default: per-user)')
     .option('--concurrency <n>', 'files uploaded at once (1-16, default 3)')
     .option(
@@ -222,6 +228,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       }
       if (!isDir) throw new UsageError(`not a folder: ${f}`);
     }
+    const enrolled = await enrolIfAsked(parsed, abort.signal);
     cli = await openHost({
       dataDir: parsed.dataDir,
       vault: parsed.vault,
@@ -234,6 +241,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       },
     });
     const { engine } = cli;
+    if (enrolled !== null) await rememberEnrolment(engine, enrolled);
     await firstContact(engine, cli.vaultUrl, abort.signal);
     const folderIds: number[] = [];
     for (const f of folders) folderIds.push((await engine.api['folders.add']({ path: f })).id);
@@ -421,6 +429,8 @@ async function firstContact(
     } catch (err) {
       if (signal.aborted) throw err;
       if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
+        // A revoked device is told so in the vault's words (a new token will not be typed in).
+        if (isDeviceRevoked(err)) throw err;
         // A wrong --token is bad input (exit 2), found at the first question.
         throw new UsageError(`the vault at ${vaultUrl} refused the token`);
       }

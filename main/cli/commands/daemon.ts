@@ -3,6 +3,7 @@
 // confirmed offsets).
 import type { Command } from 'commander';
 import { startHost, type Host } from '../../host/host.js';
+import { enrolIfAsked, rememberEnrolment } from '../enrol.js';
 import {
   cliLogger,
   describeFailure,
@@ -38,6 +39,10 @@ export function registerDaemonCommand(program: Command): void {
     .option('--data-dir <dir>', 'where Keepsake keeps its state (default: per-user)')
     .option('--to <url>', 'vault URL (default: an embedded vault under the data directory)')
     .option('--token <token>', 'vault access token (or KEEPSAKE_TOKEN)')
+    .option(
+      '--enroll <code>',
+      "with --to: exchange the vault administrator's one-time enrolment code for this computer's own token (remembered)",
+    )
     .option('--folder <dir>', 'add a folder to watch (repeatable; remembered)', collect)
     .option('--concurrency <n>', 'files uploaded at once (1-16, default 3)')
     .option(
@@ -62,9 +67,11 @@ export function registerDaemonCommand(program: Command): void {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
       let daemon: Host;
+      let enrolled: Awaited<ReturnType<typeof enrolIfAsked>> = null;
       try {
         const uiPort = opts.uiPort === undefined ? null : parseUiPort(opts.uiPort);
         const parsed = parseEngineCliOptions(opts);
+        enrolled = await enrolIfAsked(parsed);
         daemon = await startHost({
           dataDir: parsed.dataDir,
           vault: parsed.vault,
@@ -88,6 +95,10 @@ export function registerDaemonCommand(program: Command): void {
         process.stderr.write(`keepsake daemon: ${line}\n`);
         process.exitCode = code;
         return;
+      }
+      if (enrolled !== null) {
+        await rememberEnrolment(daemon.engine, enrolled);
+        process.stdout.write(`keepsake daemon: enrolled with the vault at ${enrolled.url}\n`);
       }
       const folders = await daemon.engine.api['folders.list']({});
       process.stdout.write(

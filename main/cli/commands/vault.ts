@@ -11,6 +11,7 @@ import {
   DEFAULT_VAULT_PORT,
 } from '../../../server/vault.js';
 import type { VaultLogger } from '../../../server/logger.js';
+import { runVaultDevices, runVaultEnroll } from './vault-devices.js';
 import { runVaultPreviews } from './vault-previews.js';
 import { runVaultScrub } from './vault-scrub.js';
 
@@ -63,6 +64,8 @@ interface VaultCommandOptions {
   rebuild?: boolean;
   /** false with --no-previews */
   previews?: boolean;
+  /** enroll: how long the code may be used, ms */
+  ttl?: number;
 }
 
 function parsePositiveInt(value: string): number {
@@ -80,8 +83,9 @@ export function registerVaultCommand(program: Command): void {
     )
     .argument(
       '[action]',
-      '"scrub": re-hash everything the vault stores now, print a summary, exit; "previews --rebuild": delete every thumbnail and preview and make them again, exit',
+      '"scrub": re-hash everything the vault stores now, print a summary, exit; "previews --rebuild": delete every thumbnail and preview and make them again, exit; "devices add|list|revoke|rename": the devices allowed to back up, each with its own token; "enroll --ttl 7d": print a one-time enrolment code',
     )
+    .argument('[args...]', 'devices: add NAME | list | revoke NAME | rename OLD NEW')
     .requiredOption('--data-dir <dir>', 'where the vault keeps its index, blobs and token')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, DEFAULT_VAULT_PORT)
@@ -119,7 +123,27 @@ export function registerVaultCommand(program: Command): void {
       'make no thumbnails or previews (GET .../thumbnail answers 404 preview_pending)',
     )
     .option('--rebuild', 'previews: delete every thumbnail and preview and make them all again')
-    .action(async (action: string | undefined, opts: VaultCommandOptions) => {
+    .option(
+      '--ttl <duration>',
+      'enroll: how long the enrolment code may be used, e.g. 7d or 12h (default 7d)',
+      parseTtl,
+    )
+    .action(async (action: string | undefined, args: string[], opts: VaultCommandOptions) => {
+      if (action === 'devices') {
+        return runVaultDevices({ dataDir: opts.dataDir, args, json: opts.json === true });
+      }
+      if (action === 'enroll') {
+        return runVaultEnroll({
+          dataDir: opts.dataDir,
+          ttlMs: opts.ttl ?? 7 * 24 * 3600 * 1000,
+          json: opts.json === true,
+        });
+      }
+      if (action !== undefined && args.length > 0) {
+        console.error(`keepsake vault ${action}: unexpected arguments ${args.join(' ')}`);
+        process.exitCode = 2;
+        return;
+      }
       if (action !== undefined) {
         if (action === 'previews') {
           return runVaultPreviews({
@@ -129,7 +153,9 @@ export function registerVaultCommand(program: Command): void {
           });
         }
         if (action !== 'scrub') {
-          console.error(`keepsake vault: unknown action ${action} ("scrub" or "previews")`);
+          console.error(
+            `keepsake vault: unknown action ${action} ("scrub", "previews", "devices" or "enroll")`,
+          );
           process.exitCode = 2;
           return;
         }

@@ -21,6 +21,8 @@
 // | 460 (the vault's SHA-256 check failed)  | verification_failed, retryable  | same                    |
 // |                                         |   (the queue re-hashes, bounded)|                         |
 // | 401 / 403                               | sign_in_needed (engine pauses)  | same                    |
+// | 401 device_revoked                      | sign_in_needed with the vault's | same                    |
+// |                                         |   "this device was revoked"     |                         |
 // | 413 Payload Too Large                   | too_large                       | same                    |
 // | 507 Insufficient Storage                | vault_full, retryable (pauses)  | same                    |
 // | any other 4xx (404 on POST included)    | upload_rejected with the        | same                    |
@@ -35,7 +37,7 @@
 // integration tests.
 import { RequestError } from 'got';
 import { formatSize } from '../../../common/size-units.js';
-import { CHECKSUM_MISMATCH_STATUS } from '../../../common/vault-protocol.js';
+import { CHECKSUM_MISMATCH_STATUS, DEVICE_REVOKED_CODE } from '../../../common/vault-protocol.js';
 import { KeepsakeError, isAbortError, type ErrorCode } from '../errors.js';
 import { redactUrl } from './http-client.js';
 
@@ -108,6 +110,9 @@ export function actionForStatus(x: HttpExchange): ResponseAction {
       'The vault rejected the upload: its SHA-256 of the stored bytes does not match the file (content changed or was corrupted in transit).',
       true,
     );
+  if (s === 401 && serverErrorCode(x.body) === DEVICE_REVOKED_CODE)
+    // Not a token to type again: the administrator revoked this device (issue 13).
+    return fail('sign_in_needed', `The vault refused this computer: ${serverMessage(x.body)}`);
   if (s === 401 || s === 403)
     return fail(
       'sign_in_needed',
@@ -147,6 +152,29 @@ export function vaultFullMessage(body: string): string {
     return `the vault's disk is full${free}: free space on the vault's disk, and the backup goes on.`;
   }
   return 'The vault is full: free space or raise its quota.';
+}
+
+/** True for the vault's answer to a revoked device's token (issue 13). */
+export function isDeviceRevoked(err: unknown): boolean {
+  return (
+    err instanceof UploadHttpError &&
+    err.status === 401 &&
+    serverErrorCode(err.responseBody) === DEVICE_REVOKED_CODE
+  );
+}
+
+/** The vault's machine-readable `error` of a JSON error body; '' when there is none. */
+function serverErrorCode(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as unknown;
+    if (parsed && typeof parsed === 'object') {
+      const code = (parsed as Record<string, unknown>).error;
+      if (typeof code === 'string') return code;
+    }
+  } catch {
+    // not JSON
+  }
+  return '';
 }
 
 /** The human part of an error body: JSON {error|message}, else the text, trimmed. */

@@ -44,6 +44,8 @@ describe('vault index (SQLite)', () => {
       'asset_checks',
       'assets',
       'counters',
+      'devices',
+      'enrolments',
       'group_members',
       'groups',
       'locations',

@@ -7,7 +7,11 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { type ErrorCode, KeepsakeError } from '../../../../main/engine/errors.js';
 import type { MediaMetadata } from '../../../../main/engine/metadata/types.js';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
-import { UploadHttpError, parseRetryAfter } from '../../../../main/engine/vault/response-table.js';
+import {
+  UploadHttpError,
+  isDeviceRevoked,
+  parseRetryAfter,
+} from '../../../../main/engine/vault/response-table.js';
 import { type TusUploader, createTusUploader } from '../../../../main/engine/vault/tus-uploader.js';
 import type { UploadJob } from '../../../../main/engine/vault/types.js';
 import { type VaultClient, createVaultClient } from '../../../../main/engine/vault/vault-client.js';
@@ -192,6 +196,19 @@ describe('the upload response table', () => {
       assert.equal(server.requests.length, 1, 'no retry of a refused token');
     });
   }
+
+  it('401 device_revoked: sign_in_needed with the vault\'s "this device was revoked", no retry', async () => {
+    server.script = () => ({
+      status: 401,
+      body: '{"error":"device_revoked","message":"this device was revoked by the vault\'s administrator"}',
+    });
+    const err = await run(uploader()).catch((e: unknown) => e);
+    assert.ok(err instanceof UploadHttpError);
+    assert.equal(err.code, 'sign_in_needed');
+    assert.match(err.message, /this device was revoked/);
+    assert.ok(isDeviceRevoked(err));
+    assert.equal(server.requests.length, 1, 'no retry of a revoked device');
+  });
 
   it('413: too_large, "larger than the vault accepts"', async () => {
     server.script = () => ({ status: 413 });

@@ -1,0 +1,138 @@
+// `keepsake vault devices add|list|revoke|rename` and `keepsake vault enroll --ttl 7d`: device
+// administration on the vault's data directory (the machine the vault runs on), beside a
+// running vault or a stopped one. The vault reads its index on every request, so a revoke
+// here refuses the device's very next request. Tokens and codes are printed once: the vault
+// keeps only their SHA-256. See [Note: Device tokens] in server/devices.ts.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatSize } from '../../../common/size-units.js';
+import type { DeviceJson } from '../../../common/vault-protocol.js';
+import { deviceNameSchema } from '../../../common/vault-protocol.js';
+import { DeviceRegistry } from '../../../server/devices.js';
+import { VaultHttpError } from '../../../server/http-error.js';
+import { VaultIndex } from '../../../server/index/vault-index.js';
+
+const USAGE =
+  'usage: keepsake vault devices add NAME | list [--json] | revoke NAME | rename OLD NEW (--data-dir DIR)';
+
+function when(ms: number | null): string {
+  return ms === null ? 'never' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function printTable(devices: DeviceJson[]): void {
+  if (devices.length === 0) {
+    console.log('no devices yet: add one with `keepsake vault devices add NAME`');
+    return;
+  }
+  for (const d of devices) {
+    const state = d.revokedAt !== null ? `revoked ${when(d.revokedAt)}` : d.verdict;
+    console.log(
+      `${d.name}  [${state}]  created ${when(d.createdAt)}  last seen ${when(d.lastSeenAt)}  ` +
+        `last backup ${when(d.lastBackupAt)}  version ${d.version ?? '?'}  ` +
+        `${d.filesSafe} files (${formatSize(d.bytesSafe)}) safe` +
+        (d.revokedAt === null && d.verdict !== 'healthy' ? `  (${d.verdictReason})` : ''),
+    );
+  }
+}
+
+function openRegistry(dataDir: string): { registry: DeviceRegistry; close: () => void } {
+  const path = join(dataDir, 'vault.db');
+  if (!existsSync(path)) throw new UsageFault(`no vault in ${dataDir} (no vault.db there)`);
+  const index = new VaultIndex(path);
+  return {
+    registry: new DeviceRegistry(index.devices, () => Date.now()),
+    close: () => index.close(),
+  };
+}
+
+class UsageFault extends Error {}
+
+function checkedName(value: string | undefined): string {
+  const parsed = deviceNameSchema.safeParse(value ?? '');
+  if (!parsed.success) throw new UsageFault(parsed.error.issues[0]?.message ?? 'invalid name');
+  return parsed.data;
+}
+
+function run(what: string, body: () => void): void {
+  try {
+    body();
+  } catch (err) {
+    if (err instanceof UsageFault) {
+      console.error(`keepsake vault ${what}: ${err.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    if (err instanceof VaultHttpError) {
+      console.error(`keepsake vault ${what}: ${err.message}`);
+      process.exitCode = 1;
+      return;
+    }
+    throw err;
+  }
+}
+
+export function runVaultDevices(opts: { dataDir: string; args: string[]; json: boolean }): void {
+  run('devices', () => {
+    const [verb, a, b, ...extra] = opts.args;
+    const arity: Record<string, number> = { add: 1, list: 0, revoke: 1, rename: 2 };
+    const n = verb === undefined ? undefined : arity[verb];
+    if (n === undefined || [a, b].filter((x) => x !== undefined).length !== n || extra.length) {
+      throw new UsageFault(USAGE);
+    }
+    const { registry, close } = openRegistry(opts.dataDir);
+    try {
+      switch (verb ?? '') {
+        case 'add': {
+          const d = registry.add(checkedName(a));
+          if (opts.json) {
+            console.log(JSON.stringify(d));
+            return;
+          }
+          console.log(`added device "${d.name}" (${d.id}); its token, shown only this once:`);
+          console.log(d.token);
+          return;
+        }
+        case 'list': {
+          const devices = registry.list();
+          if (opts.json) console.log(JSON.stringify({ devices }, null, 2));
+          else printTable(devices);
+          return;
+        }
+        case 'revoke': {
+          const d = registry.revoke(checkedName(a));
+          console.log(`revoked device "${d.name}": its token is refused from its next request`);
+          return;
+        }
+        case 'rename': {
+          const d = registry.rename(checkedName(a), checkedName(b));
+          console.log(`renamed device "${a}" to "${d.name}"`);
+          return;
+        }
+        default:
+          throw new UsageFault(USAGE);
+      }
+    } finally {
+      close();
+    }
+  });
+}
+
+export function runVaultEnroll(opts: { dataDir: string; ttlMs: number; json: boolean }): void {
+  run('enroll', () => {
+    const { registry, close } = openRegistry(opts.dataDir);
+    try {
+      const e = registry.createEnrolment(opts.ttlMs);
+      if (opts.json) {
+        console.log(JSON.stringify(e));
+        return;
+      }
+      console.log(`enrolment code (one device, once, until ${when(e.expiresAt)}):`);
+      console.log(e.code);
+      console.log(
+        'on the new computer: keepsake daemon --enroll CODE --to URL (or backup --enroll CODE --to URL)',
+      );
+    } finally {
+      close();
+    }
+  });
+}
