@@ -5,6 +5,7 @@ import { useEffect, useState } from 'react';
 import { useStatus } from './hooks';
 import { ActivityPage } from './pages/activity';
 import { FoldersPage } from './pages/folders';
+import { LibraryPage } from './pages/library';
 import { OverviewPage } from './pages/overview';
 import { QueuePage } from './pages/queue';
 import { RestorePage } from './pages/restore';
@@ -14,6 +15,7 @@ import { StatusContext, statusWords } from './ui';
 
 const pages = [
   { id: 'overview', title: 'Overview', Page: OverviewPage },
+  { id: 'library', title: 'Library', Page: LibraryPage },
   { id: 'queue', title: 'Queue', Page: QueuePage },
   { id: 'storage', title: 'Storage', Page: StoragePage },
   { id: 'restore', title: 'Restore', Page: RestorePage },
