@@ -15,10 +15,12 @@
 // never deleted) and starts a fresh one; the new engine rescans the folders and asks the
 // vault about every hash before uploading, so nothing the vault holds is sent again. It is
 // the same path a start takes, so nothing here can leave a half-rebuilt state that a start
-// would not also handle. The watched folders and their rules (kept in the database) are
-// remembered from the running engine and given to the new one; settings a person changed in
-// the UI are not (they go back to their defaults, as after a rebuild at start). A rebuild that fails (the data directory cannot be opened) is tried
-// again after rebuildRetryMs; until then the last status says the database is damaged.
+// would not also handle. The watched folders and their rules and the settings a person set come
+// back from their copy beside the database (See [Note: Choices outlive a rebuilt database] in
+// engine/store/person-choices.ts); the folders the running engine last listed are given to the
+// new one as well, in case that copy could not be written. A rebuild that fails (the data
+// directory cannot be opened) is tried again after rebuildRetryMs; until then the last status
+// says the database is damaged.
 import type { EventName, EventPayload, Folder, KeepsakeApi } from '../../common/contract.js';
 import type { KeepsakeEngine } from '../engine/api.js';
 import type { KeepsakeError } from '../engine/errors.js';

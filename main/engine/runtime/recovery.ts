@@ -1,5 +1,6 @@
 // Opening a data directory, and what the engine puts right in the store before anything runs:
-// a damaged database (set aside and rebuilt), a vault other than last time's, and work a crash or a kill cut short.
+// a damaged database (set aside and rebuilt, with the person's folders and settings put back),
+// a vault other than last time's, and work a crash or a kill cut short.
 //
 // Invariants: after recoverInterrupted nothing is left hashing or uploading; after a vault
 // change nothing counts as safe until the new vault said it has it (the stored hashes stand:
@@ -10,6 +11,13 @@ import type { Clock, Logger } from '../ports.js';
 import type { KeepsakeError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
 import { transitions } from '../pipeline/transitions.js';
+import {
+  readChoices,
+  restoreChoices,
+  salvageChoices,
+  saveChoices,
+  savingChoices,
+} from '../store/person-choices.js';
 import { createStore, type Store } from '../store/store.js';
 
 /** Settings-table key remembering which vault the safe states refer to (not a user setting). */
@@ -94,11 +102,35 @@ function openStore(
 ): Store {
   const file = databasePath(dataDir);
   const opened = openDatabase(file, { logger, clock });
-  const store = createStore(opened.db, clock, { file, ...(onFault ? { onFault } : {}) });
+  const base = createStore(opened.db, clock, { file, ...(onFault ? { onFault } : {}) });
+  // The person's folders and settings outlive a rebuilt database: See [Note: Choices outlive a
+  // rebuilt database] in store/person-choices.ts.
+  let kept = '';
+  if (opened.setAside) {
+    const choices = readChoices(dataDir) ?? salvageChoices(opened.setAside);
+    if (choices !== null) {
+      const restored = restoreChoices(base, choices);
+      kept = ` Your ${restored.folders} watched folder${restored.folders === 1 ? '' : 's'} and ${restored.settings} setting${restored.settings === 1 ? '' : 's'} were kept.`;
+      logger.info('watched folders and settings restored after the rebuild', restored);
+    } else {
+      logger.error('no copy of the watched folders and settings to restore after the rebuild');
+      kept = ' Its watched folders and settings could not be recovered: add your folders again.';
+    }
+  }
+  const onSaveFailed = (err: unknown) =>
+    logger.warn('could not keep a copy of the watched folders and settings', {
+      error: String(err),
+    });
+  try {
+    saveChoices(dataDir, base);
+  } catch (err) {
+    onSaveFailed(err);
+  }
+  const store = savingChoices(base, dataDir, onSaveFailed);
   if (opened.setAside) {
     store.addActivity({
       level: 'warning',
-      message: `The database was damaged; it was set aside as ${opened.setAside} and rebuilt from disk and the vault.`,
+      message: `The database was damaged; it was set aside as ${opened.setAside} and rebuilt from disk and the vault.${kept}`,
       path: opened.setAside,
       code: 'internal',
     });

@@ -14,6 +14,7 @@ import type {
 import { databasePath } from '../data-dir.js';
 import { systemClock } from '../ports.js';
 import { openDatabaseReadOnly } from '../store/database.js';
+import { readChoices } from '../store/person-choices.js';
 import { createStore, type FileRecord, type Store } from '../store/store.js';
 import { emptyCounts, safeFileProblem, tally, type Tally } from './status.js';
 
@@ -120,7 +121,10 @@ export function storedVaultUrl(dataDir: string): string | null {
     const url = withReadOnlyStore(dataDir, (store) => store.userSettings().get('vaultUrl'));
     return typeof url === 'string' && url !== '' ? url : null;
   } catch {
-    return null;
+    // A database too damaged to read is rebuilt with the copy of the person's choices: the
+    // vault they set must be the one it backs up to, not an embedded one started meanwhile.
+    const url = readChoices(dataDir)?.settings.vaultUrl;
+    return typeof url === 'string' && url !== '' ? url : null;
   }
 }
 

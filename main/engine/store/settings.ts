@@ -34,8 +34,11 @@ export const defaultSettings: SettingValues = {
   deviceName: 'this computer',
 };
 
-/** Keys the person may set (vaultToken is stored apart and never read back). */
-const storedKeys: readonly SettingKey[] = [
+/**
+ * Keys the person may set (vaultToken is stored apart and never read back); kept in
+ * choices.json too (person-choices.ts).
+ */
+export const storedKeys: readonly SettingKey[] = [
   'vaultUrl',
   'bandwidthLimit',
   'concurrency',
