@@ -8,8 +8,6 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import tzLookup from '@photostructure/tz-lookup';
 import type { Command } from 'commander';
-import { defaultDataDir } from '../../engine/data-dir.js';
-import { defaultDeviceName, deviceIdOf } from '../../engine/device.js';
 import {
   type ExportSource,
   openFolderSource,
@@ -17,15 +15,10 @@ import {
 } from '../../engine/import/common/export-source.js';
 import { importTakeout, type TakeoutReport } from '../../engine/import/takeout/takeout-import.js';
 import { openTgzSource } from '../../engine/import/takeout/tgz-source.js';
-import { systemClock } from '../../engine/ports.js';
-import { openDataDir } from '../../engine/runtime/recovery.js';
-import type { Store } from '../../engine/store/store.js';
-import { createHttpClient } from '../../engine/vault/http-client.js';
-import { createTusUploader } from '../../engine/vault/tus-uploader.js';
-import { createVaultClient } from '../../engine/vault/vault-client.js';
-import { startEmbeddedVault, type EmbeddedVault } from '../../host/embedded-vault.js';
-import { cliLogger, describeFailure, UsageError, vaultFlag } from '../engine-setup.js';
+import { UsageError } from '../engine-setup.js';
+import { runInImportSession } from '../import-session.js';
 import { registerImportDeviceCommand } from './import-device.js';
+import { registerImportICloudCommand } from './import-icloud.js';
 
 interface ImportTakeoutOptions {
   to?: string;
@@ -39,7 +32,7 @@ interface ImportTakeoutOptions {
 export function registerImportCommand(program: Command): void {
   const command = program
     .command('import')
-    .description('Bring a library from elsewhere to the vault (takeout)');
+    .description('Bring a library from elsewhere to the vault (takeout, icloud, device)');
   command
     .command('takeout')
     .description(
@@ -59,6 +52,7 @@ export function registerImportCommand(program: Command): void {
       process.exitCode = await runImportTakeout(paths, opts);
     });
   registerImportDeviceCommand(command);
+  registerImportICloudCommand(command);
 }
 
 function parseInputs(paths: readonly string[]): { path: string; kind: 'folder' | 'zip' | 'tgz' }[] {
@@ -76,67 +70,30 @@ export async function runImportTakeout(
   paths: readonly string[],
   opts: ImportTakeoutOptions,
 ): Promise<number> {
-  const abort = new AbortController();
-  const onSignal = () => abort.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const sources: ExportSource[] = [];
-  let embedded: EmbeddedVault | null = null;
-  let store: Store | null = null;
-  let release: (() => void) | null = null;
-  try {
-    const inputs = parseInputs(paths);
-    const dataDir = resolve(opts.dataDir ?? process.env.KEEPSAKE_DATA_DIR ?? defaultDataDir());
-    const token = opts.token ?? process.env.KEEPSAKE_TOKEN;
-    let vault: { url: string; token: string } | null = null;
-    if (opts.to !== undefined) vault = vaultFlag('--to', opts.to, token);
-    else if (opts.token !== undefined) throw new UsageError('--token is only used with --to URL');
-    else if (!opts.dryRun || existsSync(resolve(dataDir, 'vault'))) {
-      embedded = await startEmbeddedVault(dataDir);
-      vault = { url: embedded.url, token: embedded.token };
-    }
-    for (const input of inputs) {
-      sources.push(
-        input.kind === 'folder'
-          ? await openFolderSource(input.path)
-          : input.kind === 'zip'
-            ? await openZipSource(input.path)
-            : await openTgzSource(input.path, abort.signal),
-      );
-    }
-    const logger = cliLogger('warn');
-    // This computer's identity on the vault, under which every imported path is recorded.
-    let device: { id: string; name: string } | null = null;
-    if (!opts.dryRun) {
-      const opened = await openDataDir(dataDir, systemClock, logger);
-      store = opened.store;
-      release = () => opened.lock.release();
-      const named = store.userSettings().get('deviceName');
-      device = {
-        id: deviceIdOf(dataDir, store),
-        name: typeof named === 'string' && named.trim() !== '' ? named : defaultDeviceName(),
-      };
-    }
-    const http = vault ? createHttpClient({ endpoint: vault.url, idleTimeoutMs: 120_000 }) : null;
-    const client =
-      vault && http ? createVaultClient({ endpoint: vault.url, token: vault.token, http }) : null;
-    const uploader =
-      vault && http && !opts.dryRun
-        ? createTusUploader({
-            endpoint: vault.url,
-            token: vault.token,
-            http,
-            logger: logger.child({ part: 'upload' }),
-            clock: systemClock,
-          })
-        : null;
-    try {
+  return runInImportSession(
+    'keepsake import takeout',
+    opts,
+    () => parseInputs(paths),
+    async (session, inputs, signal, defer) => {
+      const sources: ExportSource[] = [];
+      defer(() => {
+        for (const s of sources) s.close();
+      });
+      for (const input of inputs) {
+        sources.push(
+          input.kind === 'folder'
+            ? await openFolderSource(input.path)
+            : input.kind === 'zip'
+              ? await openZipSource(input.path)
+              : await openTgzSource(input.path, signal),
+        );
+      }
       const report = await importTakeout(
         sources,
         {
-          vault: client,
-          uploader,
-          stagingDir: resolve(dataDir, 'import-staging'),
+          vault: session.client,
+          uploader: session.uploader,
+          stagingDir: session.stagingDir,
           zoneAt: (lat, lon) => {
             try {
               return tzLookup(lat, lon);
@@ -144,39 +101,20 @@ export async function runImportTakeout(
               return undefined;
             }
           },
-          logger,
-          device,
+          logger: session.logger,
+          device: session.device,
         },
         {
           dryRun: opts.dryRun === true,
           includeTrashed: opts.includeTrashed === true,
-          signal: abort.signal,
+          signal,
         },
       );
       if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-      else printReport(report, vault?.url ?? null);
+      else printReport(report, session.vaultUrl);
       return report.problems.length > 0 ? 1 : 0;
-    } finally {
-      await uploader?.close();
-      client?.close();
-      http?.destroy();
-    }
-  } catch (err) {
-    if (abort.signal.aborted) {
-      process.stderr.write('keepsake import takeout: interrupted\n');
-      return 130;
-    }
-    const { code, line } = describeFailure(err);
-    process.stderr.write(`keepsake import takeout: ${line}\n`);
-    return code;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    for (const s of sources) s.close();
-    store?.close();
-    release?.();
-    await embedded?.close();
-  }
+    },
+  );
 }
 
 function printReport(r: TakeoutReport, vaultUrl: string | null): void {

@@ -1,0 +1,539 @@
+// `keepsake import icloud`: brings Apple's iCloud Photos copy (privacy.apple.com, "Request a
+// copy of your data": "iCloud Photos Part 1 of N" folders or zips) to the vault with the dates,
+// favourites, hidden marks and albums that live only in its CSV files (photo-details.ts).
+// Owns the reading of the export: which file is a photo, which Photo Details row describes it,
+// which album lists it, what was deleted; the vault side is import/common/vault-steps.ts.
+// Invariant: the export is only read; a row is matched to a file by name only where that is
+// certain (see [Note: iCloud rows and files]), never guessed; every file ends in the report:
+// imported, already on the vault, skipped as deleted, not a photo, or a problem with its reason;
+// a re-run sends nothing and makes no second album.
+//
+// [Note: iCloud rows and files]
+// Apple lays a part out as "<part>/Photos/<files>" with "Photo Details.csv", "Photo
+// Details-1.csv" … beside them, "<part>/Recently Deleted/<files>", "<part>/Albums/<name>.csv"
+// (usually in part 1 only) and "<part>/Memories/<name>.csv". File names are not unique across
+// parts (two different IMG_0100.MOV can exist), so a file takes the row of its name from the
+// Photo Details of its own folder; only where its folder has none, the row of its name
+// anywhere in the export, and only when both that row and that file name are the only ones
+// of the name. A name listed twice in one folder, or matching several rows or files, is
+// reported and gets no row. Albums list names only: a name in an album is the content of the
+// files of that name when they are one content (copies in two parts are); when they are
+// different contents the name is reported, never picked.
+//
+// [Note: iCloud edits]
+// The copy holds Apple's edited versions beside the originals as IMG_E1234.ext next to
+// IMG_1234.ext. Each is backed up as its own content. The pair is linked on the vault (a group,
+// the original primary, the edit with role 'edit', as the assets issue's grouping records
+// them) only when the link is certain: the same folder, the same number, and the same
+// originalCreationDate in both rows; otherwise it is reported as an edit not linked, with why.
+// A group the original already leads (e.g. its Live Photo video) keeps its members.
+import {
+  type GroupMember,
+  type MediaMetadata,
+  withoutControlCharacters,
+} from '../../../../common/vault-protocol.js';
+import { isAbortError } from '../../errors.js';
+import { formatInOffset } from '../../metadata/capture-time.js';
+import type { Logger } from '../../ports.js';
+import type { Uploader } from '../../vault/types.js';
+import type { VaultClient } from '../../vault/vault-client.js';
+import { classifyByExtension } from '../../watch/media-types.js';
+import type { ExportEntry, ExportSource } from '../common/export-source.js';
+import { mergeImportedMetadata } from '../common/merge-metadata.js';
+import {
+  baseName,
+  createAlbums,
+  errorMessage,
+  folderOf,
+  hashEntries,
+  type ImportAlbumReport,
+  type ImportTally,
+  readText,
+  registerPlaces,
+  sendMissing,
+  storeMetadata,
+} from '../common/vault-steps.js';
+import {
+  type CsvProblem,
+  parseAlbumList,
+  parsePhotoDetails,
+  type PhotoDetailsRow,
+} from './photo-details.js';
+
+/** A Photo Details CSV of a large library is a few MB; this bounds what is held in memory. */
+const MAX_CSV_BYTES = 256 * 1024 * 1024;
+/** Apple's dates are to the minute. */
+const APPLE_DATE_PRECISION_MS = 60_000;
+
+/** The folder label imported files are registered under (see ICloudImportDeps.device). */
+export const ICLOUD_FOLDER_LABEL = 'iCloud Photos';
+
+export interface ICloudImportDeps {
+  /** null: a dry run without a vault (everything counts as to be sent). */
+  vault: VaultClient | null;
+  /** null in a dry run. */
+  uploader: Uploader | null;
+  /** A private folder for zip entries on their way out (vault-steps.ts). */
+  stagingDir: string;
+  logger: Logger;
+  /**
+   * This computer as the vault knows it: every imported file's place is registered under it
+   * (folder ICLOUD_FOLDER_LABEL, its path in the export). null: places are not registered.
+   */
+  device: { id: string; name: string } | null;
+}
+
+export interface ICloudImportOptions {
+  dryRun: boolean;
+  includeDeleted: boolean;
+  signal: AbortSignal;
+}
+
+export interface ICloudReport extends ImportTally {
+  dryRun: boolean;
+  parts: string[];
+  /** distinct contents (copies of one photo in two parts count once) */
+  photos: number;
+  videos: number;
+  /** photo and video files found and brought in, copies included */
+  files: number;
+  alreadyOnVault: number;
+  /** files with their Photo Details row */
+  matchedRows: number;
+  /** contents marked favourite / hidden in iCloud */
+  favorites: number;
+  hidden: number;
+  albums: ImportAlbumReport[];
+  /** files no row describes for certain: no date, favourite or hidden mark from Apple */
+  mediaWithoutRow: { path: string; reason: string }[];
+  /** rows (of Photo Details or of an album) naming no file of the export for certain */
+  unmatchedRows: { path: string; line: number; name: string; reason: string }[];
+  /** files Apple marks deleted (or in Recently Deleted): not imported without --include-deleted */
+  skippedDeleted: string[];
+  /** IMG_E edits beside their originals. See [Note: iCloud edits]. */
+  edits: { edit: string; original: string | null; linked: boolean; reason?: string }[];
+  /** files of the export that are not photos or videos, or that Keepsake does not read */
+  notImported: { path: string; reason: string }[];
+}
+
+interface Item {
+  entry: ExportEntry;
+  kind: 'image' | 'video';
+  row: PhotoDetailsRow | null;
+  sha256: string | null;
+}
+
+type Role =
+  | { role: 'media'; kind: 'image' | 'video'; inDeletedFolder: boolean }
+  | { role: 'details' }
+  | { role: 'album' }
+  | { role: 'other'; reason: string };
+
+const DETAILS_NAME = /^Photo Details(-\d+)?\.csv$/i;
+
+function roleOf(path: string): Role {
+  const name = baseName(path);
+  const folders = path.split('/').slice(0, -1);
+  const under = (folder: string) => folders.some((f) => f.toLowerCase() === folder.toLowerCase());
+  if (name.startsWith('._') || under('__MACOSX')) {
+    return { role: 'other', reason: "macOS's resource data for another file" };
+  }
+  if (name.startsWith('.')) return { role: 'other', reason: 'a hidden system file' };
+  if (DETAILS_NAME.test(name)) return { role: 'details' };
+  if (/\.csv$/i.test(name)) {
+    if (folders.at(-1)?.toLowerCase() === 'albums') return { role: 'album' };
+    if (under('Memories')) return { role: 'other', reason: 'a Memory Apple made: not an album' };
+    return { role: 'other', reason: 'a CSV Keepsake does not read' };
+  }
+  if (/^iCloud Shared Albums.*\.zip$/i.test(name)) {
+    return {
+      role: 'other',
+      reason:
+        'shared albums come as a zip inside the export: unpack it and import or back up its folder',
+    };
+  }
+  const c = classifyByExtension(name);
+  if (c?.kind === 'media') {
+    return {
+      role: 'media',
+      kind: c.mediaType === 'video' ? 'video' : 'image',
+      inDeletedFolder: under('Recently Deleted'),
+    };
+  }
+  return { role: 'other', reason: 'not a photo or video' };
+}
+
+function csvProblem(path: string, p: CsvProblem): { path: string; message: string } {
+  return { path, message: p.line === null ? p.message : `line ${p.line}: ${p.message}` };
+}
+
+/** The vault's metadata from one row. See [Note: iCloud Photo Details columns]. */
+function metadataFromRow(row: PhotoDetailsRow, path: string): MediaMetadata {
+  const mime = classifyByExtension(baseName(path));
+  const dated = row.createdMs !== null;
+  return {
+    captureTime: dated ? formatInOffset(row.createdMs as number, 0) : null,
+    captureTimeSource: dated ? 'icloud' : null,
+    timeZone: dated ? { offsetMinutes: 0, source: 'utc' } : null,
+    gps: null,
+    camera: null,
+    width: null,
+    height: null,
+    durationSec: null,
+    orientation: null,
+    mime: mime?.kind === 'media' ? mime.mime : null,
+    source: 'icloud',
+    ...(row.favorite !== undefined ? { favorite: row.favorite } : {}),
+    ...(row.hidden !== undefined ? { hidden: row.hidden } : {}),
+    originalPath: withoutControlCharacters(path).slice(0, 4096),
+  };
+}
+
+/** Imports the iCloud Photos copy made of `sources` (its parts). See the module header. */
+export async function importICloud(
+  sources: readonly ExportSource[],
+  deps: ICloudImportDeps,
+  opts: ICloudImportOptions,
+): Promise<ICloudReport> {
+  const { signal } = opts;
+  const report: ICloudReport = {
+    dryRun: opts.dryRun,
+    parts: sources.map((s) => s.part),
+    photos: 0,
+    videos: 0,
+    files: 0,
+    uploaded: 0,
+    uploadedBytes: 0,
+    alreadyOnVault: 0,
+    metadataStored: 0,
+    placesRegistered: 0,
+    matchedRows: 0,
+    favorites: 0,
+    hidden: 0,
+    albums: [],
+    mediaWithoutRow: [],
+    unmatchedRows: [],
+    skippedDeleted: [],
+    edits: [],
+    notImported: [],
+    problems: [],
+  };
+  // One tree from every part: the first part that holds a path wins.
+  const byPath = new Map<string, ExportEntry>();
+  for (const source of sources) {
+    for (const r of source.refused) report.problems.push(r);
+    for (const e of source.entries) if (!byPath.has(e.path)) byPath.set(e.path, e);
+  }
+  const media: { entry: ExportEntry; kind: 'image' | 'video'; inDeletedFolder: boolean }[] = [];
+  const detailsFiles: ExportEntry[] = [];
+  const albumFiles: ExportEntry[] = [];
+  for (const entry of byPath.values()) {
+    const r = roleOf(entry.path);
+    if (r.role === 'media') media.push({ entry, ...r });
+    else if (r.role === 'details') detailsFiles.push(entry);
+    else if (r.role === 'album') albumFiles.push(entry);
+    else report.notImported.push({ path: entry.path, reason: r.reason });
+  }
+
+  // Every Photo Details row, by folder and by name.
+  const rowsByFolder = new Map<string, Map<string, PhotoDetailsRow[]>>();
+  const rowsByName = new Map<string, { csv: string; row: PhotoDetailsRow }[]>();
+  for (const csv of detailsFiles.sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    let parsed: ReturnType<typeof parsePhotoDetails>;
+    try {
+      parsed = parsePhotoDetails(await readText(csv, MAX_CSV_BYTES));
+    } catch (err) {
+      report.problems.push({ path: csv.path, message: `unreadable: ${errorMessage(err)}` });
+      continue;
+    }
+    for (const p of parsed.problems) report.problems.push(csvProblem(csv.path, p));
+    const folder = folderOf(csv.path);
+    const names = rowsByFolder.get(folder) ?? new Map<string, PhotoDetailsRow[]>();
+    rowsByFolder.set(folder, names);
+    for (const row of parsed.rows) {
+      names.set(row.name, [...(names.get(row.name) ?? []), row]);
+      rowsByName.set(row.name, [...(rowsByName.get(row.name) ?? []), { csv: csv.path, row }]);
+    }
+  }
+
+  // Each file's row, where certain. See [Note: iCloud rows and files].
+  const filesByName = new Map<string, number>();
+  for (const m of media) {
+    const name = baseName(m.entry.path);
+    filesByName.set(name, (filesByName.get(name) ?? 0) + 1);
+  }
+  const matched = new Set<PhotoDetailsRow>();
+  const items: Item[] = [];
+  for (const m of media.sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1))) {
+    const { path } = m.entry;
+    const name = baseName(path);
+    let row: PhotoDetailsRow | null = null;
+    let why = '';
+    const own = rowsByFolder.get(folderOf(path))?.get(name) ?? [];
+    if (own.length === 1) row = own[0] ?? null;
+    else if (own.length > 1) {
+      why = `its folder's Photo Details list the name ${own.length} times (lines ${own.map((r) => r.line).join(', ')})`;
+    } else {
+      const anywhere = rowsByName.get(name) ?? [];
+      if (anywhere.length === 1 && filesByName.get(name) === 1) row = anywhere[0]?.row ?? null;
+      else if (anywhere.length > 1) {
+        why = `rows of that name in ${[...new Set(anywhere.map((a) => a.csv))].join(', ')}, none in its folder`;
+      } else if (anywhere.length === 1) {
+        why = `one row of that name (${anywhere[0]?.csv ?? ''}) and ${filesByName.get(name)} files`;
+      } else why = 'no Photo Details row names it';
+    }
+    if (row) matched.add(row);
+    if (!opts.includeDeleted && (row?.deleted === true || m.inDeletedFolder)) {
+      report.skippedDeleted.push(path);
+      continue;
+    }
+    report.files++;
+    if (row) report.matchedRows++;
+    else report.mediaWithoutRow.push({ path, reason: why });
+    items.push({ entry: m.entry, kind: m.kind, row, sha256: null });
+  }
+  for (const [folder, names] of rowsByFolder) {
+    for (const rows of names.values()) {
+      for (const row of rows) {
+        if (matched.has(row)) continue;
+        const csv = (rowsByName.get(row.name) ?? []).find((r) => r.row === row)?.csv ?? folder;
+        report.unmatchedRows.push({
+          path: csv,
+          line: row.line,
+          name: row.name,
+          reason:
+            (filesByName.get(row.name) ?? 0) === 0
+              ? 'no photo or video of that name in the export'
+              : 'the files of that name have rows of their own or could be several',
+        });
+      }
+    }
+  }
+
+  // Hash every file (streamed, in place), and group copies of one content.
+  const hashes = await hashEntries(
+    items.map((i) => i.entry),
+    report,
+    signal,
+  );
+  const contents = new Map<string, { kind: 'image' | 'video'; items: Item[] }>();
+  for (const item of items) {
+    item.sha256 = hashes.get(item.entry) ?? null;
+    if (item.sha256 === null) continue;
+    const c = contents.get(item.sha256) ?? { kind: item.kind, items: [] };
+    c.items.push(item);
+    contents.set(item.sha256, c);
+  }
+  const metadataOf = new Map<string, { metadata: MediaMetadata; path: string }>();
+  for (const [sha256, c] of contents) {
+    if (c.kind === 'video') report.videos++;
+    else report.photos++;
+    const described = c.items.find((i) => i.row !== null);
+    if (described?.row) {
+      metadataOf.set(sha256, {
+        metadata: metadataFromRow(described.row, described.entry.path),
+        path: described.entry.path,
+      });
+      if (described.row.favorite === true) report.favorites++;
+      if (described.row.hidden === true) report.hidden++;
+    }
+  }
+
+  // What the vault lacks, and sending it.
+  const all = [...contents.keys()];
+  const held = deps.vault ? await deps.vault.check(all, signal) : new Set<string>();
+  const missing = all.filter((s) => !held.has(s));
+  report.alreadyOnVault = all.length - missing.length;
+  const sentNow = new Set<string>();
+  const firstEntry = (sha256: string) => (contents.get(sha256)?.items[0] as Item).entry;
+  if (opts.dryRun || !deps.uploader) {
+    report.uploaded = missing.length;
+    report.uploadedBytes = missing.reduce((n, s) => n + firstEntry(s).size, 0);
+  } else {
+    const sent = await sendMissing(
+      missing.map((sha256) => ({ sha256, entry: firstEntry(sha256) })),
+      sources,
+      deps.uploader,
+      deps.stagingDir,
+      report,
+      signal,
+    );
+    for (const s of sent) {
+      held.add(s);
+      sentNow.add(s);
+    }
+  }
+
+  if (!opts.dryRun && deps.vault) {
+    await storeMetadata(
+      deps.vault,
+      [...metadataOf].flatMap(([sha256, m]) =>
+        held.has(sha256) ? [{ sha256, ...m, sentNow: sentNow.has(sha256) }] : [],
+      ),
+      (existing, imported) =>
+        mergeImportedMetadata(existing, imported, APPLE_DATE_PRECISION_MS - 1),
+      report,
+      signal,
+    );
+    if (deps.device) {
+      await registerPlaces(
+        deps.vault,
+        deps.device,
+        ICLOUD_FOLDER_LABEL,
+        items.flatMap((i) =>
+          i.sha256 !== null && held.has(i.sha256) ? [{ sha256: i.sha256, entry: i.entry }] : [],
+        ),
+        report,
+        signal,
+      );
+    }
+  }
+
+  await linkEdits(items, held, deps, opts, report);
+  report.albums = await createAlbums(
+    opts.dryRun ? null : deps.vault,
+    'icloud',
+    await readAlbums(albumFiles, items, held, opts, report),
+    report,
+    signal,
+  );
+  report.problems.sort((a, b) => (a.path < b.path ? -1 : 1));
+  return report;
+}
+
+/**
+ * One album per Albums/<name>.csv (the same name in two parts is one album), its members in
+ * the CSV's order. See [Note: iCloud rows and files] for how a name becomes a content.
+ */
+async function readAlbums(
+  albumFiles: readonly ExportEntry[],
+  items: readonly Item[],
+  held: ReadonlySet<string>,
+  opts: ICloudImportOptions,
+  report: ICloudReport,
+): Promise<{ name: string; key: string; members: string[]; path: string }[]> {
+  const byName = new Map<string, Item[]>();
+  for (const item of items) {
+    const name = baseName(item.entry.path);
+    byName.set(name, [...(byName.get(name) ?? []), item]);
+  }
+  const skipped = new Set(report.skippedDeleted.map(baseName));
+  const albums = new Map<string, { name: string; key: string; members: string[]; path: string }>();
+  for (const csv of [...albumFiles].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    const title = baseName(csv.path).replace(/\.csv$/i, '');
+    let parsed: ReturnType<typeof parseAlbumList>;
+    try {
+      parsed = parseAlbumList(await readText(csv, MAX_CSV_BYTES));
+    } catch (err) {
+      report.problems.push({ path: csv.path, message: `unreadable: ${errorMessage(err)}` });
+      continue;
+    }
+    for (const p of parsed.problems) report.problems.push(csvProblem(csv.path, p));
+    const album = albums.get(title) ?? { name: title, key: title, members: [], path: csv.path };
+    albums.set(title, album);
+    for (const { name, line } of parsed.names) {
+      const files = byName.get(name) ?? [];
+      const shas = [...new Set(files.flatMap((f) => (f.sha256 === null ? [] : [f.sha256])))];
+      if (shas.length === 1) {
+        const sha256 = shas[0] as string;
+        if ((opts.dryRun || held.has(sha256)) && !album.members.includes(sha256)) {
+          album.members.push(sha256);
+        }
+        continue;
+      }
+      if (files.length === 0 && skipped.has(name)) continue; // deleted: skipped and listed
+      if (files.length > 0 && shas.length === 0) continue; // unreadable: already a problem
+      report.unmatchedRows.push({
+        path: csv.path,
+        line,
+        name,
+        reason:
+          shas.length === 0
+            ? 'no photo or video of that name in the export'
+            : `${shas.length} different files have that name: ${files.map((f) => f.entry.path).join(', ')}`,
+      });
+    }
+  }
+  return [...albums.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+const EDIT_NAME = /^IMG_E(\d+)\.[^.]+$/i;
+const ORIGINAL_NAME = /^IMG_(\d+)\.[^.]+$/i;
+
+/** Reports each IMG_E edit and links the certain ones. See [Note: iCloud edits]. */
+async function linkEdits(
+  items: readonly Item[],
+  held: ReadonlySet<string>,
+  deps: ICloudImportDeps,
+  opts: ICloudImportOptions,
+  report: ICloudReport,
+): Promise<void> {
+  const originals = new Map<string, Item[]>();
+  for (const item of items) {
+    const m = ORIGINAL_NAME.exec(baseName(item.entry.path));
+    if (!m || item.kind !== 'image') continue;
+    const key = `${folderOf(item.entry.path)}/${m[1] ?? ''}`;
+    originals.set(key, [...(originals.get(key) ?? []), item]);
+  }
+  const certain: { edit: Item; original: Item }[] = [];
+  for (const edit of items) {
+    const m = EDIT_NAME.exec(baseName(edit.entry.path));
+    if (!m || edit.kind !== 'image') continue;
+    const candidates = originals.get(`${folderOf(edit.entry.path)}/${m[1] ?? ''}`) ?? [];
+    const original = candidates.length === 1 ? (candidates[0] as Item) : null;
+    let reason: string | undefined;
+    if (!original) {
+      reason =
+        candidates.length === 0
+          ? 'no original of that number beside it'
+          : `several originals of that number: ${candidates.map((c) => baseName(c.entry.path)).join(', ')}`;
+    } else if (edit.row?.createdMs == null || original.row?.createdMs == null) {
+      reason = 'no originalCreationDate for both to compare';
+    } else if (edit.row.createdMs !== original.row.createdMs) {
+      reason = 'its originalCreationDate differs from the original';
+    } else if (edit.sha256 === null || original.sha256 === null) {
+      reason = 'one of the two could not be read';
+    } else if (edit.sha256 === original.sha256) {
+      reason = 'the same content as its original';
+    }
+    report.edits.push({
+      edit: edit.entry.path,
+      original: original?.entry.path ?? null,
+      linked: reason === undefined,
+      ...(reason !== undefined ? { reason } : {}),
+    });
+    if (reason === undefined && original) certain.push({ edit, original });
+  }
+  const { vault } = deps;
+  if (opts.dryRun || !vault) return;
+  for (const pair of certain) {
+    const primary = pair.original.sha256 as string;
+    const edit = pair.edit.sha256 as string;
+    const entry = report.edits.find((e) => e.edit === pair.edit.entry.path);
+    if (!held.has(primary) || !held.has(edit)) {
+      if (entry) Object.assign(entry, { linked: false, reason: 'not both on the vault' });
+      continue;
+    }
+    try {
+      // A group the original already leads keeps its members (See [Note: iCloud edits]).
+      const group = (await vault.asset(primary, opts.signal))?.group;
+      const existing =
+        group && group.role === 'primary'
+          ? ((await vault.group(group.id, opts.signal))?.members ?? [])
+          : [];
+      const members: GroupMember[] =
+        existing.length > 0 ? [...existing] : [{ sha256: primary, role: 'primary' }];
+      if (!members.some((m) => m.sha256 === edit)) members.push({ sha256: edit, role: 'edit' });
+      const [result] = await vault.declareGroups([{ members }], opts.signal);
+      if (result?.status !== 'stored') {
+        const why = result?.status === 'refused' ? result.message : (result?.status ?? '');
+        if (entry) Object.assign(entry, { linked: false, reason: `the vault refused: ${why}` });
+      }
+    } catch (err) {
+      if (isAbortError(err) || opts.signal.aborted) throw err;
+      if (entry) {
+        Object.assign(entry, { linked: false, reason: `not linked: ${errorMessage(err)}` });
+      }
+    }
+  }
+}
