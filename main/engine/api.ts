@@ -108,6 +108,8 @@ export interface KeepsakeEngine extends Engine {
   whenMetadataSent(signal?: AbortSignal): Promise<void>;
   /** Resolves once every safe file's place is registered on the vault (the caller bounds it). */
   whenLocationsSent(signal?: AbortSignal): Promise<void>;
+  /** Resolves once every group whose members are safe is declared to the vault (bounded by the caller). */
+  whenGroupsSent(signal?: AbortSignal): Promise<void>;
   /** Bytes the vault confirmed from this engine since it was created. */
   bytesUploaded(): number;
 }

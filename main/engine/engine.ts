@@ -428,6 +428,12 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         await clock.sleep(100, signal);
       }
     },
+    async whenGroupsSent(signal) {
+      while (!pipeline.groupsDrained()) {
+        if (closed) return;
+        await clock.sleep(100, signal);
+      }
+    },
     bytesUploaded: () => pipeline.bytesUploaded(),
   };
 }

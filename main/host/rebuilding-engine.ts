@@ -169,6 +169,9 @@ export async function createRebuildingEngine(
     async whenLocationsSent(signal) {
       await (await engineNow()).whenLocationsSent(signal);
     },
+    async whenGroupsSent(signal) {
+      await (await engineNow()).whenGroupsSent(signal);
+    },
     bytesUploaded: () => current.bytesUploaded(),
   };
 }

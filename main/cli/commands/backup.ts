@@ -287,6 +287,9 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
           // Where each file lives (what a restore rebuilds): sent in a few requests, unsent
           // places are registered by the next run.
           await engine.whenLocationsSent(grace).catch(() => {});
+          // Live Photos, RAW+JPEG pairs, edits and sidecars: declared once their members
+          // are safe; what is not declared now is by the next run.
+          await engine.whenGroupsSent(grace).catch(() => {});
         } finally {
           clearTimeout(graceTimer);
         }

@@ -21,6 +21,15 @@ export interface MetadataReadResult {
   problems: MetadataProblem[];
   /** The raw tags exiftool returned, for the files.metadata JSON column (bounded in size). */
   raw: Record<string, unknown>;
+  /** What grouping compares (See [Note: Grouping rules] in grouping.ts); absent = nothing. */
+  grouping?: GroupingFacts;
+}
+
+export interface GroupingFacts {
+  /** Apple's content identifier, upper-case (a Live Photo's still and video share it). */
+  appleContentId: string | null;
+  /** The capture instant the file itself states (EXIF, QuickTime, GPS), unix ms; else null. */
+  capturedAtMs: number | null;
 }
 
 export interface MetadataReader {

@@ -35,7 +35,7 @@ import {
   refusalFromErrorBody,
   type StoredMetadata,
 } from '../metadata/refusals.js';
-import type { MediaMetadata, MetadataReader } from '../metadata/types.js';
+import type { GroupingFacts, MediaMetadata, MetadataReader } from '../metadata/types.js';
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 // the path the vault shows; its exact bytes travel in the file's location (location-pump.ts)
 import { displayPath } from '../raw-path.js';
@@ -142,6 +142,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     let json: string;
     let problems: string[];
     let captureTime: string | null;
+    let grouping: GroupingFacts | null = null;
     try {
       const result = await reader.read(file.path, file.mtimeMs, controller.signal);
       let raw = JSON.stringify(result.raw);
@@ -149,6 +150,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
       json = `{"metadata":${JSON.stringify(result.metadata)},"raw":${raw}}`;
       problems = result.problems.map((p) => p.message);
       captureTime = result.metadata.captureTime;
+      grouping = result.grouping ?? null;
     } catch (err) {
       if (isAbortError(err) || closed) return;
       logger.warn('metadata read failed', { path: file.path, error: String(err) });
@@ -159,6 +161,7 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     // The file may have changed meanwhile: only record metadata for the same content.
     const now = store.getFile(file.id);
     if (now === null || now.sha256 !== file.sha256 || now.metadataState !== 'pending') return;
+    store.groups.setFacts(file.id, grouping);
     store.setMetadata(file.id, json, problems, captureTime);
     const rec = store.getFile(file.id);
     if (rec) events.fileChanged(rec);

@@ -21,6 +21,7 @@ import type { BackoffPolicy } from './backoff.js';
 import { createHashPump, type StatPath } from './hash-pump.js';
 import { createMetadataPump, type MetadataPump } from './metadata-pump.js';
 import { createLocationPump, type LocationPump } from './location-pump.js';
+import { createGroupPump, type GroupPump } from './group-pump.js';
 import { hashedStates } from './transitions.js';
 import { createUploadQueue } from './upload-queue.js';
 
@@ -82,6 +83,8 @@ export interface Pipeline {
   metadataDrained(): boolean;
   /** Every safe file's place registered on the vault, every missing one's marked gone. */
   locationsDrained(): boolean;
+  /** Every group whose members are safe declared to the vault (group-pump.ts). */
+  groupsDrained(): boolean;
   /** A setting the queue reads changed (concurrency). */
   kickUploads(): void;
   bytesUploaded(): number;
@@ -130,6 +133,20 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     concurrency: options.hashConcurrency,
     events: { activity: events.activity },
   });
+  // Groups are decided from what metadata says, and told to the vault: neither without both.
+  const groups: Pick<GroupPump, 'kick' | 'drained' | 'close'> =
+    vault === null || dryRun || options.metadataReader === null
+      ? idleMetadataPump
+      : createGroupPump({
+          store,
+          vault,
+          clock,
+          logger: logger.child({ part: 'groups' }),
+          sendingAllowed: options.sendingAllowed,
+          events: {
+            pauseRequired: (reason, message) => events.pauseRequired(reason, message, false),
+          },
+        });
   // A dry run reads no metadata: nothing would be sent, and exiftool would be most of its cost.
   const metadata =
     options.metadataReader === null || dryRun
@@ -144,7 +161,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           sendingAllowed: () => !dryRun && options.sendingAllowed(),
           engineBusy: () => !(hashPump.idle() && queue.idle()),
           events: {
-            fileChanged: events.fileChanged,
+            fileChanged: (file) => {
+              events.fileChanged(file);
+              groups.kick(file.folderId);
+            },
             pauseRequired: (reason, message) => events.pauseRequired(reason, message, false),
           },
         });
@@ -171,12 +191,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       queue.kick();
       metadata.kick();
       locations.kick();
+      groups.kick();
     },
     setPaused(paused) {
       queue.setPaused(paused);
       if (!paused) {
         metadata.kick();
         locations.kick();
+        groups.kick();
       }
     },
     abortFolder: (id) => queue.abortFolder(id),
@@ -184,6 +206,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     idle: () => hashPump.idle() && queue.idle(),
     metadataDrained: () => metadata.drained(),
     locationsDrained: () => locations.drained(),
+    groupsDrained: () => groups.drained(),
     kickUploads: () => queue.kick(),
     bytesUploaded: () => queue.bytesUploaded(),
     throughput: () => queue.throughput(),
@@ -193,6 +216,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       await hashPump.close();
       await metadata.close();
       await locations.close();
+      await groups.close();
     },
   };
 }

@@ -252,6 +252,27 @@ ALTER TABLE files ADD COLUMN location_refused TEXT; -- the vault's words when it
 CREATE INDEX files_location_refused ON files(id) WHERE location_refused IS NOT NULL;
 `;
 
+// 0014: groups (issue 11 section 1): what grouping compares, kept per file so a pass over a
+// folder reads two columns instead of each file's metadata JSON, and what this device last
+// declared to the vault. HEIC, JPEG and MOV files read before this version are read again
+// (metadata_state back to pending): the Live Photo identifier was not asked of exiftool then,
+// and HEIC was read without Apple's maker notes. The metadata sent again is the same record.
+const m0014_groups = `
+ALTER TABLE files ADD COLUMN apple_content_id TEXT; -- Apple's content identifier from the file's metadata (a Live Photo's still and video share it), upper-case; NULL = none or not read
+ALTER TABLE files ADD COLUMN captured_at_ms INTEGER; -- the capture instant the file itself states (EXIF, QuickTime, GPS), unix ms; NULL = unknown, or only guessed from its name or mtime
+CREATE TABLE groups_sent (
+  primary_sha256 TEXT PRIMARY KEY,  -- the content that leads the group on the vault
+  folder_id      INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE, -- the watched folder it was decided in
+  members        TEXT NOT NULL,     -- JSON [{sha256, role}] exactly as last declared, primary first
+  vault_id       TEXT NOT NULL,     -- the vault's id of the group
+  sent_at        INTEGER NOT NULL   -- unix ms the vault stored it
+) STRICT;
+UPDATE files SET metadata_state = 'pending'
+  WHERE metadata_state <> 'pending' AND media_kind = 'media'
+    AND (lower(rel_path) LIKE '%.heic' OR lower(rel_path) LIKE '%.jpg'
+         OR lower(rel_path) LIKE '%.jpeg' OR lower(rel_path) LIKE '%.mov');
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -266,6 +287,7 @@ export const migrations: readonly Migration[] = [
   { version: 11, name: '0011_emptied_from', sql: m0011_emptied_from },
   { version: 12, name: '0012_location_tombstones', sql: m0012_location_tombstones },
   { version: 13, name: '0013_location_refused', sql: m0013_location_refused },
+  { version: 14, name: '0014_groups', sql: m0014_groups },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

@@ -56,6 +56,7 @@ import {
 import { displayPath } from '../raw-path.js';
 import { exactPaths, relPathRaw } from './exact-paths.js';
 import { roomToGoOn, storageFault, type SqliteDatabase } from './database.js';
+import { createGroupQueries } from './group-queries.js';
 import { createVerifyQueries } from './verify-queries.js';
 import type {
   CommittedListener,
@@ -1160,6 +1161,8 @@ export function createStore(
 
     // ---- verify and healing (verify-queries.ts) ----
     verify: createVerifyQueries(db, write),
+    // ---- groups (group-queries.ts) ----
+    groups: createGroupQueries(db, write),
 
     close() {
       if (closed) return;

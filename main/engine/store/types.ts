@@ -9,6 +9,7 @@ import type { ActivityEvent, FileState } from '../../../common/contract.js';
 import type { KeepsakeError } from '../errors.js';
 import type { Transition, TransitionName } from '../pipeline/transitions.js';
 import type { VerifyQueries } from './verify-queries.js';
+import type { GroupQueries } from './group-queries.js';
 
 export interface FolderRecord {
   id: number;
@@ -334,6 +335,8 @@ export interface Store {
 
   // ---- verify receipts and healing ----
   verify: VerifyQueries;
+  /** Groups: what grouping compares, and what was declared to the vault (issue 11). */
+  groups: GroupQueries;
   /**
    * The storage fault (disk full, damaged file) the store stopped writing on, or null.
    * See [Note: Store fault mode].

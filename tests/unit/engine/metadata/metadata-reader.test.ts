@@ -98,6 +98,42 @@ describe('metadata reader on the corpus (real exiftool)', () => {
     assert.ok(JSON.stringify(raw).length < 40_000);
   });
 
+  it("a Live Photo's still and video carry the same Apple content identifier", async () => {
+    const [still, video, orphan] = await Promise.all([
+      reader.read(corpusFile('osxphotos/media_types/IMG_3582.HEIC'), MTIME),
+      reader.read(corpusFile('osxphotos/media_types/IMG_3582.mov'), MTIME),
+      reader.read(corpusFile('osxphotos/IMG_1853.HEIC'), MTIME),
+    ]);
+    const id = '602FEBB7-6B59-4799-96E6-9C8484D873C7';
+    assert.equal(still.grouping?.appleContentId, id);
+    assert.equal(video.grouping?.appleContentId, id);
+    assert.equal(orphan.grouping?.appleContentId, 'DC121C25-1A7C-4FEC-BB42-99FB89A4719D');
+    assert.equal(still.grouping?.capturedAtMs, Date.parse('2025-05-26T09:27:06.603-05:00'));
+  });
+
+  it('an edited copy states the capture time of its original; a file dated by its mtime states none', async () => {
+    const [original, edit, noDate] = await Promise.all([
+      reader.read(corpusFile('osxphotos/IMG_1853.HEIC'), MTIME),
+      reader.read(corpusFile('osxphotos/IMG_E1853.heic'), MTIME),
+      reader.read(corpusFile('exifr-fixtures/noexif.jpg'), MTIME),
+    ]);
+    assert.ok(original.grouping?.capturedAtMs);
+    assert.equal(edit.grouping?.capturedAtMs, original.grouping.capturedAtMs);
+    assert.equal(noDate.metadata.captureTimeSource, 'mtime');
+    assert.equal(noDate.grouping?.capturedAtMs, null);
+  });
+
+  it('a sidecar (AAE, XMP) has no problems of its own, not even a missing date', async () => {
+    for (const rel of [
+      'osxphotos/IMG_1853.AAE',
+      'osxphotos/wedding.AAE',
+      'osxphotos/IMG_4179.jpeg.xmp',
+    ]) {
+      const { problems } = await reader.read(corpusFile(rel), MTIME);
+      assert.deepEqual(problems, [], rel);
+    }
+  });
+
   it('a photo without offset tags gets the zone of its GPS position (iPhone 4 in Rome, January)', async () => {
     const { metadata } = await reader.read(
       corpusFile('metadata-extractor-images/jpg/Apple iPhone 4.jpg'),

@@ -59,6 +59,7 @@ describe('store migrations', () => {
         'files',
         'folder_problems',
         'folders',
+        'groups_sent',
         'location_tombstones',
         'settings',
         'vault_repairs',
@@ -113,6 +114,42 @@ describe('store migrations', () => {
       }
     });
   }
+
+  it('0014: HEIC, JPEG and MOV files already read are read again for their Live Photo identifier', () => {
+    const file = join(dir, 'groups-14.db');
+    const made = openDatabase(file, { ...opts, targetVersion: 13 }).db;
+    made.prepare(`INSERT INTO folders (path, added_at) VALUES ('/photos', 1)`).run();
+    const insert = made.prepare(
+      `INSERT INTO files (folder_id, path, rel_path, size, mtime_ms, ino, dev, seen_at, sha256,
+         state, media_kind, metadata_state, created_at, updated_at)
+       VALUES (1, ?, ?, 1, 1, 1, 1, 1, NULL, 'backed_up', ?, ?, 1, 1)`,
+    );
+    for (const [name, kind, state] of [
+      ['IMG_1.HEIC', 'media', 'sent'],
+      ['IMG_1.mov', 'media', 'read'],
+      ['b.Jpg', 'media', 'sent'],
+      ['c.png', 'media', 'sent'],
+      ['IMG_1.AAE', 'sidecar', 'sent'],
+    ] as const) {
+      insert.run(`/photos/${name}`, name, kind, state);
+    }
+    made.close();
+    const db = openDatabase(file, opts).db;
+    try {
+      const rows = db
+        .prepare('SELECT rel_path AS name, metadata_state AS state FROM files ORDER BY id')
+        .all();
+      assert.deepEqual(rows, [
+        { name: 'IMG_1.HEIC', state: 'pending' },
+        { name: 'IMG_1.mov', state: 'pending' },
+        { name: 'b.Jpg', state: 'pending' },
+        { name: 'c.png', state: 'sent' },
+        { name: 'IMG_1.AAE', state: 'sent' },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
 
   it('refuses a database written by a newer Keepsake, and leaves it as it was', () => {
     const file = join(dir, 'newer.db');
