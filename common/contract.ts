@@ -388,6 +388,40 @@ export const RestoreState = z.object({
 });
 export type RestoreState = z.infer<typeof RestoreState>;
 
+// ---- cards and cameras that mount as a disk (issue 12 section 4) ----
+
+/** A mounted volume with a DCIM folder, offered for import (or being imported). */
+export const DeviceOffer = z.object({
+  /** Stable across insertions: 'uuid:...', 'label:...' or 'name:...' */
+  id: z.string(),
+  /** What a person calls it, e.g. EOS_DIGITAL */
+  label: z.string(),
+  mountPoint: z.string(),
+  /** Photos and videos on it not imported from it before (all of them at a first insertion). */
+  newFiles: z.number().int(),
+  /** bytes of newFiles */
+  newBytes: z.number(),
+  totalFiles: z.number().int(),
+  /** The person ticked "always import this card": imported without asking. */
+  alwaysImport: z.boolean(),
+  state: z.enum(['offered', 'importing', 'done', 'failed', 'dismissed']),
+  /** Where an import copies to (folders by capture date below it). */
+  into: z.string(),
+  /** After an import: what `keepsake import device --json` reports. */
+  result: z
+    .object({
+      found: z.number().int(),
+      imported: z.number().int(),
+      alreadyOnVault: z.number().int(),
+      failed: z.number().int(),
+      safeToErase: z.boolean(),
+    })
+    .nullable(),
+  /** One line for the banner (what is happening, what went wrong, whether it is safe to erase). */
+  message: z.string().nullable(),
+});
+export type DeviceOffer = z.infer<typeof DeviceOffer>;
+
 // ---- the library (issue 11 section 3): what the vault holds, as a timeline ----
 
 /** One tile of the Library: an asset (a group's primary stands for its group). */
@@ -611,6 +645,22 @@ export const commands = {
     args: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict(),
     result: LibraryAsset,
   },
+  /** Cards offered for import (mounted volumes with a DCIM folder), newest first. */
+  'devices.list': { args: Empty, result: z.array(DeviceOffer) },
+  /** Consent: import this card now; `always` remembers (or forgets) it for later insertions. */
+  'devices.import': {
+    args: z
+      .object({
+        id: z.string().min(1).max(600),
+        always: z.boolean().optional(),
+        /** the folder to copy into (kept for later imports); omitted: the one last chosen */
+        into: z.string().min(1).max(4096).optional(),
+      })
+      .strict(),
+    result: Ok,
+  },
+  /** "Not now": the offer is put away until the card is inserted again. */
+  'devices.dismiss': { args: z.object({ id: z.string().min(1).max(600) }).strict(), result: Ok },
   'diagnostics.export': {
     args: Empty,
     /** A JSON bundle of logs and status; never contains tokens. */
@@ -629,6 +679,8 @@ export const events = {
   'upload.progress': z.array(UploadProgress),
   activity: ActivityEvent,
   'folders.changed': z.array(Folder),
+  /** The cards offered or being imported changed (see devices.list). */
+  'devices.changed': z.array(DeviceOffer),
 } as const;
 export type EventName = keyof typeof events;
 export type EventPayload<K extends EventName> = z.infer<(typeof events)[K]>;

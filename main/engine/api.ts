@@ -11,6 +11,7 @@ import type { Clock, Logger, PowerState, SecretStore } from './ports.js';
 import type { ClassifyPath, CreateWatcher, ScanFolder } from './runtime/folders.js';
 import type { SettingValues } from './store/settings.js';
 import type { Uploader } from './vault/types.js';
+import type { VolumeSource } from './import/device/volumes.js';
 import type { MediaSource } from './library/media.js';
 
 export interface Engine {
@@ -100,6 +101,12 @@ export interface EngineOptions {
    * (host/rebuilding-engine.ts).
    */
   onStorageFault?: (fault: KeepsakeError) => void;
+  /**
+   * Cards and cameras that mount as a disk (issue 12 section 4): the port that lists mounted
+   * volumes, and where imports copy to until the person chooses. Omitted or null: no volume is
+   * watched (one-off CLI runs).
+   */
+  devices?: { source: VolumeSource; defaultInto: string; pattern?: string } | null;
 }
 
 /** The Engine of api.ts plus what `keepsake backup` needs for its summary (additive). */

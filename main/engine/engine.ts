@@ -35,6 +35,7 @@ import { markDamaged } from './store/database.js';
 import { resolveSettings, type SettingsSource } from './store/settings.js';
 import { createHealer } from './verify/healer.js';
 import { createRestoreCommands } from './restore/restore-commands.js';
+import { createDeviceOffers, noDeviceCommands } from './import/device/device-offers.js';
 import { createLibraryCommands } from './library/library-commands.js';
 import { createMediaSource, noVaultMedia } from './library/media.js';
 import { createVerifyCommands } from './verify/verify-commands.js';
@@ -278,6 +279,25 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     signal: shutdown.signal,
   });
   const library = createLibraryCommands({ vault, signal: shutdown.signal });
+  // Cards and cameras that mount as a disk (issue 12 section 4): offered, imported on consent.
+  const deviceOffers = options.devices
+    ? createDeviceOffers({
+        source: options.devices.source,
+        defaultInto: options.devices.defaultInto,
+        ...(options.devices.pattern !== undefined ? { pattern: options.devices.pattern } : {}),
+        store,
+        vault: dryRun ? null : vault,
+        hasher,
+        metadata: metadataReader,
+        folders,
+        engineIdle: () => folders.idle() && pipeline.idle() && store.pendingCount(dryRun) === 0,
+        clock,
+        logger: logger.child({ part: 'devices' }),
+        activity,
+        changed: (offers) => bus.emit('devices.changed', offers),
+        signal: shutdown.signal,
+      })
+    : null;
   const media =
     vaultConfig && http
       ? createMediaSource({
@@ -304,6 +324,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     verify,
     restore,
     library,
+    devices: deviceOffers?.api ?? noDeviceCommands,
   });
 
   // ---- storage faults: see [Note: Store fault mode] ----
@@ -373,6 +394,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       applyBandwidth();
       pause.recheck();
       await folders.start();
+      await deviceOffers?.start();
       // Content the vault lost since the last run (a scrub's finding) is uploaded again.
       if (!dryRun) healer.start();
     },
@@ -408,6 +430,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         part.close();
       }
       healer.close();
+      await deviceOffers?.close();
       await folders.close();
       await pipeline.close();
       await Promise.allSettled([uploader.close(), hasher.close(), metadataReader?.close()]);

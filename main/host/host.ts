@@ -9,10 +9,13 @@
 // vault, once however often it is called; a failed start leaves nothing running. While a
 // started host runs, other Keepsake commands reach its contract through control.json (see
 // [Note: Commands beside a running Keepsake] in ./control-endpoint.ts).
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { EngineOptions, KeepsakeEngine } from '../engine/api.js';
 import { lockDataDir } from '../engine/data-dir.js';
 import { createEngine } from '../engine/engine.js';
-import type { Logger, SecretStore } from '../engine/ports.js';
+import { systemClock, type Logger, type SecretStore } from '../engine/ports.js';
+import { createLinuxVolumeSource, defaultLinuxRoots } from '../engine/import/device/volumes.js';
 import { storedVaultUrl } from '../engine/runtime/snapshot.js';
 import { createSecretStore } from '../engine/secret-store.js';
 import { startWebUi, type WebUi, type WebUiOptions } from '../web/server.js';
@@ -74,6 +77,27 @@ function envTuning(env: NodeJS.ProcessEnv): Partial<EngineOptions> {
   const audit = int(env.KEEPSAKE_VAULT_AUDIT_MS);
   if (audit !== null) out.vaultAuditIntervalMs = audit;
   return out;
+}
+
+/**
+ * The cards a long-running host (the daemon, the desktop app) watches for (issue 12 section 4):
+ * mounts under /media and /run/media on Linux, or the ':'-separated KEEPSAKE_DEVICE_ROOTS (empty:
+ * none); imports go to ~/Pictures (KEEPSAKE_IMPORT_INTO) until the person chooses. macOS and
+ * Windows are not watched yet: see [Note: Noticing a card] in import/device/volumes.ts.
+ */
+export function hostDevices(env: NodeJS.ProcessEnv): EngineOptions['devices'] {
+  if (process.platform !== 'linux') return null;
+  const roots = env.KEEPSAKE_DEVICE_ROOTS;
+  if (roots === '') return null;
+  const poll = env.KEEPSAKE_DEVICE_POLL_MS;
+  return {
+    source: createLinuxVolumeSource({
+      clock: systemClock,
+      roots: roots === undefined ? defaultLinuxRoots : roots.split(':').filter((r) => r !== ''),
+      ...(poll !== undefined && /^\d+$/.test(poll) ? { pollMs: Number(poll) } : {}),
+    }),
+    defaultInto: env.KEEPSAKE_IMPORT_INTO ?? join(homedir(), 'Pictures'),
+  };
 }
 
 /** Builds the engine and its vault (the engine is not started). */
@@ -178,7 +202,11 @@ export interface StartHostOptions extends HostOptions {
  * for long: a database damaged meanwhile is rebuilt in-process (rebuildDamagedDatabase).
  */
 export async function startHost(options: StartHostOptions): Promise<Host> {
-  const host = await openHost({ rebuildDamagedDatabase: true, ...options });
+  const host = await openHost({
+    rebuildDamagedDatabase: true,
+    ...options,
+    engine: { devices: hostDevices(options.env ?? process.env), ...options.engine },
+  });
   try {
     for (const path of options.folders ?? []) await host.engine.api['folders.add']({ path });
     await host.engine.start();

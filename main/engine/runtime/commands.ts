@@ -16,6 +16,7 @@ import { transitions } from '../pipeline/transitions.js';
 import { applySettingUpdate, type SettingsSource } from '../store/settings.js';
 import type { FileRecord, Store } from '../store/store.js';
 import type { VaultClient } from '../vault/vault-client.js';
+import type { DeviceCommands } from '../import/device/device-offers.js';
 import type { LibraryCommands } from '../library/library-commands.js';
 import type { RestoreCommands } from '../restore/restore-commands.js';
 import type { VerifyCommands } from '../verify/verify-commands.js';
@@ -47,6 +48,8 @@ export interface CommandsOptions {
   restore: RestoreCommands;
   /** library.list, .folders, .asset (main/engine/library/library-commands.ts). */
   library: LibraryCommands;
+  /** devices.list, .import, .dismiss (main/engine/import/device/device-offers.ts). */
+  devices: DeviceCommands;
 }
 
 export function createCommands(options: CommandsOptions): KeepsakeApi {
@@ -61,6 +64,7 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
     ...options.verify,
     ...options.restore,
     ...options.library,
+    ...options.devices,
     'status.get': () => Promise.resolve(options.status()),
     'files.list': (args) => {
       const afterId = args.cursor ? Number.parseInt(args.cursor, 10) : 0;
