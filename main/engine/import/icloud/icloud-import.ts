@@ -11,12 +11,13 @@
 // [Note: iCloud rows and files]
 // Apple lays a part out as "<part>/Photos/<files>" with "Photo Details.csv", "Photo
 // Details-1.csv" … beside them, "<part>/Recently Deleted/<files>", "<part>/Albums/<name>.csv"
-// (usually in part 1 only) and "<part>/Memories/<name>.csv". File names are not unique across
-// parts (two different IMG_0100.MOV can exist), so a file takes the row of its name from the
-// Photo Details of its own folder; only where its folder has none, the row of its name
-// anywhere in the export, and only when both that row and that file name are the only ones
-// of the name. A name listed twice in one folder, or matching several rows or files, is
-// reported and gets no row. Albums list names only: a name in an album is the content of the
+// (usually in part 1 only) and "<part>/Memories/<name>.csv" (some copies put the CSVs at the
+// part's top). File names are not unique across parts (two different IMG_0100.MOV can exist),
+// so a file takes the row of its name from the closest place that has rows of that name: its
+// own folder, else its part (a file in Recently Deleted, a CSV at the part's top), else the
+// whole copy; and only when exactly one row not taken yet and exactly one file still without
+// a row share the name there (row-match.ts). A name listed twice there, or shared by several
+// files, is reported and gets no row. Albums list names only: a name in an album is the content of the
 // files of that name when they are one content (copies in two parts are); when they are
 // different contents the name is reported, never picked.
 //
@@ -59,6 +60,7 @@ import {
   parsePhotoDetails,
   type PhotoDetailsRow,
 } from './photo-details.js';
+import { type DetailsTable, matchRows } from './row-match.js';
 
 /** A Photo Details CSV of a large library is a few MB; this bounds what is held in memory. */
 const MAX_CSV_BYTES = 256 * 1024 * 1024;
@@ -235,79 +237,34 @@ export async function importICloud(
     else report.notImported.push({ path: entry.path, reason: r.reason });
   }
 
-  // Every Photo Details row, by folder and by name.
-  const rowsByFolder = new Map<string, Map<string, PhotoDetailsRow[]>>();
-  const rowsByName = new Map<string, { csv: string; row: PhotoDetailsRow }[]>();
+  // Every Photo Details row, and each file's row where certain. See [Note: iCloud rows and files].
+  const tables: DetailsTable[] = [];
   for (const csv of detailsFiles.sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    let parsed: ReturnType<typeof parsePhotoDetails>;
     try {
-      parsed = parsePhotoDetails(await readText(csv, MAX_CSV_BYTES));
+      const parsed = parsePhotoDetails(await readText(csv, MAX_CSV_BYTES));
+      for (const p of parsed.problems) report.problems.push(csvProblem(csv.path, p));
+      tables.push({ csv: csv.path, rows: parsed.rows });
     } catch (err) {
       report.problems.push({ path: csv.path, message: `unreadable: ${errorMessage(err)}` });
-      continue;
-    }
-    for (const p of parsed.problems) report.problems.push(csvProblem(csv.path, p));
-    const folder = folderOf(csv.path);
-    const names = rowsByFolder.get(folder) ?? new Map<string, PhotoDetailsRow[]>();
-    rowsByFolder.set(folder, names);
-    for (const row of parsed.rows) {
-      names.set(row.name, [...(names.get(row.name) ?? []), row]);
-      rowsByName.set(row.name, [...(rowsByName.get(row.name) ?? []), { csv: csv.path, row }]);
     }
   }
-
-  // Each file's row, where certain. See [Note: iCloud rows and files].
-  const filesByName = new Map<string, number>();
-  for (const m of media) {
-    const name = baseName(m.entry.path);
-    filesByName.set(name, (filesByName.get(name) ?? 0) + 1);
-  }
-  const matched = new Set<PhotoDetailsRow>();
+  const rows = matchRows(
+    media.map((m) => m.entry.path),
+    tables,
+  );
+  report.unmatchedRows.push(...rows.unmatched);
   const items: Item[] = [];
   for (const m of media.sort((a, b) => (a.entry.path < b.entry.path ? -1 : 1))) {
     const { path } = m.entry;
-    const name = baseName(path);
-    let row: PhotoDetailsRow | null = null;
-    let why = '';
-    const own = rowsByFolder.get(folderOf(path))?.get(name) ?? [];
-    if (own.length === 1) row = own[0] ?? null;
-    else if (own.length > 1) {
-      why = `its folder's Photo Details list the name ${own.length} times (lines ${own.map((r) => r.line).join(', ')})`;
-    } else {
-      const anywhere = rowsByName.get(name) ?? [];
-      if (anywhere.length === 1 && filesByName.get(name) === 1) row = anywhere[0]?.row ?? null;
-      else if (anywhere.length > 1) {
-        why = `rows of that name in ${[...new Set(anywhere.map((a) => a.csv))].join(', ')}, none in its folder`;
-      } else if (anywhere.length === 1) {
-        why = `one row of that name (${anywhere[0]?.csv ?? ''}) and ${filesByName.get(name)} files`;
-      } else why = 'no Photo Details row names it';
-    }
-    if (row) matched.add(row);
+    const row = rows.rowOf.get(path) ?? null;
     if (!opts.includeDeleted && (row?.deleted === true || m.inDeletedFolder)) {
       report.skippedDeleted.push(path);
       continue;
     }
     report.files++;
     if (row) report.matchedRows++;
-    else report.mediaWithoutRow.push({ path, reason: why });
+    else report.mediaWithoutRow.push({ path, reason: rows.why.get(path) ?? '' });
     items.push({ entry: m.entry, kind: m.kind, row, sha256: null });
-  }
-  for (const [folder, names] of rowsByFolder) {
-    for (const rows of names.values()) {
-      for (const row of rows) {
-        if (matched.has(row)) continue;
-        const csv = (rowsByName.get(row.name) ?? []).find((r) => r.row === row)?.csv ?? folder;
-        report.unmatchedRows.push({
-          path: csv,
-          line: row.line,
-          name: row.name,
-          reason:
-            (filesByName.get(row.name) ?? 0) === 0
-              ? 'no photo or video of that name in the export'
-              : 'the files of that name have rows of their own or could be several',
-        });
-      }
-    }
   }
 
   // Hash every file (streamed, in place), and group copies of one content.
