@@ -212,7 +212,8 @@ export class DeviceRegistry {
   heartbeat(principal: Principal, beat: Heartbeat): void {
     if (principal.kind !== 'device') return; // the admin token is no device: nothing to keep
     const at = this.now();
-    const completed = beat.pass === 'backup' && beat.bytesPending === 0 && beat.lastError === null;
+    // A backup pass that left nothing to send is a successful backup, whatever it reported.
+    const completed = beat.pass === 'backup' && beat.bytesPending === 0 && !beat.paused;
     this.store.recordHeartbeat(principal.id, JSON.stringify(beat), at, completed ? at : null);
     this.seenWritten.set(principal.id, at);
   }

@@ -119,4 +119,9 @@ export interface KeepsakeEngine extends Engine {
   whenGroupsSent(signal?: AbortSignal): Promise<void>;
   /** Bytes the vault confirmed from this engine since it was created. */
   bytesUploaded(): number;
+  /**
+   * Tells the vault how this device is doing now (See runtime/heartbeat.ts); never throws. The
+   * engine sends one by itself after each reconcile and each settled backup pass once started.
+   */
+  sendHeartbeat(pass: 'reconcile' | 'backup'): Promise<void>;
 }

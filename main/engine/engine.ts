@@ -8,6 +8,7 @@
 // the engine takes ownership of the hasher, metadata reader and uploader it is given and
 // closes them in close(); it never writes, renames, locks or deletes anything in a watched
 // folder (it only stats, lists and reads).
+import { arch, platform, release } from 'node:os';
 import type { EngineOptions, KeepsakeEngine } from './api.js';
 import { databasePath } from './data-dir.js';
 import { defaultDeviceName, deviceIdOf } from './device.js';
@@ -21,6 +22,7 @@ import { bandwidthPolicyOf } from './runtime/bandwidth.js';
 import { createCommands } from './runtime/commands.js';
 import { coalescedEvent, createEventBus, engineNotices } from './runtime/events.js';
 import { createFolders, lstatPath } from './runtime/folders.js';
+import { createHeartbeat, type HeartbeatSender } from './runtime/heartbeat.js';
 import { createPause } from './runtime/pause.js';
 import {
   forgetSafetyOnVaultChange,
@@ -47,6 +49,7 @@ import { classifyPath as defaultClassifyPath } from './watch/media-types.js';
 import { scanFolder as defaultScanFolder } from './watch/scan.js';
 import { sniffFile } from './watch/sniff.js';
 import { createFolderWatcher } from './watch/watcher.js';
+import { engineVersion } from './version.js';
 
 /** The uploader of an engine with no vault: never called (the queue does not run). */
 const noVaultUploader: Uploader = {
@@ -126,7 +129,12 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
   // While bytes flow, the status (speed, bytes left) is sent again about once a second, so
   // the speed chart and the counts move with "Uploading now" and not only when a file ends.
   const statusTick = coalescedEvent(bus, clock, 'status', () => status(), 1000);
-  const statusSoon = () => statusEvent.soon();
+  const statusSoon = () => {
+    statusEvent.soon();
+    heartbeat?.poke();
+  };
+  // Made at start (See runtime/heartbeat.ts); status changes tell it a reconcile pass ended.
+  let heartbeat: HeartbeatSender | null = null;
   const { fileChanged, activity } = engineNotices(bus, store, logger, statusSoon);
   let vaultReachable = true;
   let closed = false;
@@ -393,6 +401,23 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       if ((await secrets.read()) !== null) settingsSource.facts.vaultTokenSet = true;
       applyBandwidth();
       pause.recheck();
+      heartbeat = createHeartbeat({
+        // An embedded vault is this computer's own: no fleet to report to.
+        send:
+          vault?.heartbeat && !dryRun && vaultConfig?.embedded !== true
+            ? (beat, signal) => vault.heartbeat!(beat, signal)
+            : null,
+        status,
+        oldestUnsafeSince: () => store.oldestUnsafeSince(),
+        reconciling: () => folders.reconciling() > 0,
+        settled: () =>
+          folders.idle() && healer.idle() && pipeline.idle() && store.pendingCount(dryRun) === 0,
+        clock,
+        logger: logger.child({ part: 'heartbeat' }),
+        version: engineVersion(),
+        os: `${platform()} ${release()} ${arch()}`,
+        signal: shutdown.signal,
+      });
       await folders.start();
       await deviceOffers?.start();
       // Content the vault lost since the last run (a scrub's finding) is uploaded again.
@@ -424,6 +449,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     async close() {
       if (closed) return;
       closed = true;
+      heartbeat?.close();
       shutdown.abort();
       if (diskRetryTimer !== null) clock.clearTimeout(diskRetryTimer);
       for (const part of [statusEvent, statusTick, progressEvent, foldersEvent, pause]) {
@@ -458,5 +484,6 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       }
     },
     bytesUploaded: () => pipeline.bytesUploaded(),
+    sendHeartbeat: (pass) => heartbeat?.send(pass) ?? Promise.resolve(),
   };
 }

@@ -173,5 +173,6 @@ export async function createRebuildingEngine(
       await (await engineNow()).whenGroupsSent(signal);
     },
     bytesUploaded: () => current.bytesUploaded(),
+    sendHeartbeat: async (pass) => (await engineNow()).sendHeartbeat(pass),
   };
 }

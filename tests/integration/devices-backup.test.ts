@@ -123,6 +123,12 @@ describe('devices: two computers back up to one vault, each with its own token',
     assert.equal(desk.filesSafe, desktopSummary.backedUp + desktopSummary.duplicates);
     assert.ok(desk.bytesSafe > 0);
     assert.ok(desk.lastSeenAt !== null);
+    // Its heartbeat at the end of the run: a completed backup, healthy, with its version.
+    assert.ok(desk.lastBackupAt !== null, JSON.stringify(desk));
+    assert.equal(desk.verdict, 'healthy', JSON.stringify(desk));
+    assert.equal(desk.version, '0.1.0');
+    assert.equal(desk.heartbeat?.bytesPending, 0);
+    assert.equal(desk.heartbeat?.counts.backed_up, desktopSummary.backedUp);
     assert.ok(devices.get('laptop')!.revokedAt !== null);
 
     // Usage per device: the desktop's places are its own, none of the laptop's are there.

@@ -243,6 +243,7 @@ describe('vault: every device has its own token', () => {
     assert.equal(now.get('hb-behind')?.verdict, 'behind');
     assert.equal(now.get('hb-behind')?.lastBackupAt, null);
     assert.equal(now.get('hb-failing')?.verdict, 'failing');
+    assert.equal(now.get('hb-failing')?.lastBackupAt, null, 'a paused device did not complete');
     assert.equal(now.get('hb-quiet')?.verdict, 'healthy');
 
     skew += 6 * DAY;

@@ -294,6 +294,9 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
           clearTimeout(graceTimer);
         }
       }
+      // How this run left the device, for the vault's fleet view (not when the vault is lost:
+      // it would only wait for a timeout). Never fails the run.
+      if (stopped?.code !== 'vault_unreachable') await engine.sendHeartbeat('backup');
     } finally {
       clearInterval(watchVault);
       stopBar?.();

@@ -519,6 +519,11 @@ export function createStore(
     oldestUnsafe: db.prepare<[], { t: number | null }>(
       `SELECT min(mtime_ms) AS t FROM files WHERE state IN (${sqlStates(unsafeStates)})`,
     ),
+    // Waiting since: when the file appeared here or last changed, whichever is later (an old
+    // photo found yesterday has waited a day, not since it was taken).
+    oldestUnsafeSince: db.prepare<[], { t: number | null }>(
+      `SELECT min(max(mtime_ms, created_at)) AS t FROM files WHERE state IN (${sqlStates(unsafeStates)})`,
+    ),
     interrupted: db.prepare<[], FileRow>(
       `SELECT ${fileColumns} FROM files WHERE state IN ('hashing','uploading')`,
     ),
@@ -983,6 +988,9 @@ export function createStore(
     },
     oldestUnsafeMtime() {
       return q.oldestUnsafe.get()?.t ?? null;
+    },
+    oldestUnsafeSince() {
+      return q.oldestUnsafeSince.get()?.t ?? null;
     },
     emptyFiles(limit) {
       return q.emptyFiles.all(limit).map(toFile);

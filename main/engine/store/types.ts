@@ -239,6 +239,11 @@ export interface Store {
   summary(): StateSummary[];
   oldestUnsafeMtime(): number | null;
   /**
+   * unix ms since which the longest-waiting unsafe file has waited (the later of its mtime and
+   * when Keepsake first saw it); null when every file is safe. The fleet's "behind" verdict.
+   */
+  oldestUnsafeSince(): number | null;
+  /**
    * Safe (backed_up, duplicate) files of 0 bytes, in id order: empty photos, and photos that
    * were backed up and are now empty (emptiedFrom set). Each is a problem shown to the person.
    */

@@ -50,6 +50,7 @@ import {
   libraryPageSchema,
   type PreviewStatus,
   previewStatusSchema,
+  type Heartbeat,
 } from '../../../common/vault-protocol.js';
 import type { MediaMetadata } from '../metadata/types.js';
 import { type HttpClient, createHttpClient } from './http-client.js';
@@ -95,6 +96,8 @@ export interface VaultClient {
     signal?: AbortSignal,
   ): Promise<MetadataItemResult[]>;
   usage(signal?: AbortSignal): Promise<VaultUsage>;
+  /** Tells the vault how this device is doing (POST /api/v1/heartbeat, issue 13 section 2). */
+  heartbeat?(beat: Heartbeat, signal?: AbortSignal): Promise<void>;
   /**
    * Registers places of this device (any number; 1,000 per request). One result per item, in
    * order: recorded, or refused for that item alone (not_held, size_mismatch).
@@ -289,6 +292,9 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       }
       // A vault from before the shared schema may leave fields out: count them as 0.
       return normaliseUsage((body ?? {}) as Record<string, unknown>);
+    },
+    async heartbeat(beat, signal) {
+      await call('POST', 'api/v1/heartbeat', 'report how this device is doing', beat, signal);
     },
     async registerLocations(device, items, signal) {
       const results: RegisterLocationResult[] = [];
