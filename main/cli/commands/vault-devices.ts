@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { formatSize } from '../../../common/size-units.js';
 import type { DeviceJson } from '../../../common/vault-protocol.js';
 import { deviceNameSchema } from '../../../common/vault-protocol.js';
-import { DeviceRegistry } from '../../../server/devices.js';
+import { DeviceRegistry, type FleetThresholds } from '../../../server/devices.js';
 import { VaultHttpError } from '../../../server/http-error.js';
 import { VaultIndex } from '../../../server/index/vault-index.js';
 
@@ -35,12 +35,15 @@ function printTable(devices: DeviceJson[]): void {
   }
 }
 
-function openRegistry(dataDir: string): { registry: DeviceRegistry; close: () => void } {
+function openRegistry(
+  dataDir: string,
+  fleet: FleetThresholds = {},
+): { registry: DeviceRegistry; close: () => void } {
   const path = join(dataDir, 'vault.db');
   if (!existsSync(path)) throw new UsageFault(`no vault in ${dataDir} (no vault.db there)`);
   const index = new VaultIndex(path);
   return {
-    registry: new DeviceRegistry(index.devices, () => Date.now()),
+    registry: new DeviceRegistry(index.devices, () => Date.now(), fleet),
     close: () => index.close(),
   };
 }
@@ -71,7 +74,12 @@ function run(what: string, body: () => void): void {
   }
 }
 
-export function runVaultDevices(opts: { dataDir: string; args: string[]; json: boolean }): void {
+export function runVaultDevices(opts: {
+  dataDir: string;
+  args: string[];
+  json: boolean;
+  fleet?: FleetThresholds;
+}): void {
   run('devices', () => {
     const [verb, a, b, ...extra] = opts.args;
     const arity: Record<string, number> = { add: 1, list: 0, revoke: 1, rename: 2 };
@@ -79,7 +87,7 @@ export function runVaultDevices(opts: { dataDir: string; args: string[]; json: b
     if (n === undefined || [a, b].filter((x) => x !== undefined).length !== n || extra.length) {
       throw new UsageFault(USAGE);
     }
-    const { registry, close } = openRegistry(opts.dataDir);
+    const { registry, close } = openRegistry(opts.dataDir, opts.fleet);
     try {
       switch (verb ?? '') {
         case 'add': {

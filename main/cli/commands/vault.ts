@@ -66,6 +66,9 @@ interface VaultCommandOptions {
   previews?: boolean;
   /** enroll: how long the code may be used, ms */
   ttl?: number;
+  /** fleet verdicts (See server/devices.ts), ms */
+  behindAfter?: number;
+  silentAfter?: number;
 }
 
 function parsePositiveInt(value: string): number {
@@ -128,9 +131,23 @@ export function registerVaultCommand(program: Command): void {
       'enroll: how long the enrolment code may be used, e.g. 7d or 12h (default 7d)',
       parseTtl,
     )
+    .option(
+      '--behind-after <duration>',
+      'fleet health: a device whose oldest unsafe file waited longer is "behind" (default 3d)',
+      parseTtl,
+    )
+    .option(
+      '--silent-after <duration>',
+      'fleet health: a device with no heartbeat for longer is "silent" (default 7d)',
+      parseTtl,
+    )
     .action(async (action: string | undefined, args: string[], opts: VaultCommandOptions) => {
+      const fleet = {
+        ...(opts.behindAfter !== undefined ? { behindAfterMs: opts.behindAfter } : {}),
+        ...(opts.silentAfter !== undefined ? { silentAfterMs: opts.silentAfter } : {}),
+      };
       if (action === 'devices') {
-        return runVaultDevices({ dataDir: opts.dataDir, args, json: opts.json === true });
+        return runVaultDevices({ dataDir: opts.dataDir, args, json: opts.json === true, fleet });
       }
       if (action === 'enroll') {
         return runVaultEnroll({
@@ -197,6 +214,7 @@ export function registerVaultCommand(program: Command): void {
               ...(opts.scrubRate !== undefined ? { maxBytesPerSecond: opts.scrubRate } : {}),
             },
             ...(opts.previews === false ? { previews: false as const } : {}),
+            fleet,
             logger: stderrLogger(opts.verbose === true),
           });
         } catch (err) {
