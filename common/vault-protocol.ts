@@ -169,6 +169,10 @@ export const mediaMetadataSchema = z.strictObject({
   hidden: z.boolean().optional(),
   /** Keywords, e.g. the names of the people recognised in it. */
   keywords: z.array(text(256).min(1)).max(1000).optional(),
+  /** A person's star rating from an XMP sidecar: 0-5, -1 = rejected (issue 11). */
+  rating: z.number().int().min(-1).max(5).optional(),
+  /** A person's colour label from an XMP sidecar, by its name (e.g. "Red"). */
+  label: text(256).min(1).optional(),
 });
 export type MediaMetadata = z.infer<typeof mediaMetadataSchema>;
 

@@ -145,11 +145,19 @@ describe('engine: groups on the vault (Live Photos, RAW+JPEG, edits, sidecars)',
     ]);
   });
 
-  it('an XMP sidecar belongs to its photo', async () => {
+  it("an XMP sidecar belongs to its photo, whose metadata gains the sidecar's rating and keywords", async () => {
     assert.deepEqual(await membersOf('sidecar/IMG_5910.jpg'), [
       'sidecar/IMG_5910.jpg:primary',
       'sidecar/IMG_5910.xmp:sidecar',
     ]);
+    const metadata = (await client.asset(sha('sidecar/IMG_5910.jpg')))?.metadata as {
+      rating?: number;
+      keywords?: string[];
+      captureTimeSource?: string;
+    } | null;
+    assert.equal(metadata?.rating, 3);
+    assert.deepEqual(metadata?.keywords, ['Alvin the Squirrel', 'Berkley', 'USA']);
+    assert.equal(metadata?.captureTimeSource, 'exif_original', "the photo's own date stays");
   });
 
   it('a shared name alone groups nothing: two shots, or a photo and a video', async () => {

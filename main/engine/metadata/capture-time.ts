@@ -53,6 +53,9 @@
 //
 // 3. captureTime is ISO 8601 with that offset and milliseconds when known, e.g.
 //    "2019-03-12T10:11:12.345+01:00"; the instant it names is what sorting uses.
+//
+// 4. A photo's XMP sidecar fills in a capture time only guessed here (name, mtime), never
+//    replaces a stated one: See [Note: XMP sidecar precedence] in sidecar-merge.ts.
 import type { CaptureTimeSource, TimeZoneSource } from './types.js';
 
 export interface WallClock {

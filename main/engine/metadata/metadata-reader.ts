@@ -21,6 +21,7 @@ import type { Clock, Logger, TimerHandle } from '../ports.js';
 import { displayPath, hasRawBytes, rawPathBytes } from '../raw-path.js';
 import { classifyByExtension } from '../watch/media-types.js';
 import { gpsPosition, resolveCaptureTime } from './capture-time.js';
+import { mergeXmpSidecar } from './sidecar-merge.js';
 import type {
   MediaMetadata,
   MetadataProblem,
@@ -95,6 +96,11 @@ const PRINTED_TAGS = [
   // Keys) share
   'ContentIdentifier',
   'MediaGroupUUID',
+  // what an XMP sidecar adds ([Note: XMP sidecar precedence] in sidecar-merge.ts)
+  'Rating',
+  'Label',
+  'Subject',
+  'Keywords',
 ];
 
 // [Note: Reading only the tags we use]
@@ -708,6 +714,7 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
       path: string,
       fallbackMtimeMs: number,
       signal?: AbortSignal,
+      options?: { xmpSidecar?: string },
     ): Promise<MetadataReadResult> {
       if (signal?.aborted) {
         const reason: unknown = signal.reason;
@@ -726,9 +733,13 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
           zoneAt,
         });
       }
-      const outcome = hasRawBytes(path)
-        ? await readTagsThroughLink(path, signal)
-        : await readTags(resolve(path), signal);
+      const tagsOf = (p: string) =>
+        hasRawBytes(p) ? readTagsThroughLink(p, signal) : readTags(resolve(p), signal);
+      const sidecarPath = options?.xmpSidecar;
+      const [outcome, sidecar] = await Promise.all([
+        tagsOf(path),
+        sidecarPath === undefined ? undefined : tagsOf(sidecarPath),
+      ]);
       if ('failure' in outcome) {
         logger.warn('metadata read failed', { path, failure: outcome.failure });
         return buildMetadata({
@@ -740,13 +751,26 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
           zoneAt,
         });
       }
-      return buildMetadata({
+      const result = buildMetadata({
         tags: outcome.tags,
         fileName,
         mtimeMs: fallbackMtimeMs,
         timeZone,
         zoneAt,
       });
+      if (sidecar === undefined) return result;
+      if ('failure' in sidecar) {
+        result.problems.push({
+          message: `Its XMP sidecar could not be read (${sidecar.failure}); the photo's own metadata is kept.`,
+        });
+        return result;
+      }
+      // See [Note: XMP sidecar precedence] in sidecar-merge.ts.
+      result.metadata = mergeXmpSidecar(result.metadata, sidecar.tags, {
+        mtimeMs: fallbackMtimeMs,
+        timeZone,
+      });
+      return result;
     },
 
     async close(): Promise<void> {

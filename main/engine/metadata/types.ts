@@ -33,8 +33,17 @@ export interface GroupingFacts {
 }
 
 export interface MetadataReader {
-  /** Reads one file; never rejects for bad metadata (problems instead), only on abort. */
-  read(path: string, fallbackMtimeMs: number, signal?: AbortSignal): Promise<MetadataReadResult>;
+  /**
+   * Reads one file; never rejects for bad metadata (problems instead), only on abort. With
+   * `xmpSidecar` (the path of its .xmp), what the sidecar adds is merged in: See [Note: XMP
+   * sidecar precedence] in sidecar-merge.ts.
+   */
+  read(
+    path: string,
+    fallbackMtimeMs: number,
+    signal?: AbortSignal,
+    options?: { xmpSidecar?: string },
+  ): Promise<MetadataReadResult>;
   /** Reads in flight that keep every exiftool process busy with full batches (a hint). */
   readonly wantsInFlight?: number;
   /**

@@ -25,6 +25,7 @@
 //   store, for the next run or the daemon; `backup` waits at most its grace period.
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
+import { basename, extname } from 'node:path';
 import { isAbortError, KeepsakeError } from '../errors.js';
 import { backoffDelay, defaultBackoff } from './backoff.js';
 import { detached } from './detached.js';
@@ -39,6 +40,7 @@ import type { GroupingFacts, MediaMetadata, MetadataReader } from '../metadata/t
 import type { Clock, Logger, TimerHandle } from '../ports.js';
 // the path the vault shows; its exact bytes travel in the file's location (location-pump.ts)
 import { displayPath } from '../raw-path.js';
+import { classifyByExtension } from '../watch/media-types.js';
 import type { FileRecord, Store } from '../store/store.js';
 import { UploadHttpError } from '../vault/response-table.js';
 import type { MetadataItemResult, VaultClient } from '../vault/vault-client.js';
@@ -144,7 +146,13 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     let captureTime: string | null;
     let grouping: GroupingFacts | null = null;
     try {
-      const result = await reader.read(file.path, file.mtimeMs, controller.signal);
+      const xmp = file.mediaKind === 'media' ? xmpSidecarOf(file.path) : null;
+      const result = await reader.read(
+        file.path,
+        file.mtimeMs,
+        controller.signal,
+        xmp === null ? undefined : { xmpSidecar: xmp },
+      );
       let raw = JSON.stringify(result.raw);
       if (raw.length > maxRawJsonBytes) raw = JSON.stringify({ truncated: true });
       json = `{"metadata":${JSON.stringify(result.metadata)},"raw":${raw}}`;
@@ -165,6 +173,28 @@ export function createMetadataPump(options: MetadataPumpOptions): MetadataPump {
     store.setMetadata(file.id, json, problems, captureTime);
     const rec = store.getFile(file.id);
     if (rec) events.fileChanged(rec);
+    // A new or changed XMP: the photo it belongs to is read again with it.
+    if (file.mediaKind === 'sidecar' && /\.xmp$/i.test(file.path)) {
+      const base = file.path.slice(0, -'.xmp'.length);
+      const beside =
+        classifyByExtension(basename(base))?.kind === 'media'
+          ? { exact: base }
+          : { prefix: `${base}.` };
+      if (store.groups.rereadMedia(beside) > 0) kick();
+    }
+  }
+
+  /**
+   * The XMP sidecar a photo is read with: name.ext.xmp, else name.xmp, as the files beside it
+   * (any letter case of the extension). See [Note: XMP sidecar precedence].
+   */
+  function xmpSidecarOf(path: string): string | null {
+    const stem = path.slice(0, path.length - extname(path).length);
+    for (const candidate of [`${path}.xmp`, `${path}.XMP`, `${stem}.xmp`, `${stem}.XMP`]) {
+      const row = store.getFileByPath(candidate);
+      if (row !== null && row.mediaKind === 'sidecar' && row.state !== 'missing') return candidate;
+    }
+    return null;
   }
 
   /**

@@ -40,6 +40,11 @@ export interface GroupQueries {
   }): void;
   /** These contents no longer lead a group on the vault (they joined another). */
   forgetSent(primaries: readonly string[]): void;
+  /**
+   * Media files whose metadata was read are read again (their XMP sidecar changed): the file
+   * at `exact`, or every file whose path starts with `prefix`. Returns how many.
+   */
+  rereadMedia(beside: { exact: string } | { prefix: string }): number;
 }
 
 interface CandidateRow {
@@ -75,6 +80,15 @@ export function createGroupQueries(db: SqliteDatabase, write: <T>(fn: () => T) =
          members = excluded.members, vault_id = excluded.vault_id, sent_at = excluded.sent_at`,
     ),
     forgetSent: db.prepare<[string]>('DELETE FROM groups_sent WHERE primary_sha256 = ?'),
+    // Both through the unique index on path.
+    rereadExact: db.prepare<[string]>(
+      `UPDATE files SET metadata_state = 'pending'
+        WHERE path = ? AND media_kind = 'media' AND metadata_state <> 'pending'`,
+    ),
+    rereadPrefix: db.prepare<[string, string]>(
+      `UPDATE files SET metadata_state = 'pending'
+        WHERE path >= ? AND path < ? AND media_kind = 'media' AND metadata_state <> 'pending'`,
+    ),
   };
   return {
     candidates(folderId) {
@@ -98,6 +112,13 @@ export function createGroupQueries(db: SqliteDatabase, write: <T>(fn: () => T) =
     },
     recordSent(g) {
       write(() => q.recordSent.run(g.primarySha256, g.folderId, g.members, g.vaultId, g.at));
+    },
+    rereadMedia(beside) {
+      return write(() =>
+        'exact' in beside
+          ? q.rereadExact.run(beside.exact).changes
+          : q.rereadPrefix.run(beside.prefix, `${beside.prefix}\uffff`).changes,
+      );
     },
     forgetSent(primaries) {
       write(() => {
