@@ -2,6 +2,7 @@
 // page can be linked, reloaded and opened directly by tests. The engine status is fetched once
 // here and shared with every page through StatusContext.
 import { useEffect, useState } from 'react';
+import { DeviceBanners } from './device-banner';
 import { useStatus } from './hooks';
 import { ActivityPage } from './pages/activity';
 import { FoldersPage } from './pages/folders';
@@ -77,6 +78,7 @@ export function App() {
         </nav>
         <main className="page" aria-labelledby="page-title" data-page={current.id}>
           <h1 id="page-title">{current.title}</h1>
+          <DeviceBanners />
           <current.Page />
         </main>
       </div>

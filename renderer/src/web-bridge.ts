@@ -82,6 +82,7 @@ export function createWebBridge(base = './'): KeepsakeBridge {
       'upload.progress',
       'activity',
       'folders.changed',
+      'devices.changed',
     ] satisfies EventName[]) {
       source.addEventListener(name, (message) => {
         try {
