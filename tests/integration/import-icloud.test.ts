@@ -248,7 +248,9 @@ describe('keepsake import icloud', () => {
       sha('osxphotos/IMG_1853.HEIC'),
       sha('exifr-fixtures/issue-exifr-13.jpg'),
     ]);
-    // the edit is linked to its original on the vault, both backed up as they are
+    // the edit is linked to its original on the vault (the engine's grouping rules), both
+    // backed up as they are
+    assert.equal(r.groupsDeclared, 1);
     const edit = await client.asset(sha('osxphotos/IMG_E1853.heic'));
     assert.equal(edit?.group?.role, 'edit');
     const group = await client.group(edit?.group?.id ?? '');

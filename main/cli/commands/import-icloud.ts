@@ -126,6 +126,7 @@ function printReport(r: ICloudReport, vaultUrl: string | null): void {
     for (const item of items) out(`  ${line(item)}`);
   };
   list('Skipped as deleted (--include-deleted imports them)', r.skippedDeleted, (p) => p);
+  if (r.groupsDeclared > 0) out(`Groups recorded on the vault: ${n(r.groupsDeclared)}`);
   list('Edits (IMG_E) beside their originals', r.edits, (e) =>
     e.linked ? `${e.edit}: linked to ${e.original ?? ''}` : `${e.edit}: not linked, ${e.reason}`,
   );

@@ -23,18 +23,24 @@
 //
 // [Note: iCloud edits]
 // The copy holds Apple's edited versions beside the originals as IMG_E1234.ext next to
-// IMG_1234.ext. Each is backed up as its own content. The pair is linked on the vault (a group,
-// the original primary, the edit with role 'edit', as the assets issue's grouping records
-// them) only when the link is certain: the same folder, the same number, and the same
-// originalCreationDate in both rows; otherwise it is reported as an edit not linked, with why.
-// A group the original already leads (e.g. its Live Photo video) keeps its members.
+// IMG_1234.ext. Each is backed up as its own content, and the pair is linked on the vault by
+// the engine's own grouping rules (decideGroups, [Note: Grouping rules] in
+// metadata/grouping.ts: an edit's name rule and the same capture time), fed with each file's
+// originalCreationDate, Apple's record of the capture, which an edit shares with its original.
+// Without a date for both, or with different ones, the edit is reported as not linked, with
+// why. Apple's content identifiers are not read here (the files are not opened beyond their
+// hash), so a Live Photo's still and video are not joined by the import; the backup's own
+// grouping does that for files it watches. A group the original already leads keeps its
+// members.
 import {
   type GroupMember,
+  type GroupRole,
   type MediaMetadata,
   withoutControlCharacters,
 } from '../../../../common/vault-protocol.js';
 import { isAbortError } from '../../errors.js';
 import { formatInOffset } from '../../metadata/capture-time.js';
+import { decideGroups, originalStemOfEdit } from '../../metadata/grouping.js';
 import type { Logger } from '../../ports.js';
 import type { Uploader } from '../../vault/types.js';
 import type { VaultClient } from '../../vault/vault-client.js';
@@ -112,6 +118,8 @@ export interface ICloudReport extends ImportTally {
   unmatchedRows: { path: string; line: number; name: string; reason: string }[];
   /** files Apple marks deleted (or in Recently Deleted): not imported without --include-deleted */
   skippedDeleted: string[];
+  /** groups (an original and its edit, a RAW and its JPEG …) recorded on the vault */
+  groupsDeclared: number;
   /** IMG_E edits beside their originals. See [Note: iCloud edits]. */
   edits: { edit: string; original: string | null; linked: boolean; reason?: string }[];
   /** files of the export that are not photos or videos, or that Keepsake does not read */
@@ -120,13 +128,13 @@ export interface ICloudReport extends ImportTally {
 
 interface Item {
   entry: ExportEntry;
-  kind: 'image' | 'video';
+  kind: 'image' | 'raw' | 'video';
   row: PhotoDetailsRow | null;
   sha256: string | null;
 }
 
 type Role =
-  | { role: 'media'; kind: 'image' | 'video'; inDeletedFolder: boolean }
+  | { role: 'media'; kind: 'image' | 'raw' | 'video'; inDeletedFolder: boolean }
   | { role: 'details' }
   | { role: 'album' }
   | { role: 'other'; reason: string };
@@ -158,7 +166,7 @@ function roleOf(path: string): Role {
   if (c?.kind === 'media') {
     return {
       role: 'media',
-      kind: c.mediaType === 'video' ? 'video' : 'image',
+      kind: c.mediaType,
       inDeletedFolder: under('Recently Deleted'),
     };
   }
@@ -216,6 +224,7 @@ export async function importICloud(
     mediaWithoutRow: [],
     unmatchedRows: [],
     skippedDeleted: [],
+    groupsDeclared: 0,
     edits: [],
     notImported: [],
     problems: [],
@@ -226,7 +235,11 @@ export async function importICloud(
     for (const r of source.refused) report.problems.push(r);
     for (const e of source.entries) if (!byPath.has(e.path)) byPath.set(e.path, e);
   }
-  const media: { entry: ExportEntry; kind: 'image' | 'video'; inDeletedFolder: boolean }[] = [];
+  const media: {
+    entry: ExportEntry;
+    kind: 'image' | 'raw' | 'video';
+    inDeletedFolder: boolean;
+  }[] = [];
   const detailsFiles: ExportEntry[] = [];
   const albumFiles: ExportEntry[] = [];
   for (const entry of byPath.values()) {
@@ -273,7 +286,7 @@ export async function importICloud(
     report,
     signal,
   );
-  const contents = new Map<string, { kind: 'image' | 'video'; items: Item[] }>();
+  const contents = new Map<string, { kind: 'image' | 'raw' | 'video'; items: Item[] }>();
   for (const item of items) {
     item.sha256 = hashes.get(item.entry) ?? null;
     if (item.sha256 === null) continue;
@@ -346,7 +359,7 @@ export async function importICloud(
     }
   }
 
-  await linkEdits(items, held, deps, opts, report);
+  await linkGroups(items, held, deps, opts, report);
   report.albums = await createAlbums(
     opts.dryRun ? null : deps.vault,
     'icloud',
@@ -414,83 +427,102 @@ async function readAlbums(
   return [...albums.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-const EDIT_NAME = /^IMG_E(\d+)\.[^.]+$/i;
-const ORIGINAL_NAME = /^IMG_(\d+)\.[^.]+$/i;
-
-/** Reports each IMG_E edit and links the certain ones. See [Note: iCloud edits]. */
-async function linkEdits(
+/** Reports each edit (IMG_E1234 …) and links what is certain. See [Note: iCloud edits]. */
+async function linkGroups(
   items: readonly Item[],
   held: ReadonlySet<string>,
   deps: ICloudImportDeps,
   opts: ICloudImportOptions,
   report: ICloudReport,
 ): Promise<void> {
-  const originals = new Map<string, Item[]>();
-  for (const item of items) {
-    const m = ORIGINAL_NAME.exec(baseName(item.entry.path));
-    if (!m || item.kind !== 'image') continue;
-    const key = `${folderOf(item.entry.path)}/${m[1] ?? ''}`;
-    originals.set(key, [...(originals.get(key) ?? []), item]);
-  }
-  const certain: { edit: Item; original: Item }[] = [];
-  for (const edit of items) {
-    const m = EDIT_NAME.exec(baseName(edit.entry.path));
-    if (!m || edit.kind !== 'image') continue;
-    const candidates = originals.get(`${folderOf(edit.entry.path)}/${m[1] ?? ''}`) ?? [];
-    const original = candidates.length === 1 ? (candidates[0] as Item) : null;
-    let reason: string | undefined;
-    if (!original) {
-      reason =
-        candidates.length === 0
-          ? 'no original of that number beside it'
-          : `several originals of that number: ${candidates.map((c) => baseName(c.entry.path)).join(', ')}`;
-    } else if (edit.row?.createdMs == null || original.row?.createdMs == null) {
-      reason = 'no originalCreationDate for both to compare';
-    } else if (edit.row.createdMs !== original.row.createdMs) {
-      reason = 'its originalCreationDate differs from the original';
-    } else if (edit.sha256 === null || original.sha256 === null) {
-      reason = 'one of the two could not be read';
-    } else if (edit.sha256 === original.sha256) {
-      reason = 'the same content as its original';
+  const hashed = items.filter((i): i is Item & { sha256: string } => i.sha256 !== null);
+  const groups = decideGroups(
+    hashed.map((item, id) => ({
+      id,
+      relPath: item.entry.path,
+      kind: item.kind,
+      // Apple's record of the capture, the same for an edit and its original (to the minute).
+      capturedAtMs: item.row?.createdMs ?? null,
+      appleContentId: null,
+    })),
+  );
+  const roleOf = new Map<number, { group: number; role: GroupRole }>();
+  groups.forEach((g, k) => {
+    for (const m of g.members) roleOf.set(m.id, { group: k, role: m.role });
+  });
+  const primaryOf = (k: number) => hashed[groups[k]?.members[0]?.id ?? -1];
+  hashed.forEach((item, id) => {
+    const name = baseName(item.entry.path);
+    const dot = name.lastIndexOf('.');
+    const originalStem = originalStemOfEdit(dot <= 0 ? name : name.slice(0, dot));
+    if (originalStem === null || item.kind === 'raw') return;
+    const r = roleOf.get(id);
+    if (r?.role === 'edit') {
+      report.edits.push({
+        edit: item.entry.path,
+        original: primaryOf(r.group)?.entry.path ?? null,
+        linked: true,
+      });
+      return;
     }
+    const beside = hashed.find(
+      (o) =>
+        folderOf(o.entry.path) === folderOf(item.entry.path) &&
+        baseName(o.entry.path).toLowerCase().startsWith(`${originalStem}.`),
+    );
     report.edits.push({
-      edit: edit.entry.path,
-      original: original?.entry.path ?? null,
-      linked: reason === undefined,
-      ...(reason !== undefined ? { reason } : {}),
+      edit: item.entry.path,
+      original: beside?.entry.path ?? null,
+      linked: false,
+      reason: beside
+        ? 'not the same originalCreationDate as the original (or no date): not certain'
+        : 'no original of that name beside it',
     });
-    if (reason === undefined && original) certain.push({ edit, original });
-  }
+  });
   const { vault } = deps;
   if (opts.dryRun || !vault) return;
-  for (const pair of certain) {
-    const primary = pair.original.sha256 as string;
-    const edit = pair.edit.sha256 as string;
-    const entry = report.edits.find((e) => e.edit === pair.edit.entry.path);
-    if (!held.has(primary) || !held.has(edit)) {
-      if (entry) Object.assign(entry, { linked: false, reason: 'not both on the vault' });
+  for (const [k, g] of groups.entries()) {
+    // One content once (copies of a photo in two parts are one content), primary first.
+    const members: GroupMember[] = [];
+    for (const m of g.members) {
+      const sha256 = hashed[m.id]?.sha256;
+      if (sha256 !== undefined && !members.some((x) => x.sha256 === sha256)) {
+        members.push({ sha256, role: m.role });
+      }
+    }
+    const edits = report.edits.filter((e) =>
+      g.members.some((m) => hashed[m.id]?.entry.path === e.edit),
+    );
+    const notLinked = (reason: string) => {
+      for (const e of edits) Object.assign(e, { linked: false, reason });
+    };
+    const primary = members[0];
+    if (!primary || members.length < 2) continue;
+    if (!members.every((m) => held.has(m.sha256))) {
+      notLinked('not all of its group is on the vault');
       continue;
     }
     try {
-      // A group the original already leads keeps its members (See [Note: iCloud edits]).
-      const group = (await vault.asset(primary, opts.signal))?.group;
+      // A group the primary already leads keeps the members it has (e.g. a Live Photo video).
+      const group = (await vault.asset(primary.sha256, opts.signal))?.group;
       const existing =
-        group && group.role === 'primary'
+        group?.role === 'primary'
           ? ((await vault.group(group.id, opts.signal))?.members ?? [])
           : [];
-      const members: GroupMember[] =
-        existing.length > 0 ? [...existing] : [{ sha256: primary, role: 'primary' }];
-      if (!members.some((m) => m.sha256 === edit)) members.push({ sha256: edit, role: 'edit' });
+      for (const m of existing) if (!members.some((x) => x.sha256 === m.sha256)) members.push(m);
       const [result] = await vault.declareGroups([{ members }], opts.signal);
-      if (result?.status !== 'stored') {
-        const why = result?.status === 'refused' ? result.message : (result?.status ?? '');
-        if (entry) Object.assign(entry, { linked: false, reason: `the vault refused: ${why}` });
-      }
+      if (result?.status === 'stored') report.groupsDeclared++;
+      else
+        notLinked(
+          `the vault refused: ${result?.status === 'refused' ? result.message : (result?.status ?? '')}`,
+        );
     } catch (err) {
       if (isAbortError(err) || opts.signal.aborted) throw err;
-      if (entry) {
-        Object.assign(entry, { linked: false, reason: `not linked: ${errorMessage(err)}` });
-      }
+      notLinked(`not linked: ${errorMessage(err)}`);
+      report.problems.push({
+        path: primaryOf(k)?.entry.path ?? '',
+        message: `its group was not recorded: ${errorMessage(err)}`,
+      });
     }
   }
 }
