@@ -14,8 +14,9 @@
 // more bytes, a copy per hop, a main-thread decode of a data: URL per tile, and no cache: every
 // scroll back would fetch again. As URLs, the browser does what it is built for: parallel
 // fetches on keep-alive connections, decoding off the main thread (`decoding="async"`),
-// `loading="lazy"` for tiles off screen, and an HTTP cache that keeps each picture for good
-// (the vault's ETag names content and renderer version, so `immutable` is true). Auth stays
+// and an HTTP cache that keeps each picture for good
+// (the vault's ETag names content and renderer version, so `immutable` is true). The grid
+// mounts only the tiles on screen, so only those are fetched. Auth stays
 // as it is: the daemon's pages already carry the HttpOnly SameSite=Strict cookie (same-origin
 // <img> requests send it, other sites cannot), and the desktop app's scheme answers only its
 // own renderer. The engine proxies with its own token, so the token stays in the engine.

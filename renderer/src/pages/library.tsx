@@ -133,7 +133,6 @@ function Thumb({ tile }: { tile: LibraryTile }) {
     <img
       src={`${mediaPath(tile.sha256, 'thumbnail')}${attempt > 0 ? `?try=${attempt}` : ''}`}
       alt=""
-      loading="lazy"
       decoding="async"
       draggable={false}
       data-testid="thumb"
@@ -364,6 +363,7 @@ export function LibraryPage() {
         className="muted small library-count"
         data-testid="library-total"
         data-value={timeline.total ?? ''}
+        data-filter={JSON.stringify(filter)}
         data-state={timeline.error ? 'error' : timeline.loading ? 'loading' : 'ready'}
       >
         {timeline.total === null

@@ -1,0 +1,390 @@
+// The Library page end to end (issue 11 section 3), as a person sees it: `keepsake daemon
+// --ui-port` backing up real corpus photos and videos to a real vault that makes their
+// previews, in Debian's Chromium. Thumbnails arrive as decoded pictures through the daemon
+// (never from the vault directly), a Live Photo pair is one tile with its badge, the filters
+// narrow the grid, and the detail view shows the metadata and the vault's proof. Screenshots
+// of the empty, loading, error and filled states, light and dark, at 1280 and 420 px, go to
+// /tmp/library-shots/ (KEEPSAKE_LIBRARY_SHOTS to change).
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { killAllChildren, startDaemon, type DaemonHandle } from '../support/cli.js';
+import { corpusFile, makeTempDir } from '../support/paths.js';
+import { sha256Hex, startTestVault, vaultFetch, type TestVault } from '../support/vault.js';
+import { buildRenderer, chromiumMissing, launchChromium } from './support/browser.js';
+
+const shotsDir = process.env.KEEPSAKE_LIBRARY_SHOTS ?? '/tmp/library-shots';
+const livePhoto = 'osxphotos/media_types/IMG_3582.HEIC';
+const liveVideo = 'osxphotos/media_types/IMG_3582.mov';
+const gpsPhoto = 'ianare-exif-samples/jpg/gps/DSCN0010.jpg';
+const files = [
+  gpsPhoto,
+  'ianare-exif-samples/jpg/Canon_PowerShot_S40.jpg',
+  'exifr-fixtures/BonTonARTSTORplusIPTC.jpg',
+  'metadata-extractor-images/mov/with-gps.mov',
+  'exiftool-t-images/Nikon.nef',
+  livePhoto,
+  liveVideo,
+];
+const timeoutMs = 180_000;
+
+/** The little of the DOM the page functions below use (this file compiles without DOM types). */
+type Img = { complete: boolean; naturalWidth: number; currentSrc: string };
+type BrowserDocument = {
+  querySelectorAll(selector: string): ArrayLike<Img & { getAttribute(n: string): string | null }>;
+  querySelector(selector: string): { getAttribute(name: string): string | null } | null;
+};
+
+describe(
+  'Library page in Chromium against keepsake daemon',
+  { skip: chromiumMissing() ?? false },
+  () => {
+    let temp: { dir: string; cleanup: () => Promise<void> };
+    let vault: TestVault;
+    let daemon: DaemonHandle;
+    let browser: Browser;
+    let page: Page;
+    let origin: string;
+    let token: string;
+    let photos: string;
+    const hashes = new Map<string, string>();
+    const pageProblems: string[] = [];
+
+    async function invoke(command: string, args: unknown): Promise<unknown> {
+      const res = await fetch(`${origin}/api/invoke/${command}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(args),
+      });
+      const env = (await res.json()) as { ok: boolean; value?: unknown; error?: unknown };
+      if (!env.ok) throw new Error(`${command}: ${JSON.stringify(env.error)}`);
+      return env.value;
+    }
+
+    async function until<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const value = await check();
+        if (value !== undefined) return value;
+        if (Date.now() > deadline)
+          throw new Error(`${what}: gave up\n${daemon.stderr().slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+
+    async function shoot(name: string, widths: readonly number[] = [1280, 420]): Promise<void> {
+      for (const width of widths) {
+        await page.setViewportSize({ width, height: 860 });
+        for (const scheme of ['light', 'dark'] as const) {
+          await page.emulateMedia({ colorScheme: scheme });
+          await page.screenshot({ path: join(shotsDir, `library-${name}-${width}-${scheme}.png`) });
+        }
+      }
+      await page.emulateMedia({ colorScheme: 'light' });
+      await page.setViewportSize({ width: 1280, height: 860 });
+    }
+
+    let visit = 0;
+    /** A fresh load of the Library (a new query string: the page reloads, not just the hash). */
+    async function openLibrary(on: Page = page, state = 'ready'): Promise<void> {
+      await on.goto(`${origin}/?visit=${++visit}#/library`);
+      await on.waitForSelector(`[data-testid="library-total"][data-state="${state}"]`, {
+        timeout: timeoutMs,
+      });
+    }
+
+    /** Waits until the grid shows this filter's first page. */
+    async function filtered(filter: Record<string, unknown>): Promise<void> {
+      await page.waitForSelector(
+        `[data-testid="library-total"][data-state="ready"][data-filter='${JSON.stringify(filter)}']`,
+        { timeout: 30_000 },
+      );
+    }
+
+    before(async () => {
+      temp = await makeTempDir('keepsake-library-e2e-');
+      photos = join(temp.dir, 'Pictures');
+      await mkdir(photos);
+      await mkdir(shotsDir, { recursive: true });
+      for (const rel of files) {
+        hashes.set(rel, sha256Hex(await readFile(corpusFile(rel))));
+      }
+      const rendererDir = join(temp.dir, 'renderer');
+      buildRenderer(rendererDir);
+      await mkdir(join(temp.dir, 'vault'));
+      vault = await startTestVault({ dataDir: join(temp.dir, 'vault') });
+      daemon = startDaemon(
+        [
+          '--data-dir',
+          join(temp.dir, 'data'),
+          '--to',
+          vault.url,
+          '--token',
+          vault.token,
+          '--ui-port',
+          '0',
+        ],
+        { env: { KEEPSAKE_RENDERER_DIR: rendererDir }, timeoutMs: 600_000 },
+      );
+      const printed = await daemon.waitForOutput(/ui (http:\/\/127\.0\.0\.1:\d+\/\?token=[\w%-]+)/);
+      const url = new URL(printed[1] ?? '');
+      origin = url.origin;
+      token = url.searchParams.get('token') ?? '';
+      browser = await launchChromium();
+      page = await browser.newPage({ viewport: { width: 1280, height: 860 }, locale: 'en-GB' });
+      page.on('console', (m) => {
+        if (m.text().includes('Content Security Policy')) pageProblems.push(m.text());
+      });
+      page.on('pageerror', (err) => pageProblems.push(err.message));
+      await page.goto(printed[1] ?? '');
+    });
+
+    after(async () => {
+      await browser?.close().catch(() => {});
+      if (daemon) {
+        daemon.terminate();
+        await daemon.waitForExit(20_000).catch(() => daemon.killGroup());
+      }
+      await killAllChildren();
+      await vault?.close().catch(() => {});
+      await temp?.cleanup();
+    });
+
+    it('says the library is empty, loading, or failing, in words', async () => {
+      await openLibrary();
+      await page.waitForSelector('.state-empty');
+      assert.match((await page.textContent('.state-empty')) ?? '', /Nothing on the vault yet/);
+      await shoot('empty');
+
+      // Loading: the first page held back in the transport; error: the transport fails.
+      const main = page;
+      try {
+        page = await browser.newPage({ viewport: { width: 1280, height: 860 }, locale: 'en-GB' });
+        await page.goto(`${origin}/?token=${token}`);
+        let release: () => void = () => {};
+        const held = new Promise<void>((r) => (release = r));
+        await page.route('**/api/invoke/library.list', async (route) => {
+          await held;
+          await route.continue().catch(() => {});
+        });
+        await openLibrary(page, 'loading');
+        await page.waitForSelector('.state-loading');
+        await shoot('loading');
+        release();
+        await page.unroute('**/api/invoke/library.list');
+        await page.route('**/api/invoke/library.list', (route) => route.abort('connectionrefused'));
+        await openLibrary(page, 'error');
+        await page.waitForSelector('.state-error');
+        assert.match((await page.textContent('.state-error')) ?? '', /Cannot reach Keepsake/);
+        await shoot('error');
+      } finally {
+        await page.close();
+        page = main;
+      }
+    });
+
+    it('shows every backed-up photo and video as a decoded thumbnail, a Live Photo as one tile', async () => {
+      for (const rel of files) await copyFile(corpusFile(rel), join(photos, basename(rel)));
+      await invoke('folders.add', { path: photos });
+      const all = [...hashes.values()];
+      // Backed up, metadata sent, and the previews made (or reasoned out) on the vault.
+      await until('everything backed up with its metadata and previews', async () => {
+        const page1 = (await (await vaultFetch(vault, '/api/v1/library?limit=100')).json()) as {
+          items: { sha256: string; problems: string[] }[];
+        };
+        if (page1.items.length < all.length) return undefined;
+        if (page1.items.some((i) => i.problems.includes('no_metadata'))) return undefined;
+        for (const sha of all) {
+          const s = (await (await vaultFetch(vault, `/api/v1/assets/${sha}/previews`)).json()) as {
+            state: string;
+          };
+          if (s.state === 'pending') return undefined;
+        }
+        return true;
+      });
+      // The Live Photo's still and video as one asset: what the engine declares (issue 11 §1).
+      const declared = await vaultFetch(vault, '/api/v1/groups', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          groups: [
+            {
+              members: [
+                { sha256: hashes.get(livePhoto), role: 'primary' },
+                { sha256: hashes.get(liveVideo), role: 'live-video' },
+              ],
+            },
+          ],
+        }),
+      });
+      assert.equal(declared.status, 200);
+
+      // Tall enough for every day's row at once (the grid renders only what is on screen).
+      await page.setViewportSize({ width: 1280, height: 1800 });
+      await openLibrary();
+      await page.waitForSelector('[data-testid="tile"]');
+      const shown = await page
+        .locator('[data-testid="tile"]')
+        .evaluateAll((els) =>
+          els.map((e) =>
+            (e as unknown as { getAttribute(n: string): string }).getAttribute('aria-label'),
+          ),
+        );
+      assert.equal(
+        shown.length,
+        files.length - 1,
+        `the Live Photo pair is one tile: ${shown.join('; ')}`,
+      );
+      assert.equal(
+        await page.getAttribute('[data-testid="library-total"]', 'data-value'),
+        String(files.length - 1),
+      );
+      const live = page.locator(`[data-testid="tile"][data-sha256="${hashes.get(livePhoto)}"]`);
+      assert.equal(await live.getAttribute('data-badge'), 'live');
+      assert.equal(await live.locator('.tile-badge').textContent(), 'LIVE');
+      assert.equal(
+        await page.locator(`[data-testid="tile"][data-sha256="${hashes.get(liveVideo)}"]`).count(),
+        0,
+      );
+
+      // Every tile with a picture shows it decoded (not a broken image), through the daemon...
+      // ...and each without one (a HEIC on a vault with no HEVC decoder) says so in place.
+      const made: string[] = [];
+      const none: string[] = [];
+      for (const [rel, sha] of hashes) {
+        if (rel === liveVideo) continue;
+        const s = (await (await vaultFetch(vault, `/api/v1/assets/${sha}/previews`)).json()) as {
+          state: string;
+        };
+        (s.state === 'made' ? made : none).push(sha);
+      }
+      assert.ok(made.length >= 3, `pictures made for ${made.length} of ${hashes.size - 1}`);
+      const shas = made;
+      await page
+        .waitForFunction(
+          (want) => {
+            const doc = (globalThis as unknown as { document: BrowserDocument }).document;
+            return want.every((sha) => {
+              const img = doc.querySelectorAll(
+                `[data-sha256="${sha}"] img[data-testid="thumb"]`,
+              )[0];
+              return img !== undefined && img.complete && img.naturalWidth > 0;
+            });
+          },
+          shas,
+          { timeout: 60_000 },
+        )
+        .catch(async (err: unknown) => {
+          const states = await Promise.all(
+            shas.map(async (sha) => [
+              sha.slice(0, 8),
+              await (await vaultFetch(vault, `/api/v1/assets/${sha}/previews`)).text(),
+              await page.locator(`[data-sha256="${sha}"]`).innerHTML(),
+            ]),
+          );
+          throw new Error(`thumbnails not decoded: ${JSON.stringify(states)}`, { cause: err });
+        });
+      for (const sha of none) {
+        await page.locator(`[data-sha256="${sha}"] [data-testid="thumb-none"]`).waitFor();
+      }
+      const sources = await page.evaluate(() =>
+        Array.from(
+          (globalThis as unknown as { document: BrowserDocument }).document.querySelectorAll(
+            'img[data-testid="thumb"]',
+          ),
+        ).map((i) => i.currentSrc),
+      );
+      for (const src of sources) assert.ok(src.startsWith(`${origin}/media/`), src);
+      await page.setViewportSize({ width: 1280, height: 860 });
+      await shoot('filled');
+      assert.deepEqual(pageProblems, []);
+    });
+
+    it('narrows the grid by type, folder and problems', async () => {
+      await openLibrary();
+      const only = async (type: string, expected: string[]) => {
+        await page.selectOption('[data-testid="filter-type"]', type);
+        await filtered({ type });
+        await page.waitForFunction(
+          (n) =>
+            (globalThis as unknown as { document: BrowserDocument }).document.querySelectorAll(
+              '[data-testid="tile"]',
+            ).length === n,
+          expected.length,
+          { timeout: 30_000 },
+        );
+        const shas = await page
+          .locator('[data-testid="tile"]')
+          .evaluateAll((els) =>
+            els.map((e) =>
+              (e as unknown as { getAttribute(n: string): string }).getAttribute('data-sha256'),
+            ),
+          );
+        assert.deepEqual(shas.sort(), expected.map((r) => hashes.get(r)).sort(), `type ${type}`);
+      };
+      await only('video', ['metadata-extractor-images/mov/with-gps.mov']);
+      await only('raw', ['exiftool-t-images/Nikon.nef']);
+      await only('live', [livePhoto]);
+      await page.selectOption('[data-testid="filter-type"]', '');
+
+      const folderOption = await page
+        .locator('[data-testid="filter-folder"] option')
+        .nth(1)
+        .getAttribute('value');
+      assert.ok(folderOption, 'the watched folder is offered');
+      await page.selectOption('[data-testid="filter-folder"]', folderOption);
+      const [device, folder] = JSON.parse(folderOption) as [string, string];
+      await filtered({ device, folder });
+      assert.equal(
+        await page.getAttribute('[data-testid="library-total"]', 'data-value'),
+        String(files.length - 1),
+      );
+      await page.selectOption('[data-testid="filter-folder"]', '');
+
+      await page.check('[data-testid="filter-problems"]');
+      await filtered({ problems: true });
+      const problemTiles = await page.locator('[data-testid="tile"]').count();
+      const marked = await page.locator('[data-testid="tile"] .tile-problem').count();
+      assert.equal(problemTiles, marked, 'every tile shown under "has problems" says it has one');
+      await page.uncheck('[data-testid="filter-problems"]');
+    });
+
+    it('opens a photo with its preview, capture time, camera, GPS, proof and places', async () => {
+      await openLibrary();
+      const sha = hashes.get(gpsPhoto) ?? '';
+      await page.click(`[data-testid="tile"][data-sha256="${sha}"]`);
+      await page.waitForSelector('[data-testid="library-detail"][data-ready="true"]');
+      await page.waitForFunction(
+        () => {
+          const img = (
+            globalThis as unknown as { document: BrowserDocument }
+          ).document.querySelectorAll('img[data-testid="preview"]')[0];
+          return img !== undefined && img.complete && img.naturalWidth > 0;
+        },
+        undefined,
+        { timeout: 30_000 },
+      );
+      assert.equal(await page.textContent('[data-testid="fact-sha256"]'), sha);
+      assert.match((await page.textContent('[data-testid="fact-taken"]')) ?? '', /2008/);
+      assert.match((await page.textContent('[data-testid="fact-camera"]')) ?? '', /NIKON/i);
+      assert.match((await page.textContent('[data-testid="fact-gps"]')) ?? '', /^43\.\d+, 11\.\d+/);
+      assert.match((await page.textContent('[data-testid="fact-dimensions"]')) ?? '', /\d+ × \d+/);
+      assert.notEqual((await page.textContent('[data-testid="fact-verified"]')) ?? '', 'Unknown');
+      assert.match(
+        (await page.textContent('[data-testid="library-places"]')) ?? '',
+        /Pictures\/DSCN0010\.jpg/,
+      );
+      const download = await page.getAttribute('[data-testid="download"]', 'href');
+      assert.equal(download, `media/${sha}/original`);
+      const res = await page.request.get(`${origin}/media/${sha}/original`);
+      assert.equal(res.status(), 200);
+      assert.equal(res.headers()['content-type'], 'application/octet-stream');
+      assert.equal(sha256Hex(await res.body()), sha, 'the download is the original, byte-exact');
+      await shoot('detail');
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('[data-testid="library-detail"]', { state: 'detached' });
+    });
+  },
+);
