@@ -186,6 +186,8 @@ export const Folder = z.object({
   lastScanAt: z.number().nullable(),
   /** What the last scan could not read (retried by every scan); empty when all was read. */
   problems: z.array(FolderProblem),
+  /** Required by the organisation's policy: it cannot be removed (see common/policy.ts). */
+  requiredByPolicy: z.boolean(),
 });
 export type Folder = z.infer<typeof Folder>;
 
@@ -208,6 +210,10 @@ export const Settings = z.object({
   startAtLogin: setting(z.boolean()),
   /** This computer's name on the vault (where its files came from); the host name by default. */
   deviceName: setting(z.string()),
+  /** Whether the desktop app updates itself from its feed (an organisation may turn it off). */
+  updatesAllowed: setting(z.boolean()),
+  /** The update channel followed: latest (stable), beta or alpha. */
+  updateChannel: setting(z.enum(['latest', 'beta', 'alpha'])),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -237,6 +243,8 @@ export const SettingUpdate = z.discriminatedUnion('key', [
       .refine((s) => !s.includes('\0'), 'must not contain NUL')
       .nullable(),
   }),
+  z.object({ key: z.literal('updatesAllowed'), value: z.boolean() }),
+  z.object({ key: z.literal('updateChannel'), value: z.enum(['latest', 'beta', 'alpha']) }),
 ]);
 export type SettingUpdate = z.infer<typeof SettingUpdate>;
 

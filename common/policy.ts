@@ -256,11 +256,6 @@ export function lockedMessage(key: string): string {
   return `"${key}" is set by your organisation and cannot be changed here.`;
 }
 
-/** Whether `key` is locked by `policy`. */
-export function isLocked(policy: Policy, key: LockableKey): boolean {
-  return policy.locked.includes(key);
-}
-
 /**
  * Checks raw key/value pairs (already decoded from JSON, a plist or the registry) against the
  * definition, key by key: a bad key is a problem naming `source` and the key, and the rest

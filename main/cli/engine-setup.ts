@@ -9,6 +9,13 @@ import type { EmbeddedVault } from '../host/embedded-vault.js';
 import { KeepsakeError } from '../engine/errors.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';
 import { parseBandwidthLimit, parseChunkSize } from '../engine/vault/bandwidth.js';
+import { lockedMessage, type LockableKey, type Policy } from '../../common/policy.js';
+import {
+  describePolicyProblem,
+  readPolicy,
+  systemPolicyLocations,
+  type PolicyLocations,
+} from '../engine/policy/read-policy.js';
 
 /** Bad input from the person: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -23,6 +30,8 @@ export const usageErrorCodes: ReadonlySet<string> = new Set([
   'data_dir_locked',
   'database_newer',
   'invalid_argument',
+  // a flag (or folder) the organisation's policy locks
+  'setting_locked',
 ]);
 
 /** Exit code and one line for anything a command throws. */
@@ -163,4 +172,39 @@ export async function useEmbeddedVault(
   }
   const embedded = await startEmbeddedVault(dataDir);
   return { url: embedded.url, token: embedded.token, embedded };
+}
+
+/** Command-line flags and the policy key each one changes for a run. */
+const lockableFlags: readonly (readonly [keyof EngineCliOptions, string, LockableKey])[] = [
+  ['to', '--to', 'vaultUrl'],
+  ['bwlimit', '--bwlimit', 'bandwidthLimit'],
+  ['concurrency', '--concurrency', 'concurrency'],
+  ['chunkSize', '--chunk-size', 'chunkSizeBytes'],
+];
+
+/**
+ * The organisation's policy for a command that runs the engine: read once, its problems printed
+ * as one line each (the rest of the policy applies), and every flag that would change a locked
+ * setting refused with the reason (exit 2). See [Note: What a policy means] in common/policy.ts.
+ */
+export async function cliPolicy(
+  command: string,
+  opts: EngineCliOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ locations: PolicyLocations; current: Policy }> {
+  const locations = systemPolicyLocations(env);
+  const current = await readPolicy(locations);
+  for (const problem of current.problems) {
+    process.stderr.write(`keepsake ${command}: ${describePolicyProblem(problem)}\n`);
+  }
+  for (const [option, flag, key] of lockableFlags) {
+    const value = opts[option];
+    if (value === undefined || !current.locked.includes(key)) continue;
+    const same =
+      key === 'vaultUrl' &&
+      current.values.vaultUrl !== undefined &&
+      value.replace(/\/+$/, '') === current.values.vaultUrl.replace(/\/+$/, '');
+    if (!same) throw new UsageError(`${flag}: ${lockedMessage(key)}`);
+  }
+  return { locations, current };
 }

@@ -2,6 +2,7 @@
 // engine.ts builds it from EngineOptions; its `api` implements every command of common/contract.ts, and its
 // events are the contract's events. Transports validate with the contract's schemas.
 import type { EventName, EventPayload, KeepsakeApi } from '../../common/contract.js';
+import type { Policy } from '../../common/policy.js';
 import type { FileHasher } from './hash/types.js';
 import type { MetadataReader } from './metadata/types.js';
 import type { BackoffPolicy } from './pipeline/backoff.js';
@@ -28,6 +29,8 @@ export interface Engine {
   whenSettled(signal?: AbortSignal): Promise<void>;
   /** Battery and metered-network state from the Electron shell or the CLI. */
   setPowerState(state: PowerState): void;
+  /** The organisation's policy changed (read again): applied at once, folders included. */
+  setPolicy(policy: Policy): Promise<void>;
   /** Stops cleanly: watchers closed, in-flight uploads aborted with their offsets kept,
    * the database closed and the data-directory lock released. */
   close(): Promise<void>;
@@ -73,8 +76,8 @@ export interface EngineOptions {
   diskFullRetryMs?: number;
   /** Runtime overrides for this run (e.g. --concurrency, --bwlimit); not persisted. */
   overrides?: Partial<Pick<SettingValues, 'concurrency' | 'bandwidthLimit' | 'chunkSizeBytes'>>;
-  /** Settings locked by an administrator's policy (a later issue reads policy files). */
-  policy?: Partial<SettingValues>;
+  /** The organisation's policy as read at start (engine/policy/read-policy.ts); none: empty. */
+  policy?: Policy;
   /** Files above this size may hold at most concurrency-1 upload slots (default 64 MiB). */
   largeFileBytes?: number;
   backoff?: Partial<BackoffPolicy>;

@@ -9,6 +9,7 @@
 // closes them in close(); it never writes, renames, locks or deletes anything in a watched
 // folder (it only stats, lists and reads).
 import { arch, platform, release } from 'node:os';
+import type { ActivityEvent } from '../../common/contract.js';
 import type { EngineOptions, KeepsakeEngine } from './api.js';
 import { databasePath } from './data-dir.js';
 import { defaultDeviceName, deviceIdOf } from './device.js';
@@ -24,6 +25,8 @@ import { coalescedEvent, createEventBus, engineNotices } from './runtime/events.
 import { createFolders, lstatPath } from './runtime/folders.js';
 import { createHeartbeat, type HeartbeatSender } from './runtime/heartbeat.js';
 import { createPause } from './runtime/pause.js';
+import { createRuntimePolicy } from './runtime/policy.js';
+import { emptyPolicy } from '../../common/policy.js';
 import {
   forgetSafetyOnVaultChange,
   openDataDir,
@@ -74,7 +77,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
   const secrets = options.secrets ?? createSecretStore(options.dataDir);
   const vaultConfig = options.vault ?? null;
   const settingsSource: SettingsSource = {
-    policy: { ...options.policy },
+    policy: {},
     overrides: { ...options.overrides },
     facts: {
       // The embedded vault's loopback URL changes every start and is no address a person
@@ -86,6 +89,16 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       deviceName: defaultDeviceName(),
     },
   };
+  // Early activity (policy problems found at start) goes straight to the store; see below.
+  let activityOut: (event: Omit<ActivityEvent, 'id' | 'at'>) => void = (event) => {
+    store.addActivity(event);
+  };
+  const policy = createRuntimePolicy({
+    initial: options.policy ?? emptyPolicy,
+    settingsSource,
+    store,
+    activity: (event) => activityOut(event),
+  });
   const settings = () => resolveSettings(store, settingsSource);
   const deviceId = deviceIdOf(options.dataDir, store);
 
@@ -136,6 +149,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
   // Made at start (See runtime/heartbeat.ts); status changes tell it a reconcile pass ended.
   let heartbeat: HeartbeatSender | null = null;
   const { fileChanged, activity } = engineNotices(bus, store, logger, statusSoon);
+  activityOut = activity;
   let vaultReachable = true;
   let closed = false;
   let started = false;
@@ -225,6 +239,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     kickAll,
     foldersChanged: () => foldersEvent.soon(),
     statusChanged: statusSoon,
+    requiredByPolicy: (path) => policy.requires(path),
   });
   const vaultPlace = createVaultPlace(
     vaultConfig?.embedded === true ? (vaultConfig.dir ?? null) : null,
@@ -333,6 +348,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     restore,
     library,
     devices: deviceOffers?.api ?? noDeviceCommands,
+    policy,
   });
 
   // ---- storage faults: see [Note: Store fault mode] ----
@@ -418,6 +434,8 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         os: `${platform()} ${release()} ${arch()}`,
         signal: shutdown.signal,
       });
+      // Required folders are watched from the first scan on.
+      await policy.applyFolders(folders);
       await folders.start();
       await deviceOffers?.start();
       // Content the vault lost since the last run (a scrub's finding) is uploaded again.
@@ -446,6 +464,16 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       }
     },
     setPowerState: (state) => pause.setPower(state),
+    async setPolicy(next) {
+      if (closed) return;
+      policy.set(next);
+      applyBandwidth();
+      pipeline.kickUploads();
+      pause.recheck();
+      if (started) await policy.applyFolders(folders);
+      foldersEvent.soon();
+      statusSoon();
+    },
     async close() {
       if (closed) return;
       closed = true;

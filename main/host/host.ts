@@ -11,7 +11,16 @@
 // [Note: Commands beside a running Keepsake] in ./control-endpoint.ts).
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { emptyPolicy, lockedMessage, type Policy } from '../../common/policy.js';
 import type { EngineOptions, KeepsakeEngine } from '../engine/api.js';
+import { KeepsakeError } from '../engine/errors.js';
+import {
+  describePolicyProblem,
+  readPolicy,
+  systemPolicyLocations,
+  watchPolicy,
+  type PolicyLocations,
+} from '../engine/policy/read-policy.js';
 import { lockDataDir } from '../engine/data-dir.js';
 import { createEngine } from '../engine/engine.js';
 import { systemClock, type Logger, type SecretStore } from '../engine/ports.js';
@@ -39,6 +48,11 @@ export interface HostOptions {
    * exits and the next run rebuilds). See [Note: Rebuilding while running].
    */
   rebuildDamagedDatabase?: boolean;
+  /**
+   * Where the organisation's policy is read (default: this OS's places, see
+   * engine/policy/read-policy.ts), and the policy if the caller read it already; null: none.
+   */
+  policy?: { locations: PolicyLocations; current?: Policy } | null;
 }
 
 export interface Host {
@@ -57,6 +71,8 @@ export interface Host {
    * for, else an API-only server). See [Note: Commands beside a running Keepsake].
    */
   control: WebUi | null;
+  /** The organisation's policy as read at start (startHost follows its changes). */
+  policy: Policy;
   /** Stops the web UI, the engine (offsets kept), then the embedded vault. Idempotent. */
   close(): Promise<void>;
 }
@@ -107,9 +123,21 @@ export async function openHost(options: HostOptions): Promise<Host> {
   const secrets = options.secrets ?? createSecretStore(dataDir);
   // Fail on a locked data directory before starting a vault inside it.
   lockDataDir(dataDir).release();
+  const policyLocations =
+    options.policy === null ? null : (options.policy?.locations ?? systemPolicyLocations(env));
+  const policy =
+    options.policy?.current ??
+    (policyLocations === null ? emptyPolicy : await readPolicy(policyLocations));
+  for (const problem of policy.problems) {
+    options.logger.warn(describePolicyProblem(problem), { source: problem.source });
+  }
+  refuseLockedRunOptions(policy, options);
   let vault = options.vault ?? null;
   if (vault === null) {
-    const url = storedVaultUrl(dataDir);
+    // A locked address wins; else the person's; else the organisation's default.
+    const url = policy.locked.includes('vaultUrl')
+      ? (policy.values.vaultUrl ?? null)
+      : (storedVaultUrl(dataDir) ?? policy.values.vaultUrl ?? null);
     const token = url === null ? null : await secrets.read();
     if (url !== null && token !== null) vault = { url, token };
   }
@@ -125,6 +153,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
       dataDir,
       logger: options.logger,
       secrets,
+      policy,
       vault: {
         ...vault,
         embedded: embedded !== null,
@@ -147,6 +176,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
       embeddedDir: embedded?.dataDir ?? null,
       ui: null,
       control: null,
+      policy,
       close: () =>
         (closing ??= (async () => {
           try {
@@ -190,6 +220,25 @@ async function offerControl(host: Host, logger: Logger): Promise<void> {
   });
 }
 
+/**
+ * Run options an organisation locked are refused (setting_locked): an explicit vault other than
+ * the locked address, and this run's overrides of locked settings. The CLI refuses the flags
+ * first with their names; this guards every other caller.
+ */
+export function refuseLockedRunOptions(
+  policy: Policy,
+  options: Pick<HostOptions, 'vault' | 'engine'>,
+): void {
+  const locked = new Set<string>(policy.locked);
+  const vault = options.vault ?? null;
+  if (vault !== null && locked.has('vaultUrl') && vault.url !== policy.values.vaultUrl) {
+    throw new KeepsakeError('setting_locked', lockedMessage('vaultUrl'));
+  }
+  for (const key of Object.keys(options.engine?.overrides ?? {})) {
+    if (locked.has(key)) throw new KeepsakeError('setting_locked', lockedMessage(key));
+  }
+}
+
 export interface StartHostOptions extends HostOptions {
   /** Folders to add to the watched folders before starting (kept in the data directory). */
   folders?: string[];
@@ -207,6 +256,27 @@ export async function startHost(options: StartHostOptions): Promise<Host> {
     ...options,
     engine: { devices: hostDevices(options.env ?? process.env), ...options.engine },
   });
+  const env = options.env ?? process.env;
+  const locations =
+    options.policy === null ? null : (options.policy?.locations ?? systemPolicyLocations(env));
+  if (locations !== null) {
+    // Read at start and on change: a changed policy applies at once, folders included.
+    const watch = watchPolicy(locations, host.policy, (next) => {
+      for (const problem of next.problems) {
+        options.logger.warn(describePolicyProblem(problem), { source: problem.source });
+      }
+      options.logger.info('the policy changed; applying it', { sources: next.sources });
+      host.policy = next;
+      host.engine.setPolicy(next).catch((err: unknown) => {
+        options.logger.error('applying the changed policy failed', { error: String(err) });
+      });
+    });
+    const closeHost = host.close.bind(host);
+    host.close = () => {
+      watch.close();
+      return closeHost();
+    };
+  }
   try {
     for (const path of options.folders ?? []) await host.engine.api['folders.add']({ path });
     await host.engine.start();

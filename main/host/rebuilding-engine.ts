@@ -22,6 +22,7 @@
 // directory cannot be opened) is tried again after rebuildRetryMs; until then the last status
 // says the database is damaged.
 import type { EventName, EventPayload, Folder, KeepsakeApi } from '../../common/contract.js';
+import type { Policy } from '../../common/policy.js';
 import type { KeepsakeEngine } from '../engine/api.js';
 import type { KeepsakeError } from '../engine/errors.js';
 import type { Logger, PowerState } from '../engine/ports.js';
@@ -66,7 +67,15 @@ export async function createRebuildingEngine(
     opened.on('folders.changed', (folders) => {
       if (opened === current) remember(folders);
     });
-    for (const folder of watched) await opened.api['folders.add'](folder);
+    for (const folder of watched) {
+      // A folder the organisation's policy no longer allows is not brought back.
+      await opened.api['folders.add'](folder).catch((err: unknown) => {
+        logger.warn('a watched folder was not brought back after the rebuild', {
+          path: folder.path,
+          error: String(err),
+        });
+      });
+    }
     remember(await opened.api['folders.list']({}));
     return opened;
   }
@@ -76,6 +85,7 @@ export async function createRebuildingEngine(
   let rebuilding: Promise<void> | null = null;
   let retryTimer: NodeJS.Timeout | null = null;
   let power: PowerState | null = null;
+  let policy: Policy | null = null;
   const subscriptions = new Set<Subscription>();
 
   function subscribe(engine: KeepsakeEngine, s: Subscription): void {
@@ -95,6 +105,7 @@ export async function createRebuildingEngine(
         current = next;
         for (const s of subscriptions) subscribe(next, s);
         if (power !== null) next.setPowerState(power);
+        if (policy !== null) await next.setPolicy(policy);
         if (started) await next.start();
         logger.info('the database was rebuilt; backing up goes on');
       } catch (err) {
@@ -157,6 +168,10 @@ export async function createRebuildingEngine(
     setPowerState(state) {
       power = state;
       current.setPowerState(state);
+    },
+    async setPolicy(next) {
+      policy = next;
+      await (await engineNow()).setPolicy(next);
     },
     async close() {
       closed = true;

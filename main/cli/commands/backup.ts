@@ -17,6 +17,7 @@ import { openHost, type Host } from '../../host/host.js';
 import { enrolIfAsked, rememberEnrolment } from '../enrol.js';
 import {
   cliLogger,
+  cliPolicy,
   describeFailure,
   parseEngineCliOptions,
   UsageError,
@@ -228,8 +229,10 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       }
       if (!isDir) throw new UsageError(`not a folder: ${f}`);
     }
+    const policy = await cliPolicy('backup', opts);
     const enrolled = await enrolIfAsked(parsed, abort.signal);
     cli = await openHost({
+      policy,
       dataDir: parsed.dataDir,
       vault: parsed.vault,
       logger: cliLogger('warn'),

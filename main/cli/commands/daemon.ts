@@ -6,6 +6,7 @@ import { startHost, type Host } from '../../host/host.js';
 import { enrolIfAsked, rememberEnrolment } from '../enrol.js';
 import {
   cliLogger,
+  cliPolicy,
   describeFailure,
   UsageError,
   parseEngineCliOptions,
@@ -71,8 +72,10 @@ export function registerDaemonCommand(program: Command): void {
       try {
         const uiPort = opts.uiPort === undefined ? null : parseUiPort(opts.uiPort);
         const parsed = parseEngineCliOptions(opts);
+        const policy = await cliPolicy('daemon', opts);
         enrolled = await enrolIfAsked(parsed);
         daemon = await startHost({
+          policy,
           dataDir: parsed.dataDir,
           vault: parsed.vault,
           logger: cliLogger('info'),

@@ -13,7 +13,8 @@ import type {
 import { KeepsakeError } from '../errors.js';
 import type { Clock, SecretStore } from '../ports.js';
 import { transitions } from '../pipeline/transitions.js';
-import { applySettingUpdate, type SettingsSource } from '../store/settings.js';
+import { lockedMessage } from '../../../common/policy.js';
+import { applySettingUpdate, isSettingLocked, type SettingsSource } from '../store/settings.js';
 import type { FileRecord, Store } from '../store/store.js';
 import type { VaultClient } from '../vault/vault-client.js';
 import type { DeviceCommands } from '../import/device/device-offers.js';
@@ -22,6 +23,7 @@ import type { RestoreCommands } from '../restore/restore-commands.js';
 import type { VerifyCommands } from '../verify/verify-commands.js';
 import type { Folders } from './folders.js';
 import type { Pause } from './pause.js';
+import type { RuntimePolicy } from './policy.js';
 import { toFileRow } from './status.js';
 
 export interface CommandsOptions {
@@ -50,6 +52,8 @@ export interface CommandsOptions {
   library: LibraryCommands;
   /** devices.list, .import, .dismiss (main/engine/import/device/device-offers.ts). */
   devices: DeviceCommands;
+  /** The organisation's policy: what it locks is refused here ('setting_locked'). */
+  policy: RuntimePolicy;
 }
 
 export function createCommands(options: CommandsOptions): KeepsakeApi {
@@ -102,12 +106,19 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
       return Promise.resolve({ retried });
     },
     'folders.list': () => Promise.resolve(folders.list()),
-    'folders.add': (args) => folders.add(args),
+    'folders.add': async (args) => {
+      options.policy.checkAdd(args.path);
+      return folders.add(args);
+    },
     'folders.remove': async ({ id }) => {
+      options.policy.checkRemove(id);
       await folders.remove(id);
       return { ok: true as const };
     },
-    'folders.setRules': ({ id, include, exclude }) => folders.setRules(id, include, exclude),
+    'folders.setRules': async ({ id, include, exclude }) => {
+      options.policy.checkRules(id, include, exclude);
+      return folders.setRules(id, include, exclude);
+    },
     'uploads.pause': ({ untilMs }) => {
       options.activity({ level: 'info', message: 'Paused uploads', path: null, code: null });
       pause.pauseByUser(untilMs ?? null);
@@ -121,8 +132,8 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
     'settings.get': () => Promise.resolve(settings()),
     'settings.set': async (update) => {
       if (update.key === 'vaultToken') {
-        if ('vaultTokenSet' in settingsSource.policy) {
-          throw new KeepsakeError('setting_locked', 'The vault token is set by policy.');
+        if (isSettingLocked(settingsSource, 'vaultTokenSet')) {
+          throw new KeepsakeError('setting_locked', lockedMessage('vaultToken'));
         }
         await options.secrets.write(update.value);
         settingsSource.facts.vaultTokenSet = update.value !== null;

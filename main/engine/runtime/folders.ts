@@ -103,6 +103,8 @@ export interface FoldersOptions {
   kickAll: () => void;
   foldersChanged: () => void;
   statusChanged: () => void;
+  /** Whether the organisation's policy requires this folder (shown; removal is refused). */
+  requiredByPolicy?: (path: string) => boolean;
 }
 
 export interface Folders {
@@ -171,6 +173,7 @@ export function createFolders(options: FoldersOptions): Folders {
       r?.mode ?? (started ? 'watching' : 'scanning'),
       r?.detail ?? null,
       store.folderProblems(folder.id),
+      options.requiredByPolicy?.(folder.path) ?? false,
     );
   }
 

@@ -204,6 +204,7 @@ export function folderView(
   mode: Folder['mode'],
   modeDetail: string | null,
   problems: readonly FolderProblemRecord[] = [],
+  requiredByPolicy = false,
 ): Folder {
   const t = tally(summary, folder.id);
   return {
@@ -218,5 +219,6 @@ export function folderView(
     bytesSafe: t.bytesSafe,
     lastScanAt: folder.lastScanAt,
     problems: problems.map((p) => ({ path: p.path, code: p.code, message: p.message })),
+    requiredByPolicy,
   };
 }

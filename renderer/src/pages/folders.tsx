@@ -121,6 +121,10 @@ function FolderCard({ folder, onChanged }: { folder: Folder; onChanged: () => vo
               Keep
             </button>
           </>
+        ) : folder.requiredByPolicy ? (
+          <span className="source" data-testid="folder-required">
+            🔒 Required by your organisation
+          </span>
         ) : (
           <button type="button" onClick={() => setConfirming(true)}>
             Remove…

@@ -1,4 +1,4 @@
-// Settings: each value with where it came from (default, you, or an administrator's policy);
+// Settings: each value with where it came from (default, you, or your organisation's policy);
 // a locked setting is shown disabled with the reason. Each change is saved on its own.
 import { useState, type ReactNode } from 'react';
 import type { Settings, SettingUpdate } from '../../../common/contract';
@@ -11,7 +11,7 @@ import { InlineError, QueryView, useSharedStatus } from '../ui';
 const sourceWords: Record<SettingSource, string> = {
   default: 'Default',
   user: 'Set by you',
-  policy: 'Set by your administrator',
+  policy: 'Set by your organisation',
 };
 
 type Entry = { source: SettingSource; locked: boolean };
