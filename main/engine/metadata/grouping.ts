@@ -222,9 +222,11 @@ export function decideGroups(files: readonly GroupingFile[]): DecidedGroup[] {
     else children.set(p.id, [{ id: child, role: p.role }]);
   }
   const pathOf = new Map(files.map((f) => [f.id, f.relPath]));
+  // Plain code-unit order: stable across machines (no locale) and cheap on large folders.
+  const byPath = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
   const order = (a: { id: number; role: GroupRole }, b: { id: number; role: GroupRole }) =>
     ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role) ||
-    (pathOf.get(a.id) ?? '').localeCompare(pathOf.get(b.id) ?? '');
+    byPath(pathOf.get(a.id) ?? '', pathOf.get(b.id) ?? '');
   const groups: DecidedGroup[] = [];
   for (const f of files) {
     if (parent.has(f.id) || !children.has(f.id)) continue;
