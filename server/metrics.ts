@@ -1,5 +1,7 @@
 // The vault's Prometheus metrics (text exposition format 0.0.4), kept in memory and reset on
-// restart, as Prometheus counters are. No labels carry user data (no file names, no hashes).
+// restart, as Prometheus counters are. No labels carry user data (no file names, no hashes);
+// the per-device series carry the name the administrator gave each device.
+import type { DeviceJson } from '../common/vault-protocol.js';
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -44,6 +46,8 @@ export class VaultMetrics {
   assetProblems = () => ({ damaged: 0, missing: 0 });
   /** Assets whose previews were made, or found impossible (the rest are pending). */
   previewCounts = () => ({ made: 0, none: 0 });
+  /** The devices with their latest heartbeat and verdict (See devices.ts). */
+  fleet = (): DeviceJson[] => [];
   private readonly latency = new Map<string, Histogram>();
 
   observeRequest(route: RouteClass, method: string, status: number, seconds: number): void {
@@ -158,6 +162,7 @@ export class VaultMetrics {
       'Bytes not stored because the content was already held.',
       gauges.dedupSavedBytes,
     );
+    this.renderFleet(out);
     const name = 'keepsake_vault_request_duration_seconds';
     out.push(`# HELP ${name} HTTP request latency.`, `# TYPE ${name} histogram`);
     for (const [labels, h] of this.latency) {
@@ -170,4 +175,79 @@ export class VaultMetrics {
     }
     return `${out.join('\n')}\n`;
   }
+
+  /**
+   * Per live device, so an existing Prometheus + Alertmanager can page IT, e.g.
+   * `time() - keepsake_vault_device_last_backup_timestamp_seconds > 3 * 86400`. A time that
+   * never happened is 0 (an alert on "too long ago" then fires, as it should).
+   */
+  private renderFleet(out: string[]): void {
+    const devices = this.fleet().filter((d) => d.revokedAt === null);
+    const labels = (d: DeviceJson) => `device="${escapeLabel(d.name)}",id="${escapeLabel(d.id)}"`;
+    const series = (name: string, type: string, help: string, value: (d: DeviceJson) => number) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const d of devices) out.push(`${name}{${labels(d)}} ${value(d)}`);
+    };
+    const seconds = (ms: number | null) => (ms === null ? 0 : ms / 1000);
+    series(
+      'keepsake_vault_device_last_backup_timestamp_seconds',
+      'gauge',
+      'When the device last reported a backup pass that left nothing to send (0 = never).',
+      (d) => seconds(d.lastBackupAt),
+    );
+    series(
+      'keepsake_vault_device_last_heartbeat_timestamp_seconds',
+      'gauge',
+      'When the device last sent a heartbeat (0 = never).',
+      (d) => seconds(d.lastHeartbeatAt),
+    );
+    series(
+      'keepsake_vault_device_files_pending',
+      'gauge',
+      'Files the device reported as not yet backed up (discovered, hashing, queued, uploading).',
+      (d) => PENDING_STATES.reduce((n, s) => n + (d.heartbeat?.counts[s] ?? 0), 0),
+    );
+    series(
+      'keepsake_vault_device_bytes_pending',
+      'gauge',
+      'Bytes the device reported as not yet backed up.',
+      (d) => d.heartbeat?.bytesPending ?? 0,
+    );
+    series(
+      'keepsake_vault_device_oldest_unsafe_age_seconds',
+      'gauge',
+      'How long the oldest file the device has not backed up yet has waited (0 = none).',
+      (d) => (d.heartbeat?.oldestUnsafeAgeMs ?? 0) / 1000,
+    );
+    series(
+      'keepsake_vault_device_files_safe',
+      'gauge',
+      'Places the device registered with its own token that are still there.',
+      (d) => d.filesSafe,
+    );
+    series(
+      'keepsake_vault_device_bytes_safe',
+      'gauge',
+      'Bytes of those places.',
+      (d) => d.bytesSafe,
+    );
+    const name = 'keepsake_vault_device_verdict';
+    out.push(
+      `# HELP ${name} The device's health verdict: 1 for the current one.`,
+      `# TYPE ${name} gauge`,
+    );
+    for (const d of devices) {
+      for (const v of VERDICTS) {
+        out.push(`${name}{${labels(d)},verdict="${v}"} ${d.verdict === v ? 1 : 0}`);
+      }
+    }
+  }
+}
+
+const PENDING_STATES = ['discovered', 'hashing', 'queued', 'uploading'] as const;
+const VERDICTS = ['healthy', 'behind', 'silent', 'failing'] as const;
+
+/** A label value in the Prometheus text format: backslash, double quote and newline escaped. */
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }

@@ -285,6 +285,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     });
     const registry = new DeviceRegistry(idx.devices, now, options.fleet);
     const devicesApi = createDevicesApi(registry);
+    metrics.fleet = () => registry.list();
     const api = createApi({
       index: idx,
       blobs,

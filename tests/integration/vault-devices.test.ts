@@ -64,6 +64,7 @@ function heartbeat(overrides: Partial<Heartbeat> = {}): Heartbeat {
 describe('vault: every device has its own token', () => {
   let vault: TestVault;
   let skew = 0;
+  let revokedId = '';
   before(async () => {
     vault = await startTestVault({
       previews: false,
@@ -110,6 +111,7 @@ describe('vault: every device has its own token', () => {
 
   it('a revoked device is refused at once with "this device was revoked", and others go on', async () => {
     const old = await addDevice(vault, 'old-desktop');
+    revokedId = old.id;
     const other = await addDevice(vault, 'new-desktop');
     assert.equal((await vaultFetch(as(vault, old.token), '/api/v1/usage')).status, 200);
     const revoked = await vaultFetch(vault, '/api/v1/devices/old-desktop/revoke', {
@@ -245,6 +247,26 @@ describe('vault: every device has its own token', () => {
     assert.equal(now.get('hb-failing')?.verdict, 'failing');
     assert.equal(now.get('hb-failing')?.lastBackupAt, null, 'a paused device did not complete');
     assert.equal(now.get('hb-quiet')?.verdict, 'healthy');
+
+    // The same per device in Prometheus text, for an existing Alertmanager.
+    const metrics = await (await vaultFetch(vault, '/metrics')).text();
+    const sample = (name: string, device: string, extra = '') => {
+      const line = metrics
+        .split('\n')
+        .find((l) => l.startsWith(`${name}{device="${device}",`) && l.includes(extra));
+      assert.ok(line, `${name} for ${device} in:\n${metrics}`);
+      return Number(line.split(' ').at(-1));
+    };
+    assert.ok(sample('keepsake_vault_device_last_backup_timestamp_seconds', 'hb-healthy') > 0);
+    assert.equal(sample('keepsake_vault_device_last_backup_timestamp_seconds', 'hb-behind'), 0);
+    assert.equal(sample('keepsake_vault_device_bytes_pending', 'hb-behind'), 10);
+    assert.equal(sample('keepsake_vault_device_oldest_unsafe_age_seconds', 'hb-behind'), 3 * 86400);
+    assert.equal(sample('keepsake_vault_device_verdict', 'hb-failing', 'verdict="failing"'), 1);
+    assert.equal(sample('keepsake_vault_device_verdict', 'hb-failing', 'verdict="healthy"'), 0);
+    assert.ok(
+      revokedId !== '' && !metrics.includes(`id="${revokedId}"`),
+      'revoked devices are left out',
+    );
 
     skew += 6 * DAY;
     try {
