@@ -412,6 +412,8 @@ export const DeviceOffer = z.object({
   totalFiles: z.number().int(),
   /** The person ticked "always import this card": imported without asking. */
   alwaysImport: z.boolean(),
+  /** Keepsake can eject it here (Linux: udisksctl is installed); else the file manager must. */
+  canEject: z.boolean(),
   state: z.enum(['offered', 'importing', 'done', 'failed', 'dismissed']),
   /** Where an import copies to (folders by capture date below it). */
   into: z.string(),
@@ -669,6 +671,8 @@ export const commands = {
   },
   /** "Not now": the offer is put away until the card is inserted again. */
   'devices.dismiss': { args: z.object({ id: z.string().min(1).max(600) }).strict(), result: Ok },
+  /** Unmounts the card (and powers its reader off where it can) so it can be taken out. */
+  'devices.eject': { args: z.object({ id: z.string().min(1).max(600) }).strict(), result: Ok },
   'diagnostics.export': {
     args: Empty,
     /** A JSON bundle of logs and status; never contains tokens. */

@@ -36,6 +36,9 @@ export type ErrorCode =
   | 'not_found'
   | 'setting_locked'
   | 'metadata_unreadable'
+  // devices (issue 12 section 4): ejecting a card
+  | 'not_supported'
+  | 'eject_failed'
   | 'internal';
 
 export interface SerializedError {

@@ -57,6 +57,9 @@ function DeviceBanner({ offer }: { offer: DeviceOffer }) {
           {offer.state === 'offered'
             ? `Copy them into ${offer.into}, by date, and back them up. Nothing on the card is changed.`
             : offer.message}
+          {offer.state === 'done' && offer.result?.safeToErase && !offer.canEject
+            ? ' Eject it from the file manager before taking it out.'
+            : ''}
         </p>
         {offer.state === 'offered' && (
           <label className="device-always">
@@ -82,6 +85,14 @@ function DeviceBanner({ offer }: { offer: DeviceOffer }) {
             Not now
           </button>
         </>
+      )}
+      {offer.state !== 'importing' && offer.canEject && (
+        <button
+          disabled={action.busy}
+          onClick={() => void action.run('devices.eject', { id: offer.id })}
+        >
+          Eject
+        </button>
       )}
       {offer.state === 'failed' && (
         <button

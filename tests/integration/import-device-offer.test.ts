@@ -55,7 +55,12 @@ describe('a card inserted while the daemon runs', () => {
       createWatcher: null,
       settleMs: 100,
       devices: {
-        source: createLinuxVolumeSource({ clock: systemClock, roots: [media], pollMs: 50 }),
+        source: createLinuxVolumeSource({
+          clock: systemClock,
+          roots: [media],
+          pollMs: 50,
+          udisksctl: null, // as on a machine without udisks2 (this one, and CI)
+        }),
         defaultInto: into,
       },
     });
@@ -139,5 +144,16 @@ describe('a card inserted while the daemon runs', () => {
       safeToErase: true,
     });
     assert.ok(files(into).includes(join('2006/2006-10-22/IMG_0003.JPG')));
+  });
+
+  it('Eject on a computer without udisksctl says plainly that it cannot, and the card stays offered', async (t) => {
+    if (skip !== null) return t.skip(skip);
+    const done = await offer('done');
+    assert.equal(done.canEject, false);
+    await assert.rejects(engine!.api['devices.eject']({ id: done.id }), (err: unknown) => {
+      const e = err as { code?: string; message?: string };
+      return e.code === 'not_supported' && /cannot eject EOS_DIGITAL/.test(e.message ?? '');
+    });
+    assert.ok((await engine!.api['devices.list']({})).some((o) => o.id === done.id));
   });
 });

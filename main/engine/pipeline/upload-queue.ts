@@ -670,6 +670,8 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       case 'not_found':
       case 'setting_locked':
       case 'metadata_unreadable':
+      case 'not_supported':
+      case 'eject_failed':
       case 'internal':
         retryLater(file, code, err.message);
         return;

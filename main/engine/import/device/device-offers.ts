@@ -59,7 +59,7 @@ export interface DeviceOffersOptions {
 
 export type DeviceCommands = Pick<
   KeepsakeApi,
-  'devices.list' | 'devices.import' | 'devices.dismiss'
+  'devices.list' | 'devices.import' | 'devices.dismiss' | 'devices.eject'
 >;
 
 export interface DeviceOffers {
@@ -71,6 +71,7 @@ export interface DeviceOffers {
 
 interface Live {
   offer: DeviceOffer;
+  volume: MountedVolume;
   files: CardFile[];
   abort: AbortController | null;
   done: Promise<void> | null;
@@ -110,6 +111,7 @@ export function createDeviceOffers(options: DeviceOffersOptions): DeviceOffers {
     const known = seen(volume.id);
     const fresh = scan.files.filter((f) => !known.has(line(f)));
     return {
+      volume,
       files: scan.files,
       abort: null,
       done: null,
@@ -121,6 +123,7 @@ export function createDeviceOffers(options: DeviceOffersOptions): DeviceOffers {
         newBytes: fresh.reduce((n, f) => n + f.size, 0),
         totalFiles: scan.files.length,
         alwaysImport: alwaysIds().includes(volume.id),
+        canEject: options.source.canEject,
         state: 'offered',
         into: into(),
         result: null,
@@ -315,6 +318,25 @@ export function createDeviceOffers(options: DeviceOffersOptions): DeviceOffers {
       changed();
       return Promise.resolve({ ok: true as const });
     },
+    'devices.eject': async ({ id }) => {
+      const l = live.get(id);
+      if (!l) throw new KeepsakeError('not_found', `No card ${id} is inserted.`);
+      if (l.offer.state === 'importing') {
+        throw new KeepsakeError(
+          'eject_failed',
+          `${l.offer.label} is being imported: wait until it is done, then eject it.`,
+        );
+      }
+      await options.source.eject(l.volume);
+      options.activity({
+        level: 'info',
+        message: `${l.offer.label} was ejected: it can be taken out.`,
+        path: l.offer.mountPoint,
+        code: null,
+      });
+      refreshSoon();
+      return { ok: true as const };
+    },
   };
 
   return {
@@ -339,5 +361,7 @@ export const noDeviceCommands: DeviceCommands = {
   'devices.import': ({ id }) =>
     Promise.reject(new KeepsakeError('not_found', `No card ${id} is inserted.`)),
   'devices.dismiss': ({ id }) =>
+    Promise.reject(new KeepsakeError('not_found', `No card ${id} is inserted.`)),
+  'devices.eject': ({ id }) =>
     Promise.reject(new KeepsakeError('not_found', `No card ${id} is inserted.`)),
 };

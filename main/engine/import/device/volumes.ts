@@ -3,8 +3,12 @@
 // lists. Invariant: only mounts strictly under the watched roots are listed (the roots
 // themselves never), and a volume is named by what survives a re-insertion: its file system
 // UUID, else its label, else its mount point's name. See [Note: Noticing a card].
+import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { readdir, readFile, realpath } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import { KeepsakeError } from '../../errors.js';
 import type { Clock } from '../../ports.js';
 
 export interface MountedVolume {
@@ -18,11 +22,18 @@ export interface MountedVolume {
   source: string;
 }
 
-/** The port: mounted volumes now, and a hint when that may have changed. */
+/** The port: mounted volumes now, a hint when that may have changed, and ejecting one. */
 export interface VolumeSource {
   list(): Promise<MountedVolume[]>;
   /** Calls onHint when the mounts may have changed; returns the function that stops it. */
   watch(onHint: () => void): () => void;
+  /** Whether eject() can work on this computer (Linux: udisksctl is installed). */
+  readonly canEject: boolean;
+  /**
+   * Unmounts the volume and powers its device off where it can. Throws KeepsakeError
+   * 'not_supported' (no way to eject here) or 'eject_failed' (e.g. still in use).
+   */
+  eject(volume: MountedVolume): Promise<void>;
 }
 
 // [Note: Noticing a card]
@@ -117,6 +128,52 @@ export interface LinuxVolumeSourceOptions {
   /** udev's link folders (default /dev/disk/by-uuid, /dev/disk/by-label). */
   byUuidDir?: string;
   byLabelDir?: string;
+  /** Where udisksctl is (default: found on PATH; null: none). */
+  udisksctl?: string | null;
+}
+
+/** An executable `name` on PATH, or null. */
+function onPath(name: string, path = process.env.PATH ?? ''): string | null {
+  for (const dir of path.split(delimiter)) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+const run = promisify(execFile);
+
+/**
+ * Ejects through udisks2, as the file manager's Eject does: unmount (refused while a program
+ * still has a file open there), then power the drive off (a card reader that cannot be powered
+ * off is left on: the card may be taken out all the same once unmounted).
+ */
+async function ejectWithUdisks(udisksctl: string, volume: MountedVolume): Promise<void> {
+  try {
+    await run(udisksctl, ['unmount', '--block-device', volume.source, '--no-user-interaction']);
+  } catch (err) {
+    const raw = (err as { stderr?: unknown }).stderr;
+    const stderr = (
+      typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString() : ''
+    ).trim();
+    throw new KeepsakeError(
+      'eject_failed',
+      `${volume.label} could not be ejected${stderr ? `: ${stderr.split('\n')[0]}` : ''} (close any program using it and try again)`,
+      true,
+      { cause: err },
+    );
+  }
+  await run(udisksctl, [
+    'power-off',
+    '--block-device',
+    volume.source,
+    '--no-user-interaction',
+  ]).catch(() => {});
 }
 
 export const defaultLinuxRoots = ['/media', '/run/media'] as const;
@@ -125,7 +182,18 @@ export function createLinuxVolumeSource(options: LinuxVolumeSourceOptions): Volu
   const roots = options.roots ?? defaultLinuxRoots;
   const mountinfoPath = options.mountinfoPath ?? '/proc/self/mountinfo';
   const pollMs = options.pollMs ?? 2000;
+  const udisksctl = options.udisksctl === undefined ? onPath('udisksctl') : options.udisksctl;
   return {
+    canEject: udisksctl !== null,
+    async eject(volume) {
+      if (udisksctl === null) {
+        throw new KeepsakeError(
+          'not_supported',
+          `Keepsake cannot eject ${volume.label} on this computer (udisksctl, from udisks2, is not installed): eject it from the file manager, or unmount ${volume.mountPoint}`,
+        );
+      }
+      await ejectWithUdisks(udisksctl, volume);
+    },
     async list() {
       const mounts = parseMountinfo(await readFile(mountinfoPath, 'utf8')).filter((m) =>
         underRoots(m.mountPoint, roots),
