@@ -147,6 +147,11 @@ describe('keepsake import device', () => {
     ]);
     // the photo without a date inside is filed by its file time, and the report says so
     assert.deepEqual(report.datedByFileTime, ['DCIM/101CANON/IMG_0003.JPG']);
+    // and its copy keeps the card's modification time, so the vault dates it the same way
+    assert.equal(
+      Math.trunc(statSync(join(into, '2020/2020-05-06/IMG_0003.JPG')).mtimeMs),
+      Math.trunc(statSync(join(card, 'DCIM/101CANON/IMG_0003.JPG')).mtimeMs),
+    );
     assert.deepEqual(report.otherFiles, ['DCIM/100CANON/IMG_0001.THM']);
     // every copy is byte-identical to the card, and the vault holds every one
     for (const c of report.copies) {

@@ -16,6 +16,7 @@
 // vault, per volume id, in the settings table ('deviceImport.seen.<id>'). A first insertion
 // offers everything; the import itself still asks the vault by hash and copies only what it
 // lacks, so a generous count costs a hash pass, never a second copy.
+import { mkdir } from 'node:fs/promises';
 import type { ActivityEvent, DeviceOffer, KeepsakeApi } from '../../../../common/contract.js';
 import { KeepsakeError, serializeError } from '../../errors.js';
 import type { FileHasher } from '../../hash/types.js';
@@ -202,6 +203,9 @@ export function createDeviceOffers(options: DeviceOffersOptions): DeviceOffers {
     changed();
     l.done = (async () => {
       try {
+        // The destination is watched before anything is copied: a folder that overlaps a
+        // watched one is refused here, not after the copies were made.
+        const folderId = await watchedFolderFor(l.offer.into);
         const report = await importDevice(
           {
             hasher: options.hasher,
@@ -212,7 +216,7 @@ export function createDeviceOffers(options: DeviceOffersOptions): DeviceOffers {
               l.offer.message = `Backing up ${copies.length} photos and videos from ${l.offer.label}`;
               changed();
               await backUp(
-                l.offer.into,
+                folderId,
                 copies.map((c) => c.sha256),
                 vault,
                 backupSignal ?? signal,
@@ -259,18 +263,24 @@ export function createDeviceOffers(options: DeviceOffersOptions): DeviceOffers {
     })();
   }
 
-  /** DIR watched (itself or a folder holding it), then wait for the vault to hold the copies. */
+  /** The watched folder holding DIR (DIR itself, made and added when none does). */
+  async function watchedFolderFor(dir: string): Promise<number> {
+    const holder = options.folders
+      .list()
+      .find((f) => f.path === dir || relativeTo(f.path, dir) !== null);
+    if (holder) return holder.id;
+    await mkdir(dir, { recursive: true });
+    return (await options.folders.add({ path: dir })).id;
+  }
+
+  /** Rescans the folder of the copies, then waits for the vault to hold them. */
   async function backUp(
-    dir: string,
+    folderId: number,
     hashes: string[],
     vault: VaultClient,
     signal: AbortSignal,
   ): Promise<void> {
-    let folder = options.folders
-      .list()
-      .find((f) => f.path === dir || relativeTo(f.path, dir) !== null);
-    folder ??= await options.folders.add({ path: dir });
-    await options.folders.rescan(folder.id);
+    await options.folders.rescan(folderId);
     for (;;) {
       const states = await vault.checkStates(hashes, signal);
       if (hashes.every((h) => states.present.has(h))) return;

@@ -1,7 +1,7 @@
 // Copies one file off a card into its dated folder so that a file under its final name is
 // always whole and proven: written under a temporary dot-name, fsync'ed, read back and
 // compared by SHA-256 with what the card holds, and only then given its final name.
-// Invariants: the card is only read; an existing file is never overwritten (another content
+// Invariants: the card is only read; the copy keeps the card's modification time; an existing file is never overwritten (another content
 // under the name moves this one to "NAME (1).EXT"; the same content means it is already
 // there); a copy that cannot be proven leaves no file behind under any name.
 // See [Note: Final names without overwriting].
@@ -154,6 +154,10 @@ async function copyToPartial(source: string, partial: string, signal?: AbortSign
           written += n2;
         }
       }
+      // The copy keeps the card's modification time (as `cp -p`): a photo without a date
+      // inside is dated by it, on the vault too, and the import time would be wrong there.
+      const st = await input.stat();
+      await output.utimes(st.atime, st.mtime);
       try {
         await output.sync();
       } catch (err) {
