@@ -3,6 +3,7 @@
 //   POST /api/invoke/<command>  JSON args -> JSON Envelope (errors as data, always HTTP 200)
 //   GET  /api/events            Server-Sent Events: `event: <contract event>` + JSON data
 //   GET  /?token=...            exchanges the token for the session cookie, then redirects
+//   GET  /metrics               Prometheus text (./metrics.ts), with the same token
 //   GET  /media/<sha256>/<thumbnail|preview|original>  an asset's pictures and bytes from
 //                               the vault (See [Note: Pictures travel as URLs] in
 //                               main/engine/library/media.ts)
@@ -22,8 +23,9 @@ import {
   parseMediaPath,
 } from '../../common/contract.js';
 import { dispatchCommand, invalidArgument } from '../../common/dispatch.js';
-import type { Engine } from '../engine/api.js';
+import type { Engine, KeepsakeEngine } from '../engine/api.js';
 import type { Logger } from '../engine/ports.js';
+import { DaemonMetrics } from './metrics.js';
 import {
   checkHostAndOrigin,
   parseCookies,
@@ -35,7 +37,8 @@ import {
 
 export interface WebUiOptions {
   /** `media` absent: /media/ answers 404 (a UI without pictures). */
-  engine: Pick<Engine, 'api' | 'on'> & Partial<Pick<Engine, 'media'>>;
+  engine: Pick<Engine, 'api' | 'on'> &
+    Partial<Pick<Engine, 'media'> & Pick<KeepsakeEngine, 'bytesUploaded'>>;
   /** Only loopback is ever served; anything else is refused. */
   host?: '127.0.0.1';
   /** 0 = an ephemeral port. */
@@ -133,6 +136,7 @@ export async function startWebUi(options: WebUiOptions): Promise<WebUi> {
   const rendererDir = resolve(options.rendererDir ?? defaultRendererDir());
   let port = options.port;
   const log = logger.child({ component: 'web-ui' });
+  const metrics = new DaemonMetrics();
 
   const isAuthenticated = (req: IncomingMessage): boolean => {
     const cookie = parseCookies(req.headers.cookie).get(sessionCookieName(port));
@@ -298,6 +302,19 @@ export async function startWebUi(options: WebUiOptions): Promise<WebUi> {
     if (url.pathname === '/api/events') {
       if (req.method !== 'GET') return send(res, 405, 'Use GET.');
       return handleEvents(req, res);
+    }
+    if (url.pathname === '/metrics' && !options.apiOnly) {
+      if (req.method !== 'GET') return send(res, 405, 'Use GET.');
+      const text = metrics.render(
+        await engine.api['status.get']({}),
+        engine.bytesUploaded?.() ?? null,
+      );
+      res.writeHead(200, {
+        ...webSecurityHeaders,
+        'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+        'Cache-Control': 'no-store',
+      });
+      return void res.end(text);
     }
     if (url.pathname.startsWith('/api/') || options.apiOnly) return send(res, 404, 'Not found.');
     if (url.pathname.startsWith('/media/')) {
