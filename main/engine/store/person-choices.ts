@@ -30,7 +30,13 @@ import type { Store } from './store.js';
 export const choicesFileName = 'choices.json';
 
 /** The settings-table keys a person sets; engine.* keys are caches, rebuilt on their own. */
-const personSettingKeys: readonly string[] = storedKeys;
+const personSettingKeys: readonly string[] = [
+  ...storedKeys,
+  // The cards ticked "always import" and the folder imports go to (import/device/
+  // device-offers.ts); its deviceImport.seen.* records are a cache.
+  'deviceImport.always',
+  'deviceImport.into',
+];
 
 const PersonChoices = z.object({
   version: z.literal(1),

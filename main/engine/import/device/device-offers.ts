@@ -31,6 +31,7 @@ import { parseDatePattern, DEFAULT_DATE_PATTERN } from './dated-folder.js';
 import { importDevice } from './device-import.js';
 import type { MountedVolume, VolumeSource } from './volumes.js';
 
+// Kept in choices.json too (store/person-choices.ts names them): they outlive a rebuilt database.
 const ALWAYS_KEY = 'deviceImport.always';
 const INTO_KEY = 'deviceImport.into';
 const seenKey = (id: string) => `deviceImport.seen.${id}`;

@@ -96,6 +96,26 @@ describe('choices outlive a rebuilt database', () => {
     assert.equal(got.settings.bandwidthLimit, '4M');
   });
 
+  it('keeps the cards ticked "always import" and the import folder, not the cache of what was seen', async () => {
+    const dataDir = join(dir, 'cards');
+    await chosen(dataDir);
+    const { lock, store } = await openDataDir(dataDir, systemClock, silentLogger);
+    try {
+      store.setSetting('deviceImport.always', ['uuid:3A1F-09BC']);
+      store.setSetting('deviceImport.into', '/home/alice/Pictures');
+      store.setSetting('deviceImport.seen.uuid:3A1F-09BC', ['DCIM/100CANON/IMG_0001.JPG\t1\t2']);
+      store.commit();
+    } finally {
+      store.close();
+      lock.release();
+    }
+    damageTable(databasePath(dataDir), 'folders');
+    const got = await reopened(dataDir);
+    assert.deepEqual(got.settings['deviceImport.always'], ['uuid:3A1F-09BC']);
+    assert.equal(got.settings['deviceImport.into'], '/home/alice/Pictures');
+    assert.equal(got.settings['deviceImport.seen.uuid:3A1F-09BC'], undefined);
+  });
+
   it('says they are lost when neither the copy nor the damaged database has them', async () => {
     const dataDir = join(dir, 'lost');
     await chosen(dataDir);
