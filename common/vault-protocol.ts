@@ -912,4 +912,3 @@ export const deviceJsonSchema = z.object({
   verdictReason: z.string(),
 });
 export type DeviceJson = z.infer<typeof deviceJsonSchema>;
-export const deviceListSchema = z.object({ devices: z.array(deviceJsonSchema) });

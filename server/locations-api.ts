@@ -96,11 +96,24 @@ function intParam(url: URL, name: string, max: number): number | undefined {
 export function createLocationsApi(deps: { index: VaultIndex; now: () => number }) {
   const { index } = deps;
 
+  /** A device token speaks only for the client device ids it registered places under. */
+  function refuseOthersDeviceId(deviceId: string, principal: Principal): void {
+    if (principal.kind !== 'device') return;
+    if (index.locations.claimedByOtherDevice(deviceId, principal.id)) {
+      throw new VaultHttpError(
+        403,
+        'forbidden',
+        'these places belong to another device: a device token registers only its own',
+      );
+    }
+  }
+
   async function register(req: IncomingMessage, res: ServerResponse, principal: Principal) {
     const body = parseBody(
       registerLocationsRequestSchema,
       parseJson(await readBody(req, MAX_LOCATIONS_BODY_BYTES)),
     );
+    refuseOthersDeviceId(body.deviceId, principal);
     const items: NewLocation[] = body.locations.map((l) => ({
       sha256: l.sha256,
       folder: l.folder,
@@ -120,11 +133,12 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
     sendJson(res, 200, { results } satisfies RegisterLocationsResponse);
   }
 
-  async function gone(req: IncomingMessage, res: ServerResponse) {
+  async function gone(req: IncomingMessage, res: ServerResponse, principal: Principal) {
     const body = parseBody(
       goneLocationsRequestSchema,
       parseJson(await readBody(req, MAX_LOCATIONS_BODY_BYTES)),
     );
+    refuseOthersDeviceId(body.deviceId, principal);
     const items = body.locations.map((l) => ({
       folder: l.folder,
       path: pathBytes(l),
@@ -206,7 +220,7 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
     }
     if (rest.length === 1 && rest[0] === 'gone') {
       if (method !== 'POST') methodNotAllowed('POST');
-      return gone(req, res);
+      return gone(req, res, principal);
     }
     throw new VaultHttpError(404, 'not_found', `no such API endpoint: ${url.pathname}`);
   }

@@ -107,6 +107,11 @@ export class LocationStore {
          VALUES (@sha256, @deviceId, @deviceName, @folder, @path, @size, @mtimeMs, @at, @at,
             @vaultDevice)`,
       ),
+      // Whether another device's token registered places under this client device id.
+      claimedByOther: db.prepare<[string, string], { one: number }>(
+        `SELECT 1 AS one FROM locations
+         WHERE device_id = ? AND vault_device IS NOT NULL AND vault_device <> ? LIMIT 1`,
+      ),
       // Bytes of every live place of a content beyond its first: what dedup saved.
       dedupSaved: db.prepare<[], { bytes: number; places: number }>(
         `SELECT COALESCE(SUM((n - 1) * size), 0) AS bytes, COALESCE(SUM(n), 0) AS places FROM (
@@ -232,6 +237,14 @@ export class LocationStore {
     }
     if (filter.at !== undefined) params.at = filter.at;
     return stmt.all(params).map(toLocation);
+  }
+
+  /**
+   * True when places under this client device id were registered with another device's
+   * token: a device token may not register or mark gone in another device's name.
+   */
+  claimedByOtherDevice(deviceId: string, vaultDevice: string): boolean {
+    return this.stmts.claimedByOther.get(deviceId, vaultDevice) !== undefined;
   }
 
   /** Bytes dedup saves across the live locations, and how many live locations there are. */

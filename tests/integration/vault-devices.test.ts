@@ -101,6 +101,30 @@ describe('vault: every device has its own token', () => {
     assert.equal((await vaultFetch(vault, '/api/v1/usage')).status, 200);
   });
 
+  it("a device token cannot register or mark gone places in another device's name (403)", async () => {
+    const intruder = await addDevice(vault, 'intruder');
+    const data = Buffer.from('laptop photo bytes'); // held since the first test
+    const body = (path: string) =>
+      JSON.stringify({
+        deviceId: 'client-laptop',
+        deviceName: 'Laptop',
+        locations: [{ sha256: sha256Hex(data), folder: 'Pictures', path, size: data.length }],
+      });
+    const post = (path: string, json: string) =>
+      vaultFetch(as(vault, intruder.token), path, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: json,
+      });
+    assert.equal((await post('/api/v1/locations', body('a.jpg'))).status, 403);
+    assert.equal((await post('/api/v1/locations/gone', body('a.jpg'))).status, 403);
+    const laptop = (await listDevices(vault)).find((d) => d.name === 'laptop');
+    assert.equal(laptop?.filesSafe, 1, "the laptop's place is untouched");
+    // Under its own client id it registers as it likes.
+    const own = await post('/api/v1/locations', body('a.jpg').replace('client-laptop', 'client-x'));
+    assert.equal(own.status, 200, await own.text());
+  });
+
   it('a device token cannot administer devices or read metrics', async () => {
     const phone = await addDevice(vault, 'phone');
     const forbidden = await vaultFetch(as(vault, phone.token), '/api/v1/devices');
