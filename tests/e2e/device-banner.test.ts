@@ -37,6 +37,8 @@ describe('the Import banner for an inserted card', { skip: skip ?? false }, () =
   let page: Page;
   let card: MountedCard | null = null;
   let into: string;
+  /** Why no card could be mounted here (the test is then skipped with it). */
+  let cannotMount: string | null = null;
 
   before(async () => {
     temp = await makeTempDir('keepsake-e2e-card-');
@@ -87,8 +89,8 @@ describe('the Import banner for an inserted card', { skip: skip ?? false }, () =
     await page.goto(printed[1] ?? '');
     await page.waitForSelector('main[data-page="overview"]');
     const mounted = bindMountReadOnly(content, join(media, 'alice/EOS_DIGITAL'));
-    if (!('skip' in mounted)) card = mounted;
-    else throw new Error(mounted.skip);
+    if ('skip' in mounted) cannotMount = mounted.skip;
+    else card = mounted;
   });
 
   after(async () => {
@@ -103,7 +105,8 @@ describe('the Import banner for an inserted card', { skip: skip ?? false }, () =
     await temp?.cleanup();
   });
 
-  it('offers the card with its new photos and imports it only when Import is pressed', async () => {
+  it('offers the card with its new photos and imports it only when Import is pressed', async (t) => {
+    if (cannotMount !== null) return t.skip(cannotMount);
     const banner = page.locator('[data-testid="device-banner"]');
     await page.waitForSelector('[data-testid="device-banner"][data-state="offered"]', {
       timeout: 60_000,
