@@ -46,7 +46,9 @@ export interface ApiDeps {
   health: AssetHealth;
   metrics: VaultMetrics;
   /** POST /api/v1/batch (batch-api.ts) */
-  batch: { handle(req: IncomingMessage, res: ServerResponse): Promise<void> };
+  batch: {
+    handle(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void>;
+  };
   /** thumbnails and previews (previews-api.ts) */
   previews: ReturnType<typeof createPreviewsApi>;
 }
@@ -331,7 +333,7 @@ export function createApi(deps: ApiDeps) {
     }
     if (p0 === 'batch' && parts.length === 1) {
       if (method !== 'POST') methodNotAllowed('POST');
-      return deps.batch.handle(req, res);
+      return deps.batch.handle(req, res, principal);
     }
     if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1), principal);
     if (p0 === 'albums') return albums.handle(req, res, url, parts.slice(1));

@@ -56,6 +56,7 @@ import {
   MAX_BATCH_FILES,
 } from '../common/vault-protocol.js';
 import type { BlobStore } from './blob-store.js';
+import type { Principal } from './devices.js';
 import { FramingError, readFrames } from './batch-frames.js';
 import type { DiskSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
@@ -202,7 +203,11 @@ export function createBatchApi(deps: BatchApiDeps) {
     return `this file needs ${size} bytes and the vault has ${Math.max(0, deps.quotaBytes - used)} of its ${deps.quotaBytes}-byte quota left`;
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    principal: Principal,
+  ): Promise<void> {
     const count = parseCount(req);
     const batchId = randomBytes(8).toString('hex');
     const results: BatchItemResult[] = [];
@@ -414,7 +419,8 @@ export function createBatchApi(deps: BatchApiDeps) {
         ),
       );
       temps.length = 0; // all became blobs
-      const isNew = index.commitBatch(accepted.map((a) => a.asset));
+      const uploadedBy = principal.kind === 'device' ? principal.id : null;
+      const isNew = index.commitBatch(accepted.map((a) => ({ ...a.asset, uploadedBy })));
       accepted.forEach((a, i) => {
         metrics.uploadsFinished += 1;
         // Known content whose bytes were written replaced a damaged or missing blob: a

@@ -430,6 +430,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       relpath: declared.relpath,
       mtimeMs: declared.mtimeMs,
       at: deps.now(),
+      uploadedBy: record?.owner ?? null,
     });
     await store.forgetPartial(upload.id);
     metrics.uploadsFinished += 1;

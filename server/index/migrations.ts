@@ -226,4 +226,13 @@ ALTER TABLE locations ADD COLUMN vault_device TEXT; -- devices.id; NULL = the ad
 CREATE INDEX locations_vault_device ON locations (vault_device) WHERE gone_at IS NULL;
 `,
   },
+  {
+    version: 10,
+    name: '0010_asset_uploader',
+    sql: `
+-- Which device's token first brought each content (issue 13: everything a device uploads
+-- carries its device). A later upload of the same content (dedup) does not change it.
+ALTER TABLE assets ADD COLUMN uploaded_by TEXT; -- devices.id; NULL = the admin token, or before devices
+`,
+  },
 ];

@@ -41,6 +41,8 @@ export interface NewAsset {
   relpath: string | null;
   mtimeMs: number | null;
   at: number;
+  /** devices.id of the token that uploaded it; absent or null = the admin token */
+  uploadedBy?: string | null;
 }
 
 export interface UploadRecord {
@@ -124,6 +126,11 @@ function toUpload(row: UploadRow): UploadRecord {
   };
 }
 
+/** An asset's insert parameters: who uploaded it is null unless a device token did. */
+function assetParams(a: NewAsset): NewAsset & { uploadedBy: string | null } {
+  return { ...a, uploadedBy: a.uploadedBy ?? null };
+}
+
 /** Applies pending migrations in one transaction; refuses a database from a newer vault. */
 export function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
@@ -194,8 +201,9 @@ export class VaultIndex {
         'SELECT 1 AS one FROM assets WHERE size = ? LIMIT 1',
       ),
       insertAsset: db.prepare(
-        `INSERT INTO assets (sha256, size, mime, kind, filename, relpath, mtime_ms, first_uploaded_at)
-         VALUES (@sha256, @size, @mime, @kind, @filename, @relpath, @mtimeMs, @at)
+        `INSERT INTO assets
+           (sha256, size, mime, kind, filename, relpath, mtime_ms, first_uploaded_at, uploaded_by)
+         VALUES (@sha256, @size, @mime, @kind, @filename, @relpath, @mtimeMs, @at, @uploadedBy)
          ON CONFLICT (sha256) DO NOTHING`,
       ),
       addDedup: db.prepare(
@@ -355,7 +363,7 @@ export class VaultIndex {
   commitVerifiedUpload(uploadId: string, asset: NewAsset): boolean {
     const isNew = this.durably(() =>
       this.db.transaction(() => {
-        const inserted = this.stmts.insertAsset.run(asset).changes === 1;
+        const inserted = this.stmts.insertAsset.run(assetParams(asset)).changes === 1;
         if (!inserted) this.stmts.addDedup.run(asset.size);
         this.stmts.finishUpload.run(asset.at, uploadId);
         return inserted;
@@ -376,7 +384,7 @@ export class VaultIndex {
     const isNew = this.durably(() =>
       this.db.transaction(() =>
         assets.map((asset) => {
-          const inserted = this.stmts.insertAsset.run(asset).changes === 1;
+          const inserted = this.stmts.insertAsset.run(assetParams(asset)).changes === 1;
           if (!inserted) this.stmts.addDedup.run(asset.size);
           return inserted;
         }),

@@ -3,9 +3,12 @@
 // devices never touch each other's partial uploads, enrolment codes work once and expire,
 // and heartbeats become health verdicts (silence measured on a clock the test moves).
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import type { DeviceCreated, DeviceJson, Heartbeat } from '../../common/vault-protocol.js';
 import {
+  postBatch,
   sha256Hex,
   startTestVault,
   tusCreate,
@@ -123,6 +126,34 @@ describe('vault: every device has its own token', () => {
     // Under its own client id it registers as it likes.
     const own = await post('/api/v1/locations', body('a.jpg').replace('client-laptop', 'client-x'));
     assert.equal(own.status, 200, await own.text());
+  });
+
+  it('content a device uploads, by tus or in a batch, records that device as its uploader', async () => {
+    const camera = await addDevice(vault, 'camera-pc');
+    const big = Buffer.from('a tus upload from the camera pc');
+    const small = Buffer.from('a batch upload from the camera pc');
+    const up = await uploadBuffer(as(vault, camera.token), big, { filename: 'big.jpg' });
+    assert.equal(up.res.status, 201, up.text);
+    const batch = await postBatch(as(vault, camera.token), [{ data: small, filename: 's.jpg' }]);
+    assert.equal(batch.status, 200, JSON.stringify(batch.json));
+    const adminUp = await uploadBuffer(vault, Buffer.from('the admin token uploads this'), {
+      filename: 'admin.jpg',
+    });
+    assert.equal(adminUp.res.status, 201, adminUp.text);
+    const db = new Database(join(vault.dataDir, 'vault.db'), { readonly: true });
+    try {
+      const by = (sha256: string) =>
+        db
+          .prepare<[string], { uploaded_by: string | null }>(
+            'SELECT uploaded_by FROM assets WHERE sha256 = ?',
+          )
+          .get(sha256)?.uploaded_by;
+      assert.equal(by(sha256Hex(big)), camera.id);
+      assert.equal(by(sha256Hex(small)), camera.id);
+      assert.equal(by(adminUp.sha256), null);
+    } finally {
+      db.close();
+    }
   });
 
   it('a device token cannot administer devices or read metrics', async () => {
