@@ -107,6 +107,13 @@ export const EngineStatus = z.object({
   placesNotRecorded: z.number().int().nonnegative(),
   current: z.array(UploadProgress),
   lastErrors: z.array(ActivityEvent),
+  /**
+   * The battery and network signals pause-on-battery / pause-on-metered act on; null: this
+   * computer cannot tell (the setting cannot act here, and Settings says so).
+   */
+  power: z
+    .object({ onBattery: z.boolean().nullable(), metered: z.boolean().nullable() })
+    .optional(),
   vault: z.object({
     url: z.string(),
     reachable: z.boolean(),

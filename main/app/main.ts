@@ -240,7 +240,12 @@ async function start(logger: Logger): Promise<void> {
   });
 
   const feedPower = () =>
-    engine?.setPowerState({ onBattery: powerMonitor.isOnBatteryPower(), metered: false });
+    // Electron exposes no network cost: metered stays unknown (Settings says so).
+    engine?.setPowerState({
+      onBattery: powerMonitor.isOnBatteryPower(),
+      metered: false,
+      meteredKnown: false,
+    });
   powerMonitor.on('on-battery', feedPower);
   powerMonitor.on('on-ac', feedPower);
   feedPower();

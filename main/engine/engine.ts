@@ -246,7 +246,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     clock,
   );
   function status() {
-    return engineStatus({
+    const st = engineStatus({
       summary: store.summary(),
       current: pipeline.current(),
       throughput: pipeline.throughput(),
@@ -268,6 +268,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
         sameDiskAs: vaultPlace.sameDiskAs(store.listFolders().map((f) => f.path)),
       },
     });
+    return { ...st, power: pause.power() };
   }
   // ---- proof and healing (verify/) ----
   const healer = createHealer({

@@ -33,6 +33,10 @@ export interface Logger {
 export interface PowerState {
   onBattery: boolean;
   metered: boolean;
+  /** false: this computer cannot tell (onBattery is then false); the setting cannot act. */
+  batteryKnown?: boolean;
+  /** false: this computer cannot tell (metered is then false); the setting cannot act. */
+  meteredKnown?: boolean;
 }
 
 export const systemClock: Clock = {

@@ -3,6 +3,7 @@
 // confirmed offsets).
 import type { Command } from 'commander';
 import { startHost, type Host } from '../../host/host.js';
+import { watchLinuxPower, type PowerSignals } from '../../engine/power/linux-power.js';
 import { enrolIfAsked, rememberEnrolment } from '../enrol.js';
 import {
   cliLogger,
@@ -27,6 +28,47 @@ function parseUiPort(value: string): number {
     throw new UsageError(`--ui-port: "${value}" is not a port (0-65535)`);
   }
   return port;
+}
+
+/**
+ * The battery and metered signals pause-on-battery / pause-on-metered act on: read on Linux
+ * (engine/power/linux-power.ts); elsewhere the headless daemon cannot tell. A setting that is on
+ * while its signal is unknown is said once on stderr (and status.power shows null).
+ */
+function followPowerSignals(daemon: Host): { stop(): void } {
+  let warned = false;
+  const feed = (s: PowerSignals) => {
+    daemon.engine.setPowerState({
+      onBattery: s.onBattery ?? false,
+      metered: s.metered ?? false,
+      batteryKnown: s.onBattery !== null,
+      meteredKnown: s.metered !== null,
+    });
+    if (warned) return;
+    warned = true;
+    void daemon.engine.api['settings.get']({}).then((settings) => {
+      if (settings.pauseOnBattery.value && s.onBattery === null) {
+        process.stderr.write(
+          'keepsake daemon: pause on battery is on, but whether this computer runs on battery is unknown here (no /sys/class/power_supply): it cannot pause for it\n',
+        );
+      }
+      if (settings.pauseOnMetered.value && s.metered === null) {
+        process.stderr.write(
+          'keepsake daemon: pause on metered networks is on, but whether the network is metered is unknown here (no NetworkManager / nmcli): it cannot pause for it\n',
+        );
+      }
+    });
+  };
+  if (process.platform === 'linux') {
+    return watchLinuxPower({
+      ...(process.env.KEEPSAKE_POWER_SUPPLY_ROOT
+        ? { powerSupplyRoot: process.env.KEEPSAKE_POWER_SUPPLY_ROOT }
+        : {}),
+      onSignals: feed,
+    });
+  }
+  feed({ onBattery: null, metered: null });
+  return { stop() {} };
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -103,6 +145,7 @@ export function registerDaemonCommand(program: Command): void {
         await rememberEnrolment(daemon.engine, enrolled);
         process.stdout.write(`keepsake daemon: enrolled with the vault at ${enrolled.url}\n`);
       }
+      const power = followPowerSignals(daemon);
       const folders = await daemon.engine.api['folders.list']({});
       process.stdout.write(
         `keepsake daemon ready: ${folders.length} folder(s), ${daemon.embeddedDir !== null ? `the embedded vault in ${daemon.embeddedDir} (${daemon.vaultUrl}, on this computer)` : `vault ${daemon.vaultUrl}`}, data ${daemon.dataDir}\n`,
@@ -113,6 +156,7 @@ export function registerDaemonCommand(program: Command): void {
           wake = resolveStop;
         });
       }
+      power.stop();
       await daemon.close();
       process.stdout.write('keepsake daemon stopped\n');
       process.exitCode = 0;

@@ -38,6 +38,8 @@ export interface Pause {
   /** The cause of a block went away by itself (the engine found room again). */
   unblock(reason: BlockReason): void;
   setPower(state: PowerState): void;
+  /** The signals as last fed in (null: unknown on this computer). */
+  power(): { onBattery: boolean | null; metered: boolean | null };
   /** Settings changed: the answer may have too. */
   recheck(): void;
   close(): void;
@@ -48,7 +50,13 @@ export function createPause(options: PauseOptions): Pause {
   let userPause: { until: number | null } | null = null;
   let userPauseTimer: TimerHandle | null = null;
   let blockedBy: { reason: BlockReason; message: string } | null = null;
-  let power: PowerState = options.power ?? { onBattery: false, metered: false };
+  // Until someone feeds the signals in, they are unknown (and the settings cannot act).
+  let power: PowerState = options.power ?? {
+    onBattery: false,
+    metered: false,
+    batteryKnown: false,
+    meteredKnown: false,
+  };
 
   function clearUserTimer(): void {
     if (userPauseTimer !== null) clock.clearTimeout(userPauseTimer);
@@ -102,6 +110,10 @@ export function createPause(options: PauseOptions): Pause {
       power = { ...state };
       options.onChange();
     },
+    power: () => ({
+      onBattery: power.batteryKnown === false ? null : power.onBattery,
+      metered: power.meteredKnown === false ? null : power.metered,
+    }),
     recheck: () => options.onChange(),
     close: clearUserTimer,
   };

@@ -84,7 +84,20 @@ function SettingsForm({
 }) {
   const action = useAction();
   const [token, setToken] = useState('');
-  const vault = useSharedStatus().data?.vault;
+  const sharedStatus = useSharedStatus().data;
+  const vault = sharedStatus?.vault;
+  // A signal this computer cannot read: the setting cannot act, and says so.
+  const unknownSignal = {
+    pauseOnBattery:
+      sharedStatus?.power?.onBattery === null
+        ? 'This computer cannot tell whether it runs on battery: this setting cannot act here.'
+        : undefined,
+    pauseOnMetered:
+      sharedStatus?.power?.metered === null
+        ? 'This computer cannot tell whether the network is metered (unknown): this setting cannot act here.'
+        : undefined,
+    startAtLogin: undefined,
+  };
   // The embedded vault listens on a new loopback port each start: name it by its directory.
   const embedded = vault?.embedded === true && settings.vaultUrl.value === null;
   const save = (update: SettingUpdate) =>
@@ -220,7 +233,13 @@ function SettingsForm({
               ['startAtLogin', 'Start Keepsake when I log in'],
             ] as const
           ).map(([key, label]) => (
-            <Field key={key} id={key} label={label} entry={settings[key]}>
+            <Field
+              key={key}
+              id={key}
+              label={label}
+              entry={settings[key]}
+              {...(unknownSignal[key] ? { help: unknownSignal[key] } : {})}
+            >
               <input
                 id={`setting-${key}`}
                 type="checkbox"
