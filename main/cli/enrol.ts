@@ -11,7 +11,11 @@ import {
   ENROLMENT_USED_CODE,
   hasControlCharacter,
 } from '../../common/vault-protocol.js';
+import { existsSync } from 'node:fs';
+import type { Policy } from '../../common/policy.js';
 import type { KeepsakeEngine } from '../engine/api.js';
+import { storedVaultUrl } from '../engine/runtime/snapshot.js';
+import { createSecretStore } from '../engine/secret-store.js';
 import { KeepsakeError } from '../engine/errors.js';
 import { UsageError, type ParsedEngineCliOptions } from './engine-setup.js';
 
@@ -91,4 +95,48 @@ export async function rememberEnrolment(
 ): Promise<void> {
   await engine.api['settings.set']({ key: 'vaultUrl', value: enrolled.url });
   await engine.api['settings.set']({ key: 'vaultToken', value: enrolled.token });
+}
+
+/**
+ * The organisation's enrolment code (policy `enrollmentCode` with `vaultUrl`), used like
+ * `--enroll CODE --to URL` when nothing on the command line names a vault and this data
+ * directory has none yet (no vault address remembered, or no token kept). Sets parsed.enrol.
+ */
+async function enrolFromPolicy(parsed: ParsedEngineCliOptions, policy: Policy): Promise<boolean> {
+  const { vaultUrl, enrollmentCode } = policy.values;
+  if (parsed.enrol !== null || parsed.vault !== null) return false;
+  if (vaultUrl === undefined || enrollmentCode === undefined) return false;
+  if (
+    existsSync(parsed.dataDir) &&
+    storedVaultUrl(parsed.dataDir) !== null &&
+    (await createSecretStore(parsed.dataDir).read()) !== null
+  ) {
+    return false;
+  }
+  parsed.enrol = { url: vaultUrl.replace(/\/+$/, ''), code: enrollmentCode };
+  return true;
+}
+
+/**
+ * `--enroll` when given; else the policy's enrolment code when this computer has no vault yet.
+ * A policy code the vault refuses (used, expired) is said on stderr and the run goes on as if
+ * there were none; a refused `--enroll` stops it (exit 2).
+ */
+export async function enrolAsToldOrByPolicy(
+  command: string,
+  parsed: ParsedEngineCliOptions,
+  policy: Policy,
+  signal?: AbortSignal,
+): Promise<{ url: string; token: string } | null> {
+  const byPolicy = await enrolFromPolicy(parsed, policy);
+  try {
+    return await enrolIfAsked(parsed, signal);
+  } catch (err) {
+    if (!byPolicy || !(err instanceof UsageError)) throw err;
+    process.stderr.write(
+      `keepsake ${command}: the enrolment code in the policy was refused (${err.message.replace(/^--enroll: /, '')}); going on without it\n`,
+    );
+    parsed.enrol = null;
+    return null;
+  }
 }

@@ -14,7 +14,7 @@ import { displayJson } from '../../engine/raw-path.js';
 import { deviceOf } from '../../engine/runtime/vault-place.js';
 import { isDeviceRevoked } from '../../engine/vault/response-table.js';
 import { openHost, type Host } from '../../host/host.js';
-import { enrolIfAsked, rememberEnrolment } from '../enrol.js';
+import { enrolAsToldOrByPolicy, rememberEnrolment } from '../enrol.js';
 import {
   cliLogger,
   cliPolicy,
@@ -230,7 +230,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       if (!isDir) throw new UsageError(`not a folder: ${f}`);
     }
     const policy = await cliPolicy('backup', opts);
-    const enrolled = await enrolIfAsked(parsed, abort.signal);
+    const enrolled = await enrolAsToldOrByPolicy('backup', parsed, policy.current, abort.signal);
     cli = await openHost({
       policy,
       dataDir: parsed.dataDir,

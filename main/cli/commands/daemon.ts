@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { startHost, type Host } from '../../host/host.js';
 import { watchLinuxPower, type PowerSignals } from '../../engine/power/linux-power.js';
-import { enrolIfAsked, rememberEnrolment } from '../enrol.js';
+import { enrolAsToldOrByPolicy, enrolIfAsked, rememberEnrolment } from '../enrol.js';
 import {
   cliLogger,
   cliPolicy,
@@ -115,7 +115,7 @@ export function registerDaemonCommand(program: Command): void {
         const uiPort = opts.uiPort === undefined ? null : parseUiPort(opts.uiPort);
         const parsed = parseEngineCliOptions(opts);
         const policy = await cliPolicy('daemon', opts);
-        enrolled = await enrolIfAsked(parsed);
+        enrolled = await enrolAsToldOrByPolicy('daemon', parsed, policy.current);
         daemon = await startHost({
           policy,
           dataDir: parsed.dataDir,
