@@ -191,11 +191,12 @@ describe(
       const all = [...hashes.values()];
       // Backed up, metadata sent, and the previews made (or reasoned out) on the vault.
       await until('everything backed up with its metadata and previews', async () => {
-        const page1 = (await (await vaultFetch(vault, '/api/v1/library?limit=100')).json()) as {
-          items: { sha256: string; problems: string[] }[];
+        // Every content, grouped or not (the upload-order listing), with its metadata.
+        const held = (await (await vaultFetch(vault, '/api/v1/assets?limit=100')).json()) as {
+          assets: { sha256: string; metadata: unknown }[];
         };
-        if (page1.items.length < all.length) return undefined;
-        if (page1.items.some((i) => i.problems.includes('no_metadata'))) return undefined;
+        if (held.assets.length < all.length) return undefined;
+        if (held.assets.some((a) => a.metadata === null)) return undefined;
         for (const sha of all) {
           const s = (await (await vaultFetch(vault, `/api/v1/assets/${sha}/previews`)).json()) as {
             state: string;
@@ -204,7 +205,8 @@ describe(
         }
         return true;
       });
-      // The Live Photo's still and video as one asset: what the engine declares (issue 11 §1).
+      // The Live Photo's still and video as one asset: what the engine declares (issue 11 §1);
+      // declared here too, so this test stands whether the engine has declared it yet or not.
       const declared = await vaultFetch(vault, '/api/v1/groups', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
@@ -300,6 +302,25 @@ describe(
       await page.setViewportSize({ width: 1280, height: 860 });
       await shoot('filled');
       assert.deepEqual(pageProblems, []);
+    });
+
+    it("shows each backed-up file's thumbnail in the Queue once the vault made it", async () => {
+      await page.goto(`${origin}/?visit=queue#/queue`);
+      const row = page.locator(`[data-testid="file-row"][data-path$="DSCN0010.jpg"]`);
+      await row.waitFor({ timeout: 60_000 });
+      await page.waitForFunction(
+        () => {
+          const img = (
+            globalThis as unknown as { document: BrowserDocument }
+          ).document.querySelectorAll(
+            '[data-path$="DSCN0010.jpg"] img[data-testid="queue-thumb"]',
+          )[0];
+          return img !== undefined && img.complete && img.naturalWidth > 0;
+        },
+        undefined,
+        { timeout: 60_000 },
+      );
+      await page.screenshot({ path: join(shotsDir, 'queue-thumbnails-1280-light.png') });
     });
 
     it('narrows the grid by type, folder and problems', async () => {

@@ -2,7 +2,7 @@
 // Pages of 500 rows are fetched in order as the window nears the end of what is loaded;
 // `file.changed` events update loaded rows in place, and a change in the counts refetches.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { fileStates, type FileRow, type FileState } from '../../../common/contract';
+import { fileStates, type FileRow, type FileState, mediaPath } from '../../../common/contract';
 import { bridge } from '../bridge';
 import { fileName, formatBytes, formatCount, formatDateTime } from '../format';
 import { useAction, useEvent } from '../hooks';
@@ -13,6 +13,27 @@ import type { RowWindow } from '../virtual-window';
 import type { ErrorInfo } from '../../../common/contract';
 
 const pageSize = 1000;
+
+/**
+ * The file's thumbnail once the vault made one (issue 11): only for content the vault holds;
+ * a blank square until then, or when none can be made. See [Note: Pictures travel as URLs]
+ * in main/engine/library/media.ts.
+ */
+function QueueThumb({ row }: { row: FileRow }) {
+  const [failed, setFailed] = useState(false);
+  const held = row.sha256 !== null && (row.state === 'backed_up' || row.state === 'duplicate');
+  if (!held || failed || row.sha256 === null) return <span className="queue-thumb" aria-hidden />;
+  return (
+    <img
+      className="queue-thumb"
+      src={mediaPath(row.sha256, 'thumbnail')}
+      alt=""
+      decoding="async"
+      data-testid="queue-thumb"
+      onError={() => setFailed(true)}
+    />
+  );
+}
 const rowHeight = 64;
 
 export const stateWords: Record<FileState, string> = {
@@ -279,6 +300,7 @@ export function QueuePage() {
         data-state={row.state}
         data-path={row.path}
       >
+        <QueueThumb key={row.sha256 ?? ''} row={row} />
         <div className="file-main">
           <span className="name" title={row.path}>
             {row.relPath || fileName(row.path)}
