@@ -246,13 +246,18 @@ describe(`Library with ${total} assets`, { skip: chromiumMissing() ?? false }, (
     process.stdout.write(
       `# loaded all ${total} by scrolling to the end in ${Date.now() - started} ms\n`,
     );
-    await page.evaluate(() => {
-      const grid = (globalThis as unknown as { document: BrowserDocument }).document.querySelector(
-        '[data-testid="library-grid"]',
-      );
-      if (grid) grid.scrollTop = grid.scrollHeight;
-    });
-    await page.locator(`[data-testid="tile"][aria-label^="${lastName}"]`).waitFor();
+    // Scrolled to the bottom until the oldest asset's tile is there (each scroll is a hint:
+    // the grid may still be growing from the last page when one lands).
+    await page.waitForFunction(
+      (name) => {
+        const doc = (globalThis as unknown as { document: BrowserDocument }).document;
+        const grid = doc.querySelector('[data-testid="library-grid"]');
+        if (grid) grid.scrollTop = grid.scrollHeight;
+        return doc.querySelector(`[data-testid="tile"][aria-label^="${name}"]`) !== null;
+      },
+      lastName,
+      { timeout: 60_000, polling: 200 },
+    );
     const atEnd = await tilesInDom();
     assert.ok(atEnd > 0 && atEnd < 300, `${atEnd} tiles in the page at the end`);
     await page.screenshot({ path: join(shotsDir, 'library-100k-end-1280-light.png') });

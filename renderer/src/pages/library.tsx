@@ -5,7 +5,7 @@
 // Download and Restore. Pictures are URLs the transport serves from the vault (See
 // [Note: Pictures travel as URLs] in main/engine/library/media.ts); pages come in by cursor
 // as the grid nears the end of what is loaded.
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import {
   type ErrorInfo,
   type LibraryFilter,
@@ -141,14 +141,20 @@ function Thumb({ tile }: { tile: LibraryTile }) {
   );
 }
 
-function Tile({ tile, size, onOpen }: { tile: LibraryTile; size: number; onOpen: () => void }) {
+/** Memoised: scrolling re-renders the grid every frame, but a tile only when it changes. */
+const Tile = memo(function Tile(props: {
+  tile: LibraryTile;
+  size: number;
+  onOpen: (tile: LibraryTile) => void;
+}) {
+  const { tile, size, onOpen } = props;
   const problem = tile.problems.length > 0;
   return (
     <button
       type="button"
       className="tile"
       style={{ width: size, height: size }}
-      onClick={onOpen}
+      onClick={() => onOpen(tile)}
       data-testid="tile"
       data-sha256={tile.sha256}
       data-badge={tile.badge ?? ''}
@@ -166,7 +172,7 @@ function Tile({ tile, size, onOpen }: { tile: LibraryTile; size: number; onOpen:
       )}
     </button>
   );
-}
+});
 
 function Filters(props: { filter: LibraryFilter; onChange: (f: LibraryFilter) => void }) {
   const folders = useCommand('library.folders', {});
@@ -323,9 +329,7 @@ export function LibraryPage() {
       for (let i = row.first; i < row.end; i++) {
         const tile = timeline.tiles[i];
         if (tile) {
-          cells.push(
-            <Tile key={tile.sha256} tile={tile} size={tileSize} onOpen={() => setOpen(tile)} />,
-          );
+          cells.push(<Tile key={tile.sha256} tile={tile} size={tileSize} onOpen={setOpen} />);
         }
       }
       rows.push(
