@@ -260,6 +260,7 @@ describe(`Library with ${total} assets`, { skip: chromiumMissing() ?? false }, (
     );
     const atEnd = await tilesInDom();
     assert.ok(atEnd > 0 && atEnd < 300, `${atEnd} tiles in the page at the end`);
+    await thumbsDecoded();
     await page.screenshot({ path: join(shotsDir, 'library-100k-end-1280-light.png') });
   });
 });
