@@ -113,8 +113,10 @@ async function serveMedia(
 ): Promise<Response> {
   if (engine === null) return new Response('Keepsake is starting.', { status: 503 });
   const inm = request.headers.get('if-none-match');
+  const range = request.headers.get('range');
   const answer = await engine.media.fetch(media.sha256, media.variant, {
     ...(inm !== null ? { ifNoneMatch: inm } : {}),
+    ...(range !== null ? { range } : {}),
     signal: request.signal,
   });
   const headers = new Headers(answer.headers);

@@ -41,6 +41,7 @@ export const appCsp = [
   "img-src 'self' data:",
   "font-src 'self'",
   "connect-src 'none'",
+  "media-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",

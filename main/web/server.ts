@@ -205,8 +205,10 @@ export async function startWebUi(options: WebUiOptions): Promise<WebUi> {
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     const inm = req.headers['if-none-match'];
+    const range = req.headers.range;
     const answer = await engine.media.fetch(media.sha256, media.variant, {
       ...(inm !== undefined ? { ifNoneMatch: inm } : {}),
+      ...(range !== undefined ? { range } : {}),
       signal: abort.signal,
     });
     // The security headers (nosniff, CORP same-origin) with the picture's own caching.

@@ -6,7 +6,10 @@
 //
 // Invariant: what reaches the page is either a picture the vault made (an image/* type) or
 // the original as an attachment of type application/octet-stream, never the vault's content
-// inline: an uploaded .html or .svg must not run as a page of our origin.
+// inline: an uploaded .html or .svg must not run as a page of our origin. The one inline
+// exception is the `video` variant: served only when the vault's own asset record says the
+// content is video/* (the type its content GET answers with), with exactly that type and
+// nosniff, so a browser can only play it; anything else under `video` is a 404 with a reason.
 //
 // [Note: Pictures travel as URLs]
 // A Library grid shows hundreds of thumbnails at once and a person scrolls through thousands.
@@ -36,7 +39,8 @@ export interface MediaSource {
   fetch(
     sha256: string,
     variant: MediaVariant,
-    options: { ifNoneMatch?: string; signal?: AbortSignal },
+    /** range: the page's Range header, passed to the vault (only for `video`: seeking) */
+    options: { ifNoneMatch?: string; range?: string; signal?: AbortSignal },
   ): Promise<MediaAnswer>;
 }
 
@@ -44,6 +48,7 @@ const VAULT_PATH: Record<MediaVariant, string> = {
   thumbnail: 'thumbnail',
   preview: 'preview',
   original: 'content',
+  video: 'content',
 };
 
 function header(res: IncomingMessage, name: string): string | undefined {
@@ -75,6 +80,7 @@ export function createMediaSource(source: {
       const url = new URL(`${source.endpoint}/api/v1/assets/${sha256}/${VAULT_PATH[variant]}`);
       const headers: Record<string, string> = { authorization: `Bearer ${source.token}` };
       if (options.ifNoneMatch !== undefined) headers['if-none-match'] = options.ifNoneMatch;
+      if (variant === 'video' && options.range !== undefined) headers.range = options.range;
       const req = source.http.request(url, {
         method: 'GET',
         headers,
@@ -103,6 +109,26 @@ export function createMediaSource(source: {
       if (status === 304) {
         res.resume();
         return { status, headers: pass(['ETag', 'Cache-Control']), body: null };
+      }
+      if (variant === 'video' && (status === 200 || status === 206)) {
+        const type = header(res, 'content-type') ?? '';
+        if (!/^video\/[\w.+-]+$/.test(type)) {
+          res.destroy(); // never read a non-video's bytes just to drop them
+          return text(404, `Not a video: the vault records ${type || 'no type'} for this asset.`);
+        }
+        return {
+          status,
+          headers: {
+            ...pass(['Content-Length', 'Content-Range', 'Accept-Ranges', 'ETag']),
+            // The vault's record, exactly; inline so <video> plays it; nosniff is set by both
+            // transports, so the browser never reads it as anything but this video type.
+            'Content-Type': type,
+            'Content-Disposition': 'inline',
+            'X-Content-Type-Options': 'nosniff',
+            'Cache-Control': 'no-store',
+          },
+          body: res,
+        };
       }
       if (status === 200 && variant !== 'original') {
         if (!(header(res, 'content-type') ?? '').startsWith('image/')) {

@@ -2,7 +2,9 @@
 // in and where that time came from, camera, GPS, size), the vault's proof (SHA-256, when it
 // was verified and last re-read), every place it lives, its group's members, and the two
 // things a person does with it: Download (the original, through the transport) and Restore
-// (into a folder, through restore.start, which never replaces a file).
+// (into a folder, through restore.start, which never replaces a file). A video plays in place
+// (its preview as the poster); a Live Photo shows its still with a control that plays its
+// video, both through the `video` media variant (inline only for what the vault says is video).
 import { useEffect, useRef, useState } from 'react';
 import { type LibraryAsset, type LibraryTile, mediaPath } from '../../../common/contract';
 import { bridge } from '../bridge';
@@ -202,6 +204,7 @@ export function LibraryDetail(props: { tile: LibraryTile; onClose: () => void; d
   const { tile, onClose } = props;
   const asset = useCommand('library.asset', { sha256: tile.sha256 }, tile.sha256);
   const [previewFailed, setPreviewFailed] = useState(false);
+  const [playingLive, setPlayingLive] = useState(false);
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     closeRef.current?.focus();
@@ -211,9 +214,13 @@ export function LibraryDetail(props: { tile: LibraryTile; onClose: () => void; d
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   }, [onClose]);
-  useEffect(() => setPreviewFailed(false), [tile.sha256]);
+  useEffect(() => {
+    setPreviewFailed(false);
+    setPlayingLive(false);
+  }, [tile.sha256]);
 
   const a = asset.data;
+  const liveVideo = a?.group?.members.find((m) => m.role === 'live-video' && m.sha256 !== a.sha256);
   return (
     <div className="library-detail-backdrop" onClick={onClose}>
       <div
@@ -226,7 +233,29 @@ export function LibraryDetail(props: { tile: LibraryTile; onClose: () => void; d
         onClick={(e) => e.stopPropagation()}
       >
         <div className="library-preview">
-          {previewFailed ? (
+          {tile.kind === 'video' ? (
+            <video
+              src={mediaPath(tile.sha256, 'video')}
+              poster={previewFailed ? undefined : mediaPath(tile.sha256, 'preview')}
+              controls
+              playsInline
+              preload="metadata"
+              aria-label={tile.filename}
+              data-testid="video"
+            />
+          ) : liveVideo && playingLive ? (
+            <video
+              src={mediaPath(liveVideo.sha256, 'video')}
+              poster={previewFailed ? undefined : mediaPath(tile.sha256, 'preview')}
+              controls
+              muted
+              playsInline
+              autoPlay
+              preload="metadata"
+              aria-label={`${tile.filename}: Live Photo video`}
+              data-testid="live-video"
+            />
+          ) : previewFailed ? (
             <p className="thumb-none" data-testid="preview-none">
               {a?.preview?.state === 'none'
                 ? `No preview: ${a.preview.reason}`
@@ -242,6 +271,17 @@ export function LibraryDetail(props: { tile: LibraryTile; onClose: () => void; d
               data-testid="preview"
               onError={() => setPreviewFailed(true)}
             />
+          )}
+          {liveVideo && tile.kind !== 'video' && (
+            <button
+              type="button"
+              className="library-live-play"
+              aria-pressed={playingLive}
+              onClick={() => setPlayingLive((on) => !on)}
+              data-testid="play-live"
+            >
+              {playingLive ? 'Show the photo' : '▶ Play Live Photo'}
+            </button>
           )}
         </div>
         <div className="library-info">
