@@ -90,3 +90,19 @@ export function rowsInView(
   while (end < rows.length && (rows[end] as { top: number }).top < to) end++;
   return { start, end };
 }
+
+/** The Library's Device filter: each device that holds a folder, once, in name order, with
+ * its folders' contents summed (an asset in two folders counts twice: "about", not exact). */
+export function devicesOf(
+  folders: readonly { deviceId: string; deviceName: string; folder: string; assets: number }[],
+): { deviceId: string; deviceName: string; assets: number }[] {
+  const byId = new Map<string, { deviceId: string; deviceName: string; assets: number }>();
+  for (const f of folders) {
+    const seen = byId.get(f.deviceId);
+    if (seen) seen.assets += f.assets;
+    else byId.set(f.deviceId, { deviceId: f.deviceId, deviceName: f.deviceName, assets: f.assets });
+  }
+  return [...byId.values()].sort(
+    (a, b) => a.deviceName.localeCompare(b.deviceName) || a.deviceId.localeCompare(b.deviceId),
+  );
+}

@@ -15,7 +15,7 @@ import {
 import { bridge, isDesktop } from '../bridge';
 import { formatCount } from '../format';
 import { useCommand } from '../hooks';
-import { layoutTimeline, rowsInView } from '../library-layout';
+import { devicesOf, layoutTimeline, rowsInView } from '../library-layout';
 import { Empty, ErrorState, Loading } from '../ui';
 import { LibraryDetail } from './library-detail';
 
@@ -179,6 +179,10 @@ function Filters(props: { filter: LibraryFilter; onChange: (f: LibraryFilter) =>
   const { filter, onChange } = props;
   const folderValue =
     filter.folder === undefined ? '' : JSON.stringify([filter.device ?? '', filter.folder]);
+  const devices = devicesOf(folders.data ?? []);
+  const shownFolders = (folders.data ?? []).filter(
+    (f) => filter.device === undefined || f.deviceId === filter.device,
+  );
   return (
     <div className="toolbar library-filters" role="group" aria-label="Filters">
       <label>
@@ -203,6 +207,27 @@ function Filters(props: { filter: LibraryFilter; onChange: (f: LibraryFilter) =>
           <option value="live">Live Photos</option>
         </select>
       </label>
+      {devices.length > 1 && (
+        <label>
+          Device{' '}
+          <select
+            value={filter.device ?? ''}
+            data-testid="filter-device"
+            onChange={(e) => {
+              // A folder belongs to one device: choosing a device drops the folder.
+              const { folder: _f, device: _d, ...rest } = filter;
+              onChange(e.target.value === '' ? rest : { ...rest, device: e.target.value });
+            }}
+          >
+            <option value="">All devices</option>
+            {devices.map((d) => (
+              <option key={d.deviceId} value={d.deviceId}>
+                {d.deviceName}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       <label>
         Folder{' '}
         <select
@@ -210,13 +235,16 @@ function Filters(props: { filter: LibraryFilter; onChange: (f: LibraryFilter) =>
           data-testid="filter-folder"
           onChange={(e) => {
             const { folder: _f, device: _d, ...rest } = filter;
-            if (e.target.value === '') return onChange(rest);
+            // "All folders" keeps a device chosen in the Device select (shown: several devices).
+            const keep = devices.length > 1 && filter.device !== undefined;
+            if (e.target.value === '')
+              return onChange(keep ? { ...rest, device: filter.device } : rest);
             const [device, folder] = JSON.parse(e.target.value) as [string, string];
             onChange({ ...rest, device, folder });
           }}
         >
           <option value="">All folders</option>
-          {(folders.data ?? []).map((f) => (
+          {shownFolders.map((f) => (
             <option
               key={`${f.deviceId}/${f.folder}`}
               value={JSON.stringify([f.deviceId, f.folder])}

@@ -2,7 +2,12 @@
 // were taken), rows of tiles, and only the rows on screen rendered at 100,000 photos.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { dayOf, layoutTimeline, rowsInView } from '../../../renderer/src/library-layout.js';
+import {
+  dayOf,
+  devicesOf,
+  layoutTimeline,
+  rowsInView,
+} from '../../../renderer/src/library-layout.js';
 
 describe('library timeline layout', () => {
   it('puts a photo on the day it was taken where it was taken', () => {
@@ -46,5 +51,21 @@ describe('library timeline layout', () => {
     let tilesCounted = 0;
     for (const r of rows) if (r.kind === 'tiles') tilesCounted += r.end - r.first;
     assert.equal(tilesCounted, 100_000);
+  });
+
+  it('offers each device that holds a folder once, by name, for the Device filter', () => {
+    const devices = devicesOf([
+      { deviceId: 'd2', deviceName: 'Phone', folder: 'DCIM', assets: 5 },
+      { deviceId: 'd1', deviceName: 'Laptop', folder: 'Pictures', assets: 3 },
+      { deviceId: 'd2', deviceName: 'Phone', folder: 'Screenshots', assets: 2 },
+    ]);
+    assert.deepEqual(devices, [
+      { deviceId: 'd1', deviceName: 'Laptop', assets: 3 },
+      { deviceId: 'd2', deviceName: 'Phone', assets: 7 },
+    ]);
+    assert.equal(
+      devicesOf([{ deviceId: 'd1', deviceName: 'Laptop', folder: 'P', assets: 1 }]).length,
+      1,
+    );
   });
 });
