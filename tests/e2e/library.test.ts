@@ -505,5 +505,37 @@ describe(
         assert.equal(ranged.status(), 404, `${rel} with a Range`);
       }
     });
+
+    it('offers a Device filter once a second device backs up, and narrows the grid to it', async () => {
+      // A second device (as a phone's client would) holds one of the photos in its own folder.
+      const size = (await readFile(corpusFile(gpsPhoto))).length;
+      const reg = await vaultFetch(vault, '/api/v1/locations', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          deviceId: 'client-phone',
+          deviceName: 'Phone',
+          locations: [{ sha256: hashes.get(gpsPhoto), folder: 'DCIM', path: 'DSCN0010.jpg', size }],
+        }),
+      });
+      assert.equal(reg.status, 200, await reg.text());
+      await openLibrary();
+      const device = page.locator('[data-testid="filter-device"]');
+      await device.waitFor();
+      const names = await device.locator('option').allTextContents();
+      assert.equal(names.length, 3, names.join('; '));
+      assert.ok(names.includes('Phone'), names.join('; '));
+      await page.selectOption('[data-testid="filter-device"]', 'client-phone');
+      await filtered({ device: 'client-phone' });
+      assert.equal(await page.getAttribute('[data-testid="library-total"]', 'data-value'), '1');
+      assert.equal(
+        await page.locator('[data-testid="tile"]').getAttribute('data-sha256'),
+        hashes.get(gpsPhoto),
+      );
+      const folders = await page.locator('[data-testid="filter-folder"] option').allTextContents();
+      assert.deepEqual(folders.slice(1), ['DCIM on Phone (1)']);
+      await page.selectOption('[data-testid="filter-device"]', '');
+      await filtered({});
+    });
   },
 );
