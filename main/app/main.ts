@@ -45,7 +45,14 @@ import { statusTooltips, trayIconPng } from './tray-icon.js';
 protocol.registerSchemesAsPrivileged([
   {
     scheme: appScheme,
-    privileges: { standard: true, secure: true, supportFetchAPI: false, corsEnabled: false },
+    // stream: <video> reads media/<sha>/video in ranges (Live Photos and videos play).
+    privileges: {
+      standard: true,
+      secure: true,
+      supportFetchAPI: false,
+      corsEnabled: false,
+      stream: true,
+    },
   },
 ]);
 
