@@ -275,6 +275,11 @@ export function watchPolicy(
       listener,
     );
   }
+  // fs.watchFile takes its first stat in the background: a file written between the caller's
+  // read and that stat would be its baseline, and never a change. One read now, compared with
+  // what the caller read, closes that gap (a test that wrote right after watchPolicy returned
+  // waited forever in CI, 2026-11-29).
+  void reread();
   let timer: ReturnType<typeof setInterval> | null = null;
   if (loc.platform === 'win32' && files.length === 0) {
     timer = setInterval(() => void reread(), options.registryIntervalMs ?? 5 * 60_000);

@@ -268,38 +268,43 @@ describe('reading an administrator policy', () => {
     assert.equal(expandPolicyPath('%NOPE%\\x', {}, '/x'), '%NOPE%\\x');
   });
 
-  it('sees a policy file created, changed and removed while running', async () => {
-    const dir = await temp('policy-watch-');
-    const file = join(dir, 'policy.json');
-    const loc = locations({ env: { KEEPSAKE_POLICY_FILE: file } });
-    const seen: Policy[] = [];
-    let wake: (() => void) | null = null;
-    const next = () => new Promise<void>((r) => (wake = r));
-    const watch = watchPolicy(
-      loc,
-      await readPolicy(loc),
-      (p) => {
-        seen.push(p);
-        wake?.();
-      },
-      { fileIntervalMs: 50, persistent: true },
-    );
-    try {
-      let change = next();
-      writeFileSync(
-        `${file}.tmp`,
-        JSON.stringify({ bandwidthLimit: '1M', locked: ['bandwidthLimit'] }),
+  // A missed change fails in seconds, not at the runner's ten-minute timeout.
+  it(
+    'sees a policy file created, changed and removed while running',
+    { timeout: 30_000 },
+    async () => {
+      const dir = await temp('policy-watch-');
+      const file = join(dir, 'policy.json');
+      const loc = locations({ env: { KEEPSAKE_POLICY_FILE: file } });
+      const seen: Policy[] = [];
+      let wake: (() => void) | null = null;
+      const next = () => new Promise<void>((r) => (wake = r));
+      const watch = watchPolicy(
+        loc,
+        await readPolicy(loc),
+        (p) => {
+          seen.push(p);
+          wake?.();
+        },
+        { fileIntervalMs: 50, persistent: true },
       );
-      renameSync(`${file}.tmp`, file);
-      await change;
-      assert.deepEqual(seen.at(-1)?.values, { bandwidthLimit: '1M' });
-      change = next();
-      writeFileSync(file, JSON.stringify({ bandwidthLimit: '2M' }));
-      await change;
-      assert.deepEqual(seen.at(-1)?.values, { bandwidthLimit: '2M' });
-      assert.deepEqual(seen.at(-1)?.locked, []);
-    } finally {
-      watch.close();
-    }
-  });
+      try {
+        let change = next();
+        writeFileSync(
+          `${file}.tmp`,
+          JSON.stringify({ bandwidthLimit: '1M', locked: ['bandwidthLimit'] }),
+        );
+        renameSync(`${file}.tmp`, file);
+        await change;
+        assert.deepEqual(seen.at(-1)?.values, { bandwidthLimit: '1M' });
+        change = next();
+        writeFileSync(file, JSON.stringify({ bandwidthLimit: '2M' }));
+        await change;
+        assert.deepEqual(seen.at(-1)?.values, { bandwidthLimit: '2M' });
+        assert.deepEqual(seen.at(-1)?.locked, []);
+      } finally {
+        watch.close();
+      }
+    },
+  );
 });
