@@ -192,6 +192,25 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
   const timeoutMs = options.timeoutMs ?? 30_000;
 
   /** One JSON request; a 2xx body parsed as JSON, anything else through the response table. */
+  /** GETs what the vault may not have: its 404 is null, an answer `schema` does not match is not understood. */
+  async function getOrNull<T>(
+    path: string,
+    what: string,
+    schema: { safeParse(body: unknown): { success: true; data: T } | { success: false } },
+    signal: AbortSignal | undefined,
+  ): Promise<T | null> {
+    let body: unknown;
+    try {
+      body = await call('GET', path, what, undefined, signal);
+    } catch (err) {
+      if (err instanceof UploadHttpError && err.status === 404) return null;
+      throw err;
+    }
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw notUnderstood(`${base}/${path}`, what);
+    return parsed.data;
+  }
+
   async function call(
     method: 'GET' | 'POST' | 'PUT',
     path: string,
@@ -361,18 +380,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       return parsed.data;
     },
     async asset(sha256, signal) {
-      const what = 'read an asset on the vault';
-      const path = `api/v1/assets/${sha256}`;
-      let body: unknown;
-      try {
-        body = await call('GET', path, what, undefined, signal);
-      } catch (err) {
-        if (err instanceof UploadHttpError && err.status === 404) return null;
-        throw err;
-      }
-      const parsed = assetJsonSchema.safeParse(body);
-      if (!parsed.success) throw notUnderstood(`${base}/${path}`, what);
-      return parsed.data;
+      return getOrNull(
+        `api/v1/assets/${sha256}`,
+        'read an asset on the vault',
+        assetJsonSchema,
+        signal,
+      );
     },
     async albums(signal) {
       const what = 'list the albums on the vault';
@@ -382,18 +395,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       return parsed.data.albums;
     },
     async album(id, signal) {
-      const what = 'read an album on the vault';
-      const path = `api/v1/albums/${encodeURIComponent(id)}`;
-      let body: unknown;
-      try {
-        body = await call('GET', path, what, undefined, signal);
-      } catch (err) {
-        if (err instanceof UploadHttpError && err.status === 404) return null;
-        throw err;
-      }
-      const parsed = albumJsonSchema.safeParse(body);
-      if (!parsed.success) throw notUnderstood(`${base}/${path}`, what);
-      return parsed.data;
+      return getOrNull(
+        `api/v1/albums/${encodeURIComponent(id)}`,
+        'read an album on the vault',
+        albumJsonSchema,
+        signal,
+      );
     },
     async createAlbum(album, signal) {
       const what = `make the album "${album.name}" on the vault`;
@@ -416,18 +423,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       return results;
     },
     async group(id, signal) {
-      const what = 'read a group on the vault';
-      const path = `api/v1/groups/${encodeURIComponent(id)}`;
-      let body: unknown;
-      try {
-        body = await call('GET', path, what, undefined, signal);
-      } catch (err) {
-        if (err instanceof UploadHttpError && err.status === 404) return null;
-        throw err;
-      }
-      const parsed = groupJsonSchema.safeParse(body);
-      if (!parsed.success) throw notUnderstood(`${base}/${path}`, what);
-      return parsed.data;
+      return getOrNull(
+        `api/v1/groups/${encodeURIComponent(id)}`,
+        'read a group on the vault',
+        groupJsonSchema,
+        signal,
+      );
     },
     async devices(signal) {
       const what = 'list the devices on the vault';
@@ -482,17 +483,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       return states;
     },
     async assetHealth(sha256, signal) {
-      const what = 'read what the vault knows of a file';
-      let body: unknown;
-      try {
-        body = await call('GET', `api/v1/assets/${sha256}/health`, what, undefined, signal);
-      } catch (err) {
-        if (err instanceof UploadHttpError && err.status === 404) return null;
-        throw err;
-      }
-      const parsed = assetHealthSchema.safeParse(body);
-      if (!parsed.success) throw notUnderstood(`${base}/api/v1/assets/${sha256}/health`, what);
-      return parsed.data;
+      return getOrNull(
+        `api/v1/assets/${sha256}/health`,
+        'read what the vault knows of a file',
+        assetHealthSchema,
+        signal,
+      );
     },
     async locationsOf(sha256, signal) {
       const what = 'read where the vault knows a file';
@@ -534,18 +530,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       return parsed.data.folders;
     },
     async previewStatus(sha256, signal) {
-      const what = 'read the state of a preview';
-      const path = `api/v1/assets/${sha256}/previews`;
-      let body: unknown;
-      try {
-        body = await call('GET', path, what, undefined, signal);
-      } catch (err) {
-        if (err instanceof UploadHttpError && err.status === 404) return null;
-        throw err;
-      }
-      const parsed = previewStatusSchema.safeParse(body);
-      if (!parsed.success) throw notUnderstood(`${base}/${path}`, what);
-      return parsed.data;
+      return getOrNull(
+        `api/v1/assets/${sha256}/previews`,
+        'read the state of a preview',
+        previewStatusSchema,
+        signal,
+      );
     },
     close() {
       if (options.http === undefined) http.destroy();
