@@ -20,7 +20,15 @@
 // fallback for a data directory whose database was damaged before any copy was written (one
 // made by an older Keepsake). The copy is rewritten from the database at every healthy open,
 // so it cannot drift from it for longer than one change.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
@@ -72,7 +80,13 @@ export function saveChoices(dataDir: string, store: Store): void {
   const path = join(dataDir, choicesFileName);
   const text = `${JSON.stringify(choicesOf(store), null, 2)}\n`;
   const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, text, { mode: 0o600, flush: true });
+  try {
+    writeFileSync(temp, text, { mode: 0o600, flush: true });
+  } catch (err) {
+    // A full disk: the copy there stays as it was, and no half-written temp is left beside it.
+    rmSync(temp, { force: true });
+    throw err;
+  }
   renameSync(temp, path);
   try {
     // The rename itself must survive a power cut.

@@ -3,15 +3,16 @@
 // file, else the rebuild says they are lost. Real SQLite files, damaged page by page. See
 // [Note: Choices outlive a rebuilt database].
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { databasePath } from '../../../../main/engine/data-dir.js';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
 import { openDataDir } from '../../../../main/engine/runtime/recovery.js';
-import { choicesFileName } from '../../../../main/engine/store/person-choices.js';
+import { choicesFileName, saveChoices } from '../../../../main/engine/store/person-choices.js';
 import { damageTable } from '../../../support/damage-db.js';
 import { makeTempDir } from '../../../support/paths.js';
+import { mountSmallDisk } from '../../../support/small-disk.js';
 
 /** A data directory whose person chose two folders (one with rules) and two settings. */
 async function chosen(dataDir: string): Promise<void> {
@@ -114,6 +115,36 @@ describe('choices outlive a rebuilt database', () => {
     assert.deepEqual(got.settings['deviceImport.always'], ['uuid:3A1F-09BC']);
     assert.equal(got.settings['deviceImport.into'], '/home/alice/Pictures');
     assert.equal(got.settings['deviceImport.seen.uuid:3A1F-09BC'], undefined);
+  });
+
+  it('a full disk leaves the copy as it was and no half-written file beside it', async (t) => {
+    const disk = await mountSmallDisk(1);
+    if ('skip' in disk) return t.skip(disk.skip);
+    const dataDir = join(dir, 'full');
+    await chosen(dataDir);
+    const { lock, store } = await openDataDir(dataDir, systemClock, silentLogger);
+    try {
+      const before = readFileSync(join(dataDir, choicesFileName), 'utf8');
+      saveChoices(disk.dir, store);
+      const kept = readFileSync(join(disk.dir, choicesFileName), 'utf8');
+      assert.equal(kept, before);
+      try {
+        writeFileSync(join(disk.dir, 'filler'), Buffer.alloc(2 * 1024 * 1024));
+      } catch {
+        // filled: the tmpfs refuses the rest
+      }
+      store.setSetting('bandwidthLimit', '8M');
+      assert.throws(() => saveChoices(disk.dir, store), /ENOSPC/);
+      assert.equal(readFileSync(join(disk.dir, choicesFileName), 'utf8'), kept);
+      assert.deepEqual(
+        readdirSync(disk.dir).filter((n) => n.endsWith('.tmp')),
+        [],
+      );
+    } finally {
+      store.close();
+      lock.release();
+      await disk.unmount();
+    }
   });
 
   it('says they are lost when neither the copy nor the damaged database has them', async () => {
