@@ -513,6 +513,8 @@ export const LibraryAsset = z.object({
     })
     .nullable(),
   preview: previewStatusSchema.nullable(),
+  /** an Android motion photo: its own `video` variant plays the video inside it */
+  motionPhoto: z.boolean().optional(),
 });
 export type LibraryAsset = z.infer<typeof LibraryAsset>;
 

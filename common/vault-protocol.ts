@@ -173,6 +173,20 @@ export const mediaMetadataSchema = z.strictObject({
   rating: z.number().int().min(-1).max(5).optional(),
   /** A person's colour label from an XMP sidecar, by its name (e.g. "Red"). */
   label: text(256).min(1).optional(),
+  /**
+   * An Android motion photo (issue 11): a still whose short video is appended to the same
+   * file, as its XMP says (GCamera MotionPhoto + Container directory, or the older MicroVideo
+   * + MicroVideoOffset). Absent: not one. GET /api/v1/assets/:sha256/video serves that video.
+   */
+  motionPhoto: z
+    .strictObject({
+      format: z.enum(['motion-photo', 'micro-video']),
+      /** where the video starts, in bytes counted back from the file's end; null: not said */
+      videoFromEnd: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).nullable(),
+      /** the video's length in bytes; null: not said */
+      videoBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).nullable(),
+    })
+    .optional(),
 });
 export type MediaMetadata = z.infer<typeof mediaMetadataSchema>;
 
@@ -629,6 +643,12 @@ export type CreateAlbumResponse = z.infer<typeof createAlbumResponseSchema>;
 //   not_found        the vault holds no such asset
 // 404 rather than 202 for "not made yet": an <img> or a cache treats any 2xx as the picture.
 export const PREVIEW_PENDING_CODE = 'preview_pending';
+// GET/HEAD /api/v1/assets/:sha256/video answers the asset's video for a player (Range for
+// seeking): a video's own content, or the MP4 embedded in an Android motion photo (a still
+// whose MediaMetadata has `motionPhoto`), found where its XMP says and checked to begin with
+// an MP4 `ftyp` box there. Anything else is a 404 no_video whose message says why (a photo,
+// or a motion photo whose XMP points at no video).
+export const NO_VIDEO_CODE = 'no_video';
 export const NO_PREVIEW_CODE = 'no_preview';
 export const previewVariantSchema = z.enum(['thumbnail', 'preview']);
 export type PreviewVariant = z.infer<typeof previewVariantSchema>;

@@ -19,6 +19,7 @@ import {
   type Usage,
 } from '../common/vault-protocol.js';
 import { createAlbumsApi } from './albums-api.js';
+import { serveAssetVideo } from './asset-video.js';
 import { createGroupsApi } from './groups-api.js';
 import type { AssetHealth } from './asset-health.js';
 import type { Principal } from './devices.js';
@@ -365,6 +366,10 @@ export function createApi(deps: ApiDeps) {
         if (p2 === 'content') {
           if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');
           return content(sha256, req, res);
+        }
+        if (p2 === 'video') {
+          if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');
+          return serveAssetVideo(deps, getAsset(sha256), req, res);
         }
         if (p2 === 'thumbnail' || p2 === 'preview') {
           if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');

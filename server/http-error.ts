@@ -27,6 +27,7 @@ export type VaultErrorCode =
   | 'not_implemented'
   | 'preview_pending'
   | 'no_preview'
+  | 'no_video'
   | 'forbidden'
   | 'device_revoked'
   | 'device_exists'

@@ -33,9 +33,12 @@ function parseCursor(raw: string): LibraryCursor {
   return { takenAt: Number(m[1]), id: Number(m[2]) };
 }
 
-/** What a group's tile says: LIVE over RAW+JPEG over edited (sidecars earn no badge). */
-function badgeOf(memberRoles: readonly string[]): { badge?: LibraryBadge } {
-  if (memberRoles.includes('live-video')) return { badge: 'live' };
+/**
+ * What a group's tile says: LIVE over RAW+JPEG over edited (sidecars earn no badge). An Android
+ * motion photo is LIVE on its own: its video is inside the file.
+ */
+function badgeOf(memberRoles: readonly string[], motionPhoto: boolean): { badge?: LibraryBadge } {
+  if (motionPhoto || memberRoles.includes('live-video')) return { badge: 'live' };
   if (memberRoles.includes('rendition') || memberRoles.includes('raw'))
     return { badge: 'raw+jpeg' };
   if (memberRoles.includes('edit')) return { badge: 'edited' };
@@ -64,7 +67,7 @@ export function libraryItem(r: LibraryRecord): LibraryItem {
     folders: r.folders,
     problems,
     ...(r.group === null ? {} : { group: r.group }),
-    ...badgeOf(r.memberRoles),
+    ...badgeOf(r.memberRoles, m?.motionPhoto !== undefined),
   };
 }
 

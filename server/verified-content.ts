@@ -63,7 +63,7 @@ function send(res: ServerResponse, buf: Buffer, release: () => void): Promise<vo
  * wrong bytes]. A file of up to `readSize` bytes is read, proven and sent in one piece.
  * Buffers are reused once the socket has taken them (fewer large allocations for the GC).
  */
-async function sendRange(
+export async function sendRange(
   fh: FileHandle,
   res: ServerResponse,
   start: number,
@@ -111,7 +111,7 @@ async function sendRange(
   return true;
 }
 
-function problemError(problem: 'damaged' | 'missing'): VaultHttpError {
+export function problemError(problem: 'damaged' | 'missing'): VaultHttpError {
   return problem === 'damaged'
     ? new VaultHttpError(
         404,

@@ -72,9 +72,12 @@ const isRawSql = `(${RAW_EXTENSIONS.map((e) => `a.filename LIKE '%.${e}'`).join(
 
 // A group's other members are not tiles of their own: its primary stands for the group.
 const notSecondarySql = `NOT EXISTS (SELECT 1 FROM group_members gm WHERE gm.sha256 = a.sha256 AND gm.role <> 'primary')`;
-const isLiveSql = `EXISTS (SELECT 1 FROM group_members gp JOIN group_members gv
+// A Live Photo: a primary with a live-video member, or an Android motion photo (its video is
+// inside the file; the engine's metadata says so).
+const isLiveSql = `(EXISTS (SELECT 1 FROM group_members gp JOIN group_members gv
   ON gv.group_id = gp.group_id AND gv.role = 'live-video'
-  WHERE gp.sha256 = a.sha256 AND gp.role = 'primary')`;
+  WHERE gp.sha256 = a.sha256 AND gp.role = 'primary')
+  OR json_extract(a.metadata, '$.motionPhoto') IS NOT NULL)`;
 
 const hasBlobProblemSql = `EXISTS (SELECT 1 FROM asset_checks c WHERE c.sha256 = a.sha256 AND c.state <> 'ok')`;
 const thinMetadataSql = `(a.metadata IS NULL OR json_extract(a.metadata, '$.captureTime') IS NULL)`;
@@ -119,7 +122,7 @@ export class LibraryStore {
         clauses.push(isRawSql);
         break;
       case 'live':
-        // Live Photos are groups (issue 11 section 1): a primary with a live-video member.
+        // Live Photos are groups (issue 11 section 1), or motion photos: one file.
         clauses.push(isLiveSql);
         break;
       default: {

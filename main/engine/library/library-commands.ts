@@ -99,6 +99,7 @@ export function createLibraryCommands(options: {
         })),
         group,
         preview,
+        ...(m?.motionPhoto !== undefined ? { motionPhoto: true } : {}),
       };
     },
   };

@@ -7,9 +7,10 @@
 // Invariant: what reaches the page is either a picture the vault made (an image/* type) or
 // the original as an attachment of type application/octet-stream, never the vault's content
 // inline: an uploaded .html or .svg must not run as a page of our origin. The one inline
-// exception is the `video` variant: served only when the vault's own asset record says the
-// content is video/* (the type its content GET answers with), with exactly that type and
-// nosniff, so a browser can only play it; anything else under `video` is a 404 with a reason.
+// exception is the `video` variant (the vault's /video: a video's content, or the MP4 inside an
+// Android motion photo): served only when the vault answers it as video/*, with exactly that
+// type and nosniff, so a browser can only play it; anything else under `video` is a 404 with a
+// reason.
 //
 // [Note: Pictures travel as URLs]
 // A Library grid shows hundreds of thumbnails at once and a person scrolls through thousands.
@@ -48,7 +49,8 @@ const VAULT_PATH: Record<MediaVariant, string> = {
   thumbnail: 'thumbnail',
   preview: 'preview',
   original: 'content',
-  video: 'content',
+  // a video's content, or the MP4 inside an Android motion photo (the vault finds it)
+  video: 'video',
 };
 
 function header(res: IncomingMessage, name: string): string | undefined {

@@ -35,7 +35,9 @@
 // Each file links to at most one parent (a video: Live Photo first, then edit; an image: RAW
 // first, then edit; a RAW: Live still, then edit); a group is a root and everything linked to
 // it, flattened: an edit of a RAW + JPEG pair's JPEG is an edit in the RAW's group. Android
-// motion photos carry their video inside the JPEG: one file, nothing to group. Lightroom or
+// motion photos carry their video inside the JPEG: one file, nothing to group; the metadata
+// reader marks them (MediaMetadata.motionPhoto, where the XMP puts the video), which makes them
+// Live Photos in the Library and lets the vault serve that video. Lightroom or
 // darktable exports are not linked yet (their names follow no rule; they need identifiers).
 import type { GroupRole } from '../../../common/vault-protocol.js';
 

@@ -84,6 +84,13 @@ const NUMERIC_TAGS = [
   'LensModel',
   'FileType',
   'MIMEType',
+  // an Android motion photo's XMP: where the video appended to the still begins
+  'MotionPhoto',
+  'MicroVideo',
+  'MicroVideoOffset',
+  'DirectoryItemSemantic',
+  'DirectoryItemLength',
+  'DirectoryItemPadding',
 ];
 /** Read with print conversion: their numeric value is a maker's code, not a lens name. */
 const PRINTED_TAGS = [
@@ -414,6 +421,8 @@ export function buildMetadata(input: {
     orientation: orientation(tags),
     mime: str(tags['File:MIMEType']) ?? (input.exiftoolFailure ? (byExt?.mime ?? null) : null),
   };
+  const motion = motionPhoto(tags);
+  if (motion !== null) metadata.motionPhoto = motion;
   return {
     metadata,
     problems,
@@ -423,6 +432,55 @@ export function buildMetadata(input: {
       capturedAtMs: readFromFile.has(time.captureTimeSource) ? instant(time.captureTime) : null,
     },
   };
+}
+
+function numbers(value: unknown): (number | undefined)[] {
+  return (Array.isArray(value) ? value : [value]).map(num);
+}
+
+/**
+ * An Android motion photo's video, as its XMP places it: counted back from the file's end.
+ * Newer phones (GCamera MotionPhoto=1) list the file's parts in a Container directory, in file
+ * order, each part's Length and the Padding after it; the video is the part whose Semantic is
+ * MotionPhoto. Older ones (MicroVideo=1) give MicroVideoOffset, the video's length up to the
+ * end of the file. Whether a video really begins there is the vault's check (an ftyp box).
+ */
+function motionPhoto(tags: Record<string, unknown>): MediaMetadata['motionPhoto'] | null {
+  const positive = (n: number | undefined) =>
+    n !== undefined && Number.isSafeInteger(n) && n > 0 ? n : null;
+  if (num(tags['XMP:MotionPhoto']) === 1) {
+    const semantics = (
+      Array.isArray(tags['XMP:DirectoryItemSemantic'])
+        ? tags['XMP:DirectoryItemSemantic']
+        : [tags['XMP:DirectoryItemSemantic']]
+    ).map((v) => str(v)?.toLowerCase());
+    const lengths = numbers(tags['XMP:DirectoryItemLength']);
+    const paddings = numbers(tags['XMP:DirectoryItemPadding']);
+    const at = semantics.indexOf('motionphoto');
+    let fromEnd: number | null = null;
+    // Lists are per field: a part without a Length would shift them, so all must line up.
+    if (at >= 0 && lengths.length === semantics.length) {
+      fromEnd = 0;
+      for (let i = at; i < lengths.length; i++) {
+        const length = lengths[i];
+        if (length === undefined || length < 0) {
+          fromEnd = null;
+          break;
+        }
+        fromEnd += length + (paddings.length === lengths.length ? (paddings[i] ?? 0) : 0);
+      }
+    }
+    return {
+      format: 'motion-photo',
+      videoFromEnd: positive(fromEnd ?? undefined),
+      videoBytes: at >= 0 ? positive(lengths[at]) : null,
+    };
+  }
+  if (num(tags['XMP:MicroVideo']) === 1) {
+    const offset = positive(num(tags['XMP:MicroVideoOffset']));
+    return { format: 'micro-video', videoFromEnd: offset, videoBytes: offset };
+  }
+  return null;
 }
 
 /** Capture times the file itself states: what grouping may compare (not a name or mtime). */

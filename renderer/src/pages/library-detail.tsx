@@ -220,7 +220,11 @@ export function LibraryDetail(props: { tile: LibraryTile; onClose: () => void; d
   }, [tile.sha256]);
 
   const a = asset.data;
-  const liveVideo = a?.group?.members.find((m) => m.role === 'live-video' && m.sha256 !== a.sha256);
+  // A Live Photo's video is its group's live-video member; an Android motion photo's is inside
+  // the photo itself (the vault serves it as the photo's own `video`).
+  const liveVideo =
+    a?.group?.members.find((m) => m.role === 'live-video' && m.sha256 !== a.sha256) ??
+    (a?.motionPhoto === true ? { sha256: a.sha256, role: 'live-video' } : undefined);
   return (
     <div className="library-detail-backdrop" onClick={onClose}>
       <div

@@ -3,9 +3,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ExifTool } from 'exiftool-vendored';
 import { createMetadataReader } from '../../../../main/engine/metadata/metadata-reader.js';
 import type { MetadataReader } from '../../../../main/engine/metadata/types.js';
 import { silentLogger, systemClock } from '../../../../main/engine/ports.js';
+import { makeMotionPhoto } from '../../../support/motion-photo.js';
 import { corpusFile, corpusRoot, makeTempDir } from '../../../support/paths.js';
 
 const MTIME = Date.parse('2024-05-01T08:00:00Z');
@@ -276,6 +278,32 @@ describe('metadata reader on the corpus (real exiftool)', () => {
       assert.ok((metadata.durationSec ?? 0) > 4);
       assert.equal(metadata.mime, 'video/quicktime');
     } finally {
+      await cleanup();
+    }
+  });
+
+  it('an Android motion photo: where its video begins, from the XMP (new and old style)', async () => {
+    const { dir, cleanup } = await makeTempDir('keepsake-meta-');
+    const exiftool = new ExifTool({ maxProcs: 1 });
+    try {
+      const still = corpusFile('ianare-exif-samples/jpg/Canon_40D.jpg');
+      const video = corpusFile('metadata-extractor-images/mp4/with-gps.mp4');
+      for (const xmp of ['motion-photo', 'micro-video'] as const) {
+        const path = join(dir, `${xmp}.jpg`);
+        const mp4 = await makeMotionPhoto(exiftool, path, still, video, xmp);
+        const { metadata, problems } = await reader.read(path, MTIME);
+        assert.deepEqual(
+          metadata.motionPhoto,
+          { format: xmp, videoFromEnd: mp4.length, videoBytes: mp4.length },
+          xmp,
+        );
+        assert.deepEqual(problems, [], xmp);
+        assert.equal(metadata.camera?.model, 'Canon EOS 40D', "the still's own metadata stays");
+      }
+      const plain = await reader.read(still, MTIME);
+      assert.equal(plain.metadata.motionPhoto, undefined);
+    } finally {
+      await exiftool.end();
       await cleanup();
     }
   });
