@@ -932,3 +932,15 @@ export const deviceJsonSchema = z.object({
   verdictReason: z.string(),
 });
 export type DeviceJson = z.infer<typeof deviceJsonSchema>;
+
+/**
+ * GET /fleet/api/devices (the fleet page's session cookie, See server/fleet-page.ts): the
+ * devices of GET /api/v1/devices and the vault's clock they were judged by, so the ages the
+ * page shows agree with the verdicts.
+ */
+export const fleetSnapshotSchema = z.object({
+  /** unix ms, the vault's clock */
+  now: z.number(),
+  devices: z.array(deviceJsonSchema),
+});
+export type FleetSnapshot = z.infer<typeof fleetSnapshotSchema>;

@@ -1,4 +1,6 @@
-// Builds the renderer (one bundle for the desktop window and the web UI) to dist/renderer/.
+// Builds the renderer to dist/renderer/: index.html (the desktop window and the daemon's web
+// UI) and fleet.html (the vault's read-only fleet page, server/fleet-page.ts), two entries
+// sharing React and the styles.
 // `vite build --config renderer/vite.config.ts --outDir <dir>` overrides the output folder
 // (the e2e tests build into a temp dir). Relative asset paths (`base: './'`) so the same
 // files load from the desktop app's app:// origin and from the daemon's http:// origin.
@@ -19,5 +21,11 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     assetsInlineLimit: 0,
     sourcemap: false,
+    rolldownOptions: {
+      input: {
+        index: new URL('./index.html', import.meta.url).pathname,
+        fleet: new URL('./fleet.html', import.meta.url).pathname,
+      },
+    },
   },
 });

@@ -51,8 +51,13 @@ export interface FleetThresholds {
 export const DEFAULT_BEHIND_AFTER_MS = 3 * 24 * 3600 * 1000;
 export const DEFAULT_SILENT_AFTER_MS = 7 * 24 * 3600 * 1000;
 
-/** Pauses that stop a device's backups until someone acts (not a person's own pause). */
-const BLOCKING_PAUSES = new Set(['sign_in_needed', 'vault_full', 'disk_full', 'database_corrupt']);
+/** Pauses that stop a device's backups until someone acts (not a person's own pause), in words. */
+const BLOCKING_PAUSES: ReadonlyMap<string, string> = new Map([
+  ['sign_in_needed', 'the vault refused its token'],
+  ['vault_full', 'the vault is full'],
+  ['disk_full', 'its own disk is full'],
+  ['database_corrupt', 'its database is damaged'],
+]);
 
 function digest(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
@@ -266,9 +271,8 @@ export class DeviceRegistry {
       };
     }
     if (beat === null) return { verdict: 'healthy', reason: 'no heartbeat yet' };
-    if (beat.paused && beat.pausedReason !== null && BLOCKING_PAUSES.has(beat.pausedReason)) {
-      return { verdict: 'failing', reason: `paused: ${beat.pausedReason}` };
-    }
+    const blocking = beat.paused ? BLOCKING_PAUSES.get(beat.pausedReason ?? '') : undefined;
+    if (blocking !== undefined) return { verdict: 'failing', reason: `paused: ${blocking}` };
     if (beat.lastError !== null) return { verdict: 'failing', reason: beat.lastError };
     if (beat.oldestUnsafeAgeMs !== null && beat.oldestUnsafeAgeMs > behindAfter) {
       return {

@@ -14,13 +14,15 @@
 //   previews/ab/<sha256>-thumb.jpg, -preview.jpg
 //                             derived pictures, remade at will (See [Note: Preview work is
 //                             the index] in previews.ts)
-// Every route but /healthz needs `Authorization: Bearer TOKEN`.
+// Every route but /healthz, /api/v1/enrol and the fleet page (/fleet/, its own cookie: See
+// fleet-page.ts) needs `Authorization: Bearer TOKEN`.
 import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { API_PREFIX, createApi, sendError, sendJson } from './api.js';
 import { AssetHealth } from './asset-health.js';
 import { createDevicesApi, DeviceRegistry, type FleetThresholds } from './devices.js';
+import { createFleetPage, isFleetPath } from './fleet-page.js';
 import { AbandonedPartials, DEFAULT_PARTIAL_TTL_MS } from './partials.js';
 import { BatchReservations, createBatchApi } from './batch-api.js';
 import { BlobStore } from './blob-store.js';
@@ -80,6 +82,8 @@ export interface VaultOptions {
   fleet?: FleetThresholds;
   /** the vault's clock, unix ms; tests pass a controllable one (default Date.now) */
   now?: () => number;
+  /** the built renderer the fleet page is served from (See fleet-page.ts); default dist/renderer */
+  fleetPageDir?: string;
 }
 
 export interface RunningVault {
@@ -286,6 +290,12 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     const registry = new DeviceRegistry(idx.devices, now, options.fleet);
     const devicesApi = createDevicesApi(registry);
     metrics.fleet = () => registry.list();
+    const fleetPage = createFleetPage({
+      adminToken: token,
+      ...(options.fleetPageDir !== undefined ? { pageDir: options.fleetPageDir } : {}),
+      secure: options.tls !== undefined,
+      snapshot: () => ({ now: now(), devices: registry.list() }),
+    });
     const api = createApi({
       index: idx,
       blobs,
@@ -308,6 +318,8 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       }
       // The enrolment code is the credential of its exchange: no token yet.
       if (url.pathname === `/${ENROLL_PATH}`) return devicesApi.enrol(req, res);
+      // The fleet page has its own sign-in: the admin token exchanged for a cookie.
+      if (isFleetPath(url.pathname)) return fleetPage.handle(req, res, url);
       const principal = registry.authenticate(req.headers.authorization, token);
       if (url.pathname === '/metrics') {
         if (principal.kind !== 'admin') {
