@@ -19,6 +19,7 @@ export const fileStates = [
   'failed',
   'missing',
   'skipped', // looked at: not a photo or video (excludedBy says why); never uploaded
+  'vault_only', // freed up at the person's request: moved to the system's trash, kept on the vault
 ] as const;
 export const FileState = z.enum(fileStates);
 export type FileState = z.infer<typeof FileState>;
@@ -88,7 +89,7 @@ export const EngineStatus = z.object({
   /** unix ms; null = until resumed */
   pausedUntil: z.number().nullable(),
   counts: StateCounts,
-  /** Media files known under the watched folders, excluding `excluded`, `missing` and `skipped`. */
+  /** Media files known under the watched folders, excluding `excluded`, `missing`, `skipped` and `vault_only`. */
   filesTotal: z.number().int().nonnegative(),
   bytesTotal: z.number().nonnegative(),
   /** backed_up + duplicate */
@@ -195,6 +196,8 @@ export const Folder = z.object({
   problems: z.array(FolderProblem),
   /** Required by the organisation's policy: it cannot be removed (see common/policy.ts). */
   requiredByPolicy: z.boolean(),
+  /** The person allowed freeing up space here (off by default; see freeUp.run). */
+  freeUp: z.boolean(),
 });
 export type Folder = z.infer<typeof Folder>;
 
@@ -221,6 +224,11 @@ export const Settings = z.object({
   updatesAllowed: setting(z.boolean()),
   /** The update channel followed: latest (stable), beta or alpha. */
   updateChannel: setting(z.enum(['latest', 'beta', 'alpha'])),
+  /**
+   * Whether "Free up space" may move backed-up files of the folders that allow it to the
+   * system's trash (an organisation may forbid it).
+   */
+  freeUpAllowed: setting(z.boolean()),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -252,6 +260,7 @@ export const SettingUpdate = z.discriminatedUnion('key', [
   }),
   z.object({ key: z.literal('updatesAllowed'), value: z.boolean() }),
   z.object({ key: z.literal('updateChannel'), value: z.enum(['latest', 'beta', 'alpha']) }),
+  z.object({ key: z.literal('freeUpAllowed'), value: z.boolean() }),
 ]);
 export type SettingUpdate = z.infer<typeof SettingUpdate>;
 
@@ -536,6 +545,49 @@ export function parseMediaPath(pathname: string): { sha256: string; variant: Med
   return { sha256: m[1] as string, variant: m[2] as MediaVariant };
 }
 
+/**
+ * Free up space on this computer (issue 15 section 2): which backed-up files to move to the
+ * system's trash. Only folders that allow it; `folder` narrows to one folder (or a sub-folder)
+ * by absolute path; `olderThanDays` keeps files modified more recently.
+ */
+export const FreeUpScope = z
+  .object({
+    folder: z.string().min(1).max(4096).optional(),
+    olderThanDays: z.number().int().min(0).max(100_000).optional(),
+  })
+  .strict();
+export type FreeUpScope = z.infer<typeof FreeUpScope>;
+export const FreeUpFile = z.object({ path: z.string(), bytes: z.number().nonnegative() });
+export type FreeUpFile = z.infer<typeof FreeUpFile>;
+/** A file that stays, and why, in words a person understands. */
+export const FreeUpKept = z.object({ path: z.string(), reason: z.string() });
+export type FreeUpKept = z.infer<typeof FreeUpKept>;
+/**
+ * What a free-up found (freeUp.plan: nothing moved, `freed` empty) or did (freeUp.run):
+ * `candidates` passed every check; `freed` went to the system's trash; `kept` stayed, each with
+ * its reason. The same shape as `keepsake free-up --json`.
+ */
+export const FreeUpResult = z.object({
+  candidates: z.array(FreeUpFile),
+  freed: z.array(FreeUpFile),
+  freedBytes: z.number().nonnegative(),
+  kept: z.array(FreeUpKept),
+});
+export type FreeUpResult = z.infer<typeof FreeUpResult>;
+/** What the Storage page offers before anything is checked (no file read, no vault asked). */
+export const FreeUpEstimate = z.object({
+  /** backed-up files of the folders that allow it (before the checks a free-up makes) */
+  files: z.number().int().nonnegative(),
+  bytes: z.number().nonnegative(),
+  /** folders that allow freeing up space, of all watched folders */
+  foldersAllowed: z.number().int().nonnegative(),
+  folders: z.number().int().nonnegative(),
+  /** false: turned off (by the organisation when `lockedByPolicy`) */
+  allowed: z.boolean(),
+  lockedByPolicy: z.boolean(),
+});
+export type FreeUpEstimate = z.infer<typeof FreeUpEstimate>;
+
 /** Every command: name -> argument and result schemas. Intent-level only. */
 export const commands = {
   'status.get': { args: Empty, result: EngineStatus },
@@ -571,6 +623,11 @@ export const commands = {
     result: Folder,
   },
   'folders.remove': { args: z.object({ id: z.number().int() }).strict(), result: Ok },
+  /** Allows (or no longer allows) freeing up space in a folder; off by default. */
+  'folders.setFreeUp': {
+    args: z.object({ id: z.number().int(), allowed: z.boolean() }).strict(),
+    result: Folder,
+  },
   'folders.setRules': {
     args: z
       .object({
@@ -610,6 +667,24 @@ export const commands = {
       })
       .strict(),
     result: VerifyReceipt,
+  },
+  /** How much a free-up could reclaim, before any check (the Storage page's offer). */
+  'freeUp.estimate': { args: Empty, result: FreeUpEstimate },
+  /**
+   * Every check a free-up makes (the vault re-verifies what it has not in 24 hours, the
+   * originals are hashed again), nothing moved: what would go and what is kept, and why.
+   */
+  'freeUp.plan': { args: FreeUpScope, result: FreeUpResult },
+  /**
+   * Frees up space: the checks again, then each file that passes is moved to the system's
+   * trash (never deleted) and becomes vault_only. `only`: just these paths (what the person
+   * confirmed); the rest of the scope is kept with its reason.
+   */
+  'freeUp.run': {
+    args: FreeUpScope.extend({
+      only: z.array(z.string().max(4096)).max(1_000_000).optional(),
+    }).strict(),
+    result: FreeUpResult,
   },
   /** The last verify receipt kept in the data directory (null: never verified). */
   'verify.last': { args: Empty, result: VerifyReceipt.nullable() },

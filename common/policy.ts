@@ -157,6 +157,14 @@ export const policyDefinitions = [
     example: 'latest',
   },
   {
+    key: 'freeUpAllowed',
+    kind: 'boolean',
+    title: 'Allow freeing up space',
+    description:
+      "Whether a person may free up space on this computer: move backed-up photos and videos that the vault has just re-verified to the system's trash (each folder must allow it too). Set false and lock it to forbid it.",
+    example: true,
+  },
+  {
     key: 'locked',
     kind: 'list',
     title: 'Locked settings',
@@ -229,6 +237,7 @@ export interface PolicyValues {
   startAtLogin?: boolean;
   updatesAllowed?: boolean;
   updateChannel?: (typeof updateChannels)[number];
+  freeUpAllowed?: boolean;
 }
 
 /** One key a policy source got wrong: named with its source so IT can find it. */

@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<Register>> = {
   vault: async () => (await import('./commands/vault.js')).registerVaultCommand,
   verify: async () => (await import('./commands/verify.js')).registerVerifyCommand,
   import: async () => (await import('./commands/import.js')).registerImportCommand,
+  'free-up': async () => (await import('./commands/free-up.js')).registerFreeUpCommand,
 };
 
 export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {

@@ -14,6 +14,7 @@ import type { SettingValues } from './store/settings.js';
 import type { Uploader } from './vault/types.js';
 import type { VolumeSource } from './import/device/volumes.js';
 import type { MediaSource } from './library/media.js';
+import type { MoveToTrash } from './free-up/free-up.js';
 
 export interface Engine {
   /** Every command of the contract, as methods taking already-validated arguments. */
@@ -110,6 +111,8 @@ export interface EngineOptions {
    * watched (one-off CLI runs).
    */
   devices?: { source: VolumeSource; defaultInto: string; pattern?: string } | null;
+  /** Where free-up moves files (default: the system's trash, free-up/system-trash.ts). */
+  moveToTrash?: MoveToTrash;
 }
 
 /** The Engine of api.ts plus what `keepsake backup` needs for its summary (additive). */

@@ -44,6 +44,9 @@ import { createDeviceOffers, noDeviceCommands } from './import/device/device-off
 import { createLibraryCommands } from './library/library-commands.js';
 import { createMediaSource, noVaultMedia } from './library/media.js';
 import { createVerifyCommands } from './verify/verify-commands.js';
+import { createFreeUp } from './free-up/free-up.js';
+import { createFreeUpCommands } from './free-up/free-up-commands.js';
+import { systemTrash } from './free-up/system-trash.js';
 import { createTusUploader } from './vault/tus-uploader.js';
 import type { Uploader } from './vault/types.js';
 import { createHttpClient } from './vault/http-client.js';
@@ -302,6 +305,27 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     logger: logger.child({ part: 'restore' }),
     signal: shutdown.signal,
   });
+  // ---- free up space (free-up/): the one place a watched folder is touched, on request ----
+  const freeUp = createFreeUpCommands({
+    freeUp: createFreeUp({
+      store,
+      vault: dryRun ? null : vault,
+      statPath,
+      hashFile: (path, signal) => hasher.hashFile(path, signal),
+      trash: options.moveToTrash ?? systemTrash,
+      clock,
+      allowed: () => {
+        const setting = settings().freeUpAllowed;
+        return { allowed: setting.value, lockedByPolicy: setting.locked };
+      },
+    }),
+    signal: shutdown.signal,
+    activity,
+    changed: () => {
+      statusSoon();
+      foldersEvent.soon();
+    },
+  });
   const library = createLibraryCommands({ vault, signal: shutdown.signal });
   // Cards and cameras that mount as a disk (issue 12 section 4): offered, imported on consent.
   const deviceOffers = options.devices
@@ -347,6 +371,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     settingChanged: (key) => (key === 'bandwidthLimit' ? applyBandwidth() : pipeline.kickUploads()),
     verify,
     restore,
+    freeUp,
     library,
     devices: deviceOffers?.api ?? noDeviceCommands,
     policy,

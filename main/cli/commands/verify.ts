@@ -70,7 +70,7 @@ export function registerVerifyCommand(program: Command): void {
     });
 }
 
-interface ChosenVault {
+export interface ChosenVault {
   url: string;
   token: string;
   caFile?: string;
@@ -90,8 +90,8 @@ function parseSample(opts: VerifyOptions): number | null {
 }
 
 /** The vault to ask: --to, else the one this data directory remembers backing up to. */
-async function chooseVault(
-  opts: VerifyOptions,
+export async function chooseVault(
+  opts: Pick<VerifyOptions, 'to' | 'token' | 'caFile'>,
   dataDir: string,
   remembered: string | null,
 ): Promise<ChosenVault> {

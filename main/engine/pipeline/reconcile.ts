@@ -4,7 +4,8 @@
 // Invariants:
 // - (size, mtime, ino, dev) unchanged -> the stored hash and state stand (nothing re-hashed);
 // - changed -> discovered with the hash cleared; new -> discovered; gone -> missing (never
-//   deleted from the vault); a folder whose root is gone changes nothing (offline);
+//   deleted from the vault); a folder whose root is gone changes nothing (offline); a file
+//   freed up at the person's request (vault_only) is not missing, and is not re-uploaded;
 // - a file being hashed or uploaded is left to the hasher/uploader, which detect a change
 //   themselves (file_changed) and start it over;
 // - scan problems on media-named paths become visible failed files; never an abort;
@@ -18,7 +19,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { FileIdentity } from '../hash/types.js';
 import type { Classification, FolderRules, ScanEntry, ScanResult } from '../watch/types.js';
 import type { FolderRecord, ScanRow, Store } from '../store/store.js';
-import { emptiedFromOf, isBusy, transitions } from './transitions.js';
+import { emptiedFromOf, freedStates, isBusy, transitions } from './transitions.js';
 
 export interface ReconcileContext {
   store: Store;
@@ -124,8 +125,8 @@ export function applyEntry(
     mediaKind: c.kind === 'sidecar' ? 'sidecar' : 'media',
   } as const;
   if (unchanged) {
-    // Back from missing or excluded (rules changed): the stored hash stands.
-    if (row.state === 'missing' || row.state === 'excluded') {
+    // Back from missing, freed up, or excluded (rules changed): the stored hash stands.
+    if (row.state === 'missing' || row.state === 'excluded' || row.state === 'vault_only') {
       if (store.apply(row.id, transitions.reappeared(entry.relPath, classified))) counts.changed++;
     }
     // A failed file with unchanged identity stays failed until the person retries it.
@@ -146,7 +147,7 @@ export function applyEntry(
 
 /** A path that is no longer on disk. */
 export function applyGone(ctx: ReconcileContext, row: ScanRow, counts: ReconcileCounts): void {
-  if (row.state === 'missing' || isBusy(row.state)) return;
+  if (row.state === 'missing' || freedStates.includes(row.state) || isBusy(row.state)) return;
   if (row.uploadUrl) ctx.abandon(row.uploadUrl);
   if (ctx.store.apply(row.id, transitions.gone())) counts.missing++;
 }

@@ -21,6 +21,11 @@
 // missing     gone from disk; never deleted from the vault (a backup, not a mirror)
 // skipped     its name said nothing and its first bytes are not a photo or video (excluded_by
 //             says why): shown, never uploaded; looked at again when it changes
+// vault_only  freed up at the person's request (main/engine/free-up/): a safe file the vault had
+//             just re-verified and whose bytes still hashed to it, moved to the system's trash.
+//             Never `missing` (its place on the vault stays registered, so restore puts it back);
+//             no scan or watcher marks it gone or uploads it. Put back (restore, or from the
+//             trash), it is hashed again and found on the vault: safe again with no upload.
 import { fileStates, type FileState } from '../../../common/contract.js';
 import type { FileIdentity, HashResult } from '../hash/types.js';
 import type { FilePatch, FileRecord, MediaKind, StoredError } from '../store/types.js';
@@ -39,12 +44,13 @@ const legal: Record<FileState, readonly FileState[]> = {
     'skipped',
   ],
   uploading: ['queued', 'backed_up', 'duplicate', 'discovered', 'failed', 'missing', 'excluded'],
-  backed_up: ['discovered', 'missing', 'excluded', 'skipped'],
-  duplicate: ['discovered', 'missing', 'excluded', 'skipped'],
+  backed_up: ['discovered', 'missing', 'excluded', 'skipped', 'vault_only'],
+  duplicate: ['discovered', 'missing', 'excluded', 'skipped', 'vault_only'],
   excluded: ['discovered', 'missing', 'excluded', 'skipped'],
   failed: ['discovered', 'queued', 'failed', 'missing', 'excluded', 'skipped'],
-  missing: ['discovered', 'missing', 'excluded', 'skipped'],
+  missing: ['discovered', 'missing', 'excluded', 'skipped', 'vault_only'],
   skipped: ['discovered', 'missing', 'excluded', 'skipped', 'failed'],
+  vault_only: ['discovered', 'excluded', 'skipped', 'vault_only'],
 };
 
 export class IllegalTransitionError extends Error {
@@ -78,6 +84,8 @@ export const unsafeStates: readonly FileState[] = [...pendingStates, 'failed'];
 export const busyStates: readonly FileState[] = ['hashing', 'uploading'];
 /** States with a trusted sha256 of the current content (metadata may be read for them). */
 export const hashedStates: readonly FileState[] = ['queued', 'uploading', 'backed_up', 'duplicate'];
+/** Not on this computer by the person's choice: no scan marks it missing. */
+export const freedStates: readonly FileState[] = ['vault_only'];
 /** Every state no worker holds: what a scan may change. */
 export const restingStates: readonly FileState[] = fileStates.filter(
   (s) => !busyStates.includes(s),
@@ -121,7 +129,8 @@ export type TransitionName =
   | 'retryLater'
   | 'vaultChanged'
   | 'manualRetry'
-  | 'lostOnVault';
+  | 'lostOnVault'
+  | 'freedUp';
 
 /** One named move: the states it may start from, the state it ends in, the columns it sets. */
 export interface Transition {
@@ -149,7 +158,8 @@ const contentForgotten: FilePatch = {
   metadataState: 'pending',
 };
 
-const notMissing = restingStates.filter((s) => s !== 'missing');
+/** What may become missing: never a file freed up at the person's request. */
+const notMissing = restingStates.filter((s) => s !== 'missing' && !freedStates.includes(s));
 
 /**
  * What a row's emptiedFrom becomes when its file is seen again at `size` bytes: a photo that was
@@ -204,9 +214,12 @@ export const transitions = {
       mime: c.mime,
       mediaKind: c.mediaKind,
     }),
-  /** Back from missing or excluded with the same identity: the stored hash stands. */
+  /**
+   * Back from missing, excluded or freed up with the same identity: the stored hash stands (a
+   * freed file put back is asked of the vault again, and found there: no upload).
+   */
   reappeared: (relPath: string, c: Classified) =>
-    t('reappeared', ['missing', 'excluded'], 'discovered', {
+    t('reappeared', ['missing', 'excluded', 'vault_only'], 'discovered', {
       relPath,
       dedupChecked: false,
       excludedBy: null,
@@ -382,4 +395,17 @@ export const transitions = {
    */
   lostOnVault: () =>
     t('lostOnVault', safeStates, 'discovered', { dedupChecked: false, error: null }),
+
+  // ---- free up space (main/engine/free-up/) ----
+  /**
+   * Moved to the system's trash at the person's request, after the checks of [Note: What may
+   * be freed up]. From missing too: a watcher that saw the move before this was recorded must
+   * not leave it missing. The place on the vault stays registered (restore puts it back).
+   */
+  freedUp: () =>
+    t('freedUp', [...safeStates, 'missing'], 'vault_only', {
+      uploadUrl: null,
+      uploadOffset: null,
+      error: null,
+    }),
 } as const;

@@ -21,6 +21,7 @@ import type { DeviceCommands } from '../import/device/device-offers.js';
 import type { LibraryCommands } from '../library/library-commands.js';
 import type { RestoreCommands } from '../restore/restore-commands.js';
 import type { VerifyCommands } from '../verify/verify-commands.js';
+import type { FreeUpCommands } from '../free-up/free-up-commands.js';
 import type { Folders } from './folders.js';
 import type { Pause } from './pause.js';
 import type { RuntimePolicy } from './policy.js';
@@ -48,6 +49,8 @@ export interface CommandsOptions {
   verify: VerifyCommands;
   /** restore.devices, .preview, .start, .state (main/engine/restore/restore-commands.ts). */
   restore: RestoreCommands;
+  /** freeUp.estimate, .plan, .run (main/engine/free-up/free-up-commands.ts). */
+  freeUp: FreeUpCommands;
   /** library.list, .folders, .asset (main/engine/library/library-commands.ts). */
   library: LibraryCommands;
   /** devices.list, .import, .dismiss (main/engine/import/device/device-offers.ts). */
@@ -67,6 +70,7 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
   return {
     ...options.verify,
     ...options.restore,
+    ...options.freeUp,
     ...options.library,
     ...options.devices,
     'status.get': () => Promise.resolve(options.status()),
@@ -118,6 +122,13 @@ export function createCommands(options: CommandsOptions): KeepsakeApi {
     'folders.setRules': async ({ id, include, exclude }) => {
       options.policy.checkRules(id, include, exclude);
       return folders.setRules(id, include, exclude);
+    },
+    'folders.setFreeUp': ({ id, allowed }) => {
+      const setting = settings().freeUpAllowed;
+      if (allowed && !setting.value && setting.locked) {
+        throw new KeepsakeError('setting_locked', lockedMessage('freeUpAllowed'));
+      }
+      return Promise.resolve(folders.setFreeUp(id, allowed));
     },
     'uploads.pause': ({ untilMs }) => {
       options.activity({ level: 'info', message: 'Paused uploads', path: null, code: null });

@@ -114,6 +114,8 @@ export interface Folders {
   add(input: { path: string; include?: string[]; exclude?: string[] }): Promise<Folder>;
   remove(id: number): Promise<void>;
   setRules(id: number, include: string[], exclude: string[]): Promise<Folder>;
+  /** Allows (or no longer allows) freeing up space in a folder (issue 15 section 2). */
+  setFreeUp(id: number, allowed: boolean): Folder;
   /** Scans a folder and reconciles the DB with it; coalesces concurrent requests. */
   rescan(folderId: number, priority?: number): Promise<void>;
   anyOffline(): boolean;
@@ -168,7 +170,7 @@ export function createFolders(options: FoldersOptions): Folders {
     const r = runtime.get(folder.id);
     const fresh = store.getFolder(folder.id) ?? folder;
     return folderView(
-      { ...folder, lastScanAt: fresh.lastScanAt },
+      { ...folder, lastScanAt: fresh.lastScanAt, freeUp: fresh.freeUp },
       summary,
       r?.mode ?? (started ? 'watching' : 'scanning'),
       r?.detail ?? null,
@@ -527,6 +529,14 @@ export function createFolders(options: FoldersOptions): Folders {
       }
       options.foldersChanged();
       return view(updated);
+    },
+    setFreeUp(id, allowed) {
+      const folder = store.getFolder(id);
+      if (!folder) throw new KeepsakeError('not_found', `No folder with id ${id}.`);
+      store.setFolderFreeUp(id, allowed);
+      store.commit();
+      options.foldersChanged();
+      return view(store.getFolder(id) ?? folder);
     },
     rescan,
     anyOffline: () => [...runtime.values()].some((r) => r.mode === 'offline'),

@@ -139,6 +139,10 @@ export interface FileListing {
   size: number | null;
 }
 
+/** What a freed-up file's state means, wherever it is listed. */
+export const freedReason =
+  "on the vault only: freed up at your request (moved to the system's trash); keepsake restore puts it back";
+
 /** Why a file is where it is, for the states that need a word (and for an empty photo). */
 export function reasonOf(f: FileRecord): string | null {
   switch (f.state) {
@@ -150,6 +154,8 @@ export function reasonOf(f: FileRecord): string | null {
       return f.excludedBy ?? 'not a photo or video';
     case 'missing':
       return 'gone from disk (what the vault holds of it stays there)';
+    case 'vault_only':
+      return freedReason;
     case 'backed_up':
     case 'duplicate':
       return safeFileProblem(f)?.message ?? null;

@@ -115,6 +115,7 @@ export function tally(summary: readonly StateSummary[], folderId?: number): Tall
     if (folderId !== undefined && row.folderId !== folderId) continue;
     t.counts[row.state] += row.files;
     if (row.state === 'excluded' || row.state === 'missing' || row.state === 'skipped') continue;
+    if (row.state === 'vault_only') continue; // freed up: not on this computer, by choice
     t.filesTotal += row.files;
     t.bytesTotal += row.bytes;
     if (safeStates.includes(row.state)) {
@@ -220,5 +221,6 @@ export function folderView(
     lastScanAt: folder.lastScanAt,
     problems: problems.map((p) => ({ path: p.path, code: p.code, message: p.message })),
     requiredByPolicy,
+    freeUp: folder.freeUp,
   };
 }

@@ -273,6 +273,68 @@ UPDATE files SET metadata_state = 'pending'
          OR lower(rel_path) LIKE '%.jpeg' OR lower(rel_path) LIKE '%.mov');
 `;
 
+// 0015: free up space (issue 15 section 2). A new file state, 'vault_only': a safe file the
+// person asked Keepsake to free up, moved to the system's trash and kept on the vault (shown
+// instead of missing; its place on the vault stays registered so restore puts it back). The
+// files table is rebuilt for the state CHECK as 0007 was, with every column 0008-0014 added,
+// in the same order. Folders opt in one by one (off by default).
+const m0015_free_up = `
+CREATE TABLE files_new (
+  id                INTEGER PRIMARY KEY,  -- stable file id shown to the UI
+  folder_id         INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE, -- owning folder
+  path              TEXT NOT NULL UNIQUE, -- absolute path on disk (bytes as the OS gave them, no normalisation)
+  rel_path          TEXT NOT NULL,        -- path relative to the folder root, forward slashes
+  size              INTEGER NOT NULL,     -- bytes, as last seen on disk
+  mtime_ms          INTEGER NOT NULL,     -- modification time, unix ms (integer), as last seen
+  ino               INTEGER NOT NULL,     -- inode number as last seen
+  dev               INTEGER NOT NULL,     -- device number as last seen
+  seen_at           INTEGER NOT NULL,     -- unix ms when (size, mtime, ino, dev) took their current values (settle clock)
+  sha256            TEXT,                 -- 64 lowercase hex of the content for the identity above; NULL = not hashed yet
+  state             TEXT NOT NULL CHECK (state IN ('discovered','hashing','queued','uploading','backed_up','duplicate','excluded','failed','missing','skipped','vault_only')),
+  dedup_checked     INTEGER NOT NULL DEFAULT 0, -- 1 when the vault's dedup check said it lacks sha256 (state queued)
+  error_code        TEXT,                 -- KeepsakeError code of the last failure (state failed, or a retry pending)
+  error_message     TEXT,                 -- the failure in words a person understands
+  error_retryable   INTEGER,              -- 1 if retrying may help, 0 if not
+  excluded_by       TEXT,                 -- the rule that excluded it (state excluded), or why it was skipped (state skipped)
+  attempts          INTEGER NOT NULL DEFAULT 0, -- failed upload attempts since the last success or manual retry
+  verify_failures   INTEGER NOT NULL DEFAULT 0, -- times the vault refused the content's sha256 (460)
+  next_attempt_at   INTEGER,              -- unix ms before which the queue does not retry it; NULL = now
+  upload_url        TEXT,                 -- tus upload URL of the upload in progress; NULL = none
+  upload_offset     INTEGER,              -- bytes the server confirmed for upload_url
+  priority          INTEGER NOT NULL DEFAULT 0, -- 1 = added by hand (uploads first), 0 = found by scan
+  media_kind        TEXT NOT NULL DEFAULT 'media' CHECK (media_kind IN ('media','sidecar')), -- classification
+  mime              TEXT,                 -- MIME type from the extension, or from the first bytes (no/unknown extension)
+  capture_time      TEXT,                 -- ISO 8601 with offset, from metadata; NULL = unknown/not read
+  metadata          TEXT,                 -- JSON {metadata, raw} from exiftool (bounded)
+  metadata_problems TEXT NOT NULL DEFAULT '[]', -- JSON array of problem messages in plain words
+  metadata_state    TEXT NOT NULL DEFAULT 'pending' CHECK (metadata_state IN ('pending','read','sent')), -- pending = not read; read = read, not sent to the vault; sent = on the vault
+  created_at        INTEGER NOT NULL,     -- unix ms when the row was first made
+  updated_at        INTEGER NOT NULL,     -- unix ms of the last change of state or identity
+  uploaded_at       INTEGER,              -- unix ms when the vault verified this content from our upload; NULL = never uploaded by us
+  proven_at         INTEGER,              -- unix ms of the last verify that proved this file (vault re-hash ok, original unchanged); NULL = never
+  location_sha256   TEXT,                 -- content the vault records at this file's place from our last registration; NULL = none (never registered, or marked gone)
+  location_mtime_ms INTEGER,              -- the mtime (unix ms) sent with that registration
+  ctime_ms          INTEGER NOT NULL DEFAULT 0, -- inode change time as last seen, unix ms (integer); 0 = not known yet
+  rel_path_raw      BLOB,                 -- rel_path as the exact bytes of the name on disk when they are not valid UTF-8; NULL = rel_path is exact
+  emptied_from      INTEGER,              -- bytes the file had when it was last backed up, when it is now 0 bytes (possible damage); NULL = not emptied
+  location_refused  TEXT,                 -- the vault's words when it refused to record this file's place (device, folder, path); NULL = none
+  apple_content_id  TEXT,                 -- Apple's content identifier from the file's metadata (a Live Photo's still and video share it), upper-case; NULL = none or not read
+  captured_at_ms    INTEGER               -- the capture instant the file itself states (EXIF, QuickTime, GPS), unix ms; NULL = unknown, or only guessed from its name or mtime
+) STRICT;
+INSERT INTO files_new SELECT * FROM files;
+DROP TABLE files;
+ALTER TABLE files_new RENAME TO files;
+CREATE INDEX files_upload_order ON files(state, dedup_checked, priority DESC, mtime_ms DESC);
+CREATE INDEX files_upload_size ON files(state, dedup_checked, size);
+CREATE INDEX files_metadata ON files(metadata_state, state);
+CREATE INDEX files_folder ON files(folder_id, state);
+CREATE INDEX files_identity ON files(ino, dev, size, mtime_ms);
+CREATE INDEX files_sha256 ON files(sha256);
+CREATE INDEX files_empty ON files(state) WHERE size = 0;
+CREATE INDEX files_location_refused ON files(id) WHERE location_refused IS NOT NULL;
+ALTER TABLE folders ADD COLUMN free_up INTEGER NOT NULL DEFAULT 0; -- 1 = the person allowed freeing up space in this folder (moving backed-up files to the system's trash on request); 0 = never (the default)
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -288,6 +350,7 @@ export const migrations: readonly Migration[] = [
   { version: 12, name: '0012_location_tombstones', sql: m0012_location_tombstones },
   { version: 13, name: '0013_location_refused', sql: m0013_location_refused },
   { version: 14, name: '0014_groups', sql: m0014_groups },
+  { version: 15, name: '0015_free_up', sql: m0015_free_up },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

@@ -54,6 +54,8 @@ const PersonChoices = z.object({
       path: z.string().min(1),
       include: z.array(z.string()),
       exclude: z.array(z.string()),
+      /** the person allowed freeing up space here (absent: not allowed) */
+      freeUp: z.boolean().optional(),
     }),
   ),
   settings: z.record(z.string(), z.unknown()),
@@ -68,9 +70,12 @@ export function choicesOf(store: Store): PersonChoices {
   }
   return {
     version: 1,
-    folders: store
-      .listFolders()
-      .map((f) => ({ path: f.path, include: f.include, exclude: f.exclude })),
+    folders: store.listFolders().map((f) => ({
+      path: f.path,
+      include: f.include,
+      exclude: f.exclude,
+      ...(f.freeUp ? { freeUp: true } : {}),
+    })),
     settings,
   };
 }
@@ -160,7 +165,8 @@ export function restoreChoices(
   store.batch(() => {
     for (const f of choices.folders) {
       if (store.getFolderByPath(f.path) !== null) continue;
-      store.addFolder(f.path, f.include, f.exclude);
+      const added = store.addFolder(f.path, f.include, f.exclude);
+      if (f.freeUp === true) store.setFolderFreeUp(added.id, true);
       folders++;
     }
     for (const [key, value] of Object.entries(choices.settings)) {
@@ -203,6 +209,10 @@ export function savingChoices(
     },
     setFolderRules(id, include, exclude) {
       store.setFolderRules(id, include, exclude);
+      save();
+    },
+    setFolderFreeUp(id, allowed) {
+      store.setFolderFreeUp(id, allowed);
       save();
     },
     setSetting(key, value) {

@@ -22,6 +22,8 @@ export interface SettingValues {
   deviceName: string;
   updatesAllowed: boolean;
   updateChannel: 'latest' | 'beta' | 'alpha';
+  /** Whether free-up may move backed-up files to the system's trash (folders opt in too). */
+  freeUpAllowed: boolean;
 }
 
 export type SettingKey = keyof SettingValues;
@@ -39,6 +41,7 @@ export const defaultSettings: SettingValues = {
   deviceName: 'this computer',
   updatesAllowed: true,
   updateChannel: 'latest',
+  freeUpAllowed: true,
 };
 
 /**
@@ -56,6 +59,7 @@ export const storedKeys: readonly SettingKey[] = [
   'deviceName',
   'updatesAllowed',
   'updateChannel',
+  'freeUpAllowed',
 ];
 
 export interface SettingsSource {

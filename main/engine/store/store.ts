@@ -147,6 +147,7 @@ interface FolderRow {
   exclude_globs: string;
   added_at: number;
   last_scan_at: number | null;
+  free_up: number;
 }
 
 interface FolderProblemRow {
@@ -251,6 +252,7 @@ function toFolder(row: FolderRow): FolderRecord {
     exclude: parseStringArray(row.exclude_globs),
     addedAt: row.added_at,
     lastScanAt: row.last_scan_at,
+    freeUp: row.free_up === 1,
   };
 }
 
@@ -401,6 +403,7 @@ export function createStore(
     setFolderRules: db.prepare(
       'UPDATE folders SET include_globs = @include, exclude_globs = @exclude WHERE id = @id',
     ),
+    setFolderFreeUp: db.prepare<[number, number]>('UPDATE folders SET free_up = ? WHERE id = ?'),
     setFolderScanned: db.prepare<[number, number]>(
       'UPDATE folders SET last_scan_at = ? WHERE id = ?',
     ),
@@ -1091,6 +1094,9 @@ export function createStore(
           exclude: JSON.stringify(exclude),
         }),
       );
+    },
+    setFolderFreeUp(id, allowed) {
+      write(() => q.setFolderFreeUp.run(allowed ? 1 : 0, id));
     },
     setFolderScanned(id, at) {
       writeOrDrop(() => q.setFolderScanned.run(at, id));

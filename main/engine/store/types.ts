@@ -18,6 +18,8 @@ export interface FolderRecord {
   exclude: string[];
   addedAt: number;
   lastScanAt: number | null;
+  /** The person allowed freeing up space in this folder (off by default; issue 15 section 2). */
+  freeUp: boolean;
 }
 
 /** A folder (a watched root or a sub-folder) the last scan could not list. */
@@ -315,6 +317,8 @@ export interface Store {
    */
   removeFolder(id: number, vaultLabel?: string): void;
   setFolderRules(id: number, include: string[], exclude: string[]): void;
+  /** Allows (or no longer allows) freeing up space in this folder. */
+  setFolderFreeUp(id: number, allowed: boolean): void;
   setFolderScanned(id: number, at: number): void;
   /**
    * Replaces what a folder's last scan could not list (a completed scan is the truth). Returns

@@ -51,6 +51,12 @@ const countCards: { testId: string; label: string; states: FileState[]; tone: st
   { testId: 'count-excluded', label: 'Excluded', states: ['excluded'], tone: 'neutral' },
   { testId: 'count-missing', label: 'Missing', states: ['missing'], tone: 'warn' },
   {
+    testId: 'count-vault-only',
+    label: 'On the vault only (freed up)',
+    states: ['vault_only'],
+    tone: 'ok',
+  },
+  {
     testId: 'count-skipped',
     label: 'Skipped (not photos or videos)',
     states: ['skipped'],

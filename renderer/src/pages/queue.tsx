@@ -47,6 +47,7 @@ export const stateWords: Record<FileState, string> = {
   failed: 'Failed',
   missing: 'Missing',
   skipped: 'Skipped',
+  vault_only: 'On the vault only',
 };
 
 /** Why a file is in its state, in full (the row shows one line of it). */
@@ -55,6 +56,9 @@ function reasonOf(row: FileRow): string | null {
   // An empty photo is on the vault, but it holds no picture: the problem comes first.
   if (row.problem)
     return `${row.problem.message[0]?.toUpperCase() ?? ''}${row.problem.message.slice(1)}.`;
+  if (row.state === 'vault_only') {
+    return "Freed up at your request: moved to the system's trash, kept on the vault. Restore puts it back in its place.";
+  }
   if (row.state === 'duplicate') {
     return row.duplicateOf
       ? `Duplicate of another file here: ${row.duplicateOf}`

@@ -51,9 +51,25 @@ describe('restore placement', () => {
 
   it('watched folders are labelled by name, a second folder of one name by its id too', () => {
     const labels = folderLabels([
-      { id: 3, path: '/b/Photos', include: [], exclude: [], addedAt: 0, lastScanAt: null },
-      { id: 1, path: '/a/Photos', include: [], exclude: [], addedAt: 0, lastScanAt: null },
-      { id: 2, path: '/', include: [], exclude: [], addedAt: 0, lastScanAt: null },
+      {
+        id: 3,
+        path: '/b/Photos',
+        include: [],
+        exclude: [],
+        addedAt: 0,
+        lastScanAt: null,
+        freeUp: false,
+      },
+      {
+        id: 1,
+        path: '/a/Photos',
+        include: [],
+        exclude: [],
+        addedAt: 0,
+        lastScanAt: null,
+        freeUp: false,
+      },
+      { id: 2, path: '/', include: [], exclude: [], addedAt: 0, lastScanAt: null, freeUp: false },
     ]);
     assert.deepEqual([...labels.entries()].sort(), [
       [1, 'Photos'],

@@ -151,6 +151,32 @@ describe('store migrations', () => {
     }
   });
 
+  it('0015: every file keeps every column, a safe file may then be on the vault only, and no folder has allowed freeing up space', () => {
+    const file = join(dir, 'free-up-15.db');
+    const made = openDatabase(file, { ...opts, targetVersion: 14 }).db;
+    made.prepare(`INSERT INTO folders (path, added_at) VALUES ('/photos', 1)`).run();
+    made
+      .prepare(
+        `INSERT INTO files (folder_id, path, rel_path, size, mtime_ms, ino, dev, seen_at, sha256,
+           state, created_at, updated_at, proven_at, location_sha256, ctime_ms, rel_path_raw,
+           emptied_from, location_refused, apple_content_id, captured_at_ms)
+         VALUES (1, '/photos/a.jpg', 'a.jpg', 5, 6, 7, 8, 9, ?, 'backed_up', 1, 2, 3, ?, 10,
+           X'ff', NULL, 'no', 'ID', 11)`,
+      )
+      .run('a'.repeat(64), 'a'.repeat(64));
+    const before = made.prepare('SELECT * FROM files').all();
+    made.close();
+    const db = openDatabase(file, opts).db;
+    try {
+      assert.deepEqual(db.prepare('SELECT * FROM files').all(), before);
+      db.prepare(`UPDATE files SET state = 'vault_only'`).run();
+      assert.equal(db.prepare('SELECT free_up FROM folders').pluck().get(), 0);
+      assert.throws(() => db.prepare(`UPDATE files SET state = 'gone_forever'`).run(), /CHECK/);
+    } finally {
+      db.close();
+    }
+  });
+
   it('refuses a database written by a newer Keepsake, and leaves it as it was', () => {
     const file = join(dir, 'newer.db');
     const db = new Database(file);

@@ -98,6 +98,7 @@ describe('store', () => {
       vaultChanged: transitions.vaultChanged(),
       manualRetry: transitions.manualRetry(error),
       lostOnVault: transitions.lostOnVault(),
+      freedUp: transitions.freedUp(),
     } satisfies Record<Transition['name'], Transition>);
   };
 
@@ -109,7 +110,7 @@ describe('store', () => {
     }
   });
 
-  it('the moves the engine relies on are legal, unsafe ones are not, and any state can go missing', () => {
+  it('the moves the engine relies on are legal, unsafe ones are not, and any state but a freed-up one can go missing', () => {
     // The table is the single source: spot-check the moves the engine relies on.
     assert.ok(canTransition('discovered', 'hashing'));
     assert.ok(canTransition('hashing', 'queued'));
@@ -121,7 +122,15 @@ describe('store', () => {
       !canTransition('backed_up', 'queued'),
       'a safe file is re-discovered, never re-queued',
     );
-    for (const s of fileStates) assert.ok(canTransition(s, 'missing'), `${s} -> missing`);
+    for (const s of fileStates) {
+      if (s === 'vault_only') continue;
+      assert.ok(canTransition(s, 'missing'), `${s} -> missing`);
+    }
+    // Freed up at the person's request: on the vault only, never missing; only a safe file.
+    assert.ok(!canTransition('vault_only', 'missing'));
+    assert.ok(canTransition('backed_up', 'vault_only'));
+    assert.ok(!canTransition('queued', 'vault_only'));
+    assert.ok(!canTransition('failed', 'vault_only'));
   });
 
   it('a transition applied to a file outside its from-states changes nothing', () => {
