@@ -944,3 +944,45 @@ export const fleetSnapshotSchema = z.object({
   devices: z.array(deviceJsonSchema),
 });
 export type FleetSnapshot = z.infer<typeof fleetSnapshotSchema>;
+// ---------------------------------------------------------------------------------------
+// Similar photos: GET /api/v1/similar?after=&limit= (issue 15 section 1). Groups of photos
+// that look alike: bursts (one camera, seconds apart) and near-copies (resized, re-encoded,
+// lightly edited). See [Note: Similar-photo thresholds] in server/similar-policy.ts.
+
+export const similarKindSchema = z.enum(['burst', 'near-copy']);
+export type SimilarKind = z.infer<typeof similarKindSchema>;
+
+export const similarMemberSchema = z.object({
+  sha256: sha256Schema,
+  /** px, upright; null when the vault could not read it */
+  width: z.number().nullable(),
+  height: z.number().nullable(),
+  /** bytes moving it to the vault's trash takes out of the library (its whole asset's) */
+  bytes: z.number(),
+  /** capture time from its metadata, ISO 8601; null when unknown */
+  capturedAt: z.string().nullable(),
+  /** its file name as first uploaded (for a person to tell the members apart) */
+  filename: z.string().optional(),
+});
+export type SimilarMember = z.infer<typeof similarMemberSchema>;
+
+export const similarGroupSchema = z.object({
+  /** stable while the group's first photo stays in it */
+  id: z.string(),
+  kind: similarKindSchema,
+  members: z.array(similarMemberSchema).min(2),
+  suggestedKeep: sha256Schema,
+  /** bytes of every member but the suggested one */
+  reclaimableBytes: z.number(),
+});
+export type SimilarGroup = z.infer<typeof similarGroupSchema>;
+
+export const similarPageSchema = z.object({
+  groups: z.array(similarGroupSchema),
+  /** the cursor for ?after= of the next page; null at the end */
+  next: z.string().nullable(),
+  /** over every group (not just this page): how many, and the bytes all suggestions reclaim */
+  totalGroups: z.number(),
+  totalReclaimableBytes: z.number(),
+});
+export type SimilarPage = z.infer<typeof similarPageSchema>;

@@ -28,6 +28,7 @@ import { VaultHttpError } from './http-error.js';
 import type { AssetRecord, VaultIndex } from './index/vault-index.js';
 import { createLibraryApi } from './library-api.js';
 import { createLocationsApi } from './locations-api.js';
+import { createSimilarApi } from './similar-api.js';
 import type { createPreviewsApi } from './previews-api.js';
 import { MAX_METADATA_BYTES, parseMetadataBody } from './metadata-schema.js';
 import type { VaultMetrics } from './metrics.js';
@@ -303,6 +304,7 @@ export function createApi(deps: ApiDeps) {
   const albums = createAlbumsApi({ index, now: deps.now });
   const library = createLibraryApi({ index });
   const groups = createGroupsApi({ index, now: deps.now });
+  const similar = createSimilarApi({ index });
 
   /** Routes one /api/v1/ request; throws VaultHttpError for the router to answer. */
   async function handle(
@@ -340,6 +342,7 @@ export function createApi(deps: ApiDeps) {
     if (p0 === 'albums') return albums.handle(req, res, url, parts.slice(1));
     if (p0 === 'library') return library.handle(req, res, url, parts.slice(1));
     if (p0 === 'groups') return groups.handle(req, res, url, parts.slice(1));
+    if (p0 === 'similar') return similar.handle(req, res, url, parts.slice(1));
     if (p0 === 'verify' && parts.length === 1) {
       if (method !== 'POST') methodNotAllowed('POST');
       return verifyApi.verify(req, res);

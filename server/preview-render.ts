@@ -36,6 +36,7 @@ import { delimiter, join } from 'node:path';
 import { ExifTool } from 'exiftool-vendored';
 import type { Metadata, Sharp } from 'sharp';
 import type { PreviewSource } from './index/preview-store.js';
+import { measurePreview, type SimilarityMeasure } from './similarity-measure.js';
 
 type SharpFunction = (typeof import('sharp'))['default'];
 let sharpLoaded: Promise<SharpFunction> | undefined;
@@ -89,6 +90,14 @@ export interface RenderedPreviews {
   thumb: Buffer;
   preview: Buffer;
   source: PreviewSource;
+  /**
+   * The perceptual hash and sharpness of the preview (similarity-measure.ts), for a photo
+   * (not a video's poster frame); undefined when it could not be measured.
+   */
+  measure?: SimilarityMeasure;
+  /** the decoded picture's size upright, px (a RAW's: its embedded JPEG's) */
+  width?: number;
+  height?: number;
 }
 
 export type RenderOutcome = { made: RenderedPreviews } | { none: string };
@@ -188,9 +197,11 @@ function cleanMessage(err: unknown, blobPath: string): string {
 async function renderImage(
   input: string | Buffer,
   orientation?: number,
-): Promise<{ thumb: Buffer; preview: Buffer }> {
+): Promise<{ thumb: Buffer; preview: Buffer; width?: number; height?: number }> {
   const sharp = await loadSharp();
   let image = sharp(input, { failOn: 'none', limitInputPixels: MAX_INPUT_PIXELS });
+  const meta = await image.metadata();
+  const turned = (orientation ?? meta.orientation ?? 1) >= 5;
   image = orientation === undefined ? image.rotate() : orient(image, orientation);
   const { data, info } = await image
     .resize(PREVIEW_SIZE, PREVIEW_SIZE, { fit: 'inside', withoutEnlargement: true })
@@ -206,7 +217,41 @@ async function renderImage(
       .jpeg({ quality: 80 })
       .toBuffer(),
   ]);
-  return { thumb, preview };
+  return {
+    thumb,
+    preview,
+    ...(turned
+      ? { width: meta.height, height: meta.width }
+      : { width: meta.width, height: meta.height }),
+  };
+}
+
+/**
+ * An image file's pixel size upright, from its header; nulls when it cannot be read (a RAW
+ * or a HEIC this vault cannot decode). For the backfill, which has the preview but not the
+ * decoded original.
+ */
+export async function pictureSize(
+  path: string,
+): Promise<{ width: number | null; height: number | null }> {
+  try {
+    const meta = await (await loadSharp())(path, { failOn: 'none' }).metadata();
+    const turned = (meta.orientation ?? 1) >= 5;
+    return turned
+      ? { width: meta.height ?? null, height: meta.width ?? null }
+      : { width: meta.width ?? null, height: meta.height ?? null };
+  } catch {
+    return { width: null, height: null };
+  }
+}
+
+/** A photo's previews with its similarity measure (See similarity-measure.ts). */
+async function withMeasure(rendered: Omit<RenderedPreviews, 'measure'>): Promise<RenderedPreviews> {
+  try {
+    return { ...rendered, measure: await measurePreview(rendered.preview) };
+  } catch {
+    return rendered; // the previews stand without it; the backfill tries again
+  }
 }
 
 function binarySize(value: unknown): number {
@@ -244,7 +289,7 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
     }
     if (meta.format === 'heif' && meta.compression === 'hevc') return { none: HEIC_REASON };
     try {
-      return { made: { ...(await renderImage(blobPath)), source: 'decoded' } };
+      return { made: await withMeasure({ ...(await renderImage(blobPath)), source: 'decoded' }) };
     } catch (err) {
       return { none: `the image could not be decoded: ${cleanMessage(err, blobPath)}` };
     }
@@ -267,7 +312,12 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
         continue; // listed but not extractable: try the next
       }
       try {
-        return { made: { ...(await renderImage(bytes, orientation)), source: 'embedded' } };
+        return {
+          made: await withMeasure({
+            ...(await renderImage(bytes, orientation)),
+            source: 'embedded',
+          }),
+        };
       } catch {
         // a stub or a damaged embedded image (test files strip them): try the next
       }

@@ -28,7 +28,7 @@
 // Measured on a quiet 2-core machine (bench 'previews', 1,408 JPEGs in batches to a vault
 // process): resting only as long as the picture took (half a core) cost 22 % of the upload
 // rate (625 vs 807 files/s); the aim is at most 10 %. A stop cuts the rest short.
-import { mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlobStore } from './blob-store.js';
@@ -36,7 +36,8 @@ import type { PendingPreview } from './index/preview-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 import type { VaultLogger } from './logger.js';
 import { SHA256_HEX } from '../common/vault-protocol.js';
-import type { PreviewRenderer, RenderedPreviews } from './preview-render.js';
+import { pictureSize, type PreviewRenderer, type RenderedPreviews } from './preview-render.js';
+import { measurePreview } from './similarity-measure.js';
 
 export const PREVIEWS_DIR = 'previews';
 const PAGE = 64;
@@ -171,6 +172,41 @@ export class PreviewWorker {
     return tried;
   }
 
+  /**
+   * Measures every photo whose preview was made before the vault measured them (a vault
+   * older than migration 0011), from the preview file on disk. Returns how many it measured.
+   * See [Note: Preview work is the index]: the index is the queue here too.
+   */
+  async backfillMeasures(): Promise<number> {
+    const { index, blobs, files, logger, now } = this.deps;
+    let cursor = 0;
+    let measured = 0;
+    while (!this.stopped) {
+      const page = index.similarity.unmeasuredAfter(cursor, PAGE);
+      const last = page.at(-1);
+      if (last === undefined) return measured;
+      cursor = last.id;
+      for (const item of page) {
+        if (this.stopped) break;
+        try {
+          const measure = await measurePreview(
+            await readFile(files.pathOf(item.sha256, 'preview')),
+          );
+          const size = await pictureSize(blobs.pathOf(item.sha256));
+          index.similarity.record(item.sha256, { ...measure, ...size }, now());
+          measured++;
+        } catch (err) {
+          if (this.stopped) return measured;
+          logger.debug('a photo could not be measured; tried again at the next start', {
+            sha256: item.sha256,
+            error: String(err),
+          });
+        }
+      }
+    }
+    return measured;
+  }
+
   /** Starts over from the first asset (after a rebuild cleared the index's outcomes). */
   rewind(): void {
     this.cursor = 0;
@@ -193,6 +229,7 @@ export class PreviewWorker {
   }
 
   private async run(): Promise<void> {
+    await this.backfillMeasures();
     while (!this.stopped) {
       this.woken = false;
       await this.processPending();
@@ -231,6 +268,14 @@ export class PreviewWorker {
       if ('made' in outcome) {
         await files.write(item.sha256, outcome.made);
         index.previews.record(item.sha256, { state: 'made', source: outcome.made.source }, now());
+        const { measure, width, height } = outcome.made;
+        if (measure !== undefined) {
+          index.similarity.record(
+            item.sha256,
+            { ...measure, width: width ?? null, height: height ?? null },
+            now(),
+          );
+        }
         this.retryMs = RETRY_MIN_MS;
       } else {
         await files.remove(item.sha256);

@@ -235,4 +235,21 @@ CREATE INDEX locations_vault_device ON locations (vault_device) WHERE gone_at IS
 ALTER TABLE assets ADD COLUMN uploaded_by TEXT; -- devices.id; NULL = the admin token, or before devices
 `,
   },
+  {
+    version: 11,
+    name: '0011_similarity',
+    sql: `
+-- What the vault measured of each photo's preview for the "Similar photos" review (issue 15
+-- section 1): derived data like previews, made with them (See similarity-measure.ts). A photo
+-- whose preview is made but has no row here is measured by the backfill (previews.ts).
+CREATE TABLE similarity (
+  sha256 TEXT PRIMARY KEY,           -- an assets row
+  phash TEXT NOT NULL,               -- 16 lowercase hex: 64-bit DCT perceptual hash of the preview
+  sharpness REAL NOT NULL,           -- variance of the Laplacian of the preview at 512 px (unitless, higher = sharper)
+  width INTEGER,                     -- the decoded picture's width upright, px; NULL when unknown
+  height INTEGER,                    -- its height upright, px; NULL when unknown
+  measured_at INTEGER NOT NULL       -- unix ms
+) STRICT;
+`,
+  },
 ];

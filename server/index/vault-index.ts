@@ -14,6 +14,7 @@ import { LibraryStore } from './library-store.js';
 import { LocationStore } from './location-store.js';
 import { migrations } from './migrations.js';
 import { PreviewStore } from './preview-store.js';
+import { SimilarityStore } from './similarity-store.js';
 
 export type AssetKind = 'image' | 'video' | 'other';
 
@@ -173,6 +174,8 @@ export class VaultIndex {
   readonly groups: GroupStore;
   /** Device tokens, their heartbeats, and enrolment codes (issue 13). */
   readonly devices: DeviceStore;
+  /** Each photo's perceptual hash and sharpness, for the similar-photos review (issue 15). */
+  readonly similarity: SimilarityStore;
   /**
    * Told, after the commit, of content that just became a verified asset (every path that
    * commits an upload goes through commitVerifiedUpload or commitBatch). Must return at once.
@@ -194,6 +197,7 @@ export class VaultIndex {
     this.library = new LibraryStore(db);
     this.groups = new GroupStore(db);
     this.devices = new DeviceStore(db);
+    this.similarity = new SimilarityStore(db);
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>(`${SELECT_ASSET} WHERE a.sha256 = ?`),
       // No index on size: asked once per large upload created without its hash.
