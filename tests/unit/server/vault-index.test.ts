@@ -50,6 +50,7 @@ describe('vault index (SQLite)', () => {
       'groups',
       'locations',
       'previews',
+      'similarity',
       'uploads',
     ]);
     assert.ok(
