@@ -5,7 +5,7 @@
 // what only shares a name. Sidecars have no problems of their own. A second run declares
 // nothing again.
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExifTool } from 'exiftool-vendored';
@@ -39,6 +39,13 @@ const FILES: Record<string, string> = {
   // a RAW and a JPEG given the same name and (below) the same capture time: one shot
   'canon/IMG_0001.CR2': 'exiftool-t-images/CanonRaw.cr2',
   'canon/IMG_0001.JPG': 'exiftool-t-images/Canon.jpg',
+  // exports named after (and dated as) their RAW by their XMP (below): Lightroom into a
+  // subfolder, darktable into a sibling folder; and one naming a RAW it was not taken with
+  'lightroom/DSCF0001.RAF': 'exiftool-t-images/FujiFilm.raf',
+  'lightroom/Exported/DSCF0001-Edit.jpg': 'ianare-exif-samples/jpg/Pentax_K10D.jpg',
+  'darktable/raw/P1000001.RW2': 'exiftool-t-images/Panasonic.rw2',
+  'darktable/export/P1000001_01.jpg': 'ianare-exif-samples/jpg/Olympus_C8080WZ.jpg',
+  'darktable/export/P1000001_02.jpg': 'ianare-exif-samples/jpg/Ricoh_Caplio_RR330.jpg',
   // a JPEG and an MP4 of one name, with no shared identifier: two assets
   'android/IMG_1234.JPG': 'ianare-exif-samples/jpg/Canon_40D.jpg',
   'android/IMG_1234.MP4': 'metadata-extractor-images/mp4/sample_mpeg4.mp4',
@@ -103,6 +110,49 @@ describe('engine: groups on the vault (Live Photos, RAW+JPEG, edits, sidecars)',
         { DateTimeOriginal: raw.DateTimeOriginal.toString() },
         { writeArgs: ['-overwrite_original'] },
       );
+      // Exports carry the RAW's capture time and name it in their XMP, as Lightroom
+      // (crs:RawFileName) and darktable (xmpMM:DerivedFrom, a plain name) write them.
+      const asTakenWith = async (rel: string, rawRel: string) => {
+        const taken = (await exiftool.read(join(src, rawRel))).DateTimeOriginal;
+        assert.ok(taken, `${rawRel} states when it was taken`);
+        await exiftool.write(
+          join(src, rel),
+          {},
+          {
+            writeArgs: [
+              '-overwrite_original',
+              `-AllDates=${taken.toString()}`,
+              '-SubSecTime*=',
+              '-OffsetTime*=',
+              '-GPS:all=',
+            ],
+          },
+        );
+      };
+      await exiftool.write(
+        join(src, 'lightroom/Exported/DSCF0001-Edit.jpg'),
+        {},
+        { writeArgs: ['-overwrite_original', '-XMP-crs:RawFileName=DSCF0001.RAF'] },
+      );
+      await asTakenWith('lightroom/Exported/DSCF0001-Edit.jpg', 'lightroom/DSCF0001.RAF');
+      const darktableXmp = join(temp.dir, 'darktable.xmp');
+      await writeFile(
+        darktableXmp,
+        `<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/" xmlns:darktable="http://darktable.sf.net/"
+ xmpMM:DerivedFrom="P1000001.RW2" darktable:xmp_version="5"/></rdf:RDF></x:xmpmeta>`,
+      );
+      await exiftool.write(
+        join(src, 'darktable/export/P1000001_01.jpg'),
+        {},
+        { writeArgs: ['-overwrite_original', `-xmp<=${darktableXmp}`] },
+      );
+      await asTakenWith('darktable/export/P1000001_01.jpg', 'darktable/raw/P1000001.RW2');
+      await exiftool.write(
+        join(src, 'darktable/export/P1000001_02.jpg'),
+        {},
+        { writeArgs: ['-overwrite_original', '-XMP-xmpMM:PreservedFileName=P1000001.RW2'] },
+      );
     } finally {
       await exiftool.end();
     }
@@ -136,6 +186,22 @@ describe('engine: groups on the vault (Live Photos, RAW+JPEG, edits, sidecars)',
       'wedding/wedding.AAE:sidecar',
       'wedding/wedding_edited.jpg:edit',
     ]);
+  });
+
+  it('a Lightroom or darktable export joins the RAW its XMP names, taken at the same instant', async () => {
+    assert.deepEqual(await membersOf('lightroom/DSCF0001.RAF'), [
+      'lightroom/DSCF0001.RAF:primary',
+      'lightroom/Exported/DSCF0001-Edit.jpg:edit',
+    ]);
+    assert.deepEqual(await membersOf('darktable/raw/P1000001.RW2'), [
+      'darktable/raw/P1000001.RW2:primary',
+      'darktable/export/P1000001_01.jpg:edit',
+    ]);
+    assert.equal(
+      await groupOf('darktable/export/P1000001_02.jpg'),
+      null,
+      'an export naming a RAW it was not taken with stays apart',
+    );
   });
 
   it('a RAW and the JPEG taken with it are one asset, the RAW its original', async () => {

@@ -26,19 +26,31 @@
 // | Google/Photos edit| name-edited.* / name_edited.* beside    |   apart, or the same Apple content          |   group's), copy edit    |
 // |                   |   name.*, same directory                |   identifier                                |                          |
 // | edit not certain  | the name rule without that evidence     | -                                           | stay two assets          |
+// | export (Lightroom,| an image whose XMP names the file it was | the named file (by name, any letter case)   | original primary (or its |
+// |   darktable)      |   made from (crs:RawFileName, xmpMM:    |   sits in the export's directory, a sibling |   group's), export edit  |
+// |                   |   DerivedFrom or its stRef:filePath,    |   of it, or its parent (an export subfolder)|                          |
+// |                   |   xmpMM:PreservedFileName)              |   and both capture times from the files are |                          |
+// |                   |                                         |   less than 1 s apart; one such file only   |                          |
+// |                   |                                         |   (the export's directory first), else none |                          |
+// | export not certain| the named file elsewhere, at another    | -                                           | stay two assets          |
+// |                   |   time, or several candidates           |                                             |                          |
 // | XMP, full name    | name.ext.xmp beside name.ext            | the name (a sidecar carries no pixels)      | sidecar                  |
 // | XMP, stem         | name.xmp beside name.*                  | the RAW of that stem, else the only media   | sidecar                  |
 // |                   |                                         |   file of that stem; several: none          |                          |
 // | AAE               | name.AAE (or IMG_O1234.AAE) beside      | the still of that stem (HEIC before JPEG    | sidecar                  |
 // |                   |   name.* (IMG_1234.*)                   |   before other images)                      |                          |
 // | sidecar alone     | no media file matches                   | -                                           | no group                 |
-// Each file links to at most one parent (a video: Live Photo first, then edit; an image: RAW
-// first, then edit; a RAW: Live still, then edit); a group is a root and everything linked to
+// Each file links to at most one parent (a video: Live Photo first, then edit; an image: the
+// original its XMP names first (the XMP is the evidence; a camera's JPEG names no RAW), then
+// RAW, then edit; a RAW: Live still, then edit), and never to one of its own descendants;
+// a group is a root and everything linked to
 // it, flattened: an edit of a RAW + JPEG pair's JPEG is an edit in the RAW's group. Android
 // motion photos carry their video inside the JPEG: one file, nothing to group; the metadata
 // reader marks them (MediaMetadata.motionPhoto, where the XMP puts the video), which makes them
-// Live Photos in the Library and lets the vault serve that video. Lightroom or
-// darktable exports are not linked yet (their names follow no rule; they need identifiers).
+// Live Photos in the Library and lets the vault serve that video. Exports are linked by the
+// name their XMP records, not by XMP document ids: a camera's RAW carries no xmpMM:DocumentID
+// (Lightroom keeps it in its catalogue or a sidecar), so there is nothing in the original to
+// compare an id with; the name, nearby, at the same instant, is what is certain.
 import type { GroupRole } from '../../../common/vault-protocol.js';
 
 export type GroupingKind = 'image' | 'raw' | 'video' | 'sidecar';
@@ -56,6 +68,11 @@ export interface GroupingFile {
   capturedAtMs: number | null;
   /** Apple's content identifier, upper-case; null when none. */
   appleContentId: string | null;
+  /**
+   * The files an export's XMP says it was made from, as lower-case base names (Lightroom's
+   * crs:RawFileName, xmpMM:DerivedFrom, PreservedFileName); absent or empty: none.
+   */
+  derivedFrom?: readonly string[];
 }
 
 export interface DecidedGroup {
@@ -87,6 +104,13 @@ function named(file: GroupingFile): Named {
   const stem = dot <= 0 ? name : name.slice(0, dot);
   const ext = dot <= 0 ? '' : name.slice(dot + 1);
   return { file, dir, stem: stem.toLowerCase(), ext: ext.toLowerCase(), base: name.toLowerCase() };
+}
+
+/** The directory above `dir` ('' is the top of the watched folder), or null above the top. */
+function parentDir(dir: string): string | null {
+  if (dir === '') return null;
+  const slash = dir.lastIndexOf('/');
+  return slash < 0 ? '' : dir.slice(0, slash);
 }
 
 /** The stem of the original an edit's stem names, or null when it follows no edit rule. */
@@ -141,8 +165,14 @@ export function decideGroups(files: readonly GroupingFile[]): DecidedGroup[] {
   const sameStem = (n: Named, stem: string) => byDirStem.get(`${n.dir}\0${stem}`) ?? [];
   /** child id -> parent id and the child's role */
   const parent = new Map<number, { id: number; role: GroupRole }>();
+  /** Whether `ancestor` is `id` or above it: a link back to it would make a loop. */
+  const leadsTo = (id: number, ancestor: number): boolean => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)?.id)
+      if (at === ancestor) return true;
+    return false;
+  };
   const link = (child: Named, to: Named, role: GroupRole) => {
-    if (!parent.has(child.file.id) && child.file.id !== to.file.id)
+    if (!parent.has(child.file.id) && !leadsTo(to.file.id, child.file.id))
       parent.set(child.file.id, { id: to.file.id, role });
   };
 
@@ -166,6 +196,33 @@ export function decideGroups(files: readonly GroupingFile[]): DecidedGroup[] {
       link(video, still, 'live-video');
       liveStills.add(still.file.id);
     }
+  }
+
+  // Exports: the file their XMP names, nearby, taken at the same instant.
+  const byBase = new Map<string, Named[]>();
+  for (const n of all) {
+    if (n.file.kind !== 'image' && n.file.kind !== 'raw') continue;
+    const list = byBase.get(n.base);
+    if (list) list.push(n);
+    else byBase.set(n.base, [n]);
+  }
+  for (const exp of all) {
+    if (exp.file.kind !== 'image' || !exp.file.derivedFrom?.length) continue;
+    const up = parentDir(exp.dir);
+    const near = (o: Named) =>
+      o.dir === exp.dir || o.dir === up || (up !== null && parentDir(o.dir) === up);
+    const originals = [...new Set(exp.file.derivedFrom)]
+      .flatMap((name) => byBase.get(name) ?? [])
+      .filter(
+        (o) =>
+          o.file.id !== exp.file.id &&
+          near(o) &&
+          sameInstant(exp.file, o.file, EDIT_WINDOW_MS, false),
+      );
+    const here = originals.filter((o) => o.dir === exp.dir);
+    const original =
+      here.length === 1 ? here[0] : originals.length === 1 ? originals[0] : undefined;
+    if (original) link(exp, original, 'edit');
   }
 
   // RAW + JPEG: same directory and stem, taken within 2 s of each other.

@@ -103,6 +103,11 @@ const PRINTED_TAGS = [
   // Keys) share
   'ContentIdentifier',
   'MediaGroupUUID',
+  // the file an export was made from (Lightroom, darktable)
+  'RawFileName',
+  'DerivedFrom',
+  'DerivedFromFilePath',
+  'PreservedFileName',
   // what an XMP sidecar adds ([Note: XMP sidecar precedence] in sidecar-merge.ts)
   'Rating',
   'Label',
@@ -429,6 +434,7 @@ export function buildMetadata(input: {
     raw: boundRawTags(tags),
     grouping: {
       appleContentId: appleContentId(tags),
+      derivedFrom: derivedFrom(tags),
       capturedAtMs: readFromFile.has(time.captureTimeSource) ? instant(time.captureTime) : null,
     },
   };
@@ -481,6 +487,26 @@ function motionPhoto(tags: Record<string, unknown>): MediaMetadata['motionPhoto'
     return { format: 'micro-video', videoFromEnd: offset, videoBytes: offset };
   }
   return null;
+}
+
+/**
+ * The files an export names as its source, as lower-case base names (a path's folders are the
+ * exporting machine's, not ours). See [Note: Grouping rules] in grouping.ts.
+ */
+function derivedFrom(tags: Record<string, unknown>): string[] {
+  const names = new Set<string>();
+  for (const key of [
+    'XMP:RawFileName',
+    'XMP:DerivedFrom',
+    'XMP:DerivedFromFilePath',
+    'XMP:PreservedFileName',
+  ]) {
+    const value = str(tags[key]);
+    if (value === undefined || value.length > 1024) continue;
+    const base = value.slice(Math.max(value.lastIndexOf('/'), value.lastIndexOf('\\')) + 1);
+    if (base !== '' && base !== '.' && base !== '..') names.add(base.toLowerCase());
+  }
+  return [...names];
 }
 
 /** Capture times the file itself states: what grouping may compare (not a name or mtime). */

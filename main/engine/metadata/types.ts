@@ -30,6 +30,11 @@ export interface GroupingFacts {
   appleContentId: string | null;
   /** The capture instant the file itself states (EXIF, QuickTime, GPS), unix ms; else null. */
   capturedAtMs: number | null;
+  /**
+   * The files an export's XMP says it was made from (Lightroom's crs:RawFileName, xmpMM:
+   * DerivedFrom or its stRef:filePath, PreservedFileName), lower-case base names; [] = none.
+   */
+  derivedFrom: string[];
 }
 
 export interface MetadataReader {

@@ -76,6 +76,7 @@ function groupingFile(row: GroupCandidateRow): GroupingFile | null {
     kind,
     capturedAtMs: row.capturedAtMs,
     appleContentId: row.appleContentId,
+    derivedFrom: row.derivedFrom,
   };
 }
 

@@ -22,6 +22,8 @@ export interface GroupCandidateRow {
   metadataRead: boolean;
   appleContentId: string | null;
   capturedAtMs: number | null;
+  /** lower-case base names its XMP says it was made from (an export); empty: none */
+  derivedFrom: string[];
 }
 
 export interface GroupQueries {
@@ -57,6 +59,17 @@ interface CandidateRow {
   metadata_state: 'pending' | 'read' | 'sent';
   apple_content_id: string | null;
   captured_at_ms: number | null;
+  derived_from: string | null;
+}
+
+/** The names column as written by setFacts; anything else (hand-edited) reads as none. */
+function parseNames(json: string): string[] {
+  try {
+    const v: unknown = JSON.parse(json);
+    return Array.isArray(v) ? v.filter((n): n is string => typeof n === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 export function createGroupQueries(db: SqliteDatabase, write: <T>(fn: () => T) => T): GroupQueries {
@@ -64,11 +77,11 @@ export function createGroupQueries(db: SqliteDatabase, write: <T>(fn: () => T) =
     // Served by files_folder (folder_id, state).
     candidates: db.prepare<[number], CandidateRow>(
       `SELECT id, rel_path, sha256, state, media_kind, mime, metadata_state, apple_content_id,
-              captured_at_ms
+              captured_at_ms, derived_from
          FROM files WHERE folder_id = ? AND state NOT IN ('excluded', 'skipped') ORDER BY id`,
     ),
-    setFacts: db.prepare<[string | null, number | null, number]>(
-      'UPDATE files SET apple_content_id = ?, captured_at_ms = ? WHERE id = ?',
+    setFacts: db.prepare<[string | null, number | null, string | null, number]>(
+      'UPDATE files SET apple_content_id = ?, captured_at_ms = ?, derived_from = ? WHERE id = ?',
     ),
     sent: db.prepare<[string], { members: string }>(
       'SELECT members FROM groups_sent WHERE primary_sha256 = ?',
@@ -102,10 +115,22 @@ export function createGroupQueries(db: SqliteDatabase, write: <T>(fn: () => T) =
         metadataRead: r.metadata_state !== 'pending',
         appleContentId: r.metadata_state === 'pending' ? null : r.apple_content_id,
         capturedAtMs: r.metadata_state === 'pending' ? null : r.captured_at_ms,
+        derivedFrom:
+          r.metadata_state === 'pending' || r.derived_from === null
+            ? []
+            : parseNames(r.derived_from),
       }));
     },
     setFacts(id, facts) {
-      write(() => q.setFacts.run(facts?.appleContentId ?? null, facts?.capturedAtMs ?? null, id));
+      const names = facts?.derivedFrom ?? [];
+      write(() =>
+        q.setFacts.run(
+          facts?.appleContentId ?? null,
+          facts?.capturedAtMs ?? null,
+          names.length === 0 ? null : JSON.stringify(names),
+          id,
+        ),
+      );
     },
     sent(primarySha256) {
       return q.sent.get(primarySha256)?.members ?? null;

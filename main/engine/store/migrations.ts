@@ -335,6 +335,18 @@ CREATE INDEX files_location_refused ON files(id) WHERE location_refused IS NOT N
 ALTER TABLE folders ADD COLUMN free_up INTEGER NOT NULL DEFAULT 0; -- 1 = the person allowed freeing up space in this folder (moving backed-up files to the system's trash on request); 0 = never (the default)
 `;
 
+// 0016: exports linked to their originals (issue 11 section 1, [Note: Grouping rules]): the
+// file names an image's XMP says it was made from. JPEG and TIFF files read before this version
+// are read again once (the names were not asked of exiftool then); the metadata sent again is
+// the same record.
+const m0016_derived_from = `
+ALTER TABLE files ADD COLUMN derived_from TEXT; -- JSON array of the lower-case base names an export's XMP says it was made from (crs:RawFileName, xmpMM:DerivedFrom, PreservedFileName); NULL = none or not read
+UPDATE files SET metadata_state = 'pending'
+  WHERE metadata_state <> 'pending' AND media_kind = 'media'
+    AND (lower(rel_path) LIKE '%.jpg' OR lower(rel_path) LIKE '%.jpeg'
+         OR lower(rel_path) LIKE '%.tif' OR lower(rel_path) LIKE '%.tiff');
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: '0001_init', sql: m0001_init },
   { version: 2, name: '0002_uploaded_at', sql: m0002_uploaded_at },
@@ -351,6 +363,7 @@ export const migrations: readonly Migration[] = [
   { version: 13, name: '0013_location_refused', sql: m0013_location_refused },
   { version: 14, name: '0014_groups', sql: m0014_groups },
   { version: 15, name: '0015_free_up', sql: m0015_free_up },
+  { version: 16, name: '0016_derived_from', sql: m0016_derived_from },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]?.version ?? 0;

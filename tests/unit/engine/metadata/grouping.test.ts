@@ -17,6 +17,8 @@ interface F {
   kind: GroupingKind;
   at?: number | null;
   cid?: string | null;
+  /** the file names the file's XMP says it was made from */
+  from?: string[];
 }
 
 /** Groups as "path:role" lists, primary first; each group's order as decided. */
@@ -27,6 +29,7 @@ function groupsOf(files: F[]): string[][] {
     kind: f.kind,
     capturedAtMs: f.at ?? null,
     appleContentId: f.cid ?? null,
+    ...(f.from ? { derivedFrom: f.from.map((n) => n.toLowerCase()) } : {}),
   }));
   return decideGroups(input).map((g) =>
     g.members.map((m) => `${input[m.id - 1]!.relPath}:${m.role}`),
@@ -260,6 +263,69 @@ const cases: { name: string; files: F[]; groups: string[][] }[] = [
       { path: 'IMG_1.AAE', kind: 'sidecar' },
       { path: 'other.jpg', kind: 'image' },
     ],
+    groups: [],
+  },
+  {
+    name: 'a Lightroom export beside its RAW, naming it (crs:RawFileName), same capture time',
+    files: [
+      { path: 'DSC_0100.NEF', kind: 'raw', at: T0 },
+      { path: 'DSC_0100-Edit.jpg', kind: 'image', at: T0, from: ['DSC_0100.NEF'] },
+    ],
+    groups: [['DSC_0100.NEF:primary', 'DSC_0100-Edit.jpg:edit']],
+  },
+  {
+    name: 'a darktable export in a sibling folder, naming its original (xmpMM:DerivedFrom)',
+    files: [
+      { path: 'trip/raw/P1010020.RW2', kind: 'raw', at: T0 },
+      { path: 'trip/export/P1010020_01.jpg', kind: 'image', at: T0 + 500, from: ['p1010020.rw2'] },
+    ],
+    groups: [['trip/raw/P1010020.RW2:primary', 'trip/export/P1010020_01.jpg:edit']],
+  },
+  {
+    name: "an export in a subfolder of its original's folder, the original a JPEG",
+    files: [
+      { path: 'party/IMG_0200.JPG', kind: 'image', at: T0 },
+      { path: 'party/Exported/party-1.jpg', kind: 'image', at: T0, from: ['IMG_0200.JPG'] },
+    ],
+    groups: [['party/IMG_0200.JPG:primary', 'party/Exported/party-1.jpg:edit']],
+  },
+  {
+    name: 'an export of a RAW+JPEG pair joins the RAW group as an edit',
+    files: [
+      { path: 'IMG_0300.CR2', kind: 'raw', at: T0 },
+      { path: 'IMG_0300.JPG', kind: 'image', at: T0 },
+      { path: 'IMG_0300-2.jpg', kind: 'image', at: T0, from: ['IMG_0300.CR2'] },
+    ],
+    groups: [['IMG_0300.CR2:primary', 'IMG_0300.JPG:rendition', 'IMG_0300-2.jpg:edit']],
+  },
+  {
+    name: 'an export taken at another time than the file it names stays apart',
+    files: [
+      { path: 'DSC_0400.NEF', kind: 'raw', at: T0 },
+      { path: 'DSC_0400-Edit.jpg', kind: 'image', at: T0 + 60_000, from: ['DSC_0400.NEF'] },
+    ],
+    groups: [],
+  },
+  {
+    name: 'an export whose named file is far away (not beside, sibling or parent) stays apart',
+    files: [
+      { path: 'a/b/DSC_0500.NEF', kind: 'raw', at: T0 },
+      { path: 'c/d/DSC_0500.jpg', kind: 'image', at: T0, from: ['DSC_0500.NEF'] },
+    ],
+    groups: [],
+  },
+  {
+    name: 'an export naming a file found in two sibling folders links to neither',
+    files: [
+      { path: 'shoot/card1/DSC_0600.NEF', kind: 'raw', at: T0 },
+      { path: 'shoot/card2/DSC_0600.NEF', kind: 'raw', at: T0 },
+      { path: 'shoot/export/DSC_0600.jpg', kind: 'image', at: T0, from: ['DSC_0600.NEF'] },
+    ],
+    groups: [],
+  },
+  {
+    name: 'a JPEG whose XMP names itself (Lightroom saved its settings into it) is no export',
+    files: [{ path: 'IMG_0700.JPG', kind: 'image', at: T0, from: ['IMG_0700.JPG'] }],
     groups: [],
   },
   {

@@ -21,6 +21,7 @@ function row(relPath: string, over: Partial<GroupCandidateRow> = {}): GroupCandi
     metadataRead: true,
     appleContentId: null,
     capturedAtMs: null,
+    derivedFrom: [],
     ...over,
   };
 }

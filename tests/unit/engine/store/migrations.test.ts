@@ -166,12 +166,51 @@ describe('store migrations', () => {
       .run('a'.repeat(64), 'a'.repeat(64));
     const before = made.prepare('SELECT * FROM files').all();
     made.close();
-    const db = openDatabase(file, opts).db;
+    // up to 0015 only: a later migration's new column is not this one's business
+    const db = openDatabase(file, { ...opts, targetVersion: 15 }).db;
     try {
       assert.deepEqual(db.prepare('SELECT * FROM files').all(), before);
       db.prepare(`UPDATE files SET state = 'vault_only'`).run();
       assert.equal(db.prepare('SELECT free_up FROM folders').pluck().get(), 0);
       assert.throws(() => db.prepare(`UPDATE files SET state = 'gone_forever'`).run(), /CHECK/);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('0016: JPEG and TIFF files already read are read again for the original an export names', () => {
+    const file = join(dir, 'derived-16.db');
+    const made = openDatabase(file, { ...opts, targetVersion: 15 }).db;
+    made.prepare(`INSERT INTO folders (path, added_at) VALUES ('/photos', 1)`).run();
+    const insert = made.prepare(
+      `INSERT INTO files (folder_id, path, rel_path, size, mtime_ms, ino, dev, seen_at, sha256,
+         state, media_kind, metadata_state, created_at, updated_at)
+       VALUES (1, ?, ?, 1, 1, 1, 1, 1, NULL, 'backed_up', ?, ?, 1, 1)`,
+    );
+    for (const [name, kind, state] of [
+      ['export.JPG', 'media', 'sent'],
+      ['scan.tiff', 'media', 'read'],
+      ['IMG_1.HEIC', 'media', 'sent'],
+      ['DSC_1.NEF', 'media', 'sent'],
+      ['DSC_1.xmp', 'sidecar', 'sent'],
+    ] as const) {
+      insert.run(`/photos/${name}`, name, kind, state);
+    }
+    made.close();
+    const db = openDatabase(file, opts).db;
+    try {
+      const rows = db
+        .prepare(
+          'SELECT rel_path AS name, metadata_state AS state, derived_from AS names FROM files ORDER BY id',
+        )
+        .all();
+      assert.deepEqual(rows, [
+        { name: 'export.JPG', state: 'pending', names: null },
+        { name: 'scan.tiff', state: 'pending', names: null },
+        { name: 'IMG_1.HEIC', state: 'sent', names: null },
+        { name: 'DSC_1.NEF', state: 'sent', names: null },
+        { name: 'DSC_1.xmp', state: 'sent', names: null },
+      ]);
     } finally {
       db.close();
     }
