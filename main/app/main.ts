@@ -222,7 +222,8 @@ async function start(logger: Logger): Promise<void> {
 
   // The same composition as `keepsake daemon` (main/host/): the vault named by
   // KEEPSAKE_VAULT_URL with the stored token, else the one set in Settings, else the
-  // embedded vault under the data directory.
+  // embedded vault under the data directory. On a first start the policy's enrolment code
+  // (`vaultUrl` + `enrollmentCode`, as IT deploys it) enrols this computer with no clicks.
   const vaultUrl = process.env.KEEPSAKE_VAULT_URL;
   const token = vaultUrl ? ((await secrets.read()) ?? process.env.KEEPSAKE_TOKEN ?? null) : null;
   daemon = await startHost({
@@ -230,6 +231,7 @@ async function start(logger: Logger): Promise<void> {
     logger,
     secrets,
     vault: vaultUrl && token ? { url: vaultUrl.replace(/\/+$/, ''), token } : null,
+    enrolByPolicy: true,
   });
   const running: Engine = daemon.engine;
   engine = running;

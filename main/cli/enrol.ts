@@ -2,34 +2,16 @@
 // administrator printed (`keepsake vault enroll`) for this computer's own device token, then
 // remembers the vault and keeps the token in the engine's secret store, so later starts need
 // neither flag. A code that was used, has expired or is unknown is one clear line (exit 2).
-import { hostname } from 'node:os';
-import {
-  deviceCreatedSchema,
-  ENROLL_PATH,
-  ENROLMENT_EXPIRED_CODE,
-  ENROLMENT_UNKNOWN_CODE,
-  ENROLMENT_USED_CODE,
-  hasControlCharacter,
-} from '../../common/vault-protocol.js';
-import { existsSync } from 'node:fs';
 import type { Policy } from '../../common/policy.js';
 import type { KeepsakeEngine } from '../engine/api.js';
-import { storedVaultUrl } from '../engine/runtime/snapshot.js';
 import { createSecretStore } from '../engine/secret-store.js';
 import { KeepsakeError } from '../engine/errors.js';
+import {
+  exchangeEnrolmentCode,
+  policyEnrolment,
+  rememberEnrolment as rememberInEngine,
+} from '../host/enrolment.js';
 import { UsageError, type ParsedEngineCliOptions } from './engine-setup.js';
-
-const REFUSED = new Set([ENROLMENT_USED_CODE, ENROLMENT_EXPIRED_CODE, ENROLMENT_UNKNOWN_CODE]);
-
-/** The name the vault's administrator sees: this computer's host name, made acceptable. */
-function deviceName(): string {
-  const name = [...hostname()]
-    .filter((c) => !hasControlCharacter(c) && c !== '/')
-    .join('')
-    .trim()
-    .slice(0, 100);
-  return name === '' ? 'computer' : name;
-}
 
 /**
  * When --enroll was given: asks the vault for this device's token and sets parsed.vault to
@@ -41,60 +23,27 @@ export async function enrolIfAsked(
 ): Promise<{ url: string; token: string } | null> {
   if (parsed.enrol === null) return null;
   const { url, code } = parsed.enrol;
-  let res: Response;
-  try {
-    res = await fetch(new URL(ENROLL_PATH, `${url}/`), {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code, name: deviceName() }),
-      signal: signal ?? AbortSignal.timeout(30_000),
-    });
-  } catch (err) {
+  const outcome = await exchangeEnrolmentCode(url, code, signal);
+  if (!outcome.ok) {
+    if (outcome.refused) throw new UsageError(`--enroll: ${outcome.message}`);
     throw new KeepsakeError(
       'vault_unreachable',
-      `cannot reach the vault at ${url} to enrol`,
-      true,
-      {
-        cause: err,
-      },
+      outcome.message,
+      outcome.cause !== undefined,
+      outcome.cause !== undefined ? { cause: outcome.cause } : undefined,
     );
   }
-  const text = await res.text();
-  let body: unknown = null;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON: said below
-  }
-  if (!res.ok) {
-    const o = (body ?? {}) as { error?: unknown; message?: unknown };
-    const message = typeof o.message === 'string' ? o.message : `HTTP ${res.status}`;
-    if (typeof o.error === 'string' && REFUSED.has(o.error)) {
-      throw new UsageError(`--enroll: ${message}`);
-    }
-    throw new KeepsakeError(
-      'vault_unreachable',
-      `the vault at ${url} did not enrol this computer: ${message}`,
-    );
-  }
-  const created = deviceCreatedSchema.safeParse(body);
-  if (!created.success) {
-    throw new KeepsakeError(
-      'vault_unreachable',
-      `the vault at ${url} answered the enrolment with something else than a device token`,
-    );
-  }
-  parsed.vault = { url, token: created.data.token };
-  return { url, token: created.data.token };
+  parsed.vault = { url, token: outcome.token };
+  return { url, token: outcome.token };
 }
 
-/** Keeps the vault URL in Settings and the device token in the secret store. */
+/** Keeps the vault URL in Settings (unless the policy locks it) and the device token. */
 export async function rememberEnrolment(
   engine: KeepsakeEngine,
   enrolled: { url: string; token: string },
+  policy: Policy,
 ): Promise<void> {
-  await engine.api['settings.set']({ key: 'vaultUrl', value: enrolled.url });
-  await engine.api['settings.set']({ key: 'vaultToken', value: enrolled.token });
+  await rememberInEngine(engine, enrolled, policy);
 }
 
 /**
@@ -103,17 +52,10 @@ export async function rememberEnrolment(
  * directory has none yet (no vault address remembered, or no token kept). Sets parsed.enrol.
  */
 async function enrolFromPolicy(parsed: ParsedEngineCliOptions, policy: Policy): Promise<boolean> {
-  const { vaultUrl, enrollmentCode } = policy.values;
   if (parsed.enrol !== null || parsed.vault !== null) return false;
-  if (vaultUrl === undefined || enrollmentCode === undefined) return false;
-  if (
-    existsSync(parsed.dataDir) &&
-    storedVaultUrl(parsed.dataDir) !== null &&
-    (await createSecretStore(parsed.dataDir).read()) !== null
-  ) {
-    return false;
-  }
-  parsed.enrol = { url: vaultUrl.replace(/\/+$/, ''), code: enrollmentCode };
+  const wanted = await policyEnrolment(parsed.dataDir, policy, createSecretStore(parsed.dataDir));
+  if (wanted === null) return false;
+  parsed.enrol = wanted;
   return true;
 }
 

@@ -30,6 +30,12 @@ import { createSecretStore } from '../engine/secret-store.js';
 import { startWebUi, type WebUi, type WebUiOptions } from '../web/server.js';
 import { publishControlEndpoint } from './control-endpoint.js';
 import { startEmbeddedVault, type EmbeddedVault } from './embedded-vault.js';
+import {
+  type Enrolled,
+  exchangeEnrolmentCode,
+  policyEnrolment,
+  rememberEnrolment,
+} from './enrolment.js';
 import { createRebuildingEngine } from './rebuilding-engine.js';
 
 export interface HostOptions {
@@ -53,6 +59,13 @@ export interface HostOptions {
    * engine/policy/read-policy.ts), and the policy if the caller read it already; null: none.
    */
   policy?: { locations: PolicyLocations; current?: Policy } | null;
+  /**
+   * With no vault given: enrol this computer with the policy's `enrollmentCode` at its
+   * `vaultUrl` when it keeps no token yet, and remember the token (the desktop app's first
+   * start; the CLI enrols before it opens the host, See main/cli/enrol.ts). A refused or
+   * unreachable enrolment is logged and the start goes on without it.
+   */
+  enrolByPolicy?: boolean;
 }
 
 export interface Host {
@@ -133,6 +146,8 @@ export async function openHost(options: HostOptions): Promise<Host> {
   }
   refuseLockedRunOptions(policy, options);
   let vault = options.vault ?? null;
+  const enrolled = vault === null && options.enrolByPolicy ? await enrolNow() : null;
+  if (enrolled !== null) vault = { url: enrolled.url, token: enrolled.token };
   if (vault === null) {
     // A locked address wins; else the person's; else the organisation's default.
     const url = policy.locked.includes('vaultUrl')
@@ -166,6 +181,10 @@ export async function openHost(options: HostOptions): Promise<Host> {
           options.logger,
         )
       : await createEngine(engineOptions);
+    if (enrolled !== null) {
+      await rememberEnrolment(engine, enrolled, policy);
+      options.logger.info('enrolled with the vault named by the policy', { url: enrolled.url });
+    }
     let closing: Promise<void> | null = null;
     const host: Host = {
       engine,
@@ -191,6 +210,24 @@ export async function openHost(options: HostOptions): Promise<Host> {
   } catch (err) {
     await embedded?.close();
     throw err;
+  }
+
+  async function enrolNow(): Promise<Enrolled | null> {
+    const wanted = await policyEnrolment(dataDir, policy, secrets);
+    if (wanted === null) return null;
+    const outcome = await exchangeEnrolmentCode(wanted.url, wanted.code);
+    if (outcome.ok) {
+      // Kept at once: the code is spent, and a start that fails later must not lose the token.
+      await secrets.write(outcome.token);
+      return outcome;
+    }
+    options.logger.warn(
+      outcome.refused
+        ? 'the enrolment code in the policy was refused; going on without it'
+        : 'could not enrol with the enrolment code in the policy; trying again at the next start',
+      { reason: outcome.message },
+    );
+    return null;
   }
 }
 

@@ -244,7 +244,7 @@ export async function runBackup(folderArgs: string[], opts: BackupOptions): Prom
       },
     });
     const { engine } = cli;
-    if (enrolled !== null) await rememberEnrolment(engine, enrolled);
+    if (enrolled !== null) await rememberEnrolment(engine, enrolled, policy.current);
     await firstContact(engine, cli.vaultUrl, abort.signal);
     const folderIds: number[] = [];
     for (const f of folders) folderIds.push((await engine.api['folders.add']({ path: f })).id);

@@ -142,7 +142,7 @@ export function registerDaemonCommand(program: Command): void {
         return;
       }
       if (enrolled !== null) {
-        await rememberEnrolment(daemon.engine, enrolled);
+        await rememberEnrolment(daemon.engine, enrolled, daemon.policy);
         process.stdout.write(`keepsake daemon: enrolled with the vault at ${enrolled.url}\n`);
       }
       const power = followPowerSignals(daemon);
