@@ -5,6 +5,7 @@ import { bridge } from '../bridge';
 import { formatBytes, formatCount, formatDateTime } from '../format';
 import { useAction, useCommand, useEvent } from '../hooks';
 import { Empty, InlineError, QueryView } from '../ui';
+import { FreeUpToggle } from '../free-up';
 
 const modeWords: Record<Folder['mode'], string> = {
   watching: 'Watching for changes',
@@ -62,6 +63,7 @@ function FolderCard({ folder, onChanged }: { folder: Folder; onChanged: () => vo
           : 'Not scanned yet'}
         {folder.exclude.length > 0 ? ` · Excluding ${folder.exclude.join(', ')}` : ''}
       </p>
+      <FreeUpToggle folder={folder} onChanged={onChanged} />
       {editing && (
         <div className="rules">
           <label>

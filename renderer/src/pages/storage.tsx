@@ -4,6 +4,7 @@ import type { VaultUsage } from '../../../common/contract';
 import { formatBytes, formatCount, formatPercent } from '../format';
 import { useCommand, useEvent } from '../hooks';
 import { Empty, ProgressBar, QueryView } from '../ui';
+import { FreeUpSection } from '../free-up';
 
 const typeWords: Record<keyof VaultUsage['byType'], string> = {
   image: 'Photos',
@@ -110,6 +111,7 @@ export function StoragePage() {
           </>
         )}
       </QueryView>
+      <FreeUpSection />
       <section>
         <h2>Watched folders</h2>
         <QueryView query={folders} what="the folders">
