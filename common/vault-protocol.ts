@@ -760,7 +760,18 @@ export type LibraryFolders = z.infer<typeof libraryFoldersSchema>;
 // group left with fewer than two members ends. Declaring the primary alone ends its group
 // (status 'dissolved'). Every member must be content the vault holds: a declaration naming
 // any other is refused whole (status 'not_held'), so the client sends it again once its
-// members are uploaded. The last declaration wins, whichever device sent it.
+// members are uploaded.
+// Several devices may hold the same photos and declare groups of them. A group is its
+// declarer's (the device whose token declared it; the admin token is one declarer): only its
+// declarer re-declares it, moves its members or ends it. A declaration that would change a
+// group another declarer made (take that group's primary, move one of its members into
+// another group, end it) is refused whole with status 'conflict', naming that device and the
+// contents it holds; nothing moves. So a member is in one group at most, and never silently
+// stolen. A declaration of exactly the members the group already has is no conflict
+// ('unchanged'), whoever sends it: two devices that agree both hear "stored". A group whose
+// declarer was revoked, or that was declared before declarers were kept, is anybody's: the
+// next declaration that touches it makes it the sender's. The refused device keeps its
+// decision and declares it again on a later run (its own groups change nothing meanwhile).
 
 export const MAX_GROUP_MEMBERS = 64;
 export const MAX_GROUPS_PER_REQUEST = 500;
@@ -801,7 +812,8 @@ export const declareGroupsEnvelopeSchema = z.object({
  * Per declaration, in request order. stored: the group now has exactly these members
  * (`change` says whether anything moved); dissolved: the primary was declared alone and its
  * group ended (or it had none); not_held: refused because the vault holds no content with
- * these sha256 (upload them, then declare again); refused: the declaration is invalid.
+ * these sha256 (upload them, then declare again); conflict: refused because it would change
+ * a group another device declared; refused: the declaration is invalid.
  */
 export const groupResultSchema = z.discriminatedUnion('status', [
   z.object({
@@ -811,6 +823,14 @@ export const groupResultSchema = z.discriminatedUnion('status', [
   }),
   z.object({ status: z.literal('dissolved') }),
   z.object({ status: z.literal('not_held'), notHeld: z.array(sha256Schema) }),
+  /** refused: `members` are in a group another device declared (See [Note: A declaration replaces]) */
+  z.object({
+    status: z.literal('conflict'),
+    /** that device's name */
+    heldBy: z.string(),
+    members: z.array(sha256Schema),
+    message: z.string(),
+  }),
   z.object({ status: z.literal('refused'), field: z.string(), message: z.string() }),
 ]);
 export type GroupResult = z.infer<typeof groupResultSchema>;

@@ -341,7 +341,7 @@ export function createApi(deps: ApiDeps) {
     if (p0 === 'locations') return locations.handle(req, res, url, parts.slice(1), principal);
     if (p0 === 'albums') return albums.handle(req, res, url, parts.slice(1));
     if (p0 === 'library') return library.handle(req, res, url, parts.slice(1));
-    if (p0 === 'groups') return groups.handle(req, res, url, parts.slice(1));
+    if (p0 === 'groups') return groups.handle(req, res, url, parts.slice(1), principal);
     if (p0 === 'similar') return similar.handle(req, res, url, parts.slice(1));
     if (p0 === 'verify' && parts.length === 1) {
       if (method !== 'POST') methodNotAllowed('POST');

@@ -17,13 +17,14 @@ import {
 } from '../common/vault-protocol.js';
 import { parseJson, readBody, sendJson } from './api.js';
 import { VaultHttpError } from './http-error.js';
-import type { GroupMemberRecord } from './index/group-store.js';
+import type { Principal } from './devices.js';
+import { ADMIN_DECLARER, type GroupMemberRecord } from './index/group-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 
 export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) {
   const { index } = deps;
 
-  async function declare(req: IncomingMessage, res: ServerResponse) {
+  async function declare(req: IncomingMessage, res: ServerResponse, principal: Principal) {
     const envelope = declareGroupsEnvelopeSchema.safeParse(
       parseJson(await readBody(req, MAX_GROUPS_REQUEST_BYTES)),
     );
@@ -58,14 +59,29 @@ export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) 
     const outcomes = index.groups.declareMany(
       valid.map((v) => v.members),
       deps.now(),
+      principal.kind === 'device' ? principal.id : ADMIN_DECLARER,
     );
     valid.forEach((v, i) => {
       const outcome = outcomes[i];
       if (outcome === undefined) return;
-      results[v.at] =
-        outcome.status === 'stored'
-          ? { status: 'stored', id: String(outcome.id), change: outcome.change }
-          : outcome;
+      switch (outcome.status) {
+        case 'stored':
+          results[v.at] = { status: 'stored', id: String(outcome.id), change: outcome.change };
+          break;
+        case 'dissolved':
+          results[v.at] = outcome;
+          break;
+        case 'conflict':
+          results[v.at] = {
+            ...outcome,
+            message: `${outcome.members.length} of these contents are in a group ${outcome.heldBy} declared; only it changes that group (nothing was moved)`,
+          };
+          break;
+        default: {
+          const unknown: never = outcome;
+          throw new Error(`unknown group outcome ${JSON.stringify(unknown)}`);
+        }
+      }
     });
     const reply: DeclareGroupsResponse = { results };
     sendJson(res, 200, reply);
@@ -83,6 +99,7 @@ export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) 
     res: ServerResponse,
     url: URL,
     rest: readonly string[],
+    principal: Principal,
   ): Promise<void> | void {
     const method = req.method ?? 'GET';
     const methodNotAllowed = (allowed: string): never => {
@@ -90,7 +107,7 @@ export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) 
     };
     if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) {
       if (method !== 'POST') methodNotAllowed('POST');
-      return declare(req, res);
+      return declare(req, res, principal);
     }
     const [id] = rest;
     if (rest.length === 1 && id !== undefined) {

@@ -3,7 +3,8 @@
 // Invariant: a content is in at most one group, and every group has exactly one primary and
 // at least two members, after every commit (See [Note: A declaration replaces] in
 // common/vault-protocol.ts): a declaration that takes a group's primary or leaves it with one
-// member ends that group in the same transaction.
+// member ends that group in the same transaction; a declaration never changes a group that
+// another live declarer made (it is refused whole, status 'conflict').
 import type Database from 'better-sqlite3';
 import type { GroupRole } from '../../common/vault-protocol.js';
 
@@ -20,13 +21,30 @@ export interface GroupRecord {
   declaredAt: number;
 }
 
+/** Who declares: a devices.id, or ADMIN_DECLARER for the admin token. */
+export const ADMIN_DECLARER = 'admin';
+
 export type DeclareOutcome =
   | { status: 'stored'; id: number; change: 'created' | 'replaced' | 'unchanged' }
-  | { status: 'dissolved' };
+  | { status: 'dissolved' }
+  | {
+      status: 'conflict';
+      /** the name of the device whose groups hold `members` ("the admin token" for it) */
+      heldBy: string;
+      /** the declared contents that are in that device's groups */
+      members: string[];
+    };
 
 interface MembershipRow {
   group_id: number;
   role: GroupRole;
+}
+
+interface DeclarerRow {
+  declared_by: string | null;
+  /** the devices row's name when declared_by names a device */
+  name: string | null;
+  revoked_at: number | null;
 }
 
 export class GroupStore {
@@ -43,8 +61,17 @@ export class GroupStore {
       group: db.prepare<[number], { id: number; declared_at: number }>(
         'SELECT id, declared_at FROM groups WHERE id = ?',
       ),
-      insertGroup: db.prepare<[number]>('INSERT INTO groups (declared_at) VALUES (?)'),
-      touchGroup: db.prepare<[number, number]>('UPDATE groups SET declared_at = ? WHERE id = ?'),
+      insertGroup: db.prepare<[number, string]>(
+        'INSERT INTO groups (declared_at, declared_by) VALUES (?, ?)',
+      ),
+      touchGroup: db.prepare<[number, string, number]>(
+        'UPDATE groups SET declared_at = ?, declared_by = ? WHERE id = ?',
+      ),
+      claimGroup: db.prepare<[string, number]>('UPDATE groups SET declared_by = ? WHERE id = ?'),
+      declarer: db.prepare<[number], DeclarerRow>(
+        `SELECT g.declared_by, d.name, d.revoked_at
+           FROM groups g LEFT JOIN devices d ON d.id = g.declared_by WHERE g.id = ?`,
+      ),
       deleteGroup: db.prepare<[number]>('DELETE FROM groups WHERE id = ?'),
       deleteMembersOf: db.prepare<[number]>('DELETE FROM group_members WHERE group_id = ?'),
       deleteMember: db.prepare<[string]>('DELETE FROM group_members WHERE sha256 = ?'),
@@ -67,20 +94,61 @@ export class GroupStore {
   declareMany(
     declarations: readonly (readonly GroupMemberRecord[])[],
     at: number,
+    /** a devices.id, or ADMIN_DECLARER */
+    by: string = ADMIN_DECLARER,
   ): DeclareOutcome[] {
     this.db.pragma('synchronous = FULL');
     try {
-      return this.db.transaction(() => declarations.map((d) => this.declareOne(d, at)))();
+      return this.db.transaction(() => declarations.map((d) => this.declareOne(d, at, by)))();
     } finally {
       this.db.pragma('synchronous = NORMAL');
     }
   }
 
-  private declareOne(members: readonly GroupMemberRecord[], at: number): DeclareOutcome {
+  /**
+   * Who else holds group `groupId`: null when `by` may change it (its own, declared before
+   * declarers were kept, or by a device since revoked), else that declarer's name.
+   */
+  private otherDeclarer(groupId: number, by: string): string | null {
+    const row = this.stmts.declarer.get(groupId);
+    if (!row || row.declared_by === null || row.declared_by === by) return null;
+    if (row.declared_by === ADMIN_DECLARER) return 'the admin token';
+    if (row.name === null || row.revoked_at !== null) return null; // no live device holds it
+    return row.name;
+  }
+
+  private declareOne(
+    members: readonly GroupMemberRecord[],
+    at: number,
+    by: string,
+  ): DeclareOutcome {
     const primary = members.find((m) => m.role === 'primary');
     if (!primary) throw new Error('a group declaration without a primary reached the store');
     const current = this.stmts.membership.get(primary.sha256);
     const leads = current?.role === 'primary' ? current.group_id : undefined;
+
+    // What another device declared is not taken from it: the same group declared again is
+    // no change, anything that would move its members is refused whole, nothing moved.
+    if (
+      leads !== undefined &&
+      members.length > 1 &&
+      sameMembers(this.stmts.members.all(leads), members)
+    ) {
+      if (this.otherDeclarer(leads, by) === null) this.stmts.claimGroup.run(by, leads);
+      return { status: 'stored', id: leads, change: 'unchanged' };
+    }
+    const touched = new Map<number, string[]>();
+    for (const m of members) {
+      const was = this.stmts.membership.get(m.sha256);
+      if (!was) continue;
+      const list = touched.get(was.group_id);
+      if (list) list.push(m.sha256);
+      else touched.set(was.group_id, [m.sha256]);
+    }
+    for (const [groupId, contents] of touched) {
+      const heldBy = this.otherDeclarer(groupId, by);
+      if (heldBy !== null) return { status: 'conflict', heldBy, members: contents };
+    }
 
     if (members.length === 1) {
       if (leads !== undefined) this.endGroup(leads);
@@ -91,15 +159,12 @@ export class GroupStore {
     let id: number;
     let change: 'created' | 'replaced';
     if (leads !== undefined) {
-      if (sameMembers(this.stmts.members.all(leads), members)) {
-        return { status: 'stored', id: leads, change: 'unchanged' };
-      }
       id = leads;
       change = 'replaced';
       this.stmts.deleteMembersOf.run(id);
-      this.stmts.touchGroup.run(at, id);
+      this.stmts.touchGroup.run(at, by, id);
     } else {
-      id = Number(this.stmts.insertGroup.run(at).lastInsertRowid);
+      id = Number(this.stmts.insertGroup.run(at, by).lastInsertRowid);
       change = 'created';
     }
     const left = new Set<number>();

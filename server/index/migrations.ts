@@ -252,4 +252,14 @@ CREATE TABLE similarity (
 ) STRICT;
 `,
   },
+  {
+    version: 12,
+    name: '0012_group_declarer',
+    sql: `
+-- Who declared each group (issue 11 section 1, several devices): a device changes only the
+-- groups it declared itself, or no live device's (See [Note: A declaration replaces] in
+-- common/vault-protocol.ts).
+ALTER TABLE groups ADD COLUMN declared_by TEXT; -- devices.id of the token that declared it, 'admin' for the admin token; NULL = declared before this version (anybody's)
+`,
+  },
 ];

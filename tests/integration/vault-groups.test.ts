@@ -3,10 +3,12 @@
 // group, each member's asset says its group and role, a declaration sent again changes
 // nothing, a corrected one replaces it (same id), a member taken into another group leaves
 // its old one (which ends when it breaks), content the vault does not hold is refused whole,
-// and groups survive a restart.
+// and groups survive a restart. With several devices a group is its declarer's: another
+// device's conflicting declaration is refused with who holds what, and never steals members.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import type { DeviceCreated, GroupRole } from '../../common/vault-protocol.js';
 import { createVaultClient, type VaultClient } from '../../main/engine/vault/vault-client.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import { startTestVault, uploadBuffer, vaultFetch, type TestVault } from '../support/vault.js';
@@ -188,5 +190,135 @@ describe('vault: groups', () => {
     client = createVaultClient({ endpoint: vault.url, token: vault.token });
     assert.deepEqual((await client.asset(sha.still!))?.group, before.group);
     assert.equal((await client.group(before.group.id))?.members.length, 2);
+  });
+});
+
+describe('vault: groups declared by several devices', () => {
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  let vault: TestVault;
+  let phone: VaultClient;
+  let laptop: VaultClient;
+  const sha: Record<string, string> = {};
+  const primary = (s: string) => ({ sha256: sha[s]!, role: 'primary' as const });
+  const as = (s: string, role: GroupRole) => ({ sha256: sha[s]!, role });
+
+  async function device(name: string): Promise<VaultClient> {
+    const res = await vaultFetch(vault, '/api/v1/devices', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const created = (await res.json()) as DeviceCreated;
+    return createVaultClient({ endpoint: vault.url, token: created.token });
+  }
+
+  before(async () => {
+    dir = await makeTempDir('keepsake-groups-devices-');
+    vault = await startTestVault({ dataDir: dir.dir, previews: false });
+    for (const name of ['still', 'video', 'edit', 'other', 'raw', 'xmp', 'jpeg']) {
+      const up = await uploadBuffer(vault, Buffer.from(`two devices, one ${name}`));
+      assert.ok(up.res.status === 201 || up.res.status === 204, up.text);
+      sha[name] = up.sha256;
+    }
+    phone = await device('phone');
+    laptop = await device('laptop');
+  });
+  after(async () => {
+    phone?.close();
+    laptop?.close();
+    await vault?.close();
+    await dir?.cleanup();
+  });
+
+  it("another device's conflicting declaration is refused with who holds what; nothing moves", async () => {
+    const [live] = await phone.declareGroups([
+      { members: [primary('still'), as('video', 'live-video')] },
+    ]);
+    assert.ok(live?.status === 'stored' && live.change === 'created', JSON.stringify(live));
+    // The laptop holds the same Live Photo and agrees: no conflict, nothing changes.
+    const [same] = await laptop.declareGroups([
+      { members: [primary('still'), as('video', 'live-video')] },
+    ]);
+    assert.deepEqual(same, { status: 'stored', id: live.id, change: 'unchanged' });
+
+    const refused = await laptop.declareGroups([
+      // the phone's group, with an edit only the laptop has
+      { members: [primary('still'), as('video', 'live-video'), as('edit', 'edit')] },
+      // the phone's video taken into a group of the laptop's
+      { members: [primary('other'), as('video', 'edit')] },
+      // the phone's group ended
+      { members: [primary('still')] },
+    ]);
+    for (const r of refused) {
+      assert.ok(r.status === 'conflict', JSON.stringify(r));
+      assert.equal(r.heldBy, 'phone');
+      assert.match(r.message, /phone declared/);
+    }
+    assert.deepEqual(refused[0]?.status === 'conflict' && refused[0].members, [
+      sha.still,
+      sha.video,
+    ]);
+    assert.deepEqual(refused[1]?.status === 'conflict' && refused[1].members, [sha.video]);
+    const group = await phone.group(live.id);
+    assert.deepEqual(group?.members, [
+      { sha256: sha.still, role: 'primary' },
+      { sha256: sha.video, role: 'live-video' },
+    ]);
+    assert.equal((await phone.asset(sha.other!))?.group, null, 'no group was made in part');
+    assert.equal((await phone.asset(sha.edit!))?.group, null);
+
+    // Its own declarer still changes it.
+    const [replaced] = await phone.declareGroups([
+      { members: [primary('still'), as('video', 'live-video'), as('edit', 'edit')] },
+    ]);
+    assert.deepEqual(replaced, { status: 'stored', id: live.id, change: 'replaced' });
+  });
+
+  it("a revoked device's groups are anybody's: the next declaration takes their members", async () => {
+    const [own] = await laptop.declareGroups([{ members: [primary('raw'), as('xmp', 'sidecar')] }]);
+    assert.ok(own?.status === 'stored', JSON.stringify(own));
+    const [refused] = await phone.declareGroups([
+      { members: [primary('jpeg'), as('xmp', 'sidecar')] },
+    ]);
+    assert.ok(
+      refused?.status === 'conflict' && refused.heldBy === 'laptop',
+      JSON.stringify(refused),
+    );
+
+    const revoke = await vaultFetch(vault, '/api/v1/devices/laptop/revoke', { method: 'POST' });
+    assert.equal(revoke.status, 200);
+    const [taken] = await phone.declareGroups([
+      { members: [primary('jpeg'), as('xmp', 'sidecar')] },
+    ]);
+    assert.ok(taken?.status === 'stored' && taken.change === 'created', JSON.stringify(taken));
+    assert.deepEqual((await phone.asset(sha.xmp!))?.group, { id: taken.id, role: 'sidecar' });
+    // The laptop's group, left with one member, ended.
+    assert.equal((await phone.asset(sha.raw!))?.group, null);
+    assert.equal(await phone.group(own.id), null);
+  });
+
+  it('the admin token is one declarer among the devices', async () => {
+    const admin = createVaultClient({ endpoint: vault.url, token: vault.token });
+    try {
+      const [refused] = await admin.declareGroups([{ members: [primary('still')] }]);
+      assert.ok(
+        refused?.status === 'conflict' && refused.heldBy === 'phone',
+        JSON.stringify(refused),
+      );
+      const [own] = await admin.declareGroups([
+        { members: [primary('other'), as('raw', 'rendition')] },
+      ]);
+      assert.ok(own?.status === 'stored', JSON.stringify(own));
+      const [fromPhone] = await phone.declareGroups([
+        { members: [primary('raw'), as('other', 'rendition')] },
+      ]);
+      assert.ok(
+        fromPhone?.status === 'conflict' && fromPhone.heldBy === 'the admin token',
+        JSON.stringify(fromPhone),
+      );
+    } finally {
+      admin.close();
+    }
   });
 });

@@ -18,7 +18,8 @@
 // - A group waits until every member is backed up or a duplicate (the vault must hold each
 //   one). A member that is not safe yet will be, and its transition brings the folder back.
 // - The vault failing as a whole is retried with the shared backoff; a declaration refused
-//   alone (not_held, refused) is logged and not sent again this run.
+//   alone (not_held, refused, or conflict: another device declared a group of those
+//   contents) is logged and not sent again this run.
 import { setMaxListeners } from 'node:events';
 import type { GroupMember } from '../../../common/vault-protocol.js';
 import { isAbortError, KeepsakeError } from '../errors.js';
