@@ -5,8 +5,13 @@
 import { join } from 'node:path';
 import { BlobStore } from './blob-store.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
-import { createPreviewRenderer, findFfmpeg } from './preview-render.js';
-import { PREVIEWS_DIR, PreviewFiles, type PreviewOptions, PreviewWorker } from './previews.js';
+import {
+  PREVIEWS_DIR,
+  PreviewFiles,
+  type PreviewOptions,
+  PreviewWorker,
+  rendererFor,
+} from './previews.js';
 import { withStoppedVault } from './stopped-vault.js';
 
 export interface RebuildSummary {
@@ -30,10 +35,7 @@ export async function rebuildPreviews(opts: {
       index,
       blobs: new BlobStore(join(opts.dataDir, 'blobs')),
       files,
-      renderer: createPreviewRenderer({
-        ffmpegPath:
-          opts.previews?.ffmpegPath === undefined ? await findFfmpeg() : opts.previews.ffmpegPath,
-      }),
+      renderer: await rendererFor(opts.previews),
       logger: opts.logger ?? silentVaultLogger,
       now: Date.now,
       concurrency: opts.previews?.concurrency ?? 2,

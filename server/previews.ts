@@ -36,7 +36,15 @@ import type { PendingPreview } from './index/preview-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 import type { VaultLogger } from './logger.js';
 import { SHA256_HEX } from '../common/vault-protocol.js';
-import { pictureSize, type PreviewRenderer, type RenderedPreviews } from './preview-render.js';
+import {
+  createPreviewRenderer,
+  curedReasons,
+  findFfmpeg,
+  findHeifDecoder,
+  pictureSize,
+  type PreviewRenderer,
+  type RenderedPreviews,
+} from './preview-render.js';
 import { measurePreview } from './similarity-measure.js';
 
 export const PREVIEWS_DIR = 'previews';
@@ -52,6 +60,8 @@ export interface PreviewOptions {
   concurrency?: number;
   /** ffmpeg for video poster frames; default: `ffmpeg` on PATH, if any; null = none */
   ffmpegPath?: string | null;
+  /** heif-dec/heif-convert for HEIC; default: the one on PATH, if any; null = none */
+  heifDecoderPath?: string | null;
   /** what makes the pictures; default createPreviewRenderer (sharp, exiftool, ffmpeg) */
   renderer?: PreviewRenderer;
 }
@@ -128,8 +138,16 @@ export class PreviewWorker {
     // the first picture: loadSharp() in preview-render.ts.
   }
 
-  /** Starts the background loop from the first pending asset. */
+  /**
+   * Starts the background loop from the first pending asset. Reasons a tool added since
+   * has cured (HEIC before a HEIF decoder, videos before ffmpeg) are forgotten first, so
+   * those assets get their pictures now.
+   */
   start(): void {
+    if (this.loop === undefined) {
+      const n = this.deps.index.previews.forgetReasons(curedReasons(this.deps.renderer));
+      if (n > 0) this.deps.logger.info('previews to make again: a decoder was added', { n });
+    }
     this.loop ??= this.run();
   }
 
@@ -291,4 +309,14 @@ export class PreviewWorker {
       });
     }
   }
+}
+
+/** The renderer `options` ask for: a tool left undefined is looked for on PATH. */
+export async function rendererFor(options: PreviewOptions | undefined): Promise<PreviewRenderer> {
+  if (options?.renderer !== undefined) return options.renderer;
+  return createPreviewRenderer({
+    ffmpegPath: options?.ffmpegPath === undefined ? await findFfmpeg() : options.ffmpegPath,
+    heifDecoderPath:
+      options?.heifDecoderPath === undefined ? await findHeifDecoder() : options.heifDecoderPath,
+  });
 }

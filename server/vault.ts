@@ -33,9 +33,14 @@ import { listen, type VaultTimeouts, type VaultTls } from './listener.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
 import { type RouteClass, VaultMetrics } from './metrics.js';
-import { createPreviewRenderer, findFfmpeg } from './preview-render.js';
 import { createPreviewsApi } from './previews-api.js';
-import { PREVIEWS_DIR, PreviewFiles, type PreviewOptions, PreviewWorker } from './previews.js';
+import {
+  PREVIEWS_DIR,
+  PreviewFiles,
+  type PreviewOptions,
+  PreviewWorker,
+  rendererFor,
+} from './previews.js';
 import { type ScrubOptions, startScrubber } from './scrub.js';
 import { VaultStartError } from './start-error.js';
 import { sweepAfterStart } from './startup-sweep.js';
@@ -269,14 +274,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
             index: idx,
             blobs,
             files: previewFiles,
-            renderer:
-              options.previews?.renderer ??
-              createPreviewRenderer({
-                ffmpegPath:
-                  options.previews?.ffmpegPath === undefined
-                    ? await findFfmpeg()
-                    : options.previews.ffmpegPath,
-              }),
+            renderer: await rendererFor(options.previews),
             logger,
             now,
             concurrency: options.previews?.concurrency,

@@ -64,6 +64,9 @@ export class PreviewStore {
       ),
       clear: db.prepare('DELETE FROM previews'),
       forget: db.prepare<[string]>('DELETE FROM previews WHERE sha256 = ?'),
+      forgetReason: db.prepare<[{ prefix: string }]>(
+        "DELETE FROM previews WHERE state = 'none' AND substr(reason, 1, length(@prefix)) = @prefix",
+      ),
     };
   }
 
@@ -99,6 +102,16 @@ export class PreviewStore {
   /** Forgets one content's outcome: it is pending again. */
   forget(sha256: string): void {
     this.stmts.forget.run(sha256);
+  }
+
+  /**
+   * Forgets the 'none' outcomes whose reason starts with one of `prefixes` (a decoder was
+   * added since): those assets are pending again. Returns how many.
+   */
+  forgetReasons(prefixes: readonly string[]): number {
+    let n = 0;
+    for (const prefix of prefixes) n += this.stmts.forgetReason.run({ prefix }).changes;
+    return n;
   }
 
   /** Forgets every outcome: every asset is pending again (a rebuild). */

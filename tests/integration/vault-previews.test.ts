@@ -5,7 +5,7 @@
 // previews --rebuild` brings deleted previews back.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
@@ -18,6 +18,8 @@ import {
 import {
   createPreviewRenderer,
   findFfmpeg,
+  findHeifDecoder,
+  findTool,
   HEIC_REASON,
   type PreviewRenderer,
   VIDEO_REASON,
@@ -28,6 +30,7 @@ import { blobPath, flipByte } from '../support/vault-damage.js';
 import {
   type BatchFile,
   postBatch,
+  spawnVaultProcess,
   startTestVault,
   type TestVault,
   uploadBuffer,
@@ -83,6 +86,7 @@ function gated(inner: PreviewRenderer): PreviewRenderer & { release(): void } {
   const gate = new Promise<void>((resolve) => (open = resolve));
   return {
     ffmpegPath: inner.ffmpegPath,
+    heifDecoderPath: inner.heifDecoderPath,
     async render(path, subject) {
       await gate;
       return inner.render(path, subject);
@@ -152,6 +156,87 @@ describe('vault previews', () => {
     }
   });
 
+  it('HEIC/HEIF photos get upright thumbnails through the system libheif', async (t) => {
+    if ((await findHeifDecoder()) === null) {
+      t.skip('no heif-dec/heif-convert on PATH (Debian: libheif-examples)');
+      return;
+    }
+    // IMG_1853 and IMG_0102 are stored 4032 x 3024 / 3088 x 2320 with a 90-degree irot (EXIF
+    // Orientation 6): a person sees them portrait. heic-collection holds 4 images.
+    const names = [
+      'osxphotos/IMG_1853.HEIC',
+      'osxphotos/media_types/IMG_0102.HEIC',
+      'ianare-exif-samples/heic/IMG_5195.HEIC',
+      'ianare-exif-samples/heic/samplefilehub.heif',
+      'exifr-fixtures/heic-collection.heic',
+    ];
+    const shas = await uploaded(vault, await Promise.all(names.map((n) => corpus(n))));
+    const expected: Record<string, [number, number]> = {
+      'osxphotos/IMG_1853.HEIC': [192, 256],
+      'osxphotos/media_types/IMG_0102.HEIC': [192, 256],
+      'ianare-exif-samples/heic/IMG_5195.HEIC': [198, 256],
+      'ianare-exif-samples/heic/samplefilehub.heif': [256, 170],
+      'exifr-fixtures/heic-collection.heic': [256, 171],
+    };
+    for (const [i, name] of names.entries()) {
+      const sha = shas[i]!;
+      const s = await settled(vault, sha);
+      assert.equal(s.state, 'made', `${name}: ${s.state === 'none' ? s.reason : ''}`);
+      const { res, body } = await picture(vault, sha, 'thumbnail');
+      assert.equal(res.status, 200, name);
+      const m = await sharp(body).metadata();
+      assert.equal(m.format, 'jpeg');
+      assert.deepEqual([m.width, m.height], expected[name], `${name} upright, longest side 256`);
+      assert.equal(m.orientation, undefined, 'no orientation left to apply');
+      const p = await sharp((await picture(vault, sha, 'preview')).body).metadata();
+      assert.equal(Math.max(p.width ?? 0, p.height ?? 0) <= 1440, true);
+      assert.equal(p.width < p.height, m.width < m.height, `${name}: preview as turned`);
+    }
+  });
+
+  it('a vault without heif-dec on its PATH says which tool and package are missing, and makes the thumbnail once it has one', async (t) => {
+    if ((await findHeifDecoder()) === null) {
+      t.skip('no heif-dec/heif-convert on PATH (Debian: libheif-examples)');
+      return;
+    }
+    const temp = await makeTempDir('keepsake-vault-noheif-');
+    try {
+      // A real PATH holding only what the vault needs besides node (exiftool's perl).
+      const bin = join(temp.dir, 'bin');
+      await mkdir(bin);
+      const perl = await findTool(['perl']);
+      if (perl !== null) await symlink(perl, join(bin, 'perl'));
+      assert.equal(await findHeifDecoder(bin), null);
+      const dataDir = join(temp.dir, 'vault');
+      const without = await spawnVaultProcess({ dataDir, env: { PATH: bin } });
+      let sha: string;
+      try {
+        [sha] = (await uploaded(without, [await corpus('osxphotos/IMG_1853.HEIC')])) as [string];
+        const s = await settled(without, sha);
+        assert.equal(s.state === 'none' ? s.reason : s.state, HEIC_REASON);
+        assert.match(HEIC_REASON, /heif-dec/);
+        assert.match(HEIC_REASON, /libheif-examples/);
+        const res = await vaultFetch(without, `/api/v1/assets/${sha}/thumbnail`);
+        assert.equal(res.status, 404);
+        assert.equal(((await res.json()) as { message: string }).message, HEIC_REASON);
+      } finally {
+        await without.stop();
+      }
+      // The tool is on PATH again: the vault forgets the reason at start and makes it.
+      const withIt = await spawnVaultProcess({ dataDir });
+      try {
+        const s = await settled(withIt, sha);
+        assert.equal(s.state, 'made');
+        const m = await sharp((await picture(withIt, sha, 'thumbnail')).body).metadata();
+        assert.deepEqual([m.width, m.height], [192, 256]);
+      } finally {
+        await withIt.stop();
+      }
+    } finally {
+      await temp.cleanup();
+    }
+  });
+
   it('a RAW file gets its thumbnail from the JPEG the camera embedded', async () => {
     // Its image data was stripped; the preview JPEG the camera wrote is still there.
     const [sha] = await uploaded(vault, [await corpus('exiftool-t-images/FujiFilm.raf')]);
@@ -169,14 +254,13 @@ describe('vault previews', () => {
   it('what cannot be shown answers 404 with the reason, and the upload still counts', async () => {
     const files = [
       await corpus('osxphotos/badimage.jpeg'), // a damaged JPEG
-      await corpus('osxphotos/IMG_1853.HEIC'), // HEVC
       await corpus('osxphotos/media_types/IMG_3582.mov'),
       await corpus('exifr-fixtures/BonTonARTSTORplusIPTC.xmp'), // a sidecar
     ];
-    const [bad, heic, mov, xmp] = await uploaded(vault, files);
-    for (const sha of [bad, heic, mov, xmp]) assert.ok(sha);
+    const [bad, mov, xmp] = await uploaded(vault, files);
+    for (const sha of [bad, mov, xmp]) assert.ok(sha);
     const reasons = new Map<string, string>();
-    for (const sha of [bad!, heic!, xmp!, ...(hasFfmpeg ? [] : [mov!])]) {
+    for (const sha of [bad!, xmp!, ...(hasFfmpeg ? [] : [mov!])]) {
       const s = await settled(vault, sha);
       assert.equal(s.state, 'none', sha);
       reasons.set(sha, s.state === 'none' ? s.reason : '');
@@ -190,7 +274,6 @@ describe('vault previews', () => {
     }
     assert.match(reasons.get(bad!) ?? '', /could not be decoded/);
     assert.ok(!(reasons.get(bad!) ?? '').includes(vault.dataDir), 'no vault paths in reasons');
-    assert.equal(reasons.get(heic!), HEIC_REASON);
     assert.equal(reasons.get(xmp!), 'not a photo or video');
     if (!hasFfmpeg) assert.equal(reasons.get(mov!), VIDEO_REASON);
     else await settled(vault, mov!);
