@@ -425,7 +425,9 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
     try {
       // Upright already: libheif applied the file's turns (See [Note: HEIC through the
       // system's libheif]), so the EXIF orientation it copied is not applied again.
-      return { made: { ...(await renderImage(decoded.jpeg, 1)), source: 'decoded' } };
+      return {
+        made: await withMeasure({ ...(await renderImage(decoded.jpeg, 1)), source: 'decoded' }),
+      };
     } catch (err) {
       return { none: `the image could not be decoded: ${cleanMessage(err, decoded.jpeg)}` };
     } finally {

@@ -327,6 +327,10 @@ const SAME_SCENE = [
   /IMG_4179/, // Takeout: a photo, its duplicate-counter copy and its -edited copy
   /wedding/, // osxphotos: a photo and its edit (and the Takeout copy)
   /Pumkins1|Pumkins2|Pumpkins3/, // Takeout album vs year folder (exact copies)
+  // HEICs, seen since the vault decodes them (libheif's heif-dec/heif-convert):
+  /heic-collection\.heic$|cheers_1440x960\.heic$/, // one street photo (the collection's primary)
+  /heic\/IMG_2927\.HEIC$|exif-at-eof\.heic$/, // one photo, its EXIF moved to the end
+  /IMG_1853\.HEIC$|IMG_E1853\.heic$/, // an iPhone photo and its edit
 ];
 const NOT_PHOTOS =
   /\.(json|xmp|txt|aae|tsv|md|html|xml|mov|mp4|avi|mkv|wmv|3gp|m2ts|mts|dv|exif|vrd|dr4|mie|lfp|r3d)$/i;
