@@ -272,6 +272,13 @@ export const usageSchema = z.object({
   assets: z.number(),
   bytes: z.number(),
   dedupSavedBytes: z.number(),
+  /**
+   * bytes the vault's disk holds for its contents; `bytes` (and the quota) count the original
+   * bytes, which is what a person understands (vaults since issue 15)
+   */
+  storedBytes: z.number().optional(),
+  /** original minus stored bytes of the contents stored compressed (vaults since issue 15) */
+  compressionSavedBytes: z.number().optional(),
   byType: z.object({ image: countAndBytes, video: countAndBytes, other: countAndBytes }),
   byDevice: z.array(
     z.object({

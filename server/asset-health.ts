@@ -6,9 +6,8 @@
 // Invariant: an asset is reported present only when its blob file exists and no check
 // since its last verified upload found it damaged or missing.
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
 import type { AssetHealthJson } from '../common/vault-protocol.js';
-import type { BlobStore } from './blob-store.js';
+import { BlobDamagedError, type BlobContent, type BlobStore } from './blob-store.js';
 import type { BlobProblem, BlobState } from './index/health-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 import type { VaultLogger } from './logger.js';
@@ -32,32 +31,32 @@ export interface Inspection {
   bytesRead: number;
 }
 
-function isMissingError(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
 /**
- * Reads a blob whole and says whether it still is `size` bytes hashing to `sha256`. An
- * unreadable file (EIO) is damaged; a file that is not there is missing.
+ * Reads a blob whole (decoded, when it is stored compressed: See [Note: One way to read a
+ * blob] in blob-store.ts) and says whether it still is `size` bytes hashing to `sha256`. An
+ * unreadable file (EIO) or a compressed one that does not decode is damaged; a content
+ * whose file is not there is missing.
  */
 export async function inspectBlob(
-  path: string,
+  blobs: BlobStore,
   sha256: string,
   size: number,
   opts: InspectOptions = {},
 ): Promise<Inspection> {
-  let fh;
+  let fh: BlobContent | null;
   try {
-    fh = await open(path, 'r');
+    fh = await blobs.openContent(sha256);
   } catch (err) {
-    if (isMissingError(err)) return { state: 'missing', ino: null, bytesRead: 0 };
+    if (err instanceof BlobDamagedError) {
+      return { state: 'damaged', ino: await blobs.currentIno(sha256), bytesRead: 0 };
+    }
     throw err;
   }
+  if (fh === null) return { state: 'missing', ino: null, bytesRead: 0 };
   let bytesRead = 0;
   try {
-    const st = await fh.stat();
-    if (!st.isFile() || st.size !== size) return { state: 'damaged', ino: st.ino, bytesRead };
+    const st = { ino: fh.ino };
+    if (fh.size !== size) return { state: 'damaged', ino: st.ino, bytesRead };
     const hash = createHash('sha256');
     const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
     while (bytesRead < size) {
@@ -71,7 +70,7 @@ export async function inspectBlob(
           bytesRead,
         ));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EIO') {
+        if ((err as NodeJS.ErrnoException).code === 'EIO' || err instanceof BlobDamagedError) {
           return { state: 'damaged', ino: st.ino, bytesRead };
         }
         throw err;
@@ -141,12 +140,12 @@ export class AssetHealth {
     source: Extract<ProblemSource, 'verify' | 'scrub'>,
     opts: InspectOptions = {},
   ): Promise<Inspection> {
-    const path = this.deps.blobs.pathOf(asset.sha256);
-    let result = await inspectBlob(path, asset.sha256, asset.size, opts);
+    const { blobs } = this.deps;
+    let result = await inspectBlob(blobs, asset.sha256, asset.size, opts);
     for (let attempt = 0; attempt < 2 && result.ino !== null; attempt++) {
-      const current = await stat(path).catch(() => null);
-      if (current === null || current.ino === result.ino) break;
-      result = await inspectBlob(path, asset.sha256, asset.size, opts);
+      const current = await blobs.currentIno(asset.sha256);
+      if (current === null || current === result.ino) break;
+      result = await inspectBlob(blobs, asset.sha256, asset.size, opts);
     }
     this.found(asset.sha256, result.state, source);
     return result;

@@ -5,11 +5,10 @@
 // Invariant: what is served as a motion photo's video begins with an MP4 `ftyp` box where the
 // XMP says and ends inside the file; when the XMP says otherwise the answer is a 404 no_video
 // with the reason, never the still's bytes or anything past the file.
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mediaMetadataSchema, NO_VIDEO_CODE } from '../common/vault-protocol.js';
 import { parseRange } from './api.js';
+import { BlobDamagedError, type BlobContent } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import type { AssetRecord } from './index/vault-index.js';
 import {
@@ -27,7 +26,7 @@ function noVideo(message: string): VaultHttpError {
  * The embedded video's MIME type when an ISO base media file (MP4, QuickTime) begins at
  * `start`: its first box is `ftyp`, whose major brand says which. Null when none begins there.
  */
-async function videoTypeAt(fh: FileHandle, start: number, size: number): Promise<string | null> {
+async function videoTypeAt(fh: BlobContent, start: number, size: number): Promise<string | null> {
   if (size - start < 12) return null;
   const head = Buffer.alloc(12);
   const { bytesRead } = await fh.read(head, 0, 12, start);
@@ -57,16 +56,21 @@ export async function serveAssetVideo(
   }
   const known = deps.index.health.problem(asset.sha256);
   if (known !== undefined) throw problemError(known);
-  let fh;
+  // The one way to read a blob, plain or compressed (See [Note: One way to read a blob]).
+  let fh: BlobContent | null;
   try {
-    fh = await open(deps.blobs.pathOf(asset.sha256), 'r');
+    fh = await deps.blobs.openContent(asset.sha256);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!(err instanceof BlobDamagedError)) throw err;
+    deps.health.found(asset.sha256, 'damaged', 'read');
+    throw problemError('damaged');
+  }
+  if (fh === null) {
     deps.health.found(asset.sha256, 'missing', 'read');
     throw problemError('missing');
   }
   try {
-    const size = (await fh.stat()).size;
+    const size = fh.size;
     if (size !== asset.size) {
       deps.health.found(asset.sha256, 'damaged', 'read');
       throw problemError('damaged');
@@ -117,8 +121,9 @@ export async function serveAssetVideo(
       // content, the blob's size was checked (See [Note: A verified read never ends cleanly
       // with wrong bytes] in verified-content.ts).
       await sendRange(fh, res, start + from, to - from + 1, null);
-    } catch {
+    } catch (err) {
       res.destroy(); // a read error or a client gone: never a clean end
+      if (err instanceof BlobDamagedError) deps.health.found(asset.sha256, 'damaged', 'read');
       return;
     }
     res.end();

@@ -31,14 +31,26 @@
 // verified upload of its content: the upload's file is fsynced first and then renamed over
 // the bad one (rename replaces atomically), so at every instant the final name holds the
 // old bytes or the complete new ones, and the good bytes are durable before the bad go.
-// Then the repair is reported, and the asset counts as present again.
+// Then the repair is reported, and the asset counts as present again. A compressed copy of
+// that content (<sha256>.ksz, the bad one or not) is removed after: the plain file wins.
+//
+// [Note: One way to read a blob]
+// A content is stored either plain (blobs/ab/<sha256>) or compressed (blobs/ab/<sha256>.ksz:
+// See [Note: Compressed blobs] in blob-codec.ts), and for a moment while it is compressed,
+// as both. Every reader goes through openContent(), which tries the plain name first and then
+// the compressed one: the compressor renames the compressed file in before it removes the
+// plain one, and a repair places the plain one before it removes the compressed one, so a
+// reader always finds one complete object. What the index says of the encoding is for usage
+// and for the compressor's bookkeeping, never for finding the bytes.
 import * as fs from 'node:fs';
 import { constants } from 'node:fs';
 import { promisify } from 'node:util';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { SHA256_HEX } from '../common/vault-protocol.js';
+import { BlobDamagedError, CompressedBlobReader } from './blob-codec.js';
 
 export { SHA256_HEX };
 
@@ -49,6 +61,30 @@ export interface BlobRepairs {
   /** A bad blob was replaced by verified bytes, durably. */
   repaired(sha256: string): void;
 }
+
+/** The bytes of one stored content, whichever way it is stored (See [Note: One way to read a blob]). */
+export interface BlobContent {
+  readonly encoding: 'plain' | 'compressed';
+  /** the original size: the plain file's size, or what the compressed header declares */
+  readonly size: number;
+  /** bytes the file takes (before file system blocks) */
+  readonly storedBytes: number;
+  /** the inode read, to notice a replacement */
+  readonly ino: number;
+  /** FileHandle.read's contract over the ORIGINAL bytes; throws BlobDamagedError on bad bytes */
+  read(
+    buf: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+
+export { BlobDamagedError };
+
+/** The suffix of a compressed blob's name. */
+export const COMPRESSED_SUFFIX = '.ksz';
 
 /** How blob paths are made. See [Note: Blob layout]. */
 export type BlobLayout = 'ab/<sha256>' | 'ab/cd/<sha256>';
@@ -88,18 +124,119 @@ export class BlobStore {
       : join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
   }
 
+  /** Where the compressed form of a blob lives (See [Note: One way to read a blob]). */
+  compressedPathOf(sha256: string): string {
+    return this.pathOf(sha256) + COMPRESSED_SUFFIX;
+  }
+
+  /**
+   * Opens a content's bytes, plain or compressed; null when neither file is there. A
+   * compressed file whose header or frame table is broken throws BlobDamagedError. The
+   * one read function: See [Note: One way to read a blob].
+   */
+  async openContent(sha256: string): Promise<BlobContent | null> {
+    const plain = await openIfPresent(this.pathOf(sha256));
+    if (plain !== null) {
+      const st = await plain.stat().catch(async (err: unknown) => {
+        await plain.close();
+        throw err;
+      });
+      return {
+        encoding: 'plain',
+        size: st.size,
+        storedBytes: st.size,
+        ino: st.ino,
+        read: (buf, offset, length, position) => plain.read(buf, offset, length, position),
+        close: () => plain.close(),
+      };
+    }
+    const packed = await openIfPresent(this.compressedPathOf(sha256));
+    if (packed === null) return null;
+    try {
+      const st = await packed.stat();
+      const reader = await CompressedBlobReader.open(packed);
+      return {
+        encoding: 'compressed',
+        size: reader.size,
+        storedBytes: st.size,
+        ino: st.ino,
+        read: (buf, offset, length, position) => reader.read(buf, offset, length, position),
+        close: () => packed.close(),
+      };
+    } catch (err) {
+      await packed.close();
+      throw err;
+    }
+  }
+
+  /** The inode that holds a content now (plain first), or null: to notice a replacement. */
+  async currentIno(sha256: string): Promise<number | null> {
+    for (const path of [this.pathOf(sha256), this.compressedPathOf(sha256)]) {
+      const st = await stat(path).catch(() => null);
+      if (st?.isFile()) return st.ino;
+    }
+    return null;
+  }
+
+  /**
+   * Runs `use` with a path to the content's original bytes: the blob itself when it is
+   * stored plain, else a temporary decompressed copy under `tempDir` (removed after; the
+   * start-up sweep removes one left by a crash). For tools that need a file (sharp,
+   * exiftool, ffmpeg). Null when the content is not there.
+   */
+  async withPlainFile<T>(
+    sha256: string,
+    tempDir: string,
+    use: (path: string) => Promise<T>,
+  ): Promise<{ value: T } | null> {
+    const content = await this.openContent(sha256);
+    if (content === null) return null;
+    if (content.encoding === 'plain') {
+      await content.close();
+      return { value: await use(this.pathOf(sha256)) };
+    }
+    const temp = join(tempDir, `plain-${randomBytes(8).toString('hex')}.tmp`);
+    try {
+      const out = await open(temp, 'wx', 0o600);
+      try {
+        const buf = Buffer.allocUnsafe(1 << 20);
+        for (let pos = 0; pos < content.size;) {
+          const { bytesRead } = await content.read(buf, 0, buf.length, pos);
+          if (bytesRead === 0) throw new BlobDamagedError('the blob ended early');
+          await out.write(buf, 0, bytesRead);
+          pos += bytesRead;
+        }
+      } finally {
+        await out.close();
+      }
+      return { value: await use(temp) };
+    } finally {
+      await content.close();
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+
+  /** Removes a content's compressed form, durably (after a plain one was placed). */
+  private async dropCompressed(sha256: string): Promise<void> {
+    const path = this.compressedPathOf(sha256);
+    try {
+      await unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    await fsyncDir(dirname(path));
+  }
+
   /** The directories between the root and a blob, outermost first. */
   private dirsOf(sha256: string): string[] {
     const leaf = dirname(this.pathOf(sha256));
     return this.layout === 'ab/<sha256>' ? [leaf] : [dirname(leaf), leaf];
   }
 
+  /** Whether the content is stored, plain or compressed. */
   async has(sha256: string): Promise<boolean> {
-    try {
-      return (await stat(this.pathOf(sha256))).isFile();
-    } catch {
-      return false;
-    }
+    return (await this.currentIno(sha256)) !== null;
   }
 
   /**
@@ -129,7 +266,10 @@ export class BlobStore {
     // The source directory is not fsynced: the rename is one journal transaction (ext4,
     // XFS, APFS, NTFS), committed by the fsync of the target directory; at worst a stale
     // partial entry reappears after power loss and is swept at start.
-    if (bad !== undefined) this.repairs?.repaired(sha256);
+    if (bad !== undefined) {
+      await this.dropCompressed(sha256);
+      this.repairs?.repaired(sha256);
+    }
     return true;
   }
 
@@ -165,6 +305,7 @@ export class BlobStore {
       [...new Set(leaves.filter((_, i) => newLeaves[i]).map((d) => dirname(d)))].map(fsyncDir),
     );
     if (newTops.some(Boolean)) await fsyncDir(this.root);
+    await Promise.all(repaired.map((f) => this.dropCompressed(f.sha256)));
     for (const f of repaired) this.repairs?.repaired(f.sha256);
   }
 }
@@ -182,6 +323,16 @@ function readLayout(file: string): BlobLayout | null {
     throw new Error(`${file} names a blob layout this version does not know: ${text}`);
   }
   return layout;
+}
+
+async function openIfPresent(path: string): Promise<FileHandle | null> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
 }
 
 function isEmptyOrMissing(dir: string): boolean {

@@ -39,6 +39,7 @@ export async function rebuildPreviews(opts: {
       logger: opts.logger ?? silentVaultLogger,
       now: Date.now,
       concurrency: opts.previews?.concurrency ?? 2,
+      tempDir: join(opts.dataDir, 'uploads'),
     });
     try {
       const assets = await worker.processPending();

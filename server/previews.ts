@@ -113,6 +113,8 @@ export interface PreviewWorkerDeps {
   logger: VaultLogger;
   now: () => number;
   concurrency?: number;
+  /** where a compressed blob is decoded to a file for the renderer (uploads/: swept at start) */
+  tempDir: string;
 }
 
 /** Makes pending previews in the background. See [Note: Preview work is the index]. */
@@ -273,16 +275,19 @@ export class PreviewWorker {
   }
 
   private async makeOne(item: PendingPreview): Promise<void> {
-    const { index, blobs, files, renderer, logger, now } = this.deps;
+    const { index, blobs, files, renderer, logger, now, tempDir } = this.deps;
     try {
-      if (!(await blobs.has(item.sha256))) {
+      const rendered = await blobs.withPlainFile(item.sha256, tempDir, (path) =>
+        renderer.render(path, item),
+      );
+      if (rendered === null) {
         // The content's health is the scrubber's business; an upload repairs it, and its
         // previews are made then (remake) or at the next retry.
         logger.warn('no preview made: the stored content is missing', { sha256: item.sha256 });
         this.failed = true;
         return;
       }
-      const outcome = await renderer.render(blobs.pathOf(item.sha256), item);
+      const outcome = rendered.value;
       if ('made' in outcome) {
         await files.write(item.sha256, outcome.made);
         index.previews.record(item.sha256, { state: 'made', source: outcome.made.source }, now());

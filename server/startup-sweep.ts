@@ -7,7 +7,11 @@
 //   starts over, and the finished blob, if any, is reused (See [Note: Commit order]);
 // - hash checkpoints left by older versions (the running hash now lives in memory only: See
 //   [Note: Node crypto, state in memory] in upload-hash.ts);
-// - a batch's temp files (uploads/batch-*: the vault died before the batch committed).
+// - a batch's temp files (uploads/batch-*: the vault died before the batch committed);
+// - the compressor's temp objects and decoded copies for previews (uploads/compress-*,
+//   uploads/plain-*); a content a crash left with both its plain and compressed objects is
+//   settled right after, by settleCompressing (See [Note: Compressing blobs in the
+//   background] in compressor.ts).
 // Asset rows are never touched: each was committed after its blob was durable.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -9,7 +9,9 @@
 //                             files (batch-*, See [Note: Small files in batches])
 //   upload-state/             empty: hash checkpoints of older versions, removed at start
 //   blobs/ab/<sha256>         verified content, each content once (ab/cd/<sha256> in
-//                             vaults made before blobs.layout: See [Note: Blob layout])
+//                             vaults made before blobs.layout: See [Note: Blob layout]);
+//                             <sha256>.ksz when stored compressed (See [Note: One way to
+//                             read a blob] and [Note: Compressing blobs in the background])
 //   blobs.layout              how blobs/ is laid out
 //   previews/ab/<sha256>-thumb.jpg, -preview.jpg
 //                             derived pictures, remade at will (See [Note: Preview work is
@@ -26,6 +28,7 @@ import { createFleetPage, isFleetPath } from './fleet-page.js';
 import { AbandonedPartials, DEFAULT_PARTIAL_TTL_MS } from './partials.js';
 import { BatchReservations, createBatchApi } from './batch-api.js';
 import { BlobStore } from './blob-store.js';
+import { BlobCompressor, settleCompressing } from './compressor.js';
 import { DiskSpace, isOutOfSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
 import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
@@ -80,6 +83,12 @@ export interface VaultOptions {
   tls?: VaultTls;
   /** idle limits of connections (See [Note: Vault timeouts] in listener.ts) */
   timeouts?: VaultTimeouts;
+  /**
+   * compressible content stored compressed, in the background (See [Note: Compressing blobs
+   * in the background] in compressor.ts); default on, false = off (what is stored compressed
+   * already stays so, and is read as always)
+   */
+  compression?: boolean;
   /** thumbnails and previews made in the background (See previews.ts); false = none made */
   previews?: PreviewOptions | false;
   logger?: VaultLogger;
@@ -203,6 +212,8 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
         logger.info('repaired stored content with a verified upload', { sha256 });
         // (called only for uploads, so after previewWorker below is set)
         previewWorker?.remake(sha256);
+        if (compressor) compressor.reconsider(sha256);
+        else idx.encodings.forget(sha256);
       },
     });
     await blobs.init();
@@ -212,6 +223,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     const uploadsDir = join(dataDir, 'uploads');
     const stateDir = join(dataDir, 'upload-state');
     await sweepAfterStart({ uploadsDir, stateDir, index: idx, logger });
+    await settleCompressing({ index: idx, blobs, logger });
     const diskSpace = new DiskSpace({ directory: dataDir, marginBytes: options.diskMarginBytes });
     const store = new VerifyingFileStore({
       diskSpace,
@@ -278,8 +290,16 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
             logger,
             now,
             concurrency: options.previews?.concurrency,
+            tempDir: uploadsDir,
           });
-    idx.onNewAssets = () => previewWorker?.notify();
+    const compressor =
+      options.compression === false
+        ? undefined
+        : new BlobCompressor({ index: idx, blobs, logger, tempDir: uploadsDir });
+    idx.onNewAssets = () => {
+      previewWorker?.notify();
+      compressor?.notify();
+    };
     const previews = createPreviewsApi({
       index: idx,
       files: previewFiles,
@@ -444,6 +464,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
         ? undefined
         : startScrubber({ index: idx, health, metrics, logger, now, options: options.scrub ?? {} });
     previewWorker?.start();
+    compressor?.start();
     logger.info('vault listening', { url, dataDir });
 
     let closing: Promise<void> | undefined;
@@ -469,6 +490,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
           await store.work.idle();
           await scrubber?.stop();
           await previewWorker?.stop();
+          await compressor?.stop();
           idx.close();
           await lock.release();
           logger.info('vault closed', { dataDir });

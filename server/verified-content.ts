@@ -12,13 +12,14 @@
 // A Range request for part of a file cannot be proven without reading the rest, which
 // would turn every resumed download into a full read; it is answered after checking only
 // that the blob still has the asset's size. A restore client proves the whole file by its
-// own SHA-256 before it keeps it.
+// own SHA-256 before it keeps it. A compressed blob's Range is decoded frame by frame, each
+// frame checked by its CRC-32 (See [Note: Compressed blobs] in blob-codec.ts): a frame that
+// decodes to other bytes fails the read the same way, and marks the asset damaged.
 import { createHash } from 'node:crypto';
-import { type FileHandle, open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseRange } from './api.js';
 import type { AssetHealth } from './asset-health.js';
-import type { BlobStore } from './blob-store.js';
+import { BlobDamagedError, type BlobContent, type BlobStore } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
 import type { AssetRecord, VaultIndex } from './index/vault-index.js';
 import type { VaultMetrics } from './metrics.js';
@@ -64,7 +65,7 @@ function send(res: ServerResponse, buf: Buffer, release: () => void): Promise<vo
  * Buffers are reused once the socket has taken them (fewer large allocations for the GC).
  */
 export async function sendRange(
-  fh: FileHandle,
+  fh: Pick<BlobContent, 'read'>,
   res: ServerResponse,
   start: number,
   length: number,
@@ -134,17 +135,21 @@ export async function serveVerifiedContent(
   const { index, blobs, health, metrics } = deps;
   const known = index.health.problem(asset.sha256);
   if (known !== undefined) throw problemError(known);
-  let fh;
+  let fh: BlobContent | null;
   try {
-    fh = await open(blobs.pathOf(asset.sha256), 'r');
+    fh = await blobs.openContent(asset.sha256);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!(err instanceof BlobDamagedError)) throw err;
+    metrics.damagedReads += 1;
+    health.found(asset.sha256, 'damaged', 'read');
+    throw problemError('damaged');
+  }
+  if (fh === null) {
     health.found(asset.sha256, 'missing', 'read');
     throw problemError('missing');
   }
   try {
-    const st = await fh.stat();
-    if (st.size !== asset.size) {
+    if (fh.size !== asset.size) {
       health.found(asset.sha256, 'damaged', 'read');
       throw problemError('damaged');
     }
@@ -181,8 +186,12 @@ export async function serveVerifiedContent(
     let proven: boolean;
     try {
       proven = await sendRange(fh, res, start, length, whole ? asset.sha256 : null);
-    } catch {
+    } catch (err) {
       res.destroy(); // a read error or a client gone: never a clean end
+      if (err instanceof BlobDamagedError) {
+        metrics.damagedReads += 1;
+        health.found(asset.sha256, 'damaged', 'read');
+      }
       return;
     }
     if (!proven) {

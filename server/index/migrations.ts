@@ -262,4 +262,18 @@ CREATE TABLE similarity (
 ALTER TABLE groups ADD COLUMN declared_by TEXT; -- devices.id of the token that declared it, 'admin' for the admin token; NULL = declared before this version (anybody's)
 `,
   },
+  {
+    version: 13,
+    name: '0013_stored_encoding',
+    sql: `
+-- How each content is stored on disk (issue 15 section 3: lossless compression on the vault).
+-- See [Note: Compressing blobs in the background] in ../compressor.ts. The blob file itself
+-- says its encoding (its name); these columns are for usage and the compressor's bookkeeping.
+ALTER TABLE assets ADD COLUMN stored_encoding TEXT CHECK (stored_encoding IN ('plain', 'compressing', 'compressed')); -- NULL = not yet considered by the compressor; 'compressing' = a compressed copy may be in place beside the plain one (the start-up sweep settles it)
+ALTER TABLE assets ADD COLUMN stored_bytes INTEGER; -- bytes the compressed file takes; NULL unless stored_encoding = 'compressed'
+CREATE INDEX assets_encoding_unconsidered ON assets (id) WHERE stored_encoding IS NULL;
+CREATE INDEX assets_encoding_compressing ON assets (id) WHERE stored_encoding = 'compressing';
+CREATE INDEX assets_encoding_compressed ON assets (id) WHERE stored_encoding = 'compressed';
+`,
+  },
 ];

@@ -15,6 +15,7 @@ import { LocationStore } from './location-store.js';
 import { migrations } from './migrations.js';
 import { PreviewStore } from './preview-store.js';
 import { SimilarityStore } from './similarity-store.js';
+import { EncodingStore } from './encoding-store.js';
 
 export type AssetKind = 'image' | 'video' | 'other';
 
@@ -61,6 +62,9 @@ export interface UsageTotals {
   assets: number;
   bytes: number;
   dedupSavedBytes: number;
+  /** bytes the blobs take on disk; `bytes` is what they hold (See encoding-store.ts) */
+  storedBytes: number;
+  compressionSavedBytes: number;
   byType: Record<AssetKind, { assets: number; bytes: number }>;
 }
 
@@ -176,6 +180,8 @@ export class VaultIndex {
   readonly devices: DeviceStore;
   /** Each photo's perceptual hash and sharpness, for the similar-photos review (issue 15). */
   readonly similarity: SimilarityStore;
+  /** How each content is stored on disk: plain or compressed (issue 15). */
+  readonly encodings: EncodingStore;
   /**
    * Told, after the commit, of content that just became a verified asset (every path that
    * commits an upload goes through commitVerifiedUpload or commitBatch). Must return at once.
@@ -198,6 +204,7 @@ export class VaultIndex {
     this.groups = new GroupStore(db);
     this.devices = new DeviceStore(db);
     this.similarity = new SimilarityStore(db);
+    this.encodings = new EncodingStore(db, (commit) => this.durably(commit));
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>(`${SELECT_ASSET} WHERE a.sha256 = ?`),
       // No index on size: asked once per large upload created without its hash.
@@ -310,7 +317,8 @@ export class VaultIndex {
     const fromLocations = this.locations.dedupSaved();
     const dedupSavedBytes =
       fromLocations.places > 0 ? fromLocations.bytes : (this.stmts.dedupSaved.get()?.value ?? 0);
-    return { assets, bytes, dedupSavedBytes, byType };
+    const { storedBytes, compressionSavedBytes } = this.encodings.totals();
+    return { assets, bytes, dedupSavedBytes, storedBytes, compressionSavedBytes, byType };
   }
 
   /** The declared sizes of uploads still receiving (their quota reservations). */

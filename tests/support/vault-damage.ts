@@ -1,14 +1,38 @@
 // Damaging a test vault's stored blobs behind its back, and reading its /metrics, for the
 // self-check tests (vault-heal*.test.ts).
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobStore } from '../../server/blob-store.js';
 import { vaultFetch, type VaultEndpoint } from './vault.js';
 
-/** Where a vault keeps a blob, in whichever layout it has (See [Note: Blob layout]). */
+/**
+ * Where a vault keeps a blob, in whichever layout it has (See [Note: Blob layout]): the plain
+ * file, or the compressed one when only that is there (See [Note: One way to read a blob]).
+ */
 export function blobPath(dataDir: string, sha256: string): string {
-  return new BlobStore(join(dataDir, 'blobs')).pathOf(sha256);
+  const blobs = new BlobStore(join(dataDir, 'blobs'));
+  const plain = blobs.pathOf(sha256);
+  const packed = blobs.compressedPathOf(sha256);
+  return !existsSync(plain) && existsSync(packed) ? packed : plain;
+}
+
+/** The original bytes a vault stores for a content, plain or compressed; null if neither. */
+export async function storedContent(dataDir: string, sha256: string): Promise<Buffer | null> {
+  const content = await new BlobStore(join(dataDir, 'blobs')).openContent(sha256);
+  if (content === null) return null;
+  try {
+    const buf = Buffer.alloc(content.size);
+    for (let pos = 0; pos < content.size;) {
+      const { bytesRead } = await content.read(buf, pos, content.size - pos, pos);
+      if (bytesRead === 0) throw new Error('the blob ended early');
+      pos += bytesRead;
+    }
+    return buf;
+  } finally {
+    await content.close();
+  }
 }
 
 /** Flips every bit of the byte at `at` in place (same size, different content). */

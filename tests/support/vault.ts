@@ -13,13 +13,15 @@ export type TestVault = RunningVault & { dataDir: string };
 /**
  * A vault in this process on a fresh temp dir (unless opts.dataDir is given) and port 0.
  * close() stops it and removes the temp dir it made (a given dataDir is left alone).
+ * Compression is off unless asked for (`compression: true`): many tests damage blob files
+ * by their plain path, which the background compressor would otherwise move under them.
  */
 export async function startTestVault(opts: Partial<VaultOptions> = {}): Promise<TestVault> {
   const temp = opts.dataDir === undefined ? await makeTempDir('keepsake-vault-') : undefined;
   const dataDir = opts.dataDir ?? temp!.dir;
   let vault: RunningVault;
   try {
-    vault = await startVault({ port: 0, ...opts, dataDir });
+    vault = await startVault({ port: 0, compression: false, ...opts, dataDir });
   } catch (err) {
     await temp?.cleanup();
     throw err;

@@ -64,6 +64,8 @@ interface VaultCommandOptions {
   rebuild?: boolean;
   /** false with --no-previews */
   previews?: boolean;
+  /** false with --no-compression */
+  compression?: boolean;
   /** enroll: how long the code may be used, ms */
   ttl?: number;
   /** fleet verdicts (See server/devices.ts), ms */
@@ -124,6 +126,10 @@ export function registerVaultCommand(program: Command): void {
     .option(
       '--no-previews',
       'make no thumbnails or previews (GET .../thumbnail answers 404 preview_pending)',
+    )
+    .option(
+      '--no-compression',
+      'store new content as it came (default: compressible formats such as TIFF, BMP, uncompressed RAW are stored compressed, losslessly, in the background; reads are unaffected)',
     )
     .option('--rebuild', 'previews: delete every thumbnail and preview and make them all again')
     .option(
@@ -214,6 +220,7 @@ export function registerVaultCommand(program: Command): void {
               ...(opts.scrubRate !== undefined ? { maxBytesPerSecond: opts.scrubRate } : {}),
             },
             ...(opts.previews === false ? { previews: false as const } : {}),
+            ...(opts.compression === false ? { compression: false } : {}),
             fleet,
             logger: stderrLogger(opts.verbose === true),
           });

@@ -54,12 +54,12 @@ describe('asset health', () => {
   it('inspecting a blob tells intact, damaged (one flipped byte, or truncated) and missing', async () => {
     const data = Buffer.from('x'.repeat(3 << 20));
     const sha = await store(data, 'big');
-    assert.equal((await inspectBlob(blobs.pathOf(sha), sha, data.length)).state, 'ok');
+    assert.equal((await inspectBlob(blobs, sha, data.length)).state, 'ok');
     await flipByte(blobs.pathOf(sha), (3 << 20) - 1);
-    assert.equal((await inspectBlob(blobs.pathOf(sha), sha, data.length)).state, 'damaged');
-    assert.equal((await inspectBlob(blobs.pathOf(sha), sha, data.length + 1)).state, 'damaged');
+    assert.equal((await inspectBlob(blobs, sha, data.length)).state, 'damaged');
+    assert.equal((await inspectBlob(blobs, sha, data.length + 1)).state, 'damaged');
     await unlink(blobs.pathOf(sha));
-    assert.equal((await inspectBlob(blobs.pathOf(sha), sha, data.length)).state, 'missing');
+    assert.equal((await inspectBlob(blobs, sha, data.length)).state, 'missing');
   });
 
   it('a verified upload replaces a blob known damaged, and an unknown-bad blob still wins', async () => {
