@@ -212,7 +212,9 @@ export class PreviewWorker {
           const measure = await measurePreview(
             await readFile(files.pathOf(item.sha256, 'preview')),
           );
-          const size = await pictureSize(blobs.pathOf(item.sha256));
+          // through the one read function: the blob may be stored compressed by now
+          const sized = await blobs.withPlainFile(item.sha256, this.deps.tempDir, pictureSize);
+          const size = sized?.value ?? { width: null, height: null };
           index.similarity.record(item.sha256, { ...measure, ...size }, now());
           measured++;
         } catch (err) {
