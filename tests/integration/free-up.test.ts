@@ -7,7 +7,8 @@
 // only" (never missing, never uploaded again) and `keepsake restore` brings it back
 // byte-exact, safe again without an upload.
 import assert from 'node:assert/strict';
-import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { appendFile, copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -19,7 +20,8 @@ import {
   runCli,
 } from '../support/cli.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { makeTempDir } from '../support/paths.js';
+import { corpusFile, makeTempDir } from '../support/paths.js';
+import { mountSmallDisk, type SmallDisk } from '../support/small-disk.js';
 import { copyCorpusFiles, sha256Of, type TreeFile } from '../support/tree.js';
 import { startTestVault, type TestVault } from '../support/vault.js';
 
@@ -253,5 +255,101 @@ describe('keepsake free-up', () => {
     assert.ok(state === 'duplicate' || state === 'backed_up', String(state));
     // the others freed stay on the vault only
     assert.equal(await stateOf(byDest('allowed/with-gps.mov').path), 'vault_only');
+  });
+});
+
+// The hard cases: a folder on another filesystem than $HOME (the trash package uses that
+// filesystem's $topdir/.Trash-UID), one that has become read-only (the trash cannot take the
+// file: kept with the reason, the others go on), and a name that is not valid UTF-8.
+describe('keepsake free-up, hard cases', () => {
+  let vault: TestVault;
+  let src: string;
+  let dataDir: string;
+  let xdg: string;
+  const disks: SmallDisk[] = [];
+  let skipDisks: string | null = null;
+  const cleanups: (() => Promise<void>)[] = [];
+  const photo = 'ianare-exif-samples/jpg/Canon_PowerShot_S40.jpg';
+  const latin1 = Buffer.from('caf\xe9.jpg', 'latin1');
+  const vaultArgs = () => ['--to', vault.url, '--token', vault.token, '--data-dir', dataDir];
+
+  before(async () => {
+    vault = await startTestVault();
+    const s = await makeTempDir('keepsake-free-up-hard-src-');
+    const d = await makeTempDir('keepsake-free-up-hard-data-');
+    const x = await makeTempDir('keepsake-free-up-hard-xdg-');
+    cleanups.push(() => vault.close(), s.cleanup, d.cleanup, x.cleanup);
+    src = s.dir;
+    dataDir = d.dir;
+    xdg = x.dir;
+    await mkdir(join(src, 'plain'));
+    await copyFile(corpusFile(photo), join(src, 'plain', 'plain.jpg'));
+    await copyFile(
+      corpusFile(photo),
+      Buffer.concat([Buffer.from(join(src, 'plain') + '/'), latin1]),
+    );
+    for (const _ of [0, 1]) {
+      const disk = await mountSmallDisk(8);
+      if ('skip' in disk) {
+        skipDisks = disk.skip;
+        break;
+      }
+      disks.push(disk);
+      await copyFile(corpusFile(photo), join(disk.dir, 'on-disk.jpg'));
+    }
+    const folders = [join(src, 'plain'), ...disks.map((d) => d.dir)];
+    const r = await runCli(['backup', ...folders, ...vaultArgs(), '--json']);
+    assert.equal(r.code, 0, describeRun(r));
+    for (const folder of folders) {
+      const allow = await runCli(['free-up', ...vaultArgs(), '--allow', folder]);
+      assert.equal(allow.code, 0, describeRun(allow));
+    }
+    // The second disk becomes read-only after its backup (a card's lock switch, a ro remount).
+    if (disks[1]) execFileSync('mount', ['-o', 'remount,ro', disks[1].dir], { stdio: 'pipe' });
+  });
+  after(async () => {
+    await killAllChildren();
+    for (const d of disks) await d.unmount().catch(() => {});
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it('a name that is not UTF-8 and a read-only folder are kept with the reason; the others are freed', async (t) => {
+    const r = await runCli(['free-up', ...vaultArgs(), '--yes', '--json'], {
+      env: { XDG_DATA_HOME: xdg },
+    });
+    assert.equal(r.code, 0, describeRun(r));
+    const out = parseJsonOutput<FreeUpJson>(r);
+    const plain = join(src, 'plain', 'plain.jpg');
+    assert.ok(
+      out.freed.some((f) => f.path === plain),
+      JSON.stringify(out),
+    );
+    const shown = join(src, 'plain', 'caf\uFFFD.jpg');
+    assert.match(out.kept.find((k) => k.path === shown)?.reason ?? '', /not valid UTF-8/);
+    assert.ok(
+      await stat(Buffer.concat([Buffer.from(join(src, 'plain') + '/'), latin1])),
+      'the file with a Latin-1 name is still in its place',
+    );
+    if (skipDisks !== null) {
+      t.skip(skipDisks);
+      return;
+    }
+    // Another filesystem than $HOME: that filesystem's own trash, $topdir/.Trash-UID.
+    const [other, readOnly] = disks as [SmallDisk, SmallDisk];
+    const onOther = join(other.dir, 'on-disk.jpg');
+    assert.ok(
+      out.freed.some((f) => f.path === onOther),
+      JSON.stringify(out),
+    );
+    const uid = process.getuid?.() ?? 0;
+    const infos = await readdir(join(other.dir, `.Trash-${uid}`, 'info'));
+    assert.equal(infos.length, 1);
+    // Read-only: the trash cannot take it; kept, with the reason, and still in its place.
+    const onReadOnly = join(readOnly.dir, 'on-disk.jpg');
+    assert.match(
+      out.kept.find((k) => k.path === onReadOnly)?.reason ?? '',
+      /the system's trash did not take it \(.*read-only/,
+    );
+    assert.ok(await stat(onReadOnly));
   });
 });
