@@ -41,6 +41,7 @@ import {
   windowWebPreferences,
 } from './security.js';
 import { statusTooltips, trayIconPng } from './tray-icon.js';
+import { type DesktopUpdater, startUpdater } from './updater.js';
 
 protocol.registerSchemesAsPrivileged([
   {
@@ -60,6 +61,7 @@ let window: BrowserWindow | null = null;
 let tray: Tray | null = null;
 let engine: Engine | null = null;
 let daemon: Host | null = null;
+let updater: DesktopUpdater | null = null;
 let quitting = false;
 let trayTooltip = '';
 
@@ -239,8 +241,13 @@ async function start(logger: Logger): Promise<void> {
   serveRenderer();
   lockDownWebContents();
 
+  // Updates from the administrator's feed, installed only at the engine's safe point.
+  updater = startUpdater({ engine: daemon.engine, logger, isPackaged: app.isPackaged });
   const onSettingChanged = (update: SettingUpdate) => {
     if (update.key === 'startAtLogin') applyLoginItem(update.value);
+    if (update.key === 'updatesAllowed' || update.key === 'updateChannel') {
+      updater?.settingsChanged();
+    }
   };
   registerIpc({
     ipcMain,
@@ -290,6 +297,7 @@ app.on('before-quit', (event) => {
   if (quitting || !daemon) return;
   quitting = true;
   event.preventDefault();
+  updater?.stop();
   const closing = daemon;
   daemon = null;
   engine = null;

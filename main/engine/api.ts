@@ -15,6 +15,7 @@ import type { Uploader } from './vault/types.js';
 import type { VolumeSource } from './import/device/volumes.js';
 import type { MediaSource } from './library/media.js';
 import type { MoveToTrash } from './free-up/free-up.js';
+import type { UpdateGate } from './runtime/update-gate.js';
 
 export interface Engine {
   /** Every command of the contract, as methods taking already-validated arguments. */
@@ -130,4 +131,6 @@ export interface KeepsakeEngine extends Engine {
    * engine sends one by itself after each reconcile and each settled backup pass once started.
    */
   sendHeartbeat(pass: 'reconcile' | 'backup'): Promise<void>;
+  /** Where an update may restart the app: never mid-upload (See runtime/update-gate.ts). */
+  updateGate: UpdateGate;
 }

@@ -25,6 +25,7 @@ import { coalescedEvent, createEventBus, engineNotices } from './runtime/events.
 import { createFolders, lstatPath } from './runtime/folders.js';
 import { createHeartbeat, type HeartbeatSender } from './runtime/heartbeat.js';
 import { createPause } from './runtime/pause.js';
+import { createUpdateGate } from './runtime/update-gate.js';
 import { createRuntimePolicy } from './runtime/policy.js';
 import { emptyPolicy } from '../../common/policy.js';
 import {
@@ -209,6 +210,7 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
       progress: () => {
         progressEvent.soon();
         statusTick.soon();
+        for (const listener of uploadListeners) listener();
       },
     },
   });
@@ -216,6 +218,17 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     pipeline.kickAll();
     statusSoon();
   }
+  // The desktop's updater asks it for a safe point to restart at (See runtime/update-gate.ts).
+  const uploadListeners = new Set<() => void>();
+  const updateGate = createUpdateGate({
+    holdUploads: (held) => pipeline.holdUploads(held),
+    uploadsInFlight: () => pipeline.uploadsInFlight(),
+    onUploadsChanged(listener) {
+      uploadListeners.add(listener);
+      return () => void uploadListeners.delete(listener);
+    },
+    say: (message) => activity({ level: 'info', message, path: null, code: 'update_pending' }),
+  });
 
   // ---- runtime ----
   // The timetable is followed by the uploader's throttle alone; this hands it the setting.
@@ -539,5 +552,6 @@ export async function createEngine(options: EngineOptions): Promise<KeepsakeEngi
     },
     bytesUploaded: () => pipeline.bytesUploaded(),
     sendHeartbeat: (pass) => heartbeat?.send(pass) ?? Promise.resolve(),
+    updateGate,
   };
 }

@@ -145,6 +145,14 @@ export async function createRebuildingEngine(
 
   return {
     api,
+    // The engine of the moment holds its own queue. A rebuild while the updater waits (rare: a
+    // database damaged meanwhile) closes the held engine, which ends the wait; the new engine
+    // is not held.
+    updateGate: {
+      safePoint: async (signal) => (await engineNow()).updateGate.safePoint(signal),
+      release: () => current.updateGate.release(),
+      holding: () => current.updateGate.holding(),
+    },
     media: {
       fetch: async (sha256, variant, opts) =>
         (await engineNow()).media.fetch(sha256, variant, opts),

@@ -73,6 +73,10 @@ export interface Pipeline {
   /** Something may have changed: every stage looks for work. */
   kickAll(): void;
   setPaused(paused: boolean): void;
+  /** No new upload starts while held; those in flight finish (See runtime/update-gate.ts). */
+  holdUploads(held: boolean): void;
+  /** Uploads (single files or batches) in flight now. */
+  uploadsInFlight(): number;
   /** Aborts the in-flight uploads of one folder's files (the folder is being removed). */
   abortFolder(folderId: number): void;
   /** Uploads in flight. */
@@ -201,6 +205,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         groups.kick();
       }
     },
+    holdUploads: (held) => queue.setHeld(held),
+    uploadsInFlight: () => queue.inFlight(),
     abortFolder: (id) => queue.abortFolder(id),
     current: () => queue.current(),
     idle: () => hashPump.idle() && queue.idle(),

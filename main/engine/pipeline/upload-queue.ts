@@ -110,6 +110,13 @@ export interface UploadQueue {
    */
   kickSoon(): void;
   setPaused(paused: boolean): void;
+  /**
+   * Held: no new upload starts, the ones in flight go on to their end (unlike a pause, which
+   * aborts them). See runtime/update-gate.ts.
+   */
+  setHeld(held: boolean): void;
+  /** Uploads (single files or batches) in flight now. */
+  inFlight(): number;
   /** Aborts the in-flight uploads of one folder's files (the folder is being removed). */
   abortFolder(folderId: number): void;
   /** Uploads in flight, for status and progress events. */
@@ -143,6 +150,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
   const slots = new Set<Slot>();
   const slotOf = new Map<number, Slot>();
   let paused = false;
+  let held = false;
   let closed = false;
   let passQueued = false;
   let dedupWanted = true;
@@ -218,7 +226,7 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
       if (dedupWanted && !dedupBlocked) {
         void detached(dedup(vault), { store, logger, what: 'asking the vault for duplicates' });
       }
-      if (options.dryRun) return;
+      if (options.dryRun || held) return;
       fillSlots();
     } catch (err) {
       logger.error('upload queue pass failed', { error: String(err) });
@@ -764,6 +772,11 @@ export function createUploadQueue(options: UploadQueueOptions): UploadQueue {
         kick();
       }
     },
+    setHeld(value) {
+      held = value;
+      if (!held) kick();
+    },
+    inFlight: () => slots.size,
     abortFolder(folderId) {
       for (const slot of slots) {
         if (slot.files.some((f) => f.folderId === folderId)) slot.controller.abort();
