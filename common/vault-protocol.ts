@@ -261,6 +261,11 @@ export const checkResponseSchema = z.object({
   present: z.array(sha256Schema),
   damaged: z.array(sha256Schema).optional(),
   missing: z.array(sha256Schema).optional(),
+  /**
+   * Held, but moved to the vault's trash: not present, so no client counts its copy safe
+   * (See [Note: What the trash answers] in server/trash.ts). Older vaults leave it out.
+   */
+  trashed: z.array(sha256Schema).optional(),
 });
 export type CheckResponse = z.infer<typeof checkResponseSchema>;
 
@@ -1013,3 +1018,63 @@ export const similarPageSchema = z.object({
   totalReclaimableBytes: z.number(),
 });
 export type SimilarPage = z.infer<typeof similarPageSchema>;
+
+// ---------------------------------------------------------------------------------------
+// The vault's trash (issue 15 section 1): GET/POST /api/v1/trash, POST /api/v1/trash/restore,
+// POST /api/v1/trash/empty (admin token). See [Note: What the trash answers] in server/trash.ts.
+
+export const trashRequestSchema = z.object({
+  sha256: z.array(sha256Schema).min(1).max(MAX_CHECK_HASHES),
+});
+export type TrashRequest = z.infer<typeof trashRequestSchema>;
+
+/** POST /api/v1/trash: what is in the trash now (a group's primary brings its members). */
+export const trashMoveResponseSchema = z.object({
+  moved: z.array(sha256Schema),
+  /** contents the vault does not hold */
+  unknown: z.array(sha256Schema),
+});
+export type TrashMoveResponse = z.infer<typeof trashMoveResponseSchema>;
+
+export const trashRestoreResponseSchema = z.object({ restored: z.array(sha256Schema) });
+export type TrashRestoreResponse = z.infer<typeof trashRestoreResponseSchema>;
+
+export const trashItemSchema = z.object({
+  sha256: sha256Schema,
+  filename: z.string(),
+  /** bytes */
+  size: z.number(),
+  /** unix ms (vault clock) it was moved to the trash */
+  trashedAt: z.number(),
+  /** unix ms from which an empty may remove it, if no device holds it then */
+  removableAfter: z.number(),
+  /** places devices hold it at now: while any, it is never removed */
+  livePlaces: z.number(),
+});
+export type TrashItem = z.infer<typeof trashItemSchema>;
+
+export const trashListingSchema = z.object({
+  items: z.array(trashItemSchema),
+  retentionDays: z.number(),
+  /** the sum of the items' sizes */
+  bytes: z.number(),
+});
+export type TrashListing = z.infer<typeof trashListingSchema>;
+
+/** Why an empty kept a content: its retention is not over, a device holds it, or it changed. */
+export const trashKeptReasonSchema = z.enum(['retention', 'held_by_device', 'changed']);
+
+export const trashEmptyResultSchema = z.object({
+  removed: z.array(z.object({ sha256: sha256Schema, filename: z.string(), size: z.number() })),
+  kept: z.array(
+    z.object({
+      sha256: sha256Schema,
+      filename: z.string(),
+      reason: trashKeptReasonSchema,
+      /** for a person to read */
+      message: z.string(),
+    }),
+  ),
+  removedBytes: z.number(),
+});
+export type TrashEmptyResult = z.infer<typeof trashEmptyResultSchema>;

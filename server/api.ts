@@ -30,6 +30,7 @@ import { createLibraryApi } from './library-api.js';
 import { createLocationsApi } from './locations-api.js';
 import { createSimilarApi } from './similar-api.js';
 import type { createPreviewsApi } from './previews-api.js';
+import type { createTrashApi } from './trash.js';
 import { MAX_METADATA_BYTES, parseMetadataBody } from './metadata-schema.js';
 import type { VaultMetrics } from './metrics.js';
 import { serveVerifiedContent } from './verified-content.js';
@@ -53,6 +54,8 @@ export interface ApiDeps {
   };
   /** thumbnails and previews (previews-api.ts) */
   previews: ReturnType<typeof createPreviewsApi>;
+  /** the vault's trash (trash.ts) */
+  trash: ReturnType<typeof createTrashApi>;
 }
 
 function assetJson(a: AssetRecord): AssetJson {
@@ -185,7 +188,9 @@ export function createApi(deps: ApiDeps) {
       );
     }
     // Damaged and missing content is not present: clients holding it upload it again.
-    const reply: CheckResponse = await deps.health.presence([...new Set(parsed.data.sha256)]);
+    const { trashed, ...held } = await deps.health.presence([...new Set(parsed.data.sha256)]);
+    // `trashed` only when there is any: the answer stays what older clients know.
+    const reply: CheckResponse = trashed.length > 0 ? { ...held, trashed } : held;
     sendJson(res, 200, reply);
   }
 
@@ -343,6 +348,7 @@ export function createApi(deps: ApiDeps) {
     if (p0 === 'library') return library.handle(req, res, url, parts.slice(1));
     if (p0 === 'groups') return groups.handle(req, res, url, parts.slice(1), principal);
     if (p0 === 'similar') return similar.handle(req, res, url, parts.slice(1));
+    if (p0 === 'trash') return deps.trash.handle(req, res, url, parts.slice(1), principal);
     if (p0 === 'verify' && parts.length === 1) {
       if (method !== 'POST') methodNotAllowed('POST');
       return verifyApi.verify(req, res);

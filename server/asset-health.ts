@@ -93,6 +93,8 @@ export interface PresenceReport {
   damaged: string[];
   /** held, but the blob file is gone */
   missing: string[];
+  /** held, but in the vault's trash (See [Note: What the trash answers] in trash.ts) */
+  trashed: string[];
 }
 
 export interface AssetHealthDeps {
@@ -160,9 +162,14 @@ export class AssetHealth {
     const { index, blobs } = this.deps;
     const held = index.present(hashes);
     const known = index.health.problems(held);
-    const report: PresenceReport = { present: [], damaged: [], missing: [] };
+    const trashed = index.trash.trashedAmong(held);
+    const report: PresenceReport = { present: [], damaged: [], missing: [], trashed: [] };
     const toStat: string[] = [];
     for (const h of held) {
+      if (trashed.has(h)) {
+        report.trashed.push(h);
+        continue;
+      }
       const problem: BlobProblem | undefined = known.get(h);
       if (problem === undefined) toStat.push(h);
       else report[problem].push(h);

@@ -25,6 +25,7 @@ import { API_PREFIX, createApi, sendError, sendJson } from './api.js';
 import { AssetHealth } from './asset-health.js';
 import { createDevicesApi, DeviceRegistry, type FleetThresholds } from './devices.js';
 import { createFleetPage, isFleetPath } from './fleet-page.js';
+import { createTrashApi, DEFAULT_TRASH_RETENTION_DAYS } from './trash.js';
 import { AbandonedPartials, DEFAULT_PARTIAL_TTL_MS } from './partials.js';
 import { BatchReservations, createBatchApi } from './batch-api.js';
 import { BlobStore } from './blob-store.js';
@@ -98,6 +99,8 @@ export interface VaultOptions {
   now?: () => number;
   /** the built renderer the fleet page is served from (See fleet-page.ts); default dist/renderer */
   fleetPageDir?: string;
+  /** days a content stays in the trash before an empty may remove it (default 30; See trash.ts) */
+  trashRetentionDays?: number;
 }
 
 export interface RunningVault {
@@ -133,6 +136,12 @@ function checkOptions(o: VaultOptions): void {
   }
   if (o.partialTtlMs !== undefined && !(nonNegInt(o.partialTtlMs) && o.partialTtlMs > 0)) {
     throw new VaultStartError('invalid_option', 'the partial TTL must be a positive number of ms');
+  }
+  if (o.trashRetentionDays !== undefined && !nonNegInt(o.trashRetentionDays)) {
+    throw new VaultStartError(
+      'invalid_option',
+      'the trash retention must be a whole number of days (0 or more)',
+    );
   }
   const scrub = o.scrub === false ? {} : (o.scrub ?? {});
   for (const [name, v] of [
@@ -323,6 +332,14 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       metrics,
       batch,
       previews,
+      trash: createTrashApi({
+        index: idx,
+        blobs,
+        previews: previewFiles,
+        now,
+        retentionDays: options.trashRetentionDays ?? DEFAULT_TRASH_RETENTION_DAYS,
+        logger,
+      }),
     });
 
     const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -1,6 +1,6 @@
 // POST /api/v1/verify: re-hashes the stored bytes of up to 1,000 assets now and answers, per
-// hash, `ok`, `damaged` or `missing` (a hash the vault never held is `missing` too): the
-// proof behind `keepsake verify` (issue 10 section 3). Reads run a few at a time, so one
+// hash, `ok`, `damaged` or `missing` (a hash the vault never held, or holds in its trash, is
+// `missing` too): the proof behind `keepsake verify` (issue 10 section 3). Reads run a few at a time, so one
 // request cannot flood the disk; a client that goes away stops the work.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -41,7 +41,8 @@ export function createVerifyApi(deps: { index: VaultIndex; health: AssetHealth }
       while (next < hashes.length) {
         const sha256 = hashes[next++]!;
         const asset = deps.index.getAsset(sha256);
-        if (!asset) {
+        // A content in the trash is not vouched for: See [Note: What the trash answers].
+        if (!asset || deps.index.trash.trashedAmong([sha256]).has(sha256)) {
           results.set(sha256, 'missing');
           continue;
         }

@@ -5,6 +5,7 @@
 // Invariant: the order is total (taken_at DESC, id DESC), so paging never repeats or skips
 // an asset, whatever arrives meanwhile at other places in the timeline.
 import type Database from 'better-sqlite3';
+import { notTrashedSql } from './trash-store.js';
 import type { AssetKind } from './vault-index.js';
 
 export type LibraryTypeFilter = 'photo' | 'video' | 'raw' | 'live';
@@ -106,7 +107,8 @@ export class LibraryStore {
 
   /** The WHERE clauses and their parameters for a filter (without the cursor). */
   private where(filter: LibraryFilter): { key: string; clauses: string[]; params: unknown[] } {
-    const clauses: string[] = [notSecondarySql];
+    // A content in the vault's trash is out of the library until restored.
+    const clauses: string[] = [notSecondarySql, notTrashedSql('a')];
     const params: unknown[] = [];
     const key: string[] = [];
     switch (filter.type) {

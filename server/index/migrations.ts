@@ -276,4 +276,21 @@ CREATE INDEX assets_encoding_compressing ON assets (id) WHERE stored_encoding = 
 CREATE INDEX assets_encoding_compressed ON assets (id) WHERE stored_encoding = 'compressed';
 `,
   },
+  {
+    version: 14,
+    name: '0014_trash',
+    sql: `
+-- The vault's trash (issue 15 section 1): contents a person moved out of the library. A row
+-- here hides its content from the library, the similar-photos review and the dedup check (See
+-- [Note: What the trash answers] in ../trash.ts); deleting the row restores it. Nothing
+-- leaves the trash by itself: only an administrator's explicit empty removes a content, past
+-- the retention and while no device holds a live place of it.
+CREATE TABLE trash (
+  sha256 TEXT PRIMARY KEY,           -- an assets row's content
+  trashed_at INTEGER NOT NULL,       -- unix ms (vault clock) it was moved to the trash
+  trashed_by TEXT                    -- devices.id whose token moved it; NULL = the admin token
+) STRICT;
+CREATE INDEX trash_by_age ON trash (trashed_at);
+`,
+  },
 ];

@@ -4,10 +4,11 @@
 // it), and an asset has at most one row.
 import type Database from 'better-sqlite3';
 import type { MediaMetadata } from '../../common/vault-protocol.js';
+import { notTrashedSql } from './trash-store.js';
 
-// Filled in by the trash (migration 0012); until then every asset is in the library.
-const NOT_TRASHED = '1 = 1';
-const TRASH_SIGNATURE = "''";
+const NOT_TRASHED = notTrashedSql('a');
+const TRASH_SIGNATURE =
+  "(SELECT COUNT(*) || ':' || COALESCE(MAX(trashed_at), 0) || ':' || COALESCE(MAX(rowid), 0) FROM trash)";
 
 export interface SimilarityRecord {
   phash: string;

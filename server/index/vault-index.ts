@@ -16,6 +16,7 @@ import { migrations } from './migrations.js';
 import { PreviewStore } from './preview-store.js';
 import { SimilarityStore } from './similarity-store.js';
 import { EncodingStore } from './encoding-store.js';
+import { TrashStore } from './trash-store.js';
 
 export type AssetKind = 'image' | 'video' | 'other';
 
@@ -182,6 +183,8 @@ export class VaultIndex {
   readonly similarity: SimilarityStore;
   /** How each content is stored on disk: plain or compressed (issue 15). */
   readonly encodings: EncodingStore;
+  /** Contents a person moved out of the library (issue 15). See ../trash.ts. */
+  readonly trash: TrashStore;
   /**
    * Told, after the commit, of content that just became a verified asset (every path that
    * commits an upload goes through commitVerifiedUpload or commitBatch). Must return at once.
@@ -205,6 +208,7 @@ export class VaultIndex {
     this.devices = new DeviceStore(db);
     this.similarity = new SimilarityStore(db);
     this.encodings = new EncodingStore(db, (commit) => this.durably(commit));
+    this.trash = new TrashStore(db);
     this.stmts = {
       getAsset: db.prepare<[string], AssetRow>(`${SELECT_ASSET} WHERE a.sha256 = ?`),
       // No index on size: asked once per large upload created without its hash.

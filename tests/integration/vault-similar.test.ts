@@ -292,6 +292,22 @@ describe('similar photos', () => {
     assert.equal(((await bad.json()) as { error: string }).error, 'invalid_cursor');
   });
 
+  it("a member moved to the vault's trash leaves its group, and comes back when restored", async () => {
+    const s = source.get(SOURCES[0]!)!;
+    const post = (path: string, sha256: string[]) =>
+      vaultFetch(vault, path, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ sha256 }),
+      });
+    assert.equal((await post('/api/v1/trash', [s.half, s.crop])).status, 200);
+    const trimmed = (await allGroups(vault)).find((g) => g.suggestedKeep === s.original);
+    assert.deepEqual(trimmed?.members.map((m) => m.sha256).sort(), [s.original, s.q60].sort());
+    assert.equal((await post('/api/v1/trash/restore', [s.half, s.crop])).status, 200);
+    const whole = (await allGroups(vault)).find((g) => g.suggestedKeep === s.original);
+    assert.equal(whole?.members.length, 4);
+  });
+
   it('a vault whose photos were never measured measures them at its next start', async () => {
     const before = await similarPage(vault, '?limit=200');
     await vault.close();

@@ -13,6 +13,8 @@ import {
 import type { VaultLogger } from '../../../server/logger.js';
 import { runVaultDevices, runVaultEnroll } from './vault-devices.js';
 import { runVaultPreviews } from './vault-previews.js';
+import { runVaultTrash } from './vault-trash.js';
+import { DEFAULT_TRASH_RETENTION_DAYS } from '../../../server/trash.js';
 import { runVaultScrub } from './vault-scrub.js';
 
 /** A size with the units of --bwlimit / --chunk-size. See [Note: Size syntax]. */
@@ -68,9 +70,16 @@ interface VaultCommandOptions {
   compression?: boolean;
   /** enroll: how long the code may be used, ms */
   ttl?: number;
+  /** days a trashed content is kept before `trash empty` may remove it */
+  trashRetention?: number;
   /** fleet verdicts (See server/devices.ts), ms */
   behindAfter?: number;
   silentAfter?: number;
+}
+
+function parseNonNegativeInt(value: string): number {
+  if (!/^\d{1,6}$/.test(value)) throw new InvalidArgumentError('expected a whole number of days');
+  return Number(value);
 }
 
 function parsePositiveInt(value: string): number {
@@ -88,7 +97,7 @@ export function registerVaultCommand(program: Command): void {
     )
     .argument(
       '[action]',
-      '"scrub": re-hash everything the vault stores now, print a summary, exit; "previews --rebuild": delete every thumbnail and preview and make them again, exit; "devices add|list|revoke|rename": the devices allowed to back up, each with its own token; "enroll --ttl 7d": print a one-time enrolment code',
+      '"scrub": re-hash everything the vault stores now, print a summary, exit; "previews --rebuild": delete every thumbnail and preview and make them again, exit; "devices add|list|revoke|rename": the devices allowed to back up, each with its own token; "enroll --ttl 7d": print a one-time enrolment code; "trash list|restore SHA256...|empty": the vault\'s trash (empty removes what is past --trash-retention and held by no device; the vault must be stopped)',
     )
     .argument('[args...]', 'devices: add NAME | list | revoke NAME | rename OLD NEW')
     .requiredOption('--data-dir <dir>', 'where the vault keeps its index, blobs and token')
@@ -122,7 +131,7 @@ export function registerVaultCommand(program: Command): void {
       'the background scrub reads at most this many bytes per second (default 20 MiB/s)',
       parsePositiveInt,
     )
-    .option('--json', 'scrub, previews: print the summary as one JSON object')
+    .option('--json', 'scrub, previews, trash: print the summary as one JSON object')
     .option(
       '--no-previews',
       'make no thumbnails or previews (GET .../thumbnail answers 404 preview_pending)',
@@ -136,6 +145,11 @@ export function registerVaultCommand(program: Command): void {
       '--ttl <duration>',
       'enroll: how long the enrolment code may be used, e.g. 7d or 12h (default 7d)',
       parseTtl,
+    )
+    .option(
+      '--trash-retention <days>',
+      `days a content stays in the vault's trash before "trash empty" may remove it (default ${DEFAULT_TRASH_RETENTION_DAYS}; 0 = at the next empty)`,
+      parseNonNegativeInt,
     )
     .option(
       '--behind-after <duration>',
@@ -154,6 +168,14 @@ export function registerVaultCommand(program: Command): void {
       };
       if (action === 'devices') {
         return runVaultDevices({ dataDir: opts.dataDir, args, json: opts.json === true, fleet });
+      }
+      if (action === 'trash') {
+        return runVaultTrash({
+          dataDir: opts.dataDir,
+          args,
+          json: opts.json === true,
+          retentionDays: opts.trashRetention ?? DEFAULT_TRASH_RETENTION_DAYS,
+        });
       }
       if (action === 'enroll') {
         return runVaultEnroll({
@@ -222,6 +244,9 @@ export function registerVaultCommand(program: Command): void {
             ...(opts.previews === false ? { previews: false as const } : {}),
             ...(opts.compression === false ? { compression: false } : {}),
             fleet,
+            ...(opts.trashRetention !== undefined
+              ? { trashRetentionDays: opts.trashRetention }
+              : {}),
             logger: stderrLogger(opts.verbose === true),
           });
         } catch (err) {

@@ -51,6 +51,7 @@ describe('vault index (SQLite)', () => {
       'locations',
       'previews',
       'similarity',
+      'trash',
       'uploads',
     ]);
     assert.ok(
