@@ -268,6 +268,10 @@ export const VaultUsage = z.object({
   assets: z.number().int().nonnegative(),
   bytes: z.number().nonnegative(),
   dedupSavedBytes: z.number().nonnegative(),
+  /** what the vault's disk holds (compressed contents count as stored); absent from older vaults */
+  storedBytes: z.number().nonnegative().optional(),
+  /** original minus stored bytes of contents stored compressed; absent from older vaults */
+  compressionSavedBytes: z.number().nonnegative().optional(),
   byType: z.object({
     image: z.object({ assets: z.number().int(), bytes: z.number() }),
     video: z.object({ assets: z.number().int(), bytes: z.number() }),

@@ -5,6 +5,7 @@ import { formatBytes, formatCount, formatPercent } from '../format';
 import { useCommand, useEvent } from '../hooks';
 import { Empty, ProgressBar, QueryView } from '../ui';
 import { FreeUpSection } from '../free-up';
+import { StorageSavings } from '../storage-savings';
 
 const typeWords: Record<keyof VaultUsage['byType'], string> = {
   image: 'Photos',
@@ -98,6 +99,7 @@ export function StoragePage() {
                 )}
               </div>
             </section>
+            <StorageSavings usage={u} />
             <section>
               <h2>By type</h2>
               {u.assets === 0 ? (
