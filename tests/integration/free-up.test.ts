@@ -8,7 +8,17 @@
 // byte-exact, safe again without an upload.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFile, copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  copyFile,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -255,6 +265,26 @@ describe('keepsake free-up', () => {
     assert.ok(state === 'duplicate' || state === 'backed_up', String(state));
     // the others freed stay on the vault only
     assert.equal(await stateOf(byDest('allowed/with-gps.mov').path), 'vault_only');
+  });
+  it('a freed file put back from the trash is safe again, without an upload', async () => {
+    const f = byDest('allowed/with-gps.mov');
+    const trash = join(xdg, 'Trash');
+    let entry: string | null = null;
+    for (const name of await readdir(join(trash, 'info'))) {
+      const info = await readFile(join(trash, 'info', name), 'utf8');
+      if (decodeURI(/^Path=(.*)$/m.exec(info)?.[1] ?? '') === f.path) {
+        entry = name.replace(/\.trashinfo$/, '');
+      }
+    }
+    assert.ok(entry, 'the trash knows where it came from');
+    // What a file manager's "Restore" does: the file back to its path, its .trashinfo gone.
+    await rename(join(trash, 'files', entry), f.path);
+    await rm(join(trash, 'info', `${entry}.trashinfo`));
+    const summary = await backup();
+    assert.equal(summary.bytesUploaded, 0);
+    assert.equal(sha256Of(await readFile(f.path)), f.sha256);
+    const state = await stateOf(f.path);
+    assert.ok(state === 'duplicate' || state === 'backed_up', String(state));
   });
 });
 
