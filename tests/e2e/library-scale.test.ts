@@ -20,6 +20,7 @@ import { startTestVault, type TestVault } from '../support/vault.js';
 import { buildRenderer, chromiumMissing, launchChromium } from './support/browser.js';
 
 const total = Number(process.env.KEEPSAKE_LIBRARY_SCALE ?? 100_000);
+const thumbRequests = { started: 0, finished: 0, cancelled: 0 };
 const shotsDir = process.env.KEEPSAKE_LIBRARY_SHOTS ?? '/tmp/library-shots';
 
 type GridElement = { scrollTop: number; scrollHeight: number; getAttribute(n: string): string };
@@ -141,6 +142,18 @@ describe(`Library with ${total} assets`, { skip: chromiumMissing() ?? false }, (
     const printed = await daemon.waitForOutput(/ui (http:\/\/127\.0\.0\.1:\d+\/\?token=[\w%-]+)/);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    // What became of each thumbnail request (See [Note: A thumbnail that leaves the screen
+    // stops loading] in renderer/src/pages/library.tsx).
+    const isThumb = (url: string) => /\/media\/[0-9a-f]{64}\/thumbnail/.test(url);
+    page.on('request', (r) => {
+      if (isThumb(r.url())) thumbRequests.started++;
+    });
+    page.on('requestfinished', (r) => {
+      if (isThumb(r.url())) thumbRequests.finished++;
+    });
+    page.on('requestfailed', (r) => {
+      if (isThumb(r.url())) thumbRequests.cancelled++;
+    });
     await page.goto(printed[1] ?? '');
   });
 
@@ -260,13 +273,14 @@ describe(`Library with ${total} assets`, { skip: chromiumMissing() ?? false }, (
     );
     const atEnd = await tilesInDom();
     assert.ok(atEnd > 0 && atEnd < 300, `${atEnd} tiles in the page at the end`);
-    // Reported, not gated: beside other e2e files on a loaded CI machine, not every thumbnail
-    // at the end had decoded within a minute (2026-11-29); alone it always had.
-    const decoded = await thumbsDecoded().then(
-      () => 'all',
-      () => 'not all',
+    // Beside other e2e files on a loaded CI machine this once waited over a minute
+    // (2026-11-29): the screenful at the end queued behind ~20,000 thumbnail loads of tiles
+    // long scrolled past. Those are cancelled now, so the end decodes as the start does.
+    const waited = Date.now();
+    await thumbsDecoded();
+    process.stdout.write(
+      `# thumbnail requests: ${JSON.stringify(thumbRequests)}; the last screenful decoded ${Date.now() - waited} ms after the last tile showed\n`,
     );
-    process.stdout.write(`# thumbnails on screen at the end decoded: ${decoded}\n`);
     await page.screenshot({ path: join(shotsDir, 'library-100k-end-1280-light.png') });
   });
 });

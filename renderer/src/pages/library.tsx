@@ -109,10 +109,21 @@ function useTimeline(filter: LibraryFilter) {
   return { ...state, reload, more };
 }
 
-/** A thumbnail that says so when there is none yet (made in the background) or none at all. */
+/**
+ * A thumbnail that says so when there is none yet (made in the background) or none at all.
+ * See [Note: A thumbnail that leaves the screen stops loading].
+ */
 function Thumb({ tile }: { tile: LibraryTile }) {
   const [attempt, setAttempt] = useState(0);
   const [failed, setFailed] = useState(false);
+  const img = useRef<HTMLImageElement>(null);
+  useEffect(() => {
+    const element = img.current;
+    return () => {
+      // Unmounted (scrolled away) or given a new src: drop the request if it is still open.
+      if (element !== null && !element.complete) element.removeAttribute('src');
+    };
+  }, [failed, attempt]);
   useEffect(() => {
     if (!failed || attempt >= 3) return;
     // Not made yet, most likely: the vault makes previews in the background after an upload.
@@ -131,6 +142,7 @@ function Thumb({ tile }: { tile: LibraryTile }) {
   }
   return (
     <img
+      ref={img}
       src={`${mediaPath(tile.sha256, 'thumbnail')}${attempt > 0 ? `?try=${attempt}` : ''}`}
       alt=""
       decoding="async"
@@ -140,6 +152,17 @@ function Thumb({ tile }: { tile: LibraryTile }) {
     />
   );
 }
+
+// [Note: A thumbnail that leaves the screen stops loading]
+// The grid unmounts a tile as soon as it scrolls out of view, but Chromium does not cancel an
+// <img>'s request when the element leaves the document: it loads on, for nothing. A flick or a
+// jump through the timeline mounts thousands of tiles for a few frames each, and their loads
+// queue on the browser's six connections to the daemon ahead of the screenful that stays:
+// at the end of a scroll through 100,000 assets the visible thumbnails waited behind ~20,000
+// stale ones, over a minute on a loaded machine. Dropping the src of an image still loading
+// when its tile unmounts cancels the request (the daemon then aborts its fetch from the
+// vault), so what is on screen is what loads. A loaded thumbnail keeps its src: the HTTP cache
+// has it, and scrolling back shows it at once.
 
 /** Memoised: scrolling re-renders the grid every frame, but a tile only when it changes. */
 const Tile = memo(function Tile(props: {
