@@ -644,6 +644,31 @@ export const createAlbumResponseSchema = z.object({
 export type CreateAlbumResponse = z.infer<typeof createAlbumResponseSchema>;
 
 // ---------------------------------------------------------------------------------------
+// Format conversion (issue 15 section 4): GET /api/v1/assets/:sha256/content?format=jpeg|mp4
+// answers a compatible copy, made on request and streamed, never stored (the original stays
+// the asset; See [Note: How each format becomes a JPEG or an MP4] in server/asset-convert.ts).
+// jpeg: a full-resolution JPEG, pixels upright with Orientation 1 and the original's
+// metadata; a JPEG asked as jpeg is the original's bytes (a verified read). mp4: H.264/AAC,
+// a fragmented MP4 (no Content-Length). The header CONVERSION_HEADER says what was done.
+// Errors: 400 invalid_format; 415 conversion_unsupported (a video as jpeg, a photo as mp4,
+// a document); 422 conversion_failed (the file could not be decoded, a RAW with no
+// full-resolution image); 501 converter_missing (the vault lacks heif-dec or ffmpeg; the
+// message names the package); 404 as for plain content.
+export const CONVERT_FORMATS = ['jpeg', 'mp4'] as const;
+export type ConvertFormat = (typeof CONVERT_FORMATS)[number];
+export const CONVERSION_HEADER = 'x-keepsake-conversion';
+/**
+ * original: the asset's own bytes; heif-dec: libheif's decoder; decoded: sharp/libvips;
+ * embedded-jpeg: a RAW's full-size embedded JPEG; remuxed: H.264 copied into MP4;
+ * transcoded: encoded to H.264.
+ */
+export type ConversionSource =
+  'original' | 'heif-dec' | 'decoded' | 'embedded-jpeg' | 'remuxed' | 'transcoded';
+export const CONVERSION_UNSUPPORTED_CODE = 'conversion_unsupported';
+export const CONVERSION_FAILED_CODE = 'conversion_failed';
+export const CONVERTER_MISSING_CODE = 'converter_missing';
+
+// ---------------------------------------------------------------------------------------
 // Previews (issue 11): GET /api/v1/assets/:sha256/thumbnail (longest side 256 px) and
 // /preview (longest side 1440 px) answer image/jpeg, upright, with an ETag and
 // `Cache-Control: private, max-age=31536000, immutable`. When there is no picture they

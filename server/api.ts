@@ -19,6 +19,7 @@ import {
   type Usage,
 } from '../common/vault-protocol.js';
 import { createAlbumsApi } from './albums-api.js';
+import type { AssetConverter } from './asset-convert.js';
 import { serveAssetVideo } from './asset-video.js';
 import { createGroupsApi } from './groups-api.js';
 import type { AssetHealth } from './asset-health.js';
@@ -56,6 +57,8 @@ export interface ApiDeps {
   previews: ReturnType<typeof createPreviewsApi>;
   /** the vault's trash (trash.ts) */
   trash: ReturnType<typeof createTrashApi>;
+  /** content?format= (asset-convert.ts) */
+  convert: AssetConverter;
 }
 
 function assetJson(a: AssetRecord): AssetJson {
@@ -290,7 +293,9 @@ export function createApi(deps: ApiDeps) {
     sendJson(res, 200, reply);
   }
 
-  function content(sha256: string, req: IncomingMessage, res: ServerResponse) {
+  function content(sha256: string, req: IncomingMessage, res: ServerResponse, url: URL) {
+    const format = url.searchParams.get('format');
+    if (format !== null) return deps.convert.serve(getAsset(sha256), format, req, res);
     return serveVerifiedContent(deps, getAsset(sha256), req, res);
   }
 
@@ -374,7 +379,7 @@ export function createApi(deps: ApiDeps) {
         }
         if (p2 === 'content') {
           if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');
-          return content(sha256, req, res);
+          return content(sha256, req, res, url);
         }
         if (p2 === 'video') {
           if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');

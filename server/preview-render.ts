@@ -66,7 +66,7 @@ let sharpLoaded: Promise<SharpFunction> | undefined;
  * thing the process loads (about 0.5 s of a `keepsake backup` start on a busy machine, where
  * an unchanged re-run makes no picture at all).
  */
-function loadSharp(): Promise<SharpFunction> {
+export function loadSharp(): Promise<SharpFunction> {
   sharpLoaded ??= import('sharp').then(({ default: sharp }) => {
     // See [Note: Preview pacing] in previews.ts. A process-wide setting: the vault is sharp's
     // only user.
@@ -89,17 +89,22 @@ export const HEIC_REASON = `${HEIC_REASON_PREFIX}: no HEVC decoder (heif-dec or 
 export const VIDEO_REASON = 'no video decoder on this vault (ffmpeg was not found)';
 const NO_DECODER_REASON = 'this vault has no decoder for this file format';
 
-const RAW_EXTENSIONS = new Set([
+export const RAW_EXTENSIONS = new Set([
   '3fr', 'ari', 'arw', 'bay', 'cr2', 'cr3', 'crw', 'dcr', 'dng', 'erf', 'fff', 'iiq', 'k25',
   'kdc', 'mef', 'mos', 'mrw', 'nef', 'nrw', 'orf', 'pef', 'raf', 'raw', 'rw2', 'rwl', 'sr2',
   'srf', 'srw', 'x3f',
 ]); // prettier-ignore
-const VIDEO_EXTENSIONS = new Set([
+export const VIDEO_EXTENSIONS = new Set([
   '3g2', '3gp', 'avi', 'dv', 'flv', 'm2ts', 'm4v', 'mkv', 'mov', 'mp4', 'mpg', 'mpeg', 'mts',
   'webm', 'wmv',
 ]); // prettier-ignore
 /** Embedded images of a RAW, best first when of equal size. */
-const EMBEDDED_TAGS = ['JpgFromRaw', 'PreviewImage', 'OtherImage', 'ThumbnailImage'] as const;
+export const EMBEDDED_TAGS = [
+  'JpgFromRaw',
+  'PreviewImage',
+  'OtherImage',
+  'ThumbnailImage',
+] as const;
 const MAX_INPUT_PIXELS = 200_000_000;
 const FFMPEG_TIMEOUT_MS = 60_000;
 const HEIF_TIMEOUT_MS = 60_000;
@@ -257,14 +262,14 @@ function heifMessage(output: string, input: string): string {
   return (lines.at(-1) ?? 'the decoder failed').split(input).join('the file').slice(0, 200);
 }
 
-function extensionOf(filename: string): string {
+export function extensionOf(filename: string): string {
   const dot = filename.lastIndexOf('.');
   return dot < 0 ? '' : filename.slice(dot + 1).toLowerCase();
 }
 
-type Sniffed = 'jpeg' | 'png' | 'gif' | 'webp' | 'other';
+export type Sniffed = 'jpeg' | 'png' | 'gif' | 'webp' | 'other';
 
-async function sniff(path: string): Promise<Sniffed> {
+export async function sniff(path: string): Promise<Sniffed> {
   const fh = await open(path, 'r');
   try {
     const head = Buffer.alloc(12);
@@ -306,7 +311,7 @@ export function orient(image: Sharp, orientation: number): Sharp {
 }
 
 /** A decoder's message without the blob's path (a reason is shown to people). */
-function cleanMessage(err: unknown, blobPath: string): string {
+export function cleanMessage(err: unknown, blobPath: string): string {
   const text = err instanceof Error ? err.message : String(err);
   const line = (text.split('\n').find((l) => l.trim() !== '') ?? text).trim();
   return line.split(blobPath).join('the file').slice(0, 200);
@@ -376,7 +381,7 @@ async function withMeasure(rendered: Omit<RenderedPreviews, 'measure'>): Promise
   }
 }
 
-function binarySize(value: unknown): number {
+export function binarySize(value: unknown): number {
   if (typeof value !== 'string') return 0;
   const m = /Binary data (\d+) bytes/.exec(value);
   return m ? Number(m[1]) : 0;
@@ -474,7 +479,7 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
     // See [Note: How each format gets its preview]: probe, then frames until one is not blank.
     const probe = await runFfmpeg(ffmpegPath, ['-hide_banner', '-nostdin', '-i', blobPath]);
     // ffmpeg's reason is the last line of reading a container and the first of decoding.
-    const failed = (r: FfmpegRun) => ({
+    const failed = (r: ToolRun) => ({
       none: r.timedOut
         ? `the video could not be decoded: ffmpeg took longer than ${FFMPEG_TIMEOUT_MS / 1000} s`
         : `the video could not be decoded: ${ffmpegMessage(r.err, blobPath, r === probe)}`,
@@ -488,7 +493,7 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
     const times = duration !== null && duration < 2 ? [0] : [1, 0];
     if (duration !== null && duration >= 4) times.splice(1, 0, duration / 2);
     let best: { png: Buffer; spread: number; mean: number } | undefined;
-    let lastRun: FfmpegRun | undefined;
+    let lastRun: ToolRun | undefined;
     for (const at of times) {
       if (best !== undefined && at === 0) break; // 0 is only the fallback for a short clip
       const run = await runFfmpeg(ffmpegPath, [
@@ -546,13 +551,13 @@ export function createPreviewRenderer(options: PreviewRendererOptions): PreviewR
   };
 }
 
-interface FfmpegRun {
+export interface ToolRun {
   out: Buffer;
   err: string;
   timedOut: boolean;
 }
 
-function runFfmpeg(ffmpeg: string, args: string[]): Promise<FfmpegRun> {
+function runFfmpeg(ffmpeg: string, args: string[]): Promise<ToolRun> {
   return runTool(ffmpeg, args, FFMPEG_TIMEOUT_MS);
 }
 
@@ -560,7 +565,7 @@ function runFfmpeg(ffmpeg: string, args: string[]): Promise<FfmpegRun> {
  * One run of a decoder, killed (SIGKILL) when it outlasts `timeoutMs`: a damaged file can
  * make a decoder spin. Rejects only when the tool cannot be started (a passing failure).
  */
-function runTool(tool: string, args: string[], timeoutMs: number): Promise<FfmpegRun> {
+export function runTool(tool: string, args: string[], timeoutMs: number): Promise<ToolRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -589,7 +594,7 @@ function runTool(tool: string, args: string[], timeoutMs: number): Promise<Ffmpe
  * ffmpeg's own reason: its last (or first) line that is not a hint, without the file's path or the
  * `[demuxer @ 0x55...]` prefix (an address that changes with every run).
  */
-function ffmpegMessage(stderr: string, blobPath: string, last: boolean): string {
+export function ffmpegMessage(stderr: string, blobPath: string, last: boolean): string {
   const lines = stderr
     .split('\n')
     .map((l) => l.trim())

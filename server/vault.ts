@@ -38,6 +38,8 @@ import { acquireDataDirLock, type DataDirLock } from './lock.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
 import { type RouteClass, VaultMetrics } from './metrics.js';
 import { createPreviewsApi } from './previews-api.js';
+import { findFfmpeg, findHeifDecoder } from './preview-render.js';
+import { createAssetConverter } from './asset-convert.js';
 import {
   PREVIEWS_DIR,
   PreviewFiles,
@@ -323,7 +325,21 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       secure: options.tls !== undefined,
       snapshot: () => ({ now: now(), devices: registry.list() }),
     });
+    const converter = createAssetConverter(
+      { index: idx, blobs, health, metrics },
+      {
+        ffmpegPath:
+          options.previews !== false && options.previews?.ffmpegPath !== undefined
+            ? options.previews.ffmpegPath
+            : await findFfmpeg(),
+        heifDecoderPath:
+          options.previews !== false && options.previews?.heifDecoderPath !== undefined
+            ? options.previews.heifDecoderPath
+            : await findHeifDecoder(),
+      },
+    );
     const api = createApi({
+      convert: converter,
       index: idx,
       blobs,
       quotaBytes,
@@ -508,6 +524,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
           await scrubber?.stop();
           await previewWorker?.stop();
           await compressor?.stop();
+          await converter.close();
           idx.close();
           await lock.release();
           logger.info('vault closed', { dataDir });
