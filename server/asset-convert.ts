@@ -1,7 +1,8 @@
 // GET /api/v1/assets/:sha256/content?format=jpeg|mp4 (issue 15 section 4): a compatible copy
 // of a stored asset, made on request and streamed, never stored; the original stays the
 // asset. Invariant: a conversion starts only from bytes that hashed to the asset's sha256
-// (a damaged blob is marked and refused, as a plain read would), and a response that ends
+// (a damaged blob is marked and refused, as a plain read would; a compressed blob is
+// decompressed to a temp file first, BlobStore.withPlainFile), and a response that ends
 // cleanly carries the whole converted file: a converter that fails after the headers went
 // out destroys the socket.
 //
@@ -46,10 +47,9 @@ import {
   CONVERSION_HEADER,
   type ConversionSource,
 } from '../common/vault-protocol.js';
-import type { AssetHealth } from './asset-health.js';
-import type { BlobStore } from './blob-store.js';
+import { BlobDamagedError } from './blob-store.js';
 import { VaultHttpError } from './http-error.js';
-import type { AssetRecord, VaultIndex } from './index/vault-index.js';
+import type { AssetRecord } from './index/vault-index.js';
 import {
   binarySize,
   cleanMessage,
@@ -66,7 +66,11 @@ import {
   VIDEO_EXTENSIONS,
   VIDEO_REASON,
 } from './preview-render.js';
-import { serveVerifiedContent, type VerifiedContentDeps } from './verified-content.js';
+import {
+  problemError,
+  serveVerifiedContent,
+  type VerifiedContentDeps,
+} from './verified-content.js';
 
 /** An embedded JPEG this share of the RAW's longest side or more counts as full size. */
 const FULL_SIDE = 0.9;
@@ -90,9 +94,8 @@ export interface AssetConverter {
 }
 
 export interface ConverterDeps extends VerifiedContentDeps {
-  index: VaultIndex;
-  blobs: BlobStore;
-  health: AssetHealth;
+  /** where a compressed blob is decompressed for the tools (the vault's uploads dir) */
+  tempDir: string;
 }
 
 function unsupported(message: string): VaultHttpError {
@@ -130,30 +133,34 @@ export function createAssetConverter(
       geolocation: false,
     }));
 
-  /** The blob's path, after its bytes hashed to the asset's sha256. */
-  async function provenBlob(asset: AssetRecord): Promise<string> {
+  /**
+   * Runs `use` with a path to the asset's original bytes (a temp plain copy when the blob is
+   * stored compressed), after they hashed to its sha256; a bad blob is marked and refused.
+   */
+  async function withProvenFile<T>(
+    asset: AssetRecord,
+    use: (path: string) => Promise<T>,
+  ): Promise<T> {
     const known = deps.index.health.problem(asset.sha256);
-    const problem = (p: 'damaged' | 'missing') =>
-      new VaultHttpError(
-        404,
-        p === 'damaged' ? 'content_damaged' : 'content_missing',
-        `the vault's copy of this content is ${p}; a client holding the original will upload it again`,
-      );
-    if (known !== undefined) throw problem(known);
-    const path = deps.blobs.pathOf(asset.sha256);
-    const hash = createHash('sha256');
+    if (known !== undefined) throw problemError(known);
+    let result: { value: T } | null;
     try {
-      await pipeline(createReadStream(path), hash);
+      result = await deps.blobs.withPlainFile(asset.sha256, deps.tempDir, async (path) => {
+        const hash = createHash('sha256');
+        await pipeline(createReadStream(path), hash);
+        if (hash.digest('hex') !== asset.sha256) throw new BlobDamagedError('hash mismatch');
+        return use(path);
+      });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      deps.health.found(asset.sha256, 'missing', 'read');
-      throw problem('missing');
-    }
-    if (hash.digest('hex') !== asset.sha256) {
+      if (!(err instanceof BlobDamagedError)) throw err;
       deps.health.found(asset.sha256, 'damaged', 'read');
-      throw problem('damaged');
+      throw problemError('damaged');
     }
-    return path;
+    if (result === null) {
+      deps.health.found(asset.sha256, 'missing', 'read');
+      throw problemError('missing');
+    }
+    return result.value;
   }
 
   async function kindOf(path: string, asset: AssetRecord): Promise<Kind> {
@@ -392,23 +399,27 @@ export function createAssetConverter(
           `format must be one of: ${CONVERT_FORMATS.join(', ')}`,
         );
       }
-      const path = await provenBlob(asset);
-      const kind = await kindOf(path, asset);
-      if (format === 'jpeg') {
-        if (kind === 'video') {
-          throw unsupported('a video cannot be converted to JPEG (ask for format=mp4)');
+      const original = await withProvenFile(asset, async (path) => {
+        const kind = await kindOf(path, asset);
+        if (format === 'jpeg') {
+          if (kind === 'video') {
+            throw unsupported('a video cannot be converted to JPEG (ask for format=mp4)');
+          }
+          if (kind === 'none') throw unsupported('not a photo: nothing to convert to JPEG');
+          if (kind === 'jpeg') return true;
+          await toJpeg(asset, path, kind, req, res);
+          return false;
         }
-        if (kind === 'none') throw unsupported('not a photo: nothing to convert to JPEG');
-        if (kind === 'jpeg') {
-          res.setHeader(CONVERSION_HEADER, 'original' satisfies ConversionSource);
-          return serveVerifiedContent(deps, asset, req, res);
+        if (kind !== 'video') {
+          throw unsupported('only a video can be converted to MP4 (ask for format=jpeg)');
         }
-        return toJpeg(asset, path, kind, req, res);
+        await toMp4(asset, path, req, res);
+        return false;
+      });
+      if (original) {
+        res.setHeader(CONVERSION_HEADER, 'original' satisfies ConversionSource);
+        await serveVerifiedContent(deps, asset, req, res);
       }
-      if (kind !== 'video') {
-        throw unsupported('only a video can be converted to MP4 (ask for format=jpeg)');
-      }
-      return toMp4(asset, path, req, res);
     },
     async close() {
       await exiftool?.end();

@@ -326,7 +326,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       snapshot: () => ({ now: now(), devices: registry.list() }),
     });
     const converter = createAssetConverter(
-      { index: idx, blobs, health, metrics },
+      { index: idx, blobs, health, metrics, tempDir: uploadsDir },
       {
         ffmpegPath:
           options.previews !== false && options.previews?.ffmpegPath !== undefined
