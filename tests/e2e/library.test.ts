@@ -2,15 +2,18 @@
 // --ui-port` backing up real corpus photos and videos to a real vault that makes their
 // previews, in Debian's Chromium. Thumbnails arrive as decoded pictures through the daemon
 // (never from the vault directly), a Live Photo pair is one tile with its badge, the filters
-// narrow the grid, and the detail view shows the metadata and the vault's proof. Screenshots
-// of the empty, loading, error and filled states, light and dark, at 1280 and 420 px, go to
-// /tmp/library-shots/ (KEEPSAKE_LIBRARY_SHOTS to change).
+// narrow the grid, and the detail view shows the metadata and the vault's proof; an Android
+// motion photo is a Live Photo whose embedded video plays. Screenshots of the empty, loading,
+// error and filled states, light and dark, at 1280 and 420 px, go to /tmp/library-shots/
+// (KEEPSAKE_LIBRARY_SHOTS to change).
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ExifTool } from 'exiftool-vendored';
 import type { Browser, Page } from 'playwright-core';
 import { killAllChildren, startDaemon, type DaemonHandle } from '../support/cli.js';
+import { makeMotionPhoto } from '../support/motion-photo.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import { sha256Hex, startTestVault, vaultFetch, type TestVault } from '../support/vault.js';
 import { buildRenderer, chromiumMissing, launchChromium } from './support/browser.js';
@@ -536,6 +539,51 @@ describe(
       const folders = await page.locator('[data-testid="filter-folder"] option').allTextContents();
       assert.deepEqual(folders.slice(1), ['DCIM on Phone (1)']);
       await page.selectOption('[data-testid="filter-device"]', '');
+      await filtered({});
+    });
+
+    it('shows an Android motion photo as a Live Photo and plays the video inside it', async () => {
+      // The corpus has none: a corpus JPEG with a corpus MP4 appended, XMP by the real exiftool.
+      const android = join(temp.dir, 'Android');
+      await mkdir(android);
+      const file = join(android, 'PXL_20231001_101112345.MP.jpg');
+      const exiftool = new ExifTool({ maxProcs: 1 });
+      let mp4: Buffer;
+      try {
+        mp4 = await makeMotionPhoto(
+          exiftool,
+          file,
+          corpusFile('ianare-exif-samples/jpg/Canon_40D.jpg'),
+          corpusFile('metadata-extractor-images/mp4/sample_mpeg4.mp4'),
+          'motion-photo',
+        );
+      } finally {
+        await exiftool.end();
+      }
+      const sha = sha256Hex(await readFile(file));
+      await invoke('folders.add', { path: android });
+      await until('the motion photo backed up with its metadata', async () => {
+        const res = await vaultFetch(vault, `/api/v1/assets/${sha}`);
+        if (res.status !== 200) return undefined;
+        return ((await res.json()) as { metadata: unknown }).metadata === null ? undefined : true;
+      });
+      await openLibrary();
+      await page.selectOption('[data-testid="filter-type"]', 'live');
+      await filtered({ type: 'live' });
+      const tile = page.locator(`[data-testid="tile"][data-sha256="${sha}"]`);
+      await tile.waitFor({ timeout: 30_000 });
+      assert.equal(await tile.getAttribute('data-badge'), 'live');
+      await tile.click();
+      await page.waitForSelector('[data-testid="library-detail"][data-ready="true"]');
+      await page.click('[data-testid="play-live"]');
+      const video = page.locator('video[data-testid="live-video"]');
+      assert.equal(await video.getAttribute('src'), `media/${sha}/video`);
+      const served = await page.request.get(`${origin}/media/${sha}/video`);
+      assert.equal(served.status(), 200);
+      assert.equal(served.headers()['content-type'], 'video/mp4');
+      assert.ok((await served.body()).equals(mp4), 'the MP4 inside the photo, byte-exact');
+      await page.keyboard.press('Escape');
+      await page.selectOption('[data-testid="filter-type"]', '');
       await filtered({});
     });
   },
