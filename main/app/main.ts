@@ -27,6 +27,7 @@ import { Readable } from 'node:stream';
 import { type EngineStatus, parseMediaPath, type SettingUpdate } from '../../common/contract.js';
 import type { Engine } from '../engine/api.js';
 import { jsonLogger, type Logger } from '../engine/ports.js';
+import { watchNetworkCost } from '../engine/power/network-cost.js';
 import { createSecretStore } from '../engine/secret-store.js';
 import { startHost, type Host } from '../host/host.js';
 import { registerIpc } from './ipc.js';
@@ -62,6 +63,7 @@ let tray: Tray | null = null;
 let engine: Engine | null = null;
 let daemon: Host | null = null;
 let updater: DesktopUpdater | null = null;
+let networkCost: { stop(): void } | null = null;
 let quitting = false;
 let trayTooltip = '';
 
@@ -257,16 +259,24 @@ async function start(logger: Logger): Promise<void> {
     onSettingChanged,
   });
 
+  // Electron exposes no network cost: it is read from the OS (Windows' connection cost API
+  // through PowerShell, NetworkManager on Linux); on macOS it stays unknown (Settings says so).
+  let metered: boolean | null = null;
   const feedPower = () =>
-    // Electron exposes no network cost: metered stays unknown (Settings says so).
     engine?.setPowerState({
       onBattery: powerMonitor.isOnBatteryPower(),
-      metered: false,
-      meteredKnown: false,
+      metered: metered ?? false,
+      meteredKnown: metered !== null,
     });
   powerMonitor.on('on-battery', feedPower);
   powerMonitor.on('on-ac', feedPower);
   feedPower();
+  networkCost = watchNetworkCost({
+    onMetered(value) {
+      metered = value;
+      feedPower();
+    },
+  });
 
   tray = new Tray(nativeImage.createFromBuffer(trayIconPng('offline', 32), { scaleFactor: 2 }));
   tray.on('click', showWindow);
@@ -298,6 +308,7 @@ app.on('before-quit', (event) => {
   quitting = true;
   event.preventDefault();
   updater?.stop();
+  networkCost?.stop();
   const closing = daemon;
   daemon = null;
   engine = null;

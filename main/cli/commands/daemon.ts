@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { startHost, type Host } from '../../host/host.js';
 import { watchLinuxPower, type PowerSignals } from '../../engine/power/linux-power.js';
+import { watchNetworkCost } from '../../engine/power/network-cost.js';
 import { enrolAsToldOrByPolicy, enrolIfAsked, rememberEnrolment } from '../enrol.js';
 import {
   cliLogger,
@@ -32,7 +33,8 @@ function parseUiPort(value: string): number {
 
 /**
  * The battery and metered signals pause-on-battery / pause-on-metered act on: read on Linux
- * (engine/power/linux-power.ts); elsewhere the headless daemon cannot tell. A setting that is on
+ * (engine/power/linux-power.ts), the metered one on Windows (engine/power/network-cost.ts);
+ * elsewhere the headless daemon cannot tell. A setting that is on
  * while its signal is unknown is said once on stderr (and status.power shows null).
  */
 function followPowerSignals(daemon: Host): { stop(): void } {
@@ -54,7 +56,7 @@ function followPowerSignals(daemon: Host): { stop(): void } {
       }
       if (settings.pauseOnMetered.value && s.metered === null) {
         process.stderr.write(
-          'keepsake daemon: pause on metered networks is on, but whether the network is metered is unknown here (no NetworkManager / nmcli): it cannot pause for it\n',
+          'keepsake daemon: pause on metered networks is on, but whether the network is metered is unknown here (no NetworkManager / nmcli on Linux, no Windows PowerShell on Windows, no way at all on macOS): it cannot pause for it\n',
         );
       }
     });
@@ -66,6 +68,10 @@ function followPowerSignals(daemon: Host): { stop(): void } {
         : {}),
       onSignals: feed,
     });
+  }
+  if (process.platform === 'win32') {
+    // The connection cost API through PowerShell; the battery stays unknown.
+    return watchNetworkCost({ onMetered: (metered) => feed({ onBattery: null, metered }) });
   }
   feed({ onBattery: null, metered: null });
   return { stop() {} };
