@@ -2,8 +2,8 @@
 // Motion photos made from corpus files with the real exiftool (tests/support/motion-photo.ts)
 // are backed up through the real engine (exiftool reads their XMP) to a real vault, which then
 // lists them as Live Photos and plays their video: the MP4 inside the file, byte-exact, through
-// the engine's media route as the Library asks for it. An XMP that points at no video gets a
-// 404 that says so, never the still's bytes.
+// the engine's media route as the Library asks for it. An XMP that points at no video makes no
+// motion photo, and the vault answers a 404 that says so, never the still's bytes.
 import assert from 'node:assert/strict';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -142,7 +142,29 @@ describe('engine: Android motion photos are Live Photos whose video plays from t
     }
   });
 
+  it('a still whose XMP points at no video (an editor dropped it) is no motion photo', async () => {
+    assert.equal((await metadataOf(LYING)).motionPhoto, undefined);
+    const res = await vaultFetch(vault, '/api/v1/library?type=live');
+    const page = libraryPageSchema.parse(await res.json());
+    assert.equal(
+      page.items.some((i) => i.sha256 === sha(LYING)),
+      false,
+    );
+  });
+
   it('an XMP that points at no video, or a plain photo, gets a 404 that says why', async () => {
+    // The vault checks for itself whatever a client says (here: the lying XMP's offset).
+    const said = await metadataOf(LYING);
+    const offset = videos.get(MICRO)!.length + 1000;
+    const put = await vaultFetch(vault, `/api/v1/assets/${sha(LYING)}/metadata`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        ...said,
+        motionPhoto: { format: 'micro-video', videoFromEnd: offset, videoBytes: offset },
+      }),
+    });
+    assert.equal(put.status, 200, await put.text());
     const lying = await vaultFetch(vault, `/api/v1/assets/${sha(LYING)}/video`);
     assert.equal(lying.status, 404);
     const body = (await lying.json()) as { error: string; message: string };

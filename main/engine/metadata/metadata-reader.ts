@@ -12,7 +12,7 @@
 //   costs only its own metadata. A read may wait its turn behind others in the queue.
 // - Files are only read, never written (no exiftool write APIs are used here).
 // See [Note: Capture time and time zones] in capture-time.ts for how dates are chosen.
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, open, rm, symlink } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { availableParallelism, tmpdir } from 'node:os';
 import tzLookup from '@photostructure/tz-lookup';
@@ -449,7 +449,8 @@ function numbers(value: unknown): (number | undefined)[] {
  * Newer phones (GCamera MotionPhoto=1) list the file's parts in a Container directory, in file
  * order, each part's Length and the Padding after it; the video is the part whose Semantic is
  * MotionPhoto. Older ones (MicroVideo=1) give MicroVideoOffset, the video's length up to the
- * end of the file. Whether a video really begins there is the vault's check (an ftyp box).
+ * end of the file. Whether a video really begins there is checked by read() (videoIsWhereSaid)
+ * and again by the vault before it serves it.
  */
 function motionPhoto(tags: Record<string, unknown>): MediaMetadata['motionPhoto'] | null {
   const positive = (n: number | undefined) =>
@@ -507,6 +508,34 @@ function derivedFrom(tags: Record<string, unknown>): string[] {
     if (base !== '' && base !== '.' && base !== '..') names.add(base.toLowerCase());
   }
   return [...names];
+}
+
+/**
+ * Whether an MP4 (an `ftyp` box) begins where a motion photo's XMP places its video. An editor
+ * that dropped the appended video but kept the XMP leaves a still that only claims one: it is
+ * no motion photo (no LIVE badge for a video that cannot play). A file that cannot be read
+ * now keeps its XMP's word; the vault checks again before it serves the video.
+ */
+async function videoIsWhereSaid(path: string, fromEnd: number | null): Promise<boolean> {
+  if (fromEnd === null) return false;
+  let fh;
+  try {
+    fh = await open(hasRawBytes(path) ? rawPathBytes(resolve(path)) : resolve(path), 'r');
+  } catch {
+    return true;
+  }
+  try {
+    const size = (await fh.stat()).size;
+    const start = size - fromEnd;
+    if (start <= 0 || fromEnd < 12) return false;
+    const head = Buffer.alloc(12);
+    const { bytesRead } = await fh.read(head, 0, 12, start);
+    return bytesRead === 12 && head.toString('latin1', 4, 8) === 'ftyp';
+  } catch {
+    return true;
+  } finally {
+    await fh.close().catch(() => {});
+  }
 }
 
 /** Capture times the file itself states: what grouping may compare (not a name or mtime). */
@@ -842,6 +871,10 @@ export function createMetadataReader(options: MetadataReaderOptions): MetadataRe
         timeZone,
         zoneAt,
       });
+      const motion = result.metadata.motionPhoto;
+      if (motion !== undefined && !(await videoIsWhereSaid(path, motion.videoFromEnd))) {
+        delete result.metadata.motionPhoto;
+      }
       if (sidecar === undefined) return result;
       if ('failure' in sidecar) {
         result.problems.push({

@@ -302,6 +302,10 @@ describe('metadata reader on the corpus (real exiftool)', () => {
       }
       const plain = await reader.read(still, MTIME);
       assert.equal(plain.metadata.motionPhoto, undefined);
+      // XMP that says a video is appended where none begins: no motion photo
+      const lying = join(dir, 'lying.jpg');
+      await makeMotionPhoto(exiftool, lying, still, video, 'micro-video-lying');
+      assert.equal((await reader.read(lying, MTIME)).metadata.motionPhoto, undefined);
     } finally {
       await exiftool.end();
       await cleanup();
