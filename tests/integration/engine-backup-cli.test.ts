@@ -3,7 +3,7 @@
 // directory. Every test also proves the source folder was left untouched.
 import assert from 'node:assert/strict';
 import { readdir, open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
   type BackupSummary,
@@ -15,6 +15,7 @@ import {
   parseJsonOutput,
   runCli,
 } from '../support/cli.js';
+import { BlobStore } from '../../server/blob-store.js';
 import { makeTempDir } from '../support/paths.js';
 import { assertTreeUntouched, sha256File, snapshotTree } from '../support/snapshot.js';
 import {
@@ -373,16 +374,20 @@ describe('keepsake backup', () => {
     assertSummaryShape(s);
     const tracked = files.filter((f) => isExpectedTracked(f.path));
     assert.equal(s.backedUp + s.duplicates, tracked.length);
-    // the embedded vault stores content by sha256 under the data directory
+    // the embedded vault stores content by sha256 under the data directory, plain or (in the
+    // background, for compressible content such as the RAW) compressed as <sha256>.ksz
     const stored = new Map<string, string>();
     for (const e of await readdir(dataDir, { recursive: true, withFileTypes: true })) {
-      if (e.isFile() && /^[0-9a-f]{64}$/.test(e.name))
-        stored.set(e.name, join(e.parentPath, e.name));
+      const name = /^([0-9a-f]{64})(\.ksz)?$/.exec(e.name);
+      if (e.isFile() && name) stored.set(name[1]!, join(e.parentPath, e.name));
     }
     for (const f of tracked) {
       const blob = stored.get(f.sha256);
       assert.ok(blob, `embedded vault under ${dataDir} holds ${f.relPath}`);
-      assert.equal(await sha256File(blob), f.sha256, `stored bytes of ${f.relPath}`);
+      // read back through the vault's own read path, which decodes a compressed blob
+      const blobs = new BlobStore(dirname(dirname(blob)));
+      const read = await blobs.withPlainFile(f.sha256, dataDir, sha256File);
+      assert.equal(read?.value, f.sha256, `stored bytes of ${f.relPath}`);
     }
     await assertTreeUntouched(src, before);
   });
