@@ -6,7 +6,12 @@
 //
 // Pure module: imports zod only, so the renderer, the engine and the transports can all use it.
 import { z } from 'zod';
-import { libraryItemSchema, libraryTypeSchema, previewStatusSchema } from './vault-protocol.js';
+import {
+  libraryItemSchema,
+  libraryTypeSchema,
+  previewStatusSchema,
+  similarGroupSchema,
+} from './vault-protocol.js';
 
 export const fileStates = [
   'discovered',
@@ -531,6 +536,9 @@ export const LibraryAsset = z.object({
 });
 export type LibraryAsset = z.infer<typeof LibraryAsset>;
 
+/** One group of the Similar photos review (a burst or near-copies, with the keep suggested). */
+export type SimilarPhotoGroup = z.infer<typeof similarGroupSchema>;
+
 /**
  * Where the UI finds an asset's pictures and bytes: a path relative to the page, served by the
  * transport (the daemon's loopback server, the desktop app's own scheme) from the vault. See
@@ -743,6 +751,51 @@ export const commands = {
   'library.asset': {
     args: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict(),
     result: LibraryAsset,
+  },
+  /**
+   * One page of the vault's similar photos (issue 15; SimilarPhotoGroup): bursts and near-copies, each with the
+   * member to keep suggested; `cursor` is a previous page's `next`. Totals cover every group.
+   */
+  'similar.list': {
+    args: z
+      .object({
+        limit: z.number().int().min(1).max(200).default(20),
+        cursor: z.string().max(100).nullable().optional(),
+      })
+      .strict(),
+    result: z.object({
+      groups: z.array(similarGroupSchema),
+      next: z.string().nullable(),
+      totalGroups: z.number().int(),
+      totalReclaimableBytes: z.number(),
+    }),
+  },
+  /**
+   * Moves contents to the vault's trash (out of the library; restorable until an administrator
+   * empties the trash past its retention). A group's primary takes its whole asset with it.
+   */
+  'library.trash': {
+    args: z
+      .object({
+        sha256: z
+          .array(z.string().regex(/^[0-9a-f]{64}$/))
+          .min(1)
+          .max(1000),
+      })
+      .strict(),
+    result: z.object({ moved: z.array(z.string()) }),
+  },
+  /** Takes contents out of the vault's trash, back into the library. */
+  'library.untrash': {
+    args: z
+      .object({
+        sha256: z
+          .array(z.string().regex(/^[0-9a-f]{64}$/))
+          .min(1)
+          .max(1000),
+      })
+      .strict(),
+    result: z.object({ restored: z.array(z.string()) }),
   },
   /** Cards offered for import (mounted volumes with a DCIM folder), newest first. */
   'devices.list': { args: Empty, result: z.array(DeviceOffer) },

@@ -11,6 +11,7 @@ import { OverviewPage } from './pages/overview';
 import { QueuePage } from './pages/queue';
 import { RestorePage } from './pages/restore';
 import { SettingsPage } from './pages/settings';
+import { SimilarPage } from './pages/similar';
 import { StoragePage } from './pages/storage';
 import { StatusContext, statusWords } from './ui';
 
@@ -19,6 +20,7 @@ const pages = [
   { id: 'library', title: 'Library', Page: LibraryPage },
   { id: 'queue', title: 'Queue', Page: QueuePage },
   { id: 'storage', title: 'Storage', Page: StoragePage },
+  { id: 'similar', title: 'Similar photos', Page: SimilarPage },
   { id: 'restore', title: 'Restore', Page: RestorePage },
   { id: 'folders', title: 'Folders', Page: FoldersPage },
   { id: 'settings', title: 'Settings', Page: SettingsPage },

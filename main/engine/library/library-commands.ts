@@ -1,6 +1,7 @@
 // The contract's library commands (the Library page, issue 11 section 3): the vault's
 // timeline a page at a time, its folders for the filter, and one asset's detail (metadata,
-// proof, every place it lives, its group). The pictures are not here: they travel as URLs
+// proof, every place it lives, its group); and the Similar photos review's (issue 15): the
+// vault's groups of similar photos, and moving contents to and from the vault's trash. The pictures are not here: they travel as URLs
 // (See [Note: Pictures travel as URLs] in ./media.ts).
 //
 // Invariant: no state of its own; every answer is what the vault said just now, and a vault
@@ -12,7 +13,12 @@ import type { VaultClient } from '../vault/vault-client.js';
 
 export type LibraryCommands = Pick<
   KeepsakeApi,
-  'library.list' | 'library.folders' | 'library.asset'
+  | 'library.list'
+  | 'library.folders'
+  | 'library.asset'
+  | 'similar.list'
+  | 'library.trash'
+  | 'library.untrash'
 >;
 
 export function createLibraryCommands(options: {
@@ -44,6 +50,19 @@ export function createLibraryCommands(options: {
       return { tiles: page.items, next: page.next, total: page.total ?? null };
     },
     'library.folders': () => vaultOrThrow().libraryFolders(signal),
+    'similar.list': async (args) => {
+      const page = await vaultOrThrow().similar(args.cursor ?? null, args.limit ?? 20, signal);
+      return {
+        groups: page.groups,
+        next: page.next,
+        totalGroups: page.totalGroups,
+        totalReclaimableBytes: page.totalReclaimableBytes,
+      };
+    },
+    'library.trash': async ({ sha256 }) => ({ moved: await vaultOrThrow().trash(sha256, signal) }),
+    'library.untrash': async ({ sha256 }) => ({
+      restored: await vaultOrThrow().untrash(sha256, signal),
+    }),
     'library.asset': async ({ sha256 }) => {
       const vault = vaultOrThrow();
       const [asset, health, places, preview] = await Promise.all([

@@ -51,6 +51,10 @@ import {
   type PreviewStatus,
   previewStatusSchema,
   type Heartbeat,
+  type SimilarPage,
+  similarPageSchema,
+  trashMoveResponseSchema,
+  trashRestoreResponseSchema,
 } from '../../../common/vault-protocol.js';
 import type { MediaMetadata } from '../metadata/types.js';
 import { type HttpClient, createHttpClient } from './http-client.js';
@@ -169,6 +173,12 @@ export interface VaultClient {
   libraryFolders(signal?: AbortSignal): Promise<LibraryFolders['folders']>;
   /** What became of one asset's previews; null when the vault holds no such asset. */
   previewStatus(sha256: string, signal?: AbortSignal): Promise<PreviewStatus | null>;
+  /** One page of similar photos (GET /api/v1/similar). */
+  similar(after: string | null, limit: number, signal?: AbortSignal): Promise<SimilarPage>;
+  /** Moves contents to the vault's trash; returns what is in the trash now of them. */
+  trash(sha256s: readonly string[], signal?: AbortSignal): Promise<string[]>;
+  /** Takes contents out of the vault's trash; returns those taken out. */
+  untrash(sha256s: readonly string[], signal?: AbortSignal): Promise<string[]>;
   close(): void;
 }
 
@@ -536,6 +546,35 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
         previewStatusSchema,
         signal,
       );
+    },
+    async similar(after, limit, signal) {
+      const params = new URLSearchParams({ limit: String(limit) });
+      if (after !== null) params.set('after', after);
+      const what = 'list similar photos on the vault';
+      const body = await call(
+        'GET',
+        `api/v1/similar?${params.toString()}`,
+        what,
+        undefined,
+        signal,
+      );
+      const parsed = similarPageSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/similar`, what);
+      return parsed.data;
+    },
+    async trash(sha256s, signal) {
+      const what = "move files to the vault's trash";
+      const body = await call('POST', 'api/v1/trash', what, { sha256: sha256s }, signal);
+      const parsed = trashMoveResponseSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/trash`, what);
+      return parsed.data.moved;
+    },
+    async untrash(sha256s, signal) {
+      const what = "restore files from the vault's trash";
+      const body = await call('POST', 'api/v1/trash/restore', what, { sha256: sha256s }, signal);
+      const parsed = trashRestoreResponseSchema.safeParse(body);
+      if (!parsed.success) throw notUnderstood(`${base}/api/v1/trash/restore`, what);
+      return parsed.data.restored;
     },
     close() {
       if (options.http === undefined) http.destroy();

@@ -6,6 +6,7 @@ import { useCommand, useEvent } from '../hooks';
 import { Empty, ProgressBar, QueryView } from '../ui';
 import { FreeUpSection } from '../free-up';
 import { StorageSavings } from '../storage-savings';
+import { SimilarStorageSection } from '../similar-storage';
 
 const typeWords: Record<keyof VaultUsage['byType'], string> = {
   image: 'Photos',
@@ -114,6 +115,7 @@ export function StoragePage() {
         )}
       </QueryView>
       <FreeUpSection />
+      <SimilarStorageSection />
       <section>
         <h2>Watched folders</h2>
         <QueryView query={folders} what="the folders">
