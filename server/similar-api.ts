@@ -6,7 +6,9 @@
 // member's assets.id), so paging never repeats a group, whatever is measured meanwhile.
 //
 // The grouping compares every pair of photos (See groupSimilar), so its result is kept until
-// the index says something that could regroup changed (SimilarityStore.signature).
+// the index says something that could regroup changed (SimilarityStore.signature). Measured on
+// a shared 2-core machine: 5,000 photos group in 0.24 s, 20,000 in 4.5 s (quadratic), so a
+// library far beyond that wants an index over the hashes (multi-index hashing) here.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   mediaMetadataSchema,
