@@ -184,18 +184,29 @@ export async function compressOne(
     signal?.throwIfAborted();
     const plainPath = blobs.pathOf(asset.sha256);
     const finalPath = blobs.compressedPathOf(asset.sha256);
-    index.encodings.compressingNow(asset.sha256);
+    // An asset the trash was emptied of meanwhile (trash.ts forgets the row, then unlinks
+    // the files) is not put back on disk.
+    if (!index.encodings.compressingNow(asset.sha256)) return { gone: true };
     await rename(temp, finalPath);
     placed = true;
     await fsyncDir(dirname(finalPath));
-    await unlink(plainPath);
+    await unlinkIfPresent(plainPath);
     await fsyncDir(dirname(plainPath));
-    index.encodings.compressed(asset.sha256, storedBytes);
+    if (!index.encodings.compressed(asset.sha256, storedBytes)) {
+      await unlinkIfPresent(finalPath); // forgotten between the two records: no orphan
+      return { gone: true };
+    }
     return { compressed: { storedBytes } };
   } finally {
     await content.close();
     if (!placed) await unlink(temp).catch(() => undefined);
   }
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }
 
 async function readFrame(content: BlobContent, position: number, length: number): Promise<Buffer> {
@@ -256,9 +267,7 @@ export async function settleCompressing(deps: {
       await fh.close();
       // In place means proven (renamed in only after decoding to the SHA-256): the plain
       // copy can go.
-      await unlink(blobs.pathOf(sha256)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
+      await unlinkIfPresent(blobs.pathOf(sha256));
       await fsyncDir(dirname(packedPath));
       index.encodings.compressed(sha256, storedBytes);
     } else {

@@ -64,7 +64,13 @@ export class VaultMetrics {
     h.count += 1;
   }
 
-  render(gauges: { assets: number; bytes: number; dedupSavedBytes: number }): string {
+  render(gauges: {
+    assets: number;
+    bytes: number;
+    dedupSavedBytes: number;
+    storedBytes?: number;
+    compressionSavedBytes?: number;
+  }): string {
     const out: string[] = [];
     const counter = (name: string, help: string, value: number) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
@@ -162,6 +168,20 @@ export class VaultMetrics {
       'Bytes not stored because the content was already held.',
       gauges.dedupSavedBytes,
     );
+    if (gauges.storedBytes !== undefined) {
+      gauge(
+        'keepsake_vault_stored_bytes',
+        "Bytes the content takes on the vault's disk (compressed content as stored).",
+        gauges.storedBytes,
+      );
+    }
+    if (gauges.compressionSavedBytes !== undefined) {
+      gauge(
+        'keepsake_vault_compression_saved_bytes',
+        'Bytes not on disk because the content is stored compressed (lossless).',
+        gauges.compressionSavedBytes,
+      );
+    }
     this.renderFleet(out);
     const name = 'keepsake_vault_request_duration_seconds';
     out.push(`# HELP ${name} HTTP request latency.`, `# TYPE ${name} histogram`);

@@ -68,14 +68,20 @@ export class EncodingStore {
     this.stmts.set.run('plain', null, sha256);
   }
 
-  /** Durably, before the compressed file is renamed in beside the plain one. */
-  compressingNow(sha256: string): void {
-    this.durably(() => this.stmts.set.run('compressing', null, sha256));
+  /**
+   * Durably, before the compressed file is renamed in beside the plain one. False when the
+   * asset is no longer indexed (the trash was emptied of it meanwhile): nothing to compress.
+   */
+  compressingNow(sha256: string): boolean {
+    return this.durably(() => this.stmts.set.run('compressing', null, sha256).changes === 1);
   }
 
-  /** Durably, once the plain file is gone and only the compressed one holds the content. */
-  compressed(sha256: string, storedBytes: number): void {
-    this.durably(() => this.stmts.set.run('compressed', storedBytes, sha256));
+  /**
+   * Durably, once the plain file is gone and only the compressed one holds the content. False
+   * when the asset is no longer indexed.
+   */
+  compressed(sha256: string, storedBytes: number): boolean {
+    return this.durably(() => this.stmts.set.run('compressed', storedBytes, sha256).changes === 1);
   }
 
   /** To be considered again (its bytes were replaced by a repair, or compressing was undone). */

@@ -15,7 +15,7 @@ import { VaultIndex } from '../../server/index/vault-index.js';
 import { scrubDataDir } from '../../server/scrub.js';
 import { describeRun, killAllChildren, parseJsonOutput, runCli, waitFor } from '../support/cli.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
-import { flipByte } from '../support/vault-damage.js';
+import { flipByte, metricValue } from '../support/vault-damage.js';
 import {
   sha256Hex,
   spawnVaultProcess,
@@ -201,6 +201,11 @@ describe('vault: lossless compression of compressible content', () => {
     assert.equal(u.storedBytes, onDisk);
     assert.equal(u.compressionSavedBytes, original - onDisk);
     assert.ok(u.compressionSavedBytes > 0);
+    assert.equal(
+      await metricValue(vault!, 'keepsake_vault_compression_saved_bytes'),
+      u.compressionSavedBytes,
+    );
+    assert.equal(await metricValue(vault!, 'keepsake_vault_stored_bytes'), onDisk);
   });
 
   it('scrub proves a compressed asset, catches a damaged compressed object, and a read of it fails loudly', async () => {
