@@ -5,7 +5,7 @@
 // `only` = the confirmed paths). See [Note: What may be freed up] in main/engine/free-up/.
 import { useState } from 'react';
 import type { Folder, FreeUpResult } from '../../common/contract';
-import { formatBytes, formatCount } from './format';
+import { countOf, formatBytes, formatCount } from './format';
 import { useAction, useCommand, useEvent } from './hooks';
 import { InlineError } from './ui';
 
@@ -117,8 +117,8 @@ export function FreeUpSection() {
           ) : (
             <>
               <h3>
-                Will go to the system&apos;s trash ({formatCount(plan.candidates.length)} files,{' '}
-                {formatBytes(planBytes)})
+                Will go to the system&apos;s trash (
+                {countOf(plan.candidates.length, 'file', 'files')}, {formatBytes(planBytes)})
               </h3>
               <PathList
                 testId="free-up-candidates"
@@ -136,8 +136,8 @@ export function FreeUpSection() {
                 disabled={action.busy}
                 onClick={() => void confirm()}
               >
-                Move {formatCount(plan.candidates.length)} files ({formatBytes(planBytes)}) to the
-                trash
+                Move {countOf(plan.candidates.length, 'file', 'files')} ({formatBytes(planBytes)})
+                to the trash
               </button>
             )}
             <button type="button" data-testid="free-up-cancel" onClick={() => setPlan(undefined)}>
@@ -149,8 +149,8 @@ export function FreeUpSection() {
       {done && (
         <div data-testid="free-up-done" data-freed={done.freed.length}>
           <p className="notice" role="status">
-            Freed up {formatBytes(done.freedBytes)} ({formatCount(done.freed.length)} files): in the
-            system&apos;s trash and on the vault. Restore puts them back in their place.
+            Freed up {formatBytes(done.freedBytes)} ({countOf(done.freed.length, 'file', 'files')}):
+            in the system&apos;s trash and on the vault. Restore puts them back in their place.
           </p>
           <Kept kept={done.kept} />
         </div>

@@ -20,7 +20,12 @@ import {
   type DaemonHandle,
 } from '../support/cli.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
-import { buildRenderer, chromiumMissing, launchChromium } from './support/browser.js';
+import {
+  buildRenderer,
+  chromiumMissing,
+  ensureScreenshotDir,
+  launchChromium,
+} from './support/browser.js';
 
 const skip = chromiumMissing();
 const allowedPhoto = 'ianare-exif-samples/jpg/Canon_PowerShot_S40.jpg';
@@ -146,6 +151,10 @@ describe('free up space from the UI', { skip: skip ?? false }, () => {
     const kept = page.locator(`[data-testid="free-up-kept"] [data-path="${otherPath}"]`);
     assert.match((await kept.textContent()) ?? '', /has not allowed freeing up space/);
     assert.ok(await exists(allowedPath), 'nothing moved before the confirmation');
+    await page.screenshot({
+      path: join(await ensureScreenshotDir(), 'storage-free-up-confirm.png'),
+      fullPage: true,
+    });
 
     // `keepsake free-up` beside the running daemon asks the daemon (which holds the data dir).
     const dry = await runCli(['free-up', '--data-dir', dataDir, '--dry-run', '--json'], {

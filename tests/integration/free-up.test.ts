@@ -7,7 +7,8 @@
 // only" (never missing, never uploaded again) and `keepsake restore` brings it back
 // byte-exact, safe again without an upload.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   appendFile,
   copyFile,
@@ -30,7 +31,7 @@ import {
   runCli,
 } from '../support/cli.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { corpusFile, makeTempDir } from '../support/paths.js';
+import { corpusFile, makeTempDir, repoRoot } from '../support/paths.js';
 import { mountSmallDisk, type SmallDisk } from '../support/small-disk.js';
 import { copyCorpusFiles, sha256Of, type TreeFile } from '../support/tree.js';
 import { startTestVault, type TestVault } from '../support/vault.js';
@@ -173,6 +174,47 @@ describe('keepsake free-up', () => {
     assert.equal(r.code, 1, describeRun(r));
     assert.match(r.stderr, /turned off by your organisation/);
     for (const f of files) assert.ok(await exists(f.path), f.relPath);
+  });
+
+  it('on a terminal it lists what would go and asks; any answer but yes moves nothing', async () => {
+    // A real pseudo-terminal (util-linux `script`), answered "n".
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const command = [
+      process.execPath,
+      '--import',
+      'tsx',
+      join(repoRoot, 'main/cli/main.ts'),
+      'free-up',
+      ...vaultArgs(),
+    ]
+      .map(quote)
+      .join(' ');
+    // Not spawnSync: the vault answers from this process.
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env(), NO_COLOR: '1' },
+    });
+    let stdout = '';
+    let answered = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (!answered && stdout.includes('[y/N] ')) {
+        answered = true;
+        child.stdin.end('n\n');
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const status = await new Promise<number | null>((res) => child.once('close', res));
+    clearTimeout(timer);
+    const r = { status, stdout };
+    assert.equal(r.status, 0, r.stdout);
+    assert.match(r.stdout, /would free {2}.*DSCN0010\.jpg/);
+    assert.match(
+      r.stdout,
+      /Move these 4 files \(.*\) to the system's trash\? They stay on the vault\./,
+    );
+    assert.match(r.stdout, /Nothing was moved\./);
+    for (const f of files) assert.ok(existsSync(f.path), f.relPath);
   });
 
   it('--dry-run checks everything and moves nothing; a file edited after backup stays', async () => {

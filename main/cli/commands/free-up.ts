@@ -187,9 +187,14 @@ export async function runFreeUpCommand(opts: FreeUpOptions): Promise<number> {
       const ask = createInterface({ input: process.stdin, output: process.stdout });
       let answer: string;
       try {
-        answer = await ask.question(
-          `Move these ${plan.candidates.length} files (${total}) to the system's trash? They stay on the vault. [y/N] `,
-        );
+        // The end of the input (Ctrl-D) is a no, never a wait that does not end.
+        const ended = new Promise<string>((resolveEnd) => ask.once('close', () => resolveEnd('')));
+        answer = await Promise.race([
+          ask.question(
+            `Move ${plan.candidates.length === 1 ? 'this file' : `these ${files(plan.candidates.length)}`} (${total}) to the system's trash? They stay on the vault. [y/N] `,
+          ),
+          ended,
+        ]);
       } finally {
         ask.close();
       }
@@ -232,6 +237,11 @@ async function findFolder(invoke: Invoke, path: string): Promise<Folder> {
   return folder;
 }
 
+/** "1 file", "12 files". */
+function files(n: number): string {
+  return `${n.toLocaleString('en-US')} file${n === 1 ? '' : 's'}`;
+}
+
 function print(r: FreeUpResult, opts: FreeUpOptions, planOnly: boolean): void {
   if (opts.json) {
     process.stdout.write(`${displayJson(r)}\n`);
@@ -246,19 +256,19 @@ function print(r: FreeUpResult, opts: FreeUpOptions, planOnly: boolean): void {
     out(`kept   ${displayPath(k.path)}: ${k.reason}`);
   }
   for (const [reason, n] of perReason) {
-    if (n > 20) out(`kept   ${n.toLocaleString('en-US')} files: ${reason}`);
+    if (n > 20) out(`kept   ${files(n)}: ${reason}`);
   }
   if (planOnly) {
     for (const c of r.candidates)
       out(`would free  ${displayPath(c.path)} (${formatSize(c.bytes)})`);
     const bytes = r.candidates.reduce((n, c) => n + c.bytes, 0);
     out(
-      `${r.candidates.length.toLocaleString('en-US')} files (${formatSize(bytes)}) can be freed up; ${r.kept.length.toLocaleString('en-US')} kept. Nothing was moved.`,
+      `${files(r.candidates.length)} (${formatSize(bytes)}) can be freed up; ${r.kept.length.toLocaleString('en-US')} kept. Nothing was moved.`,
     );
     return;
   }
   for (const f of r.freed) out(`freed  ${displayPath(f.path)} (${formatSize(f.bytes)})`);
   out(
-    `Freed up ${r.freed.length.toLocaleString('en-US')} files (${formatSize(r.freedBytes)}): moved to the system's trash, kept on the vault; ${r.kept.length.toLocaleString('en-US')} kept.`,
+    `Freed up ${files(r.freed.length)} (${formatSize(r.freedBytes)}): moved to the system's trash, kept on the vault; ${r.kept.length.toLocaleString('en-US')} kept.`,
   );
 }
