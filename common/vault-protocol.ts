@@ -664,9 +664,6 @@ export const CONVERSION_HEADER = 'x-keepsake-conversion';
  */
 export type ConversionSource =
   'original' | 'heif-dec' | 'decoded' | 'embedded-jpeg' | 'remuxed' | 'transcoded';
-export const CONVERSION_UNSUPPORTED_CODE = 'conversion_unsupported';
-export const CONVERSION_FAILED_CODE = 'conversion_failed';
-export const CONVERTER_MISSING_CODE = 'converter_missing';
 
 // ---------------------------------------------------------------------------------------
 // Previews (issue 11): GET /api/v1/assets/:sha256/thumbnail (longest side 256 px) and

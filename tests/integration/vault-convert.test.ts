@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { ExifTool } from 'exiftool-vendored';
 import sharp from 'sharp';
 import { CONVERSION_HEADER } from '../../common/vault-protocol.js';
-import { findFfmpeg, findHeifDecoder } from '../../server/preview-render.js';
+import { findHeifDecoder, findTool } from '../../server/preview-render.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import {
   type BatchFile,
@@ -130,13 +130,14 @@ describe('vault format conversion', () => {
   });
 
   it('an HEVC video becomes an H.264 MP4, streamed, keeping its creation date', async (t) => {
-    if ((await findFfmpeg()) === null) {
-      t.skip('no ffmpeg on PATH');
+    const ffprobe = await findTool(['ffprobe']);
+    if ((await findTool(['ffmpeg'])) === null || ffprobe === null) {
+      t.skip('no ffmpeg/ffprobe on PATH');
       return;
     }
     const name = 'osxphotos/media_types/IMG_3582.mov'; // the Live Photo's video: HEVC
     const probe = (path: string, what: string) =>
-      execFileSync('ffprobe', ['-v', 'error', ...what.split(' '), '-of', 'json', path], {
+      execFileSync(ffprobe, ['-v', 'error', ...what.split(' '), '-of', 'json', path], {
         encoding: 'utf8',
       });
     assert.match(

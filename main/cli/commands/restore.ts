@@ -15,6 +15,8 @@ import { defaultDataDir } from '../../engine/data-dir.js';
 import { KeepsakeError } from '../../engine/errors.js';
 import { systemClock } from '../../engine/ports.js';
 import {
+  type ConvertOptions,
+  parseConvertRules,
   parseDateOption,
   type RestoreFilters,
   runRestore,
@@ -48,6 +50,8 @@ interface RestoreCliOptions {
   at?: string;
   dryRun?: boolean;
   json?: boolean;
+  convert?: string;
+  keepOriginals?: boolean;
 }
 
 export function registerRestoreCommand(program: Command): void {
@@ -67,6 +71,11 @@ export function registerRestoreCommand(program: Command): void {
     .option('--since <date>', 'only photos taken on or after this date (YYYY-MM-DD or ISO)')
     .option('--until <date>', 'only photos taken before the end of this date')
     .option('--at <date>', 'the folders as they were at this moment (default: now)')
+    .option(
+      '--convert <rules>',
+      'write compatible copies: heic=jpeg (HEIC/HEIF -> JPEG), hevc=h264 (HEVC video -> H.264 MP4), comma-separated',
+    )
+    .option('--keep-originals', 'with --convert: keep the originals beside their copies')
     .option('--dry-run', 'list what would be restored; download and write nothing')
     .option('--json', 'print one JSON summary object')
     .action(async (opts: RestoreCliOptions) => {
@@ -90,6 +99,18 @@ function parseFilters(opts: RestoreCliOptions): RestoreFilters {
   if (opts.until !== undefined) filters.untilMs = date('--until', opts.until, true);
   if (opts.at !== undefined) filters.atMs = date('--at', opts.at, true);
   return filters;
+}
+
+function parseConvert(opts: RestoreCliOptions): ConvertOptions | undefined {
+  if (opts.convert === undefined) {
+    if (opts.keepOriginals === true) throw new UsageError('--keep-originals needs --convert');
+    return undefined;
+  }
+  try {
+    return { rules: parseConvertRules(opts.convert), keepOriginals: opts.keepOriginals === true };
+  } catch (err) {
+    throw new UsageError(`--convert: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 interface VaultChoice {
@@ -161,6 +182,7 @@ export async function runRestoreCommand(opts: RestoreCliOptions): Promise<number
   try {
     if (opts.to === undefined || opts.to === '') throw new UsageError('--to DIR is required');
     const filters = parseFilters(opts);
+    const convert = parseConvert(opts);
     vault = await chooseVault(opts);
     const http = createHttpClient({
       endpoint: vault.url,
@@ -185,6 +207,7 @@ export async function runRestoreCommand(opts: RestoreCliOptions): Promise<number
         logger: cliLogger('warn'),
         signal: abort.signal,
         progress,
+        ...(convert === undefined ? {} : { convert }),
       });
     } catch (err) {
       if (err instanceof KeepsakeError && err.code === 'sign_in_needed') {
@@ -237,4 +260,9 @@ function printHuman(s: RestoreSummary, to: string, dryRun: boolean): void {
     );
   }
   for (const f of s.failures) out(`failed         ${f.path}: ${f.message}`);
+  for (const c of s.converted ?? []) {
+    const taken = c.renamedFrom === null ? '' : ` (${c.renamedFrom} was taken)`;
+    out(`converted      ${c.path} -> ${c.to}${taken}`);
+  }
+  for (const n of s.notConverted ?? []) out(`not converted  ${n.path}: ${n.reason}`);
 }

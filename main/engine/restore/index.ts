@@ -3,3 +3,5 @@ export { runRestore } from './restore.js';
 export type { RestoreProgress, RestoreSummary } from './restore.js';
 export { parseDateOption } from './selection.js';
 export type { RestoreFilters } from './selection.js';
+export { parseConvertRules } from './convert.js';
+export type { ConvertOptions } from './convert.js';

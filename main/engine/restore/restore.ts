@@ -42,6 +42,7 @@ import {
   placePartial,
 } from './fetch-content.js';
 import { type RestoreFilters, type RestoreItem, selectRestoreItems } from './selection.js';
+import { type ConvertOptions, formatFor, writeConvertedCopy } from './convert.js';
 
 export interface RestoreOptions {
   vault: VaultClient;
@@ -60,6 +61,8 @@ export interface RestoreOptions {
   signal: AbortSignal;
   /** Updated as the restore goes (the CLI's progress bar reads it). */
   progress?: RestoreProgress;
+  /** compatible copies of the files restored (See [Note: Restoring compatible copies]) */
+  convert?: ConvertOptions;
 }
 
 export interface RestoreProgress {
@@ -87,6 +90,10 @@ export interface RestoreSummary {
   failures: RestoreFailure[];
   /** dry run: what would be restored, where (display paths relative to DIR) */
   wouldRestore?: { path: string; size: number }[];
+  /** --convert: the copies written (display paths; `renamedFrom`: the name that was taken) */
+  converted?: { path: string; to: string; renamedFrom: string | null; checked: string }[];
+  /** --convert: files a rule matched that have no copy, and why (their original stays) */
+  notConverted?: { path: string; reason: string }[];
 }
 
 type Placement =
@@ -215,6 +222,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreSummar
         progress.bytesDone += item.size - done;
         proven.set(item.sha256, target);
         summary.restored++;
+        await convertOne(item, target);
         return;
       } catch (err) {
         progress.bytesDone -= done;
@@ -228,6 +236,48 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreSummar
         });
         await clock.sleep(Math.min(8000, 500 * 2 ** (attempt - 1)), signal);
       }
+    }
+  }
+
+  /** Originals to remove once the run is over (they may still be copied from until then). */
+  const replaced: Buffer[] = [];
+  const convert = options.convert;
+  if (convert !== undefined) {
+    summary.converted = [];
+    summary.notConverted = [];
+  }
+
+  /** See [Note: Restoring compatible copies] in convert.ts. */
+  async function convertOne(item: RestoreItem, target: Buffer): Promise<void> {
+    if (convert === undefined) return;
+    const format = formatFor(convert.rules, item.displayPath);
+    if (format === null) return;
+    try {
+      const outcome = await writeConvertedCopy(
+        options.content,
+        item.sha256,
+        target,
+        format,
+        item.mtimeMs,
+        signal,
+      );
+      if (outcome.kind === 'left') {
+        summary.notConverted?.push({ path: display(root, target), reason: outcome.reason });
+        return;
+      }
+      summary.converted?.push({
+        path: display(root, target),
+        to: display(root, outcome.target),
+        renamedFrom: outcome.renamedFrom === null ? null : display(root, outcome.renamedFrom),
+        checked: outcome.checked,
+      });
+      if (!convert.keepOriginals) replaced.push(target);
+    } catch (err) {
+      if (isAbortError(err) || signal.aborted) throw err;
+      summary.notConverted?.push({
+        path: display(root, target),
+        reason: err instanceof Error ? err.message : String(err),
+      });
     }
   }
 
@@ -260,6 +310,7 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreSummar
     for (let job = queue.shift(); job !== undefined; job = queue.shift()) await runJob(job);
   });
   await Promise.all(workers);
+  for (const original of replaced) await rm(original, { force: true });
   summary.seconds = (clock.now() - started) / 1000;
   return summary;
 }
