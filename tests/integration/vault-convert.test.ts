@@ -37,7 +37,10 @@ async function uploaded(vault: VaultEndpoint, files: BatchFile[]): Promise<strin
 }
 
 async function converted(vault: VaultEndpoint, sha256: string, format: string) {
-  const res = await vaultFetch(vault, `/api/v1/assets/${sha256}/content?format=${format}`);
+  // An HEVC transcode takes 20-30 s on a busy 2-core machine: more than vaultFetch's 30 s.
+  const res = await vaultFetch(vault, `/api/v1/assets/${sha256}/content?format=${format}`, {
+    signal: AbortSignal.timeout(300_000),
+  });
   return { res, body: Buffer.from(await res.arrayBuffer()) };
 }
 
