@@ -544,15 +544,17 @@ export type SimilarPhotoGroup = z.infer<typeof similarGroupSchema>;
  * transport (the daemon's loopback server, the desktop app's own scheme) from the vault. See
  * [Note: Pictures travel as URLs] in main/engine/library/media.ts. `video` plays a video asset
  * inline (ranges for seeking) and is answered only for what the vault records as video/*.
+ * `jpeg` and `mp4` are the Library's "Most compatible" download (issue 15 section 4): the
+ * vault's converted copy of a photo or a video, as an attachment like `original`.
  */
-export const mediaVariants = ['thumbnail', 'preview', 'original', 'video'] as const;
+export const mediaVariants = ['thumbnail', 'preview', 'original', 'video', 'jpeg', 'mp4'] as const;
 export type MediaVariant = (typeof mediaVariants)[number];
 export function mediaPath(sha256: string, variant: MediaVariant): string {
   return `media/${sha256}/${variant}`;
 }
 /** The (sha256, variant) a request path names, or null when it names none. */
 export function parseMediaPath(pathname: string): { sha256: string; variant: MediaVariant } | null {
-  const m = /^\/media\/([0-9a-f]{64})\/(thumbnail|preview|original|video)$/.exec(pathname);
+  const m = /^\/media\/([0-9a-f]{64})\/(thumbnail|preview|original|video|jpeg|mp4)$/.exec(pathname);
   if (!m) return null;
   return { sha256: m[1] as string, variant: m[2] as MediaVariant };
 }

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExifTool } from 'exiftool-vendored';
 import sharp from 'sharp';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { parseMediaPath } from '../../common/contract.js';
 import { CONVERSION_HEADER } from '../../common/vault-protocol.js';
+import { createMediaSource } from '../../main/engine/library/media.js';
+import { createHttpClient } from '../../main/engine/vault/http-client.js';
 import { findHeifDecoder, findTool } from '../../server/preview-render.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import {
@@ -206,6 +211,28 @@ describe('vault format conversion', () => {
       assert.match(json.message, /libheif-examples/);
     } finally {
       await bare.close();
+    }
+  });
+
+  it("the Library's Most compatible download is the JPEG, as an attachment never inline", async (t) => {
+    if ((await findHeifDecoder()) === null) {
+      t.skip('no heif-dec/heif-convert on PATH (Debian: libheif-examples)');
+      return;
+    }
+    const [sha] = await uploaded(vault, [await corpus('osxphotos/IMG_1853.HEIC')]);
+    assert.deepEqual(parseMediaPath(`/media/${sha}/jpeg`), { sha256: sha, variant: 'jpeg' });
+    const http = createHttpClient({ endpoint: vault.url, proxyUrl: null, idleTimeoutMs: 60_000 });
+    try {
+      const media = createMediaSource({ http, endpoint: vault.url, token: vault.token });
+      const answer = await media.fetch(sha!, 'jpeg', {});
+      assert.equal(answer.status, 200);
+      assert.equal(answer.headers['Content-Type'], 'application/octet-stream');
+      assert.match(answer.headers['Content-Disposition'] ?? '', /^attachment; .*IMG_1853\.jpg/);
+      assert.ok(answer.body instanceof Readable);
+      const m = await sharp(await buffer(answer.body)).metadata();
+      assert.deepEqual([m.format, m.width, m.height], ['jpeg', 3024, 4032]);
+    } finally {
+      http.destroy();
     }
   });
 });

@@ -1,6 +1,6 @@
 // An asset's pictures and bytes for the UI, fetched from the vault with the engine's token:
-// what the transports serve at media/<sha256>/<thumbnail|preview|original> (common/contract.ts
-// mediaPath). The daemon's web UI answers it behind its session cookie (main/web/server.ts),
+// what the transports serve at media/<sha256>/<thumbnail|preview|original|video|jpeg|mp4>
+// (common/contract.ts mediaPath). The daemon's web UI answers it behind its session cookie (main/web/server.ts),
 // the desktop app on its own app:// scheme (main/app/main.ts); the renderer never talks to
 // the vault and never sees its token.
 //
@@ -51,7 +51,12 @@ const VAULT_PATH: Record<MediaVariant, string> = {
   original: 'content',
   // a video's content, or the MP4 inside an Android motion photo (the vault finds it)
   video: 'video',
+  // "Most compatible": the vault's converted copy (server/asset-convert.ts), an attachment
+  jpeg: 'content?format=jpeg',
+  mp4: 'content?format=mp4',
 };
+/** Variants answered as an attachment, never inline (See the invariant above). */
+const ATTACHMENTS = new Set<MediaVariant>(['original', 'jpeg', 'mp4']);
 
 function header(res: IncomingMessage, name: string): string | undefined {
   const v = res.headers[name];
@@ -132,7 +137,7 @@ export function createMediaSource(source: {
           body: res,
         };
       }
-      if (status === 200 && variant !== 'original') {
+      if (status === 200 && !ATTACHMENTS.has(variant)) {
         if (!(header(res, 'content-type') ?? '').startsWith('image/')) {
           res.resume();
           return text(502, 'The vault answered something that is not a picture.');

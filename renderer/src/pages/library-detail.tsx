@@ -339,9 +339,25 @@ export function LibraryDetail(props: { tile: LibraryTile; onClose: () => void; d
                   href={mediaPath(a.sha256, 'original')}
                   download={a.filename}
                   data-testid="download"
+                  title="The file exactly as it was backed up"
                 >
-                  Download
+                  Download original
                 </a>
+                {(a.kind === 'image' || a.kind === 'video') && (
+                  <a
+                    className="button"
+                    href={mediaPath(a.sha256, a.kind === 'video' ? 'mp4' : 'jpeg')}
+                    download
+                    data-testid="download-compatible"
+                    title={
+                      a.kind === 'video'
+                        ? 'An H.264 MP4 that plays everywhere (made by the vault)'
+                        : 'A full-size JPEG that opens everywhere, with its date and place (made by the vault)'
+                    }
+                  >
+                    Most compatible
+                  </a>
+                )}
                 <Restore asset={a} desktop={props.desktop} />
               </div>
             </>
