@@ -15,6 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { killAllChildren, startDaemon, type DaemonHandle } from '../support/cli.js';
 import { makeMotionPhoto } from '../support/motion-photo.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
+import { findHeifDecoder } from '../../server/preview-render.js';
 import { sha256Hex, startTestVault, vaultFetch, type TestVault } from '../support/vault.js';
 import { buildRenderer, chromiumMissing, launchChromium } from './support/browser.js';
 
@@ -22,8 +23,11 @@ const shotsDir = process.env.KEEPSAKE_LIBRARY_SHOTS ?? '/tmp/library-shots';
 const livePhoto = 'osxphotos/media_types/IMG_3582.HEIC';
 const liveVideo = 'osxphotos/media_types/IMG_3582.mov';
 const gpsPhoto = 'ianare-exif-samples/jpg/gps/DSCN0010.jpg';
+// decoded by the vault's system libheif where it has one (heif-dec/heif-convert)
+const heicPhoto = 'osxphotos/IMG_1853.HEIC';
 const files = [
   gpsPhoto,
+  heicPhoto,
   'ianare-exif-samples/jpg/Canon_PowerShot_S40.jpg',
   'exifr-fixtures/BonTonARTSTORplusIPTC.jpg',
   'metadata-extractor-images/mov/with-gps.mov',
@@ -267,6 +271,9 @@ describe(
         (s.state === 'made' ? made : none).push(sha);
       }
       assert.ok(made.length >= 3, `pictures made for ${made.length} of ${hashes.size - 1}`);
+      if ((await findHeifDecoder()) !== null) {
+        assert.ok(made.includes(hashes.get(heicPhoto)!), 'the HEIC has its thumbnail');
+      }
       const shas = made;
       await page
         .waitForFunction(
