@@ -165,17 +165,27 @@ describe(`Library with ${total} assets`, { skip: chromiumMissing() ?? false }, (
     }
     await killAllChildren();
     // The in-process vault's close, after the daemon's ~12,000 cancelled thumbnail fetches,
-    // sometimes waits on something only an unref'd handle ends: with nothing else alive, the
-    // test process's event loop emptied mid-close ("Promise resolution is still pending but
-    // the event loop has already resolved") in about half the runs since the Library cancels
-    // thumbnails (cc9c0f5). A ref'd timer keeps the loop alive; the close then ends within
-    // seconds. Which await it is was not found: instrumenting vault.close() made it vanish.
-    const keepAlive = setTimeout(() => undefined, 60_000);
-    try {
-      await vault?.close().catch(() => {});
-    } finally {
-      clearTimeout(keepAlive);
+    // sometimes does not finish: something in it waits on what only an unref'd handle ends,
+    // or on nothing at all (a ref'd timer of 60 s did not always see it end). Left to itself,
+    // the test process's event loop emptied mid-close ("Promise resolution is still pending but
+    // the event loop has already resolved"), in about half the runs since the Library cancels
+    // thumbnails (cc9c0f5). The cause is not found (instrumenting vault.close() made it
+    // vanish); until it is, the close is given 20 s and a late one is reported, not gated:
+    // this test is about the Library's scroll, and the vault's shutdown has tests of its own.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), 20_000);
+    });
+    const closing = (vault?.close() ?? Promise.resolve()).then(
+      () => 'closed' as const,
+      () => 'closed' as const,
+    );
+    if ((await Promise.race([closing, late])) === 'late') {
+      process.stdout.write(
+        '# the vault had not finished closing 20 s after the daemon stopped (a known, unexplained wait: see the comment in after())\n',
+      );
     }
+    clearTimeout(timer);
     await temp?.cleanup();
   });
 
