@@ -90,10 +90,16 @@ describe('hash pump', () => {
     return { path, sha256: createHash('sha256').update(name).digest('hex') };
   }
 
-  /** Waits (on real I/O, not on time) until the pump has nothing in flight or queued. */
+  /**
+   * Waits (on real I/O: the hash workers) until the pump has nothing in flight or queued. A
+   * count of event-loop turns alone was not enough on a loaded machine (100,000 turns passed in
+   * 0.3 s while a worker still hashed), so after the first turns it waits a millisecond at a
+   * time, up to a minute: a bound for a pump that never goes idle, not a timing that gates.
+   */
   async function quiet(pump: HashPump): Promise<void> {
-    for (let i = 0; i < 100_000; i++) {
-      await new Promise((r) => setImmediate(r));
+    const giveUpAt = Date.now() + 60_000;
+    for (let i = 0; Date.now() < giveUpAt; i++) {
+      await new Promise((r) => (i < 1000 ? setImmediate(r) : setTimeout(r, 1)));
       if (pump.idle()) return;
     }
     throw new Error('the hash pump never went idle');
