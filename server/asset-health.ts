@@ -26,8 +26,8 @@ export interface InspectOptions {
 
 export interface Inspection {
   state: BlobState;
-  /** the inode that was read (null when there was no file), to notice a replacement */
-  ino: number | null;
+  /** the object that was read (null when there was none), to notice a replacement */
+  version: string | null;
   bytesRead: number;
 }
 
@@ -48,15 +48,15 @@ export async function inspectBlob(
     fh = await blobs.openContent(sha256);
   } catch (err) {
     if (err instanceof BlobDamagedError) {
-      return { state: 'damaged', ino: await blobs.currentIno(sha256), bytesRead: 0 };
+      return { state: 'damaged', version: await blobs.currentVersion(sha256), bytesRead: 0 };
     }
     throw err;
   }
-  if (fh === null) return { state: 'missing', ino: null, bytesRead: 0 };
+  if (fh === null) return { state: 'missing', version: null, bytesRead: 0 };
   let bytesRead = 0;
   try {
-    const st = { ino: fh.ino };
-    if (fh.size !== size) return { state: 'damaged', ino: st.ino, bytesRead };
+    const st = { version: fh.version };
+    if (fh.size !== size) return { state: 'damaged', version: st.version, bytesRead };
     const hash = createHash('sha256');
     const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
     while (bytesRead < size) {
@@ -71,16 +71,20 @@ export async function inspectBlob(
         ));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EIO' || err instanceof BlobDamagedError) {
-          return { state: 'damaged', ino: st.ino, bytesRead };
+          return { state: 'damaged', version: st.version, bytesRead };
         }
         throw err;
       }
-      if (n === 0) return { state: 'damaged', ino: st.ino, bytesRead }; // shrank under us
+      if (n === 0) return { state: 'damaged', version: st.version, bytesRead }; // shrank under us
       hash.update(buf.subarray(0, n));
       bytesRead += n;
       await opts.pace?.(n);
     }
-    return { state: hash.digest('hex') === sha256 ? 'ok' : 'damaged', ino: st.ino, bytesRead };
+    return {
+      state: hash.digest('hex') === sha256 ? 'ok' : 'damaged',
+      version: st.version,
+      bytesRead,
+    };
   } finally {
     await fh.close();
   }
@@ -144,9 +148,9 @@ export class AssetHealth {
   ): Promise<Inspection> {
     const { blobs } = this.deps;
     let result = await inspectBlob(blobs, asset.sha256, asset.size, opts);
-    for (let attempt = 0; attempt < 2 && result.ino !== null; attempt++) {
-      const current = await blobs.currentIno(asset.sha256);
-      if (current === null || current === result.ino) break;
+    for (let attempt = 0; attempt < 2 && result.version !== null; attempt++) {
+      const current = await blobs.currentVersion(asset.sha256);
+      if (current === null || current === result.version) break;
       result = await inspectBlob(blobs, asset.sha256, asset.size, opts);
     }
     this.found(asset.sha256, result.state, source);

@@ -309,7 +309,7 @@ export function createBatchApi(deps: BatchApiDeps) {
           } else {
             const sha256 = parsed.data.sha256;
             const indexed = index.getAsset(sha256) !== undefined;
-            needBytes = !inBatch.has(sha256) && blobs.wantsBytes(sha256, indexed);
+            needBytes = !inBatch.has(sha256) && (await blobs.wantsBytes(sha256, indexed));
             if (needBytes && !indexed) {
               const over = fitsQuota(size);
               if (over !== null) {

@@ -1,3 +1,4 @@
+// The filesystem implementation of the blob store port (./blobs/port.ts), the default.
 // Content-addressed storage: blobs/ab/<sha256> (blobs/ab/cd/<sha256> in vaults made before
 // that: See [Note: Blob layout]). A blob's name is the SHA-256 of its bytes, computed by the
 // vault from the bytes it stored; a file under its final name is always complete and durable.
@@ -51,37 +52,11 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SHA256_HEX } from '../common/vault-protocol.js';
 import { BlobDamagedError, CompressedBlobReader } from './blob-codec.js';
+import type { BlobContent, BlobRepairs, BlobStore } from './blobs/port.js';
 
 export { SHA256_HEX };
-
-/** How the blob store learns which blobs are bad (See [Note: Replacing a bad blob]). */
-export interface BlobRepairs {
-  /** 'damaged' or 'missing' when the last check of this blob found so, else undefined */
-  knownBad(sha256: string): 'damaged' | 'missing' | undefined;
-  /** A bad blob was replaced by verified bytes, durably. */
-  repaired(sha256: string): void;
-}
-
-/** The bytes of one stored content, whichever way it is stored (See [Note: One way to read a blob]). */
-export interface BlobContent {
-  readonly encoding: 'plain' | 'compressed';
-  /** the original size: the plain file's size, or what the compressed header declares */
-  readonly size: number;
-  /** bytes the file takes (before file system blocks) */
-  readonly storedBytes: number;
-  /** the inode read, to notice a replacement */
-  readonly ino: number;
-  /** FileHandle.read's contract over the ORIGINAL bytes; throws BlobDamagedError on bad bytes */
-  read(
-    buf: Buffer,
-    offset: number,
-    length: number,
-    position: number,
-  ): Promise<{ bytesRead: number }>;
-  close(): Promise<void>;
-}
-
 export { BlobDamagedError };
+export type { BlobContent, BlobRepairs, BlobStore };
 
 /** The suffix of a compressed blob's name. */
 export const COMPRESSED_SUFFIX = '.ksz';
@@ -90,7 +65,9 @@ export const COMPRESSED_SUFFIX = '.ksz';
 export type BlobLayout = 'ab/<sha256>' | 'ab/cd/<sha256>';
 const LAYOUTS: readonly BlobLayout[] = ['ab/<sha256>', 'ab/cd/<sha256>'];
 
-export class BlobStore {
+/** The blob store on a local filesystem: the default (See ./blobs/port.ts). */
+export class FsBlobStore implements BlobStore {
+  readonly kind = 'filesystem';
   readonly layout: BlobLayout;
   /** false until blobs.layout is on disk (a new vault: written by init()) */
   private layoutWritten: boolean;
@@ -102,6 +79,10 @@ export class BlobStore {
     const found = readLayout(layoutFileOf(root));
     this.layoutWritten = found !== null;
     this.layout = found ?? (isEmptyOrMissing(root) ? 'ab/<sha256>' : 'ab/cd/<sha256>');
+  }
+
+  get where(): string {
+    return this.root;
   }
 
   /** Makes blobs/ and writes the layout down (durably) before the first blob is stored. */
@@ -145,7 +126,7 @@ export class BlobStore {
         encoding: 'plain',
         size: st.size,
         storedBytes: st.size,
-        ino: st.ino,
+        version: String(st.ino),
         read: (buf, offset, length, position) => plain.read(buf, offset, length, position),
         close: () => plain.close(),
       };
@@ -159,7 +140,7 @@ export class BlobStore {
         encoding: 'compressed',
         size: reader.size,
         storedBytes: st.size,
-        ino: st.ino,
+        version: String(st.ino),
         read: (buf, offset, length, position) => reader.read(buf, offset, length, position),
         close: () => packed.close(),
       };
@@ -170,10 +151,10 @@ export class BlobStore {
   }
 
   /** The inode that holds a content now (plain first), or null: to notice a replacement. */
-  async currentIno(sha256: string): Promise<number | null> {
+  async currentVersion(sha256: string): Promise<string | null> {
     for (const path of [this.pathOf(sha256), this.compressedPathOf(sha256)]) {
       const st = await stat(path).catch(() => null);
-      if (st?.isFile()) return st.ino;
+      if (st?.isFile()) return String(st.ino);
     }
     return null;
   }
@@ -236,7 +217,7 @@ export class BlobStore {
 
   /** Whether the content is stored, plain or compressed. */
   async has(sha256: string): Promise<boolean> {
-    return (await this.currentIno(sha256)) !== null;
+    return (await this.currentVersion(sha256)) !== null;
   }
 
   /**
@@ -247,7 +228,7 @@ export class BlobStore {
    */
   async adopt(sourcePath: string, sha256: string): Promise<boolean> {
     const finalPath = this.pathOf(sha256);
-    const bad = this.repairs?.knownBad(sha256);
+    const bad = await this.repairs?.knownBad(sha256);
     if (bad === undefined && (await this.has(sha256))) {
       // No fsync: a partial resurrected by power loss is swept at start.
       await unlink(sourcePath);
@@ -268,7 +249,7 @@ export class BlobStore {
     // partial entry reappears after power loss and is swept at start.
     if (bad !== undefined) {
       await this.dropCompressed(sha256);
-      this.repairs?.repaired(sha256);
+      await this.repairs?.repaired(sha256);
     }
     return true;
   }
@@ -278,8 +259,8 @@ export class BlobStore {
    * blob is known bad. (An indexed asset has its blob: See [Note: Commit order]. A blob
    * without a row, left by a crash, is simply replaced by the same verified bytes.)
    */
-  wantsBytes(sha256: string, indexed: boolean): boolean {
-    return !indexed || this.repairs?.knownBad(sha256) !== undefined;
+  async wantsBytes(sha256: string, indexed: boolean): Promise<boolean> {
+    return !indexed || (await this.repairs?.knownBad(sha256)) !== undefined;
   }
 
   /**
@@ -298,7 +279,10 @@ export class BlobStore {
     // its entry in its parent.
     const newTops = await Promise.all(tops.map(mkdirIfMissing));
     const newLeaves = await Promise.all(leaves.map(mkdirIfMissing));
-    const repaired = files.filter((f) => this.repairs?.knownBad(f.sha256) !== undefined);
+    const bad = await Promise.all(
+      files.map((f) => this.repairs?.knownBad(f.sha256) ?? Promise.resolve(undefined)),
+    );
+    const repaired = files.filter((_, i) => bad[i] !== undefined);
     await Promise.all(finals.map((f) => rename(f.path, f.final)));
     await Promise.all(leaves.map(fsyncDir));
     await Promise.all(
@@ -306,7 +290,20 @@ export class BlobStore {
     );
     if (newTops.some(Boolean)) await fsyncDir(this.root);
     await Promise.all(repaired.map((f) => this.dropCompressed(f.sha256)));
-    for (const f of repaired) this.repairs?.repaired(f.sha256);
+    for (const f of repaired) await this.repairs?.repaired(f.sha256);
+  }
+
+  /** Removes a content's plain and compressed files (whichever there are). */
+  async remove(sha256: string): Promise<void> {
+    for (const path of [this.pathOf(sha256), this.compressedPathOf(sha256)]) {
+      await unlink(path).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      });
+    }
+  }
+
+  close(): void {
+    // nothing held open between calls
   }
 }
 

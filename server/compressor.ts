@@ -40,7 +40,7 @@ import {
   encodeHeader,
   FRAME_BYTES,
 } from './blob-codec.js';
-import { type BlobContent, type BlobStore, fsyncDir } from './blob-store.js';
+import { type BlobContent, type FsBlobStore, fsyncDir } from './blob-store.js';
 import type { UnconsideredAsset } from './index/encoding-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 import type { VaultLogger } from './logger.js';
@@ -98,7 +98,7 @@ export function skipReason(asset: {
 
 export interface CompressorDeps {
   index: VaultIndex;
-  blobs: BlobStore;
+  blobs: FsBlobStore;
   logger: VaultLogger;
   /** where compressed objects are written before they are renamed in (uploads/) */
   tempDir: string;
@@ -254,7 +254,7 @@ async function decodesTo(
  */
 export async function settleCompressing(deps: {
   index: VaultIndex;
-  blobs: BlobStore;
+  blobs: FsBlobStore;
   logger: VaultLogger;
 }): Promise<number> {
   const { index, blobs, logger } = deps;

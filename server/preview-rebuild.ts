@@ -3,7 +3,7 @@
 // (See [Note: Preview work is the index] in previews.ts); this is for a person who wants
 // them back at once, after deleting them or after a decoder was added.
 import { join } from 'node:path';
-import { BlobStore } from './blob-store.js';
+import { FsBlobStore } from './blob-store.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
 import {
   PREVIEWS_DIR,
@@ -33,7 +33,7 @@ export async function rebuildPreviews(opts: {
     await files.removeAll();
     const worker = new PreviewWorker({
       index,
-      blobs: new BlobStore(join(opts.dataDir, 'blobs')),
+      blobs: new FsBlobStore(join(opts.dataDir, 'blobs')),
       files,
       renderer: await rendererFor(opts.previews),
       logger: opts.logger ?? silentVaultLogger,

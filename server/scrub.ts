@@ -18,7 +18,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AssetHealth, type BlobState } from './asset-health.js';
-import { BlobStore } from './blob-store.js';
+import { FsBlobStore } from './blob-store.js';
 import type { ScrubPlace } from './index/health-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
@@ -187,7 +187,7 @@ export async function scrubDataDir(opts: {
     async (idx) => {
       const metrics = new VaultMetrics();
       const logger = opts.logger ?? silentVaultLogger;
-      const blobs = new BlobStore(join(opts.dataDir, 'blobs'));
+      const blobs = new FsBlobStore(join(opts.dataDir, 'blobs'));
       const health = new AssetHealth({ index: idx, blobs, metrics, logger, now: Date.now });
       const total = idx.usage().assets;
       const summary: ScrubSummary = {

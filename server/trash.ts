@@ -29,7 +29,6 @@
 // Nothing is removed automatically, ever: there is no timer here. `keepsake vault trash
 // empty` (or POST /api/v1/trash/empty with the admin token) is the only way out.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { unlink } from 'node:fs/promises';
 import {
   MAX_CHECK_HASHES,
   trashRequestSchema,
@@ -38,7 +37,7 @@ import {
 } from '../common/vault-protocol.js';
 import { parseJson, readBody, sendJson } from './api.js';
 import { join } from 'node:path';
-import { BlobStore } from './blob-store.js';
+import { type BlobStore, FsBlobStore } from './blob-store.js';
 import type { Principal } from './devices.js';
 import { VaultHttpError } from './http-error.js';
 import type { VaultIndex } from './index/vault-index.js';
@@ -131,11 +130,7 @@ export async function emptyTrash(deps: TrashDeps): Promise<TrashEmptyResult> {
       continue;
     }
     // Plain or compressed (compressor.ts): whichever file holds it.
-    for (const path of [blobs.pathOf(r.sha256), blobs.compressedPathOf(r.sha256)]) {
-      await unlink(path).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      });
-    }
+    await blobs.remove(r.sha256);
     await previews?.remove(r.sha256);
     result.removed.push({ sha256: r.sha256, filename: r.filename, size: r.size });
     result.removedBytes += r.size;
@@ -217,7 +212,7 @@ export async function emptyStoppedVaultTrash(opts: {
   return withStoppedVault(opts.dataDir, 'stop it to empty its trash', (index) =>
     emptyTrash({
       index,
-      blobs: new BlobStore(join(opts.dataDir, 'blobs')),
+      blobs: new FsBlobStore(join(opts.dataDir, 'blobs')),
       previews: new PreviewFiles(join(opts.dataDir, PREVIEWS_DIR)),
       now: Date.now,
       retentionDays: opts.retentionDays,

@@ -28,7 +28,7 @@ import { createFleetPage, isFleetPath } from './fleet-page.js';
 import { createTrashApi, DEFAULT_TRASH_RETENTION_DAYS } from './trash.js';
 import { AbandonedPartials, DEFAULT_PARTIAL_TTL_MS } from './partials.js';
 import { BatchReservations, createBatchApi } from './batch-api.js';
-import { BlobStore } from './blob-store.js';
+import { FsBlobStore } from './blob-store.js';
 import { BlobCompressor, settleCompressing } from './compressor.js';
 import { DiskSpace, isOutOfSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
@@ -216,8 +216,8 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     }
     const idx = index;
     const metrics = new VaultMetrics();
-    const blobs = new BlobStore(join(dataDir, 'blobs'), {
-      knownBad: (sha256) => idx.health.problem(sha256),
+    const blobs = new FsBlobStore(join(dataDir, 'blobs'), {
+      knownBad: (sha256) => Promise.resolve(idx.health.problem(sha256)),
       repaired: (sha256) => {
         idx.health.record(sha256, 'ok', now());
         logger.info('repaired stored content with a verified upload', { sha256 });

@@ -15,7 +15,7 @@ import {
   parseJsonOutput,
   runCli,
 } from '../support/cli.js';
-import { BlobStore } from '../../server/blob-store.js';
+import { FsBlobStore } from '../../server/blob-store.js';
 import { makeTempDir } from '../support/paths.js';
 import { assertTreeUntouched, sha256File, snapshotTree } from '../support/snapshot.js';
 import {
@@ -385,7 +385,7 @@ describe('keepsake backup', () => {
       const blob = stored.get(f.sha256);
       assert.ok(blob, `embedded vault under ${dataDir} holds ${f.relPath}`);
       // read back through the vault's own read path, which decodes a compressed blob
-      const blobs = new BlobStore(dirname(dirname(blob)));
+      const blobs = new FsBlobStore(dirname(dirname(blob)));
       const read = await blobs.withPlainFile(f.sha256, dataDir, sha256File);
       assert.equal(read?.value, f.sha256, `stored bytes of ${f.relPath}`);
     }

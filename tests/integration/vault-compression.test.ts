@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { Usage } from '../../common/vault-protocol.js';
 import { FRAME_BYTES } from '../../server/blob-codec.js';
-import { BlobStore } from '../../server/blob-store.js';
+import { FsBlobStore } from '../../server/blob-store.js';
 import { VaultIndex } from '../../server/index/vault-index.js';
 import { scrubDataDir } from '../../server/scrub.js';
 import { describeRun, killAllChildren, parseJsonOutput, runCli, waitFor } from '../support/cli.js';
@@ -71,7 +71,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** Waits until the content is stored compressed only (the plain blob gone). */
 function storedCompressed(dataDir: string, sha256: string, timeoutMs = 60_000) {
-  const blobs = new BlobStore(join(dataDir, 'blobs'));
+  const blobs = new FsBlobStore(join(dataDir, 'blobs'));
   return waitFor(
     async () =>
       (await exists(blobs.compressedPathOf(sha256))) && !(await exists(blobs.pathOf(sha256))),
@@ -143,7 +143,7 @@ describe('vault: lossless compression of compressible content', () => {
   });
 
   it('stores a TIFF, DNG and PSD from the corpus smaller on disk, and reads them back byte-exact', async () => {
-    const blobs = new BlobStore(join(temp.dir, 'blobs'));
+    const blobs = new FsBlobStore(join(temp.dir, 'blobs'));
     for (const s of stored) {
       const onDisk = (await stat(blobs.compressedPathOf(s.sha256))).size;
       assert.ok(onDisk <= s.data.length * 0.95, `${s.name}: ${onDisk} of ${s.data.length} bytes`);
@@ -179,7 +179,7 @@ describe('vault: lossless compression of compressible content', () => {
   });
 
   it('leaves a JPEG, and a TIFF compression would shrink by under 5 %, as they came', async () => {
-    const blobs = new BlobStore(join(temp.dir, 'blobs'));
+    const blobs = new FsBlobStore(join(temp.dir, 'blobs'));
     for (const data of [jpeg.data, little]) {
       const sha256 = sha256Hex(data);
       assert.ok(await exists(blobs.pathOf(sha256)));
@@ -190,7 +190,7 @@ describe('vault: lossless compression of compressible content', () => {
 
   it('reports what the disk holds and what compression saved; the quota counts original bytes', async () => {
     const u = await usage(vault!);
-    const blobs = new BlobStore(join(temp.dir, 'blobs'));
+    const blobs = new FsBlobStore(join(temp.dir, 'blobs'));
     let onDisk = jpeg.data.length + little.length;
     let original = onDisk;
     for (const s of [...stored, big]) {
@@ -214,7 +214,7 @@ describe('vault: lossless compression of compressible content', () => {
     let s = await scrubDataDir({ dataDir: temp.dir });
     assert.deepEqual([s.damaged, s.missing, s.ok], [[], [], stored.length + 3]);
     // one byte flipped inside the second frame's compressed bytes, on disk
-    const blobs = new BlobStore(join(temp.dir, 'blobs'));
+    const blobs = new FsBlobStore(join(temp.dir, 'blobs'));
     const packed = blobs.compressedPathOf(big.sha256);
     const fh = await readFile(packed);
     const firstFrameLength = fh.readUInt32LE(24);
@@ -289,7 +289,7 @@ describe('vault: killed with SIGKILL while it compresses', () => {
     await storedCompressed(dataDir, sha256);
     await vault.close();
     // What kill -9 between steps 3 and 4 leaves: both objects, the index saying 'compressing'.
-    const blobs = new BlobStore(join(dataDir, 'blobs'));
+    const blobs = new FsBlobStore(join(dataDir, 'blobs'));
     await writeFile(blobs.pathOf(sha256), data);
     const index = new VaultIndex(join(dataDir, 'vault.db'));
     index.encodings.compressingNow(sha256);

@@ -18,7 +18,7 @@ import {
   trashMoveResponseSchema,
   verifyResponseSchema,
 } from '../../common/vault-protocol.js';
-import { BlobStore } from '../../server/blob-store.js';
+import { FsBlobStore } from '../../server/blob-store.js';
 import { killAllChildren, parseJsonOutput, runCli } from '../support/cli.js';
 import { corpusFile, makeTempDir } from '../support/paths.js';
 import {
@@ -160,7 +160,7 @@ describe("the vault's trash", () => {
     );
     // Thirty days on the vault's clock: still nothing happens by itself.
     skew += 30 * DAY + 1000;
-    const blobs = new BlobStore(join(vault.dataDir, 'blobs'));
+    const blobs = new FsBlobStore(join(vault.dataDir, 'blobs'));
     assert.ok(existsSync(blobs.pathOf(a)), 'nothing is deleted automatically');
     assert.deepEqual(
       ((await (await vaultFetch(vault, '/api/v1/trash')).json()) as { items: unknown[] }).items

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobStore } from '../../server/blob-store.js';
+import { FsBlobStore } from '../../server/blob-store.js';
 import { vaultFetch, type VaultEndpoint } from './vault.js';
 
 /**
@@ -12,7 +12,7 @@ import { vaultFetch, type VaultEndpoint } from './vault.js';
  * file, or the compressed one when only that is there (See [Note: One way to read a blob]).
  */
 export function blobPath(dataDir: string, sha256: string): string {
-  const blobs = new BlobStore(join(dataDir, 'blobs'));
+  const blobs = new FsBlobStore(join(dataDir, 'blobs'));
   const plain = blobs.pathOf(sha256);
   const packed = blobs.compressedPathOf(sha256);
   return !existsSync(plain) && existsSync(packed) ? packed : plain;
@@ -20,7 +20,7 @@ export function blobPath(dataDir: string, sha256: string): string {
 
 /** The original bytes a vault stores for a content, plain or compressed; null if neither. */
 export async function storedContent(dataDir: string, sha256: string): Promise<Buffer | null> {
-  const content = await new BlobStore(join(dataDir, 'blobs')).openContent(sha256);
+  const content = await new FsBlobStore(join(dataDir, 'blobs')).openContent(sha256);
   if (content === null) return null;
   try {
     const buf = Buffer.alloc(content.size);

@@ -19,7 +19,7 @@ import {
   encodeHeader,
   FRAME_BYTES,
 } from '../../../server/blob-codec.js';
-import { BlobStore } from '../../../server/blob-store.js';
+import { FsBlobStore } from '../../../server/blob-store.js';
 import { skipReason } from '../../../server/compressor.js';
 import { startVault } from '../../../server/vault.js';
 import { waitFor } from '../../support/cli.js';
@@ -265,7 +265,7 @@ export const benchCase: BenchCase = {
           held.push({ sha256: sha256Hex(f.data), size: f.data.length });
         }
         if (compression) {
-          const blobs = new BlobStore(join(dataDir, 'blobs'));
+          const blobs = new FsBlobStore(join(dataDir, 'blobs'));
           const compressedOnly = async (sha256: string) =>
             (await exists(blobs.compressedPathOf(sha256))) && !(await exists(blobs.pathOf(sha256)));
           await waitFor(

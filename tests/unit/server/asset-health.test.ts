@@ -5,7 +5,7 @@ import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { inspectBlob } from '../../../server/asset-health.js';
-import { BlobStore } from '../../../server/blob-store.js';
+import { FsBlobStore } from '../../../server/blob-store.js';
 import { VaultIndex } from '../../../server/index/vault-index.js';
 import { makeTempDir } from '../../support/paths.js';
 import { flipByte } from '../../support/vault-damage.js';
@@ -14,13 +14,13 @@ import { sha256Hex } from '../../support/vault.js';
 describe('asset health', () => {
   let temp: { dir: string; cleanup: () => Promise<void> };
   let index: VaultIndex;
-  let blobs: BlobStore;
+  let blobs: FsBlobStore;
   const repaired: string[] = [];
   before(async () => {
     temp = await makeTempDir('keepsake-health-');
     index = new VaultIndex(join(temp.dir, 'vault.db'));
-    blobs = new BlobStore(join(temp.dir, 'blobs'), {
-      knownBad: (sha) => index.health.problem(sha),
+    blobs = new FsBlobStore(join(temp.dir, 'blobs'), {
+      knownBad: (sha) => Promise.resolve(index.health.problem(sha)),
       repaired: (sha) => {
         repaired.push(sha);
         index.health.record(sha, 'ok', 99);

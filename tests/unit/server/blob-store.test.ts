@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import { access, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BlobStore } from '../../../server/blob-store.js';
+import { FsBlobStore } from '../../../server/blob-store.js';
 import { makeTempDir } from '../../support/paths.js';
 import { sha256Hex } from '../../support/vault.js';
 
 describe('content-addressed blob store', () => {
   let temp: { dir: string; cleanup: () => Promise<void> };
-  let blobs: BlobStore;
+  let blobs: FsBlobStore;
   before(async () => {
     temp = await makeTempDir('keepsake-blobs-');
-    blobs = new BlobStore(join(temp.dir, 'blobs'));
+    blobs = new FsBlobStore(join(temp.dir, 'blobs'));
     await blobs.init();
   });
   after(async () => {
@@ -42,7 +42,7 @@ describe('content-addressed blob store', () => {
       const oldPath = join(old.dir, 'blobs', sha.slice(0, 2), sha.slice(2, 4), sha);
       await mkdir(join(oldPath, '..'), { recursive: true });
       await writeFile(oldPath, data);
-      const store = new BlobStore(join(old.dir, 'blobs'));
+      const store = new FsBlobStore(join(old.dir, 'blobs'));
       await store.init();
       assert.equal(store.pathOf(sha), oldPath);
       assert.equal(await store.has(sha), true);
@@ -57,7 +57,7 @@ describe('content-addressed blob store', () => {
       // written down, so the layout no longer depends on what blobs/ holds
       assert.equal(await readFile(join(old.dir, 'blobs.layout'), 'utf8'), 'ab/cd/<sha256>\n');
       await writeFile(join(old.dir, 'blobs.layout'), 'ab/cd/ef/<sha256>\n');
-      assert.throws(() => new BlobStore(join(old.dir, 'blobs')), /does not know/);
+      assert.throws(() => new FsBlobStore(join(old.dir, 'blobs')), /does not know/);
     } finally {
       await old.cleanup();
     }
