@@ -9,7 +9,10 @@
 // `RETURNING`, COALESCE, CASE. Integers come back as JavaScript numbers from both (the
 // PostgreSQL driver parses int8 and numeric, which hold byte counts and unix ms far below
 // 2^53). Where they differ (JSON paths, case-insensitive LIKE, string aggregation, SQLite's
-// bare-column MAX rule), a store branches on `dialect`.
+// bare-column MAX rule), a store branches on `dialect`. PostgreSQL folds unquoted names to
+// lower case, so a camelCase alias is quoted (`AS "totalBytes"`), and it answers booleans as
+// true/false where SQLite answers 1/0 (See [Note: Results differ from SQLite] in
+// postgres-sql.ts).
 //
 // [Note: Transactions are the only atomicity]
 // Index calls are asynchronous, so two index calls in a row are NOT atomic: another request
