@@ -150,7 +150,7 @@ export function migrate(db: Database.Database): void {
   if (pending.length === 0) return;
   db.transaction(() => {
     for (const m of pending) {
-      db.exec(m.sql);
+      db.exec(m.sqlite);
       db.pragma(`user_version = ${m.version}`);
     }
   })();

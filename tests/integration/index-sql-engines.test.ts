@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { migrations } from '../../server/index/migrations.js';
 import { openSqlDatabase } from '../../server/index/open-sql.js';
 import { PostgresSql } from '../../server/index/postgres-sql.js';
 import type { Sql, SqlDatabase } from '../../server/index/sql.js';
@@ -239,6 +240,234 @@ for (const engine of engines) {
     });
   });
 }
+
+/** The vault's migrations as the engine's driver applies them. */
+const stepsFor = (db: Sql) =>
+  migrations.map((m) => ({ version: m.version, script: m[db.dialect] }));
+const latest = migrations.at(-1)!.version;
+
+interface Column {
+  name: string;
+  type: string;
+  notNull: boolean;
+  primaryKey: boolean;
+  generated: boolean;
+}
+interface Index {
+  table: string;
+  columns: string[];
+  unique: boolean;
+  partial: boolean;
+}
+interface Schema {
+  tables: Map<string, Column[]>;
+  indexes: Map<string, Index>;
+}
+
+async function sqliteSchema(db: Sql): Promise<Schema> {
+  const tables = new Map<string, Column[]>();
+  const indexes = new Map<string, Index>();
+  const names = await db.all<{ name: string }>(
+    "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+  );
+  for (const { name } of names) {
+    // table_xinfo, not table_info: it lists generated columns too (hidden 2 or 3).
+    const cols = await db.all<{
+      name: string;
+      type: string;
+      notnull: number;
+      pk: number;
+      hidden: number;
+    }>('SELECT name, type, "notnull", pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid', [name]);
+    tables.set(
+      name,
+      cols.map((c) => ({
+        name: c.name,
+        type: c.type.split(' ')[0]!,
+        notNull: c.notnull === 1,
+        primaryKey: c.pk > 0,
+        generated: c.hidden === 2 || c.hidden === 3,
+      })),
+    );
+    const list = await db.all<{ name: string; unique: number; partial: number }>(
+      'SELECT name, "unique", partial FROM pragma_index_list(?)',
+      [name],
+    );
+    for (const i of list.filter((i) => !i.name.startsWith('sqlite_autoindex_'))) {
+      const columns = await db.all<{ name: string }>(
+        'SELECT name FROM pragma_index_info(?) ORDER BY seqno',
+        [i.name],
+      );
+      indexes.set(i.name, {
+        table: name,
+        columns: columns.map((c) => c.name),
+        unique: i.unique === 1,
+        partial: i.partial === 1,
+      });
+    }
+  }
+  return { tables, indexes };
+}
+
+async function postgresSchema(db: Sql): Promise<Schema> {
+  const tables = new Map<string, Column[]>();
+  const cols = await db.all<{
+    table_name: string;
+    column_name: string;
+    data_type: string;
+    is_nullable: string;
+    is_generated: string;
+    primary_key: boolean;
+  }>(
+    `SELECT c.table_name, c.column_name, c.data_type, c.is_nullable, c.is_generated,
+            EXISTS (SELECT 1 FROM information_schema.key_column_usage k
+                    JOIN information_schema.table_constraints t
+                      ON t.constraint_name = k.constraint_name AND t.table_schema = k.table_schema
+                    WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema
+                      AND k.table_name = c.table_name AND k.column_name = c.column_name) AS primary_key
+       FROM information_schema.columns c
+      WHERE c.table_schema = current_schema() AND c.table_name <> 'keepsake_schema'
+      ORDER BY c.table_name, c.ordinal_position`,
+  );
+  for (const c of cols) {
+    const list = tables.get(c.table_name) ?? [];
+    list.push({
+      name: c.column_name,
+      type: c.data_type,
+      notNull: c.is_nullable === 'NO',
+      primaryKey: c.primary_key,
+      generated: c.is_generated === 'ALWAYS',
+    });
+    tables.set(c.table_name, list);
+  }
+  const indexes = new Map<string, Index>();
+  const list = await db.all<{ indexname: string; tablename: string; indexdef: string }>(
+    'SELECT indexname, tablename, indexdef FROM pg_indexes WHERE schemaname = current_schema()',
+  );
+  for (const i of list) {
+    const columns = await db.all<{ name: string }>(
+      `SELECT a.attname AS name
+         FROM pg_index x
+         JOIN pg_class c ON c.oid = x.indexrelid
+         CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
+         JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+        WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace
+        ORDER BY k.ord`,
+      [i.indexname],
+    );
+    indexes.set(i.indexname, {
+      table: i.tablename,
+      columns: columns.map((c) => c.name),
+      unique: i.indexdef.startsWith('CREATE UNIQUE'),
+      partial: i.indexdef.includes(' WHERE '),
+    });
+  }
+  return { tables, indexes };
+}
+
+/** The PostgreSQL types a SQLite STRICT column type may become (See [Note: One schema, two texts]). */
+const COMPATIBLE: Record<string, readonly string[]> = {
+  INTEGER: ['bigint', 'integer'],
+  TEXT: ['text'],
+  BLOB: ['bytea'],
+  REAL: ['double precision'],
+};
+
+describe('the vault schema on both engines', () => {
+  let sqlite: SqlDatabase;
+  let postgresDb: SqlDatabase;
+  before(async () => {
+    sqlite = await engines[0].open();
+    postgresDb = await engines[1].open();
+    for (const db of [sqlite, postgresDb]) {
+      await db.migrate(stepsFor(db), (current) => assert.equal(current, 0));
+    }
+  });
+  after(async () => {
+    await sqlite?.close();
+    await postgresDb?.close();
+  });
+
+  it('migrates an empty index to the latest version on both engines', async () => {
+    assert.equal(await sqlite.schemaVersion(), latest);
+    assert.equal(await postgresDb.schemaVersion(), latest);
+  });
+
+  it('makes every table and column on PostgreSQL that it makes on SQLite, with a compatible type', async () => {
+    const want = await sqliteSchema(sqlite);
+    const have = await postgresSchema(postgresDb);
+    assert.deepEqual([...have.tables.keys()].sort(), [...want.tables.keys()].sort(), 'tables');
+    for (const [table, columns] of want.tables) {
+      const pgColumns = have.tables.get(table)!;
+      assert.deepEqual(
+        pgColumns.map((c) => c.name),
+        columns.map((c) => c.name),
+        `${table}: columns, in order`,
+      );
+      columns.forEach((c, i) => {
+        const p = pgColumns[i]!;
+        const where = `${table}.${c.name}`;
+        assert.ok(COMPATIBLE[c.type], `${where}: SQLite type ${c.type} has no PostgreSQL mapping`);
+        assert.ok(
+          COMPATIBLE[c.type]!.includes(p.type),
+          `${where}: ${c.type} on SQLite, ${p.type} on PostgreSQL`,
+        );
+        assert.equal(p.primaryKey, c.primaryKey, `${where}: primary key`);
+        // SQLite reports a STRICT table's TEXT PRIMARY KEY as nullable, though it refuses NULL.
+        assert.equal(p.notNull, c.notNull || c.primaryKey, `${where}: NOT NULL`);
+        assert.equal(p.generated, c.generated, `${where}: generated`);
+      });
+    }
+  });
+
+  it('makes every named index on PostgreSQL that it makes on SQLite, on the same columns, as unique and as partial', async () => {
+    const want = await sqliteSchema(sqlite);
+    const have = await postgresSchema(postgresDb);
+    for (const [name, index] of want.indexes) {
+      const onPostgres = have.indexes.get(name);
+      // A SQLite index ends with the rowid unnamed; PostgreSQL's names id where it pages by it.
+      if (onPostgres?.columns.at(-1) === 'id' && index.columns.at(-1) !== 'id') {
+        onPostgres.columns.pop();
+      }
+      assert.deepEqual(onPostgres, index, `index ${name}`);
+    }
+  });
+
+  it("derives an asset's timeline time from the same metadata the same way on both engines", async () => {
+    const captureTimes = [
+      '2021-06-01T12:34:56.789+02:00',
+      '2021-06-01T12:34:56Z',
+      '2021-06-01T23:59:59.5-05:30',
+      '2021-06-01T12:34:56',
+      '2021-06-01 12:34',
+      '2021-06-01',
+      '2021:06:01 12:34:56',
+      'yesterday',
+      null,
+    ];
+    const rows = [
+      ...captureTimes.map((t) => ({ metadata: JSON.stringify({ captureTime: t }), mtime: 5_000 })),
+      { metadata: JSON.stringify({ width: 4 }), mtime: 6_000 },
+      { metadata: null, mtime: null },
+    ];
+    const takenAt = async (db: Sql): Promise<number[]> => {
+      await db.transaction(async (tx) => {
+        for (const [i, r] of rows.entries()) {
+          await tx.run(
+            `INSERT INTO assets (sha256, size, kind, filename, first_uploaded_at, metadata, mtime_ms)
+             VALUES (?, 1, 'image', 'a.jpg', 7000, ?, ?)`,
+            [String(i).padStart(64, '0'), r.metadata, r.mtime],
+          );
+        }
+      });
+      const got = await db.all<{ taken_at: number }>('SELECT taken_at FROM assets ORDER BY id');
+      return got.map((r) => r.taken_at);
+    };
+    const onSqlite = await takenAt(sqlite);
+    assert.equal(onSqlite[0], Date.parse('2021-06-01T12:34:56.789+02:00'));
+    assert.deepEqual(await takenAt(postgresDb), onSqlite);
+  });
+});
 
 describe('the vault index on PostgreSQL, beyond the common contract', () => {
   it('applies each migration once when two vault nodes start at the same moment', async () => {

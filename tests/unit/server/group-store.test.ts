@@ -35,7 +35,7 @@ describe('vault index: groups', () => {
     const path = join(temp.dir, 'v7.db');
     const db = new Database(path);
     db.transaction(() => {
-      for (const m of migrations.filter((m) => m.version <= 7)) db.exec(m.sql);
+      for (const m of migrations.filter((m) => m.version <= 7)) db.exec(m.sqlite);
       db.pragma('user_version = 7');
     })();
     db.prepare(
