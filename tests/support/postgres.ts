@@ -65,6 +65,7 @@ async function freePort(): Promise<number> {
 }
 
 const asRoot = process.getuid?.() === 0;
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** Runs a server binary as the user PostgreSQL runs as; throws with its output on failure. */
 function runPg(bin: string, args: string[]): void {
@@ -91,7 +92,18 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     running = false;
     rmSync(dir, { recursive: true, force: true });
   };
+  // An interrupted run (Ctrl-C, the test runner's SIGTERM) does not reach 'exit' by itself:
+  // stop the server, then die of the signal as the process would have.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stopNow();
+    process.kill(process.pid, signal);
+  };
+  const unhook = (): void => {
+    process.off('exit', stopNow);
+    for (const signal of SIGNALS) process.off(signal, onSignal);
+  };
   process.on('exit', stopNow);
+  for (const signal of SIGNALS) process.once(signal, onSignal);
   try {
     await mkdir(socket);
     if (asRoot) {
@@ -148,7 +160,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
         return Promise.resolve();
       },
       async close() {
-        process.off('exit', stopNow);
+        unhook();
         try {
           if (running) runPg(join(bin, 'pg_ctl'), ['stop', '-D', data, '-m', 'fast', '-w']);
           running = false;
@@ -158,7 +170,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       },
     };
   } catch (e) {
-    process.off('exit', stopNow);
+    unhook();
     stopNow();
     throw e;
   }
