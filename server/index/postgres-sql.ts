@@ -24,7 +24,9 @@
 // must be quoted (`AS "totalBytes"`, which SQLite accepts too). Booleans (EXISTS, comparisons)
 // come back as true/false, not 1/0; bytea as Buffer, like a SQLite BLOB. int8 (COUNT, bigint
 // columns) and numeric (SUM of bigint) are parsed by this pool's own type parsers, not pg's
-// global ones, so nothing else in the process changes.
+// global ones, so nothing else in the process changes. Placeholders are numbered outside
+// quotes only (numberPlaceholders in sql.ts): a `?` in a comment or a $$-quoted body would be
+// taken for a parameter, so statements keep them out of both.
 import pg from 'pg';
 import {
   numberPlaceholders,

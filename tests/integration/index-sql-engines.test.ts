@@ -493,6 +493,41 @@ describe('the vault index on PostgreSQL, beyond the common contract', () => {
     }
   });
 
+  it('gives up on a transaction that keeps losing races, saying so, after a bounded number of tries', async () => {
+    const db = new PostgresSql(await postgres.createDatabase());
+    try {
+      let attempts = 0;
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          attempts += 1;
+          // The server's own serialization failure, as a lost race reports it.
+          await tx.run("DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = '40001'; END $$");
+        }),
+        { name: 'PostgresIndexError', code: 'index_busy', message: /12 attempts/ },
+      );
+      assert.equal(attempts, 12);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('fails a transaction whose work caught a failed statement, rather than report it committed', async () => {
+    const db = new PostgresSql(await postgres.createDatabase());
+    try {
+      await db.run(TABLE);
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.run('INSERT INTO items (k, n) VALUES (?, ?)', ['a', 1]);
+          await tx.run('INSERT INTO items (k, n) VALUES (?, ?)', ['a', 2]).catch(() => undefined);
+        }),
+        /rolled back/,
+      );
+      assert.equal(await count(db), 0);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('refuses an integer beyond 2^53 rather than round it', async () => {
     const db = new PostgresSql(await postgres.createDatabase());
     try {
