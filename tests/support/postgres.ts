@@ -125,6 +125,8 @@ export async function startTestPostgres(): Promise<TestPostgres> {
         'full_page_writes = off',
         'synchronous_commit = off',
         'max_connections = 200',
+        // Test databases are small; several test files run a server each at once.
+        'shared_buffers = 32MB',
         // A deadlock is found after this wait (1 s by default); tests make them on purpose.
         'deadlock_timeout = 50ms',
         '',
