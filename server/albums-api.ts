@@ -51,7 +51,7 @@ export function createAlbumsApi(deps: { index: VaultIndex; now: () => number }) 
     }
     const body = parsed.data;
     const unique = [...new Set(body.members)];
-    const held = new Set(index.present(unique));
+    const held = new Set(await index.present(unique));
     const notHeld = unique.filter((s) => !held.has(s));
     const { id, created, added } = index.albums.upsert(
       {

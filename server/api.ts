@@ -197,7 +197,7 @@ export function createApi(deps: ApiDeps) {
     sendJson(res, 200, reply);
   }
 
-  function list(url: URL, res: ServerResponse) {
+  async function list(url: URL, res: ServerResponse) {
     const limitRaw = url.searchParams.get('limit');
     const after = url.searchParams.get('after');
     let limit = DEFAULT_PAGE;
@@ -224,7 +224,7 @@ export function createApi(deps: ApiDeps) {
     }
     // One row more than asked tells whether another page exists: `next` is null exactly
     // at the end, so a client never fetches an empty page.
-    const page = index.listAssets(afterId, limit + 1);
+    const page = await index.listAssets(afterId, limit + 1);
     const more = page.assets.length > limit;
     const assets = more ? page.assets.slice(0, limit) : page.assets;
     sendJson(res, 200, {
@@ -233,18 +233,20 @@ export function createApi(deps: ApiDeps) {
     });
   }
 
-  function getAsset(sha256: string): AssetRecord {
-    const asset = index.getAsset(sha256);
+  async function getAsset(sha256: string): Promise<AssetRecord> {
+    const asset = await index.getAsset(sha256);
     if (!asset)
       throw new VaultHttpError(404, 'not_found', 'the vault holds no asset with this sha256');
     return asset;
   }
 
   async function putMetadata(sha256: string, req: IncomingMessage, res: ServerResponse) {
-    getAsset(sha256);
+    await getAsset(sha256);
     const metadata = parseMetadataBody(await readBody(req, MAX_METADATA_BYTES));
-    if (!index.setMetadata(sha256, JSON.stringify(metadata), deps.now())) getAsset(sha256);
-    sendJson(res, 200, assetJson(getAsset(sha256)));
+    if (!(await index.setMetadata(sha256, JSON.stringify(metadata), deps.now()))) {
+      await getAsset(sha256);
+    }
+    sendJson(res, 200, assetJson(await getAsset(sha256)));
   }
 
   /**
@@ -285,7 +287,7 @@ export function createApi(deps: ApiDeps) {
       valid.push({ at: results.length, sha256: item.sha256, json });
       results.push({ sha256: item.sha256, status: 'stored' });
     }
-    const stored = index.setMetadataMany(valid, deps.now());
+    const stored = await index.setMetadataMany(valid, deps.now());
     valid.forEach((v, i) => {
       if (!stored[i]) results[v.at] = { sha256: v.sha256, status: 'unknown_asset' };
     });
@@ -293,18 +295,19 @@ export function createApi(deps: ApiDeps) {
     sendJson(res, 200, reply);
   }
 
-  function content(sha256: string, req: IncomingMessage, res: ServerResponse, url: URL) {
+  async function content(sha256: string, req: IncomingMessage, res: ServerResponse, url: URL) {
     const format = url.searchParams.get('format');
-    if (format !== null) return deps.convert.serve(getAsset(sha256), format, req, res);
-    return serveVerifiedContent(deps, getAsset(sha256), req, res);
+    const asset = await getAsset(sha256);
+    if (format !== null) return deps.convert.serve(asset, format, req, res);
+    return serveVerifiedContent(deps, asset, req, res);
   }
 
-  function usage(res: ServerResponse) {
+  async function usage(res: ServerResponse) {
     const reply: Usage = {
-      ...index.usage(),
+      ...(await index.usage()),
       byDevice: index.locations.byDevice(),
       quotaBytes: deps.quotaBytes,
-      reservedBytes: index.reservedBytes(),
+      reservedBytes: await index.reservedBytes(),
     };
     sendJson(res, 200, reply);
   }
@@ -371,7 +374,7 @@ export function createApi(deps: ApiDeps) {
         const sha256 = requireSha256(p1);
         if (p2 === undefined) {
           if (method !== 'GET') methodNotAllowed('GET');
-          return sendJson(res, 200, assetJson(getAsset(sha256)));
+          return sendJson(res, 200, assetJson(await getAsset(sha256)));
         }
         if (p2 === 'metadata') {
           if (method !== 'PUT') methodNotAllowed('PUT');
@@ -383,21 +386,21 @@ export function createApi(deps: ApiDeps) {
         }
         if (p2 === 'video') {
           if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');
-          return serveAssetVideo(deps, getAsset(sha256), req, res);
+          return serveAssetVideo(deps, await getAsset(sha256), req, res);
         }
         if (p2 === 'thumbnail' || p2 === 'preview') {
           if (method !== 'GET' && method !== 'HEAD') methodNotAllowed('GET, HEAD');
-          getAsset(sha256);
+          await getAsset(sha256);
           return deps.previews.picture(sha256, p2, req, res);
         }
         if (p2 === 'previews') {
           if (method !== 'GET') methodNotAllowed('GET');
-          getAsset(sha256);
+          await getAsset(sha256);
           return sendJson(res, 200, deps.previews.status(sha256));
         }
         if (p2 === 'health') {
           if (method !== 'GET') methodNotAllowed('GET');
-          return sendJson(res, 200, deps.health.receipt(getAsset(sha256)));
+          return sendJson(res, 200, deps.health.receipt(await getAsset(sha256)));
         }
       }
     }

@@ -164,7 +164,7 @@ export class AssetHealth {
    */
   async presence(hashes: readonly string[]): Promise<PresenceReport> {
     const { index, blobs } = this.deps;
-    const held = index.present(hashes);
+    const held = await index.present(hashes);
     const known = index.health.problems(held);
     const trashed = index.trash.trashedAmong(held);
     const report: PresenceReport = { present: [], damaged: [], missing: [], trashed: [] };

@@ -195,10 +195,14 @@ export function createBatchApi(deps: BatchApiDeps) {
     return count;
   }
 
-  /** Room left under the quota for a new file of `size` bytes, counting batches in flight. */
-  function fitsQuota(size: number): string | null {
+  /**
+   * Room left under the quota for a new file of `size` bytes, counting batches in flight.
+   * The caller has already added `size` to the reservations (so a batch checked meanwhile
+   * counts it): it is taken out of `used` here.
+   */
+  async function fitsQuota(size: number): Promise<string | null> {
     if (deps.quotaBytes === null) return null;
-    const used = index.committedAndReservedBytes() + deps.reservations.bytes;
+    const used = (await index.committedAndReservedBytes()) + deps.reservations.bytes - size;
     if (used + size <= deps.quotaBytes) return null;
     return `this file needs ${size} bytes and the vault has ${Math.max(0, deps.quotaBytes - used)} of its ${deps.quotaBytes}-byte quota left`;
   }
@@ -308,19 +312,22 @@ export function createBatchApi(deps: BatchApiDeps) {
             metrics.uploadsRejected.too_large += 1;
           } else {
             const sha256 = parsed.data.sha256;
-            const indexed = index.getAsset(sha256) !== undefined;
+            const indexed = (await index.getAsset(sha256)) !== undefined;
             needBytes = !inBatch.has(sha256) && (await blobs.wantsBytes(sha256, indexed));
             if (needBytes && !indexed) {
-              const over = fitsQuota(size);
+              // Reserved before the check awaits the index, so two batches cannot both take
+              // the last room; given back when it does not fit.
+              deps.reservations.bytes += size;
+              const over = await fitsQuota(size);
               if (over !== null) {
+                deps.reservations.bytes -= size;
                 verdict = refused(sha256, 'quota_exceeded', over, false);
                 metrics.uploadsRejected.quota_exceeded += 1;
                 needBytes = false;
               } else {
-                await reserveRoom(size);
                 reservedThis = size;
                 reserved += size;
-                deps.reservations.bytes += size;
+                await reserveRoom(size);
               }
             }
             if (needBytes && size > BUFFERED_FRAME_BYTES) {
@@ -420,7 +427,7 @@ export function createBatchApi(deps: BatchApiDeps) {
       );
       temps.length = 0; // all became blobs
       const uploadedBy = principal.kind === 'device' ? principal.id : null;
-      const isNew = index.commitBatch(accepted.map((a) => ({ ...a.asset, uploadedBy })));
+      const isNew = await index.commitBatch(accepted.map((a) => ({ ...a.asset, uploadedBy })));
       accepted.forEach((a, i) => {
         metrics.uploadsFinished += 1;
         // Known content whose bytes were written replaced a damaged or missing blob: a

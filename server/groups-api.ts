@@ -39,7 +39,7 @@ export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) 
     const valid: { at: number; members: GroupMemberRecord[] }[] = [];
     const parsed = envelope.data.groups.map((g) => groupDeclarationSchema.safeParse(g));
     const held = new Set(
-      index.present([
+      await index.present([
         ...new Set(parsed.flatMap((p) => (p.success ? p.data.members.map((m) => m.sha256) : []))),
       ]),
     );

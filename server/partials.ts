@@ -37,7 +37,7 @@ export interface AbandonedPartialsOptions {
   /** the partial file of an upload */
   partialPath: (uploadId: string) => string;
   /** every upload still receiving bytes */
-  receiving: () => ReceivingUpload[];
+  receiving: () => Promise<ReceivingUpload[]>;
   /** removes an upload: its partial, its bookkeeping and its reservation */
   remove: (uploadId: string) => Promise<void>;
   logger: VaultLogger;
@@ -77,7 +77,7 @@ export class AbandonedPartials {
   private async sweep(): Promise<number> {
     const now = this.o.now();
     let removed = 0;
-    for (const u of this.o.receiving()) {
+    for (const u of await this.o.receiving()) {
       const idleSince = await this.lastActivity(u.id, u.createdAt);
       if (now - idleSince <= this.ttlMs) continue;
       try {

@@ -101,7 +101,7 @@ export function startScrubber(deps: ScrubberDeps): BackgroundScrubber {
 
   async function run(): Promise<void> {
     await pause(deps.options?.startDelayMs ?? DEFAULT_SCRUB_START_DELAY_MS);
-    const pacer = new BytePacer(scrubRate(index.usage().bytes, periodMs, maxRate));
+    const pacer = new BytePacer(scrubRate((await index.usage()).bytes, periodMs, maxRate));
     let place: ScrubPlace = index.health.scrubPlace();
     for (;;) {
       signal.throwIfAborted();
@@ -112,7 +112,7 @@ export function startScrubber(deps: ScrubberDeps): BackgroundScrubber {
           await pause(wait);
           continue;
         }
-        if (index.usage().assets === 0) {
+        if ((await index.usage()).assets === 0) {
           await pause(Math.min(EMPTY_RECHECK_MS, periodMs));
           continue;
         }
@@ -121,7 +121,7 @@ export function startScrubber(deps: ScrubberDeps): BackgroundScrubber {
         logger.info('scrub: pass started', {});
       }
       const batch = index.health.assetsAfter(place.cursor, BATCH);
-      pacer.setRate(scrubRate(index.usage().bytes, periodMs, maxRate));
+      pacer.setRate(scrubRate((await index.usage()).bytes, periodMs, maxRate));
       if (batch.length === 0) {
         place = { ...place, cursor: 0, lastFullPassAt: now() };
         index.health.saveScrubPlace(place);
@@ -189,7 +189,7 @@ export async function scrubDataDir(opts: {
       const logger = opts.logger ?? silentVaultLogger;
       const blobs = new FsBlobStore(join(opts.dataDir, 'blobs'));
       const health = new AssetHealth({ index: idx, blobs, metrics, logger, now: Date.now });
-      const total = idx.usage().assets;
+      const total = (await idx.usage()).assets;
       const summary: ScrubSummary = {
         assets: 0,
         bytes: 0,

@@ -43,16 +43,16 @@ export async function sweepAfterStart(opts: {
     }
     const hasPartial = names.has(id);
     const hasInfo = names.has(`${id}.json`);
-    const row = index.getUpload(id);
+    const row = await index.getUpload(id);
     if (hasPartial && hasInfo && row?.state === 'receiving') {
       partials.add(id);
       continue;
     }
     await remove(join(uploadsDir, name));
   }
-  for (const row of index.listUploads()) {
+  for (const row of await index.listUploads()) {
     if (row.state === 'receiving' && !partials.has(row.id)) {
-      index.forgetUpload(row.id);
+      await index.forgetUpload(row.id);
       forgottenUploads += 1;
     }
   }

@@ -32,14 +32,14 @@ export async function withStoppedVault<T>(
   let index: VaultIndex | undefined;
   try {
     try {
-      index = new VaultIndex(join(dataDir, 'vault.db'));
+      index = await VaultIndex.open(join(dataDir, 'vault.db'));
     } catch (err) {
       if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
       throw err;
     }
     return await work(index);
   } finally {
-    index?.close();
+    await index?.close();
     await lock.release();
   }
 }

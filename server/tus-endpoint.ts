@@ -112,20 +112,20 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
         throw err;
       }
       const size = upload.size ?? 0;
-      if (quotaRefusal(declared.sha256, size) && deps.partials) {
-        await deps.partials.expireIdle(); // abandoned partials may hold the room
-      }
-      const refusal = quotaRefusal(declared.sha256, size);
-      if (refusal) throw reject(refusal, 'quota_exceeded');
-      // Reserved synchronously with the check, so two concurrent creations cannot both fit.
       // A deferred-hash upload has no sha256 yet: '' until its final PATCH declares one.
-      index.recordUploadCreated({
+      const row = {
         id: upload.id,
         sha256: declared.sha256 ?? '',
         size,
         at: deps.now(),
         owner: ownerOf(asking.getStore()),
-      });
+      };
+      let refusal = await reserve(row);
+      if (refusal && deps.partials) {
+        await deps.partials.expireIdle(); // abandoned partials may hold the room
+        refusal = await reserve(row);
+      }
+      if (refusal) throw reject(refusal, 'quota_exceeded');
       metrics.uploadsStarted += 1;
       return {};
     },
@@ -164,19 +164,33 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
   }
 
   /**
+   * Records the upload and reserves its declared size against the quota, in one index
+   * transaction, so two creations (on this node or another) cannot both take the last room.
    * The quota counts held content plus the sizes reserved by uploads in flight; content the
-   * vault already holds costs nothing, so it is exempt. Undefined when the upload fits.
+   * vault already holds costs nothing, so it is exempt. Undefined when it was recorded.
    */
-  function quotaRefusal(sha256: string | null, size: number): VaultHttpError | undefined {
-    if (deps.quotaBytes === null) return undefined;
-    if (sha256 !== null && index.getAsset(sha256) !== undefined) return undefined;
-    const used = index.committedAndReservedBytes() + (deps.inFlightBatchBytes?.() ?? 0);
-    if (used + size <= deps.quotaBytes) return undefined;
-    const reserved = index.reservedBytes();
+  async function reserve(row: {
+    id: string;
+    sha256: string;
+    size: number;
+    at: number;
+    owner: string | null;
+  }): Promise<VaultHttpError | undefined> {
+    const exempt =
+      deps.quotaBytes === null ||
+      (row.sha256 !== '' && (await index.getAsset(row.sha256)) !== undefined);
+    const over = await index.recordUploadCreated(
+      row,
+      exempt || deps.quotaBytes === null
+        ? undefined
+        : { quotaBytes: deps.quotaBytes, extraBytes: deps.inFlightBatchBytes?.() ?? 0 },
+    );
+    if (over === null) return undefined;
+    const reserved = await index.reservedBytes();
     return new VaultHttpError(
       507,
       'quota_exceeded',
-      `this upload needs ${size} bytes and the vault has ${Math.max(0, deps.quotaBytes - used)} of its ${deps.quotaBytes}-byte quota left` +
+      `this upload needs ${row.size} bytes and the vault has ${over.roomBytes} of its ${deps.quotaBytes}-byte quota left` +
         (reserved > 0 ? ` (${reserved} bytes are reserved by uploads in progress)` : ''),
       { reservedBytes: reserved },
     );
@@ -205,10 +219,10 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
    * the final PATCH of a deferred-hash upload without one is refused with 400 before a byte
    * of it is written. (A final PATCH whose length is not declared is caught at the finish.)
    */
-  function checkFinalPatch(req: IncomingMessage): void {
+  async function checkFinalPatch(req: IncomingMessage): Promise<void> {
     const id = new URL(req.url ?? '/', 'http://vault.invalid').pathname.split('/').at(-1) ?? '';
     if (!UPLOAD_ID.test(id)) return;
-    const row = index.getUpload(id);
+    const row = await index.getUpload(id);
     if (!row || row.state !== 'receiving') return;
     let sha256: string | undefined;
     try {
@@ -221,7 +235,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       );
     }
     if (sha256 !== undefined) {
-      if (row.sha256 === '') index.declareUploadSha256(id, sha256);
+      if (row.sha256 === '') await index.declareUploadSha256(id, sha256);
       return;
     }
     const offset = Number(req.headers['upload-offset']);
@@ -352,11 +366,11 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
    * the client can hash a likely copy and ask before sending it (the header is merged into
    * @tus/server's 201). See [Note: Large files, read once] in the engine's hash-pump.ts.
    */
-  function hintSizeHeld(req: IncomingMessage, res: ServerResponse): void {
+  async function hintSizeHeld(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.headers[DEFERRED_HASH_HEADER.toLowerCase()] !== '1') return;
     const length = req.headers['upload-length'];
     if (typeof length !== 'string' || !/^\d{1,15}$/.test(length)) return;
-    if (index.holdsSize(Number(length))) res.setHeader(SIZE_HELD_HEADER, '1');
+    if (await index.holdsSize(Number(length))) res.setHeader(SIZE_HELD_HEADER, '1');
   }
 
   // One finish per upload at a time: the final PATCH and a HEAD (or the startup pass) may
@@ -382,7 +396,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
    * uploads row before its body was stored, so a vault restarted in between still knows it).
    */
   async function finishUpload(upload: Upload, sha256FromClient?: string): Promise<void> {
-    const record = index.getUpload(upload.id);
+    const record = await index.getUpload(upload.id);
     if (record?.state === 'finished') return; // a repeated final PATCH: already done
     const declared = parseUploadMetadata(upload.metadata, { deferredHash: true });
     const size = upload.size ?? 0;
@@ -421,7 +435,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       );
     }
     await blobs.adopt(partial, actual);
-    const isNew = index.commitVerifiedUpload(upload.id, {
+    const isNew = await index.commitVerifiedUpload(upload.id, {
       sha256: actual,
       size,
       mime: declared.mime,
@@ -449,12 +463,12 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
    * is answered 404 exactly as an unknown one, so a device learns nothing of others' work.
    * The admin token may touch every upload.
    */
-  function refuseOthersUpload(req: IncomingMessage, principal: Principal): void {
+  async function refuseOthersUpload(req: IncomingMessage, principal: Principal): Promise<void> {
     if (principal.kind !== 'device') return;
     const method = req.method ?? '';
     if (method !== 'HEAD' && method !== 'PATCH' && method !== 'DELETE') return;
     const id = new URL(req.url ?? '/', 'http://vault.invalid').pathname.split('/').at(-1) ?? '';
-    const row = UPLOAD_ID.test(id) ? index.getUpload(id) : undefined;
+    const row = UPLOAD_ID.test(id) ? await index.getUpload(id) : undefined;
     if (row !== undefined && row.owner !== principal.id) {
       throw new VaultHttpError(404, 'not_found', 'no such upload');
     }
@@ -467,20 +481,20 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
      */
     async completeLeftovers(): Promise<number> {
       let completed = 0;
-      for (const row of index.listUploads()) {
+      for (const row of await index.listUploads()) {
         if (row.state !== 'receiving') continue;
         const upload = await store.getUpload(row.id).catch(() => undefined);
-        if (upload && index.getUpload(row.id)?.state === 'finished') completed += 1;
+        if (upload && (await index.getUpload(row.id))?.state === 'finished') completed += 1;
       }
       return completed;
     },
     async handle(req, res, principal) {
-      refuseOthersUpload(req, principal);
+      await refuseOthersUpload(req, principal);
       // Error bodies are JSON, also those @tus/server writes without onResponseError.
       sendErrorsAsJson(res);
-      if (req.method === 'POST') hintSizeHeld(req, res);
+      if (req.method === 'POST') await hintSizeHeld(req, res);
       if (req.method === 'PATCH') {
-        checkFinalPatch(req);
+        await checkFinalPatch(req);
         const target = fastPatchTarget(req);
         if (target !== null && (await patchFast(req, res, target))) return;
       }
@@ -497,7 +511,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
     cleanUpExpired: async () => {
       const removed = await tus.cleanUpExpiredUploads();
       const finishedBefore = deps.now() - store.getExpiration();
-      index.forgetFinishedUploadsBefore(finishedBefore);
+      await index.forgetFinishedUploadsBefore(finishedBefore);
       return removed;
     },
   };

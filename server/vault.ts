@@ -209,7 +209,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
   try {
     const { token, generated } = await loadOrCreateToken(dataDir, options.token);
     try {
-      index = new VaultIndex(join(dataDir, 'vault.db'));
+      index = await VaultIndex.open(join(dataDir, 'vault.db'));
     } catch (err) {
       if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
       throw err;
@@ -240,8 +240,8 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       diskSpace,
       directory: uploadsDir,
       expirationMs: partialTtlMs,
-      finishedUpload: (id) => {
-        const u = idx.getUpload(id);
+      finishedUpload: async (id) => {
+        const u = await idx.getUpload(id);
         return u?.state === 'finished' ? { size: u.size, createdAt: u.createdAt } : undefined;
       },
       onWritten: (w) => {
@@ -255,7 +255,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       ttlMs: partialTtlMs,
       now,
       partialPath: (id) => store.partialPath(id),
-      receiving: () => idx.listUploads().filter((u) => u.state === 'receiving'),
+      receiving: async () => (await idx.listUploads()).filter((u) => u.state === 'receiving'),
       remove: (id) => store.remove(id),
       logger,
     });
@@ -376,7 +376,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
         if (principal.kind !== 'admin') {
           throw new VaultHttpError(403, 'forbidden', 'metrics need the vault administrator token');
         }
-        const u = idx.usage();
+        const u = await idx.usage();
         const text = metrics.render(u);
         res.writeHead(200, {
           'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
@@ -525,7 +525,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
           await previewWorker?.stop();
           await compressor?.stop();
           await converter.close();
-          idx.close();
+          await idx.close();
           await lock.release();
           logger.info('vault closed', { dataDir });
         })();
@@ -533,7 +533,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       },
     };
   } catch (err) {
-    index?.close();
+    await index?.close();
     await lock.release();
     throw err;
   }

@@ -40,7 +40,7 @@ export function createVerifyApi(deps: { index: VaultIndex; health: AssetHealth }
     const worker = async () => {
       while (next < hashes.length) {
         const sha256 = hashes[next++]!;
-        const asset = deps.index.getAsset(sha256);
+        const asset = await deps.index.getAsset(sha256);
         // A content in the trash is not vouched for: See [Note: What the trash answers].
         if (!asset || deps.index.trash.trashedAmong([sha256]).has(sha256)) {
           results.set(sha256, 'missing');

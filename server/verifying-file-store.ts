@@ -27,7 +27,7 @@ const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
 
 export interface FinishedUploadLookup {
   /** The declared size of an upload that already finished, or undefined. */
-  (uploadId: string): { size: number; createdAt: number } | undefined;
+  (uploadId: string): Promise<{ size: number; createdAt: number } | undefined>;
 }
 
 export interface WriteStats {
@@ -47,7 +47,7 @@ export interface VerifyingFileStoreOptions {
   /** Called after each write (PATCH body) with what it added and how long it took. */
   onWritten?: (w: WriteStats) => void;
   /** Called when an upload is removed (terminated, expired, rejected). */
-  onRemoved?: (uploadId: string) => void;
+  onRemoved?: (uploadId: string) => Promise<void>;
   /** Room on the disk, checked before bytes are stored. See [Note: Disk full]. */
   diskSpace?: DiskSpace;
 }
@@ -62,7 +62,7 @@ export class VerifyingFileStore extends FileStore {
   readonly work = new WorkTracker();
   private readonly finishedUpload: FinishedUploadLookup;
   private readonly onWritten: (w: WriteStats) => void;
-  private readonly onRemoved: (uploadId: string) => void;
+  private readonly onRemoved: (uploadId: string) => Promise<void>;
   private readonly diskSpace: DiskSpace | undefined;
   /** Per upload: the offset the last early writeback started at. See [Note: Early writeback]. */
   private readonly syncedTo = new Map<string, number>();
@@ -74,7 +74,7 @@ export class VerifyingFileStore extends FileStore {
     this.hashes = new UploadHashes();
     this.finishedUpload = options.finishedUpload;
     this.onWritten = options.onWritten ?? (() => {});
-    this.onRemoved = options.onRemoved ?? (() => {});
+    this.onRemoved = options.onRemoved ?? (() => Promise.resolve());
     this.diskSpace = options.diskSpace;
   }
 
@@ -126,7 +126,7 @@ export class VerifyingFileStore extends FileStore {
     try {
       upload = await super.getUpload(id);
     } catch (err) {
-      const finished = this.finishedUpload(id);
+      const finished = await this.finishedUpload(id);
       if (finished) return this.finishedView(id, finished);
       throw err;
     }
@@ -139,7 +139,7 @@ export class VerifyingFileStore extends FileStore {
         }
         throw err;
       }
-      const finished = this.finishedUpload(id);
+      const finished = await this.finishedUpload(id);
       if (finished) return this.finishedView(id, finished);
     }
     return this.withIdleClock(upload);
@@ -167,7 +167,7 @@ export class VerifyingFileStore extends FileStore {
 
   /** Reserves the rest of the upload on the disk, or refuses with 507. See [Note: Disk full]. */
   private async reserveRoom(id: string, offset: number): Promise<() => void> {
-    if (!this.diskSpace || this.finishedUpload(id)) return () => {};
+    if (!this.diskSpace || (await this.finishedUpload(id))) return () => {};
     const size = (await this.configstore.get(id))?.size ?? 0;
     try {
       return await this.diskSpace.reserve(Math.max(0, size - offset), 'the rest of this upload');
@@ -183,7 +183,7 @@ export class VerifyingFileStore extends FileStore {
   }
 
   private async writeTracked(readable: Readable, id: string, offset: number): Promise<number> {
-    if (this.finishedUpload(id)) {
+    if (await this.finishedUpload(id)) {
       readable.resume(); // nothing more to store: the upload is complete
       return offset;
     }
@@ -270,7 +270,7 @@ export class VerifyingFileStore extends FileStore {
       await this.diskSpace?.ensureRoom(upload.size ?? 0, 'this upload');
       return await super.create(upload);
     } catch (err) {
-      this.onRemoved(upload.id); // release the quota reservation made at creation
+      await this.onRemoved(upload.id); // release the quota reservation made at creation
       if (err instanceof VaultHttpError) throw err.toTusError();
       if (isOutOfSpace(err)) await super.remove(upload.id).catch(() => {}); // half-created
       throw await this.asDiskFull(err);
@@ -278,8 +278,8 @@ export class VerifyingFileStore extends FileStore {
   }
 
   override async remove(id: string): Promise<void> {
-    if (this.finishedUpload(id)) {
-      this.onRemoved(id);
+    if (await this.finishedUpload(id)) {
+      await this.onRemoved(id);
       return;
     }
     try {
@@ -287,7 +287,7 @@ export class VerifyingFileStore extends FileStore {
     } finally {
       this.hashes.discard(id);
       this.syncedTo.delete(id);
-      this.onRemoved(id);
+      await this.onRemoved(id);
     }
   }
 

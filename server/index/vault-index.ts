@@ -1,10 +1,11 @@
-// The vault's SQLite index (better-sqlite3, WAL): which content the vault holds, what the
-// first uploader said about it, the metadata clients attached, and the tus uploads in
-// flight. The one gateway to the database: no SQL outside server/index/ (this file and the
-// stores it composes, such as location-store.ts).
+// The vault's index: which content the vault holds, what the first uploader said about it,
+// the metadata clients attached, and the tus uploads in flight. On SQLite (the vault's own
+// vault.db, the default) or a PostgreSQL several vault nodes share (issue 14), through the
+// one port in sql.ts. The one gateway to the database: no SQL outside server/index/ (this
+// file and the stores it composes, such as location-store.ts).
 // Invariant: an assets row is inserted only after its blob is durable on disk (see
 // [Note: Commit order] in ../blob-store.ts), so every row has its blob.
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { GroupRole } from '../../common/vault-protocol.js';
 import { AlbumStore } from './album-store.js';
 import { DeviceStore } from './device-store.js';
@@ -12,7 +13,10 @@ import { GroupStore } from './group-store.js';
 import { HealthStore } from './health-store.js';
 import { LibraryStore } from './library-store.js';
 import { LocationStore } from './location-store.js';
-import { migrations } from './migrations.js';
+import { IndexTooNewError, migrateIndex } from './migrate.js';
+import { openSqlDatabase } from './open-sql.js';
+import type { Sql, SqlDatabase } from './sql.js';
+import { SqliteSql } from './sqlite-sql.js';
 import { PreviewStore } from './preview-store.js';
 import { SimilarityStore } from './similarity-store.js';
 import { EncodingStore } from './encoding-store.js';
@@ -98,10 +102,6 @@ interface UploadRow {
   owner: string | null;
 }
 
-export class IndexTooNewError extends Error {
-  override name = 'IndexTooNewError';
-}
-
 function toAsset(row: AssetRow): AssetRecord {
   return {
     sha256: row.sha256,
@@ -132,29 +132,7 @@ function toUpload(row: UploadRow): UploadRecord {
   };
 }
 
-/** An asset's insert parameters: who uploaded it is null unless a device token did. */
-function assetParams(a: NewAsset): NewAsset & { uploadedBy: string | null } {
-  return { ...a, uploadedBy: a.uploadedBy ?? null };
-}
-
-/** Applies pending migrations in one transaction; refuses a database from a newer vault. */
-export function migrate(db: Database.Database): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  const latest = migrations.at(-1)?.version ?? 0;
-  if (current > latest) {
-    throw new IndexTooNewError(
-      `the vault index is schema version ${current}, newer than this vault understands (${latest}); run a newer keepsake`,
-    );
-  }
-  const pending = migrations.filter((m) => m.version > current);
-  if (pending.length === 0) return;
-  db.transaction(() => {
-    for (const m of pending) {
-      db.exec(m.sqlite);
-      db.pragma(`user_version = ${m.version}`);
-    }
-  })();
-}
+export { IndexTooNewError };
 
 // [Note: Which commits are synced]
 // A client is told an upload is safe (final PATCH 204) or its metadata stored (PUT 200) right
@@ -163,8 +141,6 @@ export function migrate(db: Database.Database): void {
 // survives a process crash, and what a power loss may undo is repaired by the start-up sweep
 // (a partial without its row is removed, a row without its partial forgotten).
 export class VaultIndex {
-  private readonly db: Database.Database;
-  private readonly stmts;
   /** Where clients hold each content (issue 10). */
   readonly locations: LocationStore;
   /** What the last re-read of each asset's bytes found, and the scrubber's place. */
@@ -191,14 +167,24 @@ export class VaultIndex {
    */
   onNewAssets: ((assets: readonly NewAsset[]) => void) | undefined;
 
-  constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    // See [Note: Which commits are synced] below.
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
-    migrate(this.db);
-    const db = this.db;
+  /**
+   * Opens (and migrates) the index at `location`: a SQLite file path, or a postgres:// URL
+   * (See open-sql.ts). Throws IndexTooNewError for an index a newer vault made.
+   */
+  static async open(location: string): Promise<VaultIndex> {
+    const sql = await openSqlDatabase(location);
+    try {
+      await migrateIndex(sql);
+    } catch (err) {
+      await sql.close();
+      throw err;
+    }
+    return new VaultIndex(sql);
+  }
+
+  private constructor(private readonly sql: SqlDatabase) {
+    // Stores not yet written against the Sql port still take the SQLite connection.
+    const db = transitionalDb(sql);
     this.locations = new LocationStore(db);
     this.health = new HealthStore(db);
     this.albums = new AlbumStore(db);
@@ -207,82 +193,57 @@ export class VaultIndex {
     this.groups = new GroupStore(db);
     this.devices = new DeviceStore(db);
     this.similarity = new SimilarityStore(db);
-    this.encodings = new EncodingStore(db, (commit) => this.durably(commit));
+    this.encodings = new EncodingStore(db, (commit) => {
+      db.pragma('synchronous = FULL');
+      try {
+        return commit();
+      } finally {
+        db.pragma('synchronous = NORMAL');
+      }
+    });
     this.trash = new TrashStore(db);
-    this.stmts = {
-      getAsset: db.prepare<[string], AssetRow>(`${SELECT_ASSET} WHERE a.sha256 = ?`),
-      // No index on size: asked once per large upload created without its hash.
-      assetOfSize: db.prepare<[number], { one: number }>(
-        'SELECT 1 AS one FROM assets WHERE size = ? LIMIT 1',
-      ),
-      insertAsset: db.prepare(
-        `INSERT INTO assets
-           (sha256, size, mime, kind, filename, relpath, mtime_ms, first_uploaded_at, uploaded_by)
-         VALUES (@sha256, @size, @mime, @kind, @filename, @relpath, @mtimeMs, @at, @uploadedBy)
-         ON CONFLICT (sha256) DO NOTHING`,
-      ),
-      addDedup: db.prepare(
-        "UPDATE counters SET value = value + ? WHERE name = 'dedup_saved_bytes'",
-      ),
-      dedupSaved: db.prepare<[], { value: number }>(
-        "SELECT value FROM counters WHERE name = 'dedup_saved_bytes'",
-      ),
-      listAssets: db.prepare<[number, number], AssetRow>(
-        `${SELECT_ASSET} WHERE a.id > ? ORDER BY a.id LIMIT ?`,
-      ),
-      setMetadata: db.prepare<[string, number, string]>(
-        'UPDATE assets SET metadata = ?, metadata_updated_at = ? WHERE sha256 = ?',
-      ),
-      usageByKind: db.prepare<[], { kind: AssetKind; assets: number; bytes: number }>(
-        'SELECT kind, COUNT(*) AS assets, COALESCE(SUM(size), 0) AS bytes FROM assets GROUP BY kind',
-      ),
-      reservedBytes: db.prepare<[], { bytes: number }>(
-        "SELECT COALESCE(SUM(size), 0) AS bytes FROM uploads WHERE state = 'receiving'",
-      ),
-      insertUpload: db.prepare(
-        `INSERT INTO uploads (id, sha256, size, state, created_at, owner)
-         VALUES (@id, @sha256, @size, 'receiving', @at, @owner)`,
-      ),
-      getUpload: db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?'),
-      finishUpload: db.prepare<[number, string]>(
-        "UPDATE uploads SET state = 'finished', finished_at = ? WHERE id = ?",
-      ),
-      deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
-      listUploads: db.prepare<[], UploadRow>('SELECT * FROM uploads'),
-      deleteFinishedBefore: db.prepare<[number]>(
-        "DELETE FROM uploads WHERE state = 'finished' AND finished_at < ?",
-      ),
-    };
   }
 
-  getAsset(sha256: string): AssetRecord | undefined {
-    const row = this.stmts.getAsset.get(sha256);
+  /** The engine the index is on, for messages: a file path or a URL without its password. */
+  get description(): string {
+    return this.sql.description;
+  }
+
+  async getAsset(sha256: string): Promise<AssetRecord | undefined> {
+    const row = await this.sql.get<AssetRow>(`${SELECT_ASSET} WHERE a.sha256 = ?`, [sha256]);
     return row ? toAsset(row) : undefined;
   }
 
   /** Whether the vault holds any content of exactly `size` bytes. */
-  holdsSize(size: number): boolean {
-    return this.stmts.assetOfSize.get(size) !== undefined;
+  async holdsSize(size: number): Promise<boolean> {
+    // No index on size: asked once per large upload created without its hash.
+    const row = await this.sql.get('SELECT 1 AS one FROM assets WHERE size = ? LIMIT 1', [size]);
+    return row !== undefined;
   }
 
   /** Which of the given hashes the vault holds (one statement per chunk of 500). */
-  present(hashes: readonly string[]): string[] {
+  async present(hashes: readonly string[]): Promise<string[]> {
     const found: string[] = [];
     for (let i = 0; i < hashes.length; i += 500) {
       const chunk = hashes.slice(i, i + 500);
-      const rows = this.db
-        .prepare<string[], { sha256: string }>(
-          `SELECT sha256 FROM assets WHERE sha256 IN (${chunk.map(() => '?').join(',')})`,
-        )
-        .all(...chunk);
+      const rows = await this.sql.all<{ sha256: string }>(
+        `SELECT sha256 FROM assets WHERE sha256 IN (${chunk.map(() => '?').join(',')})`,
+        chunk,
+      );
       for (const r of rows) found.push(r.sha256);
     }
     return found;
   }
 
   /** Assets after the cursor (an id; 0 = from the start), in upload order, with their ids. */
-  listAssets(afterId: number, limit: number): { assets: { id: number; record: AssetRecord }[] } {
-    const rows = this.stmts.listAssets.all(afterId, limit);
+  async listAssets(
+    afterId: number,
+    limit: number,
+  ): Promise<{ assets: { id: number; record: AssetRecord }[] }> {
+    const rows = await this.sql.all<AssetRow>(
+      `${SELECT_ASSET} WHERE a.id > ? ORDER BY a.id LIMIT ?`,
+      [afterId, limit],
+    );
     return { assets: rows.map((r) => ({ id: r.id, record: toAsset(r) })) };
   }
 
@@ -290,20 +251,28 @@ export class VaultIndex {
    * Stores many assets' metadata JSON in one synced transaction; per item, false when the
    * asset is unknown.
    */
-  setMetadataMany(items: readonly { sha256: string; json: string }[], at: number): boolean[] {
-    return this.durably(() =>
-      this.db.transaction(() =>
-        items.map((i) => this.stmts.setMetadata.run(i.json, at, i.sha256).changes === 1),
-      )(),
+  setMetadataMany(
+    items: readonly { sha256: string; json: string }[],
+    at: number,
+  ): Promise<boolean[]> {
+    return this.sql.transaction(
+      async (tx) => {
+        const stored: boolean[] = [];
+        for (const i of items)
+          stored.push((await tx.run(SET_METADATA, [i.json, at, i.sha256])).changes === 1);
+        return stored;
+      },
+      { durable: true },
     );
   }
 
   /** Stores metadata JSON; false when the asset is unknown. */
-  setMetadata(sha256: string, json: string, at: number): boolean {
-    return this.durably(() => this.stmts.setMetadata.run(json, at, sha256).changes === 1);
+  async setMetadata(sha256: string, json: string, at: number): Promise<boolean> {
+    const [stored] = await this.setMetadataMany([{ sha256, json }], at);
+    return stored === true;
   }
 
-  usage(): UsageTotals {
+  async usage(): Promise<UsageTotals> {
     const byType: UsageTotals['byType'] = {
       image: { assets: 0, bytes: 0 },
       video: { assets: 0, bytes: 0 },
@@ -311,7 +280,9 @@ export class VaultIndex {
     };
     let assets = 0;
     let bytes = 0;
-    for (const r of this.stmts.usageByKind.all()) {
+    for (const r of await this.sql.all<{ kind: AssetKind; assets: number; bytes: number }>(
+      USAGE_BY_KIND,
+    )) {
       byType[r.kind] = { assets: r.assets, bytes: r.bytes };
       assets += r.assets;
       bytes += r.bytes;
@@ -319,56 +290,74 @@ export class VaultIndex {
     // Dedup savings come from the locations clients registered; a vault whose clients
     // register none (older clients, plain tus) falls back to counting duplicate uploads.
     const fromLocations = this.locations.dedupSaved();
-    const dedupSavedBytes =
-      fromLocations.places > 0 ? fromLocations.bytes : (this.stmts.dedupSaved.get()?.value ?? 0);
+    const counted = await this.sql.get<{ value: number }>(
+      "SELECT value FROM counters WHERE name = 'dedup_saved_bytes'",
+    );
+    const dedupSavedBytes = fromLocations.places > 0 ? fromLocations.bytes : (counted?.value ?? 0);
     const { storedBytes, compressionSavedBytes } = this.encodings.totals();
     return { assets, bytes, dedupSavedBytes, storedBytes, compressionSavedBytes, byType };
   }
 
   /** The declared sizes of uploads still receiving (their quota reservations). */
-  reservedBytes(): number {
-    return this.stmts.reservedBytes.get()?.bytes ?? 0;
+  async reservedBytes(): Promise<number> {
+    return (await this.sql.get<{ bytes: number }>(RESERVED_BYTES))?.bytes ?? 0;
   }
 
   /** Bytes held by assets plus the declared sizes of uploads still receiving. */
-  committedAndReservedBytes(): number {
-    const held = this.stmts.usageByKind.all().reduce((sum, r) => sum + r.bytes, 0);
-    return held + (this.stmts.reservedBytes.get()?.bytes ?? 0);
+  async committedAndReservedBytes(): Promise<number> {
+    return committedAndReserved(this.sql);
   }
 
-  /** `owner`: the devices row whose token created it; null or absent = the admin token. */
-  recordUploadCreated(u: {
-    id: string;
-    sha256: string;
-    size: number;
-    at: number;
-    owner?: string | null;
-  }): void {
-    this.stmts.insertUpload.run({ ...u, owner: u.owner ?? null });
+  /**
+   * Records a new upload, reserving its declared size against the quota, in one transaction:
+   * with several vault nodes, two reservations that together pass the quota cannot both be
+   * made (See [Note: Transactions are the only atomicity] in sql.ts). `extraBytes`: bytes this
+   * node holds for work outside the index (batches in flight). Returns the room there was
+   * when the reservation did not fit (nothing recorded), else null.
+   * `owner`: the devices row whose token created it; null or absent = the admin token.
+   */
+  recordUploadCreated(
+    u: { id: string; sha256: string; size: number; at: number; owner?: string | null },
+    quota?: { quotaBytes: number; extraBytes: number },
+  ): Promise<{ roomBytes: number } | null> {
+    return this.sql.transaction(async (tx) => {
+      if (quota !== undefined) {
+        const used = (await committedAndReserved(tx)) + quota.extraBytes;
+        if (used + u.size > quota.quotaBytes) {
+          return { roomBytes: Math.max(0, quota.quotaBytes - used) };
+        }
+      }
+      await tx.run(
+        `INSERT INTO uploads (id, sha256, size, state, created_at, owner)
+         VALUES (@id, @sha256, @size, 'receiving', @at, @owner)`,
+        { id: u.id, sha256: u.sha256, size: u.size, at: u.at, owner: u.owner ?? null },
+      );
+      return null;
+    });
   }
 
   /** Records the sha256 a deferred-hash upload's final PATCH declared (its row had ''). */
-  declareUploadSha256(id: string, sha256: string): void {
-    this.db
-      .prepare<[string, string]>("UPDATE uploads SET sha256 = ? WHERE id = ? AND sha256 = ''")
-      .run(sha256, id);
+  async declareUploadSha256(id: string, sha256: string): Promise<void> {
+    await this.sql.run("UPDATE uploads SET sha256 = ? WHERE id = ? AND sha256 = ''", [sha256, id]);
   }
 
-  getUpload(id: string): UploadRecord | undefined {
-    const row = this.stmts.getUpload.get(id);
+  async getUpload(id: string): Promise<UploadRecord | undefined> {
+    const row = await this.sql.get<UploadRow>('SELECT * FROM uploads WHERE id = ?', [id]);
     return row ? toUpload(row) : undefined;
   }
 
-  listUploads(): UploadRecord[] {
-    return this.stmts.listUploads.all().map(toUpload);
+  async listUploads(): Promise<UploadRecord[]> {
+    return (await this.sql.all<UploadRow>('SELECT * FROM uploads')).map(toUpload);
   }
 
-  forgetUpload(id: string): void {
-    this.stmts.deleteUpload.run(id);
+  async forgetUpload(id: string): Promise<void> {
+    await this.sql.run('DELETE FROM uploads WHERE id = ?', [id]);
   }
 
-  forgetFinishedUploadsBefore(at: number): number {
-    return this.stmts.deleteFinishedBefore.run(at).changes;
+  async forgetFinishedUploadsBefore(at: number): Promise<number> {
+    return (
+      await this.sql.run("DELETE FROM uploads WHERE state = 'finished' AND finished_at < ?", [at])
+    ).changes;
   }
 
   /**
@@ -376,14 +365,17 @@ export class VaultIndex {
    * content was already held, adds its size to dedupSavedBytes. One transaction.
    * Returns true when the content was new.
    */
-  commitVerifiedUpload(uploadId: string, asset: NewAsset): boolean {
-    const isNew = this.durably(() =>
-      this.db.transaction(() => {
-        const inserted = this.stmts.insertAsset.run(assetParams(asset)).changes === 1;
-        if (!inserted) this.stmts.addDedup.run(asset.size);
-        this.stmts.finishUpload.run(asset.at, uploadId);
+  async commitVerifiedUpload(uploadId: string, asset: NewAsset): Promise<boolean> {
+    const isNew = await this.sql.transaction(
+      async (tx) => {
+        const inserted = await insertAsset(tx, asset);
+        await tx.run("UPDATE uploads SET state = 'finished', finished_at = ? WHERE id = ?", [
+          asset.at,
+          uploadId,
+        ]);
         return inserted;
-      })(),
+      },
+      { durable: true },
     );
     if (isNew) this.onNewAssets?.([asset]);
     return isNew;
@@ -395,40 +387,99 @@ export class VaultIndex {
    * when the content was already held, its size is added to dedupSavedBytes. Returns, per
    * asset, true when the content was new.
    */
-  commitBatch(assets: readonly NewAsset[]): boolean[] {
+  async commitBatch(assets: readonly NewAsset[]): Promise<boolean[]> {
     if (assets.length === 0) return [];
-    const isNew = this.durably(() =>
-      this.db.transaction(() =>
-        assets.map((asset) => {
-          const inserted = this.stmts.insertAsset.run(assetParams(asset)).changes === 1;
-          if (!inserted) this.stmts.addDedup.run(asset.size);
-          return inserted;
-        }),
-      )(),
+    const isNew = await this.sql.transaction(
+      async (tx) => {
+        const inserted: boolean[] = [];
+        for (const asset of assets) inserted.push(await insertAsset(tx, asset));
+        return inserted;
+      },
+      { durable: true },
     );
     const added = assets.filter((_, i) => isNew[i]);
     if (added.length > 0) this.onNewAssets?.(added);
     return isNew;
   }
 
-  /** Runs one commit with synchronous = FULL. See [Note: Which commits are synced]. */
-  private durably<T>(commit: () => T): T {
-    this.db.pragma('synchronous = FULL');
-    try {
-      return commit();
-    } finally {
-      this.db.pragma('synchronous = NORMAL');
+  /** Every asset's sha256 and size, a page after the cursor (for consistency checks). */
+  async assetsAfter(
+    afterId: number,
+    limit: number,
+  ): Promise<{ id: number; sha256: string; size: number }[]> {
+    return this.sql.all('SELECT id, sha256, size FROM assets WHERE id > ? ORDER BY id LIMIT ?', [
+      afterId,
+      limit,
+    ]);
+  }
+
+  /** Every asset's sha256 and size (for consistency checks after a crash), a page at a time. */
+  async *allAssets(): AsyncIterableIterator<{ sha256: string; size: number }> {
+    let cursor = 0;
+    for (;;) {
+      const page = await this.assetsAfter(cursor, 1000);
+      if (page.length === 0) return;
+      for (const a of page) yield { sha256: a.sha256, size: a.size };
+      cursor = page.at(-1)!.id;
     }
   }
 
-  /** Every asset's sha256 and size (for consistency checks after a crash). */
-  *allAssets(): IterableIterator<{ sha256: string; size: number }> {
-    yield* this.db
-      .prepare<[], { sha256: string; size: number }>('SELECT sha256, size FROM assets')
-      .iterate();
+  async close(): Promise<void> {
+    await this.sql.close();
   }
+}
 
-  close(): void {
-    this.db.close();
+const SET_METADATA = 'UPDATE assets SET metadata = ?, metadata_updated_at = ? WHERE sha256 = ?';
+const USAGE_BY_KIND =
+  'SELECT kind, COUNT(*) AS assets, COALESCE(SUM(size), 0) AS bytes FROM assets GROUP BY kind';
+const RESERVED_BYTES =
+  "SELECT COALESCE(SUM(size), 0) AS bytes FROM uploads WHERE state = 'receiving'";
+
+async function committedAndReserved(sql: Sql): Promise<number> {
+  const held = await sql.get<{ bytes: number }>(
+    'SELECT COALESCE(SUM(size), 0) AS bytes FROM assets',
+  );
+  const reserved = await sql.get<{ bytes: number }>(RESERVED_BYTES);
+  return (held?.bytes ?? 0) + (reserved?.bytes ?? 0);
+}
+
+/** Inserts an asset; when its content was already held, counts the duplicate's bytes instead. */
+async function insertAsset(tx: Sql, a: NewAsset): Promise<boolean> {
+  const inserted =
+    (
+      await tx.run(
+        `INSERT INTO assets
+           (sha256, size, mime, kind, filename, relpath, mtime_ms, first_uploaded_at, uploaded_by)
+         VALUES (@sha256, @size, @mime, @kind, @filename, @relpath, @mtimeMs, @at, @uploadedBy)
+         ON CONFLICT (sha256) DO NOTHING`,
+        {
+          sha256: a.sha256,
+          size: a.size,
+          mime: a.mime,
+          kind: a.kind,
+          filename: a.filename,
+          relpath: a.relpath,
+          mtimeMs: a.mtimeMs,
+          at: a.at,
+          uploadedBy: a.uploadedBy ?? null,
+        },
+      )
+    ).changes === 1;
+  if (!inserted) {
+    await tx.run("UPDATE counters SET value = value + ? WHERE name = 'dedup_saved_bytes'", [
+      a.size,
+    ]);
   }
+  return inserted;
+}
+
+/**
+ * The better-sqlite3 connection, for the stores not yet written against the Sql port: they
+ * work only on a SQLite index.
+ */
+function transitionalDb(sql: SqlDatabase): Database.Database {
+  if (!(sql instanceof SqliteSql)) {
+    throw new Error('this vault build keeps part of its index on SQLite only; use a SQLite index');
+  }
+  return sql.unportedConnection;
 }

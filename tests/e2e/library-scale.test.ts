@@ -36,7 +36,7 @@ function percentile(sorted: readonly number[], p: number): number {
 
 /** Fills a vault's index with `n` assets over about three years, thumbnails made. */
 async function fillVault(dir: string, n: number): Promise<void> {
-  const index = new VaultIndex(join(dir, 'vault.db'));
+  const index = await VaultIndex.open(join(dir, 'vault.db'));
   try {
     const thumb = await sharp(
       await readFile(corpusFile('ianare-exif-samples/jpg/gps/DSCN0010.jpg')),

@@ -291,7 +291,7 @@ describe('vault: killed with SIGKILL while it compresses', () => {
     // What kill -9 between steps 3 and 4 leaves: both objects, the index saying 'compressing'.
     const blobs = new FsBlobStore(join(dataDir, 'blobs'));
     await writeFile(blobs.pathOf(sha256), data);
-    const index = new VaultIndex(join(dataDir, 'vault.db'));
+    const index = await VaultIndex.open(join(dataDir, 'vault.db'));
     index.encodings.compressingNow(sha256);
     index.close();
     vault = await startTestVault({ dataDir, compression: false, scrub: false, previews: false });

@@ -35,13 +35,13 @@ function printTable(devices: DeviceJson[]): void {
   }
 }
 
-function openRegistry(
+async function openRegistry(
   dataDir: string,
   fleet: FleetThresholds = {},
-): { registry: DeviceRegistry; close: () => void } {
+): Promise<{ registry: DeviceRegistry; close: () => Promise<void> }> {
   const path = join(dataDir, 'vault.db');
   if (!existsSync(path)) throw new UsageFault(`no vault in ${dataDir} (no vault.db there)`);
-  const index = new VaultIndex(path);
+  const index = await VaultIndex.open(path);
   return {
     registry: new DeviceRegistry(index.devices, () => Date.now(), fleet),
     close: () => index.close(),
@@ -56,9 +56,9 @@ function checkedName(value: string | undefined): string {
   return parsed.data;
 }
 
-function run(what: string, body: () => void): void {
+async function run(what: string, body: () => Promise<void>): Promise<void> {
   try {
-    body();
+    await body();
   } catch (err) {
     if (err instanceof UsageFault) {
       console.error(`keepsake vault ${what}: ${err.message}`);
@@ -79,15 +79,15 @@ export function runVaultDevices(opts: {
   args: string[];
   json: boolean;
   fleet?: FleetThresholds;
-}): void {
-  run('devices', () => {
+}): Promise<void> {
+  return run('devices', async () => {
     const [verb, a, b, ...extra] = opts.args;
     const arity: Record<string, number> = { add: 1, list: 0, revoke: 1, rename: 2 };
     const n = verb === undefined ? undefined : arity[verb];
     if (n === undefined || [a, b].filter((x) => x !== undefined).length !== n || extra.length) {
       throw new UsageFault(USAGE);
     }
-    const { registry, close } = openRegistry(opts.dataDir, opts.fleet);
+    const { registry, close } = await openRegistry(opts.dataDir, opts.fleet);
     try {
       switch (verb ?? '') {
         case 'add': {
@@ -120,14 +120,18 @@ export function runVaultDevices(opts: {
           throw new UsageFault(USAGE);
       }
     } finally {
-      close();
+      await close();
     }
   });
 }
 
-export function runVaultEnroll(opts: { dataDir: string; ttlMs: number; json: boolean }): void {
-  run('enroll', () => {
-    const { registry, close } = openRegistry(opts.dataDir);
+export function runVaultEnroll(opts: {
+  dataDir: string;
+  ttlMs: number;
+  json: boolean;
+}): Promise<void> {
+  return run('enroll', async () => {
+    const { registry, close } = await openRegistry(opts.dataDir);
     try {
       const e = registry.createEnrolment(opts.ttlMs);
       if (opts.json) {
@@ -140,7 +144,7 @@ export function runVaultEnroll(opts: { dataDir: string; ttlMs: number; json: boo
         'on the new computer: keepsake daemon --enroll CODE --to URL (or backup --enroll CODE --to URL)',
       );
     } finally {
-      close();
+      await close();
     }
   });
 }

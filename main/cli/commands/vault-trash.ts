@@ -18,14 +18,14 @@ function when(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function openIndex(dataDir: string): VaultIndex | null {
+async function openIndex(dataDir: string): Promise<VaultIndex | null> {
   const path = join(dataDir, 'vault.db');
   if (!existsSync(path)) {
     console.error(`keepsake vault trash: no vault in ${dataDir} (no vault.db there)`);
     process.exitCode = 1;
     return null;
   }
-  return new VaultIndex(path);
+  return VaultIndex.open(path);
 }
 
 export async function runVaultTrash(opts: {
@@ -36,7 +36,7 @@ export async function runVaultTrash(opts: {
 }): Promise<void> {
   const [what, ...rest] = opts.args;
   if (what === 'list' && rest.length === 0) {
-    const index = openIndex(opts.dataDir);
+    const index = await openIndex(opts.dataDir);
     if (index === null) return;
     try {
       const listing = trashListing(index, opts.retentionDays);
@@ -59,7 +59,7 @@ export async function runVaultTrash(opts: {
         `${listing.items.length} in the trash, ${formatSize(listing.bytes)} (${listing.retentionDays} days' retention)`,
       );
     } finally {
-      index.close();
+      await index.close();
     }
     return;
   }
@@ -70,7 +70,7 @@ export async function runVaultTrash(opts: {
       process.exitCode = 2;
       return;
     }
-    const index = openIndex(opts.dataDir);
+    const index = await openIndex(opts.dataDir);
     if (index === null) return;
     try {
       const restored = index.trash.restore(rest);
@@ -80,7 +80,7 @@ export async function runVaultTrash(opts: {
         console.log(`${restored.length} restored to the library`);
       }
     } finally {
-      index.close();
+      await index.close();
     }
     return;
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { migrations } from '../../../server/index/migrations.js';
-import { migrate, VaultIndex } from '../../../server/index/vault-index.js';
+import { VaultIndex } from '../../../server/index/vault-index.js';
 import { makeTempDir } from '../../support/paths.js';
 
 const hex = (c: string) => c.repeat(64);
@@ -31,7 +31,7 @@ describe('vault index: groups', () => {
     await temp.cleanup();
   });
 
-  it('an index from before groups gains them and keeps its assets, which stand alone', () => {
+  it('an index from before groups gains them and keeps its assets, which stand alone', async () => {
     const path = join(temp.dir, 'v7.db');
     const db = new Database(path);
     db.transaction(() => {
@@ -42,9 +42,9 @@ describe('vault index: groups', () => {
       `INSERT INTO assets (sha256, size, kind, filename, first_uploaded_at) VALUES (?, 1, 'image', 'a.jpg', 1)`,
     ).run(hex('a'));
     db.close();
-    const index = new VaultIndex(path);
+    const index = await VaultIndex.open(path);
     try {
-      assert.equal(index.getAsset(hex('a'))?.group, null);
+      assert.equal((await index.getAsset(hex('a')))?.group, null);
       const [outcome] = index.groups.declareMany(
         [
           [
@@ -56,14 +56,14 @@ describe('vault index: groups', () => {
       );
       assert.equal(outcome?.status, 'stored');
     } finally {
-      index.close();
+      await index.close();
     }
   });
 
-  it('keeps one group per content and one primary per group through every declaration', () => {
-    const index = new VaultIndex(join(temp.dir, 'invariant.db'));
+  it('keeps one group per content and one primary per group through every declaration', async () => {
+    const index = await VaultIndex.open(join(temp.dir, 'invariant.db'));
     try {
-      index.commitBatch(['a', 'b', 'c', 'd', 'e'].map((c) => asset(hex(c))));
+      await index.commitBatch(['a', 'b', 'c', 'd', 'e'].map((c) => asset(hex(c))));
       const outcomes = index.groups.declareMany(
         [
           // a leads {a, b, c}
@@ -91,14 +91,14 @@ describe('vault index: groups', () => {
       );
       const first = outcomes[0]!.status === 'stored' ? outcomes[0]!.id : -1;
       assert.equal(index.groups.get(first), undefined, 'a group that lost its primary ends');
-      assert.equal(index.getAsset(hex('b'))?.group, null);
-      assert.equal(index.getAsset(hex('a'))?.group?.role, 'edit');
-      assert.equal(index.getAsset(hex('c'))?.group?.role, 'sidecar');
+      assert.equal((await index.getAsset(hex('b')))?.group, null);
+      assert.equal((await index.getAsset(hex('a')))?.group?.role, 'edit');
+      assert.equal((await index.getAsset(hex('c')))?.group?.role, 'sidecar');
       // e leading c, taken away by a declaration of c alone: e's group ends.
       assert.deepEqual(index.groups.declareMany([[{ sha256: hex('c'), role: 'primary' }]], 8), [
         { status: 'dissolved' },
       ]);
-      assert.equal(index.getAsset(hex('e'))?.group, null);
+      assert.equal((await index.getAsset(hex('e')))?.group, null);
 
       const db = new Database(join(temp.dir, 'invariant.db'), { readonly: true });
       const broken = db
@@ -114,13 +114,13 @@ describe('vault index: groups', () => {
       assert.deepEqual(broken, []);
       assert.deepEqual(orphans, []);
     } finally {
-      index.close();
+      await index.close();
     }
   });
 
   it('finds an asset group by its key, not by a scan of the members', () => {
     const db = new Database(':memory:');
-    migrate(db);
+    for (const m of migrations) db.exec(m.sqlite);
     const plan = db
       .prepare<[], { detail: string }>(
         `EXPLAIN QUERY PLAN SELECT a.*, g.group_id FROM assets a

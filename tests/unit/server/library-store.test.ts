@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { VaultIndex } from '../../../server/index/vault-index.js';
 import type { LibraryCursor, LibraryFilter } from '../../../server/index/library-store.js';
 import { libraryItem } from '../../../server/library-api.js';
@@ -30,16 +31,16 @@ describe('library timeline (SQLite)', () => {
   let temp: { dir: string; cleanup: () => Promise<void> };
   let index: VaultIndex;
   let n = 0;
-  function add(opts: {
+  async function add(opts: {
     filename: string;
     kind?: 'image' | 'video' | 'other';
     captureTime?: string | null;
     mtimeMs?: number | null;
     noMetadata?: boolean;
-  }): string {
+  }): Promise<string> {
     const sha256 = hex(++n);
-    index.recordUploadCreated({ id: `u${n}`, sha256, size: 10, at: 1 });
-    index.commitVerifiedUpload(`u${n}`, {
+    await index.recordUploadCreated({ id: `u${n}`, sha256, size: 10, at: 1 });
+    await index.commitVerifiedUpload(`u${n}`, {
       sha256,
       size: 10,
       mime: null,
@@ -49,7 +50,8 @@ describe('library timeline (SQLite)', () => {
       mtimeMs: opts.mtimeMs ?? null,
       at: 1000 + n,
     });
-    if (opts.noMetadata !== true) index.setMetadata(sha256, meta(opts.captureTime ?? null), 5);
+    if (opts.noMetadata !== true)
+      await index.setMetadata(sha256, meta(opts.captureTime ?? null), 5);
     return sha256;
   }
 
@@ -67,38 +69,42 @@ describe('library timeline (SQLite)', () => {
 
   before(async () => {
     temp = await makeTempDir('keepsake-library-');
-    index = new VaultIndex(join(temp.dir, 'vault.db'));
+    index = await VaultIndex.open(join(temp.dir, 'vault.db'));
   });
   after(async () => {
-    index.close();
+    await index.close();
     await temp.cleanup();
   });
 
-  it('lists newest first by the moment of capture, whatever zone it was taken in', () => {
+  it('lists newest first by the moment of capture, whatever zone it was taken in', async () => {
     // 10:00 in Tokyo is 01:00 UTC: earlier than 09:00 in London the same day.
-    add({ filename: 'tokyo.jpg', captureTime: '2021-06-01T10:00:00+09:00' });
-    add({ filename: 'london.jpg', captureTime: '2021-06-01T09:00:00+01:00' });
-    add({ filename: 'old.jpg', captureTime: '2015-01-01T12:00:00.250Z' });
+    await add({ filename: 'tokyo.jpg', captureTime: '2021-06-01T10:00:00+09:00' });
+    await add({ filename: 'london.jpg', captureTime: '2021-06-01T09:00:00+01:00' });
+    await add({ filename: 'old.jpg', captureTime: '2015-01-01T12:00:00.250Z' });
     // No capture time: the file's mtime stands in (2019), then the upload time (1970).
-    add({ filename: 'mtime.jpg', captureTime: null, mtimeMs: Date.parse('2019-05-05T00:00:00Z') });
-    add({ filename: 'bare.mov', kind: 'video', noMetadata: true });
+    await add({
+      filename: 'mtime.jpg',
+      captureTime: null,
+      mtimeMs: Date.parse('2019-05-05T00:00:00Z'),
+    });
+    await add({ filename: 'bare.mov', kind: 'video', noMetadata: true });
     assert.deepEqual(all({}, 100), ['london.jpg', 'tokyo.jpg', 'mtime.jpg', 'old.jpg', 'bare.mov']);
     const old = index.library.page({}, null, 10).find((r) => r.filename === 'old.jpg');
     assert.equal(old?.takenAt, Date.parse('2015-01-01T12:00:00.250Z'));
   });
 
-  it('pages by cursor without repeating or skipping, also among equal capture times', () => {
+  it('pages by cursor without repeating or skipping, also among equal capture times', async () => {
     for (let i = 0; i < 25; i++)
-      add({ filename: `same-${i}.jpg`, captureTime: '2020-02-02T02:02:02Z' });
+      await add({ filename: `same-${i}.jpg`, captureTime: '2020-02-02T02:02:02Z' });
     const whole = all({}, 1000);
     for (const size of [1, 3, 7, 24]) assert.deepEqual(all({}, size), whole, `page size ${size}`);
     assert.equal(new Set(whole).size, whole.length);
     assert.equal(index.library.count({}), whole.length);
   });
 
-  it('filters by type: photos, videos, and RAW by its file name', () => {
-    add({ filename: 'IMG_1.CR2', captureTime: '2018-01-01T00:00:00Z' });
-    add({ filename: 'scan.dng', captureTime: '2018-01-02T00:00:00Z' });
+  it('filters by type: photos, videos, and RAW by its file name', async () => {
+    await add({ filename: 'IMG_1.CR2', captureTime: '2018-01-01T00:00:00Z' });
+    await add({ filename: 'scan.dng', captureTime: '2018-01-02T00:00:00Z' });
     assert.deepEqual(all({ type: 'raw' }, 10), ['scan.dng', 'IMG_1.CR2']);
     assert.deepEqual(all({ type: 'video' }, 10), ['bare.mov']);
     assert.ok(!all({ type: 'photo' }, 100).includes('bare.mov'));
@@ -107,9 +113,9 @@ describe('library timeline (SQLite)', () => {
     assert.deepEqual(all({ type: 'live' }, 10), []);
   });
 
-  it('filters by folder and device from the places held now, and lists the folders', () => {
-    const a = add({ filename: 'in-camera.jpg', captureTime: '2017-01-01T00:00:00Z' });
-    const b = add({ filename: 'in-both.jpg', captureTime: '2017-01-02T00:00:00Z' });
+  it('filters by folder and device from the places held now, and lists the folders', async () => {
+    const a = await add({ filename: 'in-camera.jpg', captureTime: '2017-01-01T00:00:00Z' });
+    const b = await add({ filename: 'in-both.jpg', captureTime: '2017-01-02T00:00:00Z' });
     const now = 10_000;
     const place = (sha256: string, folder: string, path: string) => ({
       sha256,
@@ -141,8 +147,8 @@ describe('library timeline (SQLite)', () => {
     ]);
   });
 
-  it('"has problems" finds damaged bytes and missing capture times, and says which', () => {
-    const damaged = add({ filename: 'damaged.jpg', captureTime: '2016-01-01T00:00:00Z' });
+  it('"has problems" finds damaged bytes and missing capture times, and says which', async () => {
+    const damaged = await add({ filename: 'damaged.jpg', captureTime: '2016-01-01T00:00:00Z' });
     index.health.record(damaged, 'damaged', 50);
     const found = index.library.page({ problems: true }, null, 100);
     const byName = new Map(found.map((r) => [r.filename, libraryItem(r).problems]));
@@ -159,17 +165,17 @@ describe('library timeline (SQLite)', () => {
     );
   });
 
-  it('shows a group as its primary alone, with its badge, and finds Live Photos', () => {
-    const still = add({ filename: 'IMG_1.HEIC', captureTime: '2014-01-01T00:00:00Z' });
-    const video = add({
+  it('shows a group as its primary alone, with its badge, and finds Live Photos', async () => {
+    const still = await add({ filename: 'IMG_1.HEIC', captureTime: '2014-01-01T00:00:00Z' });
+    const video = await add({
       filename: 'IMG_1.MOV',
       kind: 'video',
       captureTime: '2014-01-01T00:00:00Z',
     });
-    const raw = add({ filename: 'DSC_2.NEF', captureTime: '2013-01-01T00:00:00Z' });
-    const jpeg = add({ filename: 'DSC_2.JPG', captureTime: '2013-01-01T00:00:00Z' });
-    const orig = add({ filename: 'IMG_3.jpg', captureTime: '2012-01-01T00:00:00Z' });
-    const edit = add({ filename: 'IMG_E3.jpg', captureTime: '2012-01-01T00:00:00Z' });
+    const raw = await add({ filename: 'DSC_2.NEF', captureTime: '2013-01-01T00:00:00Z' });
+    const jpeg = await add({ filename: 'DSC_2.JPG', captureTime: '2013-01-01T00:00:00Z' });
+    const orig = await add({ filename: 'IMG_3.jpg', captureTime: '2012-01-01T00:00:00Z' });
+    const edit = await add({ filename: 'IMG_E3.jpg', captureTime: '2012-01-01T00:00:00Z' });
     const before = index.library.count({});
     index.groups.declareMany(
       [
@@ -207,7 +213,7 @@ describe('library timeline (SQLite)', () => {
   });
 
   it('pages through the timeline index, never sorting the table', () => {
-    const db = (index as unknown as { db: import('better-sqlite3').Database }).db;
+    const db = new Database(join(temp.dir, 'vault.db'), { readonly: true });
     const plan = (sql: string, ...args: unknown[]) =>
       db
         .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
@@ -222,5 +228,6 @@ describe('library timeline (SQLite)', () => {
     );
     assert.match(p, /USING (COVERING )?INDEX assets_timeline/);
     assert.doesNotMatch(p, /TEMP B-TREE/);
+    db.close();
   });
 });

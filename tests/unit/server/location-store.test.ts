@@ -32,14 +32,14 @@ describe('location store (SQLite)', () => {
   let index: VaultIndex;
   before(async () => {
     temp = await makeTempDir('keepsake-locations-');
-    index = new VaultIndex(join(temp.dir, 'vault.db'));
+    index = await VaultIndex.open(join(temp.dir, 'vault.db'));
     for (const [i, c] of ['a', 'b'].entries()) {
-      index.recordUploadCreated({ id: `u${i}`, sha256: hex(c), size: 10, at: 1 });
-      index.commitVerifiedUpload(`u${i}`, asset(hex(c), 10));
+      await index.recordUploadCreated({ id: `u${i}`, sha256: hex(c), size: 10, at: 1 });
+      await index.commitVerifiedUpload(`u${i}`, asset(hex(c), 10));
     }
   });
   after(async () => {
-    index.close();
+    await index.close();
     await temp.cleanup();
   });
 

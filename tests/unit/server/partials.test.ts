@@ -33,7 +33,7 @@ describe('abandoned partials', () => {
       ttlMs: 24 * HOUR,
       now: () => now,
       partialPath: (id) => join(temp.dir, id),
-      receiving: () => [...live.values()],
+      receiving: () => Promise.resolve([...live.values()]),
       remove: (id) => {
         live.delete(id);
         return Promise.resolve();

@@ -27,9 +27,9 @@ describe('vault index (SQLite)', () => {
     await temp.cleanup();
   });
 
-  it('creates the schema at the latest version, in WAL mode, with STRICT tables', () => {
+  it('creates the schema at the latest version, in WAL mode, with STRICT tables', async () => {
     const path = join(temp.dir, 'fresh.db');
-    new VaultIndex(path).close();
+    await (await VaultIndex.open(path)).close();
     const db = new Database(path);
     assert.equal(db.pragma('user_version', { simple: true }), migrations.at(-1)!.version);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
@@ -61,47 +61,75 @@ describe('vault index (SQLite)', () => {
     db.close();
   });
 
-  it('refuses a database from a newer vault', () => {
+  it('refuses a database from a newer vault', async () => {
     const path = join(temp.dir, 'newer.db');
     const db = new Database(path);
     db.pragma('user_version = 999');
     db.close();
-    assert.throws(() => new VaultIndex(path), IndexTooNewError);
+    await assert.rejects(VaultIndex.open(path), IndexTooNewError);
   });
 
-  it('commits an asset once; a second commit of the same content adds to dedupSavedBytes', () => {
-    const index = new VaultIndex(join(temp.dir, 'dedup.db'));
-    index.recordUploadCreated({ id: 'u1', sha256: hex('a'), size: 10, at: 1 });
-    index.recordUploadCreated({ id: 'u2', sha256: hex('a'), size: 10, at: 2 });
-    assert.equal(index.committedAndReservedBytes(), 20, 'in-flight uploads reserve their size');
-    assert.equal(index.commitVerifiedUpload('u1', asset(hex('a'), 10)), true);
+  it('commits an asset once; a second commit of the same content adds to dedupSavedBytes', async () => {
+    const index = await VaultIndex.open(join(temp.dir, 'dedup.db'));
+    await index.recordUploadCreated({ id: 'u1', sha256: hex('a'), size: 10, at: 1 });
+    await index.recordUploadCreated({ id: 'u2', sha256: hex('a'), size: 10, at: 2 });
     assert.equal(
-      index.commitVerifiedUpload('u2', { ...asset(hex('a'), 10), filename: 'b.jpg' }),
+      await index.committedAndReservedBytes(),
+      20,
+      'in-flight uploads reserve their size',
+    );
+    assert.equal(await index.commitVerifiedUpload('u1', asset(hex('a'), 10)), true);
+    assert.equal(
+      await index.commitVerifiedUpload('u2', { ...asset(hex('a'), 10), filename: 'b.jpg' }),
       false,
     );
-    const usage = index.usage();
+    const usage = await index.usage();
     assert.equal(usage.assets, 1);
     assert.equal(usage.bytes, 10);
     assert.equal(usage.dedupSavedBytes, 10);
-    assert.equal(index.getAsset(hex('a'))?.filename, 'a.jpg', 'the first upload names it');
-    assert.equal(index.getUpload('u2')?.state, 'finished');
-    assert.equal(index.committedAndReservedBytes(), 10, 'finished uploads reserve nothing');
-    index.close();
+    assert.equal((await index.getAsset(hex('a')))?.filename, 'a.jpg', 'the first upload names it');
+    assert.equal((await index.getUpload('u2'))?.state, 'finished');
+    assert.equal(await index.committedAndReservedBytes(), 10, 'finished uploads reserve nothing');
+    await index.close();
   });
 
-  it('lists in upload order after a cursor, and checks presence in batches over 500', () => {
-    const index = new VaultIndex(join(temp.dir, 'list.db'));
+  it('reserves an upload against the quota only when it fits, also when two ask at once', async () => {
+    const index = await VaultIndex.open(join(temp.dir, 'quota.db'));
+    try {
+      const quota = { quotaBytes: 100, extraBytes: 0 };
+      const ask = (id: string, size: number, extraBytes = 0) =>
+        index.recordUploadCreated({ id, sha256: hex(id), size, at: 1 }, { ...quota, extraBytes });
+      // Two reservations of 60 asked together: together they pass the quota, so one is
+      // refused with the room the other left.
+      const answers = await Promise.all([ask('a', 60), ask('b', 60)]);
+      assert.deepEqual(
+        answers.map((a) => a?.roomBytes ?? 'recorded').sort(),
+        [40, 'recorded'].sort(),
+      );
+      assert.equal(await index.reservedBytes(), 60);
+      assert.equal(await index.getUpload('b').then((u) => u !== undefined), answers[1] === null);
+      // Bytes held outside the index (batches in flight) count too.
+      assert.deepEqual(await ask('c', 30, 20), { roomBytes: 20 });
+      assert.equal(await ask('d', 40), null, 'exactly the room left fits');
+      assert.equal(await index.reservedBytes(), 100);
+    } finally {
+      await index.close();
+    }
+  });
+
+  it('lists in upload order after a cursor, and checks presence in batches over 500', async () => {
+    const index = await VaultIndex.open(join(temp.dir, 'list.db'));
     const hashes = Array.from({ length: 7 }, (_, i) => i.toString(16).repeat(64));
-    hashes.forEach((h, i) => {
-      index.recordUploadCreated({ id: `u${i}`, sha256: h, size: i, at: i });
-      index.commitVerifiedUpload(`u${i}`, asset(h, i, i));
-    });
-    const first = index.listAssets(0, 4);
+    for (const [i, h] of hashes.entries()) {
+      await index.recordUploadCreated({ id: `u${i}`, sha256: h, size: i, at: i });
+      await index.commitVerifiedUpload(`u${i}`, asset(h, i, i));
+    }
+    const first = await index.listAssets(0, 4);
     assert.deepEqual(
       first.assets.map((a) => a.record.sha256),
       hashes.slice(0, 4),
     );
-    const second = index.listAssets(first.assets.at(-1)!.id, 4);
+    const second = await index.listAssets(first.assets.at(-1)!.id, 4);
     assert.deepEqual(
       second.assets.map((a) => a.record.sha256),
       hashes.slice(4),
@@ -111,13 +139,13 @@ describe('vault index (SQLite)', () => {
       hashes[6]!,
       hashes[0]!,
     ];
-    assert.deepEqual(index.present(asked).sort(), [hashes[0], hashes[6]].sort());
-    index.close();
+    assert.deepEqual((await index.present(asked)).sort(), [hashes[0], hashes[6]].sort());
+    await index.close();
   });
 
-  it('looks assets up by sha256 through the unique index, not a scan', () => {
+  it('looks assets up by sha256 through the unique index, not a scan', async () => {
     const path = join(temp.dir, 'plan.db');
-    new VaultIndex(path).close();
+    await (await VaultIndex.open(path)).close();
     const db = new Database(path);
     const plan = db
       .prepare<[], { detail: string }>(
@@ -130,16 +158,16 @@ describe('vault index (SQLite)', () => {
     assert.doesNotMatch(plan, /SCAN assets/);
     db.close();
   });
-  it('tells of new content once, and keeps it pending until its previews are recorded', () => {
-    const index = new VaultIndex(join(temp.dir, 'previews.db'));
+  it('tells of new content once, and keeps it pending until its previews are recorded', async () => {
+    const index = await VaultIndex.open(join(temp.dir, 'previews.db'));
     try {
       const told: string[] = [];
       index.onNewAssets = (assets) => told.push(...assets.map((a) => a.sha256));
-      index.recordUploadCreated({ id: 'u1', sha256: hex('a'), size: 1, at: 1 });
-      index.commitVerifiedUpload('u1', asset(hex('a'), 1));
-      index.recordUploadCreated({ id: 'u2', sha256: hex('a'), size: 1, at: 2 });
-      index.commitVerifiedUpload('u2', asset(hex('a'), 1)); // the same content again
-      index.commitBatch([asset(hex('a'), 1), asset(hex('b'), 2), asset(hex('c'), 3)]);
+      await index.recordUploadCreated({ id: 'u1', sha256: hex('a'), size: 1, at: 1 });
+      await index.commitVerifiedUpload('u1', asset(hex('a'), 1));
+      await index.recordUploadCreated({ id: 'u2', sha256: hex('a'), size: 1, at: 2 });
+      await index.commitVerifiedUpload('u2', asset(hex('a'), 1)); // the same content again
+      await index.commitBatch([asset(hex('a'), 1), asset(hex('b'), 2), asset(hex('c'), 3)]);
       assert.deepEqual(told, [hex('a'), hex('b'), hex('c')]);
 
       assert.deepEqual(
@@ -163,7 +191,7 @@ describe('vault index (SQLite)', () => {
       index.previews.clear();
       assert.equal(index.previews.pendingAfter(0, 10).length, 3);
     } finally {
-      index.close();
+      await index.close();
     }
   });
 });
