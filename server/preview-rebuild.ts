@@ -3,7 +3,7 @@
 // (See [Note: Preview work is the index] in previews.ts); this is for a person who wants
 // them back at once, after deleting them or after a decoder was added.
 import { join } from 'node:path';
-import { FsBlobStore } from './blob-store.js';
+import { openBlobStore } from './blobs/open-blob-store.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
 import {
   PREVIEWS_DIR,
@@ -23,17 +23,20 @@ export interface RebuildSummary {
 
 export async function rebuildPreviews(opts: {
   dataDir: string;
+  /** where the vault stores its blobs, as its --blobs option (default `<dataDir>/blobs`) */
+  blobs?: string;
   previews?: PreviewOptions;
   logger?: VaultLogger;
 }): Promise<RebuildSummary> {
   const started = performance.now();
+  const blobs = openBlobStore(opts.blobs, opts.dataDir);
   return withStoppedVault(opts.dataDir, 'stop it to rebuild its previews', async (index) => {
     const files = new PreviewFiles(join(opts.dataDir, PREVIEWS_DIR));
     index.previews.clear();
     await files.removeAll();
     const worker = new PreviewWorker({
       index,
-      blobs: new FsBlobStore(join(opts.dataDir, 'blobs')),
+      blobs,
       files,
       renderer: await rendererFor(opts.previews),
       logger: opts.logger ?? silentVaultLogger,
@@ -48,5 +51,5 @@ export async function rebuildPreviews(opts: {
     } finally {
       await worker.stop();
     }
-  });
+  }).finally(() => blobs.close());
 }

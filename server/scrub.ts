@@ -15,10 +15,9 @@
 // per chunk read (1 MiB), with at most one second of saved-up credit, so an idle spell
 // never turns into a burst. A vault larger than cap x period cannot be covered in one
 // period; the cap wins (the disk is the user's), and the last-full-pass metric shows it.
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AssetHealth, type BlobState } from './asset-health.js';
-import { FsBlobStore } from './blob-store.js';
+import { openBlobStore } from './blobs/open-blob-store.js';
 import type { ScrubPlace } from './index/health-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
@@ -176,18 +175,20 @@ export interface ScrubSummary {
  */
 export async function scrubDataDir(opts: {
   dataDir: string;
+  /** where the vault stores its blobs, as its --blobs option (default `<dataDir>/blobs`) */
+  blobs?: string;
   logger?: VaultLogger;
   onProgress?: (done: { assets: number; bytes: number; total: number }) => void;
   signal?: AbortSignal;
 }): Promise<ScrubSummary> {
   const started = performance.now();
+  const blobs = openBlobStore(opts.blobs, opts.dataDir);
   return withStoppedVault(
     opts.dataDir,
     'it scrubs in the background (stop it to scrub now)',
     async (idx) => {
       const metrics = new VaultMetrics();
       const logger = opts.logger ?? silentVaultLogger;
-      const blobs = new FsBlobStore(join(opts.dataDir, 'blobs'));
       const health = new AssetHealth({ index: idx, blobs, metrics, logger, now: Date.now });
       const total = (await idx.usage()).assets;
       const summary: ScrubSummary = {
@@ -229,5 +230,5 @@ export async function scrubDataDir(opts: {
       summary.seconds = (performance.now() - started) / 1000;
       return summary;
     },
-  );
+  ).finally(() => blobs.close());
 }

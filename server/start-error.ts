@@ -9,7 +9,8 @@ export type VaultStartErrorCode =
   | 'tls_invalid'
   | 'index_too_new'
   | 'no_vault'
-  | 'invalid_option';
+  | 'invalid_option'
+  | 'blobs_unreachable';
 
 export class VaultStartError extends Error {
   override name = 'VaultStartError';

@@ -37,7 +37,8 @@ import {
 } from '../common/vault-protocol.js';
 import { parseJson, readBody, sendJson } from './api.js';
 import { join } from 'node:path';
-import { type BlobStore, FsBlobStore } from './blob-store.js';
+import type { BlobStore } from './blob-store.js';
+import { openBlobStore } from './blobs/open-blob-store.js';
 import type { Principal } from './devices.js';
 import { VaultHttpError } from './http-error.js';
 import type { VaultIndex } from './index/vault-index.js';
@@ -206,17 +207,20 @@ export function createTrashApi(deps: TrashDeps) {
  */
 export async function emptyStoppedVaultTrash(opts: {
   dataDir: string;
+  /** where the vault stores its blobs, as its --blobs option (default `<dataDir>/blobs`) */
+  blobs?: string;
   retentionDays: number;
   logger?: VaultLogger;
 }): Promise<TrashEmptyResult> {
+  const blobs = openBlobStore(opts.blobs, opts.dataDir);
   return withStoppedVault(opts.dataDir, 'stop it to empty its trash', (index) =>
     emptyTrash({
       index,
-      blobs: new FsBlobStore(join(opts.dataDir, 'blobs')),
+      blobs,
       previews: new PreviewFiles(join(opts.dataDir, PREVIEWS_DIR)),
       now: Date.now,
       retentionDays: opts.retentionDays,
       logger: opts.logger ?? silentVaultLogger,
     }),
-  );
+  ).finally(() => blobs.close());
 }

@@ -28,7 +28,8 @@ import { createFleetPage, isFleetPath } from './fleet-page.js';
 import { createTrashApi, DEFAULT_TRASH_RETENTION_DAYS } from './trash.js';
 import { AbandonedPartials, DEFAULT_PARTIAL_TTL_MS } from './partials.js';
 import { BatchReservations, createBatchApi } from './batch-api.js';
-import { FsBlobStore } from './blob-store.js';
+import { type BlobStore, FsBlobStore } from './blob-store.js';
+import { openBlobStore } from './blobs/open-blob-store.js';
 import { BlobCompressor, settleCompressing } from './compressor.js';
 import { DiskSpace, isOutOfSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
@@ -92,6 +93,12 @@ export interface VaultOptions {
    * already stays so, and is read as always)
    */
   compression?: boolean;
+  /**
+   * where verified content is stored: a directory, or an S3-compatible bucket as
+   * `s3://BUCKET/PREFIX?endpoint=URL&region=NAME` (credentials from the AWS environment, See
+   * server/blobs/s3-location.ts); default `<dataDir>/blobs`. See server/blobs/port.ts.
+   */
+  blobs?: string;
   /** thumbnails and previews made in the background (See previews.ts); false = none made */
   previews?: PreviewOptions | false;
   logger?: VaultLogger;
@@ -206,6 +213,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
   await prepareDataDir(dataDir);
   const lock: DataDirLock = await acquireDataDirLock(dataDir);
   let index: VaultIndex | undefined;
+  let openedBlobs: BlobStore | undefined;
   try {
     const { token, generated } = await loadOrCreateToken(dataDir, options.token);
     try {
@@ -216,7 +224,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     }
     const idx = index;
     const metrics = new VaultMetrics();
-    const blobs = new FsBlobStore(join(dataDir, 'blobs'), {
+    const blobs = openBlobStore(options.blobs, dataDir, {
       knownBad: (sha256) => Promise.resolve(idx.health.problem(sha256)),
       repaired: (sha256) => {
         idx.health.record(sha256, 'ok', now());
@@ -227,14 +235,23 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
         else idx.encodings.forget(sha256);
       },
     });
+    openedBlobs = blobs;
     await blobs.init();
+    // The compressor rewrites blobs in place on a filesystem: See [Note: Verified before
+    // visible on S3] in blobs/s3-blob-store.ts.
+    const compressible = blobs instanceof FsBlobStore ? blobs : undefined;
+    if (compressible === undefined && options.compression !== false) {
+      logger.info('compression is off: content in an S3 bucket is stored as uploaded', {
+        blobs: blobs.where,
+      });
+    }
     const health = new AssetHealth({ index: idx, blobs, metrics, logger, now });
     metrics.assetProblems = () => idx.health.counts();
     metrics.previewCounts = () => idx.previews.counts();
     const uploadsDir = join(dataDir, 'uploads');
     const stateDir = join(dataDir, 'upload-state');
     await sweepAfterStart({ uploadsDir, stateDir, index: idx, logger });
-    await settleCompressing({ index: idx, blobs, logger });
+    if (compressible) await settleCompressing({ index: idx, blobs: compressible, logger });
     const diskSpace = new DiskSpace({ directory: dataDir, marginBytes: options.diskMarginBytes });
     const store = new VerifyingFileStore({
       diskSpace,
@@ -304,9 +321,9 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
             tempDir: uploadsDir,
           });
     const compressor =
-      options.compression === false
+      options.compression === false || compressible === undefined
         ? undefined
-        : new BlobCompressor({ index: idx, blobs, logger, tempDir: uploadsDir });
+        : new BlobCompressor({ index: idx, blobs: compressible, logger, tempDir: uploadsDir });
     idx.onNewAssets = () => {
       previewWorker?.notify();
       compressor?.notify();
@@ -498,7 +515,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
         : startScrubber({ index: idx, health, metrics, logger, now, options: options.scrub ?? {} });
     previewWorker?.start();
     compressor?.start();
-    logger.info('vault listening', { url, dataDir });
+    logger.info('vault listening', { url, dataDir, blobs: blobs.where });
 
     let closing: Promise<void> | undefined;
     return {
@@ -525,6 +542,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
           await previewWorker?.stop();
           await compressor?.stop();
           await converter.close();
+          blobs.close();
           await idx.close();
           await lock.release();
           logger.info('vault closed', { dataDir });
@@ -533,6 +551,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       },
     };
   } catch (err) {
+    openedBlobs?.close();
     await index?.close();
     await lock.release();
     throw err;

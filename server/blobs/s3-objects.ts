@@ -164,14 +164,17 @@ export class S3Objects {
     );
   }
 
-  /** The object's size, or null when there is no object under `name`. */
-  async head(name: string): Promise<{ size: number } | null> {
+  /**
+   * The object's size and ETag (which changes when other bytes are put under the key), or null
+   * when there is no object under `name`.
+   */
+  async head(name: string): Promise<{ size: number; etag: string } | null> {
     const key = this.keyOf(name);
     try {
       const out = await this.client.send(
         new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }),
       );
-      return { size: out.ContentLength ?? 0 };
+      return { size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw this.describe(`look for ${key}`, err);

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { corpusFile, corpusRoot, makeTempDir } from '../support/paths.js';
 import { COMPRESSED_SUFFIX } from '../../server/blob-store.js';
+import { blobBackends, type BlobBackendSetup } from '../support/blob-backends.js';
 import { storedContent } from '../support/vault-damage.js';
 import {
   type BatchFile,
@@ -77,128 +78,143 @@ async function settled(dataDir: string): Promise<string[]> {
   return leftoverTemps(dataDir);
 }
 
-describe('vault: small files in batches (POST /api/v1/batch)', () => {
-  let vault: TestVault;
-  let files: BatchFile[];
-  before(async () => {
-    vault = await startTestVault();
-    files = await corpusFiles(40);
-  });
-  after(() => vault.close());
-
-  it('stores every file of a batch, answers per file in frame order, and serves them byte-exact', async () => {
-    const { status, json } = await postBatch(vault, files);
-    assert.equal(status, 200, JSON.stringify(json));
-    const { results } = json as Results;
-    assert.deepEqual(
-      results.map((r) => [r.sha256, r.status]),
-      files.map((f) => [sha256Hex(f.data), 'stored']),
-    );
-    for (const f of files) assert.deepEqual(await content(vault, sha256Hex(f.data)), f.data);
-    const first = files[0]!;
-    const asset = (await (
-      await vaultFetch(vault, `/api/v1/assets/${sha256Hex(first.data)}`)
-    ).json()) as Record<string, unknown>;
-    assert.equal(asset.filename, first.filename);
-    assert.equal(asset.relpath, first.relpath);
-    assert.equal(asset.mtimeMs, first.mtimeMs);
-    assert.equal(asset.size, first.data.length);
-
-    const again = await postBatch(vault, files.slice(0, 5));
-    assert.deepEqual(
-      (again.json as Results).results.map((r) => r.status),
-      Array(5).fill('duplicate'),
-      'content the vault holds is a duplicate',
-    );
-    assert.deepEqual(await leftoverTemps(vault.dataDir), []);
-  });
-
-  it('refuses a file whose bytes do not match its sha256, alone; the others are stored', async () => {
-    const batch = await corpusFiles(6, 1, 400_000).then((f) => f.slice(0, 6));
-    const fresh = batch.map((f, i) => ({ ...f, data: Buffer.concat([f.data, Buffer.from([i])]) }));
-    const bad = fresh[2]!;
-    const corrupted = Buffer.from(bad.data);
-    corrupted[corrupted.length >> 1]! ^= 0xff;
-    const sent = fresh.map((f) =>
-      f === bad ? { ...f, sha256: sha256Hex(f.data), data: corrupted } : f,
-    );
-    const { status, json } = await postBatch(vault, sent);
-    assert.equal(status, 200);
-    const { results } = json as Results;
-    assert.deepEqual(
-      results.map((r) => r.status),
-      ['stored', 'stored', 'refused', 'stored', 'stored', 'stored'],
-    );
-    assert.equal(results[2]!.code, 'checksum_mismatch');
-    assert.equal(results[2]!.retryable, true);
-    assert.equal(await content(vault, sha256Hex(bad.data)), 404, 'nothing stored for it');
-    for (const f of fresh) {
-      if (f !== bad) assert.deepEqual(await content(vault, sha256Hex(f.data)), f.data);
-    }
-  });
-
-  it('refuses a file with an invalid header field alone, naming the field', async () => {
-    const a = { data: Buffer.from('batch header a'), filename: 'a.txt' };
-    const b = {
-      data: Buffer.from('batch header b'),
-      filename: 'b.txt',
-      header: { relpath: '../../etc/passwd' },
-    };
-    const c = {
-      data: Buffer.from('batch header c'),
-      filename: 'c.txt',
-      header: { filename: 'x/y' },
-    };
-    const { json } = await postBatch(vault, [a, b, c]);
-    const { results } = json as Results & { results: { message?: string }[] };
-    assert.deepEqual(
-      results.map((r) => r.status),
-      ['stored', 'refused', 'refused'],
-    );
-    assert.equal(results[1]!.code, 'invalid_metadata');
-    assert.match(results[1]!.message ?? '', /relpath/);
-    assert.match(results[2]!.message ?? '', /filename/);
-  });
-
-  it('answers 400 to a body that is not a batch, and stores nothing of it', async () => {
-    const before = await assetCount(vault);
-    const one = { data: Buffer.from('framing 1'), filename: 'f1.txt' };
-    const two = { data: Buffer.from('framing 2'), filename: 'f2.txt' };
-    const body = batchBody([one, two]);
-    const cases: [string, Parameters<typeof postBatch>[2]][] = [
-      ['fewer frames than announced', { count: 3 }],
-      ['more bytes than announced', { count: 1 }],
-      [
-        'a header line that is not JSON',
-        { body: Buffer.concat([Buffer.from('nope\n'), body]), count: 3 },
-      ],
-      ['a body cut inside a frame', { body: body.subarray(0, body.length - 3) }],
-    ];
-    for (const [what, opts] of cases) {
-      const { status, json } = await postBatch(vault, [one, two], opts);
-      assert.equal(status, 400, `${what}: ${JSON.stringify(json)}`);
-      assert.equal((json as { error: string }).error, 'bad_request');
-    }
-    const noCount = await vaultFetch(vault, '/api/v1/batch', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/vnd.keepsake.batch' },
-      body,
+for (const backend of blobBackends()) {
+  describe(`vault: small files in batches (POST /api/v1/batch, ${backend.name} blobs)`, () => {
+    let vault: TestVault;
+    let blobs: BlobBackendSetup;
+    let files: BatchFile[];
+    before(async () => {
+      blobs = await backend.setUp();
+      vault = await startTestVault(blobs.vaultOptions);
+      files = await corpusFiles(40);
     });
-    assert.equal(noCount.status, 400);
-    assert.equal(await assetCount(vault), before);
-    assert.equal(await content(vault, sha256Hex(one.data)), 404);
-    assert.deepEqual(await settled(vault.dataDir), []);
-  });
+    after(async () => {
+      await vault.close();
+      await blobs.close();
+    });
 
-  it('answers 413 batch_too_large when the sizes add up to more than 64 MiB', async () => {
-    const body = Buffer.from(
-      `${JSON.stringify({ sha256: 'a'.repeat(64), size: 65 * 1024 * 1024, filename: 'big.bin' })}\n`,
-    );
-    const { status, json } = await postBatch(vault, [], { body, count: 1 });
-    assert.equal(status, 413);
-    assert.equal((json as { error: string }).error, 'batch_too_large');
+    it('stores every file of a batch, answers per file in frame order, and serves them byte-exact', async () => {
+      const { status, json } = await postBatch(vault, files);
+      assert.equal(status, 200, JSON.stringify(json));
+      const { results } = json as Results;
+      assert.deepEqual(
+        results.map((r) => [r.sha256, r.status]),
+        files.map((f) => [sha256Hex(f.data), 'stored']),
+      );
+      for (const f of files) assert.deepEqual(await content(vault, sha256Hex(f.data)), f.data);
+      const first = files[0]!;
+      assert.deepEqual(
+        await blobs.stored(vault.dataDir, sha256Hex(first.data)),
+        first.data,
+        'stored where the vault was told to store',
+      );
+      const asset = (await (
+        await vaultFetch(vault, `/api/v1/assets/${sha256Hex(first.data)}`)
+      ).json()) as Record<string, unknown>;
+      assert.equal(asset.filename, first.filename);
+      assert.equal(asset.relpath, first.relpath);
+      assert.equal(asset.mtimeMs, first.mtimeMs);
+      assert.equal(asset.size, first.data.length);
+
+      const again = await postBatch(vault, files.slice(0, 5));
+      assert.deepEqual(
+        (again.json as Results).results.map((r) => r.status),
+        Array(5).fill('duplicate'),
+        'content the vault holds is a duplicate',
+      );
+      assert.deepEqual(await leftoverTemps(vault.dataDir), []);
+    });
+
+    it('refuses a file whose bytes do not match its sha256, alone; the others are stored', async () => {
+      const batch = await corpusFiles(6, 1, 400_000).then((f) => f.slice(0, 6));
+      const fresh = batch.map((f, i) => ({
+        ...f,
+        data: Buffer.concat([f.data, Buffer.from([i])]),
+      }));
+      const bad = fresh[2]!;
+      const corrupted = Buffer.from(bad.data);
+      corrupted[corrupted.length >> 1]! ^= 0xff;
+      const sent = fresh.map((f) =>
+        f === bad ? { ...f, sha256: sha256Hex(f.data), data: corrupted } : f,
+      );
+      const { status, json } = await postBatch(vault, sent);
+      assert.equal(status, 200);
+      const { results } = json as Results;
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['stored', 'stored', 'refused', 'stored', 'stored', 'stored'],
+      );
+      assert.equal(results[2]!.code, 'checksum_mismatch');
+      assert.equal(results[2]!.retryable, true);
+      assert.equal(await content(vault, sha256Hex(bad.data)), 404, 'nothing stored for it');
+      for (const f of fresh) {
+        if (f !== bad) assert.deepEqual(await content(vault, sha256Hex(f.data)), f.data);
+      }
+    });
+
+    it('refuses a file with an invalid header field alone, naming the field', async () => {
+      const a = { data: Buffer.from('batch header a'), filename: 'a.txt' };
+      const b = {
+        data: Buffer.from('batch header b'),
+        filename: 'b.txt',
+        header: { relpath: '../../etc/passwd' },
+      };
+      const c = {
+        data: Buffer.from('batch header c'),
+        filename: 'c.txt',
+        header: { filename: 'x/y' },
+      };
+      const { json } = await postBatch(vault, [a, b, c]);
+      const { results } = json as Results & { results: { message?: string }[] };
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['stored', 'refused', 'refused'],
+      );
+      assert.equal(results[1]!.code, 'invalid_metadata');
+      assert.match(results[1]!.message ?? '', /relpath/);
+      assert.match(results[2]!.message ?? '', /filename/);
+    });
+
+    it('answers 400 to a body that is not a batch, and stores nothing of it', async () => {
+      const before = await assetCount(vault);
+      const one = { data: Buffer.from('framing 1'), filename: 'f1.txt' };
+      const two = { data: Buffer.from('framing 2'), filename: 'f2.txt' };
+      const body = batchBody([one, two]);
+      const cases: [string, Parameters<typeof postBatch>[2]][] = [
+        ['fewer frames than announced', { count: 3 }],
+        ['more bytes than announced', { count: 1 }],
+        [
+          'a header line that is not JSON',
+          { body: Buffer.concat([Buffer.from('nope\n'), body]), count: 3 },
+        ],
+        ['a body cut inside a frame', { body: body.subarray(0, body.length - 3) }],
+      ];
+      for (const [what, opts] of cases) {
+        const { status, json } = await postBatch(vault, [one, two], opts);
+        assert.equal(status, 400, `${what}: ${JSON.stringify(json)}`);
+        assert.equal((json as { error: string }).error, 'bad_request');
+      }
+      const noCount = await vaultFetch(vault, '/api/v1/batch', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/vnd.keepsake.batch' },
+        body,
+      });
+      assert.equal(noCount.status, 400);
+      assert.equal(await assetCount(vault), before);
+      assert.equal(await content(vault, sha256Hex(one.data)), 404);
+      assert.deepEqual(await settled(vault.dataDir), []);
+    });
+
+    it('answers 413 batch_too_large when the sizes add up to more than 64 MiB', async () => {
+      const body = Buffer.from(
+        `${JSON.stringify({ sha256: 'a'.repeat(64), size: 65 * 1024 * 1024, filename: 'big.bin' })}\n`,
+      );
+      const { status, json } = await postBatch(vault, [], { body, count: 1 });
+      assert.equal(status, 413);
+      assert.equal((json as { error: string }).error, 'batch_too_large');
+    });
   });
-});
+}
 
 describe('vault: batches against quota and max size', () => {
   it('refuses the files that would exceed the quota or the max size; the rest are stored', async () => {

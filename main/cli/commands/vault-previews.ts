@@ -6,6 +6,7 @@ import { VaultStartError } from '../../../server/vault.js';
 
 export async function runVaultPreviews(opts: {
   dataDir: string;
+  blobs?: string;
   rebuild: boolean;
   json?: boolean;
 }): Promise<void> {
@@ -17,7 +18,10 @@ export async function runVaultPreviews(opts: {
     return;
   }
   try {
-    const s = await rebuildPreviews({ dataDir: opts.dataDir });
+    const s = await rebuildPreviews({
+      dataDir: opts.dataDir,
+      ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
+    });
     if (opts.json === true) {
       console.log(JSON.stringify(s));
     } else {

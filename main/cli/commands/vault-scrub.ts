@@ -6,13 +6,21 @@ import { formatSize } from '../../../common/size-units.js';
 import { scrubDataDir } from '../../../server/scrub.js';
 import { VaultStartError } from '../../../server/vault.js';
 
-export async function runVaultScrub(opts: { dataDir: string; json?: boolean }): Promise<void> {
+export async function runVaultScrub(opts: {
+  dataDir: string;
+  blobs?: string;
+  json?: boolean;
+}): Promise<void> {
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const s = await scrubDataDir({ dataDir: opts.dataDir, signal: abort.signal });
+    const s = await scrubDataDir({
+      dataDir: opts.dataDir,
+      ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
+      signal: abort.signal,
+    });
     const bad = s.damaged.length + s.missing.length;
     if (opts.json === true) {
       console.log(JSON.stringify(s));

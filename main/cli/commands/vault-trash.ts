@@ -30,6 +30,7 @@ async function openIndex(dataDir: string): Promise<VaultIndex | null> {
 
 export async function runVaultTrash(opts: {
   dataDir: string;
+  blobs?: string;
   args: string[];
   json: boolean;
   retentionDays: number;
@@ -88,6 +89,7 @@ export async function runVaultTrash(opts: {
     try {
       const r = await emptyStoppedVaultTrash({
         dataDir: opts.dataDir,
+        ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
         retentionDays: opts.retentionDays,
       });
       if (opts.json) {

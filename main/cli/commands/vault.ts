@@ -51,6 +51,8 @@ const stderrLogger = (verbose: boolean): VaultLogger => {
 
 interface VaultCommandOptions {
   dataDir: string;
+  /** a directory or s3://BUCKET/PREFIX?endpoint=…&region=… (default <data-dir>/blobs) */
+  blobs?: string;
   host: string;
   port: number;
   token?: string;
@@ -101,6 +103,10 @@ export function registerVaultCommand(program: Command): void {
     )
     .argument('[args...]', 'devices: add NAME | list | revoke NAME | rename OLD NEW')
     .requiredOption('--data-dir <dir>', 'where the vault keeps its index, blobs and token')
+    .option(
+      '--blobs <where>',
+      'where verified content is stored: a directory, or an S3-compatible bucket as s3://BUCKET/PREFIX?endpoint=URL&region=NAME with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE/AWS_SHARED_CREDENTIALS_FILE, never the command line (default: <data-dir>/blobs); scrub, previews and trash empty need it too',
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, DEFAULT_VAULT_PORT)
     .option(
@@ -172,6 +178,7 @@ export function registerVaultCommand(program: Command): void {
       if (action === 'trash') {
         return runVaultTrash({
           dataDir: opts.dataDir,
+          ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
           args,
           json: opts.json === true,
           retentionDays: opts.trashRetention ?? DEFAULT_TRASH_RETENTION_DAYS,
@@ -193,6 +200,7 @@ export function registerVaultCommand(program: Command): void {
         if (action === 'previews') {
           return runVaultPreviews({
             dataDir: opts.dataDir,
+            ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
             rebuild: opts.rebuild === true,
             json: opts.json === true,
           });
@@ -204,7 +212,11 @@ export function registerVaultCommand(program: Command): void {
           process.exitCode = 2;
           return;
         }
-        return runVaultScrub({ dataDir: opts.dataDir, json: opts.json === true });
+        return runVaultScrub({
+          dataDir: opts.dataDir,
+          ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
+          json: opts.json === true,
+        });
       }
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         console.error('keepsake vault: --tls-cert and --tls-key go together (HTTPS needs both)');
@@ -226,6 +238,7 @@ export function registerVaultCommand(program: Command): void {
         try {
           vault = await startVault({
             dataDir: opts.dataDir,
+            ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
             host: opts.host,
             port: opts.port,
             token: opts.token ?? process.env.KEEPSAKE_VAULT_TOKEN,

@@ -1,0 +1,107 @@
+// The vault's two blob stores for tests that run over both (server/blobs/port.ts): the
+// filesystem under the data directory, and an S3 bucket on a real S3-compatible server on
+// loopback (s3rver, tests/support/s3-server.ts). A test asks each backend for a setup, starts
+// its vaults with `setup.vaultOptions` (and the CLI with `setup.cliArgs`), and damages,
+// removes or counts stored content through the setup, behind the vault's back.
+import { createHash } from 'node:crypto';
+import { readdir, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseS3Location } from '../../server/blobs/s3-location.js';
+import { S3Objects } from '../../server/blobs/s3-objects.js';
+import { makeTempDir } from './paths.js';
+import { startTestS3Server } from './s3-server.js';
+import { blobPath, flipByte, storedContent } from './vault-damage.js';
+
+export interface BlobBackendSetup {
+  /** spread into startTestVault's options (the S3 one sets `blobs`) */
+  readonly vaultOptions: { blobs?: string };
+  /** for `keepsake vault …` commands: [] or ['--blobs', address] */
+  readonly cliArgs: string[];
+  /** how many contents are stored */
+  count(dataDir: string): Promise<number>;
+  /** the stored bytes of a content (decoded), or null */
+  stored(dataDir: string, sha256: string): Promise<Buffer | null>;
+  /** flips the byte at `at` of a stored content (same size, other bytes) */
+  damage(dataDir: string, sha256: string, at: number): Promise<void>;
+  /** removes a stored content */
+  remove(dataDir: string, sha256: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BlobBackend {
+  readonly name: 'filesystem' | 's3';
+  setUp(): Promise<BlobBackendSetup>;
+}
+
+/** Both backends, the filesystem first. */
+export function blobBackends(): BlobBackend[] {
+  return [
+    { name: 'filesystem', setUp: () => Promise.resolve(filesystemSetup()) },
+    { name: 's3', setUp: s3Setup },
+  ];
+}
+
+function filesystemSetup(): BlobBackendSetup {
+  return {
+    vaultOptions: {},
+    cliArgs: [],
+    count: async (dataDir) => {
+      const entries = await readdir(join(dataDir, 'blobs'), {
+        recursive: true,
+        withFileTypes: true,
+      });
+      return entries.filter((e) => e.isFile()).length;
+    },
+    stored: storedContent,
+    damage: (dataDir, sha256, at) => flipByte(blobPath(dataDir, sha256), at),
+    remove: (dataDir, sha256) => unlink(blobPath(dataDir, sha256)),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** The AWS variables s3rver expects, set for this process (and its children) until close. */
+async function s3Setup(): Promise<BlobBackendSetup> {
+  const server = await startTestS3Server();
+  const temp = await makeTempDir('keepsake-s3-damage-');
+  const saved = Object.fromEntries(Object.keys(server.env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, server.env);
+  const address = server.locationOf(`vault-${Math.random().toString(36).slice(2, 10)}`);
+  const objects = new S3Objects(parseS3Location(address));
+  const nameOf = (sha256: string) => `blobs/${sha256}`;
+  const bytesOf = async (sha256: string): Promise<Buffer | null> => {
+    const body = await objects.read(nameOf(sha256));
+    if (body === null) return null;
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+  return {
+    vaultOptions: { blobs: address },
+    cliArgs: ['--blobs', address],
+    count: async () => {
+      let n = 0;
+      for await (const _ of objects.list('blobs/')) n++;
+      return n;
+    },
+    stored: (_dataDir, sha256) => bytesOf(sha256),
+    damage: async (_dataDir, sha256, at) => {
+      const bytes = await bytesOf(sha256);
+      if (bytes === null) throw new Error(`no object for ${sha256}`);
+      bytes[at] = bytes[at]! ^ 0xff;
+      const path = join(temp.dir, `damaged-${sha256}`);
+      await writeFile(path, bytes);
+      // Put through the S3 API like any writer would: the bucket holds other bytes now.
+      await objects.putFile(nameOf(sha256), path, createHash('sha256').update(bytes).digest('hex'));
+    },
+    remove: (_dataDir, sha256) => objects.delete(nameOf(sha256)),
+    close: async () => {
+      objects.close();
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await server.close();
+      await temp.cleanup();
+    },
+  };
+}
