@@ -166,7 +166,7 @@ export class AssetHealth {
     const { index, blobs } = this.deps;
     const held = await index.present(hashes);
     const known = index.health.problems(held);
-    const trashed = index.trash.trashedAmong(held);
+    const trashed = await index.trash.trashedAmong(held);
     const report: PresenceReport = { present: [], damaged: [], missing: [], trashed: [] };
     const toStat: string[] = [];
     for (const h of held) {

@@ -119,7 +119,7 @@ export async function compressOne(
   const { index, blobs, tempDir } = deps;
   const skip = skipReason(asset);
   if (skip !== null) {
-    index.encodings.keptPlain(asset.sha256);
+    await index.encodings.keptPlain(asset.sha256);
     return { plain: skip };
   }
   const content = await blobs.openContent(asset.sha256);
@@ -127,7 +127,7 @@ export async function compressOne(
   if (content.encoding === 'compressed') {
     // Compressed by an earlier run whose record was lost with a power cut: say so.
     await content.close();
-    index.encodings.compressed(asset.sha256, content.storedBytes);
+    await index.encodings.compressed(asset.sha256, content.storedBytes);
     return { compressed: { storedBytes: content.storedBytes } };
   }
   const temp = join(tempDir, `compress-${randomBytes(8).toString('hex')}.tmp`);
@@ -137,12 +137,12 @@ export async function compressOne(
     if (size !== asset.size) return { gone: true }; // damaged: the health checks' business
     const first = await readFrame(content, 0, Math.min(FRAME_BYTES, size));
     if (looksCompressed(first)) {
-      index.encodings.keptPlain(asset.sha256);
+      await index.encodings.keptPlain(asset.sha256);
       return { plain: 'compressed format' };
     }
     const sample = await compressFrame(first);
     if (sample.length > first.length * (1 - MIN_SAVING)) {
-      index.encodings.keptPlain(asset.sha256);
+      await index.encodings.keptPlain(asset.sha256);
       return { plain: 'saves too little' };
     }
     const out = await open(temp, 'wx', 0o600);
@@ -169,7 +169,7 @@ export async function compressOne(
       await out.close();
     }
     if (storedBytes > size * (1 - MIN_SAVING)) {
-      index.encodings.keptPlain(asset.sha256);
+      await index.encodings.keptPlain(asset.sha256);
       return { plain: 'saves too little' };
     }
     if (!(await decodesTo(temp, asset.sha256, size, signal))) {
@@ -178,7 +178,7 @@ export async function compressOne(
       deps.logger.warn('not compressed: the stored bytes do not hash to their content', {
         sha256: asset.sha256,
       });
-      index.encodings.keptPlain(asset.sha256);
+      await index.encodings.keptPlain(asset.sha256);
       return { plain: 'stored bytes do not match' };
     }
     signal?.throwIfAborted();
@@ -186,13 +186,13 @@ export async function compressOne(
     const finalPath = blobs.compressedPathOf(asset.sha256);
     // An asset the trash was emptied of meanwhile (trash.ts forgets the row, then unlinks
     // the files) is not put back on disk.
-    if (!index.encodings.compressingNow(asset.sha256)) return { gone: true };
+    if (!(await index.encodings.compressingNow(asset.sha256))) return { gone: true };
     await rename(temp, finalPath);
     placed = true;
     await fsyncDir(dirname(finalPath));
     await unlinkIfPresent(plainPath);
     await fsyncDir(dirname(plainPath));
-    if (!index.encodings.compressed(asset.sha256, storedBytes)) {
+    if (!(await index.encodings.compressed(asset.sha256, storedBytes))) {
       await unlinkIfPresent(finalPath); // forgotten between the two records: no orphan
       return { gone: true };
     }
@@ -258,7 +258,7 @@ export async function settleCompressing(deps: {
   logger: VaultLogger;
 }): Promise<number> {
   const { index, blobs, logger } = deps;
-  const pending = index.encodings.compressing();
+  const pending = await index.encodings.compressing();
   for (const sha256 of pending) {
     const packedPath = blobs.compressedPathOf(sha256);
     const fh = await open(packedPath, 'r').catch(() => null);
@@ -269,9 +269,9 @@ export async function settleCompressing(deps: {
       // copy can go.
       await unlinkIfPresent(blobs.pathOf(sha256));
       await fsyncDir(dirname(packedPath));
-      index.encodings.compressed(sha256, storedBytes);
+      await index.encodings.settle(sha256, storedBytes);
     } else {
-      index.encodings.forget(sha256);
+      await index.encodings.settle(sha256, null);
     }
   }
   if (pending.length > 0) {
@@ -307,16 +307,25 @@ export class BlobCompressor {
 
   /** This content's bytes were replaced by a repair: it is considered again. */
   reconsider(sha256: string): void {
-    this.deps.index.encodings.forget(sha256);
-    this.cursor = 0;
-    this.notify();
+    // Woken once the record is forgotten, so the walk it starts finds the content.
+    this.deps.index.encodings.forget(sha256).then(
+      () => {
+        this.cursor = 0;
+        this.notify();
+      },
+      (err: unknown) =>
+        this.deps.logger.warn('a repaired content could not be marked for compressing again', {
+          sha256,
+          error: String(err),
+        }),
+    );
   }
 
   /** Considers everything unconsidered after the cursor; returns how many it tried. */
   async processPending(): Promise<number> {
     let tried = 0;
     while (!this.stopped) {
-      const page = this.deps.index.encodings.unconsideredAfter(this.cursor, PAGE);
+      const page = await this.deps.index.encodings.unconsideredAfter(this.cursor, PAGE);
       if (page.length === 0) return tried;
       for (const asset of page) {
         if (this.stopped) return tried;

@@ -202,7 +202,7 @@ export class PreviewWorker {
     let cursor = 0;
     let measured = 0;
     while (!this.stopped) {
-      const page = index.similarity.unmeasuredAfter(cursor, PAGE);
+      const page = await index.similarity.unmeasuredAfter(cursor, PAGE);
       const last = page.at(-1);
       if (last === undefined) return measured;
       cursor = last.id;
@@ -215,8 +215,8 @@ export class PreviewWorker {
           // through the one read function: the blob may be stored compressed by now
           const sized = await blobs.withPlainFile(item.sha256, this.deps.tempDir, pictureSize);
           const size = sized?.value ?? { width: null, height: null };
-          index.similarity.record(item.sha256, { ...measure, ...size }, now());
-          measured++;
+          if (await index.similarity.record(item.sha256, { ...measure, ...size }, now()))
+            measured++;
         } catch (err) {
           if (this.stopped) return measured;
           logger.debug('a photo could not be measured; tried again at the next start', {
@@ -295,7 +295,7 @@ export class PreviewWorker {
         index.previews.record(item.sha256, { state: 'made', source: outcome.made.source }, now());
         const { measure, width, height } = outcome.made;
         if (measure !== undefined) {
-          index.similarity.record(
+          await index.similarity.record(
             item.sha256,
             { ...measure, width: width ?? null, height: height ?? null },
             now(),

@@ -60,13 +60,24 @@ function photoOf(
 }
 
 export function createSimilarApi(deps: { index: VaultIndex }) {
-  let cached: { signature: string; groups: SimilarGroupResult<ListedPhoto>[] } | undefined;
+  // The grouping of one signature, shared by the requests that arrive while it is computed.
+  let cached: { signature: string; groups: Promise<SimilarGroupResult<ListedPhoto>[]> } | undefined;
 
-  /** Every group now (recomputed only when the index changed since). */
-  function allGroups(): SimilarGroupResult<ListedPhoto>[] {
-    const signature = deps.index.similarity.signature();
+  /**
+   * Every group now (recomputed only when the index changed since). The signature is read
+   * before the candidates: a change between the two reads is seen by the next call.
+   */
+  async function allGroups(): Promise<SimilarGroupResult<ListedPhoto>[]> {
+    const signature = await deps.index.similarity.signature();
     if (cached?.signature !== signature) {
-      cached = { signature, groups: groupSimilar(deps.index.similarity.candidates().map(photoOf)) };
+      const groups = deps.index.similarity
+        .candidates()
+        .then((candidates) => groupSimilar(candidates.map(photoOf)));
+      cached = { signature, groups };
+      // A failed read is not kept: the next request tries again.
+      groups.catch(() => {
+        if (cached?.groups === groups) cached = undefined;
+      });
     }
     return cached.groups;
   }
@@ -88,7 +99,7 @@ export function createSimilarApi(deps: { index: VaultIndex }) {
     };
   }
 
-  function list(url: URL, res: ServerResponse): void {
+  async function list(url: URL, res: ServerResponse): Promise<void> {
     const q = url.searchParams;
     let limit = DEFAULT_PAGE;
     const limitRaw = q.get('limit');
@@ -110,7 +121,7 @@ export function createSimilarApi(deps: { index: VaultIndex }) {
       }
       after = Number(afterRaw);
     }
-    const groups = allGroups();
+    const groups = await allGroups();
     const rest = groups.filter((g) => g.id > after);
     const page = rest.slice(0, limit);
     const last = page.at(-1);
@@ -123,12 +134,12 @@ export function createSimilarApi(deps: { index: VaultIndex }) {
     sendJson(res, 200, body);
   }
 
-  function handle(
+  async function handle(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
     rest: readonly string[],
-  ): void {
+  ): Promise<void> {
     if (req.method !== 'GET') {
       throw new VaultHttpError(405, 'method_not_allowed', 'this resource answers GET only');
     }

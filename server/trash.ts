@@ -65,19 +65,19 @@ function pathText(path: Buffer): string {
 }
 
 /** What is in the trash now, each with the moment an empty may remove it. */
-export function trashListing(index: VaultIndex, retentionDays: number): TrashListing {
+export async function trashListing(
+  index: VaultIndex,
+  retentionDays: number,
+): Promise<TrashListing> {
   const retentionMs = retentionDays * DAY_MS;
-  const items = index.trash.list().map((r) => {
-    const places = index.trash.livePlaces(r.sha256);
-    return {
-      sha256: r.sha256,
-      filename: r.filename,
-      size: r.size,
-      trashedAt: r.trashedAt,
-      removableAfter: r.trashedAt + retentionMs,
-      livePlaces: places.length,
-    };
-  });
+  const items = (await index.trash.list()).map((r) => ({
+    sha256: r.sha256,
+    filename: r.filename,
+    size: r.size,
+    trashedAt: r.trashedAt,
+    removableAfter: r.trashedAt + retentionMs,
+    livePlaces: r.livePlaces,
+  }));
   return {
     items,
     retentionDays,
@@ -95,7 +95,7 @@ export async function emptyTrash(deps: TrashDeps): Promise<TrashEmptyResult> {
   const now = deps.now();
   const retentionMs = deps.retentionDays * DAY_MS;
   const result: TrashEmptyResult = { removed: [], kept: [], removedBytes: 0 };
-  for (const r of index.trash.list()) {
+  for (const r of await index.trash.list()) {
     const until = r.trashedAt + retentionMs;
     if (until > now) {
       result.kept.push({
@@ -106,7 +106,7 @@ export async function emptyTrash(deps: TrashDeps): Promise<TrashEmptyResult> {
       });
       continue;
     }
-    const places = index.trash.livePlaces(r.sha256);
+    const places = r.livePlaces > 0 ? await index.trash.livePlaces(r.sha256) : [];
     const first = places[0];
     if (first !== undefined) {
       result.kept.push({
@@ -120,8 +120,10 @@ export async function emptyTrash(deps: TrashDeps): Promise<TrashEmptyResult> {
       continue;
     }
     // The index forgets it first (synced), then its files go: a crash in between leaves an
-    // orphan blob, never an asset without its bytes.
-    if (!index.trash.forget(r.sha256)) {
+    // orphan blob, never an asset without its bytes. What was decided above on a read is
+    // checked again in the forget's transaction (another request, or node, may have restored
+    // it or registered a place since).
+    if (!(await index.trash.forget(r.sha256, now - retentionMs))) {
       result.kept.push({
         sha256: r.sha256,
         filename: r.filename,
@@ -168,11 +170,13 @@ export function createTrashApi(deps: TrashDeps) {
       throw new VaultHttpError(404, 'not_found', `no such API endpoint: ${url.pathname}`);
     }
     if (what === undefined || what === '') {
-      if (method === 'GET') return sendJson(res, 200, trashListing(deps.index, deps.retentionDays));
+      if (method === 'GET') {
+        return sendJson(res, 200, await trashListing(deps.index, deps.retentionDays));
+      }
       if (method !== 'POST') {
         throw new VaultHttpError(405, 'method_not_allowed', 'this resource answers GET, POST');
       }
-      const { moved, unknown } = deps.index.trash.move(
+      const { moved, unknown } = await deps.index.trash.move(
         await hashesOf(req),
         deps.now(),
         principal.kind === 'device' ? principal.id : null,
@@ -183,7 +187,8 @@ export function createTrashApi(deps: TrashDeps) {
       throw new VaultHttpError(405, 'method_not_allowed', 'this resource answers POST only');
     }
     if (what === 'restore') {
-      return sendJson(res, 200, { restored: deps.index.trash.restore(await hashesOf(req)) });
+      const restored = await deps.index.trash.restore(await hashesOf(req));
+      return sendJson(res, 200, { restored });
     }
     if (what === 'empty') {
       if (principal.kind !== 'admin') {

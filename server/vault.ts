@@ -232,7 +232,14 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
         // (called only for uploads, so after previewWorker below is set)
         previewWorker?.remake(sha256);
         if (compressor) compressor.reconsider(sha256);
-        else idx.encodings.forget(sha256);
+        else {
+          idx.encodings.forget(sha256).catch((err: unknown) =>
+            logger.warn('a repaired content could not be marked for compressing again', {
+              sha256,
+              error: String(err),
+            }),
+          );
+        }
       },
     });
     openedBlobs = blobs;

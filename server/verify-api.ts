@@ -42,7 +42,7 @@ export function createVerifyApi(deps: { index: VaultIndex; health: AssetHealth }
         const sha256 = hashes[next++]!;
         const asset = await deps.index.getAsset(sha256);
         // A content in the trash is not vouched for: See [Note: What the trash answers].
-        if (!asset || deps.index.trash.trashedAmong([sha256]).has(sha256)) {
+        if (!asset || (await deps.index.trash.trashedAmong([sha256])).has(sha256)) {
           results.set(sha256, 'missing');
           continue;
         }

@@ -192,16 +192,9 @@ export class VaultIndex {
     this.library = new LibraryStore(db);
     this.groups = new GroupStore(db);
     this.devices = new DeviceStore(db);
-    this.similarity = new SimilarityStore(db);
-    this.encodings = new EncodingStore(db, (commit) => {
-      db.pragma('synchronous = FULL');
-      try {
-        return commit();
-      } finally {
-        db.pragma('synchronous = NORMAL');
-      }
-    });
-    this.trash = new TrashStore(db);
+    this.similarity = new SimilarityStore(sql);
+    this.encodings = new EncodingStore(sql);
+    this.trash = new TrashStore(sql);
   }
 
   /** The engine the index is on, for messages: a file path or a URL without its password. */
@@ -294,7 +287,7 @@ export class VaultIndex {
       "SELECT value FROM counters WHERE name = 'dedup_saved_bytes'",
     );
     const dedupSavedBytes = fromLocations.places > 0 ? fromLocations.bytes : (counted?.value ?? 0);
-    const { storedBytes, compressionSavedBytes } = this.encodings.totals();
+    const { storedBytes, compressionSavedBytes } = await this.encodings.totals();
     return { assets, bytes, dedupSavedBytes, storedBytes, compressionSavedBytes, byType };
   }
 

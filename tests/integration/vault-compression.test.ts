@@ -292,8 +292,8 @@ describe('vault: killed with SIGKILL while it compresses', () => {
     const blobs = new FsBlobStore(join(dataDir, 'blobs'));
     await writeFile(blobs.pathOf(sha256), data);
     const index = await VaultIndex.open(join(dataDir, 'vault.db'));
-    index.encodings.compressingNow(sha256);
-    index.close();
+    await index.encodings.compressingNow(sha256);
+    await index.close();
     vault = await startTestVault({ dataDir, compression: false, scrub: false, previews: false });
     try {
       assert.ok(!(await exists(blobs.pathOf(sha256))), 'the plain copy went');

@@ -40,7 +40,7 @@ export async function runVaultTrash(opts: {
     const index = await openIndex(opts.dataDir);
     if (index === null) return;
     try {
-      const listing = trashListing(index, opts.retentionDays);
+      const listing = await trashListing(index, opts.retentionDays);
       if (opts.json) {
         console.log(JSON.stringify(listing));
         return;
@@ -74,7 +74,7 @@ export async function runVaultTrash(opts: {
     const index = await openIndex(opts.dataDir);
     if (index === null) return;
     try {
-      const restored = index.trash.restore(rest);
+      const restored = await index.trash.restore(rest);
       if (opts.json) console.log(JSON.stringify({ restored }));
       else {
         for (const s of restored) console.log(`restored ${s}`);
