@@ -74,8 +74,8 @@ function waitForExit(child: ChildProcess): Promise<number | null> {
 
 /**
  * Runs `node --import tsx main/cli/main.ts vault ...` and resolves once it prints
- * `vault listening on URL`. The token is opts.token, else the one the vault printed on first
- * start, else the one stored in the data directory.
+ * `vault listening on URL`. The token is opts.token, else KEEPSAKE_VAULT_TOKEN in opts.env, else
+ * the one the vault printed on first start, else the one stored in the data directory.
  */
 export async function spawnVaultProcess(opts: VaultProcessOptions): Promise<VaultProcess> {
   const args = ['--import', 'tsx', 'main/cli/main.ts', 'vault', '--data-dir', opts.dataDir];
@@ -125,7 +125,7 @@ export async function spawnVaultProcess(opts: VaultProcessOptions): Promise<Vaul
       child.stdout.on('data', onData);
       child.once('exit', onExit);
     });
-    let token = opts.token ?? /token: (\S+)/.exec(stdout)?.[1];
+    let token = opts.token ?? opts.env?.KEEPSAKE_VAULT_TOKEN ?? /token: (\S+)/.exec(stdout)?.[1];
     if (token === undefined) {
       token = (await readFile(`${opts.dataDir}/token`, 'utf8')).trim();
     }
