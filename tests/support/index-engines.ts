@@ -1,6 +1,7 @@
 // The vault index on each engine it runs on, migrated and empty, for the stores' unit tests:
 // a SQLite file in a temp directory, and a database of one real PostgreSQL started for the
 // test file on first use (tests/support/postgres.ts). Call closeIndexEngines() in after().
+// otherNode() opens the same index as a second vault node would, to test races between nodes.
 import { join } from 'node:path';
 import { migrateIndex } from '../../server/index/migrate.js';
 import { openSqlDatabase } from '../../server/index/open-sql.js';
@@ -11,6 +12,7 @@ import { startTestPostgres, type TestPostgres } from './postgres.js';
 let temp: Promise<{ dir: string; cleanup: () => Promise<void> }> | undefined;
 let postgres: Promise<TestPostgres> | undefined;
 let files = 0;
+const urls = new WeakMap<SqlDatabase, string>();
 
 async function migrated(db: SqlDatabase): Promise<SqlDatabase> {
   try {
@@ -30,12 +32,27 @@ export const indexEngines = [
       const { dir } = await temp;
       return migrated(await openSqlDatabase(join(dir, `index-${++files}.db`)));
     },
+    /**
+     * Another vault node on the index `db`: for SQLite the same handle (one process owns a
+     * SQLite index), for PostgreSQL a second pool of its own connections.
+     */
+    otherNode(db: SqlDatabase): Promise<SqlDatabase> {
+      return Promise.resolve(db);
+    },
   },
   {
     name: 'PostgreSQL',
     async open(): Promise<SqlDatabase> {
       postgres ??= startTestPostgres();
-      return migrated(await openSqlDatabase(await (await postgres).createDatabase()));
+      const url = await (await postgres).createDatabase();
+      const db = await migrated(await openSqlDatabase(url));
+      urls.set(db, url);
+      return db;
+    },
+    otherNode(db: SqlDatabase): Promise<SqlDatabase> {
+      const url = urls.get(db);
+      if (url === undefined) throw new Error('not an index this helper opened');
+      return openSqlDatabase(url);
     },
   },
 ] as const;

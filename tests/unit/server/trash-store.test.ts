@@ -150,4 +150,30 @@ for (const engine of indexEngines)
       assert.equal(await trash.forget(hex('c'), cutoff), false);
       assert.equal(await count(sql, 'trash', hex('c')), 1);
     });
+
+    it('an empty and a restore of the same content at once, from two vault nodes: exactly one of them happens', async () => {
+      const other = await engine.otherNode(sql);
+      try {
+        const otherTrash = new TrashStore(other);
+        for (let i = 0; i < 12; i++) {
+          const sha256 = i.toString(16).padStart(64, '0');
+          await addAsset(sql, sha256, 10);
+          await trash.move([sha256], 5000, null);
+          const [forgotten, restored] = await Promise.all([
+            trash.forget(sha256, 5000 + DAY),
+            otherTrash.restore([sha256]),
+          ]);
+          if (forgotten) {
+            assert.deepEqual(restored, [], 'restored a content the empty removed');
+            assert.equal(await count(sql, 'assets', sha256), 0);
+          } else {
+            assert.deepEqual(restored, [sha256], 'neither the empty nor the restore happened');
+            assert.equal(await count(sql, 'assets', sha256), 1);
+          }
+          assert.equal(await count(sql, 'trash', sha256), 0);
+        }
+      } finally {
+        if (other !== sql) await other.close();
+      }
+    });
   });
