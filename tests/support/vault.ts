@@ -281,7 +281,9 @@ export async function snapshotVault(
   for (const sub of ['uploads', 'upload-state', 'blobs']) {
     const root = join(vault.dataDir, sub);
     for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
-      if (e.isFile()) {
+      // A tool's temporary plain copy (BlobStore.withPlainFile: a preview being made from a
+      // compressed blob or an S3 object) comes and goes with background work: not state.
+      if (e.isFile() && !(sub === 'uploads' && /^plain-[0-9a-f]+\.tmp$/.test(e.name))) {
         const p = join(e.parentPath, e.name);
         files[relative(vault.dataDir, p)] = (await stat(p)).size;
       }
