@@ -128,7 +128,8 @@ export async function emptyTrash(deps: TrashDeps): Promise<TrashEmptyResult> {
         sha256: r.sha256,
         filename: r.filename,
         reason: 'changed',
-        message: 'restored or placed on a device while the trash was emptied',
+        message:
+          'restored, trashed again, placed on a device, or removed by another empty while this one ran',
       });
       continue;
     }
