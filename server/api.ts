@@ -396,11 +396,11 @@ export function createApi(deps: ApiDeps) {
         if (p2 === 'previews') {
           if (method !== 'GET') methodNotAllowed('GET');
           await getAsset(sha256);
-          return sendJson(res, 200, deps.previews.status(sha256));
+          return sendJson(res, 200, await deps.previews.status(sha256));
         }
         if (p2 === 'health') {
           if (method !== 'GET') methodNotAllowed('GET');
-          return sendJson(res, 200, deps.health.receipt(await getAsset(sha256)));
+          return sendJson(res, 200, await deps.health.receipt(await getAsset(sha256)));
         }
       }
     }

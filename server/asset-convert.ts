@@ -141,7 +141,7 @@ export function createAssetConverter(
     asset: AssetRecord,
     use: (path: string) => Promise<T>,
   ): Promise<T> {
-    const known = deps.index.health.problem(asset.sha256);
+    const known = await deps.index.health.problem(asset.sha256);
     if (known !== undefined) throw problemError(known);
     let result: { value: T } | null;
     try {
@@ -153,11 +153,11 @@ export function createAssetConverter(
       });
     } catch (err) {
       if (!(err instanceof BlobDamagedError)) throw err;
-      deps.health.found(asset.sha256, 'damaged', 'read');
+      await deps.health.found(asset.sha256, 'damaged', 'read');
       throw problemError('damaged');
     }
     if (result === null) {
-      deps.health.found(asset.sha256, 'missing', 'read');
+      await deps.health.found(asset.sha256, 'missing', 'read');
       throw problemError('missing');
     }
     return result.value;

@@ -113,10 +113,10 @@ export class AssetHealth {
   constructor(private readonly deps: AssetHealthDeps) {}
 
   /** Records what a check of an asset's stored bytes found; counts and logs a problem. */
-  found(sha256: string, state: BlobState, source: ProblemSource): void {
+  async found(sha256: string, state: BlobState, source: ProblemSource): Promise<void> {
     const { index, metrics, logger, now } = this.deps;
-    const before = index.health.problem(sha256);
-    index.health.record(sha256, state, now());
+    // One store call: what it replaced is read in the same transaction as the write.
+    const before = await index.health.record(sha256, state, now());
     if (state !== 'ok') {
       metrics.problemsFound[source][state] += 1;
       if (before !== state) logger.error('stored content is ' + state, { sha256, source });
@@ -126,8 +126,8 @@ export class AssetHealth {
   }
 
   /** The receipt of one held asset: its last check and when it was verified on upload. */
-  receipt(asset: { sha256: string; firstUploadedAt: number }): AssetHealthJson {
-    const check = this.deps.index.health.get(asset.sha256);
+  async receipt(asset: { sha256: string; firstUploadedAt: number }): Promise<AssetHealthJson> {
+    const check = await this.deps.index.health.get(asset.sha256);
     return {
       sha256: asset.sha256,
       state: check?.state ?? 'ok',
@@ -153,7 +153,7 @@ export class AssetHealth {
       if (current === null || current === result.version) break;
       result = await inspectBlob(blobs, asset.sha256, asset.size, opts);
     }
-    this.found(asset.sha256, result.state, source);
+    await this.found(asset.sha256, result.state, source);
     return result;
   }
 
@@ -165,7 +165,7 @@ export class AssetHealth {
   async presence(hashes: readonly string[]): Promise<PresenceReport> {
     const { index, blobs } = this.deps;
     const held = await index.present(hashes);
-    const known = index.health.problems(held);
+    const known = await index.health.problems(held);
     const trashed = await index.trash.trashedAmong(held);
     const report: PresenceReport = { present: [], damaged: [], missing: [], trashed: [] };
     const toStat: string[] = [];
@@ -181,13 +181,13 @@ export class AssetHealth {
     for (let i = 0; i < toStat.length; i += STAT_CONCURRENCY) {
       const chunk = toStat.slice(i, i + STAT_CONCURRENCY);
       const exists = await Promise.all(chunk.map((h) => blobs.has(h)));
-      chunk.forEach((h, j) => {
+      for (const [j, h] of chunk.entries()) {
         if (exists[j]) report.present.push(h);
         else {
-          this.found(h, 'missing', 'check');
+          await this.found(h, 'missing', 'check');
           report.missing.push(h);
         }
-      });
+      }
     }
     return report;
   }

@@ -54,7 +54,7 @@ export async function serveAssetVideo(
   if (motion.videoFromEnd === null) {
     throw noVideo("this motion photo's XMP does not say where its video begins");
   }
-  const known = deps.index.health.problem(asset.sha256);
+  const known = await deps.index.health.problem(asset.sha256);
   if (known !== undefined) throw problemError(known);
   // The one way to read a blob, plain or compressed (See [Note: One way to read a blob]).
   let fh: BlobContent | null;
@@ -62,17 +62,17 @@ export async function serveAssetVideo(
     fh = await deps.blobs.openContent(asset.sha256);
   } catch (err) {
     if (!(err instanceof BlobDamagedError)) throw err;
-    deps.health.found(asset.sha256, 'damaged', 'read');
+    await deps.health.found(asset.sha256, 'damaged', 'read');
     throw problemError('damaged');
   }
   if (fh === null) {
-    deps.health.found(asset.sha256, 'missing', 'read');
+    await deps.health.found(asset.sha256, 'missing', 'read');
     throw problemError('missing');
   }
   try {
     const size = fh.size;
     if (size !== asset.size) {
-      deps.health.found(asset.sha256, 'damaged', 'read');
+      await deps.health.found(asset.sha256, 'damaged', 'read');
       throw problemError('damaged');
     }
     const start = size - motion.videoFromEnd;
@@ -123,7 +123,7 @@ export async function serveAssetVideo(
       await sendRange(fh, res, start + from, to - from + 1, null);
     } catch (err) {
       res.destroy(); // a read error or a client gone: never a clean end
-      if (err instanceof BlobDamagedError) deps.health.found(asset.sha256, 'damaged', 'read');
+      if (err instanceof BlobDamagedError) await deps.health.found(asset.sha256, 'damaged', 'read');
       return;
     }
     res.end();

@@ -330,7 +330,7 @@ export class BlobCompressor {
       for (const asset of page) {
         if (this.stopped) return tried;
         this.cursor = asset.id;
-        if (this.deps.index.health.problem(asset.sha256) !== undefined) continue;
+        if ((await this.deps.index.health.problem(asset.sha256)) !== undefined) continue;
         const started = performance.now();
         try {
           const outcome = await compressOne(this.deps, asset, this.stopping.signal);

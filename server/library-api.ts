@@ -74,7 +74,7 @@ export function libraryItem(r: LibraryRecord): LibraryItem {
 export function createLibraryApi(deps: { index: VaultIndex }) {
   const { index } = deps;
 
-  function list(url: URL, res: ServerResponse): void {
+  async function list(url: URL, res: ServerResponse): Promise<void> {
     const q = url.searchParams;
     const filter: LibraryFilter = {};
     const type = q.get('type');
@@ -102,31 +102,32 @@ export function createLibraryApi(deps: { index: VaultIndex }) {
     const after = q.get('after');
     const cursor = after !== null && after !== '' ? parseCursor(after) : null;
     // One row more than asked tells whether another page exists (`next` null at the end).
-    const rows = index.library.page(filter, cursor, limit + 1);
+    const rows = await index.library.page(filter, cursor, limit + 1);
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     const last = page.at(-1);
     const body: LibraryPage = {
       items: page.map(libraryItem),
       next: more && last !== undefined ? `${last.takenAt}.${last.id}` : null,
-      ...(cursor === null ? { total: index.library.count(filter) } : {}),
+      ...(cursor === null ? { total: await index.library.count(filter) } : {}),
     };
     sendJson(res, 200, body);
   }
 
   /** Routes /api/v1/library[/folders]; `rest` is the path after "library". */
-  function handle(
+  async function handle(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
     rest: readonly string[],
-  ): void {
+  ): Promise<void> {
     if (req.method !== 'GET') {
       throw new VaultHttpError(405, 'method_not_allowed', 'this resource answers GET only');
     }
     if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) return list(url, res);
     if (rest.length === 1 && rest[0] === 'folders') {
-      sendJson(res, 200, { folders: index.library.folders() } satisfies LibraryFolders);
+      const folders = await index.library.folders();
+      sendJson(res, 200, { folders } satisfies LibraryFolders);
       return;
     }
     throw new VaultHttpError(404, 'not_found', `no such API endpoint: ${url.pathname}`);

@@ -10,6 +10,11 @@ export type ProblemSource = 'read' | 'verify' | 'scrub' | 'check';
 
 export type RouteClass = 'tus' | 'api' | 'health' | 'metrics' | 'other';
 
+type Problems = { damaged: number; missing: number };
+type PreviewCounts = { made: number; none: number };
+/** A gauge read when /metrics is asked: from memory, or from the (asynchronous) index. */
+type Read<T> = () => Promise<T> | T;
+
 interface Histogram {
   counts: number[];
   sum: number;
@@ -41,13 +46,13 @@ export class VaultMetrics {
   /** Assets the background scrubber checked. */
   scrubAssets = 0;
   /** unix ms the scrubber last finished a pass over every asset; 0 = never. */
-  scrubLastFullPassAt = () => 0;
+  scrubLastFullPassAt: Read<number> = () => 0;
   /** Assets whose last check found them damaged or missing. */
-  assetProblems = () => ({ damaged: 0, missing: 0 });
+  assetProblems: Read<Problems> = () => ({ damaged: 0, missing: 0 });
   /** Assets whose previews were made, or found impossible (the rest are pending). */
-  previewCounts = () => ({ made: 0, none: 0 });
+  previewCounts: Read<PreviewCounts> = () => ({ made: 0, none: 0 });
   /** The devices with their latest heartbeat and verdict (See devices.ts). */
-  fleet = (): DeviceJson[] => [];
+  fleet: Read<DeviceJson[]> = () => [];
   private readonly latency = new Map<string, Histogram>();
 
   observeRequest(route: RouteClass, method: string, status: number, seconds: number): void {
@@ -64,13 +69,20 @@ export class VaultMetrics {
     h.count += 1;
   }
 
-  render(gauges: {
+  /** The text /metrics answers; the gauges read from the index are awaited here. */
+  async render(gauges: {
     assets: number;
     bytes: number;
     dedupSavedBytes: number;
     storedBytes?: number;
     compressionSavedBytes?: number;
-  }): string {
+  }): Promise<string> {
+    const [lastFullPassAt, problems, previews, fleet] = await Promise.all([
+      this.scrubLastFullPassAt(),
+      this.assetProblems(),
+      this.previewCounts(),
+      this.fleet(),
+    ]);
     const out: string[] = [];
     const counter = (name: string, help: string, value: number) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
@@ -144,16 +156,14 @@ export class VaultMetrics {
     gauge(
       'keepsake_vault_scrub_last_full_pass_timestamp_seconds',
       'When the scrubber last finished a pass over every asset (unix s; 0 = never).',
-      Math.floor(this.scrubLastFullPassAt() / 1000),
+      Math.floor(lastFullPassAt / 1000),
     );
-    const problems = this.assetProblems();
     out.push(
       '# HELP keepsake_vault_assets_with_problem Assets whose last check found them damaged or missing.',
       '# TYPE keepsake_vault_assets_with_problem gauge',
       `keepsake_vault_assets_with_problem{state="damaged"} ${problems.damaged}`,
       `keepsake_vault_assets_with_problem{state="missing"} ${problems.missing}`,
     );
-    const previews = this.previewCounts();
     out.push(
       '# HELP keepsake_vault_previews Assets by what became of their thumbnail and preview.',
       '# TYPE keepsake_vault_previews gauge',
@@ -182,7 +192,7 @@ export class VaultMetrics {
         gauges.compressionSavedBytes,
       );
     }
-    this.renderFleet(out);
+    this.renderFleet(out, fleet);
     const name = 'keepsake_vault_request_duration_seconds';
     out.push(`# HELP ${name} HTTP request latency.`, `# TYPE ${name} histogram`);
     for (const [labels, h] of this.latency) {
@@ -201,8 +211,8 @@ export class VaultMetrics {
    * `time() - keepsake_vault_device_last_backup_timestamp_seconds > 3 * 86400`. A time that
    * never happened is 0 (an alert on "too long ago" then fires, as it should).
    */
-  private renderFleet(out: string[]): void {
-    const devices = this.fleet().filter((d) => d.revokedAt === null);
+  private renderFleet(out: string[], fleet: readonly DeviceJson[]): void {
+    const devices = fleet.filter((d) => d.revokedAt === null);
     const labels = (d: DeviceJson) => `device="${escapeLabel(d.name)}",id="${escapeLabel(d.id)}"`;
     const series = (name: string, type: string, help: string, value: (d: DeviceJson) => number) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);

@@ -32,7 +32,7 @@ export async function rebuildPreviews(opts: {
   const blobs = openBlobStore(opts.blobs, opts.dataDir);
   return withStoppedVault(opts.dataDir, 'stop it to rebuild its previews', async (index) => {
     const files = new PreviewFiles(join(opts.dataDir, PREVIEWS_DIR));
-    index.previews.clear();
+    await index.previews.clear();
     await files.removeAll();
     const worker = new PreviewWorker({
       index,
@@ -46,7 +46,7 @@ export async function rebuildPreviews(opts: {
     });
     try {
       const assets = await worker.processPending();
-      const counts = index.previews.counts();
+      const counts = await index.previews.counts();
       return { assets, ...counts, seconds: (performance.now() - started) / 1000 };
     } finally {
       await worker.stop();

@@ -31,8 +31,8 @@ export interface PreviewsApiDeps {
 export function createPreviewsApi(deps: PreviewsApiDeps) {
   const { index, files } = deps;
 
-  function status(sha256: string): PreviewStatus {
-    const record = index.previews.get(sha256);
+  async function status(sha256: string): Promise<PreviewStatus> {
+    const record = await index.previews.get(sha256);
     if (record === undefined) return { state: 'pending' };
     return record.state === 'made'
       ? { state: 'made', source: record.source, madeAt: record.madeAt }
@@ -45,7 +45,7 @@ export function createPreviewsApi(deps: PreviewsApiDeps) {
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> {
-    const s = status(sha256);
+    const s = await status(sha256);
     if (s.state === 'pending') {
       if (!deps.making) {
         throw new VaultHttpError(

@@ -146,10 +146,6 @@ export class PreviewWorker {
    * those assets get their pictures now.
    */
   start(): void {
-    if (this.loop === undefined) {
-      const n = this.deps.index.previews.forgetReasons(curedReasons(this.deps.renderer));
-      if (n > 0) this.deps.logger.info('previews to make again: a decoder was added', { n });
-    }
     this.loop ??= this.run();
   }
 
@@ -168,7 +164,7 @@ export class PreviewWorker {
   async processPending(): Promise<number> {
     let tried = 0;
     while (!this.stopped) {
-      const page = this.deps.index.previews.pendingAfter(this.cursor, PAGE);
+      const page = await this.deps.index.previews.pendingAfter(this.cursor, PAGE);
       const last = page.at(-1);
       if (last === undefined) return tried;
       this.cursor = last.id;
@@ -235,8 +231,8 @@ export class PreviewWorker {
   }
 
   /** This content's bytes were replaced (a repair): its previews are made again. */
-  remake(sha256: string): void {
-    this.deps.index.previews.forget(sha256);
+  async remake(sha256: string): Promise<void> {
+    await this.deps.index.previews.forget(sha256);
     this.rewind();
     this.notify();
   }
@@ -251,6 +247,8 @@ export class PreviewWorker {
   }
 
   private async run(): Promise<void> {
+    const n = await this.deps.index.previews.forgetReasons(curedReasons(this.deps.renderer));
+    if (n > 0) this.deps.logger.info('previews to make again: a decoder was added', { n });
     await this.backfillMeasures();
     while (!this.stopped) {
       this.woken = false;
@@ -292,7 +290,11 @@ export class PreviewWorker {
       const outcome = rendered.value;
       if ('made' in outcome) {
         await files.write(item.sha256, outcome.made);
-        index.previews.record(item.sha256, { state: 'made', source: outcome.made.source }, now());
+        await index.previews.record(
+          item.sha256,
+          { state: 'made', source: outcome.made.source },
+          now(),
+        );
         const { measure, width, height } = outcome.made;
         if (measure !== undefined) {
           await index.similarity.record(
@@ -304,7 +306,7 @@ export class PreviewWorker {
         this.retryMs = RETRY_MIN_MS;
       } else {
         await files.remove(item.sha256);
-        index.previews.record(item.sha256, { state: 'none', reason: outcome.none }, now());
+        await index.previews.record(item.sha256, { state: 'none', reason: outcome.none }, now());
         logger.debug('no preview can be made', { sha256: item.sha256, reason: outcome.none });
       }
     } catch (err) {

@@ -3,7 +3,9 @@
 // budget, and `scrubDataDir` for `keepsake vault scrub`, which re-hashes everything now.
 // See [Note: Scrub pacing].
 // Invariant: the scrubber never reads faster than its byte budget, and its place (cursor,
-// pass start, last full pass) is kept in the index, so a pass continues across restarts.
+// pass start, last full pass) is kept in the index, so a pass continues across restarts and
+// vault nodes sharing one index share one pass (See [Note: Several scrubbers share a pass] in
+// index/health-store.ts).
 //
 // [Note: Scrub pacing]
 // Goal: every asset re-read once per period (default 30 days) while taking at most a small
@@ -15,10 +17,11 @@
 // per chunk read (1 MiB), with at most one second of saved-up credit, so an idle spell
 // never turns into a burst. A vault larger than cap x period cannot be covered in one
 // period; the cap wins (the disk is the user's), and the last-full-pass metric shows it.
+// Each vault node paces itself: N nodes sharing a pass read up to N times the rate together
+// and end it N times sooner (their blobs are a shared store, not one node's disk).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AssetHealth, type BlobState } from './asset-health.js';
 import { openBlobStore } from './blobs/open-blob-store.js';
-import type { ScrubPlace } from './index/health-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
 import { VaultMetrics } from './metrics.js';
@@ -30,6 +33,11 @@ export const DEFAULT_SCRUB_MAX_BYTES_PER_SECOND = 20 * 1024 * 1024;
 export const DEFAULT_SCRUB_START_DELAY_MS = 5 * 60 * 1000;
 const MIN_BYTES_PER_SECOND = 1024 * 1024;
 const BATCH = 100;
+/**
+ * Assets a background scrubber claims at once: what a node that dies mid-stretch leaves
+ * unread until the next pass (See [Note: Several scrubbers share a pass] in health-store.ts).
+ */
+const STRETCH = 16;
 /** Longest single sleep: timers cap near 24.8 days, and the period is re-read after. */
 const MAX_SLEEP_MS = 60 * 60 * 1000;
 /** While the vault holds nothing, look again this often. */
@@ -96,42 +104,35 @@ export function startScrubber(deps: ScrubberDeps): BackgroundScrubber {
   const { signal } = abort;
   const pause = (ms: number) =>
     sleep(Math.min(ms, MAX_SLEEP_MS), undefined, { signal, ref: false });
-  metrics.scrubLastFullPassAt = () => index.health.scrubPlace().lastFullPassAt;
+  metrics.scrubLastFullPassAt = async () => (await index.health.scrubPlace()).lastFullPassAt;
 
   async function run(): Promise<void> {
     await pause(deps.options?.startDelayMs ?? DEFAULT_SCRUB_START_DELAY_MS);
     const pacer = new BytePacer(scrubRate((await index.usage()).bytes, periodMs, maxRate));
-    let place: ScrubPlace = index.health.scrubPlace();
     for (;;) {
       signal.throwIfAborted();
-      if (place.passStartedAt <= place.lastFullPassAt) {
-        // Between passes: the next begins a period after the last one began.
-        const wait = place.passStartedAt + periodMs - now();
-        if (place.passStartedAt > 0 && wait > 0) {
-          await pause(wait);
-          continue;
-        }
-        if ((await index.usage()).assets === 0) {
-          await pause(Math.min(EMPTY_RECHECK_MS, periodMs));
-          continue;
-        }
-        place = { ...place, cursor: 0, passStartedAt: Math.max(now(), place.lastFullPassAt + 1) };
-        index.health.saveScrubPlace(place);
-        logger.info('scrub: pass started', {});
+      // Claimed in one transaction: See [Note: Several scrubbers share a pass].
+      const step = await index.health.nextScrubStep(STRETCH, now(), periodMs);
+      if (step.kind === 'between') {
+        // The next pass begins a period after the last one began.
+        await pause(step.place.passStartedAt + periodMs - now());
+        continue;
       }
-      const batch = index.health.assetsAfter(place.cursor, BATCH);
-      pacer.setRate(scrubRate((await index.usage()).bytes, periodMs, maxRate));
-      if (batch.length === 0) {
-        place = { ...place, cursor: 0, lastFullPassAt: now() };
-        index.health.saveScrubPlace(place);
+      if (step.kind === 'empty') {
+        await pause(Math.min(EMPTY_RECHECK_MS, periodMs));
+        continue;
+      }
+      if (step.kind === 'passDone') {
         logger.info('scrub: full pass done', {
-          seconds: (place.lastFullPassAt - place.passStartedAt) / 1000,
+          seconds: (step.place.lastFullPassAt - step.place.passStartedAt) / 1000,
         });
         continue;
       }
-      for (const asset of batch) {
+      if (step.started) logger.info('scrub: pass started', {});
+      pacer.setRate(scrubRate((await index.usage()).bytes, periodMs, maxRate));
+      for (const asset of step.assets) {
         // A known problem stays known until a verified upload repairs it.
-        if (index.health.problem(asset.sha256) === undefined) {
+        if ((await index.health.problem(asset.sha256)) === undefined) {
           await health.check(asset, 'scrub', {
             signal,
             pace: async (bytes) => {
@@ -142,8 +143,6 @@ export function startScrubber(deps: ScrubberDeps): BackgroundScrubber {
           });
           metrics.scrubAssets += 1;
         }
-        place = { ...place, cursor: asset.id };
-        index.health.saveScrubPlace(place);
       }
     }
   }
@@ -206,7 +205,7 @@ export async function scrubDataDir(opts: {
       const passStartedAt = Date.now();
       let cursor = 0;
       for (;;) {
-        const batch = idx.health.assetsAfter(cursor, BATCH);
+        const batch = await idx.health.assetsAfter(cursor, BATCH);
         if (batch.length === 0) break;
         let next = 0;
         const worker = async () => {
@@ -226,7 +225,7 @@ export async function scrubDataDir(opts: {
         await Promise.all([worker(), worker()]);
         cursor = batch.at(-1)!.id;
       }
-      idx.health.saveScrubPlace({ cursor: 0, passStartedAt, lastFullPassAt: Date.now() });
+      await idx.health.saveScrubPlace({ cursor: 0, passStartedAt, lastFullPassAt: Date.now() });
       summary.seconds = (performance.now() - started) / 1000;
       return summary;
     },

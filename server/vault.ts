@@ -225,12 +225,12 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     const idx = index;
     const metrics = new VaultMetrics();
     const blobs = openBlobStore(options.blobs, dataDir, {
-      knownBad: (sha256) => Promise.resolve(idx.health.problem(sha256)),
-      repaired: (sha256) => {
-        idx.health.record(sha256, 'ok', now());
+      knownBad: (sha256) => idx.health.problem(sha256),
+      repaired: async (sha256) => {
+        await idx.health.record(sha256, 'ok', now());
         logger.info('repaired stored content with a verified upload', { sha256 });
         // (called only for uploads, so after previewWorker below is set)
-        previewWorker?.remake(sha256);
+        await previewWorker?.remake(sha256);
         if (compressor) compressor.reconsider(sha256);
         else {
           idx.encodings.forget(sha256).catch((err: unknown) =>
@@ -401,7 +401,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
           throw new VaultHttpError(403, 'forbidden', 'metrics need the vault administrator token');
         }
         const u = await idx.usage();
-        const text = metrics.render(u);
+        const text = await metrics.render(u);
         res.writeHead(200, {
           'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
           'Content-Length': Buffer.byteLength(text),

@@ -133,7 +133,7 @@ export async function serveVerifiedContent(
   res: ServerResponse,
 ): Promise<void> {
   const { index, blobs, health, metrics } = deps;
-  const known = index.health.problem(asset.sha256);
+  const known = await index.health.problem(asset.sha256);
   if (known !== undefined) throw problemError(known);
   let fh: BlobContent | null;
   try {
@@ -141,16 +141,16 @@ export async function serveVerifiedContent(
   } catch (err) {
     if (!(err instanceof BlobDamagedError)) throw err;
     metrics.damagedReads += 1;
-    health.found(asset.sha256, 'damaged', 'read');
+    await health.found(asset.sha256, 'damaged', 'read');
     throw problemError('damaged');
   }
   if (fh === null) {
-    health.found(asset.sha256, 'missing', 'read');
+    await health.found(asset.sha256, 'missing', 'read');
     throw problemError('missing');
   }
   try {
     if (fh.size !== asset.size) {
-      health.found(asset.sha256, 'damaged', 'read');
+      await health.found(asset.sha256, 'damaged', 'read');
       throw problemError('damaged');
     }
     const range = parseRange(req.headers.range, asset.size);
@@ -190,18 +190,18 @@ export async function serveVerifiedContent(
       res.destroy(); // a read error or a client gone: never a clean end
       if (err instanceof BlobDamagedError) {
         metrics.damagedReads += 1;
-        health.found(asset.sha256, 'damaged', 'read');
+        await health.found(asset.sha256, 'damaged', 'read');
       }
       return;
     }
     if (!proven) {
       metrics.damagedReads += 1;
-      health.found(asset.sha256, 'damaged', 'read');
+      await health.found(asset.sha256, 'damaged', 'read');
       res.destroy(); // one chunk short of Content-Length: every client sees a failed read
       return;
     }
     res.end();
-    if (whole) health.found(asset.sha256, 'ok', 'read');
+    if (whole) await health.found(asset.sha256, 'ok', 'read');
   } finally {
     await fh.close();
   }

@@ -186,10 +186,10 @@ export class VaultIndex {
     // Stores not yet written against the Sql port still take the SQLite connection.
     const db = transitionalDb(sql);
     this.locations = new LocationStore(db);
-    this.health = new HealthStore(db);
+    this.health = new HealthStore(sql);
     this.albums = new AlbumStore(db);
-    this.previews = new PreviewStore(db);
-    this.library = new LibraryStore(db);
+    this.previews = new PreviewStore(sql);
+    this.library = new LibraryStore(sql);
     this.groups = new GroupStore(db);
     this.devices = new DeviceStore(db);
     this.similarity = new SimilarityStore(sql);

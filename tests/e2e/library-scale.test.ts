@@ -100,7 +100,7 @@ async function fillVault(dir: string, n: number): Promise<void> {
         ),
       );
       for (const a of chunk)
-        index.previews.record(a.sha256, { state: 'made', source: 'decoded' }, 1);
+        await index.previews.record(a.sha256, { state: 'made', source: 'decoded' }, 1);
     }
   } finally {
     index.close();

@@ -55,11 +55,11 @@ describe('library timeline (SQLite)', () => {
     return sha256;
   }
 
-  function all(filter: LibraryFilter, pageSize: number): string[] {
+  async function all(filter: LibraryFilter, pageSize: number): Promise<string[]> {
     const out: string[] = [];
     let cursor: LibraryCursor | null = null;
     for (;;) {
-      const rows = index.library.page(filter, cursor, pageSize);
+      const rows = await index.library.page(filter, cursor, pageSize);
       out.push(...rows.map((r) => r.filename));
       const last = rows.at(-1);
       if (rows.length < pageSize || last === undefined) return out;
@@ -88,29 +88,39 @@ describe('library timeline (SQLite)', () => {
       mtimeMs: Date.parse('2019-05-05T00:00:00Z'),
     });
     await add({ filename: 'bare.mov', kind: 'video', noMetadata: true });
-    assert.deepEqual(all({}, 100), ['london.jpg', 'tokyo.jpg', 'mtime.jpg', 'old.jpg', 'bare.mov']);
-    const old = index.library.page({}, null, 10).find((r) => r.filename === 'old.jpg');
+    assert.deepEqual(await all({}, 100), [
+      'london.jpg',
+      'tokyo.jpg',
+      'mtime.jpg',
+      'old.jpg',
+      'bare.mov',
+    ]);
+    const old = (await index.library.page({}, null, 10)).find((r) => r.filename === 'old.jpg');
     assert.equal(old?.takenAt, Date.parse('2015-01-01T12:00:00.250Z'));
   });
 
   it('pages by cursor without repeating or skipping, also among equal capture times', async () => {
     for (let i = 0; i < 25; i++)
       await add({ filename: `same-${i}.jpg`, captureTime: '2020-02-02T02:02:02Z' });
-    const whole = all({}, 1000);
-    for (const size of [1, 3, 7, 24]) assert.deepEqual(all({}, size), whole, `page size ${size}`);
+    const whole = await all({}, 1000);
+    for (const size of [1, 3, 7, 24])
+      assert.deepEqual(await all({}, size), whole, `page size ${size}`);
     assert.equal(new Set(whole).size, whole.length);
-    assert.equal(index.library.count({}), whole.length);
+    assert.equal(await index.library.count({}), whole.length);
   });
 
   it('filters by type: photos, videos, and RAW by its file name', async () => {
     await add({ filename: 'IMG_1.CR2', captureTime: '2018-01-01T00:00:00Z' });
     await add({ filename: 'scan.dng', captureTime: '2018-01-02T00:00:00Z' });
-    assert.deepEqual(all({ type: 'raw' }, 10), ['scan.dng', 'IMG_1.CR2']);
-    assert.deepEqual(all({ type: 'video' }, 10), ['bare.mov']);
-    assert.ok(!all({ type: 'photo' }, 100).includes('bare.mov'));
-    assert.equal(index.library.count({ type: 'photo' }), all({ type: 'photo' }, 100).length);
+    assert.deepEqual(await all({ type: 'raw' }, 10), ['scan.dng', 'IMG_1.CR2']);
+    assert.deepEqual(await all({ type: 'video' }, 10), ['bare.mov']);
+    assert.ok(!(await all({ type: 'photo' }, 100)).includes('bare.mov'));
+    assert.equal(
+      await index.library.count({ type: 'photo' }),
+      (await all({ type: 'photo' }, 100)).length,
+    );
     // Live Photos are groups: a vault that records none has none.
-    assert.deepEqual(all({ type: 'live' }, 10), []);
+    assert.deepEqual(await all({ type: 'live' }, 10), []);
   });
 
   it('filters by folder and device from the places held now, and lists the folders', async () => {
@@ -130,18 +140,18 @@ describe('library timeline (SQLite)', () => {
       now,
     );
     index.locations.register({ id: 'phone', name: 'Phone' }, [place(b, 'DCIM', 'b.jpg')], now);
-    assert.deepEqual(all({ folder: 'Camera' }, 10), ['in-both.jpg', 'in-camera.jpg']);
-    assert.deepEqual(all({ deviceId: 'phone' }, 10), ['in-both.jpg']);
-    assert.deepEqual(all({ folder: 'Camera', deviceId: 'phone' }, 10), []);
-    const first = index.library.page({ folder: 'Camera' }, null, 1)[0];
+    assert.deepEqual(await all({ folder: 'Camera' }, 10), ['in-both.jpg', 'in-camera.jpg']);
+    assert.deepEqual(await all({ deviceId: 'phone' }, 10), ['in-both.jpg']);
+    assert.deepEqual(await all({ folder: 'Camera', deviceId: 'phone' }, 10), []);
+    const [first] = await index.library.page({ folder: 'Camera' }, null, 1);
     assert.deepEqual(first?.folders, [
       { deviceId: 'laptop', deviceName: 'Laptop', folder: 'Camera' },
       { deviceId: 'phone', deviceName: 'Phone', folder: 'DCIM' },
     ]);
     // A place reported gone no longer puts the content in that folder.
     index.locations.markGone('laptop', [{ folder: 'Camera', path: Buffer.from('a.jpg') }], now + 1);
-    assert.deepEqual(all({ folder: 'Camera' }, 10), ['in-both.jpg']);
-    assert.deepEqual(index.library.folders(), [
+    assert.deepEqual(await all({ folder: 'Camera' }, 10), ['in-both.jpg']);
+    assert.deepEqual(await index.library.folders(), [
       { deviceId: 'laptop', deviceName: 'Laptop', folder: 'Camera', assets: 1 },
       { deviceId: 'phone', deviceName: 'Phone', folder: 'DCIM', assets: 1 },
     ]);
@@ -149,14 +159,14 @@ describe('library timeline (SQLite)', () => {
 
   it('"has problems" finds damaged bytes and missing capture times, and says which', async () => {
     const damaged = await add({ filename: 'damaged.jpg', captureTime: '2016-01-01T00:00:00Z' });
-    index.health.record(damaged, 'damaged', 50);
-    const found = index.library.page({ problems: true }, null, 100);
+    await index.health.record(damaged, 'damaged', 50);
+    const found = await index.library.page({ problems: true }, null, 100);
     const byName = new Map(found.map((r) => [r.filename, libraryItem(r).problems]));
     assert.deepEqual(byName.get('damaged.jpg'), ['damaged']);
     assert.deepEqual(byName.get('mtime.jpg'), ['no_capture_time']);
     assert.deepEqual(byName.get('bare.mov'), ['no_metadata']);
     assert.ok(!byName.has('london.jpg'));
-    const london = index.library.page({}, null, 1)[0];
+    const [london] = await index.library.page({}, null, 1);
     assert.ok(london !== undefined);
     const item = libraryItem(london);
     assert.deepEqual(
@@ -176,7 +186,7 @@ describe('library timeline (SQLite)', () => {
     const jpeg = await add({ filename: 'DSC_2.JPG', captureTime: '2013-01-01T00:00:00Z' });
     const orig = await add({ filename: 'IMG_3.jpg', captureTime: '2012-01-01T00:00:00Z' });
     const edit = await add({ filename: 'IMG_E3.jpg', captureTime: '2012-01-01T00:00:00Z' });
-    const before = index.library.count({});
+    const before = await index.library.count({});
     index.groups.declareMany(
       [
         [
@@ -194,13 +204,12 @@ describe('library timeline (SQLite)', () => {
       ],
       10,
     );
-    assert.equal(index.library.count({}), before - 3);
-    const names = all({}, 7);
+    assert.equal(await index.library.count({}), before - 3);
+    const names = await all({}, 7);
     for (const hidden of ['IMG_1.MOV', 'DSC_2.JPG', 'IMG_E3.jpg'])
       assert.ok(!names.includes(hidden));
     const badges = new Map(
-      index.library
-        .page({}, null, 1000)
+      (await index.library.page({}, null, 1000))
         .map((r) => libraryItem(r))
         .map((i) => [i.filename, [i.badge, i.group?.role]]),
     );
@@ -208,8 +217,8 @@ describe('library timeline (SQLite)', () => {
     assert.deepEqual(badges.get('DSC_2.NEF'), ['raw+jpeg', 'primary']);
     assert.deepEqual(badges.get('IMG_3.jpg'), ['edited', 'primary']);
     assert.deepEqual(badges.get('london.jpg'), [undefined, undefined]);
-    assert.deepEqual(all({ type: 'live' }, 10), ['IMG_1.HEIC']);
-    assert.deepEqual(all({ type: 'video' }, 10), ['bare.mov']);
+    assert.deepEqual(await all({ type: 'live' }, 10), ['IMG_1.HEIC']);
+    assert.deepEqual(await all({ type: 'video' }, 10), ['bare.mov']);
   });
 
   it('pages through the timeline index, never sorting the table', () => {

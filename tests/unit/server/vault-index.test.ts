@@ -171,25 +171,25 @@ describe('vault index (SQLite)', () => {
       assert.deepEqual(told, [hex('a'), hex('b'), hex('c')]);
 
       assert.deepEqual(
-        index.previews.pendingAfter(0, 10).map((p) => p.sha256),
+        (await index.previews.pendingAfter(0, 10)).map((p) => p.sha256),
         [hex('a'), hex('b'), hex('c')],
       );
-      index.previews.record(hex('a'), { state: 'made', source: 'decoded' }, 5);
-      index.previews.record(hex('b'), { state: 'none', reason: 'no decoder' }, 6);
-      const pending = index.previews.pendingAfter(0, 10);
+      await index.previews.record(hex('a'), { state: 'made', source: 'decoded' }, 5);
+      await index.previews.record(hex('b'), { state: 'none', reason: 'no decoder' }, 6);
+      const pending = await index.previews.pendingAfter(0, 10);
       assert.deepEqual(
         pending.map((p) => p.sha256),
         [hex('c')],
       );
-      assert.deepEqual(index.previews.pendingAfter(pending[0]!.id, 10), []);
-      assert.deepEqual(index.previews.get(hex('b')), {
+      assert.deepEqual(await index.previews.pendingAfter(pending[0]!.id, 10), []);
+      assert.deepEqual(await index.previews.get(hex('b')), {
         state: 'none',
         reason: 'no decoder',
         madeAt: 6,
       });
-      assert.deepEqual(index.previews.counts(), { made: 1, none: 1 });
-      index.previews.clear();
-      assert.equal(index.previews.pendingAfter(0, 10).length, 3);
+      assert.deepEqual(await index.previews.counts(), { made: 1, none: 1 });
+      await index.previews.clear();
+      assert.equal((await index.previews.pendingAfter(0, 10)).length, 3);
     } finally {
       await index.close();
     }
