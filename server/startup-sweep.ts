@@ -13,19 +13,41 @@
 //   settled right after, by settleCompressing (See [Note: Compressing blobs in the
 //   background] in compressor.ts).
 // Asset rows are never touched: each was committed after its blob was durable.
-import { readdir } from 'node:fs/promises';
+//
+// [Note: Sweeping beside other nodes]
+// With an index several vault nodes share (PostgreSQL), this node's start is not a moment
+// when nothing else runs: another node may be between creating an upload's row and its
+// partial, or mid-batch in a shared uploads directory. So a shared sweep removes or forgets
+// only what is older than SHARED_SWEEP_GRACE_MS (a file by its mtime, a row by its creation):
+// an hour no upload step takes, far below the partials' idle expiry (24 h by default), which
+// removes the rest in its own time (See partials.ts). Hash checkpoints of older versions are
+// this node's own and go at once.
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VaultIndex } from './index/vault-index.js';
 import type { VaultLogger } from './logger.js';
 import { UPLOAD_ID, VerifyingFileStore } from './verifying-file-store.js';
+
+/** See [Note: Sweeping beside other nodes]. */
+export const SHARED_SWEEP_GRACE_MS = 60 * 60 * 1000;
 
 export async function sweepAfterStart(opts: {
   uploadsDir: string;
   stateDir: string;
   index: VaultIndex;
   logger: VaultLogger;
+  /** set when other vault nodes share the index: See [Note: Sweeping beside other nodes] */
+  shared?: { now: () => number };
 }): Promise<{ removedFiles: number; forgottenUploads: number }> {
-  const { uploadsDir, stateDir, index, logger } = opts;
+  const { uploadsDir, stateDir, index, logger, shared } = opts;
+  const before = shared ? shared.now() - SHARED_SWEEP_GRACE_MS : Infinity;
+  /** Whether a file in the uploads directory is old enough to be another node's leftover. */
+  const settled = async (name: string): Promise<boolean> =>
+    !shared ||
+    (await stat(join(uploadsDir, name)).then(
+      (st) => st.mtimeMs < before,
+      () => false, // gone meanwhile: nothing to remove
+    ));
   const names = new Set(await readdir(uploadsDir));
   const partials = new Set<string>();
   let removedFiles = 0;
@@ -38,7 +60,8 @@ export async function sweepAfterStart(opts: {
   for (const name of names) {
     const id = name.endsWith('.json') ? name.slice(0, -5) : name;
     if (!UPLOAD_ID.test(id)) {
-      await remove(join(uploadsDir, name)); // not ours (or a torn temp): never resumable
+      // not ours (or a torn temp): never resumable
+      if (await settled(name)) await remove(join(uploadsDir, name));
       continue;
     }
     const hasPartial = names.has(id);
@@ -48,10 +71,11 @@ export async function sweepAfterStart(opts: {
       partials.add(id);
       continue;
     }
-    await remove(join(uploadsDir, name));
+    if (await settled(name)) await remove(join(uploadsDir, name));
+    else partials.add(id);
   }
   for (const row of await index.listUploads()) {
-    if (row.state === 'receiving' && !partials.has(row.id)) {
+    if (row.state === 'receiving' && !partials.has(row.id) && row.createdAt < before) {
       await index.forgetUpload(row.id);
       forgottenUploads += 1;
     }

@@ -16,9 +16,31 @@
 //   previews/ab/<sha256>-thumb.jpg, -preview.jpg
 //                             derived pictures, remade at will (See [Note: Preview work is
 //                             the index] in previews.ts)
+//
+// [Note: Several vault nodes]
+// `keepsake vault` also runs as several stateless nodes behind a load balancer (issue 14):
+// each with its own --data-dir (lock, token file, temp files), all sharing the index
+// (--index postgres://…), the blobs (--blobs s3://…), the partial uploads (--uploads DIR, a
+// shared file system) and the previews (--previews-dir DIR), with one admin token
+// (KEEPSAKE_VAULT_TOKEN). What holds across nodes, and why:
+// - verified before visible: a node puts a blob from a file whose SHA-256 it verified, and
+//   commits the asset row only after the put (See the blob store's Notes); a crash between
+//   leaves an object without a row, which `keepsake vault sweep` finds;
+// - the same content finished on two nodes at once is one object (its key is its hash) and
+//   one row (INSERT … ON CONFLICT DO NOTHING): both clients are answered success;
+// - the quota is one SERIALIZABLE transaction in the shared index (recordUploadCreated), not
+//   per-node memory; a batch's bytes in flight are counted by the node receiving it until it
+//   commits (small files, seconds);
+// - any node continues an upload: the partial is in the shared directory and the running
+//   hash is rebuilt from its bytes by the node that takes it over (See upload-hash.ts). The
+//   per-upload lock is per node, so two PATCHes of one upload racing on two nodes could
+//   interleave their bytes: the SHA-256 check at the end then refuses the result and the
+//   client sends it again; nothing unverified is ever visible;
+// - start-up sweeps leave other nodes' work alone (See [Note: Sweeping beside other nodes]
+//   in startup-sweep.ts).
 // Every route but /healthz, /api/v1/enrol and the fleet page (/fleet/, its own cookie: See
 // fleet-page.ts) needs `Authorization: Bearer TOKEN`.
-import { mkdir, access, constants as fsConstants } from 'node:fs/promises';
+import { mkdir, access, constants as fsConstants, readdir, rm, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { API_PREFIX, createApi, sendError, sendJson } from './api.js';
@@ -34,6 +56,7 @@ import { BlobCompressor, settleCompressing } from './compressor.js';
 import { DiskSpace, isOutOfSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
 import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
+import { isPostgresLocation } from './index/open-sql.js';
 import { listen, type VaultTimeouts, type VaultTls } from './listener.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
 import { silentVaultLogger, type VaultLogger } from './logger.js';
@@ -63,7 +86,20 @@ export const DEFAULT_VAULT_PORT = 7418;
 export { DEFAULT_PARTIAL_TTL_MS } from './partials.js';
 
 export interface VaultOptions {
+  /** this node's own directory: token, lock, temp files, previews; and by default all else */
   dataDir: string;
+  /**
+   * the index: a postgres:// URL that several vault nodes share (See [Note: Several vault
+   * nodes]), or a SQLite file; default <dataDir>/vault.db
+   */
+  index?: string;
+  /**
+   * where partial uploads live; with several nodes a directory they all share (NFS, EFS), so
+   * any node continues an upload another started; default <dataDir>/uploads
+   */
+  uploadsDir?: string;
+  /** thumbnails and previews; with several nodes a directory they share; default <dataDir>/previews */
+  previewsDir?: string;
   /** default 127.0.0.1 */
   host?: string;
   /** default 7418; 0 = an ephemeral port */
@@ -179,6 +215,42 @@ async function prepareDataDir(dataDir: string): Promise<void> {
   }
 }
 
+/** A directory vault nodes may share (made when missing); `fallback` when none is given. */
+async function prepareSharedDir(
+  given: string | undefined,
+  fallback: string,
+  what: string,
+): Promise<string> {
+  if (given === undefined) return fallback;
+  const dir = resolve(given);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, fsConstants.W_OK | fsConstants.X_OK);
+  } catch (err) {
+    throw new VaultStartError(
+      'data_dir_unwritable',
+      `cannot use ${dir} for ${what}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      { cause: err },
+    );
+  }
+  return dir;
+}
+
+async function sameFileSystem(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([stat(a), stat(b)]);
+  return sa.dev === sb.dev;
+}
+
+/**
+ * Empties this node's own temp directory when partials live elsewhere: nothing in it outlives
+ * the process that made it (a batch, the compressor's temp, a decoded copy).
+ */
+async function sweepTemps(tempDir: string): Promise<void> {
+  for (const name of await readdir(tempDir)) {
+    await rm(join(tempDir, name), { force: true, recursive: true });
+  }
+}
+
 /** The parts of an /api/v1/ path, percent-decoded (400 when the encoding is broken). */
 function apiPathParts(pathname: string): string[] {
   try {
@@ -216,8 +288,10 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
   let openedBlobs: BlobStore | undefined;
   try {
     const { token, generated } = await loadOrCreateToken(dataDir, options.token);
+    const indexLocation = options.index ?? join(dataDir, 'vault.db');
+    const sharedIndex = isPostgresLocation(indexLocation);
     try {
-      index = await VaultIndex.open(join(dataDir, 'vault.db'));
+      index = await VaultIndex.open(indexLocation);
     } catch (err) {
       if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
       throw err;
@@ -255,9 +329,29 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     const health = new AssetHealth({ index: idx, blobs, metrics, logger, now });
     metrics.assetProblems = () => idx.health.counts();
     metrics.previewCounts = () => idx.previews.counts();
-    const uploadsDir = join(dataDir, 'uploads');
+    // This node's temp files (batches, the compressor's, decoded copies) stay in its own
+    // data directory; partials go where every node can reach them.
+    const tempDir = join(dataDir, 'uploads');
+    const uploadsDir = await prepareSharedDir(options.uploadsDir, tempDir, 'partial uploads');
     const stateDir = join(dataDir, 'upload-state');
-    await sweepAfterStart({ uploadsDir, stateDir, index: idx, logger });
+    await sweepAfterStart({
+      uploadsDir,
+      stateDir,
+      index: idx,
+      logger,
+      ...(sharedIndex ? { shared: { now } } : {}),
+    });
+    if (tempDir !== uploadsDir) {
+      // A verified partial becomes a blob by rename (See [Note: Commit order] in
+      // blob-store.ts), which cannot cross file systems.
+      if (blobs instanceof FsBlobStore && !(await sameFileSystem(uploadsDir, blobs.root))) {
+        throw new VaultStartError(
+          'invalid_option',
+          `partial uploads (${uploadsDir}) must be on the same file system as the blobs (${blobs.root}); with several vault nodes, store the blobs in a bucket (--blobs s3://…)`,
+        );
+      }
+      await sweepTemps(tempDir);
+    }
     if (compressible) await settleCompressing({ index: idx, blobs: compressible, logger });
     const diskSpace = new DiskSpace({ directory: dataDir, marginBytes: options.diskMarginBytes });
     const store = new VerifyingFileStore({
@@ -306,14 +400,16 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       blobs,
       metrics,
       logger,
-      uploadsDir,
+      uploadsDir: tempDir,
       quotaBytes,
       maxSizeBytes,
       reservations: batchReservations,
       diskSpace,
       now,
     });
-    const previewFiles = new PreviewFiles(join(dataDir, PREVIEWS_DIR));
+    const previewFiles = new PreviewFiles(
+      await prepareSharedDir(options.previewsDir, join(dataDir, PREVIEWS_DIR), 'previews'),
+    );
     const previewWorker =
       options.previews === false
         ? undefined
@@ -325,12 +421,12 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
             logger,
             now,
             concurrency: options.previews?.concurrency,
-            tempDir: uploadsDir,
+            tempDir,
           });
     const compressor =
       options.compression === false || compressible === undefined
         ? undefined
-        : new BlobCompressor({ index: idx, blobs: compressible, logger, tempDir: uploadsDir });
+        : new BlobCompressor({ index: idx, blobs: compressible, logger, tempDir });
     idx.onNewAssets = () => {
       previewWorker?.notify();
       compressor?.notify();
@@ -350,7 +446,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       snapshot: () => ({ now: now(), devices: registry.list() }),
     });
     const converter = createAssetConverter(
-      { index: idx, blobs, health, metrics, tempDir: uploadsDir },
+      { index: idx, blobs, health, metrics, tempDir },
       {
         ffmpegPath:
           options.previews !== false && options.previews?.ffmpegPath !== undefined

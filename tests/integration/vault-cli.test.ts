@@ -3,7 +3,7 @@
 // directory another vault holds, and a clean exit on SIGTERM and SIGINT.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { access, stat, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -114,6 +114,37 @@ describe('keepsake vault (CLI)', () => {
       'the first one still serves',
     );
     await vault.stop();
+  });
+
+  it('refuses a PostgreSQL password on the command line, and says where it belongs', async () => {
+    const { code, stderr } = await runFailing([
+      '--data-dir',
+      '/nonexistent-never-created',
+      '--index',
+      'postgres://keepsake:hunter2@127.0.0.1:5432/vault',
+    ]);
+    assert.equal(code, 2, 'a usage error');
+    assert.match(stderr, /password does not belong on the command line/);
+    assert.match(stderr, /PGPASSWORD or ~\/\.pgpass/);
+  });
+
+  it('refuses partial uploads on another file system than its blobs, which a rename cannot reach', async () => {
+    const temp = await makeTempDir('keepsake-vault-cli-');
+    cleanups.push(temp.cleanup);
+    // /dev/shm is a tmpfs: another file system than the temp directory's.
+    const elsewhere = await mkdtemp('/dev/shm/keepsake-uploads-');
+    cleanups.push(() => rm(elsewhere, { recursive: true, force: true }));
+    const { code, stderr } = await runFailing([
+      '--data-dir',
+      temp.dir,
+      '--port',
+      '0',
+      '--uploads',
+      elsewhere,
+    ]);
+    assert.equal(code, 1);
+    assert.match(stderr, /must be on the same file system as the blobs/);
+    await assert.rejects(access(join(temp.dir, 'vault.lock')), 'the lock is released');
   });
 
   it('rejects malformed numbers in --port, --quota, --max-size and --partial-ttl', async () => {

@@ -11,6 +11,7 @@ import {
   DEFAULT_VAULT_PORT,
 } from '../../../server/vault.js';
 import type { VaultLogger } from '../../../server/logger.js';
+import { isPostgresLocation } from '../../../server/index/open-sql.js';
 import { runVaultDevices, runVaultEnroll } from './vault-devices.js';
 import { runVaultPreviews } from './vault-previews.js';
 import { runVaultTrash } from './vault-trash.js';
@@ -53,6 +54,10 @@ interface VaultCommandOptions {
   dataDir: string;
   /** a directory or s3://BUCKET/PREFIX?endpoint=…&region=… (default <data-dir>/blobs) */
   blobs?: string;
+  /** --index: a postgres:// URL (no password) or a SQLite file */
+  index?: string;
+  uploads?: string;
+  previewsDir?: string;
   host: string;
   port: number;
   token?: string;
@@ -77,6 +82,28 @@ interface VaultCommandOptions {
   /** fleet verdicts (See server/devices.ts), ms */
   behindAfter?: number;
   silentAfter?: number;
+}
+
+/**
+ * An index location as given to --index. A password in a postgres:// URL is refused: the
+ * command line is visible to every user of the machine (ps), so it comes from PGPASSWORD or
+ * the PGPASSFILE (~/.pgpass) that pg reads.
+ */
+export function parseIndexLocation(value: string): string {
+  if (isPostgresLocation(value)) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new InvalidArgumentError('expected postgres://USER@HOST:PORT/DATABASE');
+    }
+    if (url.password !== '' || url.searchParams.has('password')) {
+      throw new InvalidArgumentError(
+        'a password does not belong on the command line, where every user of this machine can read it: put it in PGPASSWORD or ~/.pgpass (PGPASSFILE)',
+      );
+    }
+  }
+  return value;
 }
 
 function parseNonNegativeInt(value: string): number {
@@ -106,6 +133,19 @@ export function registerVaultCommand(program: Command): void {
     .option(
       '--blobs <where>',
       'where verified content is stored: a directory, or an S3-compatible bucket as s3://BUCKET/PREFIX?endpoint=URL&region=NAME with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE/AWS_SHARED_CREDENTIALS_FILE, never the command line (default: <data-dir>/blobs); scrub, previews and trash empty need it too',
+    )
+    .option(
+      '--index <location>',
+      'the index: postgres://USER@HOST:PORT/DB, shared by several vault nodes (password from PGPASSWORD or ~/.pgpass, never here); default: DATA-DIR/vault.db',
+      parseIndexLocation,
+    )
+    .option(
+      '--uploads <dir>',
+      'where partial uploads live; with several vault nodes, a directory they all share (NFS, EFS); default: DATA-DIR/uploads',
+    )
+    .option(
+      '--previews-dir <dir>',
+      'where thumbnails and previews live; with several vault nodes, a directory they all share; default: DATA-DIR/previews',
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, DEFAULT_VAULT_PORT)
@@ -239,6 +279,9 @@ export function registerVaultCommand(program: Command): void {
           vault = await startVault({
             dataDir: opts.dataDir,
             ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
+            ...(opts.index !== undefined ? { index: opts.index } : {}),
+            ...(opts.uploads !== undefined ? { uploadsDir: opts.uploads } : {}),
+            ...(opts.previewsDir !== undefined ? { previewsDir: opts.previewsDir } : {}),
             host: opts.host,
             port: opts.port,
             token: opts.token ?? process.env.KEEPSAKE_VAULT_TOKEN,
