@@ -11,8 +11,10 @@ import { VaultStartError } from '../../server/start-error.js';
 import type { VaultLogger } from '../../server/logger.js';
 import { blobBackends, type BlobBackendSetup } from '../support/blob-backends.js';
 import { makeTempDir } from '../support/paths.js';
+import { join } from 'node:path';
 import {
   sha256Hex,
+  spawnVaultProcess,
   startTestVault,
   tusCreate,
   uploadBuffer,
@@ -133,5 +135,26 @@ describe('vault on S3: start', () => {
       assert.doesNotMatch(err.message, /hunter2|AKIDEXAMPLE/);
       return true;
     });
+  });
+
+  it('`keepsake vault --blobs s3://…` stores uploads in the bucket; an unreachable one exits 1 saying so', async () => {
+    const address = blobs.vaultOptions.blobs!;
+    const proc = await spawnVaultProcess({
+      dataDir: join(temp.dir, 'cli'),
+      extraArgs: ['--blobs', address],
+    });
+    try {
+      const data = randomBytes(50_000);
+      const up = await uploadBuffer({ url: proc.url, token: proc.token }, data);
+      assert.equal(up.res.status, 201, up.text);
+      assert.deepEqual(await blobs.stored(temp.dir, up.sha256), data);
+    } finally {
+      assert.equal(await proc.stop(), 0);
+    }
+    const missing = address.replace('s3://keepsake-test/', 's3://no-such-bucket/');
+    await assert.rejects(
+      spawnVaultProcess({ dataDir: join(temp.dir, 'cli'), extraArgs: ['--blobs', missing] }),
+      /exited with 1 before listening[^]*keepsake vault: cannot reach the blob bucket s3:\/\/no-such-bucket/,
+    );
   });
 });
