@@ -32,7 +32,7 @@ import {
 } from '../common/vault-protocol.js';
 import { parseJson, readBody, sendJson } from './api.js';
 import { VaultHttpError } from './http-error.js';
-import type { DeviceRecord, DeviceStore } from './index/device-store.js';
+import type { DeviceRecord, DeviceSafeTotals, DeviceStore } from './index/device-store.js';
 import { isAuthorized } from './token.js';
 
 /** Who sent a request: the admin token, or a live device's own token. */
@@ -105,86 +105,71 @@ export class DeviceRegistry {
   ) {}
 
   /** The principal of an Authorization header, or the 401 to answer. */
-  authenticate(header: string | undefined, adminToken: string): Principal {
+  async authenticate(header: string | undefined, adminToken: string): Promise<Principal> {
     if (isAuthorized(header, adminToken)) return { kind: 'admin' };
     const token = bearer(header);
     if (token !== null && token.startsWith(DEVICE_TOKEN_PREFIX)) {
       const d = digest(token);
-      const device = this.store.byTokenHash(d);
+      const device = await this.store.byTokenHash(d);
       if (device && timingSafeEqual(device.tokenSha256, d)) {
-        if (device.revokedAt !== null) {
-          throw new VaultHttpError(
-            401,
-            DEVICE_REVOKED_CODE,
-            `this device was revoked by the vault's administrator ("${device.name}"); ask them for a new enrolment code`,
-          );
-        }
-        this.markSeen(device.id);
+        if (device.revokedAt !== null) throw revokedError(device.name);
+        await this.markSeen(device.id);
         return { kind: 'device', id: device.id, name: device.name };
       }
     }
     throw new VaultHttpError(401, 'unauthorized', 'missing or wrong bearer token');
   }
 
-  private markSeen(id: string): void {
+  private async markSeen(id: string): Promise<void> {
     const at = this.now();
     const last = this.seenWritten.get(id);
     if (last !== undefined && at - last < SEEN_WRITE_INTERVAL_MS) return;
     this.seenWritten.set(id, at);
-    this.store.markSeen(id, at);
+    await this.store.markSeen(id, at);
   }
 
-  add(name: string): DeviceCreated {
-    if (this.store.liveByName(name)) {
-      throw new VaultHttpError(409, 'device_exists', `a device named "${name}" already exists`);
-    }
+  async add(name: string): Promise<DeviceCreated> {
     const token = newDeviceToken();
-    const device = this.store.add({
+    // The name check and the insert are one store call (See [Note: Device rules are one
+    // transaction] in index/device-store.ts).
+    const device = await this.store.add({
       id: newDeviceId(),
       name,
       tokenSha256: digest(token),
       at: this.now(),
     });
+    if (device === 'name_taken') throw nameTakenError(name);
     return { id: device.id, name: device.name, token };
   }
 
-  private live(name: string): DeviceRecord {
-    const device = this.store.liveByName(name);
-    if (!device) throw new VaultHttpError(404, 'not_found', `no device named "${name}"`);
-    return device;
+  async revoke(name: string): Promise<DeviceJson> {
+    const device = await this.store.revokeByName(name, this.now());
+    if (!device) throw notFoundError(name);
+    return this.jsonOf(device);
   }
 
-  revoke(name: string): DeviceJson {
-    const device = this.live(name);
-    this.store.revoke(device.id, this.now());
-    return this.json(this.store.byId(device.id)!);
+  async rename(oldName: string, newName: string): Promise<DeviceJson> {
+    const device = await this.store.renameLive(oldName, newName);
+    if (device === 'not_found') throw notFoundError(oldName);
+    if (device === 'name_taken') throw nameTakenError(newName);
+    return this.jsonOf(device);
   }
 
-  rename(oldName: string, newName: string): DeviceJson {
-    const device = this.live(oldName);
-    if (oldName !== newName && this.store.liveByName(newName)) {
-      throw new VaultHttpError(409, 'device_exists', `a device named "${newName}" already exists`);
-    }
-    this.store.rename(device.id, newName);
-    return this.json(this.store.byId(device.id)!);
-  }
-
-  createEnrolment(ttlMs: number): EnrolmentCreated {
+  async createEnrolment(ttlMs: number): Promise<EnrolmentCreated> {
     const code = newEnrolmentCode();
     const at = this.now();
-    this.store.addEnrolment(digest(normaliseCode(code)), at, at + ttlMs);
+    await this.store.addEnrolment(digest(normaliseCode(code)), at, at + ttlMs);
     return { code, expiresAt: at + ttlMs };
   }
 
   /** A client's enrolment code for its own device token; refused when used, expired or unknown. */
-  enrol(code: string, name: string): DeviceCreated {
+  async enrol(code: string, name: string): Promise<DeviceCreated> {
     const token = newDeviceToken();
-    // The name a client asks for may be taken (two laptops called "laptop"): number it.
-    let unique = name;
-    for (let n = 2; this.store.liveByName(unique); n++) unique = `${name} (${n})`;
-    const outcome = this.store.enrol(digest(normaliseCode(code)), this.now(), {
+    // The name a client asks for may be taken (two laptops called "laptop"): the store
+    // numbers it in the transaction that uses the code.
+    const outcome = await this.store.enrol(digest(normaliseCode(code)), this.now(), {
       id: newDeviceId(),
-      name: unique,
+      name,
       tokenSha256: digest(token),
     });
     if (outcome.ok) return { id: outcome.device.id, name: outcome.device.name, token };
@@ -214,20 +199,33 @@ export class DeviceRegistry {
     }
   }
 
-  heartbeat(principal: Principal, beat: Heartbeat): void {
+  async heartbeat(principal: Principal, beat: Heartbeat): Promise<void> {
     if (principal.kind !== 'device') return; // the admin token is no device: nothing to keep
     const at = this.now();
     // A backup pass that left nothing to send is a successful backup, whatever it reported.
     const completed = beat.pass === 'backup' && beat.bytesPending === 0 && !beat.paused;
-    this.store.recordHeartbeat(principal.id, JSON.stringify(beat), at, completed ? at : null);
+    const kept = await this.store.recordHeartbeat(
+      principal.id,
+      JSON.stringify(beat),
+      at,
+      completed ? at : null,
+    );
+    // Revoked since this request was authenticated: refused as its next request would be.
+    if (!kept) throw revokedError(principal.name);
     this.seenWritten.set(principal.id, at);
   }
 
-  list(): DeviceJson[] {
-    return this.store.list().map((d) => this.json(d));
+  async list(): Promise<DeviceJson[]> {
+    const devices = await this.store.list();
+    const safe = await this.store.safeTotalsByDevice();
+    return devices.map((d) => this.json(d, safe.get(d.id) ?? { files: 0, bytes: 0 }));
   }
 
-  json(d: DeviceRecord): DeviceJson {
+  private async jsonOf(d: DeviceRecord): Promise<DeviceJson> {
+    return this.json(d, await this.store.safeTotals(d.id));
+  }
+
+  private json(d: DeviceRecord, safe: DeviceSafeTotals): DeviceJson {
     const beat = d.heartbeat === null ? null : heartbeatSchema.safeParse(JSON.parse(d.heartbeat));
     const heartbeat = beat?.success ? beat.data : null;
     const { verdict, reason } = this.verdict(d, heartbeat);
@@ -240,10 +238,8 @@ export class DeviceRegistry {
       lastBackupAt: d.lastBackupAt,
       lastHeartbeatAt: d.heartbeatAt,
       version: heartbeat?.version ?? null,
-      ...(() => {
-        const t = this.store.safeTotals(d.id);
-        return { filesSafe: t.files, bytesSafe: t.bytes };
-      })(),
+      filesSafe: safe.files,
+      bytesSafe: safe.bytes,
       heartbeat,
       verdict,
       verdictReason: reason,
@@ -284,6 +280,22 @@ export class DeviceRegistry {
   }
 }
 
+function revokedError(name: string): VaultHttpError {
+  return new VaultHttpError(
+    401,
+    DEVICE_REVOKED_CODE,
+    `this device was revoked by the vault's administrator ("${name}"); ask them for a new enrolment code`,
+  );
+}
+
+function notFoundError(name: string): VaultHttpError {
+  return new VaultHttpError(404, 'not_found', `no device named "${name}"`);
+}
+
+function nameTakenError(name: string): VaultHttpError {
+  return new VaultHttpError(409, 'device_exists', `a device named "${name}" already exists`);
+}
+
 function parseWith<T>(
   schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: Error } },
   raw: unknown,
@@ -314,7 +326,7 @@ export function createDevicesApi(registry: DeviceRegistry) {
     async enrol(req: IncomingMessage, res: ServerResponse): Promise<void> {
       if (req.method !== 'POST') methodNotAllowed('POST');
       const r = parseWith(enrolRequestSchema, await body(req));
-      sendJson(res, 200, registry.enrol(r.code, r.name));
+      sendJson(res, 200, await registry.enrol(r.code, r.name));
     },
 
     /** Routes one request whose first path part is devices, enrolments or heartbeat. */
@@ -328,7 +340,7 @@ export function createDevicesApi(registry: DeviceRegistry) {
       const [p0, p1, p2, ...extra] = parts;
       if (p0 === 'heartbeat' && parts.length === 1) {
         if (method !== 'POST') methodNotAllowed('POST');
-        registry.heartbeat(principal, parseWith(heartbeatSchema, await body(req)));
+        await registry.heartbeat(principal, parseWith(heartbeatSchema, await body(req)));
         res.writeHead(204, { 'Cache-Control': 'no-store' });
         res.end();
         return;
@@ -337,25 +349,25 @@ export function createDevicesApi(registry: DeviceRegistry) {
       if (p0 === 'enrolments' && parts.length === 1) {
         if (method !== 'POST') methodNotAllowed('POST');
         const r = parseWith(createEnrolmentRequestSchema, await body(req));
-        return sendJson(res, 201, registry.createEnrolment(r.ttlMs));
+        return sendJson(res, 201, await registry.createEnrolment(r.ttlMs));
       }
       if (p0 === 'devices' && (parts.length === 1 || (parts.length === 2 && p1 === ''))) {
-        if (method === 'GET') return sendJson(res, 200, { devices: registry.list() });
+        if (method === 'GET') return sendJson(res, 200, { devices: await registry.list() });
         if (method === 'POST') {
           const r = parseWith(createDeviceRequestSchema, await body(req));
-          return sendJson(res, 201, registry.add(r.name));
+          return sendJson(res, 201, await registry.add(r.name));
         }
         return methodNotAllowed('GET, POST');
       }
       if (p0 === 'devices' && p1 !== undefined && extra.length === 0) {
         if (p2 === 'revoke') {
           if (method !== 'POST') methodNotAllowed('POST');
-          return sendJson(res, 200, registry.revoke(p1));
+          return sendJson(res, 200, await registry.revoke(p1));
         }
         if (p2 === 'rename') {
           if (method !== 'POST') methodNotAllowed('POST');
           const r = parseWith(renameDeviceRequestSchema, await body(req));
-          return sendJson(res, 200, registry.rename(p1, r.name));
+          return sendJson(res, 200, await registry.rename(p1, r.name));
         }
       }
       throw new VaultHttpError(

@@ -63,7 +63,7 @@ export interface FleetPageOptions {
   pageDir?: string;
   /** the vault serves HTTPS: the cookie is marked Secure */
   secure: boolean;
-  snapshot: () => FleetSnapshot;
+  snapshot: () => Promise<FleetSnapshot>;
 }
 
 /** dist/renderer, whether this module runs from source (server/) or built (dist/server/). */
@@ -202,7 +202,7 @@ export function createFleetPage(options: FleetPageOptions) {
       }
       const rel = url.pathname.slice(FLEET_PATH.length + 1);
       if (rel === 'api/devices') {
-        const body = JSON.stringify(options.snapshot());
+        const body = JSON.stringify(await options.snapshot());
         res.writeHead(200, {
           ...securityHeaders,
           'Content-Type': 'application/json; charset=utf-8',

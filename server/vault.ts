@@ -443,7 +443,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       adminToken: token,
       ...(options.fleetPageDir !== undefined ? { pageDir: options.fleetPageDir } : {}),
       secure: options.tls !== undefined,
-      snapshot: () => ({ now: now(), devices: registry.list() }),
+      snapshot: async () => ({ now: now(), devices: await registry.list() }),
     });
     const converter = createAssetConverter(
       { index: idx, blobs, health, metrics, tempDir },
@@ -491,7 +491,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       if (url.pathname === `/${ENROLL_PATH}`) return devicesApi.enrol(req, res);
       // The fleet page has its own sign-in: the admin token exchanged for a cookie.
       if (isFleetPath(url.pathname)) return fleetPage.handle(req, res, url);
-      const principal = registry.authenticate(req.headers.authorization, token);
+      const principal = await registry.authenticate(req.headers.authorization, token);
       if (url.pathname === '/metrics') {
         if (principal.kind !== 'admin') {
           throw new VaultHttpError(403, 'forbidden', 'metrics need the vault administrator token');

@@ -91,7 +91,7 @@ export function runVaultDevices(opts: {
     try {
       switch (verb ?? '') {
         case 'add': {
-          const d = registry.add(checkedName(a));
+          const d = await registry.add(checkedName(a));
           if (opts.json) {
             console.log(JSON.stringify(d));
             return;
@@ -101,18 +101,18 @@ export function runVaultDevices(opts: {
           return;
         }
         case 'list': {
-          const devices = registry.list();
+          const devices = await registry.list();
           if (opts.json) console.log(JSON.stringify({ devices }, null, 2));
           else printTable(devices);
           return;
         }
         case 'revoke': {
-          const d = registry.revoke(checkedName(a));
+          const d = await registry.revoke(checkedName(a));
           console.log(`revoked device "${d.name}": its token is refused from its next request`);
           return;
         }
         case 'rename': {
-          const d = registry.rename(checkedName(a), checkedName(b));
+          const d = await registry.rename(checkedName(a), checkedName(b));
           console.log(`renamed device "${a}" to "${d.name}"`);
           return;
         }
@@ -133,7 +133,7 @@ export function runVaultEnroll(opts: {
   return run('enroll', async () => {
     const { registry, close } = await openRegistry(opts.dataDir);
     try {
-      const e = registry.createEnrolment(opts.ttlMs);
+      const e = await registry.createEnrolment(opts.ttlMs);
       if (opts.json) {
         console.log(JSON.stringify(e));
         return;
