@@ -16,7 +16,12 @@ import {
   SHA256_HEX,
 } from '../common/vault-protocol.js';
 import { VaultHttpError } from './http-error.js';
-import type { LocationFilter, LocationRecord, NewLocation } from './index/location-store.js';
+import {
+  type LocationFilter,
+  type LocationRecord,
+  type NewLocation,
+  OTHER_DEVICE,
+} from './index/location-store.js';
 import type { VaultIndex } from './index/vault-index.js';
 import type { Principal } from './devices.js';
 
@@ -96,16 +101,17 @@ function intParam(url: URL, name: string, max: number): number | undefined {
 export function createLocationsApi(deps: { index: VaultIndex; now: () => number }) {
   const { index } = deps;
 
-  /** A device token speaks only for the client device ids it registered places under. */
-  function refuseOthersDeviceId(deviceId: string, principal: Principal): void {
-    if (principal.kind !== 'device') return;
-    if (index.locations.claimedByOtherDevice(deviceId, principal.id)) {
-      throw new VaultHttpError(
-        403,
-        'forbidden',
-        'these places belong to another device: a device token registers only its own',
-      );
-    }
+  /**
+   * A device token speaks only for the client device ids it registered places under: the
+   * store checks that in the transaction that writes (a check here, before it, could be
+   * overtaken by another device's registration between the two).
+   */
+  function refusedAsOthers(): VaultHttpError {
+    return new VaultHttpError(
+      403,
+      'forbidden',
+      'these places belong to another device: a device token registers only its own',
+    );
   }
 
   async function register(req: IncomingMessage, res: ServerResponse, principal: Principal) {
@@ -113,7 +119,6 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
       registerLocationsRequestSchema,
       parseJson(await readBody(req, MAX_LOCATIONS_BODY_BYTES)),
     );
-    refuseOthersDeviceId(body.deviceId, principal);
     const items: NewLocation[] = body.locations.map((l) => ({
       sha256: l.sha256,
       folder: l.folder,
@@ -121,7 +126,7 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
       size: l.size,
       mtimeMs: l.mtimeMs ?? null,
     }));
-    const results = index.locations.register(
+    const results = await index.locations.register(
       {
         id: body.deviceId,
         name: body.deviceName,
@@ -130,6 +135,7 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
       items,
       deps.now(),
     );
+    if (results === OTHER_DEVICE) throw refusedAsOthers();
     sendJson(res, 200, { results } satisfies RegisterLocationsResponse);
   }
 
@@ -138,17 +144,22 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
       goneLocationsRequestSchema,
       parseJson(await readBody(req, MAX_LOCATIONS_BODY_BYTES)),
     );
-    refuseOthersDeviceId(body.deviceId, principal);
     const items = body.locations.map((l) => ({
       folder: l.folder,
       path: pathBytes(l),
       ...(l.sha256 !== undefined ? { sha256: l.sha256 } : {}),
     }));
-    const marked = index.locations.markGone(body.deviceId, items, deps.now());
+    const marked = await index.locations.markGone(
+      body.deviceId,
+      items,
+      deps.now(),
+      principal.kind === 'device' ? principal.id : null,
+    );
+    if (marked === OTHER_DEVICE) throw refusedAsOthers();
     sendJson(res, 200, { results: marked.map((m) => ({ marked: m })) });
   }
 
-  function list(url: URL, res: ServerResponse) {
+  async function list(url: URL, res: ServerResponse) {
     const q = url.searchParams;
     const filter: LocationFilter = {};
     const sha256 = q.get('sha256');
@@ -192,7 +203,7 @@ export function createLocationsApi(deps: { index: VaultIndex; now: () => number 
       afterId = Number(afterRaw);
     }
     // One row more than asked tells whether another page exists (`next` null at the end).
-    const rows = index.locations.page(filter, afterId, limit + 1);
+    const rows = await index.locations.page(filter, afterId, limit + 1);
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     sendJson(res, 200, {
