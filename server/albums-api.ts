@@ -32,10 +32,10 @@ function summary(a: AlbumRecord): AlbumSummary {
 export function createAlbumsApi(deps: { index: VaultIndex; now: () => number }) {
   const { index } = deps;
 
-  function albumJson(id: number): AlbumJson {
-    const album = index.albums.get(id);
-    if (!album) throw new VaultHttpError(404, 'not_found', 'the vault holds no album with this id');
-    return { ...summary(album), members: index.albums.members(id) };
+  async function albumJson(id: number): Promise<AlbumJson> {
+    const found = await index.albums.withMembers(id);
+    if (!found) throw new VaultHttpError(404, 'not_found', 'the vault holds no album with this id');
+    return { ...summary(found.album), members: found.members };
   }
 
   async function create(req: IncomingMessage, res: ServerResponse) {
@@ -50,37 +50,35 @@ export function createAlbumsApi(deps: { index: VaultIndex; now: () => number }) 
       );
     }
     const body = parsed.data;
-    const unique = [...new Set(body.members)];
-    const held = new Set(await index.present(unique));
-    const notHeld = unique.filter((s) => !held.has(s));
-    const { id, created, added } = index.albums.upsert(
+    // Which members the vault holds is asked in the upsert's transaction (See album-store.ts).
+    const { id, created, added, notHeld } = await index.albums.upsert(
       {
         name: body.name,
         description: body.description ?? '',
         source: body.source,
         key: body.key,
       },
-      unique.filter((s) => held.has(s)),
+      [...new Set(body.members)],
       deps.now(),
     );
-    const reply: CreateAlbumResponse = { album: albumJson(id), created, added, notHeld };
+    const reply: CreateAlbumResponse = { album: await albumJson(id), created, added, notHeld };
     sendJson(res, created ? 201 : 200, reply);
   }
 
   /** Routes /api/v1/albums[/:id]; `rest` is the path after "albums". */
-  function handle(
+  async function handle(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
     rest: readonly string[],
-  ): Promise<void> | void {
+  ): Promise<void> {
     const method = req.method ?? 'GET';
     const methodNotAllowed = (allowed: string): never => {
       throw new VaultHttpError(405, 'method_not_allowed', `this resource answers ${allowed} only`);
     };
     if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) {
       if (method === 'GET') {
-        return sendJson(res, 200, { albums: index.albums.list().map(summary) });
+        return sendJson(res, 200, { albums: (await index.albums.list()).map(summary) });
       }
       if (method === 'POST') return create(req, res);
       return methodNotAllowed('GET, POST');
@@ -91,7 +89,7 @@ export function createAlbumsApi(deps: { index: VaultIndex; now: () => number }) 
       if (!/^\d{1,15}$/.test(id)) {
         throw new VaultHttpError(404, 'not_found', 'the vault holds no album with this id');
       }
-      return sendJson(res, 200, albumJson(Number(id)));
+      return sendJson(res, 200, await albumJson(Number(id)));
     }
     throw new VaultHttpError(404, 'not_found', `no such API endpoint: ${url.pathname}`);
   }
