@@ -38,25 +38,17 @@ export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) 
     const results: GroupResult[] = [];
     const valid: { at: number; members: GroupMemberRecord[] }[] = [];
     const parsed = envelope.data.groups.map((g) => groupDeclarationSchema.safeParse(g));
-    const held = new Set(
-      await index.present([
-        ...new Set(parsed.flatMap((p) => (p.success ? p.data.members.map((m) => m.sha256) : []))),
-      ]),
-    );
     for (const p of parsed) {
       if (!p.success) {
         results.push({ status: 'refused', ...firstIssue(p.error) });
         continue;
       }
-      const notHeld = p.data.members.map((m) => m.sha256).filter((s) => !held.has(s));
-      if (notHeld.length > 0) {
-        results.push({ status: 'not_held', notHeld });
-        continue;
-      }
       valid.push({ at: results.length, members: p.data.members });
       results.push({ status: 'dissolved' }); // replaced below by what the store did
     }
-    const outcomes = index.groups.declareMany(
+    // Which members the vault holds is asked in the declarations' transaction (See
+    // group-store.ts): a content the trash empties meanwhile is never grouped.
+    const outcomes = await index.groups.declareMany(
       valid.map((v) => v.members),
       deps.now(),
       principal.kind === 'device' ? principal.id : ADMIN_DECLARER,
@@ -69,6 +61,7 @@ export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) 
           results[v.at] = { status: 'stored', id: String(outcome.id), change: outcome.change };
           break;
         case 'dissolved':
+        case 'not_held':
           results[v.at] = outcome;
           break;
         case 'conflict':
@@ -87,20 +80,20 @@ export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) 
     sendJson(res, 200, reply);
   }
 
-  function groupJson(id: string): GroupJson {
-    const group = /^\d{1,15}$/.test(id) ? index.groups.get(Number(id)) : undefined;
+  async function groupJson(id: string): Promise<GroupJson> {
+    const group = /^\d{1,15}$/.test(id) ? await index.groups.get(Number(id)) : undefined;
     if (!group) throw new VaultHttpError(404, 'not_found', 'the vault holds no group with this id');
     return { id: String(group.id), members: group.members, declaredAt: group.declaredAt };
   }
 
   /** Routes /api/v1/groups[/:id]; `rest` is the path after "groups". */
-  function handle(
+  async function handle(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
     rest: readonly string[],
     principal: Principal,
-  ): Promise<void> | void {
+  ): Promise<void> {
     const method = req.method ?? 'GET';
     const methodNotAllowed = (allowed: string): never => {
       throw new VaultHttpError(405, 'method_not_allowed', `this resource answers ${allowed} only`);
@@ -112,7 +105,7 @@ export function createGroupsApi(deps: { index: VaultIndex; now: () => number }) 
     const [id] = rest;
     if (rest.length === 1 && id !== undefined) {
       if (method !== 'GET') methodNotAllowed('GET');
-      return sendJson(res, 200, groupJson(id));
+      return sendJson(res, 200, await groupJson(id));
     }
     throw new VaultHttpError(404, 'not_found', `no such API endpoint: ${url.pathname}`);
   }
