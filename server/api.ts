@@ -305,7 +305,7 @@ export function createApi(deps: ApiDeps) {
   async function usage(res: ServerResponse) {
     const reply: Usage = {
       ...(await index.usage()),
-      byDevice: index.locations.byDevice(),
+      byDevice: await index.locations.byDevice(),
       quotaBytes: deps.quotaBytes,
       reservedBytes: await index.reservedBytes(),
     };

@@ -83,10 +83,6 @@ export class SqliteSql implements SqlDatabase {
   readonly description: string;
   private readonly db: Database.Database;
   private readonly stmts: Statements;
-  /** For the stores not yet written against the port (vault-index.ts transitionalDb). */
-  get unportedConnection(): Database.Database {
-    return this.db;
-  }
   /** Settles when no transaction is open (See [Note: Waiting for the transaction]). */
   private idle: Promise<void> | undefined;
 

@@ -5,7 +5,6 @@
 // file and the stores it composes, such as location-store.ts).
 // Invariant: an assets row is inserted only after its blob is durable on disk (see
 // [Note: Commit order] in ../blob-store.ts), so every row has its blob.
-import type Database from 'better-sqlite3';
 import type { GroupRole } from '../../common/vault-protocol.js';
 import { AlbumStore } from './album-store.js';
 import { DeviceStore } from './device-store.js';
@@ -16,7 +15,6 @@ import { LocationStore } from './location-store.js';
 import { IndexTooNewError, migrateIndex } from './migrate.js';
 import { openSqlDatabase } from './open-sql.js';
 import type { Sql, SqlDatabase } from './sql.js';
-import { SqliteSql } from './sqlite-sql.js';
 import { PreviewStore } from './preview-store.js';
 import { SimilarityStore } from './similarity-store.js';
 import { EncodingStore } from './encoding-store.js';
@@ -183,15 +181,13 @@ export class VaultIndex {
   }
 
   private constructor(private readonly sql: SqlDatabase) {
-    // Stores not yet written against the Sql port still take the SQLite connection.
-    const db = transitionalDb(sql);
-    this.locations = new LocationStore(db);
+    this.locations = new LocationStore(sql);
     this.health = new HealthStore(sql);
-    this.albums = new AlbumStore(db);
+    this.albums = new AlbumStore(sql);
     this.previews = new PreviewStore(sql);
     this.library = new LibraryStore(sql);
-    this.groups = new GroupStore(db);
-    this.devices = new DeviceStore(db);
+    this.groups = new GroupStore(sql);
+    this.devices = new DeviceStore(sql);
     this.similarity = new SimilarityStore(sql);
     this.encodings = new EncodingStore(sql);
     this.trash = new TrashStore(sql);
@@ -282,7 +278,7 @@ export class VaultIndex {
     }
     // Dedup savings come from the locations clients registered; a vault whose clients
     // register none (older clients, plain tus) falls back to counting duplicate uploads.
-    const fromLocations = this.locations.dedupSaved();
+    const fromLocations = await this.locations.dedupSaved();
     const counted = await this.sql.get<{ value: number }>(
       "SELECT value FROM counters WHERE name = 'dedup_saved_bytes'",
     );
@@ -464,15 +460,4 @@ async function insertAsset(tx: Sql, a: NewAsset): Promise<boolean> {
     ]);
   }
   return inserted;
-}
-
-/**
- * The better-sqlite3 connection, for the stores not yet written against the Sql port: they
- * work only on a SQLite index.
- */
-function transitionalDb(sql: SqlDatabase): Database.Database {
-  if (!(sql instanceof SqliteSql)) {
-    throw new Error('this vault build keeps part of its index on SQLite only; use a SQLite index');
-  }
-  return sql.unportedConnection;
 }

@@ -1,13 +1,18 @@
 // The vault's groups tables (migration 0008) through VaultIndex, on a real SQLite file: an
 // index from before groups gains them and keeps its assets; after any declaration every
 // content is in one group at most and every group has one primary and two members or more;
-// the listing finds each asset's group by key, not by a scan.
+// the listing finds each asset's group by key, not by a scan. Then, on every engine
+// (tests/support/index-engines.ts), the same invariant when declarations race, and contents
+// the vault does not hold refused in the declaring transaction.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { GroupStore } from '../../../server/index/group-store.js';
 import { migrations } from '../../../server/index/migrations.js';
+import type { Sql } from '../../../server/index/sql.js';
 import { VaultIndex } from '../../../server/index/vault-index.js';
+import { closeIndexEngines, enginesWithRerun, holdContents } from '../../support/index-engines.js';
 import { makeTempDir } from '../../support/paths.js';
 
 const hex = (c: string) => c.repeat(64);
@@ -38,14 +43,15 @@ describe('vault index: groups', () => {
       for (const m of migrations.filter((m) => m.version <= 7)) db.exec(m.sqlite);
       db.pragma('user_version = 7');
     })();
-    db.prepare(
+    const insert = db.prepare(
       `INSERT INTO assets (sha256, size, kind, filename, first_uploaded_at) VALUES (?, 1, 'image', 'a.jpg', 1)`,
-    ).run(hex('a'));
+    );
+    for (const c of ['a', 'b']) insert.run(hex(c));
     db.close();
     const index = await VaultIndex.open(path);
     try {
       assert.equal((await index.getAsset(hex('a')))?.group, null);
-      const [outcome] = index.groups.declareMany(
+      const [outcome] = await index.groups.declareMany(
         [
           [
             { sha256: hex('a'), role: 'primary' },
@@ -64,7 +70,7 @@ describe('vault index: groups', () => {
     const index = await VaultIndex.open(join(temp.dir, 'invariant.db'));
     try {
       await index.commitBatch(['a', 'b', 'c', 'd', 'e'].map((c) => asset(hex(c))));
-      const outcomes = index.groups.declareMany(
+      const outcomes = await index.groups.declareMany(
         [
           // a leads {a, b, c}
           [
@@ -90,14 +96,15 @@ describe('vault index: groups', () => {
         ['stored', 'stored', 'stored'],
       );
       const first = outcomes[0]!.status === 'stored' ? outcomes[0]!.id : -1;
-      assert.equal(index.groups.get(first), undefined, 'a group that lost its primary ends');
+      assert.equal(await index.groups.get(first), undefined, 'a group that lost its primary ends');
       assert.equal((await index.getAsset(hex('b')))?.group, null);
       assert.equal((await index.getAsset(hex('a')))?.group?.role, 'edit');
       assert.equal((await index.getAsset(hex('c')))?.group?.role, 'sidecar');
       // e leading c, taken away by a declaration of c alone: e's group ends.
-      assert.deepEqual(index.groups.declareMany([[{ sha256: hex('c'), role: 'primary' }]], 8), [
-        { status: 'dissolved' },
-      ]);
+      assert.deepEqual(
+        await index.groups.declareMany([[{ sha256: hex('c'), role: 'primary' }]], 8),
+        [{ status: 'dissolved' }],
+      );
       assert.equal((await index.getAsset(hex('e')))?.group, null);
 
       const db = new Database(join(temp.dir, 'invariant.db'), { readonly: true });
@@ -133,3 +140,73 @@ describe('vault index: groups', () => {
     db.close();
   });
 });
+
+after(async () => {
+  await closeIndexEngines();
+});
+
+for (const engine of enginesWithRerun) {
+  describe(`group store in one transaction (${engine.name})`, () => {
+    let sql: Sql;
+    let groups: GroupStore;
+    let close: () => Promise<void>;
+    before(async () => {
+      const db = await engine.open();
+      sql = db;
+      close = () => db.close();
+      await holdContents(
+        sql,
+        ['a', 'b', 'c', 'd'].map((c) => ({ sha256: hex(c), size: 1 })),
+      );
+      groups = new GroupStore(sql);
+    });
+    after(async () => {
+      await close();
+    });
+
+    it('refuses whole a declaration that names a content the vault does not hold', async () => {
+      const [outcome] = await groups.declareMany(
+        [
+          [
+            { sha256: hex('a'), role: 'primary' },
+            { sha256: hex('e'), role: 'sidecar' },
+          ],
+        ],
+        1,
+      );
+      assert.deepEqual(outcome, { status: 'not_held', notHeld: [hex('e')] });
+      assert.equal(await groups.ofContent(hex('a')), undefined);
+    });
+
+    it('declarations racing over one content leave every group whole', async () => {
+      const outcomes = await Promise.all(
+        ['a', 'c', 'd'].map((p, i) =>
+          groups.declareMany(
+            [
+              [
+                { sha256: hex(p), role: 'primary' },
+                { sha256: hex('b'), role: 'live-video' },
+              ],
+            ],
+            10 + i,
+          ),
+        ),
+      );
+      assert.deepEqual(
+        outcomes.map(([o]) => o?.status),
+        ['stored', 'stored', 'stored'],
+      );
+      const broken = await sql.all(
+        `SELECT group_id FROM group_members GROUP BY group_id
+         HAVING COUNT(*) < 2 OR SUM(CASE WHEN role = 'primary' THEN 1 ELSE 0 END) <> 1`,
+      );
+      const orphans = await sql.all(
+        'SELECT id FROM groups WHERE id NOT IN (SELECT group_id FROM group_members)',
+      );
+      assert.deepEqual([broken, orphans], [[], []]);
+      const holder = await groups.ofContent(hex('b'));
+      assert.equal(holder?.role, 'live-video');
+      assert.equal((await groups.get(holder?.id ?? -1))?.members.length, 2);
+    });
+  });
+}

@@ -134,12 +134,16 @@ describe('library timeline (SQLite)', () => {
       size: 10,
       mtimeMs: null,
     });
-    index.locations.register(
+    await index.locations.register(
       { id: 'laptop', name: 'Laptop' },
       [place(a, 'Camera', 'a.jpg'), place(b, 'Camera', 'b.jpg')],
       now,
     );
-    index.locations.register({ id: 'phone', name: 'Phone' }, [place(b, 'DCIM', 'b.jpg')], now);
+    await index.locations.register(
+      { id: 'phone', name: 'Phone' },
+      [place(b, 'DCIM', 'b.jpg')],
+      now,
+    );
     assert.deepEqual(await all({ folder: 'Camera' }, 10), ['in-both.jpg', 'in-camera.jpg']);
     assert.deepEqual(await all({ deviceId: 'phone' }, 10), ['in-both.jpg']);
     assert.deepEqual(await all({ folder: 'Camera', deviceId: 'phone' }, 10), []);
@@ -149,7 +153,11 @@ describe('library timeline (SQLite)', () => {
       { deviceId: 'phone', deviceName: 'Phone', folder: 'DCIM' },
     ]);
     // A place reported gone no longer puts the content in that folder.
-    index.locations.markGone('laptop', [{ folder: 'Camera', path: Buffer.from('a.jpg') }], now + 1);
+    await index.locations.markGone(
+      'laptop',
+      [{ folder: 'Camera', path: Buffer.from('a.jpg') }],
+      now + 1,
+    );
     assert.deepEqual(await all({ folder: 'Camera' }, 10), ['in-both.jpg']);
     assert.deepEqual(await index.library.folders(), [
       { deviceId: 'laptop', deviceName: 'Laptop', folder: 'Camera', assets: 1 },
@@ -187,7 +195,7 @@ describe('library timeline (SQLite)', () => {
     const orig = await add({ filename: 'IMG_3.jpg', captureTime: '2012-01-01T00:00:00Z' });
     const edit = await add({ filename: 'IMG_E3.jpg', captureTime: '2012-01-01T00:00:00Z' });
     const before = await index.library.count({});
-    index.groups.declareMany(
+    await index.groups.declareMany(
       [
         [
           { sha256: still, role: 'primary' },
