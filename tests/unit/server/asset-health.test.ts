@@ -1,5 +1,5 @@
-// The vault's self-check parts on a real disk and a real SQLite index: the health record,
-// inspecting a blob, and a verified upload replacing a blob known bad.
+// The vault's self-check parts on a real disk and a real SQLite index: inspecting a blob,
+// and a verified upload replacing a blob known bad (the health record: health-store.test.ts).
 import assert from 'node:assert/strict';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,79 +39,6 @@ describe('asset health', () => {
     await blobs.adopt(join(temp.dir, name), sha);
     return sha;
   }
-
-  it('a problem keeps the moment it was first found until the asset is ok again', async () => {
-    const sha = 'a'.repeat(64);
-    assert.equal(await index.health.record(sha, 'damaged', 10), undefined);
-    // Each finding says what it replaced: how a change is logged once.
-    assert.equal(await index.health.record(sha, 'missing', 20), 'damaged');
-    assert.deepEqual(await index.health.get(sha), {
-      state: 'missing',
-      checkedAt: 20,
-      problemSince: 10,
-    });
-    assert.equal(await index.health.problem(sha), 'missing');
-    assert.equal(await index.health.record(sha, 'ok', 30), 'missing');
-    assert.deepEqual(await index.health.get(sha), {
-      state: 'ok',
-      checkedAt: 30,
-      problemSince: null,
-    });
-    assert.equal(await index.health.problem(sha), undefined);
-    assert.equal(await index.health.record(sha, 'ok', 40), undefined);
-  });
-
-  it('scrubbers on several vault nodes share one pass: each asset is claimed once', async () => {
-    const shared = await VaultIndex.open(join(temp.dir, 'scrub.db'));
-    try {
-      const period = 10_000;
-      assert.deepEqual(await shared.health.nextScrubStep(3, 1000, period), { kind: 'empty' });
-      await shared.commitBatch(
-        Array.from({ length: 10 }, (_, i) => ({
-          sha256: sha256Hex(Buffer.from(`content ${i}`)),
-          size: 9,
-          mime: null,
-          kind: 'other' as const,
-          filename: `f${i}`,
-          relpath: null,
-          mtimeMs: null,
-          at: 1,
-        })),
-      );
-      const claimed: string[] = [];
-      let started = 0;
-      let done = 0;
-      // Three nodes' scrubbers ask at once, each until no pass is due.
-      const node = async (): Promise<string> => {
-        for (;;) {
-          const step = await shared.health.nextScrubStep(3, 2000, period);
-          if (step.kind === 'stretch') {
-            claimed.push(...step.assets.map((a) => a.sha256));
-            if (step.started) started += 1;
-          } else if (step.kind === 'passDone') done += 1;
-          else return step.kind;
-        }
-      };
-      assert.deepEqual(await Promise.all([node(), node(), node()]), [
-        'between',
-        'between',
-        'between',
-      ]);
-      assert.equal(claimed.length, 10);
-      assert.equal(new Set(claimed).size, 10);
-      assert.deepEqual([started, done], [1, 1]);
-      assert.deepEqual(await shared.health.scrubPlace(), {
-        cursor: 0,
-        passStartedAt: 2000,
-        lastFullPassAt: 2000,
-      });
-      // A period after the pass began, the next one begins.
-      const next = await shared.health.nextScrubStep(3, 2000 + period, period);
-      assert.ok(next.kind === 'stretch' && next.started && next.assets.length === 3);
-    } finally {
-      await shared.close();
-    }
-  });
 
   it('inspecting a blob tells intact, damaged (one flipped byte, or truncated) and missing', async () => {
     const data = Buffer.from('x'.repeat(3 << 20));

@@ -1,13 +1,20 @@
 // The library timeline on a real SQLite file: newest first by capture time (falling back to
 // mtime, then upload time), paged by cursor without repeats or gaps, filtered by type,
-// folder, device and problems, and served by its index (EXPLAIN QUERY PLAN).
+// folder, device and problems, and served by its index (EXPLAIN QUERY PLAN); and the
+// statements that differ between engines on both, SQLite and a real PostgreSQL.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { VaultIndex } from '../../../server/index/vault-index.js';
-import type { LibraryCursor, LibraryFilter } from '../../../server/index/library-store.js';
+import {
+  LibraryStore,
+  type LibraryCursor,
+  type LibraryFilter,
+} from '../../../server/index/library-store.js';
+import type { SqlDatabase } from '../../../server/index/sql.js';
 import { libraryItem } from '../../../server/library-api.js';
+import { closeIndexEngines, indexEngines } from '../../support/index-engines.js';
 import { makeTempDir } from '../../support/paths.js';
 
 const hex = (n: number) => n.toString(16).padStart(64, '0');
@@ -248,3 +255,114 @@ describe('library timeline (SQLite)', () => {
     db.close();
   });
 });
+
+// The statements that differ between the engines (JSON paths, case in LIKE, string
+// aggregation, quoted aliases, index hints), on both, from rows written directly.
+after(closeIndexEngines);
+
+for (const engine of indexEngines)
+  describe(`library timeline statements on ${engine.name}`, () => {
+    let sql: SqlDatabase;
+    let library: LibraryStore;
+    let n = 0;
+    async function add(filename: string, metadata: object | null, mtimeMs: number | null = null) {
+      const sha256 = hex(++n);
+      await sql.run(
+        `INSERT INTO assets
+           (sha256, size, mime, kind, filename, relpath, mtime_ms, first_uploaded_at, metadata)
+         VALUES (?, 10, NULL, 'image', ?, NULL, ?, ?, ?)`,
+        [sha256, filename, mtimeMs, 1000 + n, metadata === null ? null : JSON.stringify(metadata)],
+      );
+      return sha256;
+    }
+    const names = async (filter: LibraryFilter) =>
+      (await library.page(filter, null, 100)).map((r) => r.filename);
+
+    before(async () => {
+      sql = await engine.open();
+      library = new LibraryStore(sql);
+      await add('IMG_1.CR2', { captureTime: '2018-01-01T00:00:00Z' });
+      await add('scan.dng', { captureTime: '2018-01-02T00:00:00Z' });
+      await add('motion.jpg', {
+        captureTime: '2017-01-01T00:00:00Z',
+        motionPhoto: { videoFromEnd: 100, videoBytes: null },
+      });
+      const still = await add('IMG_2.HEIC', { captureTime: '2016-01-01T00:00:00Z' });
+      const video = await add('IMG_2.MOV', { captureTime: '2016-01-01T00:00:00Z' });
+      await add('thin.jpg', { captureTime: null }, 5000);
+      const bare = await add('bare.jpg', null);
+      const g = await sql.get<{ id: number }>(
+        'INSERT INTO groups (declared_at) VALUES (1) RETURNING id',
+      );
+      for (const [position, [sha256, role]] of [
+        [still, 'primary'],
+        [video, 'live-video'],
+      ].entries()) {
+        await sql.run(
+          'INSERT INTO group_members (sha256, group_id, role, position) VALUES (?, ?, ?, ?)',
+          [sha256, g!.id, role, position],
+        );
+      }
+      await sql.run(
+        `INSERT INTO asset_checks (sha256, state, checked_at, problem_since)
+         VALUES (?, 'missing', 1, 1)`,
+        [hex(1)],
+      );
+      const places: [string, string, string][] = [
+        ['laptop', 'Laptop', hex(1)],
+        ['phone', 'Phone', hex(1)],
+        ['phone', 'Phone', bare],
+      ];
+      for (const [device, name, sha256] of places) {
+        await sql.run(
+          `INSERT INTO locations
+             (sha256, device_id, device_name, folder, path, size, mtime_ms, first_seen, last_seen)
+           VALUES (?, ?, ?, 'Camera', ?, 10, NULL, 1, 1)`,
+          [sha256, device, name, Buffer.from(`${sha256.slice(-4)}.jpg`)],
+        );
+      }
+    });
+    after(() => sql.close());
+
+    it('finds RAW files by their name in any case, and Live Photos by group or metadata', async () => {
+      assert.deepEqual(await names({ type: 'raw' }), ['scan.dng', 'IMG_1.CR2']);
+      assert.deepEqual(await names({ type: 'live' }), ['motion.jpg', 'IMG_2.HEIC']);
+    });
+
+    it('lists a group once, with its other members, and finds problems in bytes and metadata', async () => {
+      const all = await library.page({}, null, 100);
+      assert.equal(await library.count({}), all.length);
+      assert.ok(!all.some((r) => r.filename === 'IMG_2.MOV'));
+      const heic = all.find((r) => r.filename === 'IMG_2.HEIC');
+      assert.deepEqual([heic?.group?.role, heic?.memberRoles], ['primary', ['live-video']]);
+      assert.deepEqual((await names({ problems: true })).sort(), [
+        'IMG_1.CR2',
+        'bare.jpg',
+        'thin.jpg',
+      ]);
+      assert.equal(all.find((r) => r.filename === 'IMG_1.CR2')?.blobProblem, 'missing');
+    });
+
+    it('pages by cursor in timeline order, and tells the folders with their devices', async () => {
+      const whole = await names({});
+      const paged: string[] = [];
+      let cursor: LibraryCursor | null = null;
+      for (;;) {
+        const rows = await library.page({}, cursor, 2);
+        paged.push(...rows.map((r) => r.filename));
+        const last = rows.at(-1);
+        if (rows.length < 2 || last === undefined) break;
+        cursor = { takenAt: last.takenAt, id: last.id };
+      }
+      assert.deepEqual(paged, whole);
+      const [cr2] = await library.page({ folder: 'Camera', deviceId: 'laptop' }, null, 10);
+      assert.deepEqual(cr2?.folders, [
+        { deviceId: 'laptop', deviceName: 'Laptop', folder: 'Camera' },
+        { deviceId: 'phone', deviceName: 'Phone', folder: 'Camera' },
+      ]);
+      assert.deepEqual(await library.folders(), [
+        { deviceId: 'laptop', deviceName: 'Laptop', folder: 'Camera', assets: 1 },
+        { deviceId: 'phone', deviceName: 'Phone', folder: 'Camera', assets: 2 },
+      ]);
+    });
+  });
