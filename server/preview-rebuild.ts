@@ -23,6 +23,9 @@ export interface RebuildSummary {
 
 export async function rebuildPreviews(opts: {
   dataDir: string;
+  /** the vault's --index and --previews-dir (defaults in `dataDir`) */
+  index?: string;
+  previewsDir?: string;
   /** where the vault stores its blobs, as its --blobs option (default `<dataDir>/blobs`) */
   blobs?: string;
   previews?: PreviewOptions;
@@ -30,8 +33,8 @@ export async function rebuildPreviews(opts: {
 }): Promise<RebuildSummary> {
   const started = performance.now();
   const blobs = openBlobStore(opts.blobs, opts.dataDir);
-  return withStoppedVault(opts.dataDir, 'stop it to rebuild its previews', async (index) => {
-    const files = new PreviewFiles(join(opts.dataDir, PREVIEWS_DIR));
+  return withStoppedVault(opts, 'stop it to rebuild its previews', async (index) => {
+    const files = new PreviewFiles(opts.previewsDir ?? join(opts.dataDir, PREVIEWS_DIR));
     await index.previews.clear();
     await files.removeAll();
     const worker = new PreviewWorker({

@@ -174,6 +174,8 @@ export interface ScrubSummary {
  */
 export async function scrubDataDir(opts: {
   dataDir: string;
+  /** the vault's --index (default `<dataDir>/vault.db`) */
+  index?: string;
   /** where the vault stores its blobs, as its --blobs option (default `<dataDir>/blobs`) */
   blobs?: string;
   logger?: VaultLogger;
@@ -183,7 +185,7 @@ export async function scrubDataDir(opts: {
   const started = performance.now();
   const blobs = openBlobStore(opts.blobs, opts.dataDir);
   return withStoppedVault(
-    opts.dataDir,
+    opts,
     'it scrubs in the background (stop it to scrub now)',
     async (idx) => {
       const metrics = new VaultMetrics();

@@ -2,6 +2,9 @@
 // directory directly (`keepsake vault scrub`, `keepsake vault previews --rebuild`). Invariant:
 // such a command holds the data directory's lock for as long as it uses the index, so it
 // never works beside a running vault, and it always closes the index and releases the lock.
+// With a shared index (--index postgres://…, several nodes: See [Note: Several vault nodes]
+// in vault.ts) the lock is this node's: the work must be one other nodes may run beside,
+// which the index's transactions make safe (an empty's forget checks and removes at once).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
@@ -13,11 +16,12 @@ import { VaultStartError } from './start-error.js';
  * a person whose vault is running (after "a vault is running on DIR; ").
  */
 export async function withStoppedVault<T>(
-  dataDir: string,
+  vault: { dataDir: string; /** --index; default <dataDir>/vault.db */ index?: string },
   whenRunning: string,
   work: (index: VaultIndex) => Promise<T>,
 ): Promise<T> {
-  if (!existsSync(join(dataDir, 'vault.db'))) {
+  const { dataDir } = vault;
+  if (vault.index === undefined && !existsSync(join(dataDir, 'vault.db'))) {
     throw new VaultStartError('no_vault', `${dataDir} holds no vault (no vault.db)`);
   }
   const lock = await acquireDataDirLock(dataDir).catch((err: unknown) => {
@@ -32,7 +36,7 @@ export async function withStoppedVault<T>(
   let index: VaultIndex | undefined;
   try {
     try {
-      index = await VaultIndex.open(join(dataDir, 'vault.db'));
+      index = await VaultIndex.open(vault.index ?? join(dataDir, 'vault.db'));
     } catch (err) {
       if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
       throw err;

@@ -213,17 +213,20 @@ export function createTrashApi(deps: TrashDeps) {
  */
 export async function emptyStoppedVaultTrash(opts: {
   dataDir: string;
+  /** the vault's --index and --previews-dir (defaults in `dataDir`) */
+  index?: string;
+  previewsDir?: string;
   /** where the vault stores its blobs, as its --blobs option (default `<dataDir>/blobs`) */
   blobs?: string;
   retentionDays: number;
   logger?: VaultLogger;
 }): Promise<TrashEmptyResult> {
   const blobs = openBlobStore(opts.blobs, opts.dataDir);
-  return withStoppedVault(opts.dataDir, 'stop it to empty its trash', (index) =>
+  return withStoppedVault(opts, 'stop it to empty its trash', (index) =>
     emptyTrash({
       index,
       blobs,
-      previews: new PreviewFiles(join(opts.dataDir, PREVIEWS_DIR)),
+      previews: new PreviewFiles(opts.previewsDir ?? join(opts.dataDir, PREVIEWS_DIR)),
       now: Date.now,
       retentionDays: opts.retentionDays,
       logger: opts.logger ?? silentVaultLogger,

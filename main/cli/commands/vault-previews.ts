@@ -6,7 +6,9 @@ import { VaultStartError } from '../../../server/vault.js';
 
 export async function runVaultPreviews(opts: {
   dataDir: string;
+  index?: string;
   blobs?: string;
+  previewsDir?: string;
   rebuild: boolean;
   json?: boolean;
 }): Promise<void> {
@@ -18,10 +20,8 @@ export async function runVaultPreviews(opts: {
     return;
   }
   try {
-    const s = await rebuildPreviews({
-      dataDir: opts.dataDir,
-      ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
-    });
+    const { rebuild: _rebuild, json: _json, ...where } = opts;
+    const s = await rebuildPreviews(where);
     if (opts.json === true) {
       console.log(JSON.stringify(s));
     } else {

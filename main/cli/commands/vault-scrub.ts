@@ -8,6 +8,7 @@ import { VaultStartError } from '../../../server/vault.js';
 
 export async function runVaultScrub(opts: {
   dataDir: string;
+  index?: string;
   blobs?: string;
   json?: boolean;
 }): Promise<void> {
@@ -16,11 +17,8 @@ export async function runVaultScrub(opts: {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const s = await scrubDataDir({
-      dataDir: opts.dataDir,
-      ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
-      signal: abort.signal,
-    });
+    const { json: _json, ...where } = opts;
+    const s = await scrubDataDir({ ...where, signal: abort.signal });
     const bad = s.damaged.length + s.missing.length;
     if (opts.json === true) {
       console.log(JSON.stringify(s));

@@ -18,7 +18,8 @@ function when(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-async function openIndex(dataDir: string): Promise<VaultIndex | null> {
+async function openIndex(dataDir: string, index?: string): Promise<VaultIndex | null> {
+  if (index !== undefined) return VaultIndex.open(index);
   const path = join(dataDir, 'vault.db');
   if (!existsSync(path)) {
     console.error(`keepsake vault trash: no vault in ${dataDir} (no vault.db there)`);
@@ -30,14 +31,16 @@ async function openIndex(dataDir: string): Promise<VaultIndex | null> {
 
 export async function runVaultTrash(opts: {
   dataDir: string;
+  index?: string;
   blobs?: string;
+  previewsDir?: string;
   args: string[];
   json: boolean;
   retentionDays: number;
 }): Promise<void> {
   const [what, ...rest] = opts.args;
   if (what === 'list' && rest.length === 0) {
-    const index = await openIndex(opts.dataDir);
+    const index = await openIndex(opts.dataDir, opts.index);
     if (index === null) return;
     try {
       const listing = await trashListing(index, opts.retentionDays);
@@ -71,7 +74,7 @@ export async function runVaultTrash(opts: {
       process.exitCode = 2;
       return;
     }
-    const index = await openIndex(opts.dataDir);
+    const index = await openIndex(opts.dataDir, opts.index);
     if (index === null) return;
     try {
       const restored = await index.trash.restore(rest);
@@ -87,11 +90,8 @@ export async function runVaultTrash(opts: {
   }
   if (what === 'empty' && rest.length === 0) {
     try {
-      const r = await emptyStoppedVaultTrash({
-        dataDir: opts.dataDir,
-        ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
-        retentionDays: opts.retentionDays,
-      });
+      const { args: _args, json: _json, ...where } = opts;
+      const r = await emptyStoppedVaultTrash(where);
       if (opts.json) {
         console.log(JSON.stringify(r));
         return;

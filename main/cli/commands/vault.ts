@@ -212,13 +212,19 @@ export function registerVaultCommand(program: Command): void {
         ...(opts.behindAfter !== undefined ? { behindAfterMs: opts.behindAfter } : {}),
         ...(opts.silentAfter !== undefined ? { silentAfterMs: opts.silentAfter } : {}),
       };
+      // Where the vault's parts are, for the maintenance actions (as for the vault itself).
+      const where = {
+        dataDir: opts.dataDir,
+        ...(opts.index !== undefined ? { index: opts.index } : {}),
+        ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
+        ...(opts.previewsDir !== undefined ? { previewsDir: opts.previewsDir } : {}),
+      };
       if (action === 'devices') {
-        return runVaultDevices({ dataDir: opts.dataDir, args, json: opts.json === true, fleet });
+        return runVaultDevices({ ...where, args, json: opts.json === true, fleet });
       }
       if (action === 'trash') {
         return runVaultTrash({
-          dataDir: opts.dataDir,
-          ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
+          ...where,
           args,
           json: opts.json === true,
           retentionDays: opts.trashRetention ?? DEFAULT_TRASH_RETENTION_DAYS,
@@ -226,7 +232,7 @@ export function registerVaultCommand(program: Command): void {
       }
       if (action === 'enroll') {
         return runVaultEnroll({
-          dataDir: opts.dataDir,
+          ...where,
           ttlMs: opts.ttl ?? 7 * 24 * 3600 * 1000,
           json: opts.json === true,
         });
@@ -239,8 +245,7 @@ export function registerVaultCommand(program: Command): void {
       if (action !== undefined) {
         if (action === 'previews') {
           return runVaultPreviews({
-            dataDir: opts.dataDir,
-            ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
+            ...where,
             rebuild: opts.rebuild === true,
             json: opts.json === true,
           });
@@ -253,8 +258,7 @@ export function registerVaultCommand(program: Command): void {
           return;
         }
         return runVaultScrub({
-          dataDir: opts.dataDir,
-          ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
+          ...where,
           json: opts.json === true,
         });
       }
