@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DeviceStore } from '../../../server/index/device-store.js';
+import type { Sql } from '../../../server/index/sql.js';
 import { closeIndexEngines, enginesWithRerun } from '../../support/index-engines.js';
 
 const digest = (s: string) => Buffer.from(s.padEnd(32, '.'));
@@ -17,9 +18,11 @@ after(async () => {
 for (const engine of enginesWithRerun) {
   describe(`device store (${engine.name})`, () => {
     let store: DeviceStore;
+    let sql: Sql;
     let close: () => Promise<void>;
     before(async () => {
       const db = await engine.open();
+      sql = db;
       store = new DeviceStore(db);
       close = () => db.close();
     });
@@ -115,6 +118,28 @@ for (const engine of enginesWithRerun) {
       const renamed = await store.renameLive('red', 'crimson');
       assert.equal(renamed !== 'name_taken' && renamed !== 'not_found' && renamed.name, 'crimson');
       assert.equal((await store.renameLive('blue', 'blue')) !== 'name_taken', true);
+    });
+
+    it('finds a device by its token digest and counts the live places its token registered', async () => {
+      await store.add({ id: 'dev_tok', name: 'tok', tokenSha256: digest('t-tok'), at: 1 });
+      const found = await store.byTokenHash(digest('t-tok'));
+      assert.deepEqual([found?.id, found?.tokenSha256], ['dev_tok', digest('t-tok')]);
+      assert.equal(await store.byTokenHash(digest('t-none')), undefined);
+      await sql.run(
+        `INSERT INTO locations (sha256, device_id, device_name, folder, path, size, first_seen,
+           last_seen, gone_at, vault_device)
+         VALUES (?, 'c', 'C', 'F', ?, ?, 1, 1, ?, 'dev_tok')`,
+        ['a'.repeat(64), Buffer.from('x'), 7, null],
+      );
+      await sql.run(
+        `INSERT INTO locations (sha256, device_id, device_name, folder, path, size, first_seen,
+           last_seen, gone_at, vault_device)
+         VALUES (?, 'c', 'C', 'F', ?, ?, 1, 1, ?, 'dev_tok')`,
+        ['b'.repeat(64), Buffer.from('y'), 5, 2],
+      );
+      assert.deepEqual(await store.safeTotals('dev_tok'), { files: 1, bytes: 7 });
+      assert.deepEqual(await store.safeTotals('dev_none'), { files: 0, bytes: 0 });
+      assert.deepEqual((await store.safeTotalsByDevice()).get('dev_tok'), { files: 1, bytes: 7 });
     });
 
     it('refuses a revoked device heartbeat and never moves the last backup back', async () => {
