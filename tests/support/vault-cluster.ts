@@ -5,7 +5,7 @@
 //
 // Each node is started as the CLI runs it (spawnVaultProcess: node + tsx + main/cli/main.ts),
 // with its own --data-dir (its token file and anything node-local), the shared
-// `--index postgres://…`, `--blobs s3://…` and `--uploads DIR`, and the admin token in
+// `--index postgres://…`, `--blobs s3://…`, `--uploads DIR` and `--previews-dir DIR`, and the admin token in
 // KEEPSAKE_VAULT_TOKEN (never on the command line, as an operator would run it).
 //
 // Invariants:
@@ -142,6 +142,8 @@ export async function startVaultCluster(opts: VaultClusterOptions = {}): Promise
     cleanups.push(temp.cleanup);
     const uploadsDir = join(temp.dir, 'shared-uploads');
     await mkdir(uploadsDir);
+    const previewsDir = join(temp.dir, 'shared-previews');
+    await mkdir(previewsDir);
     const indexUrl = await postgres.createDatabase();
     clusters += 1;
     const s3Prefix = `cluster-${process.pid}-${clusters}/`;
@@ -159,6 +161,8 @@ export async function startVaultCluster(opts: VaultClusterOptions = {}): Promise
           blobs,
           '--uploads',
           uploadsDir,
+          '--previews-dir',
+          previewsDir,
           ...(opts.extraArgs ?? []),
         ],
         env: { ...s3.env, KEEPSAKE_VAULT_TOKEN: token },
