@@ -60,6 +60,12 @@ export interface RoundRobinProxy {
   readonly unplaced: number;
   /** how many requests each backend was handed (index = backend) */
   countsByBackend(): number[];
+  /**
+   * Calls `listener` the moment a request is handed to a backend (its connection accepted,
+   * its body not yet forwarded): a test can act on a node while it holds that request, e.g.
+   * kill it mid-PATCH. Returns the unsubscribe.
+   */
+  onHandOver(listener: (request: ServedRequest) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -99,6 +105,7 @@ export async function startRoundRobinProxy(backends: readonly Backend[]): Promis
   let unplaced = 0;
   let next = 0;
   const sockets = new Set<Socket>();
+  const listeners = new Set<(request: ServedRequest) => void>();
 
   const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     const refused: number[] = [];
@@ -139,6 +146,7 @@ export async function startRoundRobinProxy(backends: readonly Backend[]): Promis
             refusedBefore: refused,
           };
           served.push(record);
+          for (const listener of listeners) listener(record);
           req.pipe(upstream);
         });
       });
@@ -209,6 +217,10 @@ export async function startRoundRobinProxy(backends: readonly Backend[]): Promis
       const counts = backends.map(() => 0);
       for (const s of served) counts[s.backend] = (counts[s.backend] ?? 0) + 1;
       return counts;
+    },
+    onHandOver(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     close() {
       for (const s of sockets) s.destroy();
