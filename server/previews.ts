@@ -28,6 +28,7 @@
 // Measured on a quiet 2-core machine (bench 'previews', 1,408 JPEGs in batches to a vault
 // process): resting only as long as the picture took (half a core) cost 22 % of the upload
 // rate (625 vs 807 files/s); the aim is at most 10 %. A stop cuts the rest short.
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -86,7 +87,9 @@ export class PreviewFiles {
       ['thumb', images.thumb],
     ] as const) {
       const final = this.pathOf(sha256, which);
-      const temp = `${final}.tmp-${process.pid}`;
+      // Random, not the pid: vault nodes on other machines share this directory (NFS, EFS),
+      // and two of them making the same picture at once must not write one temp file.
+      const temp = `${final}.tmp-${randomBytes(6).toString('hex')}`;
       // Derived data: no fsync. A file lost to power loss is remade by a rebuild.
       await writeFile(temp, bytes);
       await rename(temp, final);
