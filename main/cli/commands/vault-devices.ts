@@ -1,6 +1,7 @@
 // `keepsake vault devices add|list|revoke|rename` and `keepsake vault enroll --ttl 7d`: device
-// administration on the vault's data directory (the machine the vault runs on), beside a
-// running vault or a stopped one. The vault reads its index on every request, so a revoke
+// administration on the vault's data directory (the machine the vault runs on), or on the
+// index several vault nodes share (--index postgres://…), beside a running vault or a
+// stopped one. The vault reads its index on every request, so a revoke
 // here refuses the device's very next request. Tokens and codes are printed once: the vault
 // keeps only their SHA-256. See [Note: Device tokens] in server/devices.ts.
 import { existsSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { VaultHttpError } from '../../../server/http-error.js';
 import { VaultIndex } from '../../../server/index/vault-index.js';
 
 const USAGE =
-  'usage: keepsake vault devices add NAME | list [--json] | revoke NAME | rename OLD NEW (--data-dir DIR)';
+  'usage: keepsake vault devices add NAME | list [--json] | revoke NAME | rename OLD NEW (--data-dir DIR [--index URL])';
 
 function when(ms: number | null): string {
   return ms === null ? 'never' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -35,12 +36,15 @@ function printTable(devices: DeviceJson[]): void {
   }
 }
 
+/** `index`: the vault's --index (a postgres URL several nodes share); default DIR/vault.db. */
 async function openRegistry(
-  dataDir: string,
+  where: { dataDir: string; index?: string },
   fleet: FleetThresholds = {},
 ): Promise<{ registry: DeviceRegistry; close: () => Promise<void> }> {
-  const path = join(dataDir, 'vault.db');
-  if (!existsSync(path)) throw new UsageFault(`no vault in ${dataDir} (no vault.db there)`);
+  const path = where.index ?? join(where.dataDir, 'vault.db');
+  if (where.index === undefined && !existsSync(path)) {
+    throw new UsageFault(`no vault in ${where.dataDir} (no vault.db there)`);
+  }
   const index = await VaultIndex.open(path);
   return {
     registry: new DeviceRegistry(index.devices, () => Date.now(), fleet),
@@ -76,6 +80,7 @@ async function run(what: string, body: () => Promise<void>): Promise<void> {
 
 export function runVaultDevices(opts: {
   dataDir: string;
+  index?: string;
   args: string[];
   json: boolean;
   fleet?: FleetThresholds;
@@ -87,7 +92,7 @@ export function runVaultDevices(opts: {
     if (n === undefined || [a, b].filter((x) => x !== undefined).length !== n || extra.length) {
       throw new UsageFault(USAGE);
     }
-    const { registry, close } = await openRegistry(opts.dataDir, opts.fleet);
+    const { registry, close } = await openRegistry(opts, opts.fleet);
     try {
       switch (verb ?? '') {
         case 'add': {
@@ -127,11 +132,12 @@ export function runVaultDevices(opts: {
 
 export function runVaultEnroll(opts: {
   dataDir: string;
+  index?: string;
   ttlMs: number;
   json: boolean;
 }): Promise<void> {
   return run('enroll', async () => {
-    const { registry, close } = await openRegistry(opts.dataDir);
+    const { registry, close } = await openRegistry(opts);
     try {
       const e = await registry.createEnrolment(opts.ttlMs);
       if (opts.json) {
