@@ -12,12 +12,15 @@
 //   default            10 clients x 20 small files + 2 x 16 MiB
 //   SIZE=small          5 clients x 10 small files + 1 x 8 MiB
 //   CLUSTER_LOAD=full  50 clients x 200 small files + 5 x 256 MiB (the issue's figure)
+//   CLUSTER_LOAD=50x20+2x64  any other: clients x small files each + large files x MiB
 //
 // The clients speak tus directly (creation-with-upload for a small file: one request; POST
 // then 8 MiB PATCHes for a large one), each on its own kept-alive connection, so a "request"
 // is one HTTP exchange and its latency is what a client waits for. Every file is unique (no
-// dedup shortcut). s3rver runs in its own process, so the load generator's event loop does
-// not slow the object store down. The nodes' shared index and bucket are fresh per setup.
+// dedup shortcut). Every setup, the single machine too, is reached through the round-robin
+// proxy (in this process), so they all pay the same extra hop. s3rver runs in its own
+// process, so the load generator's event loop does not slow the object store down. The
+// nodes' shared index and bucket are fresh per setup.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -25,6 +28,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import type { BenchCase, BenchMeasurement } from '../harness.js';
 import { repoRoot } from '../../support/paths.js';
+import { startRoundRobinProxy } from '../../support/round-robin-proxy.js';
 import pg from 'pg';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
 import type { TestS3Server } from '../../support/s3-server.js';
@@ -46,9 +50,22 @@ interface Load {
 }
 
 function loadFor(small: boolean): Load {
-  if (process.env.CLUSTER_LOAD === 'full') {
+  const asked = process.env.CLUSTER_LOAD;
+  if (asked === 'full') {
     return { clients: 50, smallPerClient: 200, largeFiles: 5, largeSize: 256 * MiB };
   }
+  // CLIENTSxFILES+LARGExMIB, e.g. 50x20+2x64: any size between
+  const m = /^(\d+)x(\d+)\+(\d+)x(\d+)$/.exec(asked ?? '');
+  if (m) {
+    const [clients, smallPerClient, largeFiles, largeMiB] = m.slice(1).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { clients, smallPerClient, largeFiles, largeSize: largeMiB * MiB };
+  }
+  if (asked !== undefined) throw new Error(`CLUSTER_LOAD: expected full or e.g. 50x20+2x64`);
   if (small) return { clients: 5, smallPerClient: 10, largeFiles: 1, largeSize: 8 * MiB };
   return { clients: 10, smallPerClient: 20, largeFiles: 2, largeSize: 16 * MiB };
 }
@@ -463,9 +480,11 @@ export const benchCase: BenchCase = {
         token,
         extraArgs: ['--no-previews', '--no-compression'],
       });
+      // Behind the same proxy as the nodes, so every setup pays the same extra hop.
+      const proxy = await startRoundRobinProxy([{ port: Number(new URL(vault.url).port) }]);
       try {
         const pid = vault.child.pid ?? 0;
-        const r = await drive('single machine (SQLite + filesystem)', vault.url, token, work, async () => ({
+        const r = await drive('single machine (SQLite + filesystem)', proxy.url, token, work, async () => ({
           vault: await processCpuSeconds(pid),
         })); // prettier-ignore
         const held = await heldAssets(vault.url, token);
@@ -473,6 +492,7 @@ export const benchCase: BenchCase = {
         results.push(r);
         ctx.log(describeSetup(r));
       } finally {
+        await proxy.close();
         await vault.stop();
       }
     }
