@@ -20,7 +20,7 @@ const SIZE = 6 * 1024 * 1024;
 const CUT_AFTER = 512 * 1024;
 
 for (const backend of blobBackends()) {
-  describe(`restore: connection cuts (${backend.name} blobs)`, () => {
+  describe(`restore: connection cuts (${backend.label})`, () => {
     let vault: TestVault;
     let blobs: BlobBackendSetup | undefined;
     let proxy: FaultProxy;

@@ -56,7 +56,7 @@ const corpus = {
 };
 
 for (const backend of blobBackends()) {
-  describe(`vault: JSON API (${backend.name} blobs)`, () => {
+  describe(`vault: JSON API (${backend.label})`, () => {
     let blobs: BlobBackendSetup;
     const temp = { dir: '', cleanup: async () => {} };
     let vault: TestVault;

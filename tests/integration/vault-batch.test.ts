@@ -79,7 +79,7 @@ async function settled(dataDir: string): Promise<string[]> {
 }
 
 for (const backend of blobBackends()) {
-  describe(`vault: small files in batches (POST /api/v1/batch, ${backend.name} blobs)`, () => {
+  describe(`vault: small files in batches (POST /api/v1/batch, ${backend.label})`, () => {
     let vault: TestVault;
     let blobs: BlobBackendSetup;
     let files: BatchFile[];

@@ -65,7 +65,7 @@ interface Summary {
 }
 
 for (const backend of blobBackends()) {
-  describe(`vault: scrub (${backend.name} blobs)`, () => {
+  describe(`vault: scrub (${backend.label})`, () => {
     let blobs: BlobBackendSetup | undefined;
     const temp = { dir: '', cleanup: async () => {} };
     let vault: TestVault | undefined;

@@ -1,21 +1,24 @@
-// The vault's two blob stores for tests that run over both (server/blobs/port.ts): the
-// filesystem under the data directory, and an S3 bucket on a real S3-compatible server on
-// loopback (s3rver, tests/support/s3-server.ts). A test asks each backend for a setup, starts
-// its vaults with `setup.vaultOptions` (and the CLI with `setup.cliArgs`), and damages,
-// removes or counts stored content through the setup, behind the vault's back.
+// The vault's two backend pairs for tests that run over both (issue 14): the single machine's
+// (the filesystem under the data directory, and the SQLite index there) and the scaled one's
+// (an S3 bucket on a real S3-compatible server on loopback, s3rver in
+// tests/support/s3-server.ts, and a real PostgreSQL index, tests/support/postgres.ts). A test
+// asks each backend for a setup, starts its vaults with `setup.vaultOptions` (and the CLI
+// with `setup.cliArgs`), and damages, removes or counts stored content through the setup,
+// behind the vault's back.
 import { createHash } from 'node:crypto';
 import { readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseS3Location } from '../../server/blobs/s3-location.js';
 import { S3Objects } from '../../server/blobs/s3-objects.js';
 import { makeTempDir } from './paths.js';
+import { startTestPostgres } from './postgres.js';
 import { startTestS3Server } from './s3-server.js';
 import { blobPath, flipByte, storedContent } from './vault-damage.js';
 
 export interface BlobBackendSetup {
-  /** spread into startTestVault's options (the S3 one sets `blobs`) */
-  readonly vaultOptions: { blobs?: string };
-  /** for `keepsake vault …` commands: [] or ['--blobs', address] */
+  /** spread into startTestVault's options (the scaled one sets `blobs` and `index`) */
+  readonly vaultOptions: { blobs?: string; index?: string };
+  /** for `keepsake vault …` commands: [] or ['--blobs', address, '--index', url] */
   readonly cliArgs: string[];
   /** how many contents are stored */
   count(dataDir: string): Promise<number>;
@@ -29,15 +32,22 @@ export interface BlobBackendSetup {
 }
 
 export interface BlobBackend {
+  /** as test names show it: 'filesystem' (and SQLite), 's3' (and PostgreSQL) */
   readonly name: 'filesystem' | 's3';
+  /** for test names: which blobs and which index */
+  readonly label: string;
   setUp(): Promise<BlobBackendSetup>;
 }
 
-/** Both backends, the filesystem first. */
+/** Both backend pairs, the single machine's first. */
 export function blobBackends(): BlobBackend[] {
   return [
-    { name: 'filesystem', setUp: () => Promise.resolve(filesystemSetup()) },
-    { name: 's3', setUp: s3Setup },
+    {
+      name: 'filesystem',
+      label: 'filesystem blobs, SQLite index',
+      setUp: () => Promise.resolve(filesystemSetup()),
+    },
+    { name: 's3', label: 'S3 blobs, PostgreSQL index', setUp: s3Setup },
   ];
 }
 
@@ -59,8 +69,13 @@ function filesystemSetup(): BlobBackendSetup {
   };
 }
 
-/** The AWS variables s3rver expects, set for this process (and its children) until close. */
+/**
+ * A bucket and a PostgreSQL database of their own. The AWS variables s3rver expects are set
+ * for this process (and its children) until close.
+ */
 async function s3Setup(): Promise<BlobBackendSetup> {
+  const postgres = await startTestPostgres();
+  const indexUrl = await postgres.createDatabase();
   const server = await startTestS3Server();
   const temp = await makeTempDir('keepsake-s3-damage-');
   const saved = Object.fromEntries(Object.keys(server.env).map((k) => [k, process.env[k]]));
@@ -76,8 +91,8 @@ async function s3Setup(): Promise<BlobBackendSetup> {
     return Buffer.concat(chunks);
   };
   return {
-    vaultOptions: { blobs: address },
-    cliArgs: ['--blobs', address],
+    vaultOptions: { blobs: address, index: indexUrl },
+    cliArgs: ['--blobs', address, '--index', indexUrl],
     count: async () => {
       let n = 0;
       for await (const _ of objects.list('blobs/')) n++;
@@ -101,6 +116,7 @@ async function s3Setup(): Promise<BlobBackendSetup> {
         else process.env[k] = v;
       }
       await server.close();
+      await postgres.close();
       await temp.cleanup();
     },
   };
