@@ -10,6 +10,7 @@ import { readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseS3Location } from '../../server/blobs/s3-location.js';
 import { S3Objects } from '../../server/blobs/s3-objects.js';
+import { VaultIndex } from '../../server/index/vault-index.js';
 import { makeTempDir } from './paths.js';
 import { startTestPostgres } from './postgres.js';
 import { startTestS3Server } from './s3-server.js';
@@ -28,6 +29,13 @@ export interface BlobBackendSetup {
   damage(dataDir: string, sha256: string, at: number): Promise<void>;
   /** removes a stored content */
   remove(dataDir: string, sha256: string): Promise<void>;
+  /**
+   * Options for one more, separate vault on the same servers (a database and a bucket prefix
+   * of its own), for a file that starts vaults that must not share an index.
+   */
+  freshVaultOptions(): Promise<{ blobs?: string; index?: string }>;
+  /** The index of the vault on `dataDir` (with these options), opened beside it; close it. */
+  openIndex(dataDir: string, vaultOptions?: { index?: string }): Promise<VaultIndex>;
   close(): Promise<void>;
 }
 
@@ -65,6 +73,8 @@ function filesystemSetup(): BlobBackendSetup {
     stored: storedContent,
     damage: (dataDir, sha256, at) => flipByte(blobPath(dataDir, sha256), at),
     remove: (dataDir, sha256) => unlink(blobPath(dataDir, sha256)),
+    freshVaultOptions: () => Promise.resolve({}),
+    openIndex: (dataDir) => VaultIndex.open(join(dataDir, 'vault.db')),
     close: () => Promise.resolve(),
   };
 }
@@ -80,7 +90,8 @@ async function s3Setup(): Promise<BlobBackendSetup> {
   const temp = await makeTempDir('keepsake-s3-damage-');
   const saved = Object.fromEntries(Object.keys(server.env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, server.env);
-  const address = server.locationOf(`vault-${Math.random().toString(36).slice(2, 10)}`);
+  const newAddress = () => server.locationOf(`vault-${Math.random().toString(36).slice(2, 10)}`);
+  const address = newAddress();
   const objects = new S3Objects(parseS3Location(address));
   const nameOf = (sha256: string) => `blobs/${sha256}`;
   const bytesOf = async (sha256: string): Promise<Buffer | null> => {
@@ -109,6 +120,11 @@ async function s3Setup(): Promise<BlobBackendSetup> {
       await objects.putFile(nameOf(sha256), path, createHash('sha256').update(bytes).digest('hex'));
     },
     remove: (_dataDir, sha256) => objects.delete(nameOf(sha256)),
+    freshVaultOptions: async () => ({
+      blobs: newAddress(),
+      index: await postgres.createDatabase(),
+    }),
+    openIndex: (_dataDir, vaultOptions) => VaultIndex.open(vaultOptions?.index ?? indexUrl),
     close: async () => {
       objects.close();
       for (const [k, v] of Object.entries(saved)) {
