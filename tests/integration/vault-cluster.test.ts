@@ -14,6 +14,7 @@ import { createTusUploader } from '../../main/engine/vault/tus-uploader.js';
 import type { UploadJob } from '../../main/engine/vault/types.js';
 import { describeRun, parseJsonOutput, runCli, VaultReader } from '../support/cli.js';
 import { makeTempDir } from '../support/paths.js';
+import type { ServedRequest } from '../support/round-robin-proxy.js';
 import { copyCorpusFiles, standardSample, writeTreeFile } from '../support/tree.js';
 import { jobFor, randomFile, recordingCallbacks } from '../support/upload-fixtures.js';
 import {
@@ -184,28 +185,40 @@ describe('three vault nodes behind a round-robin proxy', () => {
     }
   });
 
-  it('a node killed with SIGKILL mid-upload: the client finishes the upload through another node', async (t) => {
-    if (skipReason !== null || !cluster || !work) return t.skip(skipReason ?? 'no cluster');
-    const c = cluster;
-    const path = await randomFile(join(work.dir, 'large-killed.bin'), 24 * MiB + 5);
-    const job = await jobFor(path);
-    const uploader = uploaderFor(c.url, c.token, 1 * MiB);
+  /**
+   * Uploads a large file with the engine's uploader through the proxy and SIGKILLs the node
+   * serving one of its PATCHes once `afterConfirmed` bytes are confirmed: at hand-over (the
+   * node dies holding the request, before any body byte) or once `bodyBytes` of that PATCH's
+   * body reached it. Checks the upload finishes through the other nodes, losing nothing the
+   * vault had confirmed; returns what happened, said.
+   */
+  async function uploadThroughAKill(
+    c: VaultCluster,
+    dir: string,
+    opts: { size: number; chunk: number; afterConfirmed: number; bodyBytes: number },
+  ): Promise<string> {
+    const job = await jobFor(
+      await randomFile(join(dir, `killed-${opts.bodyBytes}.bin`), opts.size),
+    );
+    const uploader = uploaderFor(c.url, c.token, opts.chunk);
     let uploadUrl: string | undefined;
     let confirmed = 0;
-    let killed: { backend: number; at: number; offset: number } | undefined;
+    let killed: { backend: number; at: number; offset: number; body: number } | undefined;
     let killing: Promise<void> | undefined;
-    // Kill the node a PATCH of this upload was just handed to, once 4 MiB are confirmed: the
-    // node dies holding that request (the proxy then answers the client 502).
-    const unsubscribe = c.proxy.onHandOver((request) => {
-      if (killed !== undefined || uploadUrl === undefined || confirmed < 4 * MiB) return;
+    const maybeKill = (request: ServedRequest) => {
+      if (killed !== undefined || uploadUrl === undefined || confirmed < opts.afterConfirmed)
+        return;
       if (request.method !== 'PATCH' || request.path !== new URL(uploadUrl).pathname) return;
+      if (request.bodyBytes < opts.bodyBytes) return;
       killed = {
         backend: request.backend,
         at: c.proxy.served.indexOf(request),
         offset: confirmed,
+        body: request.bodyBytes,
       };
       killing = c.kill9(request.backend);
-    });
+    };
+    const unsubscribe = [c.proxy.onHandOver(maybeKill), c.proxy.onBodyForwarded(maybeKill)];
     const rec = recordingCallbacks({ onOffset: (offset) => (confirmed = offset) });
     const onCreated = rec.onCreated.bind(rec);
     rec.onCreated = (url) => {
@@ -229,15 +242,40 @@ describe('three vault nodes behind a round-robin proxy', () => {
       for (let i = 1; i < rec.offsets.length; i++) {
         assert.ok(rec.offsets[i]! >= rec.offsets[i - 1]!, `offsets ${rec.offsets.join(',')}`);
       }
-      t.diagnostic(
-        `killed node ${killed.backend} holding a PATCH at ${killed.offset} of ${job.size} bytes; then ${afterKill.map((s) => `${s.method}@${s.backend}:${s.status}`).join(' ')}`,
-      );
       const asset = await new VaultReader(c.url, c.token).getAsset(job.sha256);
       assert.equal(asset?.size, job.size);
+      const resumedAt = rec.offsets.find(
+        (o, i) => i > 0 && rec.offsets[i - 1] === killed!.offset && o !== killed!.offset,
+      );
+      return `killed node ${killed.backend} holding a PATCH from ${killed.offset} of ${job.size} bytes (${killed.body} of its body forwarded); next confirmed offset ${resumedAt ?? '?'}; then ${afterKill.map((s) => `${s.method}@${s.backend}:${s.status}`).join(' ')}`;
     } finally {
-      unsubscribe();
+      for (const u of unsubscribe) u();
       await uploader.close();
     }
+  }
+
+  it('a node killed with SIGKILL as it takes a PATCH: the client finishes the upload through another node', async (t) => {
+    if (skipReason !== null || !cluster || !work) return t.skip(skipReason ?? 'no cluster');
+    t.diagnostic(
+      await uploadThroughAKill(cluster, work.dir, {
+        size: 24 * MiB + 5,
+        chunk: 1 * MiB,
+        afterConfirmed: 4 * MiB,
+        bodyBytes: 0,
+      }),
+    );
+  });
+
+  it('a node killed with SIGKILL part-way through a PATCH body: the client finishes the upload through another node', async (t) => {
+    if (skipReason !== null || !cluster || !work) return t.skip(skipReason ?? 'no cluster');
+    t.diagnostic(
+      await uploadThroughAKill(cluster, work.dir, {
+        size: 32 * MiB + 7,
+        chunk: 4 * MiB,
+        afterConfirmed: 8 * MiB,
+        bodyBytes: 2 * MiB,
+      }),
+    );
   });
 
   it('afterwards every index row has its object and every object hashes to its key', async (t) => {

@@ -48,6 +48,8 @@ export interface ServedRequest {
   status: number | null;
   /** backends tried before this one that refused the connection */
   refusedBefore: number[];
+  /** request body bytes handed to the backend so far */
+  bodyBytes: number;
 }
 
 export interface RoundRobinProxy {
@@ -66,6 +68,12 @@ export interface RoundRobinProxy {
    * kill it mid-PATCH. Returns the unsubscribe.
    */
   onHandOver(listener: (request: ServedRequest) => void): () => void;
+  /**
+   * Calls `listener` each time more of a request's body was handed to its backend
+   * (request.bodyBytes says how much in all): a test can kill a node part-way through a body.
+   * Returns the unsubscribe.
+   */
+  onBodyForwarded(listener: (request: ServedRequest) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -106,6 +114,7 @@ export async function startRoundRobinProxy(backends: readonly Backend[]): Promis
   let next = 0;
   const sockets = new Set<Socket>();
   const listeners = new Set<(request: ServedRequest) => void>();
+  const bodyListeners = new Set<(request: ServedRequest) => void>();
 
   const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     const refused: number[] = [];
@@ -144,10 +153,16 @@ export async function startRoundRobinProxy(backends: readonly Backend[]): Promis
             path: req.url ?? '',
             status: null,
             refusedBefore: refused,
+            bodyBytes: 0,
           };
-          served.push(record);
-          for (const listener of listeners) listener(record);
+          const handed = record;
+          served.push(handed);
+          for (const listener of listeners) listener(handed);
           req.pipe(upstream);
+          req.on('data', (chunk: Buffer) => {
+            handed.bodyBytes += chunk.length;
+            for (const listener of bodyListeners) listener(handed);
+          });
         });
       });
       upstream.on('response', (answer) => {
@@ -221,6 +236,10 @@ export async function startRoundRobinProxy(backends: readonly Backend[]): Promis
     onHandOver(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    onBodyForwarded(listener) {
+      bodyListeners.add(listener);
+      return () => bodyListeners.delete(listener);
     },
     close() {
       for (const s of sockets) s.destroy();

@@ -120,7 +120,14 @@ describe('round-robin test proxy', () => {
     const proxy = await startRoundRobinProxy([{ port: node.port }]);
     cleanups.push(() => proxy.close());
     const body = randomBytes(3 * 1024 * 1024 + 17);
+    const seen: number[] = [];
+    const handedOver: number[] = [];
+    proxy.onHandOver((r) => handedOver.push(r.bodyBytes));
+    proxy.onBodyForwarded((r) => seen.push(r.bodyBytes));
     const answer = await send(proxy, { method: 'PATCH', path: '/files/x', body });
+    assert.deepEqual(handedOver, [0], 'told at hand-over, before any body byte');
+    assert.equal(proxy.served[0]?.bodyBytes, body.length);
+    assert.equal(seen.at(-1), body.length, 'told as the body went through');
     assert.equal(answer.status, 200);
     assert.equal(answer.body, `node 7 PATCH ${createHash('sha256').update(body).digest('hex')}`);
     assert.equal(answer.headers['upload-offset'], '42');
