@@ -139,7 +139,9 @@ export class AssetHealth {
 
   /**
    * Re-hashes an asset's stored bytes now and records the result. A blob replaced while it
-   * was read (a repair) is read again, so a stale finding never overwrites a repair.
+   * was read (a repair) is read again, so a stale finding never overwrites a repair; so is one
+   * removed while it was read, which is then missing (an S3 object deleted between the HEAD
+   * and a GET reads as ended early, not as the open file a filesystem keeps readable).
    */
   async check(
     asset: { sha256: string; size: number },
@@ -150,7 +152,7 @@ export class AssetHealth {
     let result = await inspectBlob(blobs, asset.sha256, asset.size, opts);
     for (let attempt = 0; attempt < 2 && result.version !== null; attempt++) {
       const current = await blobs.currentVersion(asset.sha256);
-      if (current === null || current === result.version) break;
+      if (current === result.version) break;
       result = await inspectBlob(blobs, asset.sha256, asset.size, opts);
     }
     await this.found(asset.sha256, result.state, source);
