@@ -47,12 +47,21 @@ import * as fs from 'node:fs';
 import { constants } from 'node:fs';
 import { promisify } from 'node:util';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SHA256_HEX } from '../common/vault-protocol.js';
 import { BlobDamagedError, CompressedBlobReader } from './blob-codec.js';
-import type { BlobContent, BlobRepairs, BlobStore } from './blobs/port.js';
+import type { BlobContent, BlobRepairs, BlobStore, StoredObject } from './blobs/port.js';
 
 export { SHA256_HEX };
 export { BlobDamagedError };
@@ -293,6 +302,43 @@ export class FsBlobStore implements BlobStore {
     for (const f of repaired) await this.repairs?.repaired(f.sha256);
   }
 
+  /**
+   * Every content under the root, in sha256 order: the 256 (or 65,536) directories in hex
+   * order and the names in each sorted, a plain file and its compressed form as one content.
+   */
+  async *list(): AsyncGenerator<StoredObject> {
+    const dirs =
+      this.layout === 'ab/<sha256>'
+        ? await hexNames(this.root, 2)
+        : (
+            await Promise.all(
+              (await hexNames(this.root, 2)).map(async (ab) =>
+                (await hexNames(join(this.root, ab), 2)).map((cd) => join(ab, cd)),
+              ),
+            )
+          ).flat();
+    for (const dir of dirs) {
+      const names = (await readdir(join(this.root, dir)).catch(() => [] as string[])).sort();
+      let current: StoredObject | undefined;
+      for (const name of names) {
+        const sha256 = name.endsWith(COMPRESSED_SUFFIX)
+          ? name.slice(0, -COMPRESSED_SUFFIX.length)
+          : name;
+        if (!SHA256_HEX.test(sha256)) continue;
+        const st = await stat(join(this.root, dir, name)).catch(() => null);
+        if (st === null || !st.isFile()) continue;
+        if (current !== undefined && current.sha256 === sha256) {
+          current.storedBytes += st.size;
+          current.modifiedAt = Math.max(current.modifiedAt, st.mtimeMs);
+          continue;
+        }
+        if (current !== undefined) yield current;
+        current = { sha256, storedBytes: st.size, modifiedAt: Math.floor(st.mtimeMs) };
+      }
+      if (current !== undefined) yield current;
+    }
+  }
+
   /** Removes a content's plain and compressed files (whichever there are). */
   async remove(sha256: string): Promise<void> {
     for (const path of [this.pathOf(sha256), this.compressedPathOf(sha256)]) {
@@ -305,6 +351,16 @@ export class FsBlobStore implements BlobStore {
   close(): void {
     // nothing held open between calls
   }
+}
+
+/** The two-hex-digit directory names in `dir`, sorted (none when it is not there). */
+async function hexNames(dir: string, length: number): Promise<string[]> {
+  const names = await readdir(dir).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+  const pattern = new RegExp(`^[0-9a-f]{${length}}$`);
+  return names.filter((n) => pattern.test(n)).sort();
 }
 
 function layoutFileOf(root: string): string {

@@ -44,6 +44,15 @@ export interface BlobContent {
   close(): Promise<void>;
 }
 
+/** One stored content as a listing sees it (`keepsake vault sweep`). */
+export interface StoredObject {
+  sha256: string;
+  /** bytes its stored object(s) take */
+  storedBytes: number;
+  /** unix ms its newest object was written: how old an object without an index row is */
+  modifiedAt: number;
+}
+
 export interface BlobStore {
   /** Which implementation, for logs and for what only the filesystem does (compression). */
   readonly kind: 'filesystem' | 's3';
@@ -96,6 +105,13 @@ export interface BlobStore {
     tempDir: string,
     use: (path: string) => Promise<T>,
   ): Promise<{ value: T } | null>;
+
+  /**
+   * Every content stored, each once (plain and compressed forms together), in ascending
+   * sha256 order (byte order of the hex), so a sweep can walk it beside the index. Names that
+   * are no content's (temporary files) are not listed.
+   */
+  list(): AsyncIterable<StoredObject>;
 
   /** Removes every stored form of a content (the index forgot it first); absent is fine. */
   remove(sha256: string): Promise<void>;

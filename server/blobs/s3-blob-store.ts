@@ -32,7 +32,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SHA256_HEX } from '../../common/vault-protocol.js';
 import { VaultStartError } from '../start-error.js';
-import type { BlobContent, BlobRepairs, BlobStore } from './port.js';
+import type { BlobContent, BlobRepairs, BlobStore, StoredObject } from './port.js';
 import type { S3Objects } from './s3-objects.js';
 
 /** Puts of one batch running at once (each one request to the bucket). */
@@ -129,6 +129,15 @@ export class S3BlobStore implements BlobStore {
       return { value: await use(temp) };
     } finally {
       await unlink(temp).catch(() => undefined);
+    }
+  }
+
+  /** Objects under blobs/ in key order, which is sha256 order (S3 lists keys by their bytes). */
+  async *list(): AsyncGenerator<StoredObject> {
+    for await (const object of this.objects.list('blobs/')) {
+      const sha256 = object.name.slice('blobs/'.length);
+      if (!SHA256_HEX.test(sha256)) continue;
+      yield { sha256, storedBytes: object.size, modifiedAt: object.modifiedAt };
     }
   }
 

@@ -209,7 +209,7 @@ export class S3Objects {
    * server's own invention (s3rver makes them with DES, which OpenSSL 3 no longer offers, and
    * fails every truncated V2 page).
    */
-  async *list(under = ''): AsyncGenerator<{ name: string; size: number }> {
+  async *list(under = ''): AsyncGenerator<{ name: string; size: number; modifiedAt: number }> {
     const prefix = this.keyOf(under);
     let after: string | undefined;
     for (;;) {
@@ -225,7 +225,11 @@ export class S3Objects {
       const contents = page.Contents ?? [];
       for (const object of contents) {
         if (object.Key === undefined) continue;
-        yield { name: object.Key.slice(this.location.prefix.length), size: object.Size ?? 0 };
+        yield {
+          name: object.Key.slice(this.location.prefix.length),
+          size: object.Size ?? 0,
+          modifiedAt: object.LastModified?.getTime() ?? 0,
+        };
       }
       const last = contents.at(-1)?.Key;
       if (page.IsTruncated !== true || last === undefined) return;

@@ -17,6 +17,7 @@ import { runVaultPreviews } from './vault-previews.js';
 import { runVaultTrash } from './vault-trash.js';
 import { DEFAULT_TRASH_RETENTION_DAYS } from '../../../server/trash.js';
 import { runVaultScrub } from './vault-scrub.js';
+import { runVaultMigrate } from './vault-migrate.js';
 
 /** A size with the units of --bwlimit / --chunk-size. See [Note: Size syntax]. */
 function parseBytes(value: string): number {
@@ -51,7 +52,12 @@ const stderrLogger = (verbose: boolean): VaultLogger => {
 };
 
 interface VaultCommandOptions {
-  dataDir: string;
+  /** required by every action but migrate and sweep */
+  dataDir?: string;
+  /** migrate: the stopped single-machine vault to copy */
+  fromDataDir?: string;
+  /** migrate: assets per transaction (their blobs first) */
+  batch?: number;
   /** a directory or s3://BUCKET/PREFIX?endpoint=…&region=… (default <data-dir>/blobs) */
   blobs?: string;
   /** --index: a postgres:// URL (no password) or a SQLite file */
@@ -126,17 +132,29 @@ export function registerVaultCommand(program: Command): void {
     )
     .argument(
       '[action]',
-      '"scrub": re-hash everything the vault stores now, print a summary, exit; "previews --rebuild": delete every thumbnail and preview and make them again, exit; "devices add|list|revoke|rename": the devices allowed to back up, each with its own token; "enroll --ttl 7d": print a one-time enrolment code; "trash list|restore SHA256...|empty": the vault\'s trash (empty removes what is past --trash-retention and held by no device; the vault must be stopped)',
+      '"scrub": re-hash everything the vault stores now, print a summary, exit; "previews --rebuild": delete every thumbnail and preview and make them again, exit; "devices add|list|revoke|rename": the devices allowed to back up, each with its own token; "enroll --ttl 7d": print a one-time enrolment code; "trash list|restore SHA256...|empty": the vault\'s trash (empty removes what is past --trash-retention and held by no device; the vault must be stopped); "migrate --from-data-dir DIR --index postgres://… --blobs s3://…": copy a stopped single-machine vault into PostgreSQL and S3, resumable',
     )
     .argument('[args...]', 'devices: add NAME | list | revoke NAME | rename OLD NEW')
-    .requiredOption('--data-dir <dir>', 'where the vault keeps its index, blobs and token')
+    .option(
+      '--data-dir <dir>',
+      'where the vault keeps its index, blobs and token (required, except by migrate)',
+    )
+    .option(
+      '--from-data-dir <dir>',
+      'migrate: the stopped single-machine vault to copy into --index and --blobs',
+    )
+    .option(
+      '--batch <assets>',
+      'migrate: assets copied per transaction, their blobs first (default 500)',
+      parsePositiveInt,
+    )
     .option(
       '--blobs <where>',
       'where verified content is stored: a directory, or an S3-compatible bucket as s3://BUCKET/PREFIX?endpoint=URL&region=NAME with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE/AWS_SHARED_CREDENTIALS_FILE, never the command line (default: <data-dir>/blobs); scrub, previews and trash empty need it too',
     )
     .option(
       '--index <location>',
-      'the index: postgres://USER@HOST:PORT/DB, shared by several vault nodes (password from PGPASSWORD or ~/.pgpass, never here); default: DATA-DIR/vault.db',
+      'the index: postgres://USER@HOST:PORT/DB, shared by several vault nodes (password from PGPASSWORD or ~/.pgpass, never here); default: DATA-DIR/vault.db; migrate: the index to copy into',
       parseIndexLocation,
     )
     .option(
@@ -212,6 +230,20 @@ export function registerVaultCommand(program: Command): void {
         ...(opts.behindAfter !== undefined ? { behindAfterMs: opts.behindAfter } : {}),
         ...(opts.silentAfter !== undefined ? { silentAfterMs: opts.silentAfter } : {}),
       };
+      if (action === 'migrate') {
+        return runVaultMigrate({
+          fromDataDir: opts.fromDataDir,
+          index: opts.index,
+          blobs: opts.blobs,
+          json: opts.json === true,
+          ...(opts.batch !== undefined ? { assetPage: opts.batch } : {}),
+        });
+      }
+      if (opts.dataDir === undefined) {
+        console.error("keepsake vault: required option '--data-dir <dir>' not specified");
+        process.exitCode = 2;
+        return;
+      }
       // Where the vault's parts are, for the maintenance actions (as for the vault itself).
       const where = {
         dataDir: opts.dataDir,
