@@ -10,6 +10,8 @@ import { readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseS3Location } from '../../server/blobs/s3-location.js';
 import { S3Objects } from '../../server/blobs/s3-objects.js';
+import { openSqlDatabase } from '../../server/index/open-sql.js';
+import type { SqlDatabase } from '../../server/index/sql.js';
 import { VaultIndex } from '../../server/index/vault-index.js';
 import { makeTempDir } from './paths.js';
 import { startTestPostgres } from './postgres.js';
@@ -36,6 +38,11 @@ export interface BlobBackendSetup {
   freshVaultOptions(): Promise<{ blobs?: string; index?: string }>;
   /** The index of the vault on `dataDir` (with these options), opened beside it; close it. */
   openIndex(dataDir: string, vaultOptions?: { index?: string }): Promise<VaultIndex>;
+  /**
+   * The index's database itself, for a test that reads or changes rows behind the vault's
+   * back (statements in the dialect both engines share); close it.
+   */
+  openSql(dataDir: string, vaultOptions?: { index?: string }): Promise<SqlDatabase>;
   close(): Promise<void>;
 }
 
@@ -75,6 +82,7 @@ function filesystemSetup(): BlobBackendSetup {
     remove: (dataDir, sha256) => unlink(blobPath(dataDir, sha256)),
     freshVaultOptions: () => Promise.resolve({}),
     openIndex: (dataDir) => VaultIndex.open(join(dataDir, 'vault.db')),
+    openSql: (dataDir) => openSqlDatabase(join(dataDir, 'vault.db')),
     close: () => Promise.resolve(),
   };
 }
@@ -125,6 +133,7 @@ async function s3Setup(): Promise<BlobBackendSetup> {
       index: await postgres.createDatabase(),
     }),
     openIndex: (_dataDir, vaultOptions) => VaultIndex.open(vaultOptions?.index ?? indexUrl),
+    openSql: (_dataDir, vaultOptions) => openSqlDatabase(vaultOptions?.index ?? indexUrl),
     close: async () => {
       objects.close();
       for (const [k, v] of Object.entries(saved)) {
