@@ -77,11 +77,6 @@ const RESERVE_STEP_BYTES = 16 << 20;
 /** A batch whose client sends nothing for this long is dropped (its files are not kept). */
 const IDLE_TIMEOUT_MS = 120_000;
 
-/** Bytes of batches in flight, counted against the quota beside tus reservations. */
-export class BatchReservations {
-  bytes = 0;
-}
-
 export interface BatchApiDeps {
   index: VaultIndex;
   blobs: BlobStore;
@@ -91,7 +86,6 @@ export interface BatchApiDeps {
   uploadsDir: string;
   quotaBytes: number | null;
   maxSizeBytes: number | null;
-  reservations: BatchReservations;
   /** The free-space check tus uses too: a batch reserves what it will write before writing. */
   diskSpace: DiskSpace;
   now: () => number;
@@ -196,15 +190,14 @@ export function createBatchApi(deps: BatchApiDeps) {
   }
 
   /**
-   * Room left under the quota for a new file of `size` bytes, counting batches in flight.
-   * The caller has already added `size` to the reservations (so a batch checked meanwhile
-   * counts it): it is taken out of `used` here.
+   * Reserves a new file's `size` bytes for this batch against the quota, in the index, so
+   * uploads and batches on every vault node share one quota. Null when reserved, else why not.
    */
-  async function fitsQuota(size: number): Promise<string | null> {
+  async function reserveQuota(batchId: string, size: number): Promise<string | null> {
     if (deps.quotaBytes === null) return null;
-    const used = (await index.committedAndReservedBytes()) + deps.reservations.bytes - size;
-    if (used + size <= deps.quotaBytes) return null;
-    return `this file needs ${size} bytes and the vault has ${Math.max(0, deps.quotaBytes - used)} of its ${deps.quotaBytes}-byte quota left`;
+    const over = await index.reserveForBatch(batchId, size, deps.quotaBytes, deps.now());
+    if (over === null) return null;
+    return `this file needs ${size} bytes and the vault has ${over.roomBytes} of its ${deps.quotaBytes}-byte quota left`;
   }
 
   async function handle(
@@ -315,12 +308,8 @@ export function createBatchApi(deps: BatchApiDeps) {
             const indexed = (await index.getAsset(sha256)) !== undefined;
             needBytes = !inBatch.has(sha256) && (await blobs.wantsBytes(sha256, indexed));
             if (needBytes && !indexed) {
-              // Reserved before the check awaits the index, so two batches cannot both take
-              // the last room; given back when it does not fit.
-              deps.reservations.bytes += size;
-              const over = await fitsQuota(size);
+              const over = await reserveQuota(batchId, size);
               if (over !== null) {
-                deps.reservations.bytes -= size;
                 verdict = refused(sha256, 'quota_exceeded', over, false);
                 metrics.uploadsRejected.quota_exceeded += 1;
                 needBytes = false;
@@ -374,7 +363,7 @@ export function createBatchApi(deps: BatchApiDeps) {
             stream = null;
           }
           reserved -= reservedThis;
-          deps.reservations.bytes -= reservedThis;
+          if (reservedThis > 0) await index.releaseFromBatch(batchId, reservedThis);
           continue;
         }
         const asset: NewAsset = {
@@ -463,7 +452,7 @@ export function createBatchApi(deps: BatchApiDeps) {
     } finally {
       clearTimeout(idle);
       for (const release of diskReleases) release();
-      deps.reservations.bytes -= reserved;
+      if (reserved > 0) await index.endBatchReservation(batchId).catch(() => {});
       await stream?.fh.close().catch(() => {});
       // Wait for writes in flight before removing their files, so none is recreated after.
       await Promise.allSettled(syncing);

@@ -7,7 +7,8 @@
 //   starts over, and the finished blob, if any, is reused (See [Note: Commit order]);
 // - hash checkpoints left by older versions (the running hash now lives in memory only: See
 //   [Note: Node crypto, state in memory] in upload-hash.ts);
-// - a batch's temp files (uploads/batch-*: the vault died before the batch committed);
+// - a batch's temp files (uploads/batch-*: the vault died before the batch committed) and its
+//   quota reservation (See migration 0015);
 // - the compressor's temp objects and decoded copies for previews (uploads/compress-*,
 //   uploads/plain-*); a content a crash left with both its plain and compressed objects is
 //   settled right after, by settleCompressing (See [Note: Compressing blobs in the
@@ -80,6 +81,11 @@ export async function sweepAfterStart(opts: {
       forgottenUploads += 1;
     }
   }
+  // A batch's quota reservation ends with its request: one left is a crash's (here, or on a
+  // node that died an hour ago).
+  forgottenUploads += await index.forgetBatchReservationsBefore(
+    Math.min(before, Number.MAX_SAFE_INTEGER),
+  );
   for (const name of await readdir(stateDir)) {
     await remove(join(stateDir, name));
   }

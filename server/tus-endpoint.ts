@@ -52,8 +52,6 @@ export interface TusEndpointDeps {
   logger: VaultLogger;
   quotaBytes: number | null;
   maxSizeBytes: number | null;
-  /** bytes reserved by batches in flight (batch-api.ts), counted against the quota too */
-  inFlightBatchBytes?: () => number;
   now: () => number;
   /** answers a disk-full failure with 507 (See [Note: Disk full]) */
   diskSpace?: DiskSpace;
@@ -181,9 +179,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): {
       (row.sha256 !== '' && (await index.getAsset(row.sha256)) !== undefined);
     const over = await index.recordUploadCreated(
       row,
-      exempt || deps.quotaBytes === null
-        ? undefined
-        : { quotaBytes: deps.quotaBytes, extraBytes: deps.inFlightBatchBytes?.() ?? 0 },
+      exempt || deps.quotaBytes === null ? undefined : { quotaBytes: deps.quotaBytes },
     );
     if (over === null) return undefined;
     const reserved = await index.reservedBytes();

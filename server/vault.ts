@@ -49,7 +49,7 @@ import { createDevicesApi, DeviceRegistry, type FleetThresholds } from './device
 import { createFleetPage, isFleetPath } from './fleet-page.js';
 import { createTrashApi, DEFAULT_TRASH_RETENTION_DAYS } from './trash.js';
 import { AbandonedPartials, DEFAULT_PARTIAL_TTL_MS } from './partials.js';
-import { BatchReservations, createBatchApi } from './batch-api.js';
+import { createBatchApi } from './batch-api.js';
 import { type BlobStore, FsBlobStore } from './blob-store.js';
 import { openBlobStore } from './blobs/open-blob-store.js';
 import { BlobCompressor, settleCompressing } from './compressor.js';
@@ -378,7 +378,6 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       logger,
     });
     store.partials = partials;
-    const batchReservations = new BatchReservations();
     const tus = createTusEndpoint({
       partials,
       store,
@@ -388,7 +387,6 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       logger,
       quotaBytes,
       maxSizeBytes,
-      inFlightBatchBytes: () => batchReservations.bytes,
       now,
       diskSpace,
     });
@@ -403,7 +401,6 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       uploadsDir: tempDir,
       quotaBytes,
       maxSizeBytes,
-      reservations: batchReservations,
       diskSpace,
       now,
     });

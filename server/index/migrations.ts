@@ -500,4 +500,26 @@ CREATE TABLE trash (
 CREATE INDEX trash_by_age ON trash (trashed_at);
 `,
   },
+  {
+    version: 15,
+    name: '0015_quota_reservations',
+    sqlite: `
+-- Bytes a batch of small files holds against the quota while its files arrive (issue 14): in
+-- the index, not in one vault node's memory, so nodes sharing the index enforce one quota.
+-- A row lives from the batch's first file that needs bytes to its commit or failure; a row a
+-- crash left is removed by the next start (See [Note: Sweeping beside other nodes]).
+CREATE TABLE quota_reservations (
+  id TEXT PRIMARY KEY,               -- the batch's id (16 lowercase hex)
+  bytes INTEGER NOT NULL,            -- bytes reserved, the sum of its files that need storing
+  created_at INTEGER NOT NULL        -- unix ms (vault clock)
+) STRICT;
+`,
+    postgres: `
+CREATE TABLE quota_reservations (
+  id text PRIMARY KEY,
+  bytes bigint NOT NULL,
+  created_at bigint NOT NULL
+);
+`,
+  },
 ];

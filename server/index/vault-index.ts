@@ -287,9 +287,9 @@ export class VaultIndex {
     return { assets, bytes, dedupSavedBytes, storedBytes, compressionSavedBytes, byType };
   }
 
-  /** The declared sizes of uploads still receiving (their quota reservations). */
-  async reservedBytes(): Promise<number> {
-    return (await this.sql.get<{ bytes: number }>(RESERVED_BYTES))?.bytes ?? 0;
+  /** Bytes reserved against the quota: uploads still receiving, and batches in flight. */
+  reservedBytes(): Promise<number> {
+    return reservedBy(this.sql);
   }
 
   /** Bytes held by assets plus the declared sizes of uploads still receiving. */
@@ -300,18 +300,17 @@ export class VaultIndex {
   /**
    * Records a new upload, reserving its declared size against the quota, in one transaction:
    * with several vault nodes, two reservations that together pass the quota cannot both be
-   * made (See [Note: Transactions are the only atomicity] in sql.ts). `extraBytes`: bytes this
-   * node holds for work outside the index (batches in flight). Returns the room there was
-   * when the reservation did not fit (nothing recorded), else null.
+   * made (See [Note: Transactions are the only atomicity] in sql.ts). Returns the room there
+   * was when the reservation did not fit (nothing recorded), else null.
    * `owner`: the devices row whose token created it; null or absent = the admin token.
    */
   recordUploadCreated(
     u: { id: string; sha256: string; size: number; at: number; owner?: string | null },
-    quota?: { quotaBytes: number; extraBytes: number },
+    quota?: { quotaBytes: number },
   ): Promise<{ roomBytes: number } | null> {
     return this.sql.transaction(async (tx) => {
       if (quota !== undefined) {
-        const used = (await committedAndReserved(tx)) + quota.extraBytes;
+        const used = await committedAndReserved(tx);
         if (used + u.size > quota.quotaBytes) {
           return { roomBytes: Math.max(0, quota.quotaBytes - used) };
         }
@@ -323,6 +322,48 @@ export class VaultIndex {
       );
       return null;
     });
+  }
+
+  /**
+   * Adds `bytes` to a batch's reservation against the quota, in one transaction with the
+   * check (as recordUploadCreated), so batches and uploads on every node share one quota.
+   * Returns the room there was when it did not fit (nothing reserved), else null.
+   */
+  reserveForBatch(
+    batchId: string,
+    bytes: number,
+    quotaBytes: number,
+    at: number,
+  ): Promise<{ roomBytes: number } | null> {
+    return this.sql.transaction(async (tx) => {
+      const used = await committedAndReserved(tx);
+      if (used + bytes > quotaBytes) return { roomBytes: Math.max(0, quotaBytes - used) };
+      await tx.run(
+        `INSERT INTO quota_reservations (id, bytes, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET bytes = quota_reservations.bytes + excluded.bytes`,
+        [batchId, bytes, at],
+      );
+      return null;
+    });
+  }
+
+  /** Gives back part of a batch's reservation (a file refused after its bytes were reserved). */
+  async releaseFromBatch(batchId: string, bytes: number): Promise<void> {
+    await this.sql.run('UPDATE quota_reservations SET bytes = bytes - ? WHERE id = ?', [
+      bytes,
+      batchId,
+    ]);
+  }
+
+  /** Ends a batch's reservation: its files are committed (and count as held) or refused. */
+  async endBatchReservation(batchId: string): Promise<void> {
+    await this.sql.run('DELETE FROM quota_reservations WHERE id = ?', [batchId]);
+  }
+
+  /** Removes reservations made before `at` (left by a crash); how many. */
+  async forgetBatchReservationsBefore(at: number): Promise<number> {
+    return (await this.sql.run('DELETE FROM quota_reservations WHERE created_at < ?', [at]))
+      .changes;
   }
 
   /** Records the sha256 a deferred-hash upload's final PATCH declared (its row had ''). */
@@ -421,15 +462,23 @@ export class VaultIndex {
 const SET_METADATA = 'UPDATE assets SET metadata = ?, metadata_updated_at = ? WHERE sha256 = ?';
 const USAGE_BY_KIND =
   'SELECT kind, COUNT(*) AS assets, COALESCE(SUM(size), 0) AS bytes FROM assets GROUP BY kind';
-const RESERVED_BYTES =
-  "SELECT COALESCE(SUM(size), 0) AS bytes FROM uploads WHERE state = 'receiving'";
 
 async function committedAndReserved(sql: Sql): Promise<number> {
   const held = await sql.get<{ bytes: number }>(
     'SELECT COALESCE(SUM(size), 0) AS bytes FROM assets',
   );
-  const reserved = await sql.get<{ bytes: number }>(RESERVED_BYTES);
-  return (held?.bytes ?? 0) + (reserved?.bytes ?? 0);
+  return (held?.bytes ?? 0) + (await reservedBy(sql));
+}
+
+/** Bytes reserved by uploads still receiving and by batches in flight. */
+async function reservedBy(sql: Sql): Promise<number> {
+  const uploads = await sql.get<{ bytes: number }>(
+    "SELECT COALESCE(SUM(size), 0) AS bytes FROM uploads WHERE state = 'receiving'",
+  );
+  const batches = await sql.get<{ bytes: number }>(
+    'SELECT COALESCE(SUM(bytes), 0) AS bytes FROM quota_reservations',
+  );
+  return (uploads?.bytes ?? 0) + (batches?.bytes ?? 0);
 }
 
 /** Inserts an asset; when its content was already held, counts the duplicate's bytes instead. */

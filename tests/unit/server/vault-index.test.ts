@@ -50,6 +50,7 @@ describe('vault index (SQLite)', () => {
       'groups',
       'locations',
       'previews',
+      'quota_reservations',
       'similarity',
       'trash',
       'uploads',
@@ -91,30 +92,6 @@ describe('vault index (SQLite)', () => {
     assert.equal((await index.getUpload('u2'))?.state, 'finished');
     assert.equal(await index.committedAndReservedBytes(), 10, 'finished uploads reserve nothing');
     await index.close();
-  });
-
-  it('reserves an upload against the quota only when it fits, also when two ask at once', async () => {
-    const index = await VaultIndex.open(join(temp.dir, 'quota.db'));
-    try {
-      const quota = { quotaBytes: 100, extraBytes: 0 };
-      const ask = (id: string, size: number, extraBytes = 0) =>
-        index.recordUploadCreated({ id, sha256: hex(id), size, at: 1 }, { ...quota, extraBytes });
-      // Two reservations of 60 asked together: together they pass the quota, so one is
-      // refused with the room the other left.
-      const answers = await Promise.all([ask('a', 60), ask('b', 60)]);
-      assert.deepEqual(
-        answers.map((a) => a?.roomBytes ?? 'recorded').sort(),
-        [40, 'recorded'].sort(),
-      );
-      assert.equal(await index.reservedBytes(), 60);
-      assert.equal(await index.getUpload('b').then((u) => u !== undefined), answers[1] === null);
-      // Bytes held outside the index (batches in flight) count too.
-      assert.deepEqual(await ask('c', 30, 20), { roomBytes: 20 });
-      assert.equal(await ask('d', 40), null, 'exactly the room left fits');
-      assert.equal(await index.reservedBytes(), 100);
-    } finally {
-      await index.close();
-    }
   });
 
   it('lists in upload order after a cursor, and checks presence in batches over 500', async () => {
