@@ -16,11 +16,12 @@
 // [Note: Partials on a shared directory]
 // Where does an upload in progress live when any of several vault nodes may receive its next
 // PATCH? Two designs: S3 multipart uploads (one part per PATCH, as @tus/s3-store does), or a
-// directory every node mounts (NFS, EFS) holding the partial file and its resumable hash
-// state, as the single-machine vault already keeps them. We take the shared directory:
+// directory every node mounts (NFS, EFS) holding the partial file, as the single-machine vault
+// already keeps them. We take the shared directory:
 // - the vault verifies SHA-256 while bytes arrive (server/upload-hash.ts) and must resume that
-//   hash on whichever node gets the next PATCH; beside a partial file that state is one small
-//   file, while with multipart the node would have to read every stored part back first;
+//   hash on whichever node gets the next PATCH: the running state lives in the memory of the
+//   node that received the last bytes, and another node rebuilds it by reading the partial
+//   file once, where with multipart it would have to GET every stored part back;
 // - multipart needs ListParts to learn an upload's offset after a crash and parts of at least
 //   5 MiB, so a resumed PATCH of less must be buffered somewhere shared anyway;
 // - the final object is written once, after its hash matched, so the bucket never holds
