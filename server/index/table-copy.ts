@@ -290,6 +290,8 @@ export class IndexCopy {
     const cols = this.columnsOf(table);
     const result: boolean[] = rows.map(() => false);
     const conflicts: RowConflict[] = [];
+    /** rows whose primary key the target holds (alike or not) */
+    const seen = new Set<number>();
     const keySets = [plan.key, ...(plan.unique ?? [])];
     const per = Math.max(1, Math.floor(MAX_PARAMS / plan.key.length));
     for (let i = 0; i < rows.length; i += per) {
@@ -306,12 +308,13 @@ export class IndexCopy {
           const diff = difference(row, target, cols);
           if (diff === '') result[i + j] = true;
           else conflicts.push({ table, key: showKey(row, plan.key), detail: diff });
+          seen.add(i + j);
         }
       }
     }
     // A row absent by its primary key may still collide on another unique key.
     for (const unique of keySets.slice(1)) {
-      const absent = rows.filter((_, i) => !result[i]);
+      const absent = rows.filter((_, i) => !seen.has(i));
       for (let i = 0; i < absent.length && conflicts.length < MAX_CONFLICTS; i += per) {
         const slice = absent.slice(i, i + per);
         const [where, params] = keysWhere(slice, unique);

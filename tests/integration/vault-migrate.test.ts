@@ -54,6 +54,7 @@ interface Filled {
   dataDir: string;
   shas: string[];
   bytes: Map<string, Buffer>;
+  deviceToken: string;
 }
 
 /**
@@ -65,6 +66,7 @@ async function filledVault(count: number): Promise<Filled> {
   const vault = await startTestVault({ dataDir });
   const bytes = new Map<string, Buffer>();
   const shas: string[] = [];
+  let deviceToken = '';
   try {
     const post = async (path: string, body: unknown, token = vault.token) => {
       const res = await vaultFetch({ url: vault.url, token }, path, {
@@ -77,6 +79,7 @@ async function filledVault(count: number): Promise<Filled> {
       return JSON.parse(text) as unknown;
     };
     const device = (await post('/api/v1/devices', { name: 'laptop' })) as DeviceCreated;
+    deviceToken = device.token;
     const asDevice = { url: vault.url, token: device.token };
     for (const path of await corpusFiles(count)) {
       const data = await readFile(corpusFile(path));
@@ -145,7 +148,7 @@ async function filledVault(count: number): Promise<Filled> {
   } finally {
     await vault.close();
   }
-  return { dataDir, shas, bytes };
+  return { dataDir, shas, bytes, deviceToken };
 }
 
 /** Every row of `table` on `sql`, with bytea/BLOB as hex, sorted, for comparing engines. */
@@ -205,6 +208,70 @@ function migrate(
     workDir,
     assetPage: 7,
   });
+}
+
+/**
+ * A vault started on the migrated index and bucket (with the old vault's token, as every node
+ * is given it) serves every asset byte-exact with its metadata, and knows the album, the
+ * group, the device (whose own token still works) and its places; a new upload is taken.
+ */
+async function assertServedBack(source: Filled, index: string, blobs: string): Promise<void> {
+  const token = (await readFile(join(source.dataDir, 'token'), 'utf8')).trim();
+  const vault = await startTestVault({ index, blobs, token, previews: false });
+  try {
+    const get = async <T>(path: string, as = token): Promise<T> => {
+      const res = await vaultFetch({ url: vault.url, token: as }, path);
+      const text = await res.text();
+      assert.equal(res.status, 200, `${path}: ${text}`);
+      return JSON.parse(text) as T;
+    };
+    const listed: { sha256: string }[] = [];
+    for (let after = ''; ;) {
+      const page = await get<{ assets: { sha256: string }[]; next: string | null }>(
+        `/api/v1/assets?limit=10${after ? `&after=${after}` : ''}`,
+      );
+      listed.push(...page.assets);
+      if (page.next === null) break;
+      after = page.next;
+    }
+    const held = new Set(listed.map((a) => a.sha256));
+    assert.equal(held.size, listed.length, 'each asset listed once');
+    for (const sha of source.shas.filter((s) => s !== source.shas[5]))
+      assert.ok(held.has(sha), sha);
+    assert.match(JSON.stringify(await get('/api/v1/trash')), new RegExp(source.shas[5]!));
+    for (const sha of source.shas) {
+      const res = await vaultFetch(vault, `/api/v1/assets/${sha}/content`);
+      assert.equal(res.status, 200, sha);
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(source.bytes.get(sha)!), sha);
+    }
+    const first = await get<{ metadata: { captureTime: string } | null }>(
+      `/api/v1/assets/${source.shas[0]}`,
+    );
+    assert.equal(first.metadata?.captureTime, '2019-03-12T10:11:12.345+01:00');
+    const grouped = await get<{ group: { role: string } | null }>(
+      `/api/v1/assets/${source.shas[4]}`,
+    );
+    assert.equal(grouped.group?.role, 'edit');
+    const albums = await get<{ albums: { id: string; name: string }[] }>('/api/v1/albums');
+    assert.deepEqual(
+      albums.albums.map((a) => a.name),
+      ['Pumpkin Farm 🎃'],
+    );
+    const album = await get<{ members: string[] }>(`/api/v1/albums/${albums.albums[0]!.id}`);
+    assert.deepEqual(album.members, [source.shas[2], source.shas[0], source.shas[1]]);
+    const devices = await get<{ devices: { name: string }[] }>('/api/v1/devices');
+    assert.deepEqual(
+      devices.devices.map((d) => d.name),
+      ['laptop'],
+    );
+    await get('/api/v1/usage', source.deviceToken);
+    const places = await get<{ locations: unknown[] }>('/api/v1/locations?limit=100');
+    assert.equal(places.locations.length, 5);
+    const fresh = await uploadBuffer(vault, Buffer.from('new on the scaled vault'));
+    assert.equal(fresh.res.status, 201, fresh.text);
+  } finally {
+    await vault.close();
+  }
 }
 
 before(async () => {
@@ -279,6 +346,9 @@ describe('keepsake vault migrate', () => {
     assert.equal(again.blobs.copied, 0);
     assert.equal(again.blobs.copiedBefore, source.shas.length);
     for (const [table, n] of Object.entries(again.rows)) assert.equal(n.copied, 0, table);
+
+    // Then the scaled vault starts on it (and from now on its rows move on their own).
+    await assertServedBack(source, index, blobs);
   });
 
   it('a blob whose bytes do not hash to its name is reported and not copied; its asset is kept, marked damaged', async () => {
