@@ -392,18 +392,25 @@ export class VaultIndex {
 
   /**
    * Commits a verified upload whose blob is already durable: inserts the asset, or, when the
-   * content was already held, adds its size to dedupSavedBytes. One transaction.
-   * Returns true when the content was new.
+   * content was already held, adds its size to dedupSavedBytes. One transaction. An upload
+   * already finished (by another node) changes nothing. Returns true when the content was new.
    */
   async commitVerifiedUpload(uploadId: string, asset: NewAsset): Promise<boolean> {
     const isNew = await this.sql.transaction(
       async (tx) => {
-        const inserted = await insertAsset(tx, asset);
-        await tx.run("UPDATE uploads SET state = 'finished', finished_at = ? WHERE id = ?", [
-          asset.at,
-          uploadId,
-        ]);
-        return inserted;
+        const finishing = await tx.run(
+          "UPDATE uploads SET state = 'finished', finished_at = ? WHERE id = ? AND state = 'receiving'",
+          [asset.at, uploadId],
+        );
+        if (finishing.changes === 0) {
+          // Another vault node finished this very upload first (a client that lost one node's
+          // answer asks another): it is one upload, so its bytes count once, not as a duplicate.
+          const row = await tx.get<{ state: string }>('SELECT state FROM uploads WHERE id = ?', [
+            uploadId,
+          ]);
+          if (row?.state === 'finished') return false;
+        }
+        return insertAsset(tx, asset);
       },
       { durable: true },
     );

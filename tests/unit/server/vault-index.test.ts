@@ -91,6 +91,9 @@ describe('vault index (SQLite)', () => {
     assert.equal((await index.getAsset(hex('a')))?.filename, 'a.jpg', 'the first upload names it');
     assert.equal((await index.getUpload('u2'))?.state, 'finished');
     assert.equal(await index.committedAndReservedBytes(), 10, 'finished uploads reserve nothing');
+    // The same upload committed again (a second node finishing it too) is one upload.
+    assert.equal(await index.commitVerifiedUpload('u2', asset(hex('a'), 10)), false);
+    assert.equal((await index.usage()).dedupSavedBytes, 10, 'not counted as a duplicate again');
     await index.close();
   });
 
