@@ -54,6 +54,14 @@ export interface BlobBackend {
   setUp(): Promise<BlobBackendSetup>;
 }
 
+/** The `keepsake vault …` arguments for these vault options (as cliArgs is for the setup's). */
+export function cliArgsFor(options: { blobs?: string; index?: string }): string[] {
+  return [
+    ...(options.blobs === undefined ? [] : ['--blobs', options.blobs]),
+    ...(options.index === undefined ? [] : ['--index', options.index]),
+  ];
+}
+
 /** Both backend pairs, the single machine's first. */
 export function blobBackends(): BlobBackend[] {
   return [
