@@ -19,6 +19,7 @@ import { PreviewStore } from './preview-store.js';
 import { SimilarityStore } from './similarity-store.js';
 import { EncodingStore } from './encoding-store.js';
 import { TrashStore } from './trash-store.js';
+import { BlobReferenceStore } from './blob-reference-store.js';
 
 export type AssetKind = 'image' | 'video' | 'other';
 
@@ -159,6 +160,8 @@ export class VaultIndex {
   readonly encodings: EncodingStore;
   /** Contents a person moved out of the library (issue 15). See ../trash.ts. */
   readonly trash: TrashStore;
+  /** What names a stored content, for the sweep of objects without rows (issue 14). */
+  readonly blobReferences: BlobReferenceStore;
   /**
    * Told, after the commit, of content that just became a verified asset (every path that
    * commits an upload goes through commitVerifiedUpload or commitBatch). Must return at once.
@@ -191,6 +194,7 @@ export class VaultIndex {
     this.similarity = new SimilarityStore(sql);
     this.encodings = new EncodingStore(sql);
     this.trash = new TrashStore(sql);
+    this.blobReferences = new BlobReferenceStore(sql);
   }
 
   /** The engine the index is on, for messages: a file path or a URL without its password. */

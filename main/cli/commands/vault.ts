@@ -18,6 +18,7 @@ import { runVaultTrash } from './vault-trash.js';
 import { DEFAULT_TRASH_RETENTION_DAYS } from '../../../server/trash.js';
 import { runVaultScrub } from './vault-scrub.js';
 import { runVaultMigrate } from './vault-migrate.js';
+import { runVaultSweep } from './vault-sweep.js';
 
 /** A size with the units of --bwlimit / --chunk-size. See [Note: Size syntax]. */
 function parseBytes(value: string): number {
@@ -30,6 +31,13 @@ function parseBytes(value: string): number {
 function parseTtl(value: string): number {
   const ms = parseDuration(value);
   if (ms === null || ms <= 0) throw new InvalidArgumentError(`expected ${DURATION_HELP}`);
+  return ms;
+}
+
+/** A duration that may be 0 (sweep --grace 0: no grace). */
+function parseGrace(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === null || ms < 0) throw new InvalidArgumentError(`expected ${DURATION_HELP}`);
   return ms;
 }
 
@@ -58,6 +66,11 @@ interface VaultCommandOptions {
   fromDataDir?: string;
   /** migrate: assets per transaction (their blobs first) */
   batch?: number;
+  /** sweep */
+  adopt?: boolean;
+  remove?: boolean;
+  grace?: number;
+  dryRun?: boolean;
   /** a directory or s3://BUCKET/PREFIX?endpoint=…&region=… (default <data-dir>/blobs) */
   blobs?: string;
   /** --index: a postgres:// URL (no password) or a SQLite file */
@@ -132,7 +145,7 @@ export function registerVaultCommand(program: Command): void {
     )
     .argument(
       '[action]',
-      '"scrub": re-hash everything the vault stores now, print a summary, exit; "previews --rebuild": delete every thumbnail and preview and make them again, exit; "devices add|list|revoke|rename": the devices allowed to back up, each with its own token; "enroll --ttl 7d": print a one-time enrolment code; "trash list|restore SHA256...|empty": the vault\'s trash (empty removes what is past --trash-retention and held by no device; the vault must be stopped); "migrate --from-data-dir DIR --index postgres://… --blobs s3://…": copy a stopped single-machine vault into PostgreSQL and S3, resumable',
+      '"scrub": re-hash everything the vault stores now, print a summary, exit; "previews --rebuild": delete every thumbnail and preview and make them again, exit; "devices add|list|revoke|rename": the devices allowed to back up, each with its own token; "enroll --ttl 7d": print a one-time enrolment code; "trash list|restore SHA256...|empty": the vault\'s trash (empty removes what is past --trash-retention and held by no device; the vault must be stopped); "migrate --from-data-dir DIR --index postgres://… --blobs s3://…": copy a stopped single-machine vault into PostgreSQL and S3, resumable; "sweep [--adopt|--remove]": list stored objects no index row names (and rows without their object), keep or remove them',
     )
     .argument('[args...]', 'devices: add NAME | list | revoke NAME | rename OLD NEW')
     .option(
@@ -206,6 +219,17 @@ export function registerVaultCommand(program: Command): void {
     )
     .option('--rebuild', 'previews: delete every thumbnail and preview and make them all again')
     .option(
+      '--adopt',
+      'sweep: keep stored objects no index row names, once read back and verified, for the next upload of their content (one that does not verify is removed)',
+    )
+    .option('--remove', 'sweep: remove stored objects no index row names, older than --grace')
+    .option(
+      '--grace <duration>',
+      'sweep --remove: an object younger than this may be an upload committing now, and is kept (default 1h)',
+      parseGrace,
+    )
+    .option('--dry-run', 'sweep: say what --adopt or --remove would remove, remove nothing')
+    .option(
       '--ttl <duration>',
       'enroll: how long the enrolment code may be used, e.g. 7d or 12h (default 7d)',
       parseTtl,
@@ -251,6 +275,16 @@ export function registerVaultCommand(program: Command): void {
         ...(opts.blobs !== undefined ? { blobs: opts.blobs } : {}),
         ...(opts.previewsDir !== undefined ? { previewsDir: opts.previewsDir } : {}),
       };
+      if (action === 'sweep') {
+        return runVaultSweep({
+          ...where,
+          adopt: opts.adopt === true,
+          remove: opts.remove === true,
+          dryRun: opts.dryRun === true,
+          ...(opts.grace !== undefined ? { graceMs: opts.grace } : {}),
+          json: opts.json === true,
+        });
+      }
       if (action === 'devices') {
         return runVaultDevices({ ...where, args, json: opts.json === true, fleet });
       }
