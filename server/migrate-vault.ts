@@ -326,8 +326,14 @@ async function copyAssets(
     return 'ok';
   };
 
-  for await (const page of copy.pages('assets', opts.assetPage ?? 500)) {
+  for await (const read of copy.pages('assets', opts.assetPage ?? 500)) {
     opts.signal?.throwIfAborted();
+    // The target holds what was put there: the original bytes, whatever the source stored.
+    // Its encoding is therefore 'not yet considered' (NULL), so usage counts the plain size
+    // and a filesystem target's compressor may compress it again (encoding-store.ts).
+    const page = read.map((r) =>
+      'stored_encoding' in r ? { ...r, stored_encoding: null, stored_bytes: null } : r,
+    );
     const before = await copy.alreadyCopied('assets', page);
     const todo = page.filter((r) => !before.has(r));
     if (before.size > 0) {

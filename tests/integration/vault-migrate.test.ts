@@ -5,6 +5,7 @@
 // anything twice, and a target holding other rows under the same keys is refused by name.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +18,7 @@ import { openSqlDatabase } from '../../server/index/open-sql.js';
 import type { Sql, SqlDatabase } from '../../server/index/sql.js';
 import { SqliteSql } from '../../server/index/sqlite-sql.js';
 import { migrateVault, type MigrateReport, VaultMigrateError } from '../../server/migrate-vault.js';
-import { runCli, parseJsonOutput } from '../support/cli.js';
+import { runCli, parseJsonOutput, waitFor } from '../support/cli.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { corpusFile, corpusRoot, makeTempDir } from '../support/paths.js';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
@@ -381,6 +382,67 @@ describe('keepsake vault migrate', () => {
     // A second run still says so.
     const again = await migrate(damaged, index, blobs);
     assert.deepEqual(again.blobs.damaged, [victim]);
+  });
+
+  it('a blob the old vault stored compressed arrives as its original bytes', async () => {
+    const dataDir = join(temp.dir, `source-${++vaults}`);
+    const vault = await startTestVault({
+      dataDir,
+      compression: true,
+      previews: false,
+      scrub: false,
+    });
+    const files: { sha256: string; data: Buffer }[] = [];
+    try {
+      for (const rel of [
+        'ianare-exif-samples/tiff/Crémieux11.tiff',
+        'exiftool-t-images/ExifTool.tif',
+      ]) {
+        const data = await readFile(corpusFile(rel));
+        const up = await uploadBuffer(vault, data, {
+          filename: rel.split('/').at(-1)!,
+          filetype: 'image/tiff',
+        });
+        assert.equal(up.res.status, 201, up.text);
+        files.push({ sha256: up.sha256, data });
+      }
+      const store = new FsBlobStore(join(dataDir, 'blobs'));
+      for (const f of files) {
+        await waitFor(
+          () =>
+            Promise.resolve(
+              existsSync(store.compressedPathOf(f.sha256)) && !existsSync(store.pathOf(f.sha256)),
+            ),
+          { what: `${f.sha256} stored compressed`, timeoutMs: 60_000 },
+        );
+      }
+    } finally {
+      await vault.close();
+    }
+    const blobs = s3.locationOf('compressed');
+    const index = await postgres.createDatabase();
+    const report = await migrate(
+      { dataDir, shas: files.map((f) => f.sha256), bytes: new Map(), deviceToken: '' },
+      index,
+      blobs,
+    );
+    const pg = await openSqlDatabase(index);
+    try {
+      // Stored plain on the target: its encoding is for the target's own compressor to consider.
+      const encodings = await pg.all<{ e: string | null }>(
+        'SELECT stored_encoding AS e FROM assets',
+      );
+      assert.deepEqual(
+        encodings,
+        files.map(() => ({ e: null })),
+      );
+    } finally {
+      await pg.close();
+    }
+    assert.equal(report.blobs.copied, files.length);
+    assert.deepEqual(report.blobs.damaged, []);
+    const objects = await objectsUnder(blobs);
+    for (const f of files) assert.ok(objects.get(f.sha256)?.equals(f.data), f.sha256);
   });
 
   it('refuses a target that holds other rows under the same keys, naming them', async () => {
