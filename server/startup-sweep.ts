@@ -22,7 +22,10 @@
 // only what is older than SHARED_SWEEP_GRACE_MS (a file by its mtime, a row by its creation):
 // an hour no upload step takes, far below the partials' idle expiry (24 h by default), which
 // removes the rest in its own time (See partials.ts). Hash checkpoints of older versions are
-// this node's own and go at once.
+// this node's own and go at once. When only the index is shared and the uploads directory is
+// this node's own (no --uploads: its data directory's), every file there is this node's own
+// leftover and goes at once too (a decoded copy for a preview, a batch's temp file, a torn
+// partial); only the rows keep the grace, since those of another node's uploads are in it.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VaultIndex } from './index/vault-index.js';
@@ -37,14 +40,17 @@ export async function sweepAfterStart(opts: {
   stateDir: string;
   index: VaultIndex;
   logger: VaultLogger;
-  /** set when other vault nodes share the index: See [Note: Sweeping beside other nodes] */
-  shared?: { now: () => number };
+  /**
+   * set when other vault nodes share the index (`filesShared`: and the uploads directory):
+   * See [Note: Sweeping beside other nodes]
+   */
+  shared?: { now: () => number; filesShared: boolean };
 }): Promise<{ removedFiles: number; forgottenUploads: number }> {
   const { uploadsDir, stateDir, index, logger, shared } = opts;
   const before = shared ? shared.now() - SHARED_SWEEP_GRACE_MS : Infinity;
   /** Whether a file in the uploads directory is old enough to be another node's leftover. */
   const settled = async (name: string): Promise<boolean> =>
-    !shared ||
+    !shared?.filesShared ||
     (await stat(join(uploadsDir, name)).then(
       (st) => st.mtimeMs < before,
       () => false, // gone meanwhile: nothing to remove

@@ -339,7 +339,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
       stateDir,
       index: idx,
       logger,
-      ...(sharedIndex ? { shared: { now } } : {}),
+      ...(sharedIndex ? { shared: { now, filesShared: uploadsDir !== tempDir } } : {}),
     });
     if (tempDir !== uploadsDir) {
       // A verified partial becomes a blob by rename (See [Note: Commit order] in

@@ -76,7 +76,7 @@ describe('start-up sweep of partial uploads', () => {
       stateDir,
       index,
       logger: silentVaultLogger,
-      shared: { now: () => now },
+      shared: { now: () => now, filesShared: true },
     });
     assert.deepEqual(
       (await readdir(uploadsDir)).sort(),
@@ -84,5 +84,21 @@ describe('start-up sweep of partial uploads', () => {
     );
     assert.deepEqual((await index.listUploads()).map((u) => u.id).sort(), [id('a'), id('e')]);
     assert.deepEqual(swept, { removedFiles: 3, forgottenUploads: 1 });
+  });
+
+  it('beside other nodes with an uploads directory of its own, removes every leftover file at once and keeps young rows', async () => {
+    // The kill -9 of a node on PostgreSQL without --uploads: a decoded copy for a preview or a
+    // batch's temp file it left is its own, and no other node will ever remove it.
+    await file('plain-0123456789abcdef.tmp', 0);
+    const swept = await sweepAfterStart({
+      uploadsDir,
+      stateDir,
+      index,
+      logger: silentVaultLogger,
+      shared: { now: () => now, filesShared: false },
+    });
+    assert.deepEqual((await readdir(uploadsDir)).sort(), [id('a'), `${id('a')}.json`].sort());
+    assert.deepEqual((await index.listUploads()).map((u) => u.id).sort(), [id('a'), id('e')]);
+    assert.deepEqual(swept, { removedFiles: 6, forgottenUploads: 1 });
   });
 });
