@@ -25,6 +25,8 @@ export interface BlobBackendSetup {
   readonly cliArgs: string[];
   /** how many contents are stored */
   count(dataDir: string): Promise<number>;
+  /** the names stored content is under (a SHA-256 each, unless something is half-written) */
+  names(dataDir: string): Promise<string[]>;
   /** the stored bytes of a content (decoded), or null */
   stored(dataDir: string, sha256: string): Promise<Buffer | null>;
   /** flips the byte at `at` of a stored content (same size, other bytes) */
@@ -85,6 +87,13 @@ function filesystemSetup(): BlobBackendSetup {
       });
       return entries.filter((e) => e.isFile()).length;
     },
+    names: async (dataDir) => {
+      const entries = await readdir(join(dataDir, 'blobs'), {
+        recursive: true,
+        withFileTypes: true,
+      });
+      return entries.filter((e) => e.isFile()).map((e) => e.name);
+    },
     stored: storedContent,
     damage: (dataDir, sha256, at) => flipByte(blobPath(dataDir, sha256), at),
     remove: (dataDir, sha256) => unlink(blobPath(dataDir, sha256)),
@@ -124,6 +133,11 @@ async function s3Setup(): Promise<BlobBackendSetup> {
       let n = 0;
       for await (const _ of objects.list('blobs/')) n++;
       return n;
+    },
+    names: async () => {
+      const names: string[] = [];
+      for await (const o of objects.list('blobs/')) names.push(o.name.slice('blobs/'.length));
+      return names;
     },
     stored: (_dataDir, sha256) => bytesOf(sha256),
     damage: async (_dataDir, sha256, at) => {
