@@ -16,6 +16,18 @@
 // - between requests: keepAliveTimeoutMs (default 65 s, longer than common proxies' 60 s so
 //   the proxy, not the vault, closes first).
 //
+// [Note: An answer queued behind another]
+// A keep-alive client may send its next request on a connection while the vault still writes
+// the answer before it (the client has read that answer whole, but the vault's write has not
+// completed yet; or a client that pipelines). Node then queues the new response without a
+// socket until the earlier one finishes. If the connection dies meanwhile, Node 20 aborts the
+// queued request but never ends or closes its response (fixed upstream in nodejs/node#62534,
+// not in Node 20): a handler writing to it waits forever for 'finish', 'drain' or 'close'
+// (a pipeline of a file into it never settles), so the vault's close(), which waits for every
+// request in flight, never finished either. Under many cancelled thumbnails (the Library
+// scrolling) this happened in most runs. So a response still queued when its connection
+// closes is destroyed and told it closed, as Node does for a response that had its socket.
+//
 // [Note: Plain HTTP on a network]
 // The bearer token and every photo travel in each request. On loopback that stays on the
 // machine; on any other address (0.0.0.0, a LAN address, a host name) anyone on the path can
@@ -107,6 +119,24 @@ function limitBodyIdle(req: IncomingMessage, res: ServerResponse, ms: number): v
   res.once('finish', lift);
 }
 
+/**
+ * A response queued behind another on its connection ends with that connection. See [Note:
+ * An answer queued behind another].
+ */
+function closeQueuedWithConnection(req: IncomingMessage, res: ServerResponse): void {
+  // A response that has its socket is closed by Node when the socket closes.
+  if (res.socket !== null) return;
+  const socket = req.socket;
+  const gone = () => {
+    if (res.writableFinished) return;
+    res.destroy();
+    res.emit('close');
+  };
+  socket.once('close', gone);
+  // Its turn came: from here Node closes it with the socket.
+  res.once('socket', () => socket.off('close', gone));
+}
+
 /** Creates the HTTP(S) server and listens; throws VaultStartError for what a person can fix. */
 export async function listen(o: ListenOptions): Promise<Listening> {
   const t = o.timeouts ?? {};
@@ -120,6 +150,7 @@ export async function listen(o: ListenOptions): Promise<Listening> {
   };
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     limitBodyIdle(req, res, bodyIdleMs);
+    closeQueuedWithConnection(req, res);
     o.handler(req, res);
   };
   let server: Server;
