@@ -13,7 +13,10 @@ function describe(m: BenchMeasurement): string {
   if (m.baselineMissing !== undefined) {
     return `${m.label}: keepsake ${m.keepsake.toFixed(2)} ${m.unit} | ${m.baselineName}: ${m.baselineMissing}${aim}`;
   }
-  return `${m.label}: keepsake ${m.keepsake.toFixed(2)} ${m.unit} | ${m.baselineName} ${m.baseline.toFixed(2)} ${m.unit} | ratio ${ratio(m).toFixed(2)}${aim}`;
+  // A count both sides keep at 0 (errors) has no ratio: say they are equal, not "NaN".
+  const r = ratio(m);
+  const said = Number.isNaN(r) ? (m.keepsake === m.baseline ? 'equal' : 'none') : r.toFixed(2);
+  return `${m.label}: keepsake ${m.keepsake.toFixed(2)} ${m.unit} | ${m.baselineName} ${m.baseline.toFixed(2)} ${m.unit} | ratio ${said}${aim}`;
 }
 
 function gitCommit(): string | null {
