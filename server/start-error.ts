@@ -8,6 +8,7 @@ export type VaultStartErrorCode =
   | 'tls_unreadable'
   | 'tls_invalid'
   | 'index_too_new'
+  | 'index_unreachable'
   | 'no_vault'
   | 'invalid_option'
   | 'blobs_unreachable';

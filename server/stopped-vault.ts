@@ -7,9 +7,26 @@
 // which the index's transactions make safe (an empty's forget checks and removes at once).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { PostgresIndexError } from './index/postgres-sql.js';
 import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
 import { acquireDataDirLock } from './lock.js';
 import { VaultStartError } from './start-error.js';
+
+/**
+ * Opens the index a vault (or a maintenance command) starts on; an index a newer vault made,
+ * or a PostgreSQL that cannot be reached, is a VaultStartError the CLI says in one line.
+ */
+export async function openIndexToStart(location: string): Promise<VaultIndex> {
+  try {
+    return await VaultIndex.open(location);
+  } catch (err) {
+    if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
+    if (err instanceof PostgresIndexError) {
+      throw new VaultStartError('index_unreachable', err.message, { cause: err });
+    }
+    throw err;
+  }
+}
 
 /**
  * Runs `work` with the index of the stopped vault in `dataDir`. `whenRunning` is what to tell
@@ -35,12 +52,7 @@ export async function withStoppedVault<T>(
   });
   let index: VaultIndex | undefined;
   try {
-    try {
-      index = await VaultIndex.open(vault.index ?? join(dataDir, 'vault.db'));
-    } catch (err) {
-      if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
-      throw err;
-    }
+    index = await openIndexToStart(vault.index ?? join(dataDir, 'vault.db'));
     return await work(index);
   } finally {
     await index?.close();

@@ -55,7 +55,8 @@ import { openBlobStore } from './blobs/open-blob-store.js';
 import { BlobCompressor, settleCompressing } from './compressor.js';
 import { DiskSpace, isOutOfSpace } from './disk-space.js';
 import { VaultHttpError } from './http-error.js';
-import { IndexTooNewError, VaultIndex } from './index/vault-index.js';
+import type { VaultIndex } from './index/vault-index.js';
+import { openIndexToStart } from './stopped-vault.js';
 import { isPostgresLocation } from './index/open-sql.js';
 import { listen, type VaultTimeouts, type VaultTls } from './listener.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
@@ -290,12 +291,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
     const { token, generated } = await loadOrCreateToken(dataDir, options.token);
     const indexLocation = options.index ?? join(dataDir, 'vault.db');
     const sharedIndex = isPostgresLocation(indexLocation);
-    try {
-      index = await VaultIndex.open(indexLocation);
-    } catch (err) {
-      if (err instanceof IndexTooNewError) throw new VaultStartError('index_too_new', err.message);
-      throw err;
-    }
+    index = await openIndexToStart(indexLocation);
     const idx = index;
     const metrics = new VaultMetrics();
     const blobs = openBlobStore(options.blobs, dataDir, {

@@ -128,6 +128,25 @@ describe('keepsake vault (CLI)', () => {
     assert.match(stderr, /PGPASSWORD or ~\/\.pgpass/);
   });
 
+  it('says in one line that its PostgreSQL index cannot be reached, for the vault and for devices', async () => {
+    const temp = await makeTempDir('keepsake-vault-cli-');
+    cleanups.push(temp.cleanup);
+    // Nothing listens on port 1 of the loopback address: the connection is refused.
+    const index = 'postgres://keepsake@127.0.0.1:1/vault';
+    for (const args of [
+      ['--data-dir', temp.dir, '--port', '0', '--index', index],
+      ['devices', 'list', '--data-dir', temp.dir, '--index', index],
+    ]) {
+      const { code, stderr } = await runFailing(args);
+      assert.equal(code, 1, args.join(' '));
+      assert.match(
+        stderr,
+        /^keepsake vault( devices)?: could not reach the PostgreSQL index at 127\.0\.0\.1:1: connection refused$/m,
+      );
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+
   it('refuses partial uploads on another file system than its blobs, which a rename cannot reach', async () => {
     const temp = await makeTempDir('keepsake-vault-cli-');
     cleanups.push(temp.cleanup);

@@ -11,7 +11,8 @@ import type { DeviceJson } from '../../../common/vault-protocol.js';
 import { deviceNameSchema } from '../../../common/vault-protocol.js';
 import { DeviceRegistry, type FleetThresholds } from '../../../server/devices.js';
 import { VaultHttpError } from '../../../server/http-error.js';
-import { VaultIndex } from '../../../server/index/vault-index.js';
+import { VaultStartError } from '../../../server/start-error.js';
+import { openIndexToStart } from '../../../server/stopped-vault.js';
 
 const USAGE =
   'usage: keepsake vault devices add NAME | list [--json] | revoke NAME | rename OLD NEW (--data-dir DIR [--index URL])';
@@ -45,7 +46,7 @@ async function openRegistry(
   if (where.index === undefined && !existsSync(path)) {
     throw new UsageFault(`no vault in ${where.dataDir} (no vault.db there)`);
   }
-  const index = await VaultIndex.open(path);
+  const index = await openIndexToStart(path);
   return {
     registry: new DeviceRegistry(index.devices, () => Date.now(), fleet),
     close: () => index.close(),
@@ -69,7 +70,7 @@ async function run(what: string, body: () => Promise<void>): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    if (err instanceof VaultHttpError) {
+    if (err instanceof VaultHttpError || err instanceof VaultStartError) {
       console.error(`keepsake vault ${what}: ${err.message}`);
       process.exitCode = 1;
       return;

@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatSize } from '../../../common/size-units.js';
 import { SHA256_HEX } from '../../../common/vault-protocol.js';
-import { VaultIndex } from '../../../server/index/vault-index.js';
+import type { VaultIndex } from '../../../server/index/vault-index.js';
 import { emptyStoppedVaultTrash, trashListing } from '../../../server/trash.js';
 import { VaultStartError } from '../../../server/vault.js';
+import { openIndexToStart } from '../../../server/stopped-vault.js';
 
 const USAGE =
   'usage: keepsake vault trash list | restore SHA256... | empty [--trash-retention DAYS] [--json] (--data-dir DIR)';
@@ -19,14 +20,20 @@ function when(ms: number): string {
 }
 
 async function openIndex(dataDir: string, index?: string): Promise<VaultIndex | null> {
-  if (index !== undefined) return VaultIndex.open(index);
-  const path = join(dataDir, 'vault.db');
-  if (!existsSync(path)) {
+  const path = index ?? join(dataDir, 'vault.db');
+  if (index === undefined && !existsSync(path)) {
     console.error(`keepsake vault trash: no vault in ${dataDir} (no vault.db there)`);
     process.exitCode = 1;
     return null;
   }
-  return VaultIndex.open(path);
+  try {
+    return await openIndexToStart(path);
+  } catch (err) {
+    if (!(err instanceof VaultStartError)) throw err;
+    console.error(`keepsake vault trash: ${err.message}`);
+    process.exitCode = 1;
+    return null;
+  }
 }
 
 export async function runVaultTrash(opts: {
