@@ -150,7 +150,7 @@ export function registerVaultCommand(program: Command): void {
     .argument('[args...]', 'devices: add NAME | list | revoke NAME | rename OLD NEW')
     .option(
       '--data-dir <dir>',
-      'where the vault keeps its index, blobs and token (required, except by migrate)',
+      "this vault's own directory: its lock, token and temp files, and (unless --index, --blobs, --uploads or --previews-dir say otherwise) its index, blobs, partial uploads and previews (required, except by migrate)",
     )
     .option(
       '--from-data-dir <dir>',
