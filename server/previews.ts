@@ -144,10 +144,16 @@ export class PreviewWorker {
   }
 
   /**
-   * Starts the background loop from the first pending asset. Reasons a tool added since
-   * has cured (HEIC before a HEIF decoder, videos before ffmpeg) are forgotten first, so
-   * those assets get their pictures now.
+   * Forgets the reasons a tool added since has cured (HEIC before a HEIF decoder, videos
+   * before ffmpeg), so those assets are pending again and get their pictures. Awaited before
+   * the vault answers, so no status says the old reason after the tool is there.
    */
+  async forgetCuredReasons(): Promise<void> {
+    const n = await this.deps.index.previews.forgetReasons(curedReasons(this.deps.renderer));
+    if (n > 0) this.deps.logger.info('previews to make again: a decoder was added', { n });
+  }
+
+  /** Starts the background loop from the first pending asset. */
   start(): void {
     this.loop ??= this.run();
   }
@@ -250,8 +256,6 @@ export class PreviewWorker {
   }
 
   private async run(): Promise<void> {
-    const n = await this.deps.index.previews.forgetReasons(curedReasons(this.deps.renderer));
-    if (n > 0) this.deps.logger.info('previews to make again: a decoder was added', { n });
     await this.backfillMeasures();
     while (!this.stopped) {
       this.woken = false;

@@ -416,6 +416,7 @@ export async function startVault(options: VaultOptions): Promise<RunningVault> {
             concurrency: options.previews?.concurrency,
             tempDir,
           });
+    await previewWorker?.forgetCuredReasons();
     const compressor =
       options.compression === false || compressible === undefined
         ? undefined
