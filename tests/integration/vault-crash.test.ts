@@ -17,6 +17,7 @@ import {
   spawnVaultProcess,
   startTestVault,
   tusCreate,
+  uploadsLeft,
   vaultFetch,
   type TestVault,
   type VaultProcess,
@@ -149,7 +150,7 @@ for (const backend of blobBackends()) {
             } else {
               assert.equal(asset.status, 404, 'never committed');
               assert.equal(head.status, 404, 'the client learns to start over');
-              assert.deepEqual(await readdir(join(temp.dir, 'uploads')), []);
+              assert.deepEqual(await uploadsLeft(temp.dir), []);
             }
           } finally {
             await vault?.close();

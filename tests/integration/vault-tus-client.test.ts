@@ -5,8 +5,7 @@
 // Over both backend pairs (issue 14): filesystem blobs with SQLite, S3 blobs with PostgreSQL.
 import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
-import { access, readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, readFile, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { DetailedError, Upload, type UploadOptions } from 'tus-js-client';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
@@ -18,6 +17,7 @@ import {
   tusCreate,
   tusHead,
   tusPatch,
+  uploadsLeft,
   vaultFetch,
   type TestVault,
 } from '../support/vault.js';
@@ -70,8 +70,8 @@ async function metric(vault: Endpoint, name: string): Promise<number> {
   return Number(m[1]);
 }
 
-async function leftoverPartials(vault: TestVault): Promise<string[]> {
-  return readdir(join(vault.dataDir, 'uploads'));
+function leftoverPartials(vault: TestVault): Promise<string[]> {
+  return uploadsLeft(vault.dataDir);
 }
 
 function statusOf(err: unknown): number | undefined {

@@ -259,6 +259,19 @@ export interface VaultSnapshot {
 }
 
 /**
+ * A tool's temporary plain copy in uploads/ (BlobStore.withPlainFile: a preview being made
+ * from a compressed blob or an S3 object): it comes and goes with background work, not state.
+ */
+export function isToolTempFile(name: string): boolean {
+  return /^plain-[0-9a-f]+\.tmp$/.test(name);
+}
+
+/** What uploads/ holds besides tools' temporary copies: partials, their info, batch temps. */
+export async function uploadsLeft(dataDir: string): Promise<string[]> {
+  return (await readdir(join(dataDir, 'uploads'))).filter((n) => !isToolTempFile(n));
+}
+
+/**
  * Everything a client or the disk can observe about a vault: usage, the full asset listing
  * (with metadata), and the files under its data directory. Two equal snapshots mean a
  * request changed nothing.
@@ -281,9 +294,7 @@ export async function snapshotVault(
   for (const sub of ['uploads', 'upload-state', 'blobs']) {
     const root = join(vault.dataDir, sub);
     for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
-      // A tool's temporary plain copy (BlobStore.withPlainFile: a preview being made from a
-      // compressed blob or an S3 object) comes and goes with background work: not state.
-      if (e.isFile() && !(sub === 'uploads' && /^plain-[0-9a-f]+\.tmp$/.test(e.name))) {
+      if (e.isFile() && !(sub === 'uploads' && isToolTempFile(e.name))) {
         const p = join(e.parentPath, e.name);
         files[relative(vault.dataDir, p)] = (await stat(p)).size;
       }
