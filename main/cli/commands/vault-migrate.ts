@@ -12,7 +12,7 @@ import {
   type MigrateReport,
   VaultMigrateError,
 } from '../../../server/migrate-vault.js';
-import { VaultStartError } from '../../../server/start-error.js';
+import { runMaintenance } from './vault-maintenance.js';
 
 export interface VaultMigrateOptions {
   fromDataDir: string | undefined;
@@ -64,49 +64,34 @@ export async function runVaultMigrate(opts: VaultMigrateOptions): Promise<void> 
     return;
   }
   const fromDataDir = resolve(opts.fromDataDir);
-  const blobs = opts.blobs;
+  const { index, blobs } = opts;
   // Verified copies wait in a work directory before their put: on the target's filesystem
   // for a directory target (the store renames them in), else beside the source vault.
   const workDir = blobs.startsWith('s3:')
     ? join(fromDataDir, 'migrate-work')
     : join(dirname(resolve(blobs)), 'keepsake-migrate-work');
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   let last = 0;
-  try {
-    const report = await migrateVault({
-      fromDataDir,
-      index: opts.index,
-      openTargetBlobs: (repairs) => openBlobStore(blobs, fromDataDir, repairs),
-      workDir,
-      ...(opts.assetPage !== undefined ? { assetPage: opts.assetPage } : {}),
-      signal: abort.signal,
-      onProgress: (p) => {
-        const t = Date.now();
-        if (t - last < 1000 && p.done !== p.total) return;
-        last = t;
-        process.stderr.write(progressLine(p));
-      },
-    });
-    if (opts.json) console.log(JSON.stringify(report));
-    else printReport(report);
-    if (report.blobs.damaged.length + report.blobs.missing.length > 0) process.exitCode = 1;
-  } catch (err) {
-    if (err instanceof VaultMigrateError || err instanceof VaultStartError) {
-      console.error(`keepsake vault migrate: ${err.message}`);
-      process.exitCode = 1;
-      return;
-    }
-    if (abort.signal.aborted) {
-      console.error('keepsake vault migrate: interrupted; run it again to continue');
-      process.exitCode = 130;
-      return;
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  await runMaintenance(
+    'migrate',
+    async (signal) => {
+      const report = await migrateVault({
+        fromDataDir,
+        index,
+        openTargetBlobs: (repairs) => openBlobStore(blobs, fromDataDir, repairs),
+        workDir,
+        ...(opts.assetPage !== undefined ? { assetPage: opts.assetPage } : {}),
+        signal,
+        onProgress: (p) => {
+          const t = Date.now();
+          if (t - last < 1000 && p.done !== p.total) return;
+          last = t;
+          process.stderr.write(progressLine(p));
+        },
+      });
+      if (opts.json) console.log(JSON.stringify(report));
+      else printReport(report);
+      if (report.blobs.damaged.length + report.blobs.missing.length > 0) process.exitCode = 1;
+    },
+    { errors: [VaultMigrateError], interrupted: 'interrupted; run it again to continue' },
+  );
 }

@@ -4,7 +4,7 @@
 // upload them again. A running vault scrubs itself in the background instead.
 import { formatSize } from '../../../common/size-units.js';
 import { scrubDataDir } from '../../../server/scrub.js';
-import { VaultStartError } from '../../../server/vault.js';
+import { runMaintenance } from './vault-maintenance.js';
 
 export async function runVaultScrub(opts: {
   dataDir: string;
@@ -12,13 +12,9 @@ export async function runVaultScrub(opts: {
   blobs?: string;
   json?: boolean;
 }): Promise<void> {
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await runMaintenance('scrub', async (signal) => {
     const { json: _json, ...where } = opts;
-    const s = await scrubDataDir({ ...where, signal: abort.signal });
+    const s = await scrubDataDir({ ...where, signal });
     const bad = s.damaged.length + s.missing.length;
     if (opts.json === true) {
       console.log(JSON.stringify(s));
@@ -33,20 +29,5 @@ export async function runVaultScrub(opts: {
       }
     }
     if (bad > 0) process.exitCode = 1;
-  } catch (err) {
-    if (err instanceof VaultStartError) {
-      console.error(`keepsake vault scrub: ${err.message}`);
-      process.exitCode = 1;
-      return;
-    }
-    if (abort.signal.aborted) {
-      console.error('keepsake vault scrub: interrupted');
-      process.exitCode = 130;
-      return;
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }

@@ -4,7 +4,7 @@
 // the former. Exit 1 when a row has no object (the vault's health heals those from clients).
 import { formatSize } from '../../../common/size-units.js';
 import { sweepVault, type SweepMode, type SweepReport } from '../../../server/blob-sweep.js';
-import { VaultStartError } from '../../../server/start-error.js';
+import { runMaintenance } from './vault-maintenance.js';
 
 export interface VaultSweepOptions {
   dataDir: string;
@@ -47,11 +47,7 @@ export async function runVaultSweep(opts: VaultSweepOptions): Promise<void> {
     return;
   }
   const mode: SweepMode = opts.adopt ? 'adopt' : opts.remove ? 'remove' : 'report';
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await runMaintenance('sweep', async (signal) => {
     const report = await sweepVault({
       dataDir: opts.dataDir,
       ...(opts.index !== undefined ? { index: opts.index } : {}),
@@ -59,25 +55,10 @@ export async function runVaultSweep(opts: VaultSweepOptions): Promise<void> {
       mode,
       dryRun: opts.dryRun,
       ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
-      signal: abort.signal,
+      signal,
     });
     if (opts.json) console.log(JSON.stringify(report));
     else printReport(report);
     if (report.missing.length > 0) process.exitCode = 1;
-  } catch (err) {
-    if (err instanceof VaultStartError) {
-      console.error(`keepsake vault sweep: ${err.message}`);
-      process.exitCode = 1;
-      return;
-    }
-    if (abort.signal.aborted) {
-      console.error('keepsake vault sweep: interrupted');
-      process.exitCode = 130;
-      return;
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
